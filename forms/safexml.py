@@ -1,0 +1,83 @@
+"""The one parser for XML that comes from outside the hub.
+
+Every XML input (SOAP envelopes, uploaded certificates, partner answers) goes
+through :func:`parse_untrusted_xml`. lxml >= 5 already resists XXE and entity
+expansion, but we still pass an explicit parser and refuse any DOCTYPE: with
+``resolve_entities=False`` a DOCTYPE carrying an external entity makes
+``XMLSchema.validate`` raise an internal error instead of returning False
+(shared/PERFORMANCE.md), and no partner has a reason to send one.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+DEFAULT_MAX_BYTES = 1 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 64
+
+
+class UntrustedXmlError(ValueError):
+    """The input is not XML we are willing to read. ``code`` is stable."""
+
+    code = "xml_malformed"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+def _parser() -> etree.XMLParser:
+    # A fresh parser per call: lxml parsers are not thread-safe and cost ~1 µs.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+        remove_comments=True,
+        collect_ids=False,
+    )
+
+
+def parse_untrusted_xml(
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> etree._Element:
+    """Parse ``data`` or raise :class:`UntrustedXmlError` with a stable code.
+
+    Codes: ``xml_too_large``, ``xml_doctype_forbidden``, ``xml_malformed``,
+    ``xml_too_deep``. Messages never echo the input.
+    """
+    if len(data) > max_bytes:
+        raise UntrustedXmlError(f"XML body larger than {max_bytes} bytes", "xml_too_large")
+    # A DOCTYPE may only appear before the root element; a cheap scan of the
+    # prolog finds it without parsing (the parser would accept it silently).
+    head = data[:4096]
+    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+        raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError:
+        raise UntrustedXmlError("the body is not well-formed XML", "xml_malformed") from None
+    if root is None:
+        raise UntrustedXmlError("the body is empty", "xml_malformed")
+    tree = root.getroottree()
+    if tree.docinfo.doctype:
+        raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
+    if _depth_exceeds(root, max_depth):
+        raise UntrustedXmlError(f"XML nested deeper than {max_depth} levels", "xml_too_deep")
+    return root
+
+
+def _depth_exceeds(root: etree._Element, max_depth: int) -> bool:
+    # iterwalk keeps this linear and free of Python recursion limits.
+    depth = 0
+    for event, _element in etree.iterwalk(root, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            if depth > max_depth:
+                return True
+        else:
+            depth -= 1
+    return False
