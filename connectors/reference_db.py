@@ -8,8 +8,13 @@ migration environment includes this metadata).
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, DateTime, MetaData, String, TypeDecorator, insert, select, update
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from connectors.errors import ConnectorUnavailable
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -22,3 +27,69 @@ NAMING = {
 
 class ReferenceBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+# --- shared by every reference backend -------------------------------------
+#
+# Connectors may not import ``hub``, so the reference tables carry their own
+# copy of the hub's tz-aware UTC column type.
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite and PostgreSQL alike (naive writes refused)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime written to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class SystemStatus(ReferenceBase):
+    """Whether a simulated outside system is "down".
+
+    Tests and the demo switch a reference backend off to show that the hub
+    waits instead of deciding on missing data. It is a table, not a process
+    flag, so the web processes and the worker see the same state.
+    """
+
+    __tablename__ = "ref_system_status"
+
+    system: Mapped[str] = mapped_column(String(40), primary_key=True)
+    down: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+def is_down(engine: Engine, system: str) -> bool:
+    """True if ``system`` was switched down with :func:`set_down`."""
+    with engine.connect() as conn:
+        down = conn.execute(select(SystemStatus.down).where(SystemStatus.system == system)).scalar()
+    return bool(down)
+
+
+def set_down(engine: Engine, system: str, down: bool = True) -> None:
+    """Switch a reference system down (or back up with ``down=False``)."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        updated = conn.execute(
+            update(SystemStatus).where(SystemStatus.system == system).values(down=down, changed_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(insert(SystemStatus).values(system=system, down=down, changed_at=now))
+
+
+def ensure_up(engine: Engine, system: str) -> None:
+    """Raise ConnectorUnavailable if ``system`` is switched down, as a dead system would."""
+    if is_down(engine, system):
+        raise ConnectorUnavailable(f"{system} is down", system=system)
