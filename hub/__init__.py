@@ -1,0 +1,49 @@
+"""The discom single-window hub: the Pyramid application's composition root.
+
+``main`` is the only place that includes packages: read it to see the whole app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.renderers import JSON
+from pyramid.router import Router
+
+from hub import settings as hub_settings
+
+log = logging.getLogger(__name__)
+
+
+def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Configurator:
+    merged = hub_settings.overlay_environment(settings)
+    hub_settings.validate(merged)
+    from hub.observability import configure_logging
+
+    configure_logging(bool(merged["hub.log_json"]))
+    config = Configurator(settings=merged)
+    config.add_renderer("json", JSON(ensure_ascii=False))
+    engine = merged.pop("hub.test_engine", None)
+    if engine is not None:
+        config.registry["db_engine"] = engine
+    config.include("hub.db")
+    config.include("hub.health")
+    config.include("hub.api")
+    config.include("hub.core")
+    config.include("hub.errors")
+    config.include("hub.observability")
+    config.include("hub.services")
+    config.include("hub.auth")
+    config.include("hub.openapi")
+    config.include("hub.views.ping")
+    return config
+
+
+def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Router:
+    """Paste app factory: ``use = egg:discom-hub``."""
+    config = make_config(global_config, **settings)
+    app = config.make_wsgi_app()
+    log.info("hub started", extra={"settings": hub_settings.redacted(config.get_settings())})
+    return app

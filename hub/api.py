@@ -1,0 +1,190 @@
+"""What every API view declares, enforced in one view deriver.
+
+``config.add_view(..., scopes=[...], operation_id=..., openapi={...})`` or
+``public=True``. A routed view that declares neither refuses to register: no
+endpoint is reachable by accident. The same declarations feed /openapi.json.
+Options:
+
+* ``scopes``: the token must carry all of them (401 without a valid token,
+  403 ``insufficient_scope`` without the scope);
+* ``public``: no token (health, docs, JWKS, public verification); rate-limited
+  per address when ``ratelimit="public"``;
+* ``auth="self"``: the view authenticates on its own (SOAP: bearer or
+  WS-Security), and is not listed in /openapi.json (its WSDL documents it);
+* ``max_body``: body cap in bytes for this view (default ``hub.max_body_bytes``);
+* ``operation_id`` / ``openapi``: the OpenAPI operation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid.interfaces import IViewDeriverInfo
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
+from hub.errors import Problem, problem_response
+from hub.models import PartnerClient
+from hub.ratelimit import RateLimiter
+
+View = Callable[[Any, Request], Response]
+
+API_OPTIONS = ("scopes", "public", "auth", "max_body", "operation_id", "openapi", "ratelimit")
+
+
+class ClientStatus:
+    """Which clients are revoked, and per-client limits, refreshed every few seconds.
+
+    Revoking a client takes effect everywhere within ``refresh_seconds``
+    without a database read on every request.
+    """
+
+    def __init__(self, engine: Engine, refresh_seconds: float = 5.0) -> None:
+        self._engine = engine
+        self._refresh = refresh_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = -1e9
+        self._inactive: frozenset[str] = frozenset()
+        self._limits: dict[str, int] = {}
+
+    def _load(self) -> None:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(PartnerClient.client_id, PartnerClient.active, PartnerClient.rate_per_minute)
+            ).all()
+        self._inactive = frozenset(r.client_id for r in rows if not r.active)
+        self._limits = {r.client_id: r.rate_per_minute for r in rows if r.rate_per_minute}
+        self._loaded_at = time.monotonic()
+
+    def _fresh(self) -> None:
+        if time.monotonic() - self._loaded_at >= self._refresh:
+            with self._lock:
+                if time.monotonic() - self._loaded_at >= self._refresh:
+                    self._load()
+
+    def is_active(self, client_id: str) -> bool:
+        self._fresh()
+        return client_id not in self._inactive
+
+    def limit_for(self, client_id: str, default: int) -> int:
+        self._fresh()
+        return self._limits.get(client_id, default)
+
+    def invalidate(self) -> None:
+        self._loaded_at = -1e9
+
+
+def bearer_token(request: Request) -> str:
+    if "access_token" in request.GET:
+        # RFC 6750 allows it, we do not: query strings end up in logs.
+        raise InvalidAccessToken("token in query string")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidAccessToken("no bearer token")
+    return token.strip()
+
+
+def authenticate(request: Request) -> AccessToken:
+    """The partner behind the request's bearer token, or InvalidAccessToken."""
+    validator: AccessTokenValidator = request.registry["token_validator"]
+    access = validator.validate(bearer_token(request))
+    if not request.registry["client_status"].is_active(access.client_id):
+        raise InvalidAccessToken("client revoked")
+    return access
+
+
+def _unauthorized(request: Request) -> Response:
+    return problem_response(
+        request, "invalid_token", headers={"WWW-Authenticate": 'Bearer realm="discom-hub", error="invalid_token"'}
+    )
+
+
+def _insufficient_scope(request: Request, scopes: Iterable[str]) -> Response:
+    needed = " ".join(scopes)
+    return problem_response(
+        request,
+        "insufficient_scope",
+        headers={"WWW-Authenticate": f'Bearer realm="discom-hub", error="insufficient_scope", scope="{needed}"'},
+    )
+
+
+def _rate_limited(request: Request, retry_after: int) -> Response:
+    return problem_response(request, "rate_limited", headers={"Retry-After": str(retry_after)})
+
+
+def check_rate(request: Request, bucket: str, limit: int) -> None:
+    """Raise 429 when ``bucket`` spent its allowance of this minute (for views that limit themselves)."""
+    limiter: RateLimiter = request.registry["rate_limiter"]
+    verdict = limiter.hit(bucket, limit)
+    if not verdict.allowed:
+        raise Problem("rate_limited", headers={"Retry-After": str(verdict.retry_after)})
+
+
+def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
+    options = info.options
+    route_name = options.get("route_name")
+    scopes = tuple(options.get("scopes") or ())
+    public = bool(options.get("public"))
+    self_auth = options.get("auth") == "self"
+    if info.exception_only or route_name is None:
+        return view
+    if not (scopes or public or self_auth):
+        raise ConfigurationError(f"view on route {route_name!r} declares neither scopes nor public=True")
+    if options.get("operation_id") and not self_auth:
+        methods = options.get("request_method") or ("GET",)
+        info.registry.setdefault("api_operations", []).append(
+            {
+                "route_name": route_name,
+                "methods": [methods] if isinstance(methods, str) else list(methods),
+                "operation_id": options["operation_id"],
+                "scopes": scopes,
+                "public": public,
+                "openapi": options.get("openapi") or {},
+            }
+        )
+    settings = info.registry.settings
+    max_body = int(options.get("max_body") or settings["hub.max_body_bytes"])
+    default_rate = int(settings["hub.ratelimit.default_per_minute"])
+    public_rate = int(settings["hub.ratelimit.public_per_minute"])
+    public_limited = options.get("ratelimit") == "public"
+
+    def wrapped(context: Any, request: Request) -> Response:
+        length = request.content_length
+        if length is not None and length > max_body:
+            return problem_response(request, "body_too_large", f"at most {max_body} bytes")
+        if public or self_auth:
+            if public_limited:
+                verdict = request.registry["rate_limiter"].hit("ip:" + (request.client_addr or "?"), public_rate)
+                if not verdict.allowed:
+                    return _rate_limited(request, verdict.retry_after)
+            return view(context, request)
+        try:
+            access = authenticate(request)
+        except InvalidAccessToken:
+            return _unauthorized(request)
+        if not access.scopes.issuperset(scopes):
+            return _insufficient_scope(request, scopes)
+        limit = request.registry["client_status"].limit_for(access.client_id, default_rate)
+        verdict = request.registry["rate_limiter"].hit("client:" + access.client_id, limit)
+        if not verdict.allowed:
+            return _rate_limited(request, verdict.retry_after)
+        request.partner = access
+        return view(context, request)
+
+    return wrapped
+
+
+api_view_deriver.options = API_OPTIONS  # type: ignore[attr-defined]
+
+
+def includeme(config: Configurator) -> None:
+    config.add_view_deriver(api_view_deriver, name="hub_api")

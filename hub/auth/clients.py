@@ -1,0 +1,100 @@
+"""Partner clients: creation, secrets, revocation."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.crypto import SecretBox
+from hub.models import PartnerClient, utcnow
+
+# Every scope a view may declare. A client can be granted only these.
+KNOWN_SCOPES: dict[str, str] = {
+    "hub:ping": "call the authenticated ping (monitoring)",
+    "nodues:apply": "apply for no-dues certificates on behalf of a consumer",
+    "nodues:read": "read the no-dues applications the client filed",
+    "certificates:verify": "verify certificates (election authority)",
+    "certificates:revoke": "revoke certificates",
+    "dues:read": "read live dues status",
+    "connections:apply": "submit and follow new-connection applications (single window)",
+    "payments:record": "record payments",
+    "kyc:read": "read KYC records for a purpose",
+    "kyc:export": "export KYC records for a purpose",
+    "kyc:consent": "record consumers' consent and show them their disclosures",
+}
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client_id: str
+    client_secret: str
+    soap_password: str | None
+
+
+def create_client(
+    session: Session,
+    name: str,
+    scopes: Iterable[str],
+    purposes: Iterable[str] = (),
+    *,
+    secret_box: SecretBox | None = None,
+    soap: bool = False,
+    rate_per_minute: int | None = None,
+) -> NewClient:
+    scopes = sorted(set(scopes))
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scopes: {' '.join(unknown)}")
+    client_id = "c_" + secrets.token_hex(8)
+    client_secret = secrets.token_urlsafe(32)
+    soap_password = None
+    soap_encrypted = None
+    if soap:
+        if secret_box is None:
+            raise ValueError("a SOAP username-token client needs the secret box")
+        soap_password = secrets.token_urlsafe(24)
+        soap_encrypted = secret_box.encrypt(soap_password)
+    session.add(
+        PartnerClient(
+            client_id=client_id,
+            name=name,
+            secret_hash=_hasher.hash(client_secret),
+            scopes=scopes,
+            purposes=sorted(set(purposes)),
+            soap_password_encrypted=soap_encrypted,
+            rate_per_minute=rate_per_minute,
+        )
+    )
+    session.flush()
+    return NewClient(client_id, client_secret, soap_password)
+
+
+def check_secret(client: PartnerClient, secret: str) -> bool:
+    try:
+        return _hasher.verify(client.secret_hash, secret)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def find_active_client(session: Session, client_id: str) -> PartnerClient | None:
+    client = session.execute(select(PartnerClient).where(PartnerClient.client_id == client_id)).scalar_one_or_none()
+    if client is None or not client.active:
+        return None
+    return client
+
+
+def revoke_client(session: Session, client_id: str) -> bool:
+    client = session.execute(select(PartnerClient).where(PartnerClient.client_id == client_id)).scalar_one_or_none()
+    if client is None or not client.active:
+        return False
+    client.active = False
+    client.revoked_at = utcnow()
+    return True

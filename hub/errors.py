@@ -1,0 +1,196 @@
+"""One error shape for REST: RFC 9457 ``application/problem+json``.
+
+Every error carries a stable machine ``code`` (the table below, after Kinto's
+errno table); clients branch on ``code``, never on ``title`` or ``detail``.
+SOAP Faults carry the same codes in their detail (hub.soap).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
+from pyramid.request import Request
+from pyramid.response import Response
+
+from connectors.errors import ConnectorUnavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://discom-hub.invalid/problems/"
+
+# code -> (HTTP status, title). Codes are a public contract: add, never rename.
+CODES: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "The request is not valid"),
+    "malformed_json": (400, "The body is not valid JSON"),
+    "validation_failed": (400, "Some fields are not valid"),
+    "xml_malformed": (400, "The body is not well-formed XML"),
+    "xml_doctype_forbidden": (400, "DOCTYPE declarations are not accepted"),
+    "xml_too_deep": (400, "The XML is nested too deeply"),
+    "xml_too_large": (413, "The XML is too large"),
+    "invalid_token": (401, "The access token is missing, expired or not valid"),
+    "invalid_client": (401, "Client authentication failed"),
+    "insufficient_scope": (403, "The access token does not allow this operation"),
+    "forbidden": (403, "Not allowed"),
+    "not_found": (404, "Not found"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "not_acceptable": (406, "No acceptable representation"),
+    "conflict": (409, "Conflicts with the current state"),
+    "gone": (410, "No longer available"),
+    "body_too_large": (413, "The body is too large"),
+    "unsupported_media_type": (415, "Unsupported content type"),
+    "unprocessable": (422, "The request cannot be carried out"),
+    "rate_limited": (429, "Too many requests"),
+    "internal_error": (500, "Internal error"),
+    "dependency_unavailable": (503, "A system the hub depends on is not answering; try again later"),
+}
+
+
+@dataclass
+class FieldError:
+    """One invalid field: ``field`` is a JSON pointer-ish path (``connections/0/consumer_number``)."""
+
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class Problem(Exception):
+    """Raise anywhere in a REST view to answer with problem+json."""
+
+    code: str
+    detail: str | None = None
+    status: int | None = None
+    errors: Sequence[FieldError] = field(default_factory=tuple)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown problem code {self.code!r}: add it to hub.errors.CODES")
+        Exception.__init__(self, self.code)
+
+    @property
+    def http_status(self) -> int:
+        return self.status or CODES[self.code][0]
+
+
+def problem_response(
+    request: Request | None,
+    code: str,
+    detail: str | None = None,
+    *,
+    status: int | None = None,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    http_status, title = CODES[code]
+    status = status or http_status
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.path
+        request_id = getattr(request, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors]
+    if extra:
+        body.update(extra)
+    response = Response(
+        body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        status=status,
+        content_type=PROBLEM_JSON,
+        charset="utf-8",
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _problem_view(exc: Problem, request: Request) -> Response:
+    return problem_response(
+        request, exc.code, exc.detail, status=exc.status, errors=exc.errors, headers=exc.headers, extra=exc.extra
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def _http_exception_view(exc: HTTPException, request: Request) -> Response:
+    if exc.code < 400:
+        return exc  # redirects and the like pass through untouched
+    status = exc.code
+    headers: dict[str, str] = {}
+    if status == 404 and request.matched_route is not None:
+        # Pyramid answers a known route with no view for this method as 404
+        # (PredicateMismatch); HTTP says 405 with the methods that exist.
+        allowed = _allowed_methods(request)
+        if allowed and request.method not in allowed:
+            status = 405
+    if isinstance(exc, HTTPMethodNotAllowed) or status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+    return problem_response(request, code, status=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods that have a view on the matched route: the Allow header of a 405."""
+    route = request.matched_route
+    if route is None:
+        return []
+    introspector = request.registry.introspector
+    methods: set[str] = set()
+    for view in introspector.related(introspector.get("routes", route.name)):
+        if view.category_name != "views":
+            continue
+        declared = view["request_methods"]
+        if declared is None:
+            continue
+        methods.update([declared] if isinstance(declared, str) else declared)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _connector_unavailable_view(exc: ConnectorUnavailable, request: Request) -> Response:
+    log.warning("dependency unavailable", extra={"system": exc.system, "error": str(exc)})
+    return problem_response(request, "dependency_unavailable", headers={"Retry-After": "30"})
+
+
+def _unexpected_view(exc: Exception, request: Request) -> Response:
+    # The stack trace goes to the log with the request id; the caller gets the id only.
+    log.exception("unhandled error", extra={"path": request.path})
+    return problem_response(request, "internal_error")
+
+
+def includeme(config: Configurator) -> None:
+    config.add_exception_view(_problem_view, context=Problem)
+    config.add_exception_view(_http_exception_view, context=HTTPException)
+    config.add_exception_view(_connector_unavailable_view, context=ConnectorUnavailable)
+    config.add_exception_view(_unexpected_view, context=Exception)

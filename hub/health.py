@@ -1,0 +1,82 @@
+"""Liveness and readiness, one heartbeat per dependency (after Kinto's heartbeat)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import text
+
+Heartbeat = Callable[[], None]
+
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="heartbeat")
+
+
+def add_heartbeat(config: Configurator, name: str, check: Heartbeat) -> None:
+    """Register a check that returns when ``name`` is healthy and raises when not."""
+    config.registry.setdefault("heartbeats", {})[name] = check
+
+
+def database_heartbeat(registry: Any) -> Heartbeat:
+    def check() -> None:
+        with registry["db_engine"].connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    return check
+
+
+def run_heartbeats(heartbeats: dict[str, Heartbeat], timeout: float) -> dict[str, dict[str, Any]]:
+    started = time.monotonic()
+    futures = {name: _pool.submit(check) for name, check in heartbeats.items()}
+    results: dict[str, dict[str, Any]] = {}
+    for name, future in futures.items():
+        remaining = max(0.0, timeout - (time.monotonic() - started))
+        try:
+            future.result(timeout=remaining)
+            results[name] = {"status": "ok"}
+        except FutureTimeout:
+            results[name] = {"status": "timeout"}
+        except Exception as exc:  # a heartbeat may fail in any way; report, never raise
+            results[name] = {"status": "error", "error": type(exc).__name__}
+    return results
+
+
+def healthz(request: Request) -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readyz(request: Request) -> Response:
+    results = run_heartbeats(request.registry.get("heartbeats", {}), request.registry.settings["hub.heartbeat_timeout"])
+    ready = all(r["status"] == "ok" for r in results.values())
+    response: Response = request.response
+    response.status_int = 200 if ready else 503
+    response.content_type = "application/json"
+    response.json_body = {"status": "ok" if ready else "unavailable", "checks": results}
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def includeme(config: Configurator) -> None:
+    config.add_directive("add_heartbeat", add_heartbeat)
+    config.add_heartbeat("database", database_heartbeat(config.registry))
+    config.add_route("healthz", "/healthz")
+    config.add_route("readyz", "/readyz")
+    config.add_view(
+        healthz, route_name="healthz", request_method="GET", renderer="json", public=True,
+        operation_id="getLiveness", openapi={"summary": "Liveness: the process answers", "tags": ["operations"]},
+    )
+    config.add_view(
+        readyz, route_name="readyz", request_method="GET", public=True,
+        operation_id="getReadiness",
+        openapi={
+            "summary": "Readiness: the database and every connector answer within the heartbeat timeout",
+            "tags": ["operations"],
+            "responses": {"200": {"description": "ready"}, "503": {"description": "a dependency is down"}},
+        },
+    )

@@ -1,0 +1,29 @@
+"""Alembic environment: the URL or an open connection comes from hub.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+from hub.db import make_engine
+
+import hub.models
+from connectors.reference_db import ReferenceBase
+
+config = context.config
+target_metadata = [hub.models.Base.metadata, ReferenceBase.metadata]
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "", pool_size=1)
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()

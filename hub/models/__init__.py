@@ -1,0 +1,7 @@
+"""The hub's own tables. Importing this module registers every model on Base.metadata."""
+
+from hub.models.client import PartnerClient, TokenSigningKey
+from hub.models.meta import Base, utcnow
+from hub.models.ratelimit import RateLimitWindow
+
+__all__ = ["Base", "PartnerClient", "RateLimitWindow", "TokenSigningKey", "utcnow"]

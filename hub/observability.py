@@ -1,0 +1,107 @@
+"""Structured JSON logs and the request id every response echoes.
+
+The request id comes from ``X-Request-Id`` when a partner sends a sane one
+(so their logs and ours join), otherwise a new one; it is returned on every
+response and put on every log line of the request. Authorization headers,
+tokens and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+from hub.errors import problem_response
+
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+access_log = logging.getLogger("hub.access")
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": current_request_id.get(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(json_logs: bool, level: int = logging.INFO) -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_hub", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._hub = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def request_id_tween_factory(handler: Callable[[Request], Response], registry: Registry) -> Callable[[Request], Response]:
+    upload_cap = int(registry.settings["hub.upload_max_body_bytes"])
+    log_access = bool(registry.settings.get("hub.access_log", False))
+
+    def tween(request: Request) -> Response:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _SANE_ID.match(incoming) else secrets.token_hex(8)
+        request.request_id = request_id
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        try:
+            # The outermost cap, before anything reads the body: per-view caps
+            # (hub.api) are tighter still.
+            length = request.content_length
+            if length is not None and length > upload_cap:
+                response = problem_response(request, "body_too_large", f"at most {upload_cap} bytes")
+            elif length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = request.body_file_raw.read(upload_cap + 1)
+                if len(body) > upload_cap:
+                    response = problem_response(request, "body_too_large", f"at most {upload_cap} bytes")
+                else:
+                    request.body = body
+                    response = handler(request)
+            else:
+                response = handler(request)
+            response.headers["X-Request-Id"] = request_id
+            if log_access:
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_int,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            return response
+        finally:
+            current_request_id.reset(token)
+
+    return tween
+
+
+def includeme(config: Configurator) -> None:
+    config.add_tween("hub.observability.request_id_tween_factory", over="pyramid_tm.tm_tween_factory")

@@ -1,0 +1,118 @@
+"""Per-client rate limits shared by every process, cheap on the hot path.
+
+Counters live in Redis (production) or in the database (SQLite by default),
+never in a process dict, so N processes on M machines enforce one limit. To
+keep the shared store off the hot path each process *leases* a slice of the
+window's allowance with one atomic increment and spends it locally; the
+overshoot is bounded by (processes x slice), which the slice size keeps small
+against the limit (at most 1/20 of it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+WINDOW_SECONDS = 60
+
+
+class SharedCounter(Protocol):
+    def add(self, bucket: str, window_start: int, amount: int) -> int:
+        """Atomically add ``amount`` and return the new total of the window."""
+
+
+class SqlCounter:
+    """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on SQLite >= 3.35 and PostgreSQL.
+
+    Runs on its own autocommit connection: a rolled-back request still counts,
+    and no lock is held across the request.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sql = text(
+            "INSERT INTO rate_limit_windows (bucket, window_start, count) VALUES (:b, :w, :n) "
+            "ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_windows.count + :n "
+            "RETURNING count"
+        )
+        self._cleanup = text("DELETE FROM rate_limit_windows WHERE window_start < :w")
+        self._last_cleanup = 0.0
+
+    def add(self, bucket: str, window_start: int, amount: int) -> int:
+        with self._engine.begin() as conn:
+            total = int(conn.execute(self._sql, {"b": bucket, "w": window_start, "n": amount}).scalar_one())
+            now = time.monotonic()
+            if now - self._last_cleanup > WINDOW_SECONDS:
+                self._last_cleanup = now
+                conn.execute(self._cleanup, {"w": window_start - 2 * WINDOW_SECONDS})
+        return total
+
+
+class RedisCounter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    def add(self, bucket: str, window_start: int, amount: int) -> int:
+        key = f"hub:rl:{bucket}:{window_start}"
+        pipe = self._redis.pipeline()
+        pipe.incrby(key, amount)
+        pipe.expire(key, 2 * WINDOW_SECONDS)
+        total, _ = pipe.execute()
+        return int(total)
+
+
+@dataclass
+class _Lease:
+    window_start: int
+    remaining: int
+    exhausted: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int
+
+
+class RateLimiter:
+    def __init__(self, counter: SharedCounter) -> None:
+        self._counter = counter
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, bucket: str, limit: int, now: float | None = None) -> Verdict:
+        now = time.time() if now is None else now
+        window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        retry_after = max(1, math.ceil(window_start + WINDOW_SECONDS - now))
+        with self._lock:
+            lease = self._leases.get(bucket)
+            if lease is None or lease.window_start != window_start:
+                lease = _Lease(window_start, 0, False)
+                self._leases[bucket] = lease
+            if lease.remaining > 0:
+                lease.remaining -= 1
+                return Verdict(True, 0)
+            if lease.exhausted:
+                return Verdict(False, retry_after)
+        slice_size = max(1, min(50, limit // 20))
+        total = self._counter.add(bucket, window_start, slice_size)
+        granted = min(slice_size, max(0, limit - (total - slice_size)))
+        with self._lock:
+            lease = self._leases.setdefault(bucket, _Lease(window_start, 0, False))
+            if lease.window_start != window_start:
+                lease.window_start, lease.remaining, lease.exhausted = window_start, 0, False
+            if granted <= 0:
+                lease.exhausted = True
+                return Verdict(False, retry_after)
+            lease.remaining += granted - 1
+            if len(self._leases) > 50_000:
+                self._leases = {b: lv for b, lv in self._leases.items() if lv.window_start == window_start}
+        return Verdict(True, 0)

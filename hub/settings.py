@@ -1,0 +1,144 @@
+"""Settings: ini defaults, overridden by environment variables, checked at startup.
+
+Each ``hub.*`` key may be overridden by an environment variable named
+mechanically from it (``hub.database_url`` -> ``HUB_DATABASE_URL``,
+``hub.billing.wsdl_url`` -> ``HUB_BILLING_WSDL_URL``). The app refuses to start
+on a missing or malformed setting and names it, so a bad deployment fails at
+boot and not on the first request that needs the value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def env_name(key: str) -> str:
+    return key.upper().replace(".", "_").replace("-", "_")
+
+
+def overlay_environment(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Copy ``settings`` with every ``hub.*`` key replaced by its environment variable, if set.
+
+    Environment variables for keys the ini does not mention are taken too, as
+    long as they start with ``HUB_`` and name a key declared in SETTINGS:
+    production secrets never need a line in the ini.
+    """
+    environ = os.environ if environ is None else environ
+    merged = dict(settings)
+    for key in set(merged) | {s.key for s in SETTINGS}:
+        if key.startswith("hub.") and env_name(key) in environ:
+            merged[key] = environ[env_name(key)]
+    return merged
+
+
+def as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def as_positive_int(raw: Any) -> int:
+    value = int(str(raw).strip())
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def as_positive_float(raw: Any) -> float:
+    value = float(str(raw).strip())
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def as_text(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def as_url(raw: Any) -> str:
+    text = as_text(raw)
+    if "://" not in text:
+        raise ValueError("must be a URL")
+    return text.rstrip("/")
+
+
+def as_words(raw: Any) -> tuple[str, ...]:
+    return tuple(str(raw).split())
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    doc: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("hub.database_url", as_text, required=True, doc="SQLAlchemy URL: sqlite:///var/hub.sqlite or postgresql+psycopg://..."),
+    Setting("hub.database_pool_size", as_positive_int, 16, doc="connections per process"),
+    Setting("hub.public_url", as_url, "http://127.0.0.1:6543", doc="base URL printed on documents and QR codes"),
+    Setting("hub.secret_key", as_text, required=True, secret=True, doc="encrypts OAuth signing keys and bank accounts at rest; signs sessions"),
+    Setting("hub.keys_dir", as_text, "var/keys", doc="document signing keys (development CA is generated here)"),
+    Setting("hub.keys_pkcs12", as_text, "", doc="production signing key + chain (PKCS#12); empty in development"),
+    Setting("hub.keys_pkcs12_passphrase", str, "", secret=True, doc="passphrase of hub.keys_pkcs12; from the environment"),
+    Setting("hub.max_body_bytes", as_positive_int, 1_048_576, doc="requests with a larger body get 413 before parsing"),
+    Setting("hub.upload_max_body_bytes", as_positive_int, 10_485_760, doc="cap for upload endpoints (CSV, XML documents)"),
+    Setting("hub.oauth.issuer", as_url, "http://127.0.0.1:6543", doc="iss of access tokens"),
+    Setting("hub.oauth.audience", as_text, "discom-hub", doc="aud of access tokens"),
+    Setting("hub.oauth.token_lifetime", as_positive_int, 900, doc="seconds an access token lives"),
+    Setting("hub.ratelimit.default_per_minute", as_positive_int, 6000, doc="requests a client may make per minute"),
+    Setting("hub.ratelimit.public_per_minute", as_positive_int, 120, doc="unauthenticated requests per minute per address (verification pages)"),
+    Setting("hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"),
+    Setting("hub.queue.sqlite_path", as_text, "var/queue.sqlite", doc="Huey's SQLite queue when hub.redis_url is empty"),
+    Setting("hub.outbox.max_attempts", as_positive_int, 8, doc="deliveries tried before a message is parked for an operator"),
+    Setting("hub.outbox.sweep_seconds", as_positive_int, 30, doc="how often the worker re-queues what a crash left behind"),
+    Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
+    Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
+    Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def validate(settings: MutableMapping[str, Any]) -> None:
+    """Parse every declared setting in place; raise ConfigurationError naming the first bad one."""
+    for spec in SETTINGS:
+        raw = settings.get(spec.key)
+        if raw is None or (isinstance(raw, str) and raw == "" and spec.required):
+            if spec.required:
+                raise ConfigurationError(
+                    f"setting {spec.key} is required (ini key or environment variable {env_name(spec.key)})"
+                )
+            settings[spec.key] = spec.default
+            continue
+        try:
+            settings[spec.key] = spec.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"setting {spec.key} is malformed: {exc}") from None
+
+
+def redacted(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings safe to log: secrets replaced."""
+    return {
+        k: ("***" if (k in _BY_KEY and _BY_KEY[k].secret) or "secret" in k or "passphrase" in k else v)
+        for k, v in settings.items()
+        if k.startswith("hub.")
+    }

@@ -1,0 +1,1 @@
+"""REST views, one module per capability."""
