@@ -1,0 +1,172 @@
+"""The reference payment gateway: orders in ``ref_payment_order``, callbacks signed like the real one.
+
+Tests and the demo "pay" with :meth:`ReferencePayment.complete_order`, which
+marks the order paid and returns the callback (raw body + headers) the
+gateway would POST, signed with the configured secret, for the hub's
+callback view to verify.
+
+Settings (under ``hub.payment.``): ``callback_secret`` (+ ``_previous``,
+``callback_tolerance``) and ``checkout_url`` (where ``payment_url`` points;
+default ``http://127.0.0.1:6543/reference/pay``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, String, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from zope.interface import implementer
+
+from connectors.base import ConnectorContext
+from connectors.errors import ConnectorRejected, NotFound
+from connectors.payment import (
+    SYSTEM,
+    CallbackVerifier,
+    IPaymentGateway,
+    OrderStatus,
+    PaymentConfirmation,
+    PaymentOrder,
+    PaymentStatus,
+    SignedCallback,
+    callback_body,
+    check_reference,
+    from_paise,
+    sign_callback,
+    to_paise,
+)
+from connectors.reference_db import ReferenceBase, UTCDateTime, ensure_up
+
+
+class RefPaymentOrder(ReferenceBase):
+    __tablename__ = "ref_payment_order"
+
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    amount_paise: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    description: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    gateway_txn_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+@implementer(IPaymentGateway)
+class ReferencePayment:
+    def __init__(self, engine: Engine, verifier: CallbackVerifier, checkout_url: str) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.checkout_url = checkout_url.rstrip("/")
+
+    @classmethod
+    def from_context(cls, context: ConnectorContext) -> ReferencePayment:
+        return cls(
+            context.engine,
+            CallbackVerifier.from_context(context),
+            context.option("checkout_url", "http://127.0.0.1:6543/reference/pay"),
+        )
+
+    def _order(self, row: RefPaymentOrder) -> PaymentOrder:
+        return PaymentOrder(
+            order_id=row.order_id,
+            reference=row.reference,
+            amount=from_paise(row.amount_paise),
+            currency=row.currency,
+            status=OrderStatus(row.status),
+            payment_url=f"{self.checkout_url}/{row.order_id}",
+        )
+
+    def create_order(self, amount: Decimal, reference: str, description: str) -> PaymentOrder:
+        ensure_up(self.engine, SYSTEM)
+        paise = to_paise(amount)
+        check_reference(reference)
+        existing = self._by_reference(reference)
+        if existing is None:
+            row = RefPaymentOrder(
+                order_id="order_" + uuid.uuid4().hex[:18],
+                reference=reference,
+                amount_paise=paise,
+                currency="INR",
+                description=description[:200],
+                status=OrderStatus.CREATED.value,
+                created_at=datetime.now(UTC),
+            )
+            try:
+                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                    session.add(row)
+                return self._order(row)
+            except IntegrityError:
+                existing = self._by_reference(reference)
+                if existing is None:
+                    raise
+        if existing.amount != from_paise(paise):
+            raise ConnectorRejected(
+                "reference already has an order for another amount", system=SYSTEM, code="order_conflict"
+            )
+        return existing
+
+    def get_order(self, order_id: str) -> PaymentOrder:
+        ensure_up(self.engine, SYSTEM)
+        with Session(self.engine) as session:
+            row = session.get(RefPaymentOrder, order_id)
+            if row is None:
+                raise NotFound("no such order", system=SYSTEM)
+            return self._order(row)
+
+    def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> PaymentConfirmation:
+        return self.verifier.verify(body, headers)
+
+    def complete_order(
+        self,
+        order_id: str,
+        *,
+        status: PaymentStatus = PaymentStatus.SUCCESS,
+        amount: Decimal | None = None,
+        at: datetime | None = None,
+        signed_at: int | None = None,
+    ) -> SignedCallback:
+        """Pay (or fail) an order as a payer would, and return the gateway's signed callback.
+
+        ``amount`` overrides the amount in the callback (to test the hub's
+        amount check); ``signed_at`` overrides the signing time (to test staleness).
+        """
+        paid_at = at or datetime.now(UTC)
+        txn_id = "pay_" + uuid.uuid4().hex[:18]
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = session.get(RefPaymentOrder, order_id, with_for_update=True)
+            if row is None:
+                raise NotFound("no such order", system=SYSTEM)
+            if row.status == OrderStatus.PAID.value:
+                # A second attempt on a paid order: the gateway re-sends the same confirmation.
+                assert row.gateway_txn_id is not None and row.paid_at is not None
+                txn_id, paid_at = row.gateway_txn_id, row.paid_at
+                status = PaymentStatus.SUCCESS
+            elif status is PaymentStatus.SUCCESS:
+                row.status, row.gateway_txn_id, row.paid_at = OrderStatus.PAID.value, txn_id, paid_at
+            else:
+                row.status = OrderStatus.FAILED.value
+            order = self._order(row)
+        if amount is not None:
+            order = PaymentOrder(
+                order.order_id, order.reference, amount, order.currency, order.status, order.payment_url
+            )
+        body = callback_body(order, status, txn_id, paid_at)
+        return sign_callback(self.verifier.secrets[0], body, signed_at)
+
+    def heartbeat(self) -> None:
+        ensure_up(self.engine, SYSTEM)
+        with self.engine.connect() as conn:
+            conn.execute(select(RefPaymentOrder.order_id).limit(1))
+
+    def _by_reference(self, reference: str) -> PaymentOrder | None:
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(RefPaymentOrder).where(RefPaymentOrder.reference == reference)
+            ).first()
+            return self._order(row) if row else None
