@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from pyramid.config import Configurator
@@ -28,7 +29,7 @@ from pyramid.interfaces import IViewDeriverInfo
 from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
 from hub.errors import Problem, problem_response
@@ -47,8 +48,8 @@ class ClientStatus:
     without a database read on every request.
     """
 
-    def __init__(self, engine: Engine, refresh_seconds: float = 5.0) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine | Connection, refresh_seconds: float = 5.0) -> None:
+        self._source = engine
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._loaded_at = -1e9
@@ -56,7 +57,8 @@ class ClientStatus:
         self._limits: dict[str, int] = {}
 
     def _load(self) -> None:
-        with self._engine.connect() as conn:
+        source = self._source
+        with source.connect() if isinstance(source, Engine) else nullcontext(source) as conn:
             rows = conn.execute(
                 select(PartnerClient.client_id, PartnerClient.active, PartnerClient.rate_per_minute)
             ).all()
@@ -80,6 +82,17 @@ class ClientStatus:
 
     def invalidate(self) -> None:
         self._loaded_at = -1e9
+
+    @contextmanager
+    def reading_from(self, source: Engine | Connection) -> Iterator[None]:
+        """Read client status from ``source`` for a while (tests: the test's own transaction)."""
+        previous, self._source = self._source, source
+        self.invalidate()
+        try:
+            yield
+        finally:
+            self._source = previous
+            self.invalidate()
 
 
 def bearer_token(request: Request) -> str:

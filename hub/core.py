@@ -19,10 +19,13 @@ def includeme(config: Configurator) -> None:
     registry["secret_box.keys"] = SecretBox(secret, "token-signing-keys")
     registry["secret_box.soap"] = SecretBox(secret, "soap-username-token")
     keys = TokenKeyRing(session_factory(engine), registry["secret_box.keys"], settings["hub.oauth.token_lifetime"])
+    # Create the first signing key at startup, not inside some request.
+    keys.reload()
     registry["token_keys"] = keys
     registry["token_validator"] = AccessTokenValidator(
         keys, issuer=settings["hub.oauth.issuer"], audience=settings["hub.oauth.audience"]
     )
     registry["client_status"] = ClientStatus(engine)
-    counter: SharedCounter = RedisCounter(settings["hub.redis_url"]) if settings["hub.redis_url"] else SqlCounter(engine)
+    counter_url = settings["hub.ratelimit.redis_url"] or settings["hub.redis_url"]
+    counter: SharedCounter = RedisCounter(counter_url) if counter_url else SqlCounter(engine)
     registry["rate_limiter"] = RateLimiter(counter)

@@ -107,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub.ratelimit.default_per_minute", as_positive_int, 6000, doc="requests a client may make per minute"),
     Setting("hub.ratelimit.public_per_minute", as_positive_int, 120, doc="unauthenticated requests per minute per address (verification pages)"),
     Setting("hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"),
+    Setting("hub.ratelimit.redis_url", str, "", doc="where rate-limit counters live; empty means hub.redis_url, and the database when both are empty"),
     Setting("hub.queue.sqlite_path", as_text, "var/queue.sqlite", doc="Huey's SQLite queue when hub.redis_url is empty"),
     Setting("hub.outbox.max_attempts", as_positive_int, 8, doc="deliveries tried before a message is parked for an operator"),
     Setting("hub.outbox.sweep_seconds", as_positive_int, 30, doc="how often the worker re-queues what a crash left behind"),
