@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class FakeServer:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         self.up()
         return self
 
@@ -83,7 +83,9 @@ class FakeServer:
         httpd.daemon_threads = True
         self._port = httpd.server_address[1]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def down(self) -> None:
@@ -99,7 +101,7 @@ class FakeServer:
 
     stop = down
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -120,13 +122,14 @@ class FakeServer:
         with self._lock:
             self.requests.append(request)
         mode = self.mode
-        if mode == "slow":
-            if self._stopping.wait(self.slow_seconds):
-                return FakeResponse(503)
+        if mode == "slow" and self._stopping.wait(self.slow_seconds):
+            return FakeResponse(503)
         if mode == "error":
             return FakeResponse.json(500, {"error": "internal"})
         if mode == "garbage":
-            return FakeResponse(200, b"<html><body>Service Temporarily Unavailable</body>", {"Content-Type": "text/html"})
+            return FakeResponse(
+                200, b"<html><body>Service Temporarily Unavailable</body>", {"Content-Type": "text/html"}
+            )
         return self.handler(request)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -144,7 +147,7 @@ class FakeServer:
                 )
                 try:
                     response = server._answer(request)
-                except Exception as exc:  # a broken fake must show up as a test failure, loudly
+                except Exception as exc:  # noqa: BLE001 - a broken fake must fail the test loudly
                     response = FakeResponse.json(599, {"error": "fake_crashed", "detail": repr(exc)})
                 try:
                     self.send_response(response.status)

@@ -12,6 +12,8 @@ the end). PostgreSQL missing is a skip locally and a failure when ``CI=true``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ import connectors.headend.reference
 import connectors.payment.reference
 import connectors.singlewindow.reference
 import connectors.sms.reference
+from connectors.base import ConnectorContext
 from connectors.reference_db import ReferenceBase, SystemStatus
 
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -42,17 +45,23 @@ MESSAGING_TABLES: list[Table] = [
 assert all(t.metadata is ReferenceBase.metadata for t in MESSAGING_TABLES)
 
 
-@pytest.fixture(scope="session")
-def _sqlite_messaging_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    path: Path = tmp_path_factory.mktemp("messaging") / "ref.sqlite"
-    engine = create_engine(f"sqlite:///{path}")
+_ENGINES: dict[str, Engine] = {}
+
+
+def _sqlite_engine(config: pytest.Config) -> Engine:
+    directory = Path(tempfile.mkdtemp(prefix="messaging-"))
+    engine = create_engine(f"sqlite:///{directory / 'ref.sqlite'}")
     ReferenceBase.metadata.create_all(engine, tables=MESSAGING_TABLES)
-    yield engine
-    engine.dispose()
+
+    def cleanup() -> None:
+        engine.dispose()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    config.add_cleanup(cleanup)
+    return engine
 
 
-@pytest.fixture(scope="session")
-def _pg_messaging_engine() -> Iterator[Engine]:
+def _pg_engine(config: pytest.Config) -> Engine:
     schema = f"t_msg_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
     try:
@@ -64,21 +73,47 @@ def _pg_messaging_engine() -> Iterator[Engine]:
             raise
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
     engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        ReferenceBase.metadata.create_all(engine, tables=MESSAGING_TABLES)
-        yield engine
-    finally:
+
+    def cleanup() -> None:
         engine.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
+    config.add_cleanup(cleanup)
+    ReferenceBase.metadata.create_all(engine, tables=MESSAGING_TABLES)
+    return engine
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ref_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """An engine with empty messaging ref_ tables, on each database in turn."""
-    engine: Engine = request.getfixturevalue(f"_{'sqlite' if request.param == 'sqlite' else 'pg'}_messaging_engine")
+    """An engine with empty messaging ref_ tables, on each database in turn.
+
+    One database per kind and test session (a temp SQLite file; a PostgreSQL
+    schema dropped when the session ends); tables emptied before each test.
+    """
+    kind: str = request.param
+    if kind not in _ENGINES:
+        _ENGINES[kind] = (_sqlite_engine if kind == "sqlite" else _pg_engine)(request.config)
+    engine = _ENGINES[kind]
     with engine.begin() as conn:
         for table in reversed(MESSAGING_TABLES):
             conn.execute(delete(table))
     yield engine
+
+
+_NO_DB = create_engine("sqlite://")
+
+
+def http_context(name: str, url: str, **options: str) -> ConnectorContext:
+    """A connector context for a real client pointed at a fake server, with short timeouts."""
+    merged = {"url": url, "connect_timeout": "1", "read_timeout": "0.3", **options}
+    return ConnectorContext(name=name, options=merged, engine=_NO_DB)
+
+
+def ref_context(name: str, engine: Engine, **options: str) -> ConnectorContext:
+    return ConnectorContext(name=name, options=options, engine=engine)
+
+
+# A misbehaving partner: modes of tests.connectors.fakehttp.FakeServer, plus a refused connection.
+FAILURE_MODES = ["error", "garbage", "slow", "refused"]
