@@ -1,0 +1,440 @@
+"""The printable document: A4, English and Hindi side by side, QR code, shaped Devanagari.
+
+Devanagari needs shaping (conjuncts, the ि matra drawn before its consonant): ``drawString``
+ignores ``shaping`` and prints "किरण" as "करिण", so every piece of text goes through a Platypus
+``Paragraph`` whose style has ``shaping=1`` (reportlab shapes with uharfbuzz). Latin and
+Devanagari runs get their own font (Noto Sans / Noto Sans Devanagari, shipped in
+``certs/fonts`` under the OFL so a fresh install renders Hindi with no system fonts).
+
+The PDF is for people. Machines read the signed XML and the QR payload, not PDF text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import threading
+import unicodedata
+from decimal import Decimal
+from importlib import resources
+from xml.sax.saxutils import escape
+
+import segno
+from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT  # type: ignore[import-untyped]
+from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+from reportlab.lib.units import mm  # type: ignore[import-untyped]
+from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
+
+from certs.document import Document
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+LATIN = "HubLatin"
+DEVA = "HubDeva"
+_FONT_FILES = {
+    LATIN: "NotoSans-Regular.ttf",
+    LATIN + "-Bold": "NotoSans-Bold.ttf",
+    DEVA: "NotoSansDevanagari-Regular.ttf",
+    DEVA + "-Bold": "NotoSansDevanagari-Bold.ttf",
+}
+_fonts_lock = threading.Lock()
+_fonts_registered: set[str] = set()
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 14 * mm
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
+GRID = colors.HexColor("#9aa5b1")
+SHADE = colors.HexColor("#eef2f6")
+INK = colors.HexColor("#102a43")
+
+
+def register_fonts() -> None:
+    """Register the shipped fonts once per process (reportlab's registry is global)."""
+    if _fonts_registered:
+        return
+    with _fonts_lock:
+        if _fonts_registered:
+            return
+        folder = resources.files("certs").joinpath("fonts")
+        for name, filename in _FONT_FILES.items():
+            with resources.as_file(folder.joinpath(filename)) as path:
+                pdfmetrics.registerFont(TTFont(name, str(path)))
+        for family in (LATIN, DEVA):
+            pdfmetrics.registerFontFamily(
+                family, normal=family, bold=family + "-Bold", italic=family, boldItalic=family + "-Bold"
+            )
+        _fonts_registered.update(_FONT_FILES)
+
+
+def _is_devanagari(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x0900 <= cp <= 0x097F or 0xA8E0 <= cp <= 0xA8FF or 0x1CD0 <= cp <= 0x1CFF
+
+
+def _is_letter(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LM"
+
+
+def _script_tokens(text: str) -> list[tuple[bool | None, str]]:
+    """Whitespace-separated tokens tagged Devanagari (True), Latin (False) or neutral (None).
+
+    reportlab shapes a word (text between spaces) with ONE font; a word that switches fonts
+    midway fails to render. So fonts switch only at whitespace, and the rare token mixing
+    Devanagari and Latin letters ("किरण(Kiran)") is split with a space at the script change.
+    """
+    out: list[tuple[bool | None, str]] = []
+    for token in re.split(r"(\s+)", text):
+        if not token:
+            continue
+        if token.isspace():
+            out.append((None, token))
+            continue
+        part = ""
+        part_script: bool | None = None
+        for ch in token:
+            script = _is_devanagari(ch) if _is_letter(ch) else None
+            if script is not None and part_script is not None and script != part_script:
+                out += [(part_script, part), (None, " ")]
+                part = ""
+            if script is not None:
+                part_script = script
+            part += ch
+        out.append((part_script, part))
+    return out
+
+
+def mixed(text: str, *, bold: bool = False) -> str:
+    """Paragraph markup with every Devanagari word in the Devanagari font, the rest in Noto Sans.
+
+    Neutral words (digits, punctuation, ₹, which both fonts carry) and spaces join the run before
+    them, so a Hindi phrase is shaped as one run. Text is escaped: names come from citizens.
+    """
+    runs: list[tuple[bool, str]] = []
+    for script, token in _script_tokens(text):
+        deva = script if script is not None else (runs[-1][0] if runs else False)
+        if runs and runs[-1][0] == deva:
+            runs[-1] = (deva, runs[-1][1] + token)
+        else:
+            runs.append((deva, token))
+    # Explicit faces: reportlab does not map <b> onto a <font face> nested inside it.
+    deva_face, latin_face = (DEVA + "-Bold", LATIN + "-Bold") if bold else (DEVA, LATIN)
+    return "".join(f'<font face="{deva_face if d else latin_face}">{escape(t)}</font>' for d, t in runs)
+
+
+def _style(name: str, size: float, *, align: int = TA_LEFT, leading: float | None = None) -> ParagraphStyle:
+    return ParagraphStyle(
+        name,
+        fontName=LATIN,
+        fontSize=size,
+        leading=leading or size * 1.35,
+        alignment=align,
+        textColor=INK,
+        shaping=1,
+    )
+
+
+class _Styles:
+    def __init__(self) -> None:
+        self.body = _style("body", 9.2)
+        self.small = _style("small", 7.8)
+        self.label = _style("label", 8.4)
+        self.label_hi = _style("label_hi", 8.4, align=TA_RIGHT)
+        self.head = _style("head", 12.5, leading=16)
+        self.head_hi = _style("head_hi", 12.5, align=TA_RIGHT, leading=18)
+        self.title = _style("title", 15, align=TA_CENTER, leading=20)
+        self.cell = _style("cell", 8.6)
+        self.cell_right = _style("cell_right", 8.6, align=TA_RIGHT)
+
+
+def inr(amount: Decimal) -> str:
+    """Indian digit grouping: 1234567.5 -> 12,34,567.50."""
+    q = amount.quantize(Decimal("0.01"))
+    sign = "-" if q < 0 else ""
+    whole, frac = f"{abs(q):f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return sign + ",".join([*groups, tail]) + "." + frac
+
+
+def _when(value: dt.datetime) -> str:
+    return value.astimezone(IST).strftime("%d-%m-%Y %H:%M IST")
+
+
+def _day(value: dt.datetime) -> str:
+    return value.astimezone(IST).strftime("%d-%m-%Y")
+
+
+class QrCode(Flowable):
+    """A QR code drawn as vector module runs in a single fill.
+
+    reportlab's QrCodeWidget encoded the ~450-character payload twice and drew ~1,900 separate
+    rectangles (~290 ms a page). segno encodes once; the mask pattern is fixed because choosing
+    the "best" of eight costs ~80 % of encoding and any mask decodes (zbarimg-tested). The runs
+    are written as integer PDF operators under one scaling matrix: one line per run, no float
+    formatting.
+    """
+
+    MASK = 2
+
+    def __init__(self, payload: str, size: float, *, quiet_zone: int = 2) -> None:
+        super().__init__()
+        self.matrix = segno.make(payload, error="m", micro=False, mask=self.MASK).matrix
+        self.size = size
+        self.quiet_zone = quiet_zone
+        self.width = self.height = size
+
+    def draw(self) -> None:
+        n = len(self.matrix)
+        unit = self.size / (n + 2 * self.quiet_zone)
+        ops = [f"q 0 g {unit:.5f} 0 0 {unit:.5f} 0 0 cm"]
+        for r, row in enumerate(self.matrix):
+            y = n - 1 - r + self.quiet_zone
+            c = 0
+            while c < n:
+                if row[c]:
+                    start = c
+                    while c < n and row[c]:
+                        c += 1
+                    ops.append(f"{start + self.quiet_zone} {y} {c - start} 1 re")
+                else:
+                    c += 1
+        ops.append("f Q")
+        self.canv.addLiteral("\n".join(ops))
+
+
+def _grid(data: list[list[Flowable | str]], widths: list[float], *, header: bool = False) -> Table:
+    table = Table(data, colWidths=widths, hAlign="LEFT")
+    commands = [
+        ("GRID", (0, 0), (-1, -1), 0.5, GRID),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]
+    if header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
+    kind = doc.kind_info
+    story: list[Flowable] = []
+
+    # Header: the discom's name in both languages, office below.
+    header = Table(
+        [
+            [
+                Paragraph(mixed(doc.issuer.discom_name_en, bold=True), s.head),
+                Paragraph(mixed(doc.issuer.discom_name_hi, bold=True), s.head_hi),
+            ],
+            [
+                Paragraph(mixed(doc.issuer.office_name), s.small),
+                Paragraph(mixed(doc.issuer.office_code), s.label_hi),
+            ],
+        ],
+        colWidths=[CONTENT_WIDTH / 2] * 2,
+    )
+    header.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 1), (-1, 1), 1.2, INK),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    story += [header, Spacer(1, 4 * mm)]
+    title = Table(
+        [
+            [
+                Paragraph(mixed(kind.title_en, bold=True), s.title),
+                Paragraph(mixed(kind.title_hi, bold=True), s.title),
+            ]
+        ],
+        colWidths=[CONTENT_WIDTH / 2] * 2,
+    )
+    story += [title, Spacer(1, 3 * mm)]
+
+    # Facts: English label | value | Hindi label.
+    rows: list[tuple[str, str, str]] = [
+        ("Certificate number", doc.number, "प्रमाण-पत्र क्रमांक"),
+        ("Verification code", doc.verification_code, "सत्यापन कोड"),
+        ("Name of holder", doc.holder.display_name, "धारक का नाम"),
+    ]
+    if doc.holder.samagra_id:
+        rows.append(("Samagra ID", doc.holder.samagra_id, "समग्र आईडी"))
+    if doc.holder.mobile_masked:
+        rows.append(("Mobile number", doc.holder.mobile_masked, "मोबाइल नंबर"))
+    if doc.purpose is not None:
+        for en, value, hi in (
+            ("Purpose", doc.purpose.description, "प्रयोजन"),
+            ("Election", doc.purpose.election, "निर्वाचन"),
+            ("Body", doc.purpose.body, "निकाय"),
+            ("Ward", doc.purpose.ward, "वार्ड"),
+        ):
+            if value:
+                rows.append((en, value, hi))
+    rows += [
+        ("Issued on", _when(doc.issued_at), "जारी दिनांक"),
+        ("Valid until", _when(doc.valid_until), "वैधता दिनांक"),
+    ]
+    facts = [
+        [
+            Paragraph(mixed(en), s.label),
+            Paragraph(mixed(value, bold=True), s.cell),
+            Paragraph(mixed(hi), s.label_hi),
+        ]
+        for en, value, hi in rows
+    ]
+    story += [
+        _grid(facts, [0.27 * CONTENT_WIDTH, 0.46 * CONTENT_WIDTH, 0.27 * CONTENT_WIDTH]),
+        Spacer(1, 3 * mm),
+    ]
+
+    # The statement, side by side.
+    holder = doc.holder.display_name
+    statement = Table(
+        [
+            [
+                Paragraph(mixed(kind.statement_en.format(holder=holder)), s.body),
+                Paragraph(mixed(kind.statement_hi.format(holder=holder)), s.body),
+            ]
+        ],
+        colWidths=[CONTENT_WIDTH / 2] * 2,
+    )
+    statement.setStyle(
+        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOX", (0, 0), (-1, -1), 0.5, GRID)])
+    )
+    story += [statement, Spacer(1, 3 * mm)]
+
+    # Connections and their dues as of the check.
+    if doc.connections:
+        head = [
+            Paragraph(mixed("Consumer number / उपभोक्ता क्रमांक", bold=True), s.cell),
+            Paragraph(mixed("Outstanding dues (₹) / बकाया राशि", bold=True), s.cell),
+            Paragraph(mixed("Dues as of / दिनांक", bold=True), s.cell),
+            Paragraph(mixed("Meter status / मीटर स्थिति", bold=True), s.cell),
+        ]
+        body: list[list[Flowable | str]] = [head]
+        for c in doc.connections:
+            body.append(
+                [
+                    Paragraph(mixed(c.consumer_number), s.cell),
+                    Paragraph(
+                        mixed(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues)), s.cell_right
+                    ),
+                    Paragraph(mixed(_when(c.dues_as_of)), s.cell),
+                    Paragraph(mixed(c.meter_status), s.cell),
+                ]
+            )
+        story.append(
+            _grid(
+                body,
+                [0.28 * CONTENT_WIDTH, 0.24 * CONTENT_WIDTH, 0.26 * CONTENT_WIDTH, 0.22 * CONTENT_WIDTH],
+                header=True,
+            )
+        )
+    else:
+        story.append(
+            _grid(
+                [
+                    [
+                        Paragraph(
+                            mixed("No electricity connection is recorded in the name of the holder."), s.body
+                        ),
+                        Paragraph(mixed("धारक के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है।"), s.body),
+                    ]
+                ],
+                [CONTENT_WIDTH / 2] * 2,
+            )
+        )
+    story.append(Spacer(1, 3 * mm))
+
+    if doc.checks:
+        checks: list[list[Flowable | str]] = [
+            [
+                Paragraph(mixed("Check / जाँच", bold=True), s.cell),
+                Paragraph(mixed("Result / परिणाम", bold=True), s.cell),
+                Paragraph(mixed("Checked at / जाँच का समय", bold=True), s.cell),
+            ]
+        ]
+        checks += [
+            [
+                Paragraph(mixed(c.name), s.cell),
+                Paragraph(mixed(c.result), s.cell),
+                Paragraph(mixed(_when(c.checked_at)), s.cell),
+            ]
+            for c in doc.checks
+        ]
+        story += [
+            _grid(checks, [0.44 * CONTENT_WIDTH, 0.22 * CONTENT_WIDTH, 0.34 * CONTENT_WIDTH], header=True),
+            Spacer(1, 3 * mm),
+        ]
+
+    if doc.details:
+        details: list[list[Flowable | str]] = [
+            [Paragraph(mixed(key), s.cell), Paragraph(mixed(inr(v) if isinstance(v, Decimal) else v), s.cell)]
+            for key, v in doc.details.items()
+        ]
+        story += [_grid(details, [0.35 * CONTENT_WIDTH, 0.65 * CONTENT_WIDTH]), Spacer(1, 3 * mm)]
+
+    # Officer, verification and QR.
+    officer = [
+        Paragraph(mixed(doc.issuer.officer_name, bold=True), s.body),
+        Paragraph(
+            mixed(
+                " / ".join(
+                    x for x in (doc.issuer.officer_designation_en, doc.issuer.officer_designation_hi) if x
+                )
+            ),
+            s.body,
+        ),
+        Paragraph(mixed(doc.issuer.office_name), s.small),
+        Spacer(1, 2 * mm),
+        Paragraph(mixed("Digitally signed. Verify this document, its code and its signature at:"), s.small),
+        Paragraph(mixed("इस प्रमाण-पत्र का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:"), s.small),
+        Paragraph(mixed(doc.verification_url), s.small),
+        Spacer(1, 2 * mm),
+        Paragraph(mixed("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।"), s.small),
+    ]
+    qr_size = 46 * mm
+    footer = Table(
+        [[officer, QrCode(qr_payload, qr_size)]],
+        colWidths=[CONTENT_WIDTH - qr_size - 4 * mm, qr_size + 4 * mm],
+    )
+    footer.setStyle(
+        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEABOVE", (0, 0), (-1, 0), 0.8, INK)])
+    )
+    story.append(footer)
+    return story
+
+
+def render_pdf(doc: Document, qr_payload: str) -> bytes:
+    """Render the document to PDF bytes. Deterministic for the same input (reportlab invariant mode)."""
+    register_fonts()
+    buffer = io.BytesIO()
+    template = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=f"{doc.kind_info.title_en} {doc.number}",
+        author=doc.issuer.discom_name_en,
+        subject=doc.kind,
+        creator="discom hub certs",
+        invariant=1,
+    )
+    template.build(_story(doc, qr_payload, _Styles()))
+    return buffer.getvalue()
