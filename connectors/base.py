@@ -37,7 +37,9 @@ class ConnectorContext:
         try:
             return float(raw)
         except ValueError:
-            raise ValueError(f"connector {self.name}: setting {key!r} must be a number, got {raw!r}") from None
+            raise ValueError(
+                f"connector {self.name}: setting {key!r} must be a number, got {raw!r}"
+            ) from None
 
 
 @runtime_checkable
@@ -64,4 +66,4 @@ def load_connector(dotted: str, context: ConnectorContext) -> Any:
 def options_under(settings: Mapping[str, Any], prefix: str) -> dict[str, str]:
     """The ini keys under ``prefix.`` with the prefix stripped."""
     dotted = prefix + "."
-    return {k[len(dotted):]: str(v) for k, v in settings.items() if k.startswith(dotted)}
+    return {k[len(dotted) :]: str(v) for k, v in settings.items() if k.startswith(dotted)}

@@ -10,6 +10,8 @@ expansion, but we still pass an explicit parser and refuse any DOCTYPE: with
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 DEFAULT_MAX_BYTES = 1 * 1024 * 1024
@@ -62,8 +64,8 @@ def parse_untrusted_xml(
         raise UntrustedXmlError("the body is not well-formed XML", "xml_malformed") from None
     if root is None:
         raise UntrustedXmlError("the body is empty", "xml_malformed")
-    tree = root.getroottree()
-    if tree.docinfo.doctype:
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype:
         raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
     if _depth_exceeds(root, max_depth):
         raise UntrustedXmlError(f"XML nested deeper than {max_depth} levels", "xml_too_deep")

@@ -117,7 +117,9 @@ def authenticate(request: Request) -> AccessToken:
 
 def _unauthorized(request: Request) -> Response:
     return problem_response(
-        request, "invalid_token", headers={"WWW-Authenticate": 'Bearer realm="discom-hub", error="invalid_token"'}
+        request,
+        "invalid_token",
+        headers={"WWW-Authenticate": 'Bearer realm="discom-hub", error="invalid_token"'},
     )
 
 
@@ -126,7 +128,9 @@ def _insufficient_scope(request: Request, scopes: Iterable[str]) -> Response:
     return problem_response(
         request,
         "insufficient_scope",
-        headers={"WWW-Authenticate": f'Bearer realm="discom-hub", error="insufficient_scope", scope="{needed}"'},
+        headers={
+            "WWW-Authenticate": f'Bearer realm="discom-hub", error="insufficient_scope", scope="{needed}"'
+        },
     )
 
 
@@ -176,7 +180,9 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
             return problem_response(request, "body_too_large", f"at most {max_body} bytes")
         if public or self_auth:
             if public_limited:
-                verdict = request.registry["rate_limiter"].hit("ip:" + (request.client_addr or "?"), public_rate)
+                verdict = request.registry["rate_limiter"].hit(
+                    "ip:" + (request.client_addr or "?"), public_rate
+                )
                 if not verdict.allowed:
                     return _rate_limited(request, verdict.retry_after)
             return view(context, request)

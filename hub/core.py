@@ -18,7 +18,9 @@ def includeme(config: Configurator) -> None:
     secret = settings["hub.secret_key"]
     registry["secret_box.keys"] = SecretBox(secret, "token-signing-keys")
     registry["secret_box.soap"] = SecretBox(secret, "soap-username-token")
-    keys = TokenKeyRing(session_factory(engine), registry["secret_box.keys"], settings["hub.oauth.token_lifetime"])
+    keys = TokenKeyRing(
+        session_factory(engine), registry["secret_box.keys"], settings["hub.oauth.token_lifetime"]
+    )
     # Create the first signing key at startup, not inside some request.
     keys.reload()
     registry["token_keys"] = keys

@@ -122,7 +122,13 @@ def problem_response(
 
 def _problem_view(exc: Problem, request: Request) -> Response:
     return problem_response(
-        request, exc.code, exc.detail, status=exc.status, errors=exc.errors, headers=exc.headers, extra=exc.extra
+        request,
+        exc.code,
+        exc.detail,
+        status=exc.status,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
     )
 
 

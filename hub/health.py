@@ -52,7 +52,9 @@ def healthz(request: Request) -> dict[str, str]:
 
 
 def readyz(request: Request) -> Response:
-    results = run_heartbeats(request.registry.get("heartbeats", {}), request.registry.settings["hub.heartbeat_timeout"])
+    results = run_heartbeats(
+        request.registry.get("heartbeats", {}), request.registry.settings["hub.heartbeat_timeout"]
+    )
     ready = all(r["status"] == "ok" for r in results.values())
     response: Response = request.response
     response.status_int = 200 if ready else 503
@@ -68,11 +70,19 @@ def includeme(config: Configurator) -> None:
     config.add_route("healthz", "/healthz")
     config.add_route("readyz", "/readyz")
     config.add_view(
-        healthz, route_name="healthz", request_method="GET", renderer="json", public=True,
-        operation_id="getLiveness", openapi={"summary": "Liveness: the process answers", "tags": ["operations"]},
+        healthz,
+        route_name="healthz",
+        request_method="GET",
+        renderer="json",
+        public=True,
+        operation_id="getLiveness",
+        openapi={"summary": "Liveness: the process answers", "tags": ["operations"]},
     )
     config.add_view(
-        readyz, route_name="readyz", request_method="GET", public=True,
+        readyz,
+        route_name="readyz",
+        request_method="GET",
+        public=True,
         operation_id="getReadiness",
         openapi={
             "summary": "Readiness: the database and every connector answer within the heartbeat timeout",

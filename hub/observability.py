@@ -55,12 +55,16 @@ def configure_logging(json_logs: bool, level: int = logging.INFO) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler._hub = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s")
+    )
     root.addHandler(handler)
     root.setLevel(level)
 
 
-def request_id_tween_factory(handler: Callable[[Request], Response], registry: Registry) -> Callable[[Request], Response]:
+def request_id_tween_factory(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
     upload_cap = int(registry.settings["hub.upload_max_body_bytes"])
     log_access = bool(registry.settings.get("hub.access_log", False))
 

@@ -34,7 +34,11 @@ PROBLEM_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "field": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
             },
         },
     },
@@ -93,7 +97,9 @@ def build_document(request: Request) -> dict[str, Any]:
             "responses": {
                 "Problem": {
                     "description": "RFC 9457 problem details",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "content": {
+                        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
                 }
             },
         },
@@ -137,10 +143,19 @@ def includeme(config: Configurator) -> None:
     config.add_route("openapi", "/openapi.json")
     config.add_route("docs", "/docs")
     config.add_view(
-        openapi_view, route_name="openapi", request_method="GET", renderer="json", public=True,
-        operation_id="getOpenApi", openapi={"summary": "This document", "tags": ["operations"]},
+        openapi_view,
+        route_name="openapi",
+        request_method="GET",
+        renderer="json",
+        public=True,
+        operation_id="getOpenApi",
+        openapi={"summary": "This document", "tags": ["operations"]},
     )
     config.add_view(
-        docs_view, route_name="docs", request_method="GET", public=True,
-        operation_id="getDocs", openapi={"summary": "Human-readable API index (works offline)", "tags": ["operations"]},
+        docs_view,
+        route_name="docs",
+        request_method="GET",
+        public=True,
+        operation_id="getDocs",
+        openapi={"summary": "Human-readable API index (works offline)", "tags": ["operations"]},
     )

@@ -29,7 +29,9 @@ def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
         try:
             built[system] = load_connector(backend, context)
         except (ImportError, AttributeError, ValueError) as exc:
-            raise ConfigurationError(f"setting hub.{system}.backend: cannot build {backend!r}: {exc}") from exc
+            raise ConfigurationError(
+                f"setting hub.{system}.backend: cannot build {backend!r}: {exc}"
+            ) from exc
     return built
 
 

@@ -23,7 +23,9 @@ def env_name(key: str) -> str:
     return key.upper().replace(".", "_").replace("-", "_")
 
 
-def overlay_environment(settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def overlay_environment(
+    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Copy ``settings`` with every ``hub.*`` key replaced by its environment variable, if set.
 
     Environment variables for keys the ini does not mention are taken too, as
@@ -92,25 +94,87 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("hub.database_url", as_text, required=True, doc="SQLAlchemy URL: sqlite:///var/hub.sqlite or postgresql+psycopg://..."),
+    Setting(
+        "hub.database_url",
+        as_text,
+        required=True,
+        doc="SQLAlchemy URL: sqlite:///var/hub.sqlite or postgresql+psycopg://...",
+    ),
     Setting("hub.database_pool_size", as_positive_int, 16, doc="connections per process"),
-    Setting("hub.public_url", as_url, "http://127.0.0.1:6543", doc="base URL printed on documents and QR codes"),
-    Setting("hub.secret_key", as_text, required=True, secret=True, doc="encrypts OAuth signing keys and bank accounts at rest; signs sessions"),
-    Setting("hub.keys_dir", as_text, "var/keys", doc="document signing keys (development CA is generated here)"),
-    Setting("hub.keys_pkcs12", as_text, "", doc="production signing key + chain (PKCS#12); empty in development"),
-    Setting("hub.keys_pkcs12_passphrase", str, "", secret=True, doc="passphrase of hub.keys_pkcs12; from the environment"),
-    Setting("hub.max_body_bytes", as_positive_int, 1_048_576, doc="requests with a larger body get 413 before parsing"),
-    Setting("hub.upload_max_body_bytes", as_positive_int, 10_485_760, doc="cap for upload endpoints (CSV, XML documents)"),
+    Setting(
+        "hub.public_url", as_url, "http://127.0.0.1:6543", doc="base URL printed on documents and QR codes"
+    ),
+    Setting(
+        "hub.secret_key",
+        as_text,
+        required=True,
+        secret=True,
+        doc="encrypts OAuth signing keys and bank accounts at rest; signs sessions",
+    ),
+    Setting(
+        "hub.keys_dir", as_text, "var/keys", doc="document signing keys (development CA is generated here)"
+    ),
+    Setting(
+        "hub.keys_pkcs12", as_text, "", doc="production signing key + chain (PKCS#12); empty in development"
+    ),
+    Setting(
+        "hub.keys_pkcs12_passphrase",
+        str,
+        "",
+        secret=True,
+        doc="passphrase of hub.keys_pkcs12; from the environment",
+    ),
+    Setting(
+        "hub.max_body_bytes",
+        as_positive_int,
+        1_048_576,
+        doc="requests with a larger body get 413 before parsing",
+    ),
+    Setting(
+        "hub.upload_max_body_bytes",
+        as_positive_int,
+        10_485_760,
+        doc="cap for upload endpoints (CSV, XML documents)",
+    ),
     Setting("hub.oauth.issuer", as_url, "http://127.0.0.1:6543", doc="iss of access tokens"),
     Setting("hub.oauth.audience", as_text, "discom-hub", doc="aud of access tokens"),
     Setting("hub.oauth.token_lifetime", as_positive_int, 900, doc="seconds an access token lives"),
-    Setting("hub.ratelimit.default_per_minute", as_positive_int, 6000, doc="requests a client may make per minute"),
-    Setting("hub.ratelimit.public_per_minute", as_positive_int, 120, doc="unauthenticated requests per minute per address (verification pages)"),
-    Setting("hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"),
-    Setting("hub.ratelimit.redis_url", str, "", doc="where rate-limit counters live; empty means hub.redis_url, and the database when both are empty"),
-    Setting("hub.queue.sqlite_path", as_text, "var/queue.sqlite", doc="Huey's SQLite queue when hub.redis_url is empty"),
-    Setting("hub.outbox.max_attempts", as_positive_int, 8, doc="deliveries tried before a message is parked for an operator"),
-    Setting("hub.outbox.sweep_seconds", as_positive_int, 30, doc="how often the worker re-queues what a crash left behind"),
+    Setting(
+        "hub.ratelimit.default_per_minute", as_positive_int, 6000, doc="requests a client may make per minute"
+    ),
+    Setting(
+        "hub.ratelimit.public_per_minute",
+        as_positive_int,
+        120,
+        doc="unauthenticated requests per minute per address (verification pages)",
+    ),
+    Setting(
+        "hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"
+    ),
+    Setting(
+        "hub.ratelimit.redis_url",
+        str,
+        "",
+        doc="where rate-limit counters live; empty means hub.redis_url, and the database when both are empty",
+    ),
+    Setting(
+        "hub.queue.sqlite_path",
+        as_text,
+        "var/queue.sqlite",
+        doc="Huey's SQLite queue when hub.redis_url is empty",
+    ),
+    Setting(
+        "hub.outbox.max_attempts",
+        as_positive_int,
+        8,
+        doc="deliveries tried before a message is parked for an operator",
+    ),
+    Setting(
+        "hub.outbox.sweep_seconds",
+        as_positive_int,
+        30,
+        doc="how often the worker re-queues what a crash left behind",
+    ),
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
     Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),

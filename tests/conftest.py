@@ -68,7 +68,9 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_settings(database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def base_settings(
+    database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     var = tmp_path_factory.mktemp("var")
     return {
         "hub.database_url": database_url,
@@ -86,8 +88,7 @@ def base_settings(database_url: str, keys_dir: Path, tmp_path_factory: pytest.Te
 
 # Connectors wired into the test app (reference backends; real clients are
 # tested against fake servers in tests/connectors).
-CONNECTOR_SETTINGS: dict[str, str] = {
-}
+CONNECTOR_SETTINGS: dict[str, str] = {}
 
 
 def _available_connectors(settings: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +174,12 @@ def make_client(testapp: TestApp, dbsession: Session) -> Any:
 
     def factory(scopes: list[str], purposes: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         created = create_client(
-            dbsession, "test client", scopes, purposes or [], secret_box=testapp.app.registry["secret_box.soap"], **kwargs
+            dbsession,
+            "test client",
+            scopes,
+            purposes or [],
+            secret_box=testapp.app.registry["secret_box.soap"],
+            **kwargs,
         )
         dbsession.flush()
         response = testapp.post(
@@ -208,4 +214,6 @@ def committed_engine(engine: Engine) -> Engine:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "postgresql_only" in item.keywords and database_kind() != "postgresql":
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL-only behaviour; run with HUB_TEST_DATABASE=postgresql"))
+            item.add_marker(
+                pytest.mark.skip(reason="PostgreSQL-only behaviour; run with HUB_TEST_DATABASE=postgresql")
+            )

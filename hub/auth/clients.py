@@ -85,14 +85,18 @@ def check_secret(client: PartnerClient, secret: str) -> bool:
 
 
 def find_active_client(session: Session, client_id: str) -> PartnerClient | None:
-    client = session.execute(select(PartnerClient).where(PartnerClient.client_id == client_id)).scalar_one_or_none()
+    client = session.execute(
+        select(PartnerClient).where(PartnerClient.client_id == client_id)
+    ).scalar_one_or_none()
     if client is None or not client.active:
         return None
     return client
 
 
 def revoke_client(session: Session, client_id: str) -> bool:
-    client = session.execute(select(PartnerClient).where(PartnerClient.client_id == client_id)).scalar_one_or_none()
+    client = session.execute(
+        select(PartnerClient).where(PartnerClient.client_id == client_id)
+    ).scalar_one_or_none()
     if client is None or not client.active:
         return False
     client.active = False

@@ -79,7 +79,9 @@ class _OAuth2Request(OAuth2Request):  # type: ignore[misc]
     def __init__(self, request: Request) -> None:
         # Authlib refuses http:// URIs unless told otherwise; TLS ends at the
         # load balancer, so hand it the https form of the URL it only logs.
-        super().__init__(request.method, request.url.replace("http://", "https://", 1), headers=request.headers)
+        super().__init__(
+            request.method, request.url.replace("http://", "https://", 1), headers=request.headers
+        )
         self._request = request
         self.payload = _Payload(request)
 
@@ -200,7 +202,11 @@ def includeme(config: Configurator) -> None:
                     }
                 },
             },
-            "responses": {"200": {"description": "access token"}, "400": {"description": "OAuth error"}, "401": {"description": "client authentication failed"}},
+            "responses": {
+                "200": {"description": "access token"},
+                "400": {"description": "OAuth error"},
+                "401": {"description": "client authentication failed"},
+            },
         },
     )
     config.add_view(

@@ -109,7 +109,7 @@ class TokenKeyRing:
         newest = current[-1]
         self._signing = RSAKey.import_key(_loads(self._box.decrypt(newest.private_jwk_encrypted)))
         self._public_dicts = [dict(r.public_jwk) for r in published]
-        self._public = KeySet([RSAKey.import_key(d) for d in self._public_dicts])
+        self._public = KeySet([RSAKey.import_key(dict(d)) for d in self._public_dicts])
         self._loaded_at = time.monotonic()
 
     def _ensure(self, force: bool = False) -> None:
@@ -141,10 +141,10 @@ class TokenKeyRing:
         self._ensure(force=True)
 
 
-def _loads(text: str) -> dict[str, str]:
+def _loads(text: str) -> dict[str, str | list[str]]:
     import json
 
-    data: dict[str, str] = json.loads(text)
+    data: dict[str, str | list[str]] = json.loads(text)
     return data
 
 

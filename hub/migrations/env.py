@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from alembic import context
-from hub.db import make_engine
 
 import hub.models
 from connectors.reference_db import ReferenceBase
+from hub.db import make_engine
 
 config = context.config
 target_metadata = [hub.models.Base.metadata, ReferenceBase.metadata]

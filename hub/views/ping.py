@@ -15,7 +15,11 @@ def ping(request: Request) -> dict[str, Any]:
 def includeme(config: Configurator) -> None:
     config.add_route("api.ping", "/api/v1/ping")
     config.add_view(
-        ping, route_name="api.ping", request_method="GET", renderer="json", scopes=["hub:ping"],
+        ping,
+        route_name="api.ping",
+        request_method="GET",
+        renderer="json",
+        scopes=["hub:ping"],
         operation_id="ping",
         openapi={"summary": "Authenticated no-op: proves a token works", "tags": ["operations"]},
     )

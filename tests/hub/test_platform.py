@@ -52,25 +52,42 @@ def test_token_and_protected_call(testapp: TestApp, make_client: Any) -> None:
     assert claims["client_id"] == client["client_id"]
     assert claims["aud"] == "discom-hub"
     assert claims["exp"] - claims["iat"] == 900
-    assert jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).header["typ"] == "at+jwt"
+    assert (
+        jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).header["typ"]
+        == "at+jwt"
+    )
 
 
 def test_token_endpoint_rejects_bad_secret_and_post_auth(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["hub:ping"])
     bad = base64.b64encode(f"{client['client_id']}:wrong".encode()).decode()
-    response = testapp.post("/oauth/token", {"grant_type": "client_credentials"}, headers={"Authorization": "Basic " + bad}, status=401)
+    response = testapp.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + bad},
+        status=401,
+    )
     assert response.json["error"] == "invalid_client"
     # client_secret_post is not an allowed method for our clients
     response = testapp.post(
         "/oauth/token",
-        {"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]},
+        {
+            "grant_type": "client_credentials",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
         status=401,
     )
     assert response.json["error"] == "invalid_client"
 
 
 def test_token_endpoint_wrong_content_type(testapp: TestApp) -> None:
-    response = testapp.post("/oauth/token", json.dumps({"grant_type": "client_credentials"}), content_type="application/json", status=415)
+    response = testapp.post(
+        "/oauth/token",
+        json.dumps({"grant_type": "client_credentials"}),
+        content_type="application/json",
+        status=415,
+    )
     assert response.json["code"] == "unsupported_media_type"
 
 
@@ -78,7 +95,9 @@ def test_token_scope_is_limited_to_what_the_client_has(testapp: TestApp, make_cl
     client = make_client(["hub:ping"])
     basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
     response = testapp.post(
-        "/oauth/token", {"grant_type": "client_credentials", "scope": "hub:ping kyc:export"}, headers={"Authorization": "Basic " + basic}
+        "/oauth/token",
+        {"grant_type": "client_credentials", "scope": "hub:ping kyc:export"},
+        headers={"Authorization": "Basic " + basic},
     )
     assert response.json["scope"] == "hub:ping"
 
@@ -100,14 +119,36 @@ def _b64(data: dict[str, Any]) -> str:
 
 def _claims(client_id: str, **override: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"iss": "http://hub.test", "aud": "discom-hub", "client_id": client_id, "sub": client_id, "iat": now, "exp": now + 600, "jti": "x1", "scope": "hub:ping"}
+    base = {
+        "iss": "http://hub.test",
+        "aud": "discom-hub",
+        "client_id": client_id,
+        "sub": client_id,
+        "iat": now,
+        "exp": now + 600,
+        "jti": "x1",
+        "scope": "hub:ping",
+    }
     base.update(override)
     return {k: v for k, v in base.items() if v is not None}
 
 
 @pytest.mark.parametrize(
     "defect",
-    ["missing", "garbage", "expired", "nbf_future", "wrong_audience", "wrong_issuer", "foreign_key", "alg_none", "hs256_with_public_key", "query_string", "basic_scheme", "no_jti"],
+    [
+        "missing",
+        "garbage",
+        "expired",
+        "nbf_future",
+        "wrong_audience",
+        "wrong_issuer",
+        "foreign_key",
+        "alg_none",
+        "hs256_with_public_key",
+        "query_string",
+        "basic_scheme",
+        "no_jti",
+    ],
 )
 def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: str) -> None:
     client = make_client(["hub:ping"])
@@ -122,18 +163,28 @@ def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: s
     elif defect == "garbage":
         headers["Authorization"] = "Bearer not.a.jwt"
     elif defect == "expired":
-        headers["Authorization"] = "Bearer " + _forge(_claims(cid, exp=int(time.time()) - 5), signing, "RS256", {"kid": kid})
+        headers["Authorization"] = "Bearer " + _forge(
+            _claims(cid, exp=int(time.time()) - 5), signing, "RS256", {"kid": kid}
+        )
     elif defect == "nbf_future":
-        headers["Authorization"] = "Bearer " + _forge(_claims(cid, nbf=int(time.time()) + 3600), signing, "RS256", {"kid": kid})
+        headers["Authorization"] = "Bearer " + _forge(
+            _claims(cid, nbf=int(time.time()) + 3600), signing, "RS256", {"kid": kid}
+        )
     elif defect == "wrong_audience":
-        headers["Authorization"] = "Bearer " + _forge(_claims(cid, aud="someone-else"), signing, "RS256", {"kid": kid})
+        headers["Authorization"] = "Bearer " + _forge(
+            _claims(cid, aud="someone-else"), signing, "RS256", {"kid": kid}
+        )
     elif defect == "wrong_issuer":
-        headers["Authorization"] = "Bearer " + _forge(_claims(cid, iss="http://evil.test"), signing, "RS256", {"kid": kid})
+        headers["Authorization"] = "Bearer " + _forge(
+            _claims(cid, iss="http://evil.test"), signing, "RS256", {"kid": kid}
+        )
     elif defect == "foreign_key":
         foreign = RSAKey.generate_key(2048)
         headers["Authorization"] = "Bearer " + _forge(_claims(cid), foreign, "RS256", {"kid": kid})
     elif defect == "alg_none":
-        headers["Authorization"] = "Bearer " + _b64({"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + _b64(_claims(cid)) + "."
+        headers["Authorization"] = (
+            "Bearer " + _b64({"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + _b64(_claims(cid)) + "."
+        )
     elif defect == "hs256_with_public_key":
         # The classic confusion attack: HMAC keyed with the published RSA key.
         import hashlib
@@ -143,7 +194,9 @@ def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: s
         head = _b64({"alg": "HS256", "typ": "at+jwt", "kid": kid})
         body = _b64(_claims(cid))
         mac = hmac.new(public_pem, f"{head}.{body}".encode(), hashlib.sha256).digest()
-        headers["Authorization"] = f"Bearer {head}.{body}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        headers["Authorization"] = (
+            f"Bearer {head}.{body}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        )
     elif defect == "query_string":
         url = "/api/v1/ping?access_token=" + client["token"]
         headers = dict(client["headers"])
@@ -221,7 +274,10 @@ def test_oversized_body_is_413_before_parsing(testapp: TestApp) -> None:
 def test_rate_limit_gives_429_with_retry_after(testapp: TestApp, make_client: Any, dbsession: Any) -> None:
     client = make_client(["hub:ping"], rate_per_minute=3)
     with testapp.app.registry["client_status"].reading_from(dbsession.connection()):
-        codes = [testapp.get("/api/v1/ping", headers=client["headers"], expect_errors=True).status_int for _ in range(5)]
+        codes = [
+            testapp.get("/api/v1/ping", headers=client["headers"], expect_errors=True).status_int
+            for _ in range(5)
+        ]
         response = testapp.get("/api/v1/ping", headers=client["headers"], expect_errors=True)
     assert codes[:3] == [200, 200, 200]
     assert codes[3:] == [429, 429]

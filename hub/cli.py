@@ -1,0 +1,222 @@
+"""``hub-admin <ini> <command>``: what an operator does to a hub.
+
+Each subcommand is a function taking the loaded settings and the parsed
+arguments; output is JSON where a machine may read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+Command = Callable[[dict[str, Any], argparse.Namespace], int]
+
+
+def load_settings(ini: str) -> dict[str, Any]:
+    """The app's settings from ``ini`` with the environment overlay, validated."""
+    from plaster import get_settings
+
+    from hub import settings as hub_settings
+
+    raw = dict(get_settings(ini, "app:main"))
+    merged = hub_settings.overlay_environment(raw)
+    hub_settings.validate(merged)
+    return merged
+
+
+def engine_for(settings: dict[str, Any]) -> Engine:
+    from hub.db import make_engine
+
+    return make_engine(settings["hub.database_url"], pool_size=2)
+
+
+@contextmanager
+def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
+    """One transaction: committed when the block ends normally, rolled back otherwise."""
+    engine = engine_for(settings)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+    engine.dispose()
+
+
+def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.migrate import upgrade
+
+    upgrade(settings["hub.database_url"], revision=args.revision)
+    print(json.dumps({"migrated": True, "revision": args.revision}))
+    return 0
+
+
+def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from connectors.demo import generate_demo_data
+
+    engine = engine_for(settings)
+    total = args.consumers
+    state = {"last": -1}
+
+    def progress(done: int, of: int) -> None:
+        percent = int(done * 100 / of) if of else 100
+        if percent != state["last"]:
+            state["last"] = percent
+            bar = "#" * (percent // 2)
+            print(
+                f"\r[{bar:<50}] {percent:3d}% {done:,}/{of:,} consumers", end="", file=sys.stderr, flush=True
+            )
+
+    summary = generate_demo_data(engine, consumers=total, seed=args.seed, progress=progress)
+    print(file=sys.stderr)
+    print(json.dumps(_jsonable(summary), ensure_ascii=False, default=str))
+    engine.dispose()
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
+
+
+def cmd_clients_create(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.auth.clients import create_client
+    from hub.crypto import SecretBox
+
+    with session_scope(settings) as session:
+        created = create_client(
+            session,
+            args.name,
+            args.scopes.split(),
+            args.purposes.split() if args.purposes else [],
+            secret_box=SecretBox(settings["hub.secret_key"], "soap-username-token"),
+            soap=args.soap,
+            rate_per_minute=args.rate_per_minute,
+        )
+    out = {"client_id": created.client_id, "client_secret": created.client_secret}
+    if created.soap_password:
+        out["soap_username"] = created.client_id
+        out["soap_password"] = created.soap_password
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_clients_list(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.models import PartnerClient
+
+    with session_scope(settings) as session:
+        rows = session.execute(select(PartnerClient).order_by(PartnerClient.id)).scalars().all()
+        for row in rows:
+            print(
+                json.dumps(
+                    {
+                        "client_id": row.client_id,
+                        "name": row.name,
+                        "scopes": row.scopes,
+                        "purposes": row.purposes,
+                        "active": row.active,
+                        "soap": row.soap_password_encrypted is not None,
+                        "created_at": row.created_at.isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    return 0
+
+
+def cmd_clients_revoke(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.auth.clients import revoke_client
+
+    with session_scope(settings) as session:
+        revoked = revoke_client(session, args.client_id)
+    print(json.dumps({"client_id": args.client_id, "revoked": revoked}))
+    return 0 if revoked else 1
+
+
+def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.auth.tokens import rotate_signing_key
+    from hub.crypto import SecretBox
+
+    out: dict[str, Any] = {}
+    if args.which in ("tokens", "all"):
+        with session_scope(settings) as session:
+            row = rotate_signing_key(session, SecretBox(settings["hub.secret_key"], "token-signing-keys"))
+            out["token_kid"] = row.kid
+    if args.which in ("documents", "all"):
+        from hub.documents import rotate_document_keys
+
+        out["document_kid"] = rotate_document_keys(settings)
+    print(json.dumps(out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub-admin", description="Operate a discom hub.")
+    parser.add_argument("ini", help="the hub's ini file, e.g. development.ini")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="bring the database schema up to date (Alembic)")
+    p.add_argument("--revision", default="heads")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo-data", help="fill the reference systems with generated consumers")
+    p.add_argument("--consumers", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_demo_data)
+
+    clients = sub.add_parser("clients", help="partner clients").add_subparsers(
+        dest="clients_command", required=True
+    )
+    p = clients.add_parser("create", help="create a client; prints its id and secret once")
+    p.add_argument("--name", required=True)
+    p.add_argument("--scopes", required=True, help='space-separated, e.g. "certificates:verify dues:read"')
+    p.add_argument("--purposes", default="", help="space-separated purposes (DBT schemes)")
+    p.add_argument("--soap", action="store_true", help="also issue a WS-Security UsernameToken password")
+    p.add_argument("--rate-per-minute", type=int, default=None)
+    p.set_defaults(func=cmd_clients_create)
+    p = clients.add_parser("list")
+    p.set_defaults(func=cmd_clients_list)
+    p = clients.add_parser("revoke")
+    p.add_argument("client_id")
+    p.set_defaults(func=cmd_clients_revoke)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
+    p = keys.add_parser("rotate", help="add a new signing key; older keys keep verifying")
+    p.add_argument("--which", choices=("tokens", "documents", "all"), default="all")
+    p.set_defaults(func=cmd_keys_rotate)
+
+    register_more(sub)
+    return parser
+
+
+def register_more(sub: Any) -> None:
+    """Subcommands contributed by the outbox and audit modules."""
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from hub.settings import ConfigurationError
+
+    try:
+        settings = load_settings(args.ini)
+    except ConfigurationError as exc:
+        print(f"hub-admin: {exc}", file=sys.stderr)
+        return 2
+    func: Command = args.func
+    return func(settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
