@@ -1,0 +1,243 @@
+# zope.interface methods have no self and no body:
+# mypy: disable-error-code="empty-body,misc"
+"""The discom's billing system (MP: NGB): consumers, connections, dues, meters, postings.
+
+The hub codes against :class:`IBilling` and the frozen dataclasses below;
+the deployment picks the class in the ini::
+
+    hub.billing.backend = connectors.billing.reference:ReferenceBilling   # ref_ tables (demo, tests)
+    hub.billing.backend = connectors.billing.soap:SoapBilling             # the discom's SOAP service
+
+Every method may raise :class:`connectors.errors.ConnectorUnavailable`
+(billing down, timed out, answered garbage: decide nothing, retry later) or
+:class:`connectors.errors.NotFound` (billing does not know the consumer).
+Amounts are :class:`decimal.Decimal` rupees with two decimals, never floats.
+
+Identifier shapes (checked by :func:`is_consumer_number` etc. before anything
+is sent to billing, so a malformed number is a NotFound without a round trip):
+
+* consumer number (IVRS number): 10-12 ASCII digits. The demo/reference data
+  uses 10 digits ``DDD SSSSSS C``: 3-digit distribution-centre number,
+  6-digit serial within the DC, Luhn check digit (see :mod:`connectors.demo`).
+  The check digit is a property of the demo format only; the hub must not
+  reject real numbers on it.
+* Samagra member ID: 9 digits (the family ID is 8 digits).
+* mobile: 10 digits starting 6-9 (no +91, no leading 0).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from zope.interface import Interface
+
+from connectors.errors import NotFound
+
+__all__ = [
+    "MAX_DUES_BATCH",
+    "ConnectionStatus",
+    "Consumer",
+    "IBilling",
+    "MeterHealth",
+    "MeterStatus",
+    "MeterType",
+    "NewConsumer",
+    "OfficeCodes",
+    "OutstandingDues",
+    "PostingReceipt",
+    "SupplyState",
+    "UnknownConsumers",
+    "is_consumer_number",
+    "is_mobile",
+    "is_samagra_id",
+]
+
+SYSTEM = "billing"
+# One dues call covers at most this many connections (an account holds up to 25).
+MAX_DUES_BATCH = 1000
+
+_CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
+_SAMAGRA_ID = re.compile(r"[0-9]{9}")
+_MOBILE = re.compile(r"[6-9][0-9]{9}")
+
+
+def is_consumer_number(value: object) -> bool:
+    return isinstance(value, str) and _CONSUMER_NUMBER.fullmatch(value) is not None
+
+
+def is_samagra_id(value: object) -> bool:
+    return isinstance(value, str) and _SAMAGRA_ID.fullmatch(value) is not None
+
+
+def is_mobile(value: object) -> bool:
+    return isinstance(value, str) and _MOBILE.fullmatch(value) is not None
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    # Supply cut (e.g. for unpaid dues); the account lives on and can be reconnected.
+    DISCONNECTED = "disconnected"
+    # Account closed; no reconnection without a new application.
+    PERMANENTLY_DISCONNECTED = "permanently_disconnected"
+
+
+class MeterType(StrEnum):
+    SMART = "smart"
+    CONVENTIONAL = "conventional"
+
+
+class MeterHealth(StrEnum):
+    HEALTHY = "healthy"
+    FAULTY = "faulty"
+
+
+class SupplyState(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True)
+class OfficeCodes:
+    """The offices responsible for a connection, smallest first (routing uses these)."""
+
+    dc: str
+    zone: str
+    division: str
+    circle: str
+
+
+@dataclass(frozen=True)
+class Consumer:
+    consumer_number: str
+    name_en: str
+    name_hi: str
+    samagra_id: str | None
+    mobile: str
+    district: str
+    offices: OfficeCodes
+    # Tariff category code, e.g. "LV1" (domestic); see connectors.demo.CATEGORIES.
+    category: str
+    connection_status: ConnectionStatus
+
+
+@dataclass(frozen=True)
+class OutstandingDues:
+    """What billing says a connection owes as of a date: the evidence of a no-dues check."""
+
+    consumer_number: str
+    amount: Decimal
+    as_of: date
+    # Billing's reference for this answer; the hub records it as the check's evidence.
+    evidence_id: str
+    last_bill_date: date | None
+
+    @property
+    def is_clear(self) -> bool:
+        return self.amount <= 0
+
+
+@dataclass(frozen=True)
+class MeterStatus:
+    consumer_number: str
+    meter_number: str
+    meter_type: MeterType
+    health: MeterHealth
+    supply: SupplyState
+    last_read_on: date | None
+
+
+@dataclass(frozen=True)
+class PostingReceipt:
+    """Billing's receipt for a payment or a credit.
+
+    ``duplicate`` is True when the same reference had already been posted:
+    the receipt is the original one and nothing was posted twice.
+    """
+
+    reference: str
+    consumer_number: str
+    amount: Decimal
+    receipt_number: str
+    posted_at: datetime
+    duplicate: bool
+    balance_after: Decimal
+
+
+@dataclass(frozen=True)
+class NewConsumer:
+    """A new connection released by the hub; billing allocates the consumer number.
+
+    ``application_reference`` makes creation idempotent: the same reference
+    returns the consumer created the first time.
+    """
+
+    application_reference: str
+    name_en: str
+    name_hi: str
+    samagra_id: str | None
+    mobile: str
+    dc_code: str
+    category: str
+
+
+class UnknownConsumers(NotFound):
+    """A batch named consumer numbers billing does not know (listed, in the caller's order)."""
+
+    code = "not_found"
+
+    def __init__(self, consumer_numbers: Sequence[str], *, system: str = SYSTEM) -> None:
+        super().__init__(f"{system}: {len(consumer_numbers)} unknown consumer number(s)", system=system)
+        self.consumer_numbers = tuple(consumer_numbers)
+
+
+class IBilling(Interface):
+    """The billing system as the hub sees it."""
+
+    def get_consumer(consumer_number: str) -> Consumer:
+        """The connection's master data. NotFound if billing does not know it."""
+
+    def connections_by_samagra(samagra_id: str) -> list[Consumer]:
+        """Every connection registered to a Samagra member ID (empty list: none)."""
+
+    def connections_by_mobile(mobile: str) -> list[Consumer]:
+        """Every connection whose registered mobile is ``mobile`` (empty list: none)."""
+
+    def outstanding_dues(consumer_number: str, as_of: date | None = None) -> OutstandingDues:
+        """What the connection owes as of the end of ``as_of`` (default: today, India time)."""
+
+    def outstanding_dues_many(
+        consumer_numbers: Sequence[str], as_of: date | None = None
+    ) -> Mapping[str, OutstandingDues]:
+        """Dues of up to MAX_DUES_BATCH connections in one call, keyed by consumer number.
+
+        Raises UnknownConsumers (a NotFound) if any number is unknown: the hub
+        never decides on a partial answer.
+        """
+
+    def meter_status(consumer_number: str) -> MeterStatus:
+        """The connection's meter. NotFound if unknown (or no meter installed)."""
+
+    def post_payment(
+        consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str
+    ) -> PostingReceipt:
+        """Post a payment, idempotent by ``payment_reference``.
+
+        The same reference with a different consumer or amount is a
+        ConnectorRejected with code ``reference_conflict``.
+        """
+
+    def post_credit(
+        consumer_number: str, amount: Decimal, credit_reference: str, reason: str
+    ) -> PostingReceipt:
+        """Post a credit (e.g. statutory compensation), idempotent by ``credit_reference``."""
+
+    def create_consumer(new: NewConsumer) -> Consumer:
+        """Create the billing account of a released connection; idempotent by application reference."""
+
+    def heartbeat() -> None:
+        """Return if billing answers; raise ConnectorUnavailable if not."""

@@ -1,0 +1,465 @@
+"""Reference billing: the discom's billing system simulated on ``ref_`` tables.
+
+It shares the hub's engine but, like an outside system, commits its own short
+transactions and never joins the hub's unit of work. Switch it off with
+``connectors.reference_db.set_down(engine, "billing")``: every call then raises
+ConnectorUnavailable, which is how tests show the hub failing closed.
+
+ini: ``hub.billing.backend = connectors.billing.reference:ReferenceBilling``
+(no other option; it uses the hub's database engine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, case, func, insert, select
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from zope.interface import implementer
+
+from connectors.base import ConnectorContext
+from connectors.billing import (
+    MAX_DUES_BATCH,
+    SYSTEM,
+    ConnectionStatus,
+    Consumer,
+    IBilling,
+    MeterHealth,
+    MeterStatus,
+    MeterType,
+    NewConsumer,
+    OfficeCodes,
+    OutstandingDues,
+    PostingReceipt,
+    SupplyState,
+    UnknownConsumers,
+    is_consumer_number,
+    is_mobile,
+    is_samagra_id,
+)
+from connectors.billing.tables import RefConsumer, RefLedgerEntry, RefMeter, RefOffice, next_counter_value
+from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from connectors.reference_db import SystemStatus
+
+INDIA = ZoneInfo("Asia/Kolkata")
+CENTS = Decimal("0.01")
+# Tariff categories the reference billing accepts for a new connection.
+CATEGORY_CODES = frozenset({"LV1", "LV2", "LV3", "LV4", "LV5", "HV3"})
+# Serials of connections released through the hub start here, above anything the
+# demo generator hands out (< 500000 per DC) and below the demo personas (999xxx).
+NEW_CONNECTION_FIRST_SERIAL = 500_000
+
+consumers_t = cast(Table, RefConsumer.__table__)
+ledger_t = cast(Table, RefLedgerEntry.__table__)
+meters_t = cast(Table, RefMeter.__table__)
+offices_t = cast(Table, RefOffice.__table__)
+
+
+def india_today() -> date:
+    return datetime.now(INDIA).date()
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn digit that makes ``digits + check`` valid (catches typos and swaps)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def make_consumer_number(dc_number: int, serial: int) -> str:
+    """The demo/reference 10-digit format: DDD (DC number) SSSSSS (serial) C (Luhn)."""
+    if not 100 <= dc_number <= 999 or not 0 < serial <= 999_999:
+        raise ValueError("DC number must have 3 digits and the serial at most 6")
+    body = f"{dc_number:03d}{serial:06d}"
+    return body + luhn_check_digit(body)
+
+
+def _consumer(row: Row[Any]) -> Consumer:
+    return Consumer(
+        consumer_number=row.consumer_number,
+        name_en=row.name_en,
+        name_hi=row.name_hi,
+        samagra_id=row.samagra_id,
+        mobile=row.mobile,
+        district=row.district,
+        offices=OfficeCodes(
+            dc=row.dc_code, zone=row.zone_code, division=row.division_code, circle=row.circle_code
+        ),
+        category=row.category,
+        connection_status=ConnectionStatus(row.connection_status),
+    )
+
+
+def _consumer_columns() -> list[Any]:
+    c = consumers_t.c
+    return [
+        c.consumer_number,
+        c.name_en,
+        c.name_hi,
+        c.samagra_id,
+        c.mobile,
+        c.district,
+        c.dc_code,
+        c.zone_code,
+        c.division_code,
+        c.circle_code,
+        c.category,
+        c.connection_status,
+    ]
+
+
+def _rupees(paise: Any) -> Decimal:
+    """Rupees with two decimals from whole paise (None: nothing booked)."""
+    return (Decimal(int(paise or 0)) / 100).quantize(CENTS)
+
+
+@implementer(IBilling)
+class ReferenceBilling:
+    """IBilling on the ``ref_`` tables of the hub's database."""
+
+    system = SYSTEM
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_context(cls, context: ConnectorContext) -> ReferenceBilling:
+        return cls(context.engine)
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _begin(self) -> AbstractContextManager[Connection]:
+        return reference_transaction(self.engine, self.system)
+
+    # -- reads ------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        with self._begin() as conn:
+            conn.execute(select(func.count()).select_from(offices_t)).scalar()
+
+    def get_consumer(self, consumer_number: str) -> Consumer:
+        with self._begin() as conn:
+            return self._get_consumer(conn, consumer_number)
+
+    def _get_consumer(self, conn: Connection, consumer_number: str) -> Consumer:
+        if not is_consumer_number(consumer_number):
+            raise NotFound("billing: unknown consumer number", system=self.system)
+        row = conn.execute(
+            select(*_consumer_columns()).where(consumers_t.c.consumer_number == consumer_number)
+        ).first()
+        if row is None:
+            raise NotFound("billing: unknown consumer number", system=self.system)
+        return _consumer(row)
+
+    def connections_by_samagra(self, samagra_id: str) -> list[Consumer]:
+        if not is_samagra_id(samagra_id):
+            return []
+        with self._begin() as conn:
+            rows = conn.execute(
+                select(*_consumer_columns())
+                .where(consumers_t.c.samagra_id == samagra_id)
+                .order_by(consumers_t.c.consumer_number)
+            ).all()
+        return [_consumer(row) for row in rows]
+
+    def connections_by_mobile(self, mobile: str) -> list[Consumer]:
+        if not is_mobile(mobile):
+            return []
+        with self._begin() as conn:
+            rows = conn.execute(
+                select(*_consumer_columns())
+                .where(consumers_t.c.mobile == mobile)
+                .order_by(consumers_t.c.consumer_number)
+            ).all()
+        return [_consumer(row) for row in rows]
+
+    def outstanding_dues(self, consumer_number: str, as_of: date | None = None) -> OutstandingDues:
+        try:
+            return self.outstanding_dues_many([consumer_number], as_of)[consumer_number]
+        except UnknownConsumers:
+            raise NotFound("billing: unknown consumer number", system=self.system) from None
+
+    def outstanding_dues_many(
+        self, consumer_numbers: Sequence[str], as_of: date | None = None
+    ) -> Mapping[str, OutstandingDues]:
+        if len(consumer_numbers) > MAX_DUES_BATCH:
+            raise ConnectorRejected(
+                f"billing: at most {MAX_DUES_BATCH} connections per call", system=self.system
+            )
+        as_of = as_of or india_today()
+        wanted = list(dict.fromkeys(consumer_numbers))
+        malformed = [n for n in wanted if not is_consumer_number(n)]
+        if malformed:
+            raise UnknownConsumers(malformed)
+        if not wanted:
+            return {}
+        with self._begin() as conn:
+            known = set(
+                conn.execute(
+                    select(consumers_t.c.consumer_number).where(consumers_t.c.consumer_number.in_(wanted))
+                ).scalars()
+            )
+            unknown = [n for n in wanted if n not in known]
+            if unknown:
+                raise UnknownConsumers(unknown)
+            l = ledger_t.c
+            rows = conn.execute(
+                select(
+                    l.consumer_number,
+                    func.sum(l.amount_paise),
+                    func.max(case((l.kind.in_(("bill",)), l.entry_date))),
+                    func.count(),
+                    func.max(l.id),
+                )
+                .where(l.consumer_number.in_(wanted), l.entry_date <= as_of)
+                .group_by(l.consumer_number)
+            ).all()
+        by_number = {row[0]: row for row in rows}
+        answer: dict[str, OutstandingDues] = {}
+        for number in wanted:
+            row = by_number.get(number)
+            amount = _rupees(row[1]) if row else Decimal("0.00")
+            last_bill = row[2] if row else None
+            if isinstance(last_bill, str):  # SQLite returns MAX() of a date column as text
+                last_bill = date.fromisoformat(last_bill)
+            entries, last_id = (row[3], row[4]) if row else (0, 0)
+            evidence = hashlib.sha256(f"{number}|{as_of}|{amount}|{entries}|{last_id}".encode()).hexdigest()
+            answer[number] = OutstandingDues(
+                consumer_number=number,
+                amount=amount,
+                as_of=as_of,
+                evidence_id="RB-" + evidence[:20].upper(),
+                last_bill_date=last_bill,
+            )
+        return answer
+
+    def meter_status(self, consumer_number: str) -> MeterStatus:
+        if not is_consumer_number(consumer_number):
+            raise NotFound("billing: unknown consumer number", system=self.system)
+        with self._begin() as conn:
+            row = conn.execute(select(meters_t).where(meters_t.c.consumer_number == consumer_number)).first()
+        if row is None:
+            raise NotFound("billing: no meter for this consumer number", system=self.system)
+        return MeterStatus(
+            consumer_number=row.consumer_number,
+            meter_number=row.meter_number,
+            meter_type=MeterType(row.meter_type),
+            health=MeterHealth(row.health),
+            supply=SupplyState(row.supply),
+            last_read_on=row.last_read_on,
+        )
+
+    # -- writes -----------------------------------------------------------------
+
+    def post_payment(
+        self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str
+    ) -> PostingReceipt:
+        if paid_at.tzinfo is None:
+            raise ValueError("paid_at must be timezone-aware")
+        return self._post(
+            consumer_number, amount, payment_reference, "payment", paid_at.astimezone(INDIA).date(), channel
+        )
+
+    def post_credit(
+        self, consumer_number: str, amount: Decimal, credit_reference: str, reason: str
+    ) -> PostingReceipt:
+        return self._post(consumer_number, amount, credit_reference, "credit", india_today(), reason)
+
+    def _post(
+        self, consumer_number: str, amount: Decimal, reference: str, kind: str, entry_date: date, note: str
+    ) -> PostingReceipt:
+        amount = Decimal(amount)
+        if amount <= 0 or amount != amount.quantize(CENTS) or amount >= Decimal("1e12"):
+            raise ConnectorRejected(
+                "billing: amount must be positive rupees and paise", system=self.system, code="invalid_amount"
+            )
+        if not reference or len(reference) > 64:
+            raise ConnectorRejected(
+                "billing: reference must be 1-64 characters", system=self.system, code="invalid_reference"
+            )
+        amount = amount.quantize(CENTS)
+        receipt = "RC" + hashlib.sha256(reference.encode()).hexdigest()[:14].upper()
+        now = datetime.now(UTC)
+        try:
+            with self._begin() as conn:
+                existing = self._existing_posting(conn, reference, consumer_number, amount, kind)
+                if existing is not None:
+                    return existing
+                self._get_consumer(conn, consumer_number)
+                conn.execute(
+                    insert(ledger_t).values(
+                        consumer_number=consumer_number,
+                        entry_date=entry_date,
+                        kind=kind,
+                        amount_paise=-int(amount * 100),
+                        reference=reference,
+                        receipt_number=receipt,
+                        note=note[:120],
+                        posted_at=now,
+                    )
+                )
+                balance = self._balance(conn, consumer_number)
+        except IntegrityError:
+            # The same reference posted concurrently: the other one won, answer with its receipt.
+            with self._begin() as conn:
+                existing = self._existing_posting(conn, reference, consumer_number, amount, kind)
+            if existing is None:  # pragma: no cover - unique violation on something else
+                raise ConnectorUnavailable("billing: posting failed", system=self.system) from None
+            return existing
+        return PostingReceipt(reference, consumer_number, amount, receipt, now, False, balance)
+
+    def _existing_posting(
+        self, conn: Connection, reference: str, consumer_number: str, amount: Decimal, kind: str
+    ) -> PostingReceipt | None:
+        row = conn.execute(select(ledger_t).where(ledger_t.c.reference == reference)).first()
+        if row is None:
+            return None
+        if row.consumer_number != consumer_number or _rupees(-row.amount_paise) != amount or row.kind != kind:
+            raise ConnectorRejected(
+                "billing: reference already used for a different posting",
+                system=self.system,
+                code="reference_conflict",
+            )
+        balance = self._balance(conn, consumer_number)
+        return PostingReceipt(
+            reference, consumer_number, amount, row.receipt_number, row.posted_at, True, balance
+        )
+
+    def _balance(self, conn: Connection, consumer_number: str) -> Decimal:
+        total = conn.execute(
+            select(func.sum(ledger_t.c.amount_paise)).where(ledger_t.c.consumer_number == consumer_number)
+        ).scalar()
+        return _rupees(total)
+
+    def create_consumer(self, new: NewConsumer) -> Consumer:
+        self._validate_new(new)
+        try:
+            with self._begin() as conn:
+                existing = conn.execute(
+                    select(*_consumer_columns()).where(
+                        consumers_t.c.application_reference == new.application_reference
+                    )
+                ).first()
+                if existing is not None:
+                    return _consumer(existing)
+                dc = conn.execute(
+                    select(offices_t).where(offices_t.c.code == new.dc_code, offices_t.c.level == "dc")
+                ).first()
+                if dc is None or dc.dc_number is None:
+                    raise ConnectorRejected(
+                        "billing: unknown distribution centre", system=self.system, code="unknown_office"
+                    )
+                chain = self._office_chain(conn, dc.code)
+                serial = next_counter_value(
+                    conn, f"consumer_serial:{dc.dc_number}", NEW_CONNECTION_FIRST_SERIAL
+                )
+                number = make_consumer_number(dc.dc_number, serial)
+                conn.execute(
+                    insert(consumers_t).values(
+                        consumer_number=number,
+                        name_en=new.name_en,
+                        name_hi=new.name_hi,
+                        samagra_id=new.samagra_id,
+                        mobile=new.mobile,
+                        district=dc.district,
+                        dc_code=chain["dc"],
+                        zone_code=chain["zone"],
+                        division_code=chain["division"],
+                        circle_code=chain["circle"],
+                        category=new.category,
+                        connection_status=ConnectionStatus.ACTIVE.value,
+                        connected_on=india_today(),
+                        application_reference=new.application_reference,
+                    )
+                )
+                # A released connection gets a smart meter, energised.
+                conn.execute(
+                    insert(meters_t).values(
+                        consumer_number=number,
+                        meter_number="NEW" + number,
+                        meter_type=MeterType.SMART.value,
+                        health=MeterHealth.HEALTHY.value,
+                        supply=SupplyState.CONNECTED.value,
+                        last_read_on=None,
+                    )
+                )
+                return self._get_consumer(conn, number)
+        except IntegrityError:
+            # The same application released concurrently: return the winner's account.
+            with self._begin() as conn:
+                row = conn.execute(
+                    select(*_consumer_columns()).where(
+                        consumers_t.c.application_reference == new.application_reference
+                    )
+                ).first()
+            if row is None:  # pragma: no cover
+                raise ConnectorUnavailable("billing: consumer creation failed", system=self.system) from None
+            return _consumer(row)
+
+    def _validate_new(self, new: NewConsumer) -> None:
+        problems = []
+        if not new.application_reference or len(new.application_reference) > 64:
+            problems.append("application_reference")
+        if not new.name_en.strip() or len(new.name_en) > 120:
+            problems.append("name_en")
+        if not new.name_hi.strip() or len(new.name_hi) > 120:
+            problems.append("name_hi")
+        if new.samagra_id is not None and not is_samagra_id(new.samagra_id):
+            problems.append("samagra_id")
+        if not is_mobile(new.mobile):
+            problems.append("mobile")
+        if new.category not in CATEGORY_CODES:
+            problems.append("category")
+        if problems:
+            raise ConnectorRejected(
+                "billing: invalid new consumer (" + ", ".join(problems) + ")",
+                system=self.system,
+                code="invalid_request",
+            )
+
+    def _office_chain(self, conn: Connection, dc_code: str) -> dict[str, str]:
+        chain: dict[str, str] = {}
+        code: str | None = dc_code
+        while code is not None and len(chain) < 4:
+            row = conn.execute(
+                select(offices_t.c.level, offices_t.c.parent_code).where(offices_t.c.code == code)
+            ).first()
+            if row is None:
+                break
+            chain[row.level] = code
+            code = row.parent_code
+        if set(chain) != {"dc", "zone", "division", "circle"}:
+            raise ConnectorRejected(
+                "billing: office hierarchy incomplete", system=self.system, code="unknown_office"
+            )
+        return chain
+
+
+@contextmanager
+def reference_transaction(engine: Engine, system: str) -> Iterator[Connection]:
+    """A short transaction of a simulated system that fails like a dead one when switched off.
+
+    Database trouble (locked, gone) is the simulated system being unavailable.
+    """
+    status = SystemStatus.__table__
+    try:
+        with engine.begin() as conn:
+            down = conn.execute(select(status.c.down).where(status.c.system == system)).scalar()
+            if down:
+                raise ConnectorUnavailable(f"{system} is down", system=system)
+            yield conn
+    except (OperationalError, InterfaceError):
+        raise ConnectorUnavailable(f"{system}: reference database unavailable", system=system) from None

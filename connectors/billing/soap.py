@@ -1,0 +1,415 @@
+"""SoapBilling: a zeep client for the discom's SOAP billing service (billing.wsdl).
+
+ini (under ``hub.billing.``)::
+
+    hub.billing.backend = connectors.billing.soap:SoapBilling
+    hub.billing.wsdl_url = https://ngb.discom.example/billing/v1?wsdl   # default: the WSDL shipped here
+    hub.billing.endpoint = https://ngb.discom.example/billing/v1        # optional: overrides the WSDL's address
+    hub.billing.timeout = 10             # seconds to fetch the WSDL/XSD (default 10)
+    hub.billing.operation_timeout = 5    # seconds per SOAP call, connect and each read (default 5)
+    hub.billing.ca_file = /etc/hub/ngb-ca.pem                          # optional private CA
+
+Failure mapping (the hub fails closed on every ConnectorUnavailable):
+
+* connection refused/reset, DNS, TLS, timeout -> ConnectorUnavailable
+* HTTP error, non-XML or HTML answer, an answer that breaks the schema
+  (zeep strict mode) or carries unusable values -> ConnectorUnavailable
+* SOAP Fault with detail ``BillingFault/code``: ``not_found`` -> NotFound
+  (UnknownConsumers for a batch, listing the numbers); ``reference_conflict``,
+  ``invalid_request``, ``unknown_office``, ``invalid_amount`` ->
+  ConnectorRejected with that code; anything else (Server faults,
+  ``unavailable``) -> ConnectorUnavailable. Fault text is never copied into
+  our messages (it is partner data).
+
+With ``forbid_external`` zeep refuses http(s) imports made by a fetched WSDL,
+so a ``wsdl_url`` on the network must be self-contained (XSD inlined). The
+default - the WSDL shipped here, which imports ``billing.xsd`` from disk -
+plus ``endpoint`` needs no fetch at all and is the recommended setting.
+
+The WSDL is loaded lazily on first use, so the hub starts while billing is
+down; a failed load is retried on the next call. zeep parses with DTDs,
+entities and external references forbidden.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.transports import Transport
+from zope.interface import implementer
+
+from connectors.base import ConnectorContext
+from connectors.billing import (
+    MAX_DUES_BATCH,
+    SYSTEM,
+    ConnectionStatus,
+    Consumer,
+    IBilling,
+    MeterHealth,
+    MeterStatus,
+    MeterType,
+    NewConsumer,
+    OfficeCodes,
+    OutstandingDues,
+    PostingReceipt,
+    SupplyState,
+    UnknownConsumers,
+    is_consumer_number,
+    is_mobile,
+    is_samagra_id,
+)
+from connectors.billing.reference import india_today
+from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+
+WSDL_PATH = Path(__file__).with_name("billing.wsdl")
+NS = "urn:discom:billing:1"
+BINDING = "{urn:discom:billing:1:wsdl}BillingSoapBinding"
+REJECTION_CODES = frozenset({"reference_conflict", "invalid_request", "unknown_office", "invalid_amount"})
+
+T = TypeVar("T")
+
+
+class _Garbage(Exception):
+    """The answer parsed but its content is unusable."""
+
+
+def _text(value: Any, field: str, *, optional: bool = False, max_len: int = 200) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise _Garbage(field)
+    return value
+
+
+def _date(value: Any, field: str, *, optional: bool = False) -> date | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise _Garbage(field)
+    return value
+
+
+def _money(value: Any, field: str) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise _Garbage(field)
+    return value.quantize(Decimal("0.01"))
+
+
+@implementer(IBilling)
+class SoapBilling:
+    system = SYSTEM
+
+    def __init__(
+        self,
+        wsdl_url: str = str(WSDL_PATH),
+        *,
+        endpoint: str | None = None,
+        timeout: float = 10.0,
+        operation_timeout: float = 5.0,
+        verify: str | bool = True,
+    ) -> None:
+        if timeout <= 0 or operation_timeout <= 0:
+            raise ValueError("billing: timeouts must be positive")
+        self.wsdl_url = wsdl_url
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.operation_timeout = operation_timeout
+        self.verify = verify
+        self._service: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_context(cls, context: ConnectorContext) -> SoapBilling:
+        endpoint = context.options.get("endpoint") or None
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"connector {context.name}: setting 'endpoint' must be an http(s) URL")
+        ca_file = context.options.get("ca_file")
+        return cls(
+            context.options.get("wsdl_url") or str(WSDL_PATH),
+            endpoint=endpoint,
+            timeout=context.float_option("timeout", 10.0),
+            operation_timeout=context.float_option("operation_timeout", 5.0),
+            verify=ca_file if ca_file else True,
+        )
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _unavailable(self, why: str) -> ConnectorUnavailable:
+        return ConnectorUnavailable(f"{self.system}: {why}", system=self.system)
+
+    def _get_service(self) -> Any:
+        if self._service is not None:
+            return self._service
+        with self._lock:
+            if self._service is None:
+                session = requests.Session()
+                session.verify = self.verify
+                transport = Transport(
+                    session=session, timeout=self.timeout, operation_timeout=self.operation_timeout
+                )
+                settings = zeep.Settings(
+                    strict=True,
+                    forbid_dtd=True,
+                    forbid_entities=True,
+                    forbid_external=True,
+                    xml_huge_tree=False,
+                )
+                try:
+                    client = zeep.Client(self.wsdl_url, transport=transport, settings=settings)
+                    if self.endpoint:
+                        service = client.create_service(BINDING, self.endpoint)
+                    else:
+                        service = client.service
+                except (
+                    requests.RequestException,
+                    zeep.exceptions.Error,
+                    etree.LxmlError,
+                    OSError,
+                    ValueError,
+                ):
+                    raise self._unavailable("cannot load the billing WSDL") from None
+                self._client = client
+                self._service = service
+        return self._service
+
+    def _call(self, operation: str, convert: Callable[[Any], T], **kwargs: Any) -> T:
+        service = self._get_service()
+        try:
+            answer = getattr(service, operation)(**kwargs)
+        except zeep.exceptions.Fault as fault:
+            raise self._from_fault(fault) from None
+        except requests.Timeout:
+            raise self._unavailable("timed out") from None
+        except requests.RequestException as exc:
+            raise self._unavailable(f"no answer ({type(exc).__name__})") from None
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError, AttributeError) as exc:
+            # HTML error pages, truncated XML, answers that break the schema.
+            raise self._unavailable(f"garbage answer ({type(exc).__name__})") from None
+        try:
+            return convert(answer)
+        except (_Garbage, ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise self._unavailable(f"garbage answer ({exc.__class__.__name__}: {exc})") from None
+
+    def _from_fault(self, fault: zeep.exceptions.Fault) -> Exception:
+        code, numbers = None, []
+        detail = fault.detail
+        if detail is not None:
+            node = detail.find(f"{{{NS}}}BillingFault")
+            if node is not None:
+                code = (node.findtext(f"{{{NS}}}code") or "").strip()
+                numbers = [
+                    n.text.strip()
+                    for n in node.findall(f"{{{NS}}}consumerNumber")
+                    if n.text and is_consumer_number(n.text.strip())
+                ]
+        if code == "not_found":
+            if numbers:
+                return UnknownConsumers(numbers, system=self.system)
+            return NotFound(f"{self.system}: not found", system=self.system)
+        if code in REJECTION_CODES:
+            return ConnectorRejected(f"{self.system}: rejected ({code})", system=self.system, code=code)
+        return self._unavailable(f"SOAP fault ({code or 'no detail'})")
+
+    # -- conversions --------------------------------------------------------------
+
+    def _consumer(self, c: Any) -> Consumer:
+        number = _text(c.consumerNumber, "consumerNumber")
+        if not is_consumer_number(number):
+            raise _Garbage("consumerNumber")
+        samagra = _text(c.samagraId, "samagraId", optional=True)
+        if samagra is not None and not is_samagra_id(samagra):
+            raise _Garbage("samagraId")
+        mobile = _text(c.mobile, "mobile")
+        if not is_mobile(mobile):
+            raise _Garbage("mobile")
+        return Consumer(
+            consumer_number=number,
+            name_en=_text(c.nameEn, "nameEn", max_len=120),
+            name_hi=_text(c.nameHi, "nameHi", max_len=120),
+            samagra_id=samagra,
+            mobile=mobile,
+            district=_text(c.district, "district", max_len=40),
+            offices=OfficeCodes(
+                dc=_text(c.dcCode, "dcCode", max_len=16),
+                zone=_text(c.zoneCode, "zoneCode", max_len=16),
+                division=_text(c.divisionCode, "divisionCode", max_len=16),
+                circle=_text(c.circleCode, "circleCode", max_len=16),
+            ),
+            category=_text(c.category, "category", max_len=8),
+            connection_status=ConnectionStatus(c.connectionStatus),
+        )
+
+    def _consumers(self, answer: Any) -> list[Consumer]:
+        items = answer if isinstance(answer, list) else getattr(answer, "consumer", None) if answer else None
+        return [self._consumer(c) for c in items or []]
+
+    @staticmethod
+    def _single(answer: Any, name: str) -> Any:
+        # zeep hands back the only child of a wrapped response directly; be explicit.
+        inner = getattr(answer, name, answer) if not isinstance(answer, (str, list)) else answer
+        if inner is None:
+            raise _Garbage(name)
+        return inner
+
+    def _posting(self, answer: Any) -> PostingReceipt:
+        p = self._single(answer, "posting")
+        posted_at = p.postedAt
+        if not isinstance(posted_at, datetime) or posted_at.tzinfo is None:
+            raise _Garbage("postedAt")
+        if not isinstance(p.duplicate, bool):
+            raise _Garbage("duplicate")
+        return PostingReceipt(
+            reference=_text(p.reference, "reference", max_len=64),
+            consumer_number=_text(p.consumerNumber, "consumerNumber"),
+            amount=_money(p.amount, "amount"),
+            receipt_number=_text(p.receiptNumber, "receiptNumber", max_len=64),
+            posted_at=posted_at,
+            duplicate=p.duplicate,
+            balance_after=_money(p.balanceAfter, "balanceAfter"),
+        )
+
+    # -- IBilling -------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        def check(answer: Any) -> None:
+            if not isinstance(answer, datetime):
+                raise _Garbage("serverTime")
+
+        self._call("Ping", check)
+
+    def get_consumer(self, consumer_number: str) -> Consumer:
+        if not is_consumer_number(consumer_number):
+            raise NotFound(f"{self.system}: unknown consumer number", system=self.system)
+
+        def convert(answer: Any) -> Consumer:
+            consumer = self._consumer(self._single(answer, "consumer"))
+            if consumer.consumer_number != consumer_number:
+                raise _Garbage("answer for another consumer")
+            return consumer
+
+        return self._call("GetConsumer", convert, consumerNumber=consumer_number)
+
+    def connections_by_samagra(self, samagra_id: str) -> list[Consumer]:
+        if not is_samagra_id(samagra_id):
+            return []
+        return self._call("FindConnectionsBySamagra", self._consumers, samagraId=samagra_id)
+
+    def connections_by_mobile(self, mobile: str) -> list[Consumer]:
+        if not is_mobile(mobile):
+            return []
+        return self._call("FindConnectionsByMobile", self._consumers, mobile=mobile)
+
+    def outstanding_dues(self, consumer_number: str, as_of: date | None = None) -> OutstandingDues:
+        try:
+            return self.outstanding_dues_many([consumer_number], as_of)[consumer_number]
+        except UnknownConsumers:
+            raise NotFound(f"{self.system}: unknown consumer number", system=self.system) from None
+
+    def outstanding_dues_many(
+        self, consumer_numbers: Sequence[str], as_of: date | None = None
+    ) -> Mapping[str, OutstandingDues]:
+        if len(consumer_numbers) > MAX_DUES_BATCH:
+            raise ConnectorRejected(
+                f"{self.system}: at most {MAX_DUES_BATCH} connections per call", system=self.system
+            )
+        wanted = list(dict.fromkeys(consumer_numbers))
+        malformed = [n for n in wanted if not is_consumer_number(n)]
+        if malformed:
+            raise UnknownConsumers(malformed, system=self.system)
+        if not wanted:
+            return {}
+        as_of = as_of or india_today()
+
+        def convert(answer: Any) -> dict[str, OutstandingDues]:
+            items = answer if isinstance(answer, list) else getattr(answer, "dues", None) if answer else None
+            result: dict[str, OutstandingDues] = {}
+            for d in items or []:
+                number = _text(d.consumerNumber, "consumerNumber")
+                if number not in wanted or number in result:
+                    raise _Garbage("dues for a connection not asked about")
+                if _date(d.asOf, "asOf") != as_of:
+                    raise _Garbage("dues as of another date")
+                result[number] = OutstandingDues(
+                    consumer_number=number,
+                    amount=_money(d.amount, "amount"),
+                    as_of=as_of,
+                    evidence_id=_text(d.evidenceId, "evidenceId", max_len=64),
+                    last_bill_date=_date(d.lastBillDate, "lastBillDate", optional=True),
+                )
+            if set(result) != set(wanted):
+                # Billing must answer for every number or fault: never decide on a partial answer.
+                raise _Garbage("dues missing for some connections")
+            return result
+
+        return self._call("GetOutstandingDues", convert, asOf=as_of, consumerNumber=wanted)
+
+    def meter_status(self, consumer_number: str) -> MeterStatus:
+        if not is_consumer_number(consumer_number):
+            raise NotFound(f"{self.system}: unknown consumer number", system=self.system)
+
+        def convert(answer: Any) -> MeterStatus:
+            m = self._single(answer, "meter")
+            if m.consumerNumber != consumer_number:
+                raise _Garbage("answer for another consumer")
+            return MeterStatus(
+                consumer_number=consumer_number,
+                meter_number=_text(m.meterNumber, "meterNumber", max_len=32),
+                meter_type=MeterType(m.meterType),
+                health=MeterHealth(m.health),
+                supply=SupplyState(m.supply),
+                last_read_on=_date(m.lastReadOn, "lastReadOn", optional=True),
+            )
+
+        return self._call("GetMeterStatus", convert, consumerNumber=consumer_number)
+
+    def post_payment(
+        self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str
+    ) -> PostingReceipt:
+        if paid_at.tzinfo is None:
+            raise ValueError("paid_at must be timezone-aware")
+        return self._call(
+            "PostPayment",
+            self._posting,
+            paymentReference=payment_reference,
+            consumerNumber=consumer_number,
+            amount=Decimal(amount),
+            paidAt=paid_at,
+            channel=channel,
+        )
+
+    def post_credit(
+        self, consumer_number: str, amount: Decimal, credit_reference: str, reason: str
+    ) -> PostingReceipt:
+        return self._call(
+            "PostCredit",
+            self._posting,
+            creditReference=credit_reference,
+            consumerNumber=consumer_number,
+            amount=Decimal(amount),
+            reason=reason,
+        )
+
+    def create_consumer(self, new: NewConsumer) -> Consumer:
+        def convert(answer: Any) -> Consumer:
+            return self._consumer(self._single(answer, "consumer"))
+
+        return self._call(
+            "CreateConsumer",
+            convert,
+            applicationReference=new.application_reference,
+            nameEn=new.name_en,
+            nameHi=new.name_hi,
+            samagraId=new.samagra_id,
+            mobile=new.mobile,
+            dcCode=new.dc_code,
+            category=new.category,
+        )
