@@ -19,6 +19,7 @@ Settings (under ``hub.dbt.``)::
     url, token, health_url (optional), connect_timeout, read_timeout
 """
 
+# ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
 import re

@@ -15,6 +15,7 @@ Settings (under ``hub.headend.``)::
     backend = connectors.headend.reference:ReferenceHeadEnd  (or connectors.headend.client:HttpHeadEnd)
 """
 
+# ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
 import re

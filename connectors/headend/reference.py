@@ -146,6 +146,7 @@ class ReferenceHeadEnd:
 
     def status(self, meter_no: str) -> MeterStatus:
         ensure_up(self.engine, SYSTEM)
+        check_meter_no(meter_no)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             meter = session.get(RefHesMeter, meter_no)
             if meter is None:

@@ -28,6 +28,7 @@ Settings (under ``hub.payment.``)::
     callback_tolerance = 300         seconds
 """
 
+# ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
 import hashlib

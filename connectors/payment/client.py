@@ -99,8 +99,7 @@ class HttpPayment:
         if (
             paise <= 0
             or currency != "INR"
-            or not url.startswith("https://")
-            and not url.startswith("http://")
+            or (not url.startswith("https://") and not url.startswith("http://"))
         ):
             raise ConnectorUnavailable("payment: garbage order", system=SYSTEM)
         try:

@@ -50,6 +50,7 @@ Settings (under ``hub.singlewindow.``)::
     connect_timeout = 2, read_timeout = 5
 """
 
+# ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
 import json

@@ -23,6 +23,7 @@ Devanagari text is sent as Unicode (UCS-2) SMS: 70 characters in one
 message, 67 per part when concatenated, against 160/153 for GSM-7.
 """
 
+# ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
 import math
