@@ -144,11 +144,11 @@ class ISingleWindowCallback(Interface):
     def deliver(update: StatusUpdate) -> DeliveryReceipt:  # type: ignore[empty-body]
         """Deliver one status update; return when the portal acknowledged it.
 
-        Raises ConnectorUnavailable (down, timeout, 5xx, garbage answer) or
-        ConnectorRejected (a 4xx: the portal refused it, e.g. our signature or
-        the application id; usually configuration, the worker retries and
-        parks it for an operator). Safe to repeat: the portal dedupes by
-        ``delivery_id``.
+        Raises ConnectorUnavailable (down, timeout, 5xx, garbage answer, or
+        401/403: the portal refuses our signature) or ConnectorRejected (other
+        4xx, with the portal's error code, e.g. an application id it does not
+        know). Both are failures the worker retries with backoff and then parks
+        for an operator. Safe to repeat: the portal dedupes by ``delivery_id``.
         """
 
     def heartbeat() -> None:  # type: ignore[misc]

@@ -11,7 +11,7 @@ import hmac
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -75,9 +75,9 @@ class JwsSigner:
         protected, _, signature = compact.split(".")
         return {JWS_HEADER: f"{protected}..{signature}"}
 
-    def public_jwk(self) -> dict[str, object]:
+    def public_jwk(self) -> dict[str, Any]:
         """The public key for the hub's JWKS (``/.well-known/jwks.json``)."""
-        jwk: dict[str, object] = dict(self.key.as_dict(private=False))
+        jwk: dict[str, Any] = dict(self.key.as_dict(private=False))
         jwk.update({"kid": self.kid, "use": "sig", "alg": self.alg})
         return jwk
 
