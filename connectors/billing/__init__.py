@@ -1,5 +1,6 @@
 # zope.interface methods have no self and no body:
 # mypy: disable-error-code="empty-body,misc"
+# ruff: noqa: N805
 """The discom's billing system (MP: NGB): consumers, connections, dues, meters, postings.
 
 The hub codes against :class:`IBilling` and the frozen dataclasses below;

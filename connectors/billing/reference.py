@@ -215,17 +215,17 @@ class ReferenceBilling:
             unknown = [n for n in wanted if n not in known]
             if unknown:
                 raise UnknownConsumers(unknown)
-            l = ledger_t.c
+            le = ledger_t.c
             rows = conn.execute(
                 select(
-                    l.consumer_number,
-                    func.sum(l.amount_paise),
-                    func.max(case((l.kind.in_(("bill",)), l.entry_date))),
+                    le.consumer_number,
+                    func.sum(le.amount_paise),
+                    func.max(case((le.kind.in_(("bill",)), le.entry_date))),
                     func.count(),
-                    func.max(l.id),
+                    func.max(le.id),
                 )
-                .where(l.consumer_number.in_(wanted), l.entry_date <= as_of)
-                .group_by(l.consumer_number)
+                .where(le.consumer_number.in_(wanted), le.entry_date <= as_of)
+                .group_by(le.consumer_number)
             ).all()
         by_number = {row[0]: row for row in rows}
         answer: dict[str, OutstandingDues] = {}
@@ -270,16 +270,23 @@ class ReferenceBilling:
         if paid_at.tzinfo is None:
             raise ValueError("paid_at must be timezone-aware")
         return self._post(
-            consumer_number, amount, payment_reference, "payment", paid_at.astimezone(INDIA).date(), channel
+            consumer_number,
+            amount,
+            payment_reference,
+            kind="payment",
+            entry_date=paid_at.astimezone(INDIA).date(),
+            note=channel,
         )
 
     def post_credit(
         self, consumer_number: str, amount: Decimal, credit_reference: str, reason: str
     ) -> PostingReceipt:
-        return self._post(consumer_number, amount, credit_reference, "credit", india_today(), reason)
+        return self._post(
+            consumer_number, amount, credit_reference, kind="credit", entry_date=india_today(), note=reason
+        )
 
     def _post(
-        self, consumer_number: str, amount: Decimal, reference: str, kind: str, entry_date: date, note: str
+        self, consumer_number: str, amount: Decimal, reference: str, *, kind: str, entry_date: date, note: str
     ) -> PostingReceipt:
         amount = Decimal(amount)
         if amount <= 0 or amount != amount.quantize(CENTS) or amount >= Decimal("1e12"):
