@@ -1,7 +1,18 @@
 """The hub's own tables. Importing this module registers every model on Base.metadata."""
 
+from hub.models.audit import AuditEntry
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.meta import Base, utcnow
+from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 
-__all__ = ["Base", "PartnerClient", "RateLimitWindow", "TokenSigningKey", "utcnow"]
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "OutboxMessage",
+    "OutboxStatus",
+    "PartnerClient",
+    "RateLimitWindow",
+    "TokenSigningKey",
+    "utcnow",
+]
