@@ -201,15 +201,15 @@ class ReferenceBilling:
             )
         as_of = as_of or india_today()
         wanted = list(dict.fromkeys(consumer_numbers))
-        malformed = [n for n in wanted if not is_consumer_number(n)]
-        if malformed:
-            raise UnknownConsumers(malformed)
         if not wanted:
             return {}
         with self._begin() as conn:
+            well_formed = [n for n in wanted if is_consumer_number(n)]
             known = set(
                 conn.execute(
-                    select(consumers_t.c.consumer_number).where(consumers_t.c.consumer_number.in_(wanted))
+                    select(consumers_t.c.consumer_number).where(
+                        consumers_t.c.consumer_number.in_(well_formed)
+                    )
                 ).scalars()
             )
             unknown = [n for n in wanted if n not in known]
