@@ -144,27 +144,31 @@ def test_unsigned_document_is_malformed(issuer: DocumentIssuer) -> None:
         issuer.verify_xml(etree.tostring(build_xml(make_document())))
 
 
+def _find(root: etree._Element, path: str) -> etree._Element:
+    el = root.find(path)
+    assert el is not None, path
+    return el
+
+
 def _wrapping_rewrites(xml: bytes) -> list[bytes]:
     """Two classic XML signature wrapping shapes, each carrying forged holder data."""
     signed = etree.fromstring(xml)
-    signature = signed.find(f"{{{DS_NS}}}Signature")
-    assert signature is not None
+    sig_path = f"{{{DS_NS}}}Signature"
+    name_path = f"{N}Holder/{N}NameLatin"
 
     # 1. Forged root; the genuine signed document hidden (with its signature) inside it.
     forged1 = copy.deepcopy(signed)
-    forged1.remove(forged1.find(f"{{{DS_NS}}}Signature"))
-    forged1.find(f"{N}Holder/{N}NameLatin").text = "Forged Person"
-    details = forged1.find(N + "Details")
-    hidden = etree.SubElement(details, N + "Item", key="x", type="text")
+    forged1.remove(_find(forged1, sig_path))
+    _find(forged1, name_path).text = "Forged Person"
+    hidden = etree.SubElement(_find(forged1, N + "Details"), N + "Item", key="x", type="text")
     hidden.append(copy.deepcopy(signed))
 
     # 2. Forged root enveloping the genuine signature, the genuine content moved into ds:Object.
     forged2 = copy.deepcopy(signed)
-    forged2.find(f"{N}Holder/{N}NameLatin").text = "Forged Person"
-    sig2 = forged2.find(f"{{{DS_NS}}}Signature")
-    obj = etree.SubElement(sig2, f"{{{DS_NS}}}Object")
+    _find(forged2, name_path).text = "Forged Person"
+    obj = etree.SubElement(_find(forged2, sig_path), f"{{{DS_NS}}}Object")
     original = copy.deepcopy(signed)
-    original.remove(original.find(f"{{{DS_NS}}}Signature"))
+    original.remove(_find(original, sig_path))
     obj.append(original)
     return [etree.tostring(forged1), etree.tostring(forged2)]
 
