@@ -19,6 +19,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.errors import ConnectorUnavailable
+from forms.errors import FormError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ CODES: dict[str, tuple[int, str]] = {
     "xml_doctype_forbidden": (400, "DOCTYPE declarations are not accepted"),
     "xml_too_deep": (400, "The XML is nested too deeply"),
     "xml_too_large": (413, "The XML is too large"),
+    "document_malformed": (400, "Not a signed document of this hub"),
     "invalid_token": (401, "The access token is missing, expired or not valid"),
     "invalid_client": (401, "Client authentication failed"),
     "insufficient_scope": (403, "The access token does not allow this operation"),
@@ -49,6 +51,16 @@ CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal error"),
     "dependency_unavailable": (503, "A system the hub depends on is not answering; try again later"),
+    # SOAP (hub.soap): carried in the Fault detail, never as problem+json.
+    "soap_envelope_invalid": (400, "The body is not a SOAP envelope the service accepts"),
+    "soap_version_mismatch": (400, "The envelope is not of the SOAP version the content type declares"),
+    "soap_operation_unknown": (400, "The body names no operation of this service"),
+    "soap_action_mismatch": (400, "The SOAP action does not match the operation in the body"),
+    "soap_must_understand": (400, "A header marked mustUnderstand is not supported"),
+    "wsse_password_digest_required": (401, "Only UsernameTokens with a PasswordDigest are accepted"),
+    "wsse_created_out_of_window": (401, "The UsernameToken Created time is outside the accepted window"),
+    "wsse_nonce_replayed": (401, "The UsernameToken nonce has been used before"),
+    "signing_unavailable": (500, "The response cannot be signed at the moment"),
 }
 
 
@@ -189,6 +201,12 @@ def _connector_unavailable_view(exc: ConnectorUnavailable, request: Request) -> 
     return problem_response(request, "dependency_unavailable", headers={"Retry-After": "30"})
 
 
+def _form_error_view(exc: FormError, request: Request) -> Response:
+    errors = [FieldError(p.field, p.code, p.message) for p in exc.problems]
+    code = exc.code if exc.code in CODES else "validation_failed"
+    return problem_response(request, code, exc.message, errors=errors)
+
+
 def _unexpected_view(exc: Exception, request: Request) -> Response:
     # The stack trace goes to the log with the request id; the caller gets the id only.
     log.exception("unhandled error", extra={"path": request.path})
@@ -199,4 +217,5 @@ def includeme(config: Configurator) -> None:
     config.add_exception_view(_problem_view, context=Problem)
     config.add_exception_view(_http_exception_view, context=HTTPException)
     config.add_exception_view(_connector_unavailable_view, context=ConnectorUnavailable)
+    config.add_exception_view(_form_error_view, context=FormError)
     config.add_exception_view(_unexpected_view, context=Exception)

@@ -125,6 +125,24 @@ SETTINGS: tuple[Setting, ...] = (
         doc="passphrase of hub.keys_pkcs12; from the environment",
     ),
     Setting(
+        "hub.discom.code", as_text, "MPCZ", doc="the discom's short code, first part of document numbers"
+    ),
+    Setting(
+        "hub.discom.name_en",
+        as_text,
+        "Madhya Pradesh Madhya Kshetra Vidyut Vitaran Company Limited",
+        doc="the discom's name on documents (English)",
+    ),
+    Setting(
+        "hub.discom.name_hi",
+        as_text,
+        "मध्य प्रदेश मध्य क्षेत्र विद्युत वितरण कंपनी लिमिटेड",
+        doc="the discom's name on documents (Hindi)",
+    ),
+    Setting(
+        "hub.documents.timestamp_url", str, "", doc="RFC 3161 timestamp authority: PAdES B-T instead of B-B"
+    ),
+    Setting(
         "hub.max_body_bytes",
         as_positive_int,
         1_048_576,
@@ -174,6 +192,31 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int,
         30,
         doc="how often the worker re-queues what a crash left behind",
+    ),
+    Setting(
+        "hub.outbox.lease_seconds",
+        as_positive_float,
+        300.0,
+        doc="how long a worker owns a message it is delivering; a killed worker's messages wait this long",
+    ),
+    Setting(
+        "hub.outbox.backoff_seconds",
+        as_positive_float,
+        5.0,
+        doc="first retry delay of an outbox message; doubles per attempt, jittered",
+    ),
+    Setting(
+        "hub.outbox.backoff_max_seconds",
+        as_positive_float,
+        3600.0,
+        doc="longest delay between two delivery attempts",
+    ),
+    Setting("hub.outbox.workers", as_positive_int, 4, doc="delivery threads per hub-worker process"),
+    Setting(
+        "hub.outbox.poll_seconds",
+        as_positive_float,
+        1.0,
+        doc="longest idle wait of a worker thread on the SQLite queue (Redis blocks instead)",
     ),
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),

@@ -19,6 +19,7 @@ KNOWN_SCOPES: dict[str, str] = {
     "hub:ping": "call the authenticated ping (monitoring)",
     "nodues:apply": "apply for no-dues certificates on behalf of a consumer",
     "nodues:read": "read the no-dues applications the client filed",
+    "certificates:read": "fetch the documents issued on the client's requests",
     "certificates:verify": "verify certificates (election authority)",
     "certificates:revoke": "revoke certificates",
     "dues:read": "read live dues status",

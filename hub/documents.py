@@ -1,0 +1,458 @@
+"""Issuing, storing, revoking and verifying the hub's signed documents.
+
+``certs`` makes and checks the bytes; this module owns what the hub knows
+about them: numbers, the registry, status, who verified what. Every flow that
+issues a document (no-dues certificates now; sanction letters and demand
+notes with new connections; DigiLocker later) calls :func:`issue_document`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from pyramid.config import Configurator
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from certs.document import Check, Connection, Document, Holder, Issuer, Purpose, mask_mobile
+from certs.errors import MalformedDocumentError, QrPayloadError, VerificationError
+from certs.issuer import DocumentIssuer
+from certs.keys import KeyRing
+from certs.xmldsig import sign_element
+from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.models.meta import utcnow
+
+log = logging.getLogger(__name__)
+
+IST = timezone(timedelta(hours=5, minutes=30))
+_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed from paper
+
+# Short series codes per document kind, as printed in numbers (MPCZ/ND/2026-27/000123).
+KIND_SERIES_CODES: dict[str, str] = {
+    "no_dues_certificate": "ND",
+    "sanction_letter": "SL",
+    "demand_note": "DN",
+}
+
+__all__ = [
+    "Check",
+    "Connection",
+    "DocumentKeys",
+    "DocumentRequest",
+    "Holder",
+    "Issuer",
+    "Purpose",
+    "VerificationResult",
+    "financial_year",
+    "issue_document",
+    "mask_mobile",
+    "revoke_document",
+    "verify_by_number",
+]
+
+
+def financial_year(moment: datetime) -> str:
+    """India's financial year (April to March) of ``moment`` in IST: ``2026-27``."""
+    local = moment.astimezone(IST)
+    start = local.year if local.month >= 4 else local.year - 1
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+def new_verification_code() -> str:
+    """12 characters from a 32-letter alphabet (60 bits), grouped for reading: ``K7QF-2MXD-9TZA``."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def normalise_code(code: str) -> str:
+    cleaned = code.strip().upper().replace("-", "").replace(" ", "")
+    return f"{cleaned[:4]}-{cleaned[4:8]}-{cleaned[8:]}" if len(cleaned) == 12 else cleaned
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode("ascii", "replace")).hexdigest()
+
+
+class DocumentKeys:
+    """The key ring and issuer of this process, reloaded when an operator rotates.
+
+    ``hub-admin keys rotate`` changes the key directory's CURRENT file; every
+    process notices within ``check_seconds`` and signs with the new identity,
+    while documents signed by older identities keep verifying.
+    """
+
+    def __init__(self, settings: dict[str, Any], check_seconds: float = 10.0) -> None:
+        self._settings = settings
+        self._check = check_seconds
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self._stamp: tuple[int, int] | None = None
+        keyring, created = load_keyring(settings)
+        if created:
+            log.warning(
+                "generated a DEVELOPMENT CA and signing key; never use them in production",
+                extra={"keys_dir": settings["hub.keys_dir"]},
+            )
+        self._install(keyring)
+
+    def _current_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (Path(self._settings["hub.keys_dir"]) / "CURRENT").stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _install(self, keyring: KeyRing) -> None:
+        self._issuer = DocumentIssuer(
+            keyring,
+            timestamp_url=self._settings.get("hub.documents.timestamp_url") or None,
+            pades_location=self._settings["hub.discom.name_en"],
+        )
+        self._stamp = self._current_stamp()
+        self._checked_at = time.monotonic()
+
+    @property
+    def issuer(self) -> DocumentIssuer:
+        now = time.monotonic()
+        if now - self._checked_at >= self._check:
+            with self._lock:
+                self._checked_at = now
+                if self._current_stamp() != self._stamp:
+                    self._install(load_keyring(self._settings)[0])
+                    log.info(
+                        "document signing keys reloaded", extra={"kid": self._issuer.keyring.current.kid}
+                    )
+        return self._issuer
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self.issuer.keyring
+
+    def sign_element(self, element: etree._Element) -> etree._Element:
+        """XML-DSig over a response payload (SOAP evidence), with the current document key."""
+        return sign_element(element, self.keyring)
+
+
+def load_keyring(settings: dict[str, Any]) -> tuple[KeyRing, bool]:
+    """Production: install the configured PKCS#12 once, then load the key directory.
+
+    Development (no PKCS#12 configured): a development CA is generated on first start.
+    """
+    directory = Path(settings["hub.keys_dir"])
+    p12 = settings.get("hub.keys_pkcs12") or ""
+    if not p12:
+        return KeyRing.ensure_development(directory)
+    passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
+    if not (directory / "CURRENT").exists():
+        return KeyRing.install_pkcs12(directory, Path(p12).read_bytes(), passphrase), True
+    return KeyRing.load(directory, passphrase), False
+
+
+def rotate_document_keys(settings: dict[str, Any]) -> str:
+    """``hub-admin keys rotate``: development makes a new identity from the dev CA;
+    production installs the PKCS#12 now named by ``hub.keys_pkcs12`` (a new one from the CA)."""
+    directory = Path(settings["hub.keys_dir"])
+    p12 = settings.get("hub.keys_pkcs12") or ""
+    if p12:
+        passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
+        return KeyRing.install_pkcs12(directory, Path(p12).read_bytes(), passphrase).current.kid
+    KeyRing.ensure_development(directory)
+    return KeyRing.rotate(directory).current.kid
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """What a flow asks the registry to issue."""
+
+    kind: str
+    office_code: str
+    subject_type: str
+    subject_id: str
+    issuer: Issuer
+    holder: Holder
+    valid_for: timedelta
+    connections: Sequence[Connection] = ()
+    checks: Sequence[Check] = ()
+    purpose: Purpose | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    requested_by_client: str | None = None
+    supersedes: IssuedDocument | None = None
+
+
+def _claim_number(session: Session, series: str) -> int:
+    dialect = session.get_bind().dialect.name
+    stmt_insert: Any = (pg_insert if dialect == "postgresql" else sqlite_insert)(DocumentSeries)
+    session.execute(stmt_insert.values(series=series, last_value=0).on_conflict_do_nothing())
+    value = session.execute(
+        update(DocumentSeries)
+        .where(DocumentSeries.series == series)
+        .values(last_value=DocumentSeries.last_value + 1)
+        .returning(DocumentSeries.last_value)
+    ).scalar_one()
+    return int(value)
+
+
+def public_summary(doc: Document) -> dict[str, Any]:
+    """What a verifier is told: no more than the printout shows."""
+    return {
+        "kind": doc.kind,
+        "holder_name": doc.holder.display_name,
+        "issuer_office": doc.issuer.office_name,
+        "connections": [
+            {"consumer_number": c.consumer_number, "dues": str(c.dues), "meter_status": c.meter_status}
+            for c in doc.connections
+        ],
+        "no_connection": not doc.connections,
+        "purpose": None if doc.purpose is None else {k: v for k, v in vars(doc.purpose).items() if v},
+    }
+
+
+@dataclass(frozen=True)
+class Issued:
+    record: IssuedDocument
+    verification_code: str
+
+
+def issue_document(
+    session: Session,
+    keys: DocumentKeys,
+    request: DocumentRequest,
+    public_url: str,
+    now: datetime | None = None,
+) -> Issued:
+    """Number, build, sign and store a document in the caller's transaction."""
+    now = now or utcnow()
+    series = f"{request.office_code}/{KIND_SERIES_CODES.get(request.kind, 'DOC')}/{financial_year(now)}"
+    number = f"{series}/{_claim_number(session, series):06d}"
+    code = new_verification_code()
+    doc = Document(
+        number=number,
+        kind=request.kind,
+        verification_code=code,
+        issuer=request.issuer,
+        holder=request.holder,
+        issued_at=now,
+        valid_until=now + request.valid_for,
+        verification_url=f"{public_url}/verify?number={number}&code={code}",
+        connections=tuple(request.connections),
+        checks=tuple(request.checks),
+        purpose=request.purpose,
+        details=request.details,
+    )
+    issued = keys.issuer.issue(doc)
+    record = IssuedDocument(
+        number=number,
+        kind=request.kind,
+        series=series,
+        verification_code_sha256=code_digest(code),
+        subject_type=request.subject_type,
+        subject_id=request.subject_id,
+        holder_samagra_id=request.holder.samagra_id or None,
+        public_summary=public_summary(doc),
+        status="valid",
+        issued_at=now,
+        valid_until=doc.valid_until,
+        xml_sha256=issued.xml_sha256,
+        kid=issued.kid,
+        requested_by_client=request.requested_by_client,
+    )
+    session.add(record)
+    session.flush()
+    session.execute(
+        insert(DocumentFiles).values(
+            document_id=record.id, xml=issued.xml, pdf=issued.pdf, qr_payload=issued.qr_payload
+        )
+    )
+    if request.supersedes is not None and request.supersedes.status == "valid":
+        request.supersedes.status = "superseded"
+        request.supersedes.superseded_by_id = record.id
+    _audit(session, "hub", "document.issued", record, {"kind": record.kind, "kid": record.kid})
+    return Issued(record, code)
+
+
+def _audit(session: Session, actor: str, action: str, record: IssuedDocument, data: dict[str, Any]) -> None:
+    from hub.audit import record as audit_record
+
+    audit_record(session, actor, action, "document", record.number, data)
+
+
+def revoke_document(session: Session, record: IssuedDocument, revoked_by: str, reason: str) -> bool:
+    """Revoke a valid document; False if it was not valid (already revoked or superseded)."""
+    if record.status != "valid":
+        return False
+    record.status = "revoked"
+    record.revoked_at = utcnow()
+    record.revoked_by = revoked_by
+    record.revocation_reason = reason
+    _audit(session, revoked_by, "document.revoked", record, {"reason": reason})
+    return True
+
+
+def find_document(session: Session, number: str) -> IssuedDocument | None:
+    return session.execute(select(IssuedDocument).where(IssuedDocument.number == number)).scalar_one_or_none()
+
+
+def document_files(session: Session, record: IssuedDocument) -> DocumentFiles:
+    return session.execute(select(DocumentFiles).where(DocumentFiles.document_id == record.id)).scalar_one()
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """``status``: valid / revoked / expired / superseded / unknown / tampered."""
+
+    status: str
+    number: str
+    record: IssuedDocument | None = None
+    reason: str | None = None
+
+    def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"number": self.number, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        record = self.record
+        if record is not None and self.status not in ("unknown", "tampered"):
+            out.update(
+                {
+                    **record.public_summary,
+                    "issued_at": record.issued_at.isoformat(),
+                    "valid_until": record.valid_until.isoformat(),
+                }
+            )
+            if record.status == "revoked":
+                out["revoked_at"] = record.revoked_at.isoformat() if record.revoked_at else None
+                out["revocation_reason"] = record.revocation_reason
+            if record.superseded_by_id is not None:
+                out["superseded"] = True
+        return out
+
+
+def _matches_holder(record: IssuedDocument, holder_name: str | None, samagra_id: str | None) -> bool:
+    if samagra_id:
+        return bool(record.holder_samagra_id) and hmac.compare_digest(
+            record.holder_samagra_id or "", samagra_id.strip()
+        )
+    if holder_name:
+        printed = str(record.public_summary.get("holder_name", ""))
+        given = " ".join(holder_name.split()).casefold()
+        return given != "" and given in printed.casefold()
+    return False
+
+
+def verify_by_number(
+    session: Session,
+    number: str,
+    *,
+    code: str | None = None,
+    holder_name: str | None = None,
+    samagra_id: str | None = None,
+    verifier: str,
+    method: str = "code",
+    now: datetime | None = None,
+) -> VerificationResult:
+    """A number plus a secret the asker must know (code, or the holder's name / Samagra ID).
+
+    A wrong secret and an unknown number answer alike ("unknown"), so the
+    endpoint cannot be used to discover which numbers exist.
+    """
+    now = now or utcnow()
+    record = find_document(session, number.strip())
+    ok = False
+    if record is not None:
+        if code:
+            ok = hmac.compare_digest(record.verification_code_sha256, code_digest(code))
+        else:
+            ok = _matches_holder(record, holder_name, samagra_id)
+    result = VerificationResult(
+        record.status_at(now) if ok and record else "unknown", number, record if ok else None
+    )
+    log_verification(session, result, method, verifier)
+    return result
+
+
+def verify_uploaded_xml(
+    session: Session, keys: DocumentKeys, data: bytes, verifier: str
+) -> VerificationResult:
+    """An uploaded document: its signature first, then its status in the registry.
+
+    Input that is not one of our documents at all (hostile or malformed XML,
+    another document type) raises MalformedDocumentError for the caller to
+    answer as a bad request; a document whose signature fails is "tampered".
+    """
+    try:
+        verified = keys.issuer.verify_xml(data)
+    except MalformedDocumentError:
+        raise
+    except VerificationError as exc:
+        result = VerificationResult("tampered", "", None, exc.code)
+        log_verification(session, result, "xml", verifier)
+        return result
+    number = verified.document.number
+    record = find_document(session, number)
+    if record is None:
+        # Signed by us but not in the registry: never issued by this hub.
+        result = VerificationResult("unknown", number)
+    elif record.xml_sha256 != verified.xml_sha256:
+        # A valid signature over different bytes than we issued (e.g. a
+        # re-serialised copy) is still our document; what we stored decides.
+        result = VerificationResult(
+            record.status_at(utcnow()), number, record, "bytes differ from the issued copy"
+        )
+    else:
+        result = VerificationResult(record.status_at(utcnow()), number, record)
+    log_verification(session, result, "xml", verifier)
+    return result
+
+
+def verify_qr(session: Session, keys: DocumentKeys, payload: str, verifier: str) -> VerificationResult:
+    try:
+        claims = keys.issuer.verify_qr(payload.strip())
+    except QrPayloadError as exc:
+        result = VerificationResult("tampered", "", None, exc.code)
+        log_verification(session, result, "qr", verifier)
+        return result
+    record = find_document(session, claims.number)
+    if record is None or record.xml_sha256 != claims.xml_sha256:
+        result = VerificationResult("unknown", claims.number)
+    else:
+        result = VerificationResult(record.status_at(utcnow()), claims.number, record)
+    log_verification(session, result, "qr", verifier)
+    return result
+
+
+def log_verification(session: Session, result: VerificationResult, method: str, verifier: str) -> None:
+    session.add(
+        DocumentVerification(
+            at=datetime.now(UTC),
+            document_id=result.record.id if result.record is not None else None,
+            number_given=result.number[:64],
+            method=method,
+            outcome=result.status,
+            verifier=verifier[:200],
+        )
+    )
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    keys = DocumentKeys(settings)
+    config.registry["document_keys"] = keys
+    # Published beside the token keys in /.well-known/jwks.json (hub.auth.oauth).
+    def document_jwks() -> dict[str, Any]:
+        return keys.keyring.public_jwks()
+
+    config.registry["document_jwks"] = document_jwks
+    signer: Callable[[etree._Element], etree._Element] = keys.sign_element
+    config.registry["soap_signer"] = signer

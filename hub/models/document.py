@@ -1,0 +1,92 @@
+"""The registry of every document the hub issued (certificates, sanction letters, demand notes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.models.meta import Base, utcnow
+
+
+class DocumentSeries(Base):
+    """The next number of a series (``MPCZ/ND/2026-27``).
+
+    Issuing takes the row lock with ``UPDATE ... RETURNING`` in the issuing
+    transaction, so concurrent issues queue on it: no duplicates, and a
+    rolled-back issue gives its number back, so no gaps.
+    """
+
+    __tablename__ = "document_series"
+
+    series: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssuedDocument(Base):
+    __tablename__ = "issued_documents"
+    __table_args__ = (Index("ix_issued_documents_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    series: Mapped[str] = mapped_column(String(64))
+    # Only a hash of the code printed on the document: the registry alone
+    # cannot be used to forge a verification request.
+    verification_code_sha256: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    holder_samagra_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    # What a verifier may be told: exactly what the printout shows.
+    public_summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    valid_until: Mapped[datetime]
+    xml_sha256: Mapped[str] = mapped_column(String(64))
+    kid: Mapped[str] = mapped_column(String(64))
+    requested_by_client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"), nullable=True)
+
+    files: Mapped[DocumentFiles] = relationship(back_populates="document", uselist=False, lazy="raise")
+
+    def status_at(self, now: datetime) -> str:
+        """valid / revoked / superseded / expired, as a verifier should be told."""
+        if self.status != "valid":
+            return self.status
+        if now >= self.valid_until:
+            return "expired"
+        return "valid"
+
+
+class DocumentFiles(Base):
+    """The signed bytes, apart from the registry row so lookups stay small."""
+
+    __tablename__ = "issued_document_files"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("issued_documents.id"), primary_key=True)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    qr_payload: Mapped[str] = mapped_column(Text)
+
+    document: Mapped[IssuedDocument] = relationship(back_populates="files")
+
+
+class DocumentVerification(Base):
+    """Each verification: who asked (client or address), how, and what they were told."""
+
+    __tablename__ = "document_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issued_documents.id"), nullable=True, index=True
+    )
+    number_given: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    verifier: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,46 @@
+"""Small helpers every REST view uses to read its input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.request import Request
+
+from forms.reader import Reader, parse_json_object
+
+
+def json_reader(request: Request) -> Reader:
+    """The JSON object body as a :class:`forms.reader.Reader`; FormError becomes problem+json (hub.errors)."""
+    return Reader(parse_json_object(request.body, request.content_type))
+
+
+def client_label(request: Request) -> str:
+    """Who is asking, for logs and verification records: the partner client, or the address."""
+    partner = getattr(request, "partner", None)
+    if partner is not None:
+        return f"client:{partner.client_id}"
+    return f"ip:{request.client_addr or '?'}"
+
+
+def optional_partner(request: Request, scope: str) -> Any:
+    """The partner behind a bearer token if one is sent and carries ``scope``, else None.
+
+    For public endpoints that give more to authenticated partners.
+    """
+    from hub.api import authenticate
+    from hub.auth.tokens import InvalidAccessToken
+    from hub.errors import Problem
+
+    if "Authorization" not in request.headers:
+        return None
+    try:
+        access = authenticate(request)
+    except InvalidAccessToken:
+        raise Problem("invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+    if scope not in access.scopes:
+        raise Problem(
+            "insufficient_scope",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+    request.partner = access
+    return access

@@ -1,0 +1,445 @@
+"""Certificates over REST: fetch, verify (by code, by upload, by QR), revoke.
+
+Verification is public (no login) and rate-limited per address; fetching a
+document needs either its verification code (the SMS link) or a token of the
+client that asked for it. A document a caller may not see answers exactly as
+a missing one.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+from urllib.parse import quote
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.response import Response
+
+from certs.errors import MalformedDocumentError
+from hub.documents import (
+    DocumentKeys,
+    VerificationResult,
+    document_files,
+    find_document,
+    revoke_document,
+    verify_by_number,
+    verify_qr,
+    verify_uploaded_xml,
+)
+from hub.errors import CODES, Problem
+from hub.models.document import IssuedDocument
+from hub.rest import client_label, json_reader, optional_partner
+
+NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/-]{3,63}")
+CODE = re.compile(r"[A-Za-z0-9 -]{4,20}")
+SAMAGRA = re.compile(r"[0-9]{8,9}")
+XML_TYPES = ("application/xml", "text/xml")
+
+VERIFICATION_SCHEMA = {
+    "type": "object",
+    "required": ["number", "status"],
+    "properties": {
+        "number": {"type": "string"},
+        "status": {"enum": ["valid", "revoked", "expired", "superseded", "unknown", "tampered"]},
+        "reason": {"type": "string"},
+        "kind": {"type": "string"},
+        "holder_name": {"type": "string"},
+        "issuer_office": {"type": "string"},
+        "connections": {"type": "array", "items": {"type": "object"}},
+        "no_connection": {"type": "boolean"},
+        "issued_at": {"type": "string", "format": "date-time"},
+        "valid_until": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _json_response(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "200": {"description": "verification result", "content": {"application/json": {"schema": body}}},
+        "429": {"$ref": "#/components/responses/Problem"},
+    }
+
+
+def _visible_document(request: Request) -> IssuedDocument:
+    """The document named in the URL, if the caller may see it; 404 otherwise."""
+    number = request.matchdict["number"]
+    record = find_document(request.dbsession, number)
+    code = request.GET.get("code")
+    if record is not None:
+        if code:
+            result = verify_by_number(
+                request.dbsession, number, code=code, verifier=client_label(request), method="download"
+            )
+            if result.record is not None:
+                return record
+        else:
+            partner = optional_partner(request, "certificates:read")
+            if partner is not None and record.requested_by_client == partner.client_id:
+                return record
+    raise Problem("not_found")
+
+
+def get_certificate(request: Request) -> dict[str, Any]:
+    record = _visible_document(request)
+    result = VerificationResult(record.status_at(_now()), record.number, record)
+    base = request.route_path("certificate", number=record.number)
+    body = result.as_dict()
+    body["links"] = {"xml": base + "/xml", "pdf": base + "/pdf"}
+    return body
+
+
+def _now() -> Any:
+    from hub.models.meta import utcnow
+
+    return utcnow()
+
+
+def get_certificate_xml(request: Request) -> Response:
+    record = _visible_document(request)
+    files = document_files(request.dbsession, record)
+    return _download(files.xml, "application/xml", record.number, "xml")
+
+
+def get_certificate_pdf(request: Request) -> Response:
+    record = _visible_document(request)
+    files = document_files(request.dbsession, record)
+    return _download(files.pdf, "application/pdf", record.number, "pdf")
+
+
+def _download(body: bytes, content_type: str, number: str, extension: str) -> Response:
+    response = Response(body=body, content_type=content_type)
+    filename = number.replace("/", "-") + "." + extension
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def verify_certificate(request: Request) -> dict[str, Any]:
+    reader = json_reader(request)
+    number = reader.text("number", pattern=NUMBER, max_length=64)
+    code = reader.text("code", required=False, pattern=CODE, max_length=20)
+    holder_name = reader.text("holder_name", required=False, max_length=200)
+    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
+    if not (code or holder_name or samagra_id):
+        reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")
+    reader.done()
+    assert number is not None
+    # Verifying by name or Samagra ID is for the election authority only:
+    # otherwise anyone could test whether a person holds a certificate.
+    if not code and optional_partner(request, "certificates:verify") is None:
+        raise Problem(
+            "invalid_token",
+            "verifying without the code needs a token with certificates:verify",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    result = verify_by_number(
+        request.dbsession,
+        number,
+        code=code,
+        holder_name=holder_name,
+        samagra_id=samagra_id,
+        verifier=client_label(request),
+        method="code" if code else "holder",
+    )
+    return result.as_dict()
+
+
+def verify_certificate_document(request: Request) -> dict[str, Any]:
+    if (request.content_type or "").lower() not in XML_TYPES:
+        raise Problem("unsupported_media_type", "upload the XML as application/xml")
+    keys: DocumentKeys = request.registry["document_keys"]
+    try:
+        result = verify_uploaded_xml(request.dbsession, keys, request.body, client_label(request))
+    except MalformedDocumentError as exc:
+        code = exc.reason if exc.reason in CODES else "document_malformed"
+        raise Problem(code, "the upload is not a signed document of this hub") from None
+    return result.as_dict()
+
+
+def verify_certificate_qr(request: Request) -> dict[str, Any]:
+    reader = json_reader(request)
+    payload = reader.text("payload", max_length=4000)
+    reader.done()
+    assert payload is not None
+    keys: DocumentKeys = request.registry["document_keys"]
+    return verify_qr(request.dbsession, keys, payload, client_label(request)).as_dict()
+
+
+def revoke_certificate(request: Request) -> dict[str, Any]:
+    reader = json_reader(request)
+    reason = reader.text("reason", max_length=500)
+    officer = reader.text("revoked_by", max_length=200)
+    reader.done()
+    record = find_document(request.dbsession, request.matchdict["number"])
+    if record is None:
+        raise Problem("not_found")
+    by = f"{officer} via {request.partner.client_id}"
+    if not revoke_document(request.dbsession, record, by, reason or ""):
+        raise Problem("conflict", f"the document is {record.status}, not valid")
+    return VerificationResult(record.status, record.number, record).as_dict()
+
+
+def signing_certificates(request: Request) -> Response:
+    keys: DocumentKeys = request.registry["document_keys"]
+    return Response(body=keys.keyring.published_pem(), content_type="application/x-pem-file")
+
+
+PAGE = """<!doctype html><html lang="hi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>प्रमाण-पत्र सत्यापन / Certificate verification</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}
+.valid{{color:#0a6b2f}}.bad{{color:#a40000}}label{{display:block;margin-top:.6rem}}
+input{{font:inherit;padding:.3rem;width:100%}}table td{{padding:.2rem .6rem .2rem 0}}</style></head><body>
+<h1>प्रमाण-पत्र सत्यापन<br><small>Certificate verification</small></h1>
+<form method="get" action="/verify">
+<label>प्रमाण-पत्र क्रमांक / Certificate number <input name="number" value="{number}" required></label>
+<label>सत्यापन कोड / Verification code <input name="code" value="{code}" required></label>
+<p><button type="submit">सत्यापित करें / Verify</button></p></form>{result}</body></html>"""
+
+STATUS_TEXT = {
+    "valid": ("मान्य", "Valid"),
+    "revoked": ("निरस्त", "Revoked"),
+    "expired": ("अवधि समाप्त", "Expired"),
+    "superseded": ("प्रतिस्थापित", "Superseded by a newer certificate"),
+    "unknown": ("नहीं मिला", "Not found: check the number and the code"),
+    "tampered": ("छेड़छाड़", "Tampered"),
+}
+
+
+def verify_page(request: Request) -> Response:
+    number = request.GET.get("number", "").strip()
+    code = request.GET.get("code", "").strip()
+    result_html = ""
+    if number and code:
+        if NUMBER.fullmatch(number) and CODE.fullmatch(code):
+            result = verify_by_number(
+                request.dbsession, number, code=code, verifier=client_label(request), method="page"
+            )
+            data = result.as_dict()
+        else:
+            data = {"status": "unknown", "number": number}
+        hi, en = STATUS_TEXT[data["status"]]
+        css = "valid" if data["status"] == "valid" else "bad"
+        rows = ""
+        if "holder_name" in data:
+            connections = (
+                ", ".join(c["consumer_number"] for c in data["connections"])
+                or "कोई कनेक्शन नहीं / no connection"
+            )
+            for label, value in (
+                ("धारक / Holder", data["holder_name"]),
+                ("कनेक्शन / Connections", connections),
+                ("जारी / Issued", data["issued_at"][:10]),
+                ("वैध तक / Valid until", data["valid_until"][:10]),
+            ):
+                rows += f"<tr><td>{html.escape(label)}</td><td>{html.escape(str(value))}</td></tr>"
+        result_html = f'<h2 class="{css}">{hi} / {en}</h2><table>{rows}</table>'
+    body = PAGE.format(
+        number=html.escape(number, quote=True), code=html.escape(code, quote=True), result=result_html
+    )
+    response = Response(body, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    )
+    return response
+
+
+def certificate_url(number: str) -> str:
+    return "/api/v1/certificates/" + quote(number, safe="/")
+
+
+def includeme(config: Configurator) -> None:
+    verify_body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["number"],
+                    "properties": {
+                        "number": {"type": "string", "examples": ["MPCZ/ND/2026-27/000123"]},
+                        "code": {"type": "string", "examples": ["K7QF-2MXD-9TZA"]},
+                        "holder_name": {"type": "string", "description": "with a certificates:verify token"},
+                        "samagra_id": {"type": "string", "description": "with a certificates:verify token"},
+                    },
+                }
+            }
+        },
+    }
+    number_param = [
+        {
+            "name": "number",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "the certificate number, slashes included",
+        }
+    ]
+    code_param = {
+        "name": "code",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the verification code (or send a certificates:read token)",
+    }
+    config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
+    config.add_route("verify.page", "/verify")
+    config.add_route("certificate.verify", "/api/v1/certificates/verify")
+    config.add_route("certificate.verify_document", "/api/v1/certificates/verify-document")
+    config.add_route("certificate.verify_qr", "/api/v1/certificates/verify-qr")
+    config.add_route("certificate.xml", "/api/v1/certificates/{number:.+}/xml")
+    config.add_route("certificate.pdf", "/api/v1/certificates/{number:.+}/pdf")
+    config.add_route("certificate.revocation", "/api/v1/certificates/{number:.+}/revocation")
+    config.add_route("certificate", "/api/v1/certificates/{number:.+}")
+    tags = ["certificates"]
+    config.add_view(
+        signing_certificates,
+        route_name="certificates.pem",
+        request_method="GET",
+        public=True,
+        operation_id="getSigningCertificates",
+        openapi={"summary": "CA and signer certificates that sign our documents (PEM)", "tags": tags},
+    )
+    config.add_view(
+        verify_page,
+        route_name="verify.page",
+        request_method="GET",
+        public=True,
+        ratelimit="public",
+        operation_id="verifyCertificatePage",
+        openapi={
+            "summary": "Human verification page (Hindi and English)",
+            "tags": tags,
+            "parameters": [
+                {"name": "number", "in": "query", "schema": {"type": "string"}},
+                {"name": "code", "in": "query", "schema": {"type": "string"}},
+            ],
+        },
+    )
+    config.add_view(
+        verify_certificate,
+        route_name="certificate.verify",
+        request_method="POST",
+        renderer="json",
+        public=True,
+        ratelimit="public",
+        operation_id="verifyCertificate",
+        openapi={
+            "summary": "Verify by number and code (public), or by holder name / Samagra ID "
+            "(certificates:verify token)",
+            "tags": tags,
+            "requestBody": verify_body,
+            "responses": _json_response(VERIFICATION_SCHEMA),
+        },
+    )
+    config.add_view(
+        verify_certificate_document,
+        route_name="certificate.verify_document",
+        request_method="POST",
+        renderer="json",
+        public=True,
+        ratelimit="public",
+        operation_id="verifyCertificateDocument",
+        openapi={
+            "summary": "Verify an uploaded signed XML: signature, then registry status",
+            "tags": tags,
+            "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
+            "responses": _json_response(VERIFICATION_SCHEMA),
+        },
+    )
+    config.add_view(
+        verify_certificate_qr,
+        route_name="certificate.verify_qr",
+        request_method="POST",
+        renderer="json",
+        public=True,
+        ratelimit="public",
+        operation_id="verifyCertificateQr",
+        openapi={
+            "summary": "Verify the payload scanned from a printout's QR code",
+            "tags": tags,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["payload"],
+                            "properties": {"payload": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": _json_response(VERIFICATION_SCHEMA),
+        },
+    )
+    config.add_view(
+        get_certificate_xml,
+        route_name="certificate.xml",
+        request_method="GET",
+        public=True,
+        ratelimit="public",
+        operation_id="getCertificateXml",
+        openapi={
+            "summary": "The signed XML (XML-DSig)",
+            "tags": tags,
+            "parameters": [*number_param, code_param],
+            "responses": {"200": {"description": "signed XML", "content": {"application/xml": {}}}},
+        },
+    )
+    config.add_view(
+        get_certificate_pdf,
+        route_name="certificate.pdf",
+        request_method="GET",
+        public=True,
+        ratelimit="public",
+        operation_id="getCertificatePdf",
+        openapi={
+            "summary": "The signed PDF (PAdES)",
+            "tags": tags,
+            "parameters": [*number_param, code_param],
+            "responses": {"200": {"description": "signed PDF", "content": {"application/pdf": {}}}},
+        },
+    )
+    config.add_view(
+        revoke_certificate,
+        route_name="certificate.revocation",
+        request_method="POST",
+        renderer="json",
+        scopes=["certificates:revoke"],
+        operation_id="revokeCertificate",
+        openapi={
+            "summary": "Revoke a valid certificate with a reason",
+            "tags": tags,
+            "parameters": number_param,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["reason", "revoked_by"],
+                            "properties": {"reason": {"type": "string"}, "revoked_by": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+        },
+    )
+    config.add_view(
+        get_certificate,
+        route_name="certificate",
+        request_method="GET",
+        renderer="json",
+        public=True,
+        ratelimit="public",
+        operation_id="getCertificate",
+        openapi={
+            "summary": "Registry entry of a certificate: status, summary, links",
+            "tags": tags,
+            "parameters": [*number_param, code_param],
+        },
+    )
