@@ -93,3 +93,23 @@ def ensure_up(engine: Engine, system: str) -> None:
     """Raise ConnectorUnavailable if ``system`` is switched down, as a dead system would."""
     if is_down(engine, system):
         raise ConnectorUnavailable(f"{system} is down", system=system)
+
+
+REFERENCE_TABLE_MODULES = (
+    "connectors.billing.tables",
+    "connectors.kyc.tables",
+    "connectors.sms.reference",
+    "connectors.payment.reference",
+    "connectors.headend.reference",
+    "connectors.singlewindow.reference",
+    "connectors.dbt.reference",
+)
+
+
+def load_reference_tables() -> None:
+    """Import every module that declares ref_ tables, so ReferenceBase.metadata is complete
+    (Alembic's environment compares it with the database)."""
+    import importlib
+
+    for name in REFERENCE_TABLE_MODULES:
+        importlib.import_module(name)

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("migrate", help="bring the database schema up to date (Alembic)")
-    p.add_argument("--revision", default="heads")
+    p.add_argument("--revision", default="head")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("demo-data", help="fill the reference systems with generated consumers")
@@ -199,9 +199,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_audit_verify(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.audit import verify_chain
+
+    anchor = (args.anchor_seq, args.anchor_hash) if args.anchor_seq is not None else None
+    with session_scope(settings) as session:
+        result = verify_chain(session, anchor)
+    print(json.dumps(result.as_json()))
+    return 0 if result.ok else 1
+
+
+def cmd_outbox_list(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.outbox import list_messages
+
+    with session_scope(settings) as session:
+        for message in list_messages(session, args.status, args.limit):
+            print(json.dumps(message.as_json(), ensure_ascii=False))
+    return 0
+
+
+def cmd_outbox_retry(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.outbox import OutboxError, OutboxQueue, retry
+
+    try:
+        with session_scope(settings) as session:
+            out = retry(session, args.id).as_json()
+    except OutboxError as exc:
+        print(f"hub-admin: {exc}", file=sys.stderr)
+        return 1
+    try:
+        OutboxQueue.from_settings(settings).submit([args.id])
+        out["queued"] = True
+    except Exception as exc:  # the row is due now; the worker's sweep picks it up
+        print(
+            f"hub-admin: could not reach the queue ({type(exc).__name__}); the sweep will deliver it",
+            file=sys.stderr,
+        )
+        out["queued"] = False
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def register_more(sub: Any) -> None:
     """Subcommands contributed by the outbox and audit modules."""
-    return None
+    audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help="check the whole chain; exit 1 and name the first bad row if broken")
+    p.add_argument("--anchor-seq", type=int, default=None, help="a head seq printed by an earlier verify")
+    p.add_argument("--anchor-hash", default="", help="its hash: catches deletion of the newest rows")
+    p.set_defaults(func=cmd_audit_verify)
+
+    outbox = sub.add_parser("outbox", help="side effects waiting for the worker").add_subparsers(
+        dest="outbox_command", required=True
+    )
+    p = outbox.add_parser("list", help="messages, newest first, one JSON object per line")
+    p.add_argument("--status", choices=("pending", "delivered", "parked"), default=None)
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_outbox_list)
+    p = outbox.add_parser("retry", help="make a parked message due now with fresh attempts")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_outbox_retry)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

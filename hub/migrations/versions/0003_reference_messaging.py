@@ -5,7 +5,7 @@ singlewindow,dbt}/reference.py. ``ref_system_status`` (their on/off switch) is
 created by 0002_reference_systems.
 
 Revision ID: 0003_reference_messaging
-Revises: 0001_core
+Revises: 0002_reference_systems
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_reference_messaging"
-down_revision = "0001_core"
+down_revision = "0002_reference_systems"
 branch_labels = None
 depends_on = None
 

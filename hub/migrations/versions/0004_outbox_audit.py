@@ -1,7 +1,7 @@
 """Transactional outbox and the hash-chained audit log.
 
 Revision ID: 0004_outbox_audit
-Revises: 0001_core
+Revises: 0003_reference_messaging
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0004_outbox_audit"
-down_revision = "0001_core"
+down_revision = "0003_reference_messaging"
 branch_labels = None
 depends_on = None
 

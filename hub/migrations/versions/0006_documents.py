@@ -1,7 +1,7 @@
 """Registry of issued documents, number series, verification log.
 
 Revision ID: 0006_documents
-Revises: 0001_core
+Revises: 0005_soap_nonces
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0006_documents"
-down_revision = "0001_core"
+down_revision = "0005_soap_nonces"
 branch_labels = None
 depends_on = None
 
