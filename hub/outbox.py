@@ -1,0 +1,511 @@
+"""The transactional outbox: side effects that must follow a commit (SMS, callbacks, meter commands).
+
+A view writes the change and an :class:`~hub.models.outbox.OutboxMessage`
+in the same transaction (:func:`enqueue`); nothing leaves the hub unless the
+change committed. After the commit the new ids are handed to the task queue
+(Huey), and a worker (:mod:`hub.worker`) delivers each message through the
+handler registered for its kind.
+
+Guarantees:
+
+* **Never lost.** The row is the truth, the queue only a wake-up call: if
+  queueing fails after the commit, or a worker dies mid-delivery, the periodic
+  sweep finds the row again (a killed worker's lease expires).
+* **At least once to the connector, exactly once in effect.** Every attempt
+  carries the message's ``delivery_id`` as the idempotency key; receivers
+  deduplicate on it.
+* **In order per key.** A message is only claimed when no older message with
+  the same key is undelivered; a parked one holds its key until an operator
+  retries it. (Callers enqueue while holding the lock on the thing the key
+  names, e.g. after updating the application row, so ids follow commit order.)
+* **Retried with backoff, then parked.** Each failure adds an attempt and
+  waits ``backoff_seconds * 2**(attempts-1)`` (jittered, capped); after
+  ``hub.outbox.max_attempts`` the message is parked and logged for an operator
+  (``hub-admin <ini> outbox list --status parked`` / ``outbox retry ID``).
+
+Claiming is one conditional UPDATE (status pending, due, lease free, no older
+undelivered message for the key) that sets a lease; it is atomic on SQLite and
+PostgreSQL, so any number of worker threads and processes may run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from huey import Huey, RedisHuey, SqliteHuey
+from pyramid.config import Configurator
+from pyramid.events import NewRequest
+from pyramid.request import Request
+from sqlalchemy import Table, exists, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, aliased
+
+from connectors.errors import ConnectorError, ConnectorUnavailable
+from hub.models.meta import utcnow
+from hub.models.outbox import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxMessage, Mapping[str, Any]], object]
+
+QUEUE_KEY = "outbox_queue"
+HANDLERS_KEY = "outbox_handlers"
+_NEW_IDS = "hub.outbox.new_ids"
+TASK_NAME = "hub.outbox.deliver"
+_TABLE = cast(Table, OutboxMessage.__table__)
+_SUBMIT_CHUNK = 200
+
+# --- handlers --------------------------------------------------------------
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    """Register the handler that performs messages of ``kind`` (process-wide).
+
+    ``handler(message, connectors)`` performs the side effect with
+    ``message.delivery_id`` as the idempotency key and returns when the
+    receiver acknowledged it; any exception means "not delivered, retry".
+    Inside a Pyramid app prefer ``config.add_outbox_handler(kind, handler)``.
+    """
+    existing = _HANDLERS.get(kind)
+    if existing is not None and existing is not handler:
+        raise ValueError(f"outbox handler for {kind!r} is already registered")
+    _HANDLERS[kind] = handler
+
+
+def registered_handlers() -> dict[str, Handler]:
+    return dict(_HANDLERS)
+
+
+def _connector(connectors: Mapping[str, Any], system: str) -> Any:
+    try:
+        return connectors[system]
+    except KeyError:
+        raise ConnectorUnavailable(f"no {system} connector configured", system=system) from None
+
+
+def deliver_sms(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
+    """Kind ``sms``: payload ``{"mobile", "text", "template"}`` (a DLT template name)."""
+    payload = message.payload
+    return _connector(connectors, "sms").send(
+        payload["mobile"], payload["text"], payload["template"], idempotency_key=message.delivery_id
+    )
+
+
+def deliver_singlewindow_status(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
+    """Kind ``singlewindow.status``: payload is ``StatusUpdate.as_json()``; delivery id = outbox id."""
+    from connectors.singlewindow import StatusUpdate
+
+    update = StatusUpdate.from_json(message.delivery_id, message.payload)
+    return _connector(connectors, "singlewindow").deliver(update)
+
+
+register_handler("sms", deliver_sms)
+register_handler("singlewindow.status", deliver_singlewindow_status)
+
+
+# --- writing messages ------------------------------------------------------
+
+
+def enqueue(session: Session, kind: str, payload: Mapping[str, Any], key: str | None = None) -> OutboxMessage:
+    """Write a message in the caller's transaction (``request.dbsession``); returns it with its id.
+
+    ``key`` orders messages: same key, strictly in id order (e.g.
+    ``"connection-application:123"``). After the request commits its id is
+    handed to the worker; if the transaction aborts the message never existed.
+    """
+    if not kind or len(kind) > 60:
+        raise ValueError("outbox kind must be 1-60 characters")
+    if key is not None and not 0 < len(key) <= 200:
+        raise ValueError("outbox key must be 1-200 characters")
+    # Fail inside the request, not in the worker hours later.
+    body = json.loads(json.dumps(dict(payload), ensure_ascii=False, allow_nan=False))
+    now = utcnow()
+    message = OutboxMessage(
+        kind=kind,
+        key=key,
+        payload=body,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    session.info.setdefault(_NEW_IDS, []).append(message.id)
+    return message
+
+
+def enqueue_sms(
+    session: Session, mobile: str, text: str, template: str, key: str | None = None
+) -> OutboxMessage:
+    """An SMS (DLT template name + filled text) sent after the commit."""
+    return enqueue(session, "sms", {"mobile": mobile, "text": text, "template": template}, key)
+
+
+def take_new_ids(session: Session) -> list[int]:
+    """The ids enqueued through ``session`` since the last call (and forget them)."""
+    ids: list[int] = session.info.pop(_NEW_IDS, None) or []
+    return ids
+
+
+# --- the queue -------------------------------------------------------------
+
+
+class OutboxQueue:
+    """The Huey queue that wakes workers up: SQLite file by default, Redis when configured.
+
+    Web processes only ``submit``; a worker process sets ``deliverer`` and runs
+    Huey's consumer, which calls :meth:`_run` for each task.
+    """
+
+    def __init__(self, huey: Huey) -> None:
+        self.huey = huey
+        self.deliverer: OutboxDeliverer | None = None
+        self._task = huey.task(name=TASK_NAME)(self._run)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> OutboxQueue:
+        redis_url = str(settings.get("hub.redis_url") or "")
+        if redis_url:
+            return cls(RedisHuey("hub-outbox", url=redis_url, results=False))
+        from pathlib import Path
+
+        path = Path(str(settings.get("hub.queue.sqlite_path") or "var/queue.sqlite"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(SqliteHuey("hub-outbox", filename=str(path), results=False))
+
+    def submit(self, ids: Sequence[int], delay: float | None = None) -> None:
+        """Ask a worker to deliver ``ids`` (now, or after ``delay`` seconds)."""
+        ids = list(ids)
+        for start in range(0, len(ids), _SUBMIT_CHUNK):
+            chunk = ids[start : start + _SUBMIT_CHUNK]
+            if delay:
+                self._task.schedule(args=(chunk,), delay=delay)
+            else:
+                self._task(chunk)
+
+    def _run(self, ids: list[int]) -> None:
+        if self.deliverer is None:
+            raise RuntimeError("outbox task run outside a worker (no deliverer)")
+        self.deliverer.deliver(ids)
+
+
+# --- delivering ------------------------------------------------------------
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: between half and all of ``min(cap, base * 2**(attempts-1))``.
+
+    The jitter spreads retries of many messages that failed together (a
+    receiver outage) so they do not return as one burst.
+    """
+    ceiling = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+_URL_SECRETS = re.compile(
+    r"(://)[^/\s@]+@|([?&][^=\s&]*(?:token|key|secret|sig|password)[^=\s&]*=)[^\s&]+", re.I
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """What an operator may read about a failure: never secrets.
+
+    Connector errors carry messages written for operators (they never echo
+    partner data); anything else is reduced to its type and a message with
+    credentials and signed query parameters stripped.
+    """
+    text = f"{exc.code}: {exc}" if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}"
+    text = _URL_SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + ("***@" if m.group(1) else "***"), text)
+    return text[:500]
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    id: int
+    result: str  # delivered | retry | parked | skipped
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass
+class OutboxDeliverer:
+    """Claims, delivers and settles messages. Used by the worker's tasks and its sweep."""
+
+    engine: Engine
+    connectors: Mapping[str, Any]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    max_attempts: int = 8
+    lease_seconds: float = 300.0
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+    sweep_grace_seconds: float = 30.0
+    queue: OutboxQueue | None = None
+
+    def handler_for(self, kind: str) -> Handler | None:
+        return self.handlers.get(kind) or _HANDLERS.get(kind)
+
+    def deliver(self, ids: Iterable[int]) -> list[DeliveryOutcome]:
+        return [self.deliver_one(message_id) for message_id in ids]
+
+    def claim(self, message_id: int, now: datetime | None = None) -> str | None:
+        """Take the lease on a due message; the claim token, or None if it is not ours to deliver."""
+        now = now or utcnow()
+        token = secrets.token_hex(16)
+        table = _TABLE
+        older = aliased(OutboxMessage)
+        blocked = (
+            exists()
+            .where(older.key == OutboxMessage.key)
+            .where(older.id < OutboxMessage.id)
+            .where(older.status != OutboxStatus.DELIVERED.value)
+        )
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(table)
+                .where(table.c.id == message_id)
+                .where(table.c.status == OutboxStatus.PENDING.value)
+                .where(table.c.next_attempt_at <= now)
+                .where(or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
+                .where(~blocked)
+                .values(claimed_until=now + timedelta(seconds=self.lease_seconds), claim_token=token)
+            ).rowcount
+        return token if claimed == 1 else None
+
+    def deliver_one(self, message_id: int) -> DeliveryOutcome:
+        token = self.claim(message_id)
+        if token is None:
+            return DeliveryOutcome(message_id, "skipped")
+        with Session(self.engine, expire_on_commit=False) as session:
+            message = session.get(OutboxMessage, message_id)
+            assert message is not None  # we hold its lease
+            session.expunge(message)
+        handler = self.handler_for(message.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no outbox handler for kind {message.kind!r}")
+            handler(message, self.connectors)
+        except Exception as exc:
+            return self._failed(message, token, exc)
+        return self._delivered(message, token)
+
+    def _delivered(self, message: OutboxMessage, token: str) -> DeliveryOutcome:
+        table = _TABLE
+        now = utcnow()
+        with self.engine.begin() as conn:
+            settled = conn.execute(
+                update(table)
+                .where(table.c.id == message.id)
+                .where(table.c.claim_token == token)
+                .values(
+                    status=OutboxStatus.DELIVERED.value,
+                    delivered_at=now,
+                    attempts=table.c.attempts + 1,
+                    claimed_until=None,
+                    claim_token=None,
+                    last_error=None,
+                )
+            ).rowcount
+            following = None
+            if message.key is not None:
+                following = conn.execute(
+                    select(func.min(table.c.id))
+                    .where(table.c.key == message.key)
+                    .where(table.c.id > message.id)
+                    .where(table.c.status == OutboxStatus.PENDING.value)
+                ).scalar()
+        if not settled:
+            # Our lease ran out and another worker took the message over; it
+            # delivers again under the same delivery id, which the receiver dedupes.
+            log.warning(
+                "outbox lease lost during delivery", extra={"outbox_id": message.id, "kind": message.kind}
+            )
+        if following is not None:
+            self._submit([int(following)])
+        return DeliveryOutcome(message.id, "delivered", message.attempts + 1)
+
+    def _failed(self, message: OutboxMessage, token: str, exc: Exception) -> DeliveryOutcome:
+        table = _TABLE
+        attempts = message.attempts + 1
+        error = describe_error(exc)
+        parked = attempts >= self.max_attempts
+        delay = 0.0 if parked else backoff_seconds(attempts, self.backoff_base, self.backoff_max)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == message.id)
+                .where(table.c.claim_token == token)
+                .values(
+                    status=(OutboxStatus.PARKED if parked else OutboxStatus.PENDING).value,
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    claimed_until=None,
+                    claim_token=None,
+                    last_error=error,
+                )
+            )
+        details = {"outbox_id": message.id, "kind": message.kind, "key": message.key, "attempts": attempts}
+        if parked:
+            log.error("outbox message parked for an operator: %s", error, extra=details)
+            return DeliveryOutcome(message.id, "parked", attempts, error)
+        log.warning("outbox delivery failed, retrying in %.1fs: %s", delay, error, extra=details)
+        self._submit([message.id], delay=delay)
+        return DeliveryOutcome(message.id, "retry", attempts, error)
+
+    def _submit(self, ids: list[int], delay: float | None = None) -> None:
+        if self.queue is None:
+            return
+        try:
+            self.queue.submit(ids, delay=delay)
+        except Exception:
+            log.warning("outbox: could not queue %s; the sweep will", ids, exc_info=True)
+
+    def due_ids(self, limit: int = 1000, now: datetime | None = None) -> list[int]:
+        """Pending messages a task should have delivered by now: lost tasks, dead workers' leases.
+
+        Only the head of each key (nothing older undelivered), and only what
+        has been due for longer than the grace period, so messages whose task
+        is merely waiting in the queue are not queued twice.
+        """
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=self.sweep_grace_seconds)
+        older = aliased(OutboxMessage)
+        blocked = (
+            exists()
+            .where(older.key == OutboxMessage.key)
+            .where(older.id < OutboxMessage.id)
+            .where(older.status != OutboxStatus.DELIVERED.value)
+        )
+        query = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == OutboxStatus.PENDING.value)
+            .where(OutboxMessage.next_attempt_at <= cutoff)
+            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .where(~blocked)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(query).scalars()]
+
+    def sweep(self, limit: int = 1000) -> list[int]:
+        """Re-queue what :meth:`due_ids` finds; returns the ids."""
+        ids = self.due_ids(limit)
+        if ids:
+            log.info("outbox sweep re-queued %d message(s)", len(ids), extra={"outbox_ids": ids[:20]})
+            self._submit(ids)
+        return ids
+
+
+def deliverer_from_settings(
+    settings: Mapping[str, Any],
+    engine: Engine,
+    connectors: Mapping[str, Any],
+    handlers: Mapping[str, Handler] | None = None,
+    queue: OutboxQueue | None = None,
+) -> OutboxDeliverer:
+    return OutboxDeliverer(
+        engine=engine,
+        connectors=connectors,
+        handlers=dict(handlers or {}),
+        max_attempts=int(settings["hub.outbox.max_attempts"]),
+        lease_seconds=float(settings["hub.outbox.lease_seconds"]),
+        backoff_base=float(settings["hub.outbox.backoff_seconds"]),
+        backoff_max=float(settings["hub.outbox.backoff_max_seconds"]),
+        sweep_grace_seconds=float(settings["hub.outbox.sweep_seconds"]),
+        queue=queue,
+    )
+
+
+# --- operator functions (hub-admin outbox ...) -----------------------------
+
+
+def list_messages(session: Session, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+    """Newest first; ``status`` one of pending, delivered, parked."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxMessage.status == OutboxStatus(status).value)
+    return list(session.scalars(query))
+
+
+class OutboxError(Exception):
+    """An operator asked for something the outbox cannot do (unknown id, already delivered)."""
+
+
+def retry(session: Session, message_id: int) -> OutboxMessage:
+    """Make a parked (or backing-off) message due now with a fresh set of attempts.
+
+    The caller commits and then submits the id to the queue (the sweep would
+    pick it up anyway).
+    """
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        raise OutboxError(f"no outbox message {message_id}")
+    if message.status == OutboxStatus.DELIVERED.value:
+        raise OutboxError(f"outbox message {message_id} was already delivered")
+    message.status = OutboxStatus.PENDING.value
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    message.claimed_until = None
+    message.claim_token = None
+    session.flush()
+    return message
+
+
+# --- Pyramid wiring ----------------------------------------------------------
+
+
+def _after_transaction(committed: bool, request: Request, queue: OutboxQueue) -> None:
+    session: Session | None = request.__dict__.get("dbsession")
+    if session is None:
+        return
+    ids = take_new_ids(session)
+    if not committed or not ids:
+        return
+    try:
+        queue.submit(ids)
+    except Exception:
+        log.warning("outbox: could not queue %d new message(s); the sweep will", len(ids), exc_info=True)
+
+
+def _watch_transaction(event: NewRequest) -> None:
+    """Queue the ids a request enqueued once its transaction has committed, and only then."""
+    request = event.request
+    queue: OutboxQueue | None = request.registry.get(QUEUE_KEY)
+    if queue is None:
+        return
+    try:
+        txn = request.tm.get()
+    except Exception:
+        return
+    txn.addAfterCommitHook(_after_transaction, args=(request, queue))
+    txn.addAfterAbortHook(_after_transaction, args=(False, request, queue))
+
+
+def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str) -> None:
+    """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind``."""
+    resolved: Handler = config.maybe_dotted(handler)
+
+    def register() -> None:
+        config.registry[HANDLERS_KEY][kind] = resolved
+
+    config.action(("hub.outbox.handler", kind), register)
+
+
+def includeme(config: Configurator) -> None:
+    registry = config.registry
+    registry[HANDLERS_KEY] = {}
+    registry[QUEUE_KEY] = OutboxQueue.from_settings(config.get_settings())
+    config.add_directive("add_outbox_handler", add_outbox_handler)
+    config.add_subscriber(_watch_transaction, NewRequest)
