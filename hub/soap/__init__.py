@@ -1,0 +1,66 @@
+"""A small SOAP stack on lxml: document/literal wrapped services over SOAP 1.1 and 1.2.
+
+``config.include("hub.soap")`` (after hub.db and hub.core) adds the
+``config.add_soap_service(...)`` directive (:func:`hub.soap.service.add_soap_service`),
+the WS-Security UsernameToken verifier with its shared nonce store, and the
+ingress tween that answers oversized SOAP bodies with a Fault.
+
+Handlers: ``handler(request, payload_element, caller) -> response_element``;
+raise :class:`SoapFault`, ``hub.errors.Problem`` or
+``connectors.errors.ConnectorUnavailable`` to answer with a Fault.
+
+Settings (read with defaults; optional): ``hub.soap.max_body_bytes`` (default
+``hub.max_body_bytes``), ``hub.soap.clock_skew_seconds`` (300). The nonce
+store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
+``registry["soap_signer"]`` (``Callable[[etree._Element], etree._Element]``)
+signs the payloads of signed operations; without it they fail closed.
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+from pyramid.tweens import INGRESS
+
+from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion
+from hub.soap.security import (
+    NonceStore,
+    RedisNonceStore,
+    SoapCaller,
+    SqlNonceStore,
+    UsernameTokenVerifier,
+)
+from hub.soap.service import Handler, Signer, add_soap_service
+
+__all__ = [
+    "SOAP11",
+    "SOAP12",
+    "Handler",
+    "Signer",
+    "SoapCaller",
+    "SoapFault",
+    "SoapVersion",
+    "add_soap_service",
+]
+
+
+def includeme(config: Configurator) -> None:
+    registry = config.registry
+    settings = config.get_settings()
+    engine = registry.get("db_engine")
+    box = registry.get("secret_box.soap")
+    if engine is None or box is None:
+        from pyramid.exceptions import ConfigurationError
+
+        raise ConfigurationError("include hub.soap after hub.db and hub.core")
+    redis_url = str(settings.get("hub.redis_url") or "")
+    store: NonceStore = RedisNonceStore(redis_url) if redis_url else SqlNonceStore(engine)
+    skew = int(settings.get("hub.soap.clock_skew_seconds") or 300)
+    registry["soap_username_tokens"] = UsernameTokenVerifier(store, box, clock_skew_seconds=skew)
+    registry.setdefault("soap_routes", set())
+    registry.setdefault("soap_paths", {})
+    config.add_directive("add_soap_service", add_soap_service)
+    config.add_tween(
+        "hub.soap.tween.soap_ingress_tween_factory",
+        under=INGRESS,
+        over="hub.observability.request_id_tween_factory",
+    )

@@ -1,0 +1,366 @@
+"""SOAP services on Pyramid: the ``config.add_soap_service`` directive and its two views.
+
+A POST goes: content type -> SOAP version; capped body; hardened parse;
+envelope of that version with one payload in the Body; operation named by
+the payload's element; SOAPAction consistent with it; headers that must be
+understood; the caller (bearer or UsernameToken), its rate and its scopes;
+XSD validation of the payload; the handler; the answer wrapped (and signed
+when the operation is evidence). Every failure is a Fault
+(:mod:`hub.soap.envelope`) and dooms the request's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid.request import Request
+from pyramid.response import Response
+
+from connectors.errors import ConnectorUnavailable
+from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_xml
+from hub.api import check_rate
+from hub.auth.clients import KNOWN_SCOPES
+from hub.errors import Problem, problem_response
+from hub.soap.envelope import (
+    SOAP11,
+    SOAP12,
+    VERSIONS_BY_MEDIA_TYPE,
+    VERSIONS_BY_NS,
+    SoapFault,
+    SoapVersion,
+    envelope_response,
+    fault_response,
+)
+from hub.soap.security import SECURITY_TAG, SoapCaller, authenticate_soap
+from hub.soap.wsdl import ServiceDescription, WsdlError, load_service_description
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element]
+Signer = Callable[[etree._Element], etree._Element]
+
+_TRUE = {"1", "true"}
+_NO_DERIVER_CAP = 1 << 62
+
+
+@dataclass(frozen=True)
+class SoapOperation:
+    name: str
+    input_element: str
+    actions: Mapping[str, str]  # SOAP version name -> SOAPAction
+    scopes: frozenset[str]
+    signed: bool
+    handler: Handler
+
+
+@dataclass
+class SoapService:
+    name: str
+    path: str
+    route_name: str
+    max_body: int
+    max_depth: int
+    by_input: dict[str, SoapOperation]
+    schema: etree.XMLSchema
+    wsdl: bytes
+    xsds: dict[str, bytes]
+    default_rate: int
+
+
+def content_version(request: Request) -> tuple[SoapVersion | None, str | None]:
+    """The SOAP version the Content-Type declares, and the SOAP 1.2 ``action`` parameter."""
+    raw = request.headers.get("Content-Type", "")
+    media_type, _, params = raw.partition(";")
+    version = VERSIONS_BY_MEDIA_TYPE.get(media_type.strip().lower())
+    action = None
+    if version is SOAP12 and params:
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "action":
+                action = value.strip().strip('"')
+    return version, action
+
+
+# ----------------------------------------------------------------- POST
+
+
+def _fault(
+    request: Request, version: SoapVersion, fault: SoapFault, service: SoapService, operation: str
+) -> Response:
+    tm = getattr(request, "tm", None)
+    if tm is not None:
+        try:
+            tm.doom()  # nothing a failed operation wrote may commit
+        except Exception:  # no transaction begun: nothing to doom
+            log.debug("no transaction to doom")
+    log.info("soap fault", extra={"service": service.name, "operation": operation, "code": fault.code})
+    return fault_response(version, fault, getattr(request, "request_id", None))
+
+
+def _has_processing_instruction(data: bytes) -> bool:
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if data.startswith(b"<?xml", start) and data[start + 5 : start + 6] in (b" ", b"\t", b"\r", b"\n"):
+        start = data.find(b"?>", start) + 2
+    return data.find(b"<?", start) != -1
+
+
+def _payload(envelope: etree._Element, version: SoapVersion) -> tuple[etree._Element | None, etree._Element]:
+    header = None
+    body = None
+    for child in envelope:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag == version.tag("Header") and header is None and body is None:
+            header = child
+        elif child.tag == version.tag("Body") and body is None:
+            body = child
+        elif version is SOAP12 or body is None:
+            # SOAP 1.2 allows nothing after the Body; 1.1 allows trailers after it, not before.
+            raise SoapFault("soap_envelope_invalid")
+    if body is None:
+        raise SoapFault("soap_envelope_invalid")
+    payloads = [c for c in body if isinstance(c.tag, str)]
+    if len(payloads) != 1 or (body.text and body.text.strip()):
+        raise SoapFault("soap_envelope_invalid")
+    return header, payloads[0]
+
+
+def _check_headers(header: etree._Element | None, version: SoapVersion) -> None:
+    if header is None:
+        return
+    attribute = version.tag("mustUnderstand")
+    for block in header:
+        if (
+            isinstance(block.tag, str)
+            and block.tag != SECURITY_TAG
+            and (block.get(attribute) or "").strip() in _TRUE
+        ):
+            raise SoapFault("soap_must_understand")
+
+
+def _declared_action(request: Request, version: SoapVersion, action_param: str | None) -> str | None:
+    if version is SOAP11:
+        raw = request.headers.get("SOAPAction")
+        if raw is None:
+            raise SoapFault("soap_action_mismatch")  # SOAP 1.1 over HTTP requires the header
+        return raw.strip().strip('"')
+    return action_param
+
+
+def _soap_post(service: SoapService, request: Request) -> Response:
+    version, action_param = content_version(request)
+    if version is None:
+        # No version to answer in: SOAP 1.1 is what a confused client most likely reads.
+        return _fault(request, SOAP11, SoapFault("unsupported_media_type"), service, "-")
+    operation_name = "-"
+    try:
+        length = request.content_length
+        if length is not None and length > service.max_body:
+            raise SoapFault("body_too_large")
+        data = request.body_file.read(service.max_body + 1)
+        if len(data) > service.max_body:
+            raise SoapFault("body_too_large")
+        try:
+            envelope = parse_untrusted_xml(data, max_bytes=service.max_body, max_depth=service.max_depth)
+        except UntrustedXmlError as exc:
+            raise SoapFault(exc.code) from None
+        if _has_processing_instruction(data):
+            # SOAP 1.2 part 1 section 5: a message must not carry PIs; the parser
+            # drops them silently, so look at the bytes (memchr-fast).
+            raise SoapFault("soap_envelope_invalid")
+        if envelope.tag != version.tag("Envelope"):
+            if (
+                etree.QName(envelope).localname == "Envelope"
+                and etree.QName(envelope).namespace in VERSIONS_BY_NS
+            ):
+                raise SoapFault("soap_version_mismatch")
+            raise SoapFault("soap_envelope_invalid")
+        header, payload = _payload(envelope, version)
+        operation = service.by_input.get(payload.tag) if isinstance(payload.tag, str) else None
+        if operation is None:
+            raise SoapFault("soap_operation_unknown")
+        operation_name = operation.name
+        expected = operation.actions.get(version.name)
+        if expected is None:
+            raise SoapFault("soap_operation_unknown")  # not bound for this SOAP version
+        declared = _declared_action(request, version, action_param)
+        if declared and declared != expected:
+            raise SoapFault("soap_action_mismatch")
+        _check_headers(header, version)
+
+        caller = authenticate_soap(request, header)
+        request.partner = caller
+        limit = request.registry["client_status"].limit_for(caller.client_id, service.default_rate)
+        check_rate(request, "client:" + caller.client_id, limit)
+        if not caller.scopes.issuperset(operation.scopes):
+            raise SoapFault("insufficient_scope")
+
+        try:
+            valid = service.schema.validate(payload)
+        except etree.XMLSchemaValidateError:
+            valid = False
+        if not valid:
+            raise SoapFault("validation_failed")
+
+        answer = operation.handler(request, payload, caller)
+        if not isinstance(answer, etree._Element):
+            raise TypeError(
+                f"SOAP handler of {operation.name} returned {type(answer).__name__}, not an element"
+            )
+        if operation.signed:
+            signer: Signer | None = request.registry.get("soap_signer")
+            if signer is None:
+                log.error(
+                    "no soap_signer registered: signed operation refused", extra={"operation": operation.name}
+                )
+                raise SoapFault("signing_unavailable")
+            try:
+                answer = signer(answer)
+            except Exception:
+                log.exception("signing the SOAP response failed", extra={"operation": operation.name})
+                raise SoapFault("signing_unavailable") from None
+        return envelope_response(version, answer)
+    except SoapFault as fault:
+        return _fault(request, version, fault, service, operation_name)
+    except Problem as problem:
+        mapped = SoapFault(problem.code, errors=problem.errors, headers=problem.headers)
+        return _fault(request, version, mapped, service, operation_name)
+    except ConnectorUnavailable as exc:
+        log.warning("dependency unavailable", extra={"system": exc.system, "error": str(exc)})
+        unavailable = SoapFault("dependency_unavailable", headers={"Retry-After": "30"})
+        return _fault(request, version, unavailable, service, operation_name)
+    except Exception:
+        log.exception(
+            "unhandled error in SOAP operation", extra={"service": service.name, "operation": operation_name}
+        )
+        return _fault(request, version, SoapFault("internal_error"), service, operation_name)
+
+
+# ----------------------------------------------------------------- GET
+
+
+def _soap_get(service: SoapService, request: Request) -> Response:
+    if "wsdl" in request.GET:
+        body = service.wsdl
+    elif "xsd" in request.GET:
+        found = service.xsds.get(request.GET["xsd"])
+        if found is None:
+            return problem_response(request, "not_found")
+        body = found
+    else:
+        return problem_response(request, "not_found", "GET ?wsdl for the service description")
+    response = Response(body=body, content_type="text/xml", charset="utf-8")
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+# ----------------------------------------------------------------- directive
+
+
+def add_soap_service(  # noqa: PLR0917 - the directive mirrors add_view: positional is natural
+    config: Configurator,
+    name: str,
+    path: str,
+    wsdl_file: str | Path,
+    xsd_files: Sequence[str | Path],
+    handlers: Mapping[str, Handler],
+    scopes_by_operation: Mapping[str, Iterable[str]],
+    signed_operations: Iterable[str] = (),
+    *,
+    max_body: int | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> None:
+    """Serve a document/literal wrapped SOAP 1.1 + 1.2 service at ``path``.
+
+    ``handlers`` and ``scopes_by_operation`` are keyed by WSDL operation name
+    and must cover every operation (an empty scope list means: any
+    authenticated partner). ``signed_operations`` answer with an enveloped
+    XML-DSig over the response payload made by ``registry["soap_signer"]``.
+    The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
+    file name; they are served at ``path?xsd=NAME``.
+    """
+    if "{" in path or not path.startswith("/"):
+        raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")
+    try:
+        description = load_service_description(wsdl_file, list(xsd_files))
+    except WsdlError as exc:
+        raise ConfigurationError(f"SOAP service {name!r}: {exc}") from None
+    operations = description.operations
+    signed = set(signed_operations)
+    for label, keys in (
+        ("handlers", set(handlers)),
+        ("scopes_by_operation", set(scopes_by_operation)),
+        ("signed_operations", signed),
+    ):
+        unknown = keys - set(operations)
+        if unknown:
+            raise ConfigurationError(
+                f"SOAP service {name!r}: {label} names unknown operations {sorted(unknown)}"
+            )
+    for op_name in operations:
+        if op_name not in handlers or op_name not in scopes_by_operation:
+            raise ConfigurationError(
+                f"SOAP service {name!r}: operation {op_name!r} needs a handler and its scopes"
+            )
+        bad = set(scopes_by_operation[op_name]) - set(KNOWN_SCOPES)
+        if bad:
+            raise ConfigurationError(f"SOAP service {name!r}: unknown scopes {sorted(bad)}")
+
+    settings = config.get_settings()
+    cap = int(max_body or settings.get("hub.soap.max_body_bytes") or settings["hub.max_body_bytes"])
+    address = str(settings["hub.public_url"]).rstrip("/") + path
+    route_name = f"soap.{name}"
+    service = SoapService(
+        name=name,
+        path=path,
+        route_name=route_name,
+        max_body=cap,
+        max_depth=max_depth,
+        by_input={
+            op.input_element: SoapOperation(
+                op.name,
+                op.input_element,
+                dict(op.actions),
+                frozenset(scopes_by_operation[op.name]),
+                op.name in signed,
+                handlers[op.name],
+            )
+            for op in operations.values()
+        },
+        schema=description.schema,
+        wsdl=description.render_wsdl(address),
+        xsds=description.render_xsds(address),
+        default_rate=int(settings["hub.ratelimit.default_per_minute"]),
+    )
+    _register(config, service, description)
+
+
+def _register(config: Configurator, service: SoapService, description: ServiceDescription) -> None:
+    registry = config.registry
+    registry.setdefault("soap_routes", set()).add(service.route_name)
+    registry.setdefault("soap_services", {})[service.name] = service
+    # The ingress tween answers oversized bodies on these paths with a Fault.
+    registry.setdefault("soap_paths", {})[service.path] = service.max_body
+    config.add_route(service.route_name, service.path)
+
+    def post_view(request: Request) -> Response:
+        return _soap_post(service, request)
+
+    def get_view(request: Request) -> Response:
+        return _soap_get(service, request)
+
+    # auth="self": the POST view authenticates (bearer or WS-Security) and
+    # enforces service.max_body itself, before reading, so that even that
+    # refusal is a Fault and not problem+json: the deriver's cap is lifted.
+    config.add_view(
+        post_view, route_name=service.route_name, request_method="POST", auth="self", max_body=_NO_DERIVER_CAP
+    )
+    config.add_view(get_view, route_name=service.route_name, request_method="GET", auth="self")
+    config.action(("hub.soap.service", service.name), None)
