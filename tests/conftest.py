@@ -217,3 +217,110 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason="PostgreSQL-only behaviour; run with HUB_TEST_DATABASE=postgresql")
             )
+
+
+# -- live mode: real commits, for flows that cross processes or outside systems ------------
+#
+# The rollback harness above keeps each test in one transaction. Flows that
+# involve the reference systems (which commit on their own connections, as
+# outside systems do), the worker, or threads need real commits instead: a
+# module gets its own database (a copy of a migrated SQLite template, or a
+# fresh PostgreSQL schema) and the app runs with pyramid_tm exactly as served.
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    upgrade("sqlite:///" + str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if database_kind() == "postgresql":
+        schema = "l_" + secrets.token_hex(6)
+        admin = make_engine(POSTGRES_URL, pool_size=1)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        upgrade(url)
+        yield url
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    else:
+        import shutil
+
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path_factory.mktemp("live") / "hub.sqlite"
+        shutil.copyfile(template, path)
+        yield "sqlite:///" + str(path)
+
+
+@pytest.fixture(scope="module")
+def live_engine(live_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(live_database_url, pool_size=4)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_settings(
+    live_database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    var = tmp_path_factory.mktemp("livevar")
+    return {
+        "hub.database_url": live_database_url,
+        "hub.secret_key": "test-secret-key",
+        "hub.keys_dir": str(keys_dir),
+        "hub.queue.sqlite_path": str(var / "queue.sqlite"),
+        "hub.public_url": "http://hub.test",
+        "hub.oauth.issuer": "http://hub.test",
+        "hub.log_json": "false",
+        **CONNECTOR_SETTINGS,
+    }
+
+
+@pytest.fixture(scope="module")
+def live_wsgi_app(live_engine: Engine, live_settings: dict[str, Any]) -> Any:
+    return main({}, **live_settings, **{"hub.test_engine": live_engine})
+
+
+@pytest.fixture()
+def live_app(live_wsgi_app: Any) -> TestApp:
+    """The app exactly as served: pyramid_tm commits or aborts each request for real."""
+    return TestApp(live_wsgi_app)
+
+
+@pytest.fixture()
+def live_client(live_app: TestApp, live_engine: Engine) -> Any:
+    """Create (committed) a partner client; returns the same dict as ``make_client``."""
+    from hub.auth.clients import create_client
+
+    def factory(scopes: list[str], purposes: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        with Session(live_engine) as session, session.begin():
+            created = create_client(
+                session,
+                "live client",
+                scopes,
+                purposes or [],
+                secret_box=live_app.app.registry["secret_box.soap"],
+                **kwargs,
+            )
+        live_app.app.registry["client_status"].invalidate()
+        token = live_app.post(
+            "/oauth/token",
+            {"grant_type": "client_credentials"},
+            headers={"Authorization": _basic(created.client_id, created.client_secret)},
+        ).json["access_token"]
+        return {
+            "client_id": created.client_id,
+            "client_secret": created.client_secret,
+            "soap_password": created.soap_password,
+            "token": token,
+            "headers": {"Authorization": f"Bearer {token}"},
+        }
+
+    return factory
