@@ -195,7 +195,9 @@ def record_many(session: Session, entries: Iterable[AuditRecord]) -> list[int]:
             }
         )
         prev = digest
-    session.execute(insert(AuditEntry), rows)
+    # With RETURNING, SQLAlchemy's "insertmanyvalues" renders one multi-row
+    # INSERT per 1,000 rows instead of a DBAPI executemany (one statement per row).
+    session.execute(insert(AuditEntry).returning(AuditEntry.seq), rows)
     return [row["seq"] for row in rows]
 
 

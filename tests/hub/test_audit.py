@@ -1,0 +1,257 @@
+"""The hash-chained audit log: appends chain, tampering is found, concurrent appends never fork."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from hub.audit import GENESIS_HASH, AuditRecord, canonical_data, record, record_many, verify_chain
+from hub.models.audit import AuditEntry
+
+
+def _head(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0))) or 0)
+
+
+def _fill(session: Session, n: int) -> list[int]:
+    return [
+        record(
+            session, f"client:{i % 3}", "kyc.disclosed", "consumer", f"N{i:06d}", {"fields": ["name"], "i": i}
+        )
+        for i in range(n)
+    ]
+
+
+def test_entries_chain_and_verify(dbsession: Session) -> None:
+    start = _head(dbsession)
+    seqs = _fill(dbsession, 5)
+    assert seqs == list(range(start + 1, start + 6))
+    rows = dbsession.scalars(select(AuditEntry).where(AuditEntry.seq > start).order_by(AuditEntry.seq)).all()
+    for previous, entry in zip(rows, rows[1:], strict=False):
+        assert entry.prev_hash == previous.hash
+    if start == 0:
+        assert rows[0].prev_hash == GENESIS_HASH
+    result = verify_chain(dbsession)
+    assert result.ok, result
+    assert result.checked == start + 5
+    assert (result.head_seq, result.head_hash) == (rows[-1].seq, rows[-1].hash)
+
+
+def test_devanagari_and_canonical_data(dbsession: Session) -> None:
+    seq = record(
+        dbsession,
+        "officer:7",
+        "application.status",
+        "connection-application",
+        "NC-1",
+        {"remarks": "मांग पत्र जारी", "b": 1, "a": [2, 1]},
+    )
+    entry = dbsession.get(AuditEntry, seq)
+    assert entry is not None
+    # Sorted keys, no spaces, UTF-8 kept as is: the same data always hashes the same.
+    assert entry.data_json == '{"a":[2,1],"b":1,"remarks":"मांग पत्र जारी"}'
+    assert entry.data == {"a": [2, 1], "b": 1, "remarks": "मांग पत्र जारी"}
+    assert canonical_data({"b": 1, "a": [2, 1], "remarks": "मांग पत्र जारी"}) == entry.data_json
+    with pytest.raises(ValueError):
+        canonical_data({"x": float("nan")})
+    assert verify_chain(dbsession).ok
+
+
+def test_record_many_is_one_insert_statement(dbsession: Session, engine: Engine) -> None:
+    start = _head(dbsession)
+    inserts: list[int] = []
+
+    def count(conn: object, cursor: object, statement: str, params: Any, ctx: object, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_LOG"):
+            # One statement carrying every row's values (not a DBAPI executemany of 700).
+            inserts.append(len(params))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        seqs = record_many(
+            dbsession,
+            [
+                AuditRecord(
+                    "client:dbt-1",
+                    "kyc.disclosed",
+                    "consumer",
+                    f"N{i:06d}",
+                    {"purpose": "ladli", "fields": ["name", "mobile"]},
+                )
+                for i in range(700)
+            ],
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert seqs == list(range(start + 1, start + 701))
+    assert inserts == [700 * 9]
+    assert verify_chain(dbsession).ok
+
+
+def test_edited_row_is_detected(dbsession: Session) -> None:
+    start = _head(dbsession)
+    _fill(dbsession, 5)
+    target = start + 3
+    dbsession.execute(
+        update(AuditEntry)
+        .where(AuditEntry.seq == target)
+        .values(data_json='{"fields":["name","bank_account"],"i":2}')
+    )
+    result = verify_chain(dbsession)
+    assert not result.ok
+    assert result.first_bad_seq == target
+    assert "edited" in result.reason
+
+
+def test_edited_timestamp_or_actor_is_detected(dbsession: Session) -> None:
+    start = _head(dbsession)
+    _fill(dbsession, 3)
+    dbsession.execute(
+        update(AuditEntry).where(AuditEntry.seq == start + 2).values(actor="client:someone-else")
+    )
+    assert verify_chain(dbsession).first_bad_seq == start + 2
+
+
+def test_deleted_middle_row_is_detected(dbsession: Session) -> None:
+    start = _head(dbsession)
+    _fill(dbsession, 5)
+    dbsession.execute(delete(AuditEntry).where(AuditEntry.seq == start + 3))
+    result = verify_chain(dbsession)
+    assert not result.ok
+    assert result.first_bad_seq == start + 4
+    assert "deleted" in result.reason
+
+
+def test_deleted_middle_row_with_renumbering_is_detected(dbsession: Session) -> None:
+    """Closing the gap by renumbering still breaks the prev_hash link."""
+    start = _head(dbsession)
+    _fill(dbsession, 4)
+    dbsession.execute(delete(AuditEntry).where(AuditEntry.seq == start + 2))
+    for seq in (start + 3, start + 4):
+        dbsession.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(seq=seq - 1))
+    result = verify_chain(dbsession)
+    assert not result.ok
+    assert result.first_bad_seq == start + 2
+
+
+def test_swapped_rows_are_detected(dbsession: Session) -> None:
+    start = _head(dbsession)
+    _fill(dbsession, 5)
+    a, b = start + 2, start + 3
+    cols = ["at", "actor", "action", "subject_type", "subject_id", "data_json", "prev_hash", "hash"]
+    row_a = dbsession.execute(
+        select(*[getattr(AuditEntry, c) for c in cols]).where(AuditEntry.seq == a)
+    ).one()
+    row_b = dbsession.execute(
+        select(*[getattr(AuditEntry, c) for c in cols]).where(AuditEntry.seq == b)
+    ).one()
+    # Free the unique hash first, then swap every column but seq.
+    dbsession.execute(update(AuditEntry).where(AuditEntry.seq == a).values(hash="x" * 64))
+    dbsession.execute(
+        update(AuditEntry).where(AuditEntry.seq == b).values(dict(zip(cols, row_a, strict=True)))
+    )
+    dbsession.execute(
+        update(AuditEntry).where(AuditEntry.seq == a).values(dict(zip(cols, row_b, strict=True)))
+    )
+    result = verify_chain(dbsession)
+    assert not result.ok
+    assert result.first_bad_seq == a
+
+
+def test_deleted_newest_rows_need_an_anchor(dbsession: Session) -> None:
+    _fill(dbsession, 4)
+    before = verify_chain(dbsession)
+    assert before.ok
+    dbsession.execute(delete(AuditEntry).where(AuditEntry.seq == before.head_seq))
+    # The chain alone still looks fine; the anchor kept from the last verify does not.
+    assert verify_chain(dbsession).ok
+    result = verify_chain(dbsession, anchor=(before.head_seq, before.head_hash))
+    assert not result.ok
+    assert result.first_bad_seq == before.head_seq
+
+
+def test_naive_timestamp_refused(dbsession: Session) -> None:
+    with pytest.raises(ValueError):
+        record_many(dbsession, [AuditRecord("a", "b", "c", "d", {}, at=datetime(2026, 1, 1))])  # noqa: DTZ001
+    record_many(dbsession, [AuditRecord("a", "b", "c", "d", {}, at=datetime(2026, 1, 1, tzinfo=UTC))])
+
+
+@pytest.fixture()
+def audit_cleanup(committed_engine: Engine) -> Iterator[int]:
+    with Session(committed_engine) as session:
+        start = _head(session)
+    yield start
+    with committed_engine.begin() as conn:
+        conn.execute(delete(AuditEntry).where(AuditEntry.seq > start))
+
+
+def test_concurrent_appends_keep_one_chain(committed_engine: Engine, audit_cleanup: int) -> None:
+    """Threads appending at once (each its own transaction): one chain, no gaps, no fork."""
+    threads_n, per_thread = 8, 15
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads_n)
+
+    def append(worker: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                with Session(committed_engine) as session, session.begin():
+                    entries = [
+                        AuditRecord(f"worker:{worker}", "test.append", "thing", f"{worker}-{i}-{j}", {"j": j})
+                        for j in range(1 + i % 3)
+                    ]
+                    record_many(session, entries)
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    expected = threads_n * sum(1 + i % 3 for i in range(per_thread))
+    with Session(committed_engine) as session:
+        added = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.seq > audit_cleanup)
+        )
+        assert added == expected
+        result = verify_chain(session)
+    assert result.ok, result
+    assert result.head_seq == audit_cleanup + expected
+
+
+@pytest.mark.postgresql_only
+def test_postgresql_appends_take_the_advisory_lock(committed_engine: Engine, audit_cleanup: int) -> None:
+    """While one transaction holds the chain, another append waits instead of forking it."""
+    first = Session(committed_engine)
+    first.begin()
+    record(first, "a", "test.lock", "thing", "1")
+    done = threading.Event()
+
+    def second() -> None:
+        with Session(committed_engine) as session, session.begin():
+            record(session, "b", "test.lock", "thing", "2")
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not done.wait(0.5)  # blocked on pg_advisory_xact_lock
+    with committed_engine.connect() as conn:
+        waiting = conn.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        ).scalar()
+    assert waiting == 1
+    first.commit()
+    first.close()
+    thread.join(10)
+    assert done.is_set()
+    with Session(committed_engine) as session:
+        assert verify_chain(session).ok
