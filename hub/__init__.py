@@ -38,6 +38,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.auth")
     config.include("hub.openapi")
     config.include("hub.documents")
+    config.include("hub.workflow")
     config.include("hub.views.ping")
     config.include("hub.views.certificates")
     return config

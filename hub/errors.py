@@ -49,6 +49,12 @@ CODES: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Unsupported content type"),
     "unprocessable": (422, "The request cannot be carried out"),
     "rate_limited": (429, "Too many requests"),
+    "otp_invalid": (400, "The OTP is not valid"),
+    "otp_expired": (400, "The OTP has expired"),
+    "otp_used": (400, "The OTP was already used"),
+    "otp_attempts_exhausted": (400, "Too many wrong attempts for this OTP"),
+    "otp_locked": (429, "Too many wrong OTPs for this mobile; try later"),
+    "otp_send_limit": (429, "Too many OTPs sent to this mobile; try later"),
     "internal_error": (500, "Internal error"),
     "dependency_unavailable": (503, "A system the hub depends on is not answering; try again later"),
     # SOAP (hub.soap): carried in the Fault detail, never as problem+json.

@@ -1,0 +1,386 @@
+"""One small engine for every time-bound process the discom runs.
+
+A workflow is data (:class:`WorkflowDefinition`, usually loaded from a dict
+kept beside its form): states, the actions allowed in each, which role may
+take them, a time limit per state and whom to escalate to when it runs out,
+and whether the statutory clock runs, pauses (waiting on the applicant) or
+stops. The engine moves :class:`~hub.models.workflow.WorkflowCase` rows and
+writes their history; the flows (no-dues certificates, new connections,
+bill corrections next) register listeners for what must happen on a
+transition (documents, SMS, single-window callbacks), all in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models.meta import utcnow
+from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
+
+SYSTEM_ROLE = "system"
+
+
+class WorkflowError(Exception):
+    """``code``: action_not_allowed, reason_required, case_closed, definition_invalid."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    to: str
+    roles: frozenset[str]
+    requires_reason: bool = False
+    label_en: str = ""
+    label_hi: str = ""
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    label_en: str
+    label_hi: str
+    actions: tuple[Action, ...] = ()
+    role: str | None = None  # whose work queue the case sits in
+    time_limit: timedelta | None = None
+    escalate_to: tuple[str, ...] = ()  # roles in order, one per breach
+    clock: str = "running"  # running / paused (waiting on the applicant) / stopped (terminal)
+
+    @property
+    def terminal(self) -> bool:
+        return not self.actions
+
+    def action(self, name: str) -> Action | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    name: str
+    version: int
+    initial: str
+    states: Mapping[str, State]
+
+    def state(self, name: str) -> State:
+        return self.states[name]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkflowDefinition:
+        """Build from plain data; checks that every action leads to a declared state."""
+        states: dict[str, State] = {}
+        for name, spec in data["states"].items():
+            actions = tuple(
+                Action(
+                    name=a["name"],
+                    to=a["to"],
+                    roles=frozenset(a["roles"]),
+                    requires_reason=bool(a.get("requires_reason", False)),
+                    label_en=a.get("label_en", a["name"]),
+                    label_hi=a.get("label_hi", ""),
+                )
+                for a in spec.get("actions", ())
+            )
+            limit = spec.get("time_limit_hours")
+            states[name] = State(
+                name=name,
+                label_en=spec.get("label_en", name),
+                label_hi=spec.get("label_hi", ""),
+                actions=actions,
+                role=spec.get("role"),
+                time_limit=timedelta(hours=float(limit)) if limit is not None else None,
+                escalate_to=tuple(spec.get("escalate_to", ())),
+                clock=spec.get("clock", "running" if actions else "stopped"),
+            )
+        definition = cls(
+            name=data["name"], version=int(data["version"]), initial=data["initial"], states=states
+        )
+        definition.check()
+        return definition
+
+    def check(self) -> None:
+        if self.initial not in self.states:
+            raise WorkflowError(
+                "definition_invalid", f"{self.name}: initial state {self.initial!r} is not declared"
+            )
+        for state in self.states.values():
+            for action in state.actions:
+                if action.to not in self.states:
+                    raise WorkflowError(
+                        "definition_invalid",
+                        f"{self.name}: {state.name}.{action.name} leads to undeclared {action.to!r}",
+                    )
+            if state.clock not in ("running", "paused", "stopped"):
+                raise WorkflowError(
+                    "definition_invalid", f"{self.name}: {state.name} has clock {state.clock!r}"
+                )
+
+
+Listener = Callable[[Session, WorkflowCase, WorkflowEvent], None]
+
+
+@dataclass
+class WorkflowRegistry:
+    """Definitions by name and version (cases keep the version they started under)."""
+
+    definitions: dict[tuple[str, int], WorkflowDefinition] = field(default_factory=dict)
+    latest: dict[str, int] = field(default_factory=dict)
+    listeners: dict[str, list[Listener]] = field(default_factory=dict)
+
+    def add(self, definition: WorkflowDefinition) -> None:
+        self.definitions[(definition.name, definition.version)] = definition
+        self.latest[definition.name] = max(self.latest.get(definition.name, 0), definition.version)
+
+    def get(self, name: str, version: int | None = None) -> WorkflowDefinition:
+        return self.definitions[(name, version if version is not None else self.latest[name])]
+
+    def for_case(self, case: WorkflowCase) -> WorkflowDefinition:
+        return self.get(case.workflow, case.version)
+
+    def on_transition(self, workflow: str, listener: Listener) -> None:
+        self.listeners.setdefault(workflow, []).append(listener)
+
+    # -- moving cases --------------------------------------------------------------------
+
+    def start(
+        self,
+        session: Session,
+        workflow: str,
+        subject_type: str,
+        subject_id: str,
+        office_code: str,
+        actor: str,
+        role: str,
+        *,
+        statutory_days: float | None = None,
+        now: datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> WorkflowCase:
+        now = now or utcnow()
+        definition = self.get(workflow)
+        case = WorkflowCase(
+            workflow=workflow,
+            version=definition.version,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            office_code=office_code,
+            state=definition.initial,
+            state_entered_at=now,
+            statutory_due_at=now + timedelta(days=statutory_days) if statutory_days is not None else None,
+            escalation_level=0,
+            paused_seconds=0,
+            event_count=0,
+            created_at=now,
+        )
+        session.add(case)
+        session.flush()
+        self._enter(session, case, definition.state(definition.initial), now)
+        self._record(session, case, "start", None, actor, role, None, dict(data or {}), now)
+        return case
+
+    def allowed_actions(self, case: WorkflowCase, roles: Iterable[str]) -> list[Action]:
+        state = self.for_case(case).state(case.state)
+        have = set(roles)
+        return [a for a in state.actions if a.roles & have]
+
+    def act(
+        self,
+        session: Session,
+        case: WorkflowCase,
+        action_name: str,
+        actor: str,
+        roles: Iterable[str],
+        *,
+        reason: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> WorkflowEvent:
+        now = now or utcnow()
+        definition = self.for_case(case)
+        state = definition.state(case.state)
+        if state.terminal:
+            raise WorkflowError("case_closed", f"the case is {case.state}; nothing more can be done")
+        action = state.action(action_name)
+        have = set(roles)
+        if action is None or not (action.roles & have):
+            raise WorkflowError("action_not_allowed", f"{action_name!r} is not possible now ({case.state})")
+        if action.requires_reason and not (reason and reason.strip()):
+            raise WorkflowError("reason_required", f"{action_name!r} needs a reason")
+        role = sorted(action.roles & have)[0]
+        previous = case.state
+        self._leave(case, state, now)
+        case.state = action.to
+        self._enter(session, case, definition.state(action.to), now)
+        return self._record(session, case, action.name, previous, actor, role, reason, dict(data or {}), now)
+
+    def _enter(self, session: Session, case: WorkflowCase, state: State, now: datetime) -> None:
+        case.state_entered_at = now
+        case.assigned_role = state.role
+        case.escalation_level = 0
+        case.due_at = now + state.time_limit if state.time_limit is not None else None
+        if state.clock == "paused":
+            case.clock_paused_at = now
+            case.due_at = None
+        if state.clock == "stopped":
+            case.closed_at = now
+            case.due_at = None
+
+    def _leave(self, case: WorkflowCase, state: State, now: datetime) -> None:
+        if state.clock == "paused" and case.clock_paused_at is not None:
+            paused = now - case.clock_paused_at
+            case.paused_seconds += int(paused.total_seconds())
+            if case.statutory_due_at is not None:
+                # The statutory clock does not run while the applicant owes an answer.
+                case.statutory_due_at = case.statutory_due_at + paused
+            case.clock_paused_at = None
+
+    def _record(
+        self,
+        session: Session,
+        case: WorkflowCase,
+        action: str,
+        from_state: str | None,
+        actor: str,
+        role: str,
+        reason: str | None,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> WorkflowEvent:
+        case.event_count += 1
+        event = WorkflowEvent(
+            case_id=case.id,
+            seq=case.event_count,
+            at=now,
+            action=action,
+            from_state=from_state,
+            to_state=case.state,
+            actor=actor,
+            role=role,
+            reason=reason,
+            data=data,
+        )
+        session.add(event)
+        session.flush()
+        from hub.audit import record as audit_record
+
+        audit_record(
+            session,
+            actor,
+            f"{case.workflow}.{action}",
+            case.subject_type,
+            case.subject_id,
+            {"from": from_state, "to": case.state, "reason": reason, **data},
+        )
+        for listener in self.listeners.get(case.workflow, ()):
+            listener(session, case, event)
+        return event
+
+    # -- time limits -----------------------------------------------------------------------
+
+    def escalate_overdue(
+        self, session: Session, now: datetime | None = None, limit: int = 500
+    ) -> list[WorkflowBreach]:
+        """Record a breach for every case past its state's time limit and hand it up a level.
+
+        The next level gets the same time limit again; after the last level the
+        case stays with it and every further lapse is recorded too.
+        """
+        now = now or utcnow()
+        overdue = (
+            session.execute(
+                select(WorkflowCase)
+                .where(
+                    WorkflowCase.due_at.is_not(None),
+                    WorkflowCase.due_at < now,
+                    WorkflowCase.closed_at.is_(None),
+                )
+                .order_by(WorkflowCase.due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        breaches: list[WorkflowBreach] = []
+        for case in overdue:
+            state = self.for_case(case).state(case.state)
+            level = case.escalation_level
+            target = (
+                state.escalate_to[min(level, len(state.escalate_to) - 1)]
+                if state.escalate_to
+                else case.assigned_role
+            )
+            assert case.due_at is not None
+            breach = WorkflowBreach(
+                case_id=case.id,
+                state=case.state,
+                role=case.assigned_role,
+                due_at=case.due_at,
+                detected_at=now,
+                escalated_to=target,
+            )
+            session.add(breach)
+            breaches.append(breach)
+            case.escalation_level = level + 1
+            case.assigned_role = target
+            case.due_at = now + (state.time_limit or timedelta(days=1))
+            self._record(
+                session,
+                case,
+                "escalate",
+                case.state,
+                "system",
+                SYSTEM_ROLE,
+                "time limit passed",
+                {"escalated_to": target},
+                now,
+            )
+        session.flush()
+        return breaches
+
+    def history(self, session: Session, case: WorkflowCase) -> list[WorkflowEvent]:
+        return list(
+            session.execute(
+                select(WorkflowEvent).where(WorkflowEvent.case_id == case.id).order_by(WorkflowEvent.seq)
+            ).scalars()
+        )
+
+    def queue(
+        self, session: Session, roles: Iterable[str], office_codes: Iterable[str] | None = None
+    ) -> list[WorkflowCase]:
+        """Open cases waiting on any of ``roles`` (in these offices), least time left first."""
+        query = select(WorkflowCase).where(
+            WorkflowCase.closed_at.is_(None), WorkflowCase.assigned_role.in_(list(roles))
+        )
+        if office_codes is not None:
+            query = query.where(WorkflowCase.office_code.in_(list(office_codes)))
+        query = query.order_by(WorkflowCase.due_at.is_(None), WorkflowCase.due_at, WorkflowCase.id)
+        return list(session.execute(query).scalars())
+
+
+def find_case(session: Session, workflow: str, subject_type: str, subject_id: str) -> WorkflowCase | None:
+    return session.execute(
+        select(WorkflowCase).where(
+            WorkflowCase.workflow == workflow,
+            WorkflowCase.subject_type == subject_type,
+            WorkflowCase.subject_id == subject_id,
+        )
+    ).scalar_one_or_none()
+
+
+def add_workflow(config: Any, definition: WorkflowDefinition) -> None:
+    config.registry["workflows"].add(definition)
+
+
+def includeme(config: Any) -> None:
+    config.registry["workflows"] = WorkflowRegistry()
+    config.add_directive("add_workflow", add_workflow)
