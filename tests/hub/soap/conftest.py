@@ -1,0 +1,180 @@
+"""Fixtures for the SOAP layer: the test EchoService on the real app, in WebTest and on a live server.
+
+``testapp`` is overridden here, so the platform's ``make_client`` fixture
+creates (rolled-back) clients against the SOAP app. WS-Security tests use
+``committed_client``: the nonce store writes on its own connection, which on
+SQLite would wait for the test's open write transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
+import pytest
+import transaction
+from lxml import etree
+from pyramid.router import Router
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from webtest import TestApp
+
+from certs.keys import KeyRing
+from certs.xmldsig import sign_element
+from hub import make_config
+from hub.auth.clients import create_client
+from hub.models import PartnerClient
+from hub.models.soap import SoapNonce
+from tests.hub.soap.echo_service import add_echo_service
+
+
+@pytest.fixture(scope="session")
+def soap_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    keyring, _created = KeyRing.ensure_development(tmp_path_factory.mktemp("soap-keys"))
+    return keyring
+
+
+@pytest.fixture(scope="session")
+def ca_pem(soap_keyring: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("soap-ca") / "ca.pem"
+    path.write_bytes(soap_keyring.trust_anchor_pem())
+    return path
+
+
+def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, **overrides: Any) -> Router:
+    config = make_config({}, **{**settings, **overrides, "hub.test_engine": engine})
+    if "soap_username_tokens" not in config.registry:  # until hub.main includes hub.soap
+        config.include("hub.soap")
+    add_echo_service(config)
+
+    def signer(element: etree._Element) -> etree._Element:
+        return sign_element(element, keyring)
+
+    config.registry["soap_signer"] = signer
+    return config.make_wsgi_app()
+
+
+@pytest.fixture(scope="session")
+def soap_app(engine: Engine, app_settings: dict[str, Any], soap_keyring: KeyRing) -> Router:
+    return build_soap_app(engine, app_settings, soap_keyring)
+
+
+class CommittedClients:
+    """Partner clients committed for real (seen by other connections), deleted afterwards."""
+
+    def __init__(self, engine: Engine, registry: Any, base_url: str | None = None) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.base_url = base_url
+        self.created: list[str] = []
+
+    def __call__(self, scopes: list[str]) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            made = create_client(
+                session, "soap test client", scopes, secret_box=self.registry["secret_box.soap"], soap=True
+            )
+            session.commit()
+        self.created.append(made.client_id)
+        result: dict[str, Any] = {
+            "client_id": made.client_id,
+            "client_secret": made.client_secret,
+            "soap_password": made.soap_password,
+        }
+        if self.base_url is not None:
+            response = httpx.post(
+                self.base_url + "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(made.client_id, made.client_secret),
+                timeout=5,
+            )
+            response.raise_for_status()
+            result["token"] = response.json()["access_token"]
+        return result
+
+    def revoke(self, client_id: str) -> None:
+        from hub.auth.clients import revoke_client
+
+        with Session(self.engine) as session:
+            assert revoke_client(session, client_id)
+            session.commit()
+        self.registry["client_status"].invalidate()
+
+    def cleanup(self) -> None:
+        if not self.created:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(SoapNonce).where(SoapNonce.client_id.in_(self.created)))
+            conn.execute(delete(PartnerClient).where(PartnerClient.client_id.in_(self.created)))
+        self.registry["client_status"].invalidate()
+
+
+@pytest.fixture()
+def committed_client(engine: Engine, soap_app: Router) -> Iterator[CommittedClients]:
+    clients = CommittedClients(engine, soap_app.registry)
+    yield clients
+    clients.cleanup()
+
+
+@pytest.fixture()
+def testapp(
+    soap_app: Router,
+    committed_client: CommittedClients,
+    app_session: Session,
+    tm: transaction.TransactionManager,
+) -> TestApp:
+    """The SOAP app, pyramid_tm and all; the request's writes are rolled back after the test.
+
+    Depends on ``committed_client`` first, so its cleanup runs after the test's
+    transaction has been rolled back (SQLite allows one writer).
+    """
+    return TestApp(soap_app, extra_environ={"hub.dbsession": app_session, "tm.manager": tm})
+
+
+# ----------------------------------------------------------------- live server for zeep
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@pytest.fixture(scope="session")
+def live_soap(
+    engine: Engine, app_settings: dict[str, Any], soap_keyring: KeyRing
+) -> Iterator[tuple[str, Router]]:
+    """The SOAP app on a threaded wsgiref server at 127.0.0.1, its WSDL naming that address."""
+
+    def not_ready(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"starting"]
+
+    server = make_server(
+        "127.0.0.1", 0, not_ready, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    app = build_soap_app(engine, app_settings, soap_keyring, **{"hub.public_url": base_url})
+    server.set_app(app)
+    thread = threading.Thread(target=server.serve_forever, name="soap-live-server", daemon=True)
+    thread.start()
+    yield base_url, app
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture()
+def live_client(engine: Engine, live_soap: tuple[str, Router]) -> Iterator[CommittedClients]:
+    base_url, app = live_soap
+    clients = CommittedClients(engine, app.registry, base_url)
+    yield clients
+    clients.cleanup()
