@@ -6,6 +6,11 @@
 from __future__ import annotations
 
 import logging
+import warnings
+
+# Pyramid 2 still imports pkg_resources; the warning says nothing an operator can act on.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
 from typing import Any
 
 from pyramid.config import Configurator

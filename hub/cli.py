@@ -59,7 +59,7 @@ def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from connectors.demo import generate_demo_data
+    from connectors.demo import DemoDataExists, generate_demo_data
 
     engine = engine_for(settings)
     total = args.consumers
@@ -74,7 +74,12 @@ def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
                 f"\r[{bar:<50}] {percent:3d}% {done:,}/{of:,} consumers", end="", file=sys.stderr, flush=True
             )
 
-    summary = generate_demo_data(engine, consumers=total, seed=args.seed, progress=progress)
+    try:
+        summary = generate_demo_data(engine, consumers=total, seed=args.seed, progress=progress, replace=args.replace)
+    except DemoDataExists:
+        print(json.dumps({"demo_data": "already loaded; pass --replace to reload"}))
+        engine.dispose()
+        return 0
     print(file=sys.stderr)
     print(json.dumps(_jsonable(summary), ensure_ascii=False, default=str))
     engine.dispose()
@@ -172,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-data", help="fill the reference systems with generated consumers")
     p.add_argument("--consumers", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--replace", action="store_true", help="wipe the reference systems' data first")
     p.set_defaults(func=cmd_demo_data)
 
     clients = sub.add_parser("clients", help="partner clients").add_subparsers(
