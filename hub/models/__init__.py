@@ -3,6 +3,7 @@
 from hub.models.audit import AuditEntry
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
 from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage, OutboxStatus
@@ -13,10 +14,15 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "ConnectionKyc",
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
     "IssuedDocument",
+    "KycChange",
+    "KycConsent",
+    "KycFieldPolicy",
+    "KycSyncState",
     "OtpChallenge",
     "OutboxMessage",
     "OutboxStatus",
