@@ -8,6 +8,7 @@ SQLite would wait for the test's open write transaction.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,12 +66,17 @@ def soap_app(engine: Engine, app_settings: dict[str, Any], soap_keyring: KeyRing
     return build_soap_app(engine, app_settings, soap_keyring)
 
 
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class CommittedClients:
     """Partner clients committed for real (seen by other connections), deleted afterwards."""
 
-    def __init__(self, engine: Engine, registry: Any, base_url: str | None = None) -> None:
+    def __init__(self, engine: Engine, app: Router, base_url: str | None = None) -> None:
         self.engine = engine
-        self.registry = registry
+        self.app = app
+        self.registry = app.registry
         self.base_url = base_url
         self.created: list[str] = []
 
@@ -95,6 +101,15 @@ class CommittedClients:
             )
             response.raise_for_status()
             result["token"] = response.json()["access_token"]
+        else:
+            # Through the app in its own unit of work (the token endpoint may write).
+            response = TestApp(self.app).post(
+                "/oauth/token",
+                {"grant_type": "client_credentials"},
+                headers={"Authorization": basic_auth(made.client_id, made.client_secret)},
+            )
+            result["token"] = response.json["access_token"]
+        result["headers"] = {"Authorization": "Bearer " + result["token"]}
         return result
 
     def revoke(self, client_id: str) -> None:
@@ -116,8 +131,19 @@ class CommittedClients:
 
 @pytest.fixture()
 def committed_client(engine: Engine, soap_app: Router) -> Iterator[CommittedClients]:
-    clients = CommittedClients(engine, soap_app.registry)
+    clients = CommittedClients(engine, soap_app)
     yield clients
+    clients.cleanup()
+
+
+@pytest.fixture(scope="module")
+def shared_partner(engine: Engine, soap_app: Router) -> Iterator[dict[str, Any]]:
+    """One committed ``hub:ping`` client with a bearer token and a SOAP password, per module.
+
+    Creating a client costs two Argon2 runs; most hostile tests only need someone valid.
+    """
+    clients = CommittedClients(engine, soap_app)
+    yield clients(["hub:ping"])
     clients.cleanup()
 
 
@@ -175,6 +201,6 @@ def live_soap(
 @pytest.fixture()
 def live_client(engine: Engine, live_soap: tuple[str, Router]) -> Iterator[CommittedClients]:
     base_url, app = live_soap
-    clients = CommittedClients(engine, app.registry, base_url)
+    clients = CommittedClients(engine, app, base_url)
     yield clients
     clients.cleanup()

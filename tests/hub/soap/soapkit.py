@@ -74,7 +74,7 @@ def post(
     content_type: str | None = None,
     status: Any = "*",
 ) -> Any:
-    all_headers = {"Content-Type": content_type or MEDIA[version]}
+    all_headers = {"Content-Type": MEDIA[version] if content_type is None else content_type}
     if operation is not None:
         if version == "1.1":
             all_headers["SOAPAction"] = f'"{ACTION}{operation}"'

@@ -23,6 +23,7 @@ from tests.hub.soap.soapkit import (
 )
 
 E = "{" + NS + "}"
+H = "{" + HUB_FAULT_NS + "}"
 WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
 XS = "{http://www.w3.org/2001/XMLSchema}"
 
@@ -144,11 +145,11 @@ def test_handler_errors_become_faults(
     if kind == "crash":
         # The trace goes to the log, with the request id the caller got.
         assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records)
-        assert fault.find(".//{%s}requestId" % HUB_FAULT_NS).text == response.headers["X-Request-Id"]
+        assert fault.find(f".//{H}requestId").text == response.headers["X-Request-Id"]
     if kind == "problem":
-        field = fault.find(".//{%s}fieldError" % HUB_FAULT_NS)
-        assert field.findtext("{%s}field" % HUB_FAULT_NS) == "name"
-        assert field.findtext("{%s}code" % HUB_FAULT_NS) == "unknown"
+        field = fault.find(f".//{H}fieldError")
+        assert field.findtext(H + "field") == "name"
+        assert field.findtext(H + "code") == "unknown"
     if kind == "unavailable":
         assert response.headers["Retry-After"] == "30"
 
@@ -227,11 +228,7 @@ def test_revoked_client_is_refused_on_both_paths(
 ) -> None:
     client = committed_client(["hub:ping"])
     # Its own unit of work (not the test's transaction): the token endpoint may write.
-    token = (
-        TestApp(testapp.app)
-        .post("/oauth/token", {"grant_type": "client_credentials"}, headers={"Authorization": _basic(client)})
-        .json["access_token"]
-    )
+    token = client["token"]
     committed_client.revoke(client["client_id"])
     bearer = {"Authorization": f"Bearer {token}"}
     assert_fault(post(testapp, envelope(echo_payload()), headers=bearer), "invalid_token", status=401)
@@ -247,9 +244,3 @@ def test_two_credentials_at_once_are_refused(
     header = username_token(wsse["client_id"], wsse["soap_password"])
     response = post(testapp, envelope(echo_payload(), header=header), headers=bearer["headers"])
     assert_fault(response, "invalid_token", status=401)
-
-
-def _basic(client: dict[str, Any]) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
