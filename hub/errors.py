@@ -55,6 +55,8 @@ CODES: dict[str, tuple[int, str]] = {
     "otp_attempts_exhausted": (400, "Too many wrong attempts for this OTP"),
     "otp_locked": (429, "Too many wrong OTPs for this mobile; try later"),
     "otp_send_limit": (429, "Too many OTPs sent to this mobile; try later"),
+    "kyc_purpose_not_allowed": (403, "The client may not receive KYC for this purpose"),
+    "kyc_cursor_invalid": (400, "The cursor is not one this hub issued for this listing"),
     "internal_error": (500, "Internal error"),
     "dependency_unavailable": (503, "A system the hub depends on is not answering; try again later"),
     # SOAP (hub.soap): carried in the Fault detail, never as problem+json.
