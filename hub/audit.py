@@ -201,7 +201,7 @@ def record_many(session: Session, entries: Iterable[AuditRecord]) -> list[int]:
     return [row["seq"] for row in rows]
 
 
-def record(  # noqa: PLR0917 - the audit call every module makes; positional reads best
+def record(
     session: Session,
     actor: str,
     action: str,
