@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         baseline = Contender("bare Pyramid view", lambda s: run_wrk(bare.url("/bare"), s))
         results = alternate([ping, baseline], rounds=args.rounds, seconds=args.seconds)
+        hub.check_healthy()
+        bare.check_healthy()
         setting = {
             "database": env.kind,
             "ratelimit_store": env.ratelimit_store,

@@ -177,7 +177,12 @@ def stop_process_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
 
 
 def install_signal_handlers() -> None:
-    """Turn SIGTERM/SIGHUP into SystemExit so every ``finally`` (server stop, schema drop) runs."""
+    """Turn SIGTERM/SIGHUP into SystemExit so every ``finally`` (server stop, schema drop) runs.
+
+    SIGINT gets Python's own handler back too: a shell starting the bench in
+    the background leaves SIGINT ignored, and Ctrl-C must still stop it cleanly.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _exit(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
@@ -192,9 +197,24 @@ class Server:
     base_url: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    workers: int = GRANIAN_WORKERS
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def check_healthy(self) -> None:
+        """Raise unless the server still runs every worker it started with.
+
+        granian does not respawn a worker that dies (no --respawn-failed-workers):
+        a hub measured on one worker against a bare view on two would be a lie.
+        """
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if self.proc.poll() is not None or "Unexpected exit from worker" in log:
+            raise BenchError(f"{self.name}: a granian worker died:\n{self.log_tail()}")
+
+    def started_workers(self) -> int:
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return len(set(re.findall(r"Started worker-(\d+)", log)))
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -247,7 +267,7 @@ def granian_server(
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = Server(name, f"http://{HOST}:{port}", proc, log_path)
+    server = Server(name, f"http://{HOST}:{port}", proc, log_path, workers)
     try:
         _wait_until_serving(server, ready_path, startup_timeout)
         yield server
@@ -265,14 +285,18 @@ def _wait_until_serving(server: Server, path: str, timeout: float) -> None:
             )
         try:
             with urllib.request.urlopen(server.url(path), timeout=2) as resp:
-                if resp.status < 500:
-                    return
+                answered = resp.status < 500
         except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
+            answered = exc.code < 500
             last_error = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
-            last_error = str(exc)
+            answered, last_error = False, str(exc)
+        # One worker answering is not enough: wait until every worker has loaded the app.
+        if answered:
+            server.check_healthy()
+            if server.started_workers() >= server.workers:
+                return
+            last_error = f"{server.started_workers()} of {server.workers} workers started"
         time.sleep(0.2)
     raise BenchError(
         f"{server.name}: not serving {path} after {timeout:.0f}s ({last_error})\n{server.log_tail()}"
@@ -454,8 +478,31 @@ def hub_environment(
         lines += [f"{k} = {_ini_value(v)}" for k, v in settings.items()]
         ini.write_text("\n".join(lines) + "\n")
         upgrade(database_url)
-        # The migration may leave pooled connections in this process; the servers are separate processes.
+        _first_start(ini)
         yield HubEnv(root, ini, database_url, kind, ratelimit, settings)
+
+
+def _first_start(ini: Path) -> None:
+    """Load the app once, alone, before granian starts its workers.
+
+    A hub's first start creates its token signing key and development CA;
+    two workers doing that at the same moment on a fresh SQLite database race
+    ("database is locked") and one dies. A deployment migrates and starts once
+    before scaling out; the bench does the same, in a separate process so this
+    one keeps no app state.
+    """
+    code = "import sys; from pyramid.paster import get_app; get_app(sys.argv[1], 'main')"
+    python = VENV_BIN / "python"
+    done = subprocess.run(
+        [str(python if python.exists() else sys.executable), "-c", code, str(ini)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"the hub does not start with {ini}:\n{done.stderr[-3000:]}")
 
 
 # --------------------------------------------------------------------------- wrk
