@@ -69,6 +69,7 @@ class SoapService:
     by_input: dict[str, SoapOperation]
     schema: etree.XMLSchema
     wsdl: bytes
+    single_wsdl: bytes | None
     xsds: dict[str, bytes]
     default_rate: int
 
@@ -248,6 +249,8 @@ def _soap_post(service: SoapService, request: Request) -> Response:
 def _soap_get(service: SoapService, request: Request) -> Response:
     if "wsdl" in request.GET:
         body = service.wsdl
+    elif "singleWsdl" in request.GET and service.single_wsdl is not None:
+        body = service.single_wsdl
     elif "xsd" in request.GET:
         found = service.xsds.get(request.GET["xsd"])
         if found is None:
@@ -264,7 +267,7 @@ def _soap_get(service: SoapService, request: Request) -> Response:
 # ----------------------------------------------------------------- directive
 
 
-def add_soap_service(  # noqa: PLR0917 - the directive mirrors add_view: positional is natural
+def add_soap_service(
     config: Configurator,
     name: str,
     path: str,
@@ -336,6 +339,7 @@ def add_soap_service(  # noqa: PLR0917 - the directive mirrors add_view: positio
         },
         schema=description.schema,
         wsdl=description.render_wsdl(address),
+        single_wsdl=description.render_single_wsdl(address),
         xsds=description.render_xsds(address),
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
     )

@@ -59,6 +59,34 @@ class ServiceDescription:
         self._rewrite_locations(root, address)
         return bytes(etree.tostring(tree, encoding="utf-8", xml_declaration=True))
 
+    def render_single_wsdl(self, address: str) -> bytes | None:
+        """The WSDL with every XSD inlined in ``wsdl:types`` (WCF's ``?singleWsdl``).
+
+        For clients that refuse transitive fetches (zeep's ``forbid_external``).
+        None when an XSD uses ``xs:include``/``xs:redefine``, which cannot be inlined as is.
+        """
+        xsd_roots = [tree.getroot() for tree in self.xsd_trees.values()]
+        if any(
+            root.find(_XS + "include") is not None or root.find(_XS + "redefine") is not None
+            for root in xsd_roots
+        ):
+            return None
+        tree = copy.deepcopy(self.wsdl_tree)
+        root = tree.getroot()
+        for ns in (WSDL_SOAP11_NS, WSDL_SOAP12_NS):
+            for element in root.iter(f"{{{ns}}}address"):
+                element.set("location", address)
+        types = root.find(_W + "types")
+        if types is None:
+            types = etree.Element(_W + "types")
+            root.insert(0, types)
+        for position, xsd_root in enumerate(xsd_roots):
+            types.insert(position, copy.deepcopy(xsd_root))
+        for element in types.iter(_XS + "import"):
+            if "schemaLocation" in element.attrib:
+                del element.attrib["schemaLocation"]
+        return bytes(etree.tostring(tree, encoding="utf-8", xml_declaration=True))
+
     def render_xsds(self, address: str) -> dict[str, bytes]:
         rendered = {}
         for name, tree in self.xsd_trees.items():
