@@ -255,3 +255,44 @@ def test_postgresql_appends_take_the_advisory_lock(committed_engine: Engine, aud
     assert done.is_set()
     with Session(committed_engine) as session:
         assert verify_chain(session).ok
+
+
+def test_hub_admin_audit_verify(
+    committed_engine: Engine, audit_cleanup: int, database_url: str, tmp_path: Any
+) -> None:
+    """``hub-admin <ini> audit verify``: exit 0 on an intact chain, 1 naming the edited row."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    ini = tmp_path / "admin.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:discom-hub\n"
+        f"hub.database_url = {database_url.replace('%', '%%')}\nhub.secret_key = test-secret-key\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {"PYTHONPATH": str(root)}
+
+    def verify() -> tuple[int, dict[str, Any]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "hub.cli", str(ini), "audit", "verify"],
+            check=False,
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return done.returncode, json.loads(done.stdout)
+
+    with Session(committed_engine) as session, session.begin():
+        seqs = _fill(session, 3)
+    code, out = verify()
+    assert (code, out["ok"], out["head_seq"]) == (0, True, seqs[-1])
+    with committed_engine.begin() as conn:
+        conn.execute(update(AuditEntry).where(AuditEntry.seq == seqs[1]).values(subject_id="N999999"))
+    code, out = verify()
+    assert (code, out["ok"], out["first_bad_seq"]) == (1, False, seqs[1])
