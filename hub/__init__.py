@@ -44,6 +44,9 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.openapi")
     config.include("hub.documents")
     config.include("hub.workflow")
+    config.include("hub.outbox")
+    config.include("hub.console")
+    config.include("hub.nodues")
     config.include("hub.views.ping")
     config.include("hub.views.certificates")
     return config

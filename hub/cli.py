@@ -165,6 +165,26 @@ def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_officers_create(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from hub.console.officers import OfficerError, create_officer
+
+    password = os.environ.get("HUB_OFFICER_PASSWORD") or getpass.getpass("password: ")
+    try:
+        with session_scope(settings) as session:
+            officer = create_officer(
+                session, args.username, args.name, password, args.role.split(), args.offices.split()
+            )
+            out = {"username": officer.username, "roles": officer.roles, "offices": officer.offices}
+    except OfficerError as exc:
+        print(f"hub-admin: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub-admin", description="Operate a discom hub.")
     parser.add_argument("ini", help="the hub's ini file, e.g. development.ini")
@@ -200,6 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("rotate", help="add a new signing key; older keys keep verifying")
     p.add_argument("--which", choices=("tokens", "documents", "all"), default="all")
     p.set_defaults(func=cmd_keys_rotate)
+
+    officers = sub.add_parser("officers", help="officer accounts of the work queue").add_subparsers(
+        dest="officers_command", required=True
+    )
+    p = officers.add_parser(
+        "create", help="create an officer; the password is asked for (or HUB_OFFICER_PASSWORD)"
+    )
+    p.add_argument("--username", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, help='space-separated roles, e.g. "dgm" or "gm"')
+    p.add_argument(
+        "--offices", required=True, help='space-separated office codes, e.g. "DIV-BPL-1 DIV-BPL-2"'
+    )
+    p.set_defaults(func=cmd_officers_create)
 
     register_more(sub)
     return parser

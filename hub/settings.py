@@ -221,6 +221,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
     Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),
+    Setting("hub.nodues.validity_days", as_positive_int, 90, doc="days a no-dues certificate stays valid"),
+    Setting(
+        "hub.nodues.decision_hours",
+        as_positive_float,
+        72.0,
+        doc="hours the approver has to decide a no-dues application before it escalates",
+    ),
+    Setting("hub.nodues.approver_role", as_text, "dgm", doc="role deciding no-dues applications by default"),
+    Setting("hub.nodues.escalate_to", as_words, ("gm",), doc="roles a lapsed no-dues decision goes to, in order"),
+    Setting(
+        "hub.nodues.routing",
+        as_words,
+        (),
+        doc="OFFICE=ROLE pairs (DC, division or circle code): who decides no-dues applications there",
+    ),
+    Setting(
+        "hub.nodues.default_office", as_text, "DIV-BPL-1", doc="office deciding applicants with no connection"
+    ),
+    Setting("hub.console.secure_cookie", as_bool, True, doc="officer console cookie only over HTTPS"),
+    Setting("hub.console.session_minutes", as_positive_int, 30, doc="idle minutes before an officer signs in again"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}

@@ -1,0 +1,110 @@
+"""The officers' work queue: a small server-rendered console, the same for every workflow.
+
+It knows nothing about no-dues certificates or new connections. Each workflow
+registers a :class:`CaseProvider` with ``config.add_console_provider(name,
+provider)``; the console lists the open cases waiting on the signed-in
+officer's roles in the officer's offices (``WorkflowRegistry.queue``, least
+time left first), renders a case from what its provider says (summary,
+evidence), offers the actions the workflow allows the officer's roles
+(``allowed_actions``) and takes them through ``WorkflowRegistry.act``, so the
+workflow's listeners do the rest (documents, SMS, audit).
+
+Sessions are signed cookies (``hub.secret_key``, HttpOnly, SameSite=Lax,
+Secure unless ``hub.console.secure_cookie = false``); every POST carries a
+CSRF token. The pages are public for the API deriver (no bearer token) and
+check the officer's sign-in themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import jinja2
+from pyramid.config import Configurator
+from pyramid.session import SignedCookieSessionFactory
+from sqlalchemy.orm import Session
+
+from hub.models.workflow import WorkflowCase
+
+PROVIDERS_KEY = "console_providers"
+TEMPLATES_KEY = "console_templates"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One labelled value on a case page (Hindi and English label)."""
+
+    label_hi: str
+    label_en: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A table of evidence: column labels and rows of text; ``failed`` rows are highlighted."""
+
+    title_hi: str
+    title_en: str
+    columns: Sequence[tuple[str, str]]
+    rows: Sequence[Sequence[str]]
+    failed: Sequence[bool] = ()
+
+
+@dataclass(frozen=True)
+class CaseView:
+    title: str
+    summary: Sequence[Field] = ()
+    evidence: Sequence[Evidence] = ()
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+class CaseProvider(Protocol):
+    """What a workflow tells the console about one of its cases."""
+
+    def title(self, session: Session, case: WorkflowCase) -> str: ...
+
+    def case_view(self, session: Session, case: WorkflowCase) -> CaseView: ...
+
+
+def add_console_provider(config: Configurator, workflow: str, provider: CaseProvider) -> None:
+    """``config.add_console_provider(workflow_name, provider)``."""
+
+    def register() -> None:
+        config.registry[PROVIDERS_KEY][workflow] = provider
+
+    config.action(("hub.console.provider", workflow), register)
+
+
+def session_secret(secret_key: str) -> str:
+    # A key of its own, derived from hub.secret_key, so a session cookie never signs with the master key.
+    return hmac.new(secret_key.encode(), b"hub.console.session", hashlib.sha256).hexdigest()
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    config.registry[PROVIDERS_KEY] = {}
+    config.registry[TEMPLATES_KEY] = jinja2.Environment(
+        loader=jinja2.PackageLoader("hub.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    config.set_session_factory(
+        SignedCookieSessionFactory(
+            session_secret(str(settings["hub.secret_key"])),
+            cookie_name="hub_console",
+            path="/console",
+            secure=bool(settings["hub.console.secure_cookie"]),
+            httponly=True,
+            samesite="Lax",
+            timeout=int(settings["hub.console.session_minutes"]) * 60,
+            reissue_time=60,
+        )
+    )
+    config.add_directive("add_console_provider", add_console_provider)
+    from hub.console import views
+
+    views.includeme(config)

@@ -1,0 +1,307 @@
+"""Console pages: sign-in, the work queue, a case, the officer's decision, sign-out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.csrf import check_csrf_token, get_csrf_token, new_csrf_token
+from pyramid.httpexceptions import HTTPFound
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+
+from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
+from hub.console.officers import authenticate
+from hub.models.meta import utcnow
+from hub.models.officer import Officer
+from hub.models.workflow import WorkflowCase
+from hub.workflow import WorkflowError, WorkflowRegistry
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+ERROR_TEXT = {
+    "reason_required": ("कारण लिखना आवश्यक है", "A reason is required"),
+    "action_not_allowed": ("यह कार्य अभी संभव नहीं है", "This action is not possible now"),
+    "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
+    "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
+    "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
+}
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    env = request.registry[TEMPLATES_KEY]
+    body = env.get_template(template).render(csrf_token=get_csrf_token(request), request=request, **context)
+    response = Response(body, status=status, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def current_officer(request: Request) -> Officer | None:
+    officer_id = request.session.get("officer_id")
+    if not isinstance(officer_id, int):
+        return None
+    officer = request.dbsession.get(Officer, officer_id)
+    if officer is None or not officer.active:
+        return None
+    return officer
+
+
+def _require_officer(request: Request) -> Officer:
+    officer = current_officer(request)
+    if officer is None:
+        raise HTTPFound(location=request.route_path("console.login"))
+    return officer
+
+
+def _csrf_ok(request: Request) -> bool:
+    return bool(check_csrf_token(request, raises=False))
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+def login_page(request: Request) -> Response:
+    if current_officer(request) is not None:
+        return HTTPFound(location=request.route_path("console.queue"))
+    return render(request, "login.html", officer=None, error=None, username="")
+
+
+def login(request: Request) -> Response:
+    if not _csrf_ok(request):
+        return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
+    username = str(request.POST.get("username", "")).strip().lower()[:60]
+    password = str(request.POST.get("password", ""))[:200]
+    officer = authenticate(request.dbsession, username, password) if username and password else None
+    if officer is None:
+        # Rendered, not raised: the failed-attempt counter must be committed.
+        return render(
+            request, "login.html", status=401, officer=None, error=ERROR_TEXT["login"], username=username
+        )
+    request.session.invalidate()
+    request.session["officer_id"] = officer.id
+    new_csrf_token(request)
+    from hub.audit import record
+
+    record(request.dbsession, f"officer:{officer.username}", "console.login", "officer", officer.username, {})
+    return HTTPFound(location=request.route_path("console.queue"))
+
+
+def logout(request: Request) -> Response:
+    if not _csrf_ok(request):
+        return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
+    request.session.invalidate()
+    return HTTPFound(location=request.route_path("console.login"))
+
+
+# -- queue and cases ------------------------------------------------------------------------------
+
+
+def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
+    if due is None:
+        return "—", False
+    seconds = int((due - now).total_seconds())
+    overdue = seconds < 0
+    hours, rest = divmod(abs(seconds), 3600)
+    text = f"{hours} घंटे {rest // 60} मि. / {hours} h {rest // 60} min"
+    return ("समय-सीमा पार: " + text if overdue else text), overdue
+
+
+def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
+    providers: dict[str, CaseProvider] = request.registry[PROVIDERS_KEY]
+    return providers.get(case.workflow)
+
+
+def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    state = workflows.for_case(case).state(case.state)
+    provider = _provider(request, case)
+    left, overdue = _time_left(case.due_at, now)
+    return {
+        "id": case.id,
+        "workflow": case.workflow,
+        "title": provider.title(request.dbsession, case)
+        if provider
+        else f"{case.workflow} {case.subject_id}",
+        "state_hi": state.label_hi,
+        "state_en": state.label_en,
+        "office": case.office_code,
+        "time_left": left,
+        "overdue": overdue,
+        "escalated": case.escalation_level > 0,
+        "url": request.route_path("console.case", case_id=case.id),
+    }
+
+
+def queue(request: Request) -> Response:
+    officer = _require_officer(request)
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    now = utcnow()
+    session = request.dbsession
+    waiting = [_row(request, c, now) for c in workflows.queue(session, officer.roles, officer.offices)]
+    # Decided cases in the officer's offices that still allow them an action (e.g. revoking a certificate).
+    closed = session.execute(
+        select(WorkflowCase)
+        .where(WorkflowCase.closed_at.is_not(None), WorkflowCase.office_code.in_(officer.offices))
+        .order_by(WorkflowCase.closed_at.desc())
+        .limit(200)
+    ).scalars()
+    actionable = [_row(request, c, now) for c in closed if workflows.allowed_actions(c, officer.roles)][:50]
+    flash = request.session.pop_flash()
+    return render(request, "queue.html", officer=officer, waiting=waiting, actionable=actionable, flash=flash)
+
+
+def _visible_case(request: Request, officer: Officer) -> WorkflowCase:
+    raw = str(request.matchdict["case_id"])
+    case = request.dbsession.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if case is None or case.office_code not in officer.offices:
+        # Another office's case looks exactly like a missing one.
+        raise _not_found(request)
+    return case
+
+
+def _not_found(request: Request) -> HTTPFound:
+    request.session.flash("प्रकरण नहीं मिला / Case not found")
+    return HTTPFound(location=request.route_path("console.queue"))
+
+
+def _case_page(
+    request: Request, officer: Officer, case: WorkflowCase, error: tuple[str, str] | None, status: int = 200
+) -> Response:
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    provider = _provider(request, case)
+    view = (
+        provider.case_view(request.dbsession, case)
+        if provider is not None
+        else CaseView(title=f"{case.workflow} {case.subject_id}")
+    )
+    history = workflows.history(request.dbsession, case)
+    definition = workflows.for_case(case)
+    return render(
+        request,
+        "case.html",
+        status=status,
+        officer=officer,
+        case=case,
+        row=_row(request, case, utcnow()),
+        view=view,
+        actions=workflows.allowed_actions(case, officer.roles),
+        history=[
+            {
+                "at": e.at.strftime("%Y-%m-%d %H:%M UTC"),
+                "action": e.action,
+                "to_hi": definition.state(e.to_state).label_hi,
+                "to_en": definition.state(e.to_state).label_en,
+                "actor": e.actor,
+                "role": e.role,
+                "reason": e.reason or "",
+            }
+            for e in history
+        ],
+        error=error,
+    )
+
+
+def case_page(request: Request) -> Response:
+    officer = _require_officer(request)
+    return _case_page(request, officer, _visible_case(request, officer), None)
+
+
+def decide(request: Request) -> Response:
+    officer = _require_officer(request)
+    case = _visible_case(request, officer)
+    if not _csrf_ok(request):
+        return _case_page(request, officer, case, ERROR_TEXT["csrf"], status=403)
+    action = str(request.POST.get("action", ""))[:60]
+    reason = " ".join(str(request.POST.get("reason", "")).split())[:1000] or None
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    session = request.dbsession
+    # Lock the case so two officers deciding at once are serialised (PostgreSQL; SQLite has one writer).
+    session.refresh(case, with_for_update=True)
+    try:
+        workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
+    except WorkflowError as exc:
+        return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
+    request.session.flash(f"{action}: {case.subject_id}")
+    return HTTPFound(location=request.route_path("console.queue"))
+
+
+def includeme(config: Configurator) -> None:
+    tags = ["console"]
+    html = {"200": {"description": "HTML page", "content": {"text/html": {}}}}
+    redirect = {"302": {"description": "redirect (to the queue, or to sign-in)"}, **html}
+    config.add_route("console.login", "/console/login")
+    config.add_route("console.logout", "/console/logout")
+    config.add_route("console.queue", "/console")
+    config.add_route("console.case", "/console/cases/{case_id}")
+    config.add_route("console.decide", "/console/cases/{case_id}/decide")
+    common: dict[str, Any] = {"public": True}
+    config.add_view(
+        login_page,
+        route_name="console.login",
+        request_method="GET",
+        operation_id="consoleLoginPage",
+        openapi={"summary": "Officer sign-in page (HTML)", "tags": tags, "responses": html},
+        **common,
+    )
+    config.add_view(
+        login,
+        route_name="console.login",
+        request_method="POST",
+        ratelimit="public",
+        operation_id="consoleLogin",
+        openapi={
+            "summary": "Officer sign-in (form: username, password, csrf_token); sets the session cookie",
+            "tags": tags,
+            "responses": redirect,
+        },
+        **common,
+    )
+    config.add_view(
+        logout,
+        route_name="console.logout",
+        request_method="POST",
+        operation_id="consoleLogout",
+        openapi={"summary": "Sign out (form: csrf_token)", "tags": tags, "responses": redirect},
+        **common,
+    )
+    config.add_view(
+        queue,
+        route_name="console.queue",
+        request_method="GET",
+        operation_id="consoleQueue",
+        openapi={
+            "summary": "The officer's work queue, least time left first (HTML)",
+            "tags": tags,
+            "responses": redirect,
+        },
+        **common,
+    )
+    config.add_view(
+        case_page,
+        route_name="console.case",
+        request_method="GET",
+        operation_id="consoleCase",
+        openapi={
+            "summary": "A case with its evidence, history and actions (HTML)",
+            "tags": tags,
+            "responses": redirect,
+        },
+        **common,
+    )
+    config.add_view(
+        decide,
+        route_name="console.decide",
+        request_method="POST",
+        operation_id="consoleDecide",
+        openapi={
+            "summary": "Take an action on a case (form: action, reason, csrf_token)",
+            "tags": tags,
+            "responses": redirect,
+        },
+        **common,
+    )

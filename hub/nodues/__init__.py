@@ -1,0 +1,35 @@
+"""No-dues certificates for election candidates, end to end (issue 4, DOMAIN.md flow 1).
+
+``config.include("hub.nodues")`` registers the workflow (hub.nodues.workflow),
+its transition listener, the ``nodues.checks`` outbox handler run by the
+worker, the REST operations (hub.nodues.views) and the officer console's case
+page for this workflow (hub.nodues.console).
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from hub.nodues import views
+from hub.nodues.applications import CHECKS_KIND, ChecksRunner, NoDuesTransitions
+from hub.nodues.workflow import WORKFLOW, definition, parse_routing
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    routing = parse_routing(settings["hub.nodues.routing"])
+    config.add_workflow(  # type: ignore[attr-defined]
+        definition(
+            decision_hours=float(settings["hub.nodues.decision_hours"]),
+            approver_roles=sorted(set(routing.values())),
+            default_approver=str(settings["hub.nodues.approver_role"]),
+            escalate_to=tuple(settings["hub.nodues.escalate_to"]),
+        )
+    )
+    registry = config.registry
+    registry["workflows"].on_transition(WORKFLOW, NoDuesTransitions(registry))
+    config.add_outbox_handler(CHECKS_KIND, ChecksRunner(registry))  # type: ignore[attr-defined]
+    views.includeme(config)
+    from hub.nodues.console import NoDuesCaseProvider
+
+    config.add_console_provider(WORKFLOW, NoDuesCaseProvider())  # type: ignore[attr-defined]

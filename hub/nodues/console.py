@@ -1,0 +1,104 @@
+"""How a no-dues case looks in the officers' console: the applicant, the connections and the check evidence."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.console import CaseView, Evidence, Field
+from hub.documents import mask_mobile
+from hub.models.document import IssuedDocument
+from hub.models.nodues import NoDuesApplication, NoDuesCheck
+from hub.models.workflow import WorkflowCase
+
+CHECK_LABELS = {
+    "dues": ("बकाया राशि", "Outstanding dues"),
+    "meter": ("मीटर स्थिति", "Meter status"),
+    "ekyc": ("ई-केवाईसी", "e-KYC"),
+    "no_connection": ("कोई कनेक्शन नहीं", "No connection in billing"),
+    "connection": ("कनेक्शन", "Connection known to billing"),
+}
+
+
+class NoDuesCaseProvider:
+    def _application(self, session: Session, case: WorkflowCase) -> NoDuesApplication | None:
+        return session.execute(
+            select(NoDuesApplication).where(NoDuesApplication.public_id == case.subject_id)
+        ).scalar_one_or_none()
+
+    def title(self, session: Session, case: WorkflowCase) -> str:
+        app = self._application(session, case)
+        name = (app.name_deva or app.name_latin) if app is not None else ""
+        return f"नो ड्यूज प्रमाण-पत्र / No-dues {case.subject_id} — {name}"
+
+    def case_view(self, session: Session, case: WorkflowCase) -> CaseView:
+        app = self._application(session, case)
+        if app is None:
+            return CaseView(title=self.title(session, case))
+        purpose = app.purpose or {}
+        summary = [
+            Field("आवेदन क्रमांक", "Application", app.public_id),
+            Field("आवेदक (हिन्दी)", "Applicant (Devanagari)", app.name_deva or "—"),
+            Field("आवेदक (अंग्रेज़ी)", "Applicant (Latin)", app.name_latin or "—"),
+            Field("समग्र आईडी", "Samagra ID", app.samagra_id),
+            Field("मोबाइल नंबर", "Mobile", mask_mobile(app.mobile)),
+            Field(
+                "बिजली कनेक्शन",
+                "Connections",
+                ", ".join(app.connections) if app.connections else "कोई कनेक्शन नहीं / no connection declared",
+            ),
+            Field(
+                "उद्देश्य",
+                "Purpose",
+                " · ".join(
+                    v for v in (purpose.get("election"), purpose.get("body"), purpose.get("ward")) if v
+                ),
+            ),
+            Field(
+                "बकाया की तिथि", "Dues as of", app.dues_as_of.isoformat() if app.dues_as_of else "आज / today"
+            ),
+            Field("आवेदन तिथि", "Filed", app.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+        ]
+        if app.certificate_id is not None:
+            record = session.get(IssuedDocument, app.certificate_id)
+            if record is not None:
+                summary.append(Field("प्रमाण-पत्र", "Certificate", f"{record.number} ({record.status})"))
+        checks = list(
+            session.execute(
+                select(NoDuesCheck).where(NoDuesCheck.application_id == app.id).order_by(NoDuesCheck.id)
+            ).scalars()
+        )
+        rows = []
+        for c in checks:
+            hi, en = CHECK_LABELS.get(c.name, (c.name, c.name))
+            detail = ", ".join(f"{k}: {v}" for k, v in sorted(c.details.items()))
+            rows.append(
+                [
+                    f"{hi} / {en}",
+                    c.consumer_number or "—",
+                    "सफल / pass" if c.result == "pass" else "असफल / FAIL",
+                    detail,
+                    c.evidence_ref,
+                    c.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                ]
+            )
+        evidence = Evidence(
+            "स्वचालित जाँच एवं साक्ष्य",
+            "Automatic checks and evidence",
+            (
+                ("जाँच", "Check"),
+                ("उपभोक्ता क्रमांक", "Consumer number"),
+                ("परिणाम", "Result"),
+                ("विवरण", "Details"),
+                ("साक्ष्य संदर्भ", "Evidence reference"),
+                ("समय", "Checked at"),
+            ),
+            rows,
+            [c.result != "pass" for c in checks],
+        )
+        notes = []
+        if app.status == "checks_pending":
+            notes.append(
+                f"जाँच लंबित / Checks pending: {app.check_attempts} attempt(s); {app.last_check_error or ''}"
+            )
+        return CaseView(title=self.title(session, case), summary=summary, evidence=[evidence], notes=notes)

@@ -1,0 +1,568 @@
+"""REST operations of the no-dues flow (``/api/v1/nodues/...``).
+
+Every operation acts for one person on behalf of one calling client: accounts
+and applications belong to the client that opened them, and anyone else's
+answer exactly like missing ones (404). Consent is an OTP the hub sends to
+the mobile billing or KYC registers, relayed by the caller. A wrong OTP is
+*returned* as problem+json, not raised, so the failed attempt is committed
+(hub.otp).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+
+from connectors.billing import IBilling
+from connectors.kyc import IKyc
+from forms.reader import Reader
+from hub.documents import IST, mask_mobile
+from hub.errors import Problem, problem_response
+from hub.models.meta import utcnow
+from hub.models.nodues import ConsumerAccount, NoDuesApplication
+from hub.models.otp import OtpChallenge
+from hub.nodues import accounts as acc
+from hub.nodues.accounts import Billing, Kyc
+from hub.nodues.applications import (
+    ELECTIONS,
+    Filing,
+    application_json,
+    file_application,
+    find_application,
+    has_open_application,
+)
+from hub.nodues.names import (
+    ACCOUNT_ID,
+    APPLICATION_ID,
+    CHALLENGE_ID,
+    CONSUMER_NUMBER,
+    MOBILE,
+    OTP_CODE,
+    SAMAGRA_ID,
+    read_name,
+)
+from hub.otp import OtpRefused, consume_otp
+from hub.rest import json_reader
+
+OTP_PURPOSES = ("account", "link", "ekyc", "apply")
+
+
+def _client(request: Request) -> str:
+    return str(request.partner.client_id)
+
+
+def _secret(request: Request) -> str:
+    return str(request.registry.settings["hub.secret_key"])
+
+
+def _actor(request: Request) -> str:
+    return f"client:{_client(request)}"
+
+
+def _path(request: Request, name: str, pattern: Any) -> str:
+    value = str(request.matchdict[name])
+    if not pattern.fullmatch(value):
+        reader = Reader({})
+        reader.problem(name, "format", "has the wrong format")
+        reader.done()
+    return value
+
+
+def _account(request: Request) -> ConsumerAccount:
+    return acc.find_account(request.dbsession, _client(request), _path(request, "account_id", ACCOUNT_ID))
+
+
+def _read_otp(reader: Reader) -> tuple[str | None, str | None]:
+    challenge = reader.text("challenge_id", pattern=CHALLENGE_ID, max_length=60)
+    code = reader.text("otp", pattern=OTP_CODE, max_length=6)
+    return challenge, code
+
+
+def _consume(request: Request, challenge_id: str, code: str, purpose: str) -> OtpChallenge | Response:
+    try:
+        return consume_otp(request.dbsession, _secret(request), challenge_id, code, purpose, _client(request))
+    except OtpRefused as refused:
+        # Returned, not raised: pyramid_tm commits the counted attempt (and nothing else was written).
+        return problem_response(request, refused.code, str(refused))
+
+
+# -- sendOtp ----------------------------------------------------------------------------------
+
+
+def send_otp(request: Request) -> Response | dict[str, Any]:
+    reader = json_reader(request)
+    purpose = reader.choice("purpose", OTP_PURPOSES)
+    mobile = reader.text("mobile", required=purpose == "account", pattern=MOBILE, max_length=10)
+    account_id = reader.text("account_id", required=purpose in ("link", "ekyc", "apply"), pattern=ACCOUNT_ID)
+    number = reader.text(
+        "consumer_number", required=purpose in ("link", "ekyc"), pattern=CONSUMER_NUMBER, max_length=12
+    )
+    reader.done()
+    session = request.dbsession
+    if purpose == "account":
+        assert mobile is not None
+        to, otp_purpose = mobile, acc.account_purpose()
+    else:
+        assert account_id is not None
+        account = acc.find_account(session, _client(request), account_id)
+        if purpose == "apply":
+            to, otp_purpose = account.mobile, acc.apply_purpose(account)
+        else:
+            assert number is not None
+            billing: Billing = request.find_service(IBilling)
+            if purpose == "link":
+                if acc.find_link(session, account, number) is None:
+                    acc.check_room(session, account)
+                to, otp_purpose = (
+                    acc.billing_consumer(billing, number).mobile,
+                    acc.link_purpose(account, number),
+                )
+            else:
+                if acc.find_link(session, account, number) is None:
+                    raise Problem("connection_not_linked", f"link {number} before its e-KYC")
+                to, otp_purpose = (
+                    acc.billing_consumer(billing, number).mobile,
+                    acc.ekyc_purpose(account, number),
+                )
+    try:
+        sent = acc.send_otp(session, _secret(request), _client(request), to, otp_purpose)
+    except OtpRefused as refused:
+        return problem_response(request, refused.code, str(refused))
+    request.response.status = 202
+    return {
+        "challenge_id": sent.challenge_id,
+        "expires_at": sent.expires_at.isoformat(),
+        "sent_to": mask_mobile(to),
+    }
+
+
+# -- accounts and connections ---------------------------------------------------------------------
+
+
+def open_account(request: Request) -> Response | dict[str, Any]:
+    reader = json_reader(request)
+    mobile = reader.text("mobile", pattern=MOBILE, max_length=10)
+    challenge_id, code = _read_otp(reader)
+    reader.done()
+    assert mobile and challenge_id and code
+    consumed = _consume(request, challenge_id, code, acc.account_purpose())
+    if isinstance(consumed, Response):
+        return consumed
+    if consumed.mobile != mobile:
+        raise Problem("otp_invalid", "the OTP was not sent to this mobile")
+    billing: Billing = request.find_service(IBilling)
+    account, created = acc.open_account(request.dbsession, billing, _client(request), mobile)
+    request.response.status = 201 if created else 200
+    return acc.account_json(request.dbsession, account)
+
+
+def list_connections(request: Request) -> dict[str, Any]:
+    return acc.account_json(request.dbsession, _account(request))
+
+
+def link_connection(request: Request) -> Response | dict[str, Any]:
+    account = _account(request)
+    reader = json_reader(request)
+    number = reader.text("consumer_number", pattern=CONSUMER_NUMBER, max_length=12)
+    challenge_id = reader.text("challenge_id", required=False, pattern=CHALLENGE_ID, max_length=60)
+    code = reader.text("otp", required=challenge_id is not None, pattern=OTP_CODE, max_length=6)
+    reader.done()
+    assert number is not None
+    session = request.dbsession
+    existing = acc.find_link(session, account, number)
+    if existing is not None:
+        return acc.link_json(existing)
+    acc.check_room(session, account)
+    billing: Billing = request.find_service(IBilling)
+    consumer = acc.billing_consumer(billing, number)
+    if challenge_id and code:
+        consumed = _consume(request, challenge_id, code, acc.link_purpose(account, number))
+        if isinstance(consumed, Response):
+            return consumed
+        if consumed.mobile != consumer.mobile:
+            raise Problem("otp_invalid", "the connection's registered mobile changed; ask for a new OTP")
+        proof: str | None = "mobile_otp"
+    else:
+        proof = acc.proof_without_otp(account, consumer)
+    if proof is None:
+        raise Problem(
+            "connection_not_yours",
+            "this connection is registered to another mobile and Samagra ID: prove it with an OTP to its "
+            "registered mobile (sendOtp purpose=link)",
+        )
+    link = acc.link_connection(session, account, consumer, proof, _actor(request))
+    request.response.status = 201
+    return acc.link_json(link)
+
+
+def unlink_connection(request: Request) -> Response:
+    account = _account(request)
+    number = _path(request, "consumer_number", CONSUMER_NUMBER)
+    acc.unlink_connection(request.dbsession, account, number, _actor(request))
+    return Response(status=204)
+
+
+def submit_ekyc(request: Request) -> Response | dict[str, Any]:
+    account = _account(request)
+    number = _path(request, "consumer_number", CONSUMER_NUMBER)
+    reader = json_reader(request)
+    samagra_id = reader.text("samagra_id", pattern=SAMAGRA_ID, max_length=9)
+    challenge_id, code = _read_otp(reader)
+    reader.done()
+    assert samagra_id and challenge_id and code
+    session = request.dbsession
+    link = acc.find_link(session, account, number)
+    if link is None:
+        raise Problem("connection_not_linked", f"link {number} before its e-KYC")
+    consumed = _consume(request, challenge_id, code, acc.ekyc_purpose(account, number))
+    if isinstance(consumed, Response):
+        return consumed
+    kyc: Kyc = request.find_service(IKyc)
+    outcome = acc.submit_ekyc(kyc, number, samagra_id, consumed.mobile)
+    if not outcome.accepted:
+        # The OTP stays used (committed): it authorised this one submission.
+        reason = outcome.refusal.value if outcome.refusal is not None else "refused"
+        return problem_response(
+            request, "ekyc_refused", f"the KYC system refused: {reason}", extra={"reason": reason}
+        )
+    acc.record_ekyc_outcome(session, account, link, outcome, _secret(request), _actor(request))
+    assert outcome.record is not None
+    return {
+        "consumer_number": number,
+        "ekyc_status": link.ekyc_status,
+        "kyc_date": outcome.record.kyc_date.isoformat() if outcome.record.kyc_date else None,
+        "samagra_verified": account.samagra_id is not None,
+    }
+
+
+# -- applications -----------------------------------------------------------------------------------
+
+
+def apply(request: Request) -> Response | dict[str, Any]:
+    reader = json_reader(request)
+    account_id = reader.text("account_id", pattern=ACCOUNT_ID, max_length=40)
+    name_deva = read_name(reader, "name_deva", "deva")
+    name_latin = read_name(reader, "name_latin", "latin")
+    if not (name_deva or name_latin) and not any(
+        p.field in ("name_deva", "name_latin") for p in reader.problems
+    ):
+        reader.problem("name_deva", "required", "give the applicant's name in Devanagari and/or Latin script")
+    samagra_id = reader.text("samagra_id", pattern=SAMAGRA_ID, max_length=9)
+    mobile = reader.text("mobile", required=False, pattern=MOBILE, max_length=10)
+    connections = reader.text_list(
+        "connections", required=False, max_items=acc.MAX_CONNECTIONS, max_length=12, pattern=CONSUMER_NUMBER
+    )
+    no_connection = bool(reader.boolean("no_connection", required=False))
+    purpose_raw = reader.data.get("purpose")
+    purpose_reader = Reader(purpose_raw if isinstance(purpose_raw, dict) else {}, prefix="purpose/")
+    election = purpose_reader.choice("election", ELECTIONS)
+    body = purpose_reader.text("body", max_length=120)
+    ward = purpose_reader.text("ward", required=False, max_length=60)
+    if purpose_raw is not None and not isinstance(purpose_raw, dict):
+        reader.problem("purpose", "type", "must be an object with election, body and ward")
+    else:
+        reader.problems.extend(purpose_reader.problems)
+    dues_as_of = reader.day("dues_as_of", required=False)
+    today = utcnow().astimezone(IST).date()
+    if dues_as_of is not None and dues_as_of > today:
+        reader.problem("dues_as_of", "range", "must not be in the future")
+    if dues_as_of is not None and dues_as_of < today - timedelta(days=366):
+        reader.problem("dues_as_of", "range", "must be within the last year")
+    if no_connection and connections:
+        reader.problem("connections", "conflict", "leave connections out when declaring no connection")
+    challenge_id, code = _read_otp(reader)
+    reader.done()
+    assert account_id and samagra_id and challenge_id and code
+    session = request.dbsession
+    account = acc.find_account(session, _client(request), account_id)
+    if mobile is not None and mobile != account.mobile:
+        _field_error("mobile", "mismatch", "must be the account's verified mobile")
+    if account.samagra_id is not None and account.samagra_id != samagra_id:
+        _field_error("samagra_id", "mismatch", "differs from the Samagra ID verified by this account's e-KYC")
+    links = {link.consumer_number: link for link in acc.linked(session, account)}
+    settings = request.registry.settings
+    if no_connection:
+        covered: list[str] = []
+        office = str(settings["hub.nodues.default_office"])
+        billing: Billing = request.find_service(IBilling)
+        found = billing.connections_by_samagra(samagra_id)
+        if found:
+            raise Problem(
+                "connections_exist",
+                f"billing has {len(found)} connection(s) registered to this Samagra ID; link them and apply for them",
+                extra={"count": len(found)},
+            )
+    else:
+        covered = list(dict.fromkeys(connections)) if connections else list(links)
+        if not covered:
+            raise Problem("nothing_to_cover", "link a connection first, or declare no_connection")
+        missing = [n for n in covered if n not in links]
+        if missing:
+            raise Problem(
+                "connection_not_linked",
+                "apply only for connections linked to this account: " + ", ".join(missing),
+                extra={"consumer_numbers": missing},
+            )
+        office = links[covered[0]].division_code
+    if has_open_application(session, samagra_id):
+        raise Problem("application_open", "this person already has an application being processed")
+    consumed = _consume(request, challenge_id, code, acc.apply_purpose(account))
+    if isinstance(consumed, Response):
+        return consumed
+    app = file_application(
+        session,
+        request.registry["workflows"],
+        Filing(
+            account=account,
+            client_id=_client(request),
+            name_deva=name_deva or "",
+            name_latin=name_latin or "",
+            samagra_id=samagra_id,
+            mobile=account.mobile,
+            connections=tuple(covered),
+            no_connection=no_connection,
+            purpose={"election": election or "", "body": body or "", "ward": ward or ""},
+            dues_as_of=dues_as_of,
+            office_code=office,
+        ),
+    )
+    request.response.status = 202
+    request.response.headers["Location"] = request.route_path(
+        "nodues.application", application_id=app.public_id
+    )
+    return application_json(session, request.registry["workflows"], app)
+
+
+def _field_error(field: str, code: str, message: str) -> None:
+    reader = Reader({})
+    reader.problem(field, code, message)
+    reader.done()
+
+
+def get_application(request: Request) -> dict[str, Any]:
+    public_id = _path(request, "application_id", APPLICATION_ID)
+    app = find_application(request.dbsession, _client(request), public_id)
+    return application_json(request.dbsession, request.registry["workflows"], app)
+
+
+def list_applications(request: Request) -> dict[str, Any]:
+    query = (
+        select(NoDuesApplication)
+        .where(NoDuesApplication.client_id == _client(request))
+        .order_by(NoDuesApplication.id.desc())
+        .limit(100)
+    )
+    status = request.GET.get("status")
+    if status:
+        query = query.where(NoDuesApplication.status == status[:30])
+    samagra = request.GET.get("samagra_id")
+    if samagra:
+        if not SAMAGRA_ID.fullmatch(samagra):
+            _field_error("samagra_id", "format", "has the wrong format")
+        query = query.where(NoDuesApplication.samagra_id == samagra)
+    workflows = request.registry["workflows"]
+    apps = request.dbsession.execute(query).scalars()
+    return {"applications": [application_json(request.dbsession, workflows, a, full=False) for a in apps]}
+
+
+# -- wiring -------------------------------------------------------------------------------------------
+
+_OTP_FIELDS = {
+    "challenge_id": {"type": "string", "description": "from sendOtp"},
+    "otp": {"type": "string", "pattern": "^[0-9]{6}$", "description": "what the person typed"},
+}
+
+
+def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "required": required, "properties": properties}}
+        },
+    }
+
+
+def includeme(config: Configurator) -> None:
+    tags = ["no-dues"]
+    prefix = "/api/v1/nodues"
+    config.add_route("nodues.otp", prefix + "/otp")
+    config.add_route("nodues.accounts", prefix + "/accounts")
+    config.add_route("nodues.connections", prefix + "/accounts/{account_id}/connections")
+    config.add_route("nodues.connection", prefix + "/accounts/{account_id}/connections/{consumer_number}")
+    config.add_route("nodues.ekyc", prefix + "/accounts/{account_id}/connections/{consumer_number}/ekyc")
+    config.add_route("nodues.applications", prefix + "/applications")
+    config.add_route("nodues.application", prefix + "/applications/{application_id}")
+    apply_scope = ["nodues:apply"]
+    read_scope = ["nodues:read"]
+    config.add_view(
+        send_otp,
+        route_name="nodues.otp",
+        request_method="POST",
+        renderer="json",
+        scopes=apply_scope,
+        operation_id="sendOtp",
+        openapi={
+            "summary": "Send an OTP: to the account's mobile (account, apply) or to the connection's "
+            "registered mobile in billing (link, ekyc)",
+            "tags": tags,
+            "requestBody": _body(
+                {
+                    "purpose": {"enum": list(OTP_PURPOSES)},
+                    "mobile": {"type": "string", "pattern": "^[6-9][0-9]{9}$"},
+                    "account_id": {"type": "string"},
+                    "consumer_number": {"type": "string", "pattern": "^[0-9]{10,12}$"},
+                },
+                ["purpose"],
+            ),
+            "responses": {"202": {"description": "OTP queued; challenge_id, expires_at, sent_to (masked)"}},
+        },
+    )
+    config.add_view(
+        open_account,
+        route_name="nodues.accounts",
+        request_method="POST",
+        renderer="json",
+        scopes=apply_scope,
+        operation_id="openConsumerAccount",
+        openapi={
+            "summary": "Open (or re-verify) the consumer account of a mobile proved by OTP; links the "
+            "connections billing registers to that mobile",
+            "tags": tags,
+            "requestBody": _body(
+                {"mobile": {"type": "string"}, **_OTP_FIELDS}, ["mobile", "challenge_id", "otp"]
+            ),
+            "responses": {
+                "201": {"description": "account opened"},
+                "200": {"description": "account verified"},
+            },
+        },
+    )
+    config.add_view(
+        list_connections,
+        route_name="nodues.connections",
+        request_method="GET",
+        renderer="json",
+        scopes=read_scope,
+        operation_id="listConnections",
+        openapi={"summary": "The account's linked connections with their e-KYC status", "tags": tags},
+    )
+    config.add_view(
+        link_connection,
+        route_name="nodues.connections",
+        request_method="POST",
+        renderer="json",
+        scopes=apply_scope,
+        operation_id="linkConnection",
+        openapi={
+            "summary": "Link a connection (up to 25): proved by an OTP to its registered mobile, or by "
+            "billing's Samagra ID matching the account's e-KYC one",
+            "tags": tags,
+            "requestBody": _body({"consumer_number": {"type": "string"}, **_OTP_FIELDS}, ["consumer_number"]),
+            "responses": {"201": {"description": "linked"}, "200": {"description": "already linked"}},
+        },
+    )
+    config.add_view(
+        unlink_connection,
+        route_name="nodues.connection",
+        request_method="DELETE",
+        scopes=apply_scope,
+        operation_id="unlinkConnection",
+        openapi={
+            "summary": "Unlink a connection",
+            "tags": tags,
+            "responses": {"204": {"description": "unlinked"}},
+        },
+    )
+    config.add_view(
+        submit_ekyc,
+        route_name="nodues.ekyc",
+        request_method="POST",
+        renderer="json",
+        scopes=apply_scope,
+        operation_id="submitEkyc",
+        openapi={
+            "summary": "e-KYC of a linked connection: Samagra ID + OTP to its registered mobile",
+            "tags": tags,
+            "requestBody": _body(
+                {"samagra_id": {"type": "string", "pattern": "^[0-9]{9}$"}, **_OTP_FIELDS},
+                ["samagra_id", "challenge_id", "otp"],
+            ),
+        },
+    )
+    config.add_view(
+        apply,
+        route_name="nodues.applications",
+        request_method="POST",
+        renderer="json",
+        scopes=apply_scope,
+        operation_id="applyNoDues",
+        openapi={
+            "summary": "Apply for a no-dues certificate (OTP to the account's mobile); checks run in the "
+            "background, follow with getNoDuesApplication",
+            "tags": tags,
+            "requestBody": _body(
+                {
+                    "account_id": {"type": "string"},
+                    "name_deva": {"type": "string", "description": "applicant's name in Devanagari"},
+                    "name_latin": {"type": "string", "description": "applicant's name in Latin letters"},
+                    "samagra_id": {"type": "string", "pattern": "^[0-9]{9}$"},
+                    "mobile": {"type": "string", "description": "optional; must be the account's mobile"},
+                    "connections": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "default: every linked connection",
+                    },
+                    "no_connection": {
+                        "type": "boolean",
+                        "description": "declare no connection in one's name",
+                    },
+                    "purpose": {
+                        "type": "object",
+                        "required": ["election", "body"],
+                        "properties": {
+                            "election": {"enum": list(ELECTIONS)},
+                            "body": {"type": "string"},
+                            "ward": {"type": "string"},
+                        },
+                    },
+                    "dues_as_of": {"type": "string", "format": "date"},
+                    **_OTP_FIELDS,
+                },
+                ["account_id", "samagra_id", "purpose", "challenge_id", "otp"],
+            ),
+            "responses": {"202": {"description": "filed; status checks_pending"}},
+        },
+    )
+    config.add_view(
+        list_applications,
+        route_name="nodues.applications",
+        request_method="GET",
+        renderer="json",
+        scopes=read_scope,
+        operation_id="listNoDuesApplications",
+        openapi={
+            "summary": "The caller's own applications, newest first (at most 100)",
+            "tags": tags,
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {"name": "samagra_id", "in": "query", "schema": {"type": "string"}},
+            ],
+        },
+    )
+    config.add_view(
+        get_application,
+        route_name="nodues.application",
+        request_method="GET",
+        renderer="json",
+        scopes=read_scope,
+        operation_id="getNoDuesApplication",
+        openapi={
+            "summary": "An application: status, checks with evidence, reasons, certificate, status history",
+            "tags": tags,
+        },
+    )
