@@ -291,8 +291,16 @@ def add_soap_service(
     """
     if "{" in path or not path.startswith("/"):
         raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")
+    settings = config.get_settings()
+    address = str(settings["hub.public_url"]).rstrip("/") + path
     try:
         description = load_service_description(wsdl_file, list(xsd_files))
+        # Rendered once: GET ?wsdl / ?xsd serve constant bytes.
+        wsdl, single_wsdl, xsds = (
+            description.render_wsdl(address),
+            description.render_single_wsdl(address),
+            description.render_xsds(address),
+        )
     except WsdlError as exc:
         raise ConfigurationError(f"SOAP service {name!r}: {exc}") from None
     operations = description.operations
@@ -316,9 +324,7 @@ def add_soap_service(
         if bad:
             raise ConfigurationError(f"SOAP service {name!r}: unknown scopes {sorted(bad)}")
 
-    settings = config.get_settings()
     cap = int(max_body or settings.get("hub.soap.max_body_bytes") or settings["hub.max_body_bytes"])
-    address = str(settings["hub.public_url"]).rstrip("/") + path
     route_name = f"soap.{name}"
     service = SoapService(
         name=name,
@@ -338,9 +344,9 @@ def add_soap_service(
             for op in operations.values()
         },
         schema=description.schema,
-        wsdl=description.render_wsdl(address),
-        single_wsdl=description.render_single_wsdl(address),
-        xsds=description.render_xsds(address),
+        wsdl=wsdl,
+        single_wsdl=single_wsdl,
+        xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
     )
     _register(config, service, description)

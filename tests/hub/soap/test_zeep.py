@@ -92,11 +92,7 @@ def test_faults_reach_zeep_with_their_code(live_soap: Any, live_client: Any, ver
     with pytest.raises(Fault) as raised:
         service.EchoEvidence(name="किरण")  # hub:ping does not reach certificates:verify
     assert fault_code(raised.value) == "insufficient_scope"
-    assert raised.value.code in {
-        "{http://schemas.xmlsoap.org/soap/envelope/}Client",
-        "soap:Client",
-        "env:Sender",
-    } or ("Client" in str(raised.value.code) or "Sender" in str(raised.value.code))
+    assert str(raised.value.code).endswith("Client" if version == "1.1" else "Sender")
     with pytest.raises(Fault) as raised:
         service.Trouble(kind="unavailable")
     assert fault_code(raised.value) == "dependency_unavailable"
