@@ -1,0 +1,66 @@
+"""New electricity connections through the state single window (issue 6).
+
+``config.include("hub.connections")`` (after hub.workflow, hub.outbox, hub.soap
+and hub.console) adds:
+
+* the workflow ``new_connection`` (data: :mod:`forms.newconnection.workflow`),
+  with a listener that issues the demand note and the sanction letter,
+  creates the consumer in billing at release, and pushes every change of
+  status to the single window through the outbox;
+* the REST operations (``/api/v1/connections/...``) and the SOAP
+  ``SingleWindowService`` (``/soap/singlewindow``);
+* the outbox handler crediting statutory compensation, the console provider,
+  and the periodic escalation job the worker runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pyramid.config import Configurator
+
+from forms.newconnection.workflow import WORKFLOW_NAME, WORKFLOW_V1
+from hub.connections.config import ConnectionSettings
+from hub.connections.service import COMPENSATION_KIND, REGISTRY_KEY, ConnectionService
+from hub.models.outbox import OutboxMessage
+from hub.workflow import WorkflowDefinition
+
+log = logging.getLogger(__name__)
+
+PERIODIC_KEY = "periodic_tasks"
+
+
+class CompensationHandler:
+    """Outbox kind ``connections.compensation``: the credit in billing after a late release."""
+
+    def __init__(self, service: ConnectionService) -> None:
+        self.service = service
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        billing = connectors.get("billing")
+        if billing is None:
+            from connectors.errors import ConnectorUnavailable
+
+            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        self.service.credit_compensation(message.payload, billing)
+
+
+def includeme(config: Configurator) -> None:
+    registry = config.registry
+    settings = ConnectionSettings.from_settings(config.get_settings())
+    service = ConnectionService(registry, settings)
+    registry[REGISTRY_KEY] = service
+    config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
+    registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
+    config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
+    # The worker runs these every ``interval`` seconds (hub.worker); one job escalates every
+    # workflow's overdue cases, so registering it twice (another flow) is harmless.
+    registry.setdefault(PERIODIC_KEY, {})["workflow.escalate_overdue"] = (60.0, service.escalate_overdue)
+    config.include("hub.connections.rest")
+    config.include("hub.connections.soap")
+    if hasattr(config, "add_console_provider"):
+        from hub.connections.console import ConnectionCaseProvider
+
+        config.add_console_provider(WORKFLOW_NAME, ConnectionCaseProvider(service))
