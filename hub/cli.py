@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_officers_create)
 
     register_more(sub)
+    from hub.kyc.cli import register as register_kyc
+
+    register_kyc(sub)
     return parser
 
 

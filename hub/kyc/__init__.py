@@ -1,0 +1,49 @@
+"""KYC for DBT schemes (issue 7): consented, minimal, audited pulls; consent and disclosures for the person.
+
+``config.include("hub.kyc")`` wires it: the bank-account key for hub.kycstore,
+the settings (``hub.kyc_api.*``, see hub.kyc.limits.KycApiSettings), the
+shared-counter limits, the cursor signer, the REST views, and the periodic
+sync from the KYC connector for hub-worker.
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from hub import kycstore
+from hub.kyc.cursor import CursorSigner
+from hub.kyc.limits import KycApiSettings, KycLimits, shared_counter
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    kycstore.configure(settings["hub.secret_key"])
+    api_settings = KycApiSettings.from_settings(settings)
+    registry = config.registry
+    registry["kyc_api_settings"] = api_settings
+    registry["kyc_limits"] = KycLimits(shared_counter(settings, registry["db_engine"]), api_settings)
+    registry["kyc_cursor_signer"] = CursorSigner(settings["hub.secret_key"])
+    config.include("hub.kyc.views")
+    _register_sync(config, api_settings)
+
+
+def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
+    """Offer the connector sync to hub-worker as a periodic job (``registry["periodic_jobs"]``)."""
+    from functools import partial
+
+    from hub.kyc.sync import PeriodicJob, kyc_sync_job
+
+    registry = config.registry
+    kyc = registry.get("connectors", {}).get("kyc")
+    if kyc is None:
+        return
+    job = partial(
+        kyc_sync_job,
+        registry["db_engine"],
+        kyc,
+        api_settings.sync_page,
+        config.get_settings()["hub.secret_key"],
+    )
+    registry.setdefault("periodic_jobs", []).append(
+        PeriodicJob("kyc.sync", float(api_settings.sync_interval_seconds), job)
+    )
