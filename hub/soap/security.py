@@ -112,6 +112,7 @@ class SqlNonceStore:
                 pg_insert(SoapNonce)
                 .values(**values)
                 .on_conflict_do_nothing(index_elements=["client_id", "nonce"])
+                .returning(SoapNonce.client_id)
             )
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -119,12 +120,14 @@ class SqlNonceStore:
             sqlite_insert(SoapNonce)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["client_id", "nonce"])
+            .returning(SoapNonce.client_id)
         )
 
     def remember(self, client_id: str, nonce: str, created: datetime, expires_at: datetime) -> bool:
         statement = self._insert(client_id, nonce, created, expires_at)
         with self._engine.begin() as conn:
-            inserted = conn.execute(statement).rowcount == 1
+            # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT.
+            inserted = conn.execute(statement).first() is not None
         now = time.monotonic()
         if now - self._last_purge > self.PURGE_EVERY_SECONDS:
             with self._lock:
