@@ -48,8 +48,10 @@ class LinkedConnection(Base):
     dc_code: Mapped[str] = mapped_column(String(40))
     division_code: Mapped[str] = mapped_column(String(40))
     circle_code: Mapped[str] = mapped_column(String(40))
-    # not_done / complete / pending (bank seeding) as the KYC system last answered.
+    # not_done / submitted (waiting for the KYC system) / complete / pending (bank seeding) / refused.
     ekyc_status: Mapped[str] = mapped_column(String(16), default="not_done")
+    # Why the KYC system refused the last e-KYC (connectors.kyc.EkycRefusal value).
+    ekyc_refusal: Mapped[str | None] = mapped_column(String(40), nullable=True)
     ekyc_at: Mapped[datetime | None] = mapped_column(nullable=True)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
 

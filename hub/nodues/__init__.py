@@ -11,6 +11,7 @@ from __future__ import annotations
 from pyramid.config import Configurator
 
 from hub.nodues import views
+from hub.nodues.accounts import EKYC_KIND, EkycRunner
 from hub.nodues.applications import CHECKS_KIND, ChecksRunner, NoDuesTransitions
 from hub.nodues.workflow import WORKFLOW, definition, parse_routing
 
@@ -29,6 +30,7 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     registry["workflows"].on_transition(WORKFLOW, NoDuesTransitions(registry))
     config.add_outbox_handler(CHECKS_KIND, ChecksRunner(registry))  # type: ignore[attr-defined]
+    config.add_outbox_handler(EKYC_KIND, EkycRunner(registry))  # type: ignore[attr-defined]
     views.includeme(config)
     from hub.nodues.console import NoDuesCaseProvider
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
+from pyramid.registry import Registry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.billing import Consumer
-from connectors.errors import NotFound
+from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.kyc import EkycOutcome
 from hub.audit import record as audit_record
 from hub.documents import mask_mobile
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication
+from hub.models.outbox import OutboxMessage
 from hub.nodues.workflow import OPEN_STATES
 from hub.otp import SentOtp, create_otp
-from hub.outbox import enqueue_sms
+from hub.outbox import enqueue, enqueue_sms
 
 MAX_CONNECTIONS = 25
 
@@ -213,23 +216,102 @@ def unlink_connection(session: Session, account: ConsumerAccount, consumer_numbe
     )
 
 
-def record_ekyc_outcome(
+EKYC_KIND = "nodues.ekyc"
+
+
+def queue_ekyc(
     session: Session,
     account: ConsumerAccount,
     link: LinkedConnection,
+    samagra_id: str,
+    mobile: str,
+    actor: str,
+) -> None:
+    """Hand the e-KYC to the worker: the KYC system is an outside system, called after the commit.
+
+    (It also keeps a slow or unavailable KYC system out of the request, and the
+    outbox retries it with backoff.)
+    """
+    link.ekyc_status = "submitted"
+    link.ekyc_refusal = None
+    enqueue(
+        session,
+        EKYC_KIND,
+        {
+            "account_id": account.public_id,
+            "consumer_number": link.consumer_number,
+            "samagra_id": samagra_id,
+            "mobile": mobile,
+            "actor": actor,
+        },
+        key=f"nodues-ekyc:{link.consumer_number}",
+    )
+    audit_record(
+        session,
+        actor,
+        "nodues.ekyc_submitted",
+        "nodues_account",
+        account.public_id,
+        {"consumer_number": link.consumer_number},
+    )
+
+
+class EkycRunner:
+    """Outbox handler of ``nodues.ekyc``: submit to the KYC connector, keep the outcome."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        payload = message.payload
+        kyc = connectors.get("kyc")
+        if kyc is None:
+            raise ConnectorUnavailable("no KYC connector configured", system="kyc")
+        outcome: EkycOutcome = kyc.submit_ekyc(
+            payload["consumer_number"], payload["samagra_id"], payload["mobile"]
+        )
+        secret = str(self.registry.settings["hub.secret_key"])
+        with Session(self.registry["db_engine"]) as session, session.begin():
+            account = session.execute(
+                select(ConsumerAccount).where(ConsumerAccount.public_id == payload["account_id"])
+            ).scalar_one()
+            link = find_link(session, account, payload["consumer_number"])
+            record_ekyc_outcome(session, account, link, outcome, secret, str(payload["actor"]))
+
+
+def record_ekyc_outcome(
+    session: Session,
+    account: ConsumerAccount,
+    link: LinkedConnection | None,
     outcome: EkycOutcome,
     secret_key: str,
     actor: str,
 ) -> None:
     """Keep the status on the link and in the hub's KYC store; the account's Samagra ID comes from here."""
     record = outcome.record
-    assert record is not None
-    link.ekyc_status = record.status.value
-    link.ekyc_at = utcnow()
+    if not outcome.accepted or record is None:
+        reason = outcome.refusal.value if outcome.refusal is not None else "refused"
+        if link is not None:
+            link.ekyc_status = "refused"
+            link.ekyc_refusal = reason
+        audit_record(
+            session,
+            actor,
+            "nodues.ekyc_refused",
+            "nodues_account",
+            account.public_id,
+            {"consumer_number": link.consumer_number if link else None, "reason": reason},
+        )
+        return
+    if link is not None:
+        link.ekyc_status = record.status.value
+        link.ekyc_refusal = None
+        link.ekyc_at = utcnow()
     if account.samagra_id is None and record.samagra_id:
         account.samagra_id = record.samagra_id
     from hub.kycstore import record_ekyc
 
+    # The KYC system did it, whatever became of the link meanwhile: the hub's copy follows.
     record_ekyc(session, record, "ekyc", secret_key=secret_key)
     audit_record(
         session,
@@ -237,12 +319,8 @@ def record_ekyc_outcome(
         "nodues.ekyc_done",
         "nodues_account",
         account.public_id,
-        {"consumer_number": link.consumer_number, "status": record.status.value},
+        {"consumer_number": record.consumer_number, "status": record.status.value},
     )
-
-
-def submit_ekyc(kyc: Kyc, consumer_number: str, samagra_id: str, mobile: str) -> EkycOutcome:
-    return kyc.submit_ekyc(consumer_number, samagra_id, mobile)
 
 
 def account_json(session: Session, account: ConsumerAccount) -> dict[str, Any]:
@@ -263,5 +341,6 @@ def link_json(link: LinkedConnection) -> dict[str, Any]:
         "linked_at": link.linked_at.isoformat(),
         "ekyc_status": link.ekyc_status,
         "ekyc_at": link.ekyc_at.isoformat() if link.ekyc_at else None,
+        "ekyc_refusal": link.ekyc_refusal,
         "office": {"dc": link.dc_code, "division": link.division_code, "circle": link.circle_code},
     }

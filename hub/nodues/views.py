@@ -19,7 +19,6 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from connectors.billing import IBilling
-from connectors.kyc import IKyc
 from forms.reader import Reader
 from hub.documents import IST, mask_mobile
 from hub.errors import Problem, problem_response
@@ -27,7 +26,7 @@ from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.nodues import accounts as acc
-from hub.nodues.accounts import Billing, Kyc
+from hub.nodues.accounts import Billing
 from hub.nodues.applications import (
     ELECTIONS,
     Filing,
@@ -222,22 +221,9 @@ def submit_ekyc(request: Request) -> Response | dict[str, Any]:
     consumed = _consume(request, challenge_id, code, acc.ekyc_purpose(account, number))
     if isinstance(consumed, Response):
         return consumed
-    kyc: Kyc = request.find_service(IKyc)
-    outcome = acc.submit_ekyc(kyc, number, samagra_id, consumed.mobile)
-    if not outcome.accepted:
-        # The OTP stays used (committed): it authorised this one submission.
-        reason = outcome.refusal.value if outcome.refusal is not None else "refused"
-        return problem_response(
-            request, "ekyc_refused", f"the KYC system refused: {reason}", extra={"reason": reason}
-        )
-    acc.record_ekyc_outcome(session, account, link, outcome, _secret(request), _actor(request))
-    assert outcome.record is not None
-    return {
-        "consumer_number": number,
-        "ekyc_status": link.ekyc_status,
-        "kyc_date": outcome.record.kyc_date.isoformat() if outcome.record.kyc_date else None,
-        "samagra_verified": account.samagra_id is not None,
-    }
+    acc.queue_ekyc(session, account, link, samagra_id, consumed.mobile, _actor(request))
+    request.response.status = 202
+    return acc.link_json(link)
 
 
 # -- applications -----------------------------------------------------------------------------------
@@ -486,7 +472,8 @@ def includeme(config: Configurator) -> None:
         scopes=apply_scope,
         operation_id="submitEkyc",
         openapi={
-            "summary": "e-KYC of a linked connection: Samagra ID + OTP to its registered mobile",
+            "summary": "e-KYC of a linked connection: Samagra ID + OTP to its registered mobile. The KYC "
+            "system is asked after the commit; follow ekyc_status with listConnections",
             "tags": tags,
             "requestBody": _body(
                 {"samagra_id": {"type": "string", "pattern": "^[0-9]{9}$"}, **_OTP_FIELDS},

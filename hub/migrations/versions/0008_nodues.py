@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("division_code", sa.String(40), nullable=False),
         sa.Column("circle_code", sa.String(40), nullable=False),
         sa.Column("ekyc_status", sa.String(16), nullable=False),
+        sa.Column("ekyc_refusal", sa.String(40), nullable=True),
         sa.Column("ekyc_at", UTCDateTime(), nullable=True),
         sa.Column("linked_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_nodues_connections"),
