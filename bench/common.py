@@ -89,9 +89,14 @@ class Figure:
     samples: list[float] = field(default_factory=list)
     baseline_samples: list[float] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # A ratio the section computed itself (e.g. median of per-document ratios, or cost
+    # over cost where value and baseline are rates); otherwise value / baseline_value.
+    reported_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.reported_ratio is not None:
+            return self.reported_ratio
         if self.baseline_value is None or not self.baseline_value:
             return None
         return self.value / self.baseline_value

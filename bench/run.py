@@ -50,10 +50,12 @@ FIRST = "platform"
 SUBPROCESS_SECTIONS = ("certs",)  # run as `python bench/bench_<name>.py`, they print their own lines
 SUBPROCESS_TIMEOUT = 30 * 60
 
+_NUMBER = r"-?[\d,]+(?:\.\d+)?(?:e-?\d+)?"
+# The uniform line, whole: "<name>: <value> <unit>[ | baseline <name>: <value> | ratio <r>[ (...)]]".
 _LINE = re.compile(
-    r"^(?P<name>.+?): (?P<value>-?[\d,]+(?:\.\d+)?(?:e-?\d+)?) (?P<unit>\S+)"
-    r"(?: \| baseline (?P<baseline_name>.+?): (?P<baseline_value>-?[\d,]+(?:\.\d+)?(?:e-?\d+)?)"
-    r" \| ratio (?P<ratio>[\d.]+|n/a)(?: \(target (?P<cmp>>=|<=) (?P<target>[\d.]+))?)?"
+    rf"^(?P<name>[^|]+?): (?P<value>{_NUMBER}) (?P<unit>[A-Za-z%µ][\w/%.-]*)"
+    rf"(?: \| baseline (?P<baseline_name>[^|]+?): (?P<baseline_value>{_NUMBER})"
+    r" \| ratio (?P<ratio>[\d.]+|n/a)(?: \((?:target (?P<cmp>>=|<=) (?P<target>[\d.]+)[^)]*|informational)\))?)?$"
 )
 
 
@@ -104,7 +106,7 @@ def to_figures(section: str, items: list[Any]) -> list[Figure]:
 def parse_line(section: str, line: str) -> Figure | None:
     """A figure from a subprocess section's uniform output line, if the line is one."""
     match = _LINE.match(line.strip())
-    if match is None or match.group("unit") == "|":
+    if match is None:
         return None
 
     def number(text: str | None) -> float | None:
@@ -119,6 +121,7 @@ def parse_line(section: str, line: str) -> Figure | None:
         baseline_value=number(match.group("baseline_value")),
         target=number(match.group("target")),
         comparison=">=" if match.group("cmp") != "<=" else "<=",
+        reported_ratio=number(match.group("ratio")) if match.group("ratio") != "n/a" else None,
         details={"from_output": True},
     )
 
