@@ -63,6 +63,11 @@ def status_key(application: ConnectionApplication) -> str:
     return f"connection-application:{application.id}"
 
 
+def payment_reference(application: ConnectionApplication) -> str:
+    """The demand note's reference at the gateway: known before the note is numbered."""
+    return f"{application.application_no}/DN"
+
+
 def payload_digest(sw_application_id: str, form: ConnectionApplicationForm) -> str:
     canonical = json.dumps(
         {"sw_application_id": sw_application_id, "form_version": form.form_version, "form": form.cleaned},
@@ -438,10 +443,10 @@ class ConnectionService:
             raise Problem(exc.code if exc.code.startswith("payment_") else "payment_bad_signature") from None
         application = session.execute(
             select(ConnectionApplication)
-            .where(ConnectionApplication.demand_note_number == paid.reference)
+            .where(ConnectionApplication.payment_order_id == paid.order_id)
             .with_for_update()
         ).scalar_one_or_none()
-        if application is None or application.payment_order_id != paid.order_id:
+        if application is None or payment_reference(application) != paid.reference:
             raise Problem("payment_reference_unknown", extra={"reference": paid.reference})
         replay = session.execute(
             select(ConnectionPayment).where(ConnectionPayment.gateway_txn_id == paid.gateway_txn_id)
@@ -521,10 +526,27 @@ class ConnectionService:
         """An officer's action (the console does the same through WorkflowRegistry.act)."""
         now = now or utcnow()
         roles = list(roles)
+        with Session(self.engine) as peek:
+            # On its own session, before ``session`` reads: SQLite refuses to let a
+            # transaction that read an older snapshot write after another committed.
+            self.prepare(self.by_number(peek, application_no), action)
         application = self.by_number(session, application_no, lock=True)
         case = self.case_of(session, application)
         self._require(case, action, roles)
         return self._act(session, case, action, actor, roles, reason, {}, now)
+
+    def prepare(self, application: ConnectionApplication, action: str) -> None:
+        """Ask the outside systems first, before this transaction writes anything.
+
+        Both calls are idempotent (the order by its reference, the consumer by the
+        application number), so the listener repeats them as plain reads and gets
+        the same answers. Calling them before the hub's first write keeps SQLite
+        (one writer) usable; PostgreSQL does not mind either way.
+        """
+        if action == "issue_demand_note":
+            self._payment_order(application)
+        elif action == "release":
+            self._billing_consumer(application)
 
     def on_transition(self, session: Session, case: WorkflowCase, event: WorkflowEvent) -> None:
         """Workflow listener: what an action entails (documents, billing), then the status update.
@@ -596,13 +618,45 @@ class ConnectionService:
         name_hi = str(application.form_data.get("enterprise", {}).get("name_hi") or "")
         return Holder(name_deva=name_hi, name_latin=application.enterprise_name)
 
-    def _issue_demand_note(
-        self, session: Session, application: ConnectionApplication, role: str, officer: str, now: datetime
-    ) -> None:
+    def _fees(self, application: ConnectionApplication) -> tuple[list[Any], str, Decimal]:
         lines, quantity = self.settings.fees.charges(
             application.category, application.connected_load_kw, application.contract_demand_kva
         )
-        total = sum((line.amount for line in lines), Decimal("0.00"))
+        return lines, quantity, sum((line.amount for line in lines), Decimal("0.00"))
+
+    def _payment_order(self, application: ConnectionApplication) -> Any:
+        total = self._fees(application)[2]
+        try:
+            return self.connector("payment").create_order(
+                total,
+                payment_reference(application),
+                f"Demand note, application {application.application_no}",
+            )
+        except ValueError as exc:
+            raise Problem("unprocessable", f"the gateway cannot take this demand: {exc}") from None
+
+    def _billing_consumer(self, application: ConnectionApplication) -> Any:
+        form = application.form_data
+        name_hi = str(form.get("enterprise", {}).get("name_hi") or "") or application.enterprise_name
+        try:
+            return self.connector("billing").create_consumer(
+                NewConsumer(
+                    application_reference=application.application_no,
+                    name_en=application.enterprise_name,
+                    name_hi=name_hi,
+                    samagra_id=None,
+                    mobile=application.mobile,
+                    dc_code=application.office_code,
+                    category=BILLING_CATEGORIES[application.category],
+                )
+            )
+        except ConnectorRejected as exc:
+            raise Problem("unprocessable", f"billing refused the new consumer ({exc.code})") from None
+
+    def _issue_demand_note(
+        self, session: Session, application: ConnectionApplication, role: str, officer: str, now: datetime
+    ) -> None:
+        lines, quantity, total = self._fees(application)
         details: dict[str, str | Decimal] = {
             "application_no": application.application_no,
             "sw_application_id": application.sw_application_id,
@@ -629,12 +683,7 @@ class ConnectionService:
             now,
         )
         number = issued.record.number
-        try:
-            order = self.connector("payment").create_order(
-                total, number, f"Demand note {number} ({application.application_no})"
-            )
-        except ValueError as exc:
-            raise Problem("unprocessable", f"the gateway cannot take this demand: {exc}") from None
+        order = self._payment_order(application)
         application.demand_note_number = number
         application.demand_amount = total
         application.demand_lines = {line.name: str(line.amount) for line in lines}
@@ -678,24 +727,7 @@ class ConnectionService:
     def _release(
         self, session: Session, application: ConnectionApplication, case: WorkflowCase, now: datetime
     ) -> None:
-        name_hi = (
-            str(application.form_data.get("enterprise", {}).get("name_hi") or "")
-            or application.enterprise_name
-        )
-        try:
-            consumer = self.connector("billing").create_consumer(
-                NewConsumer(
-                    application_reference=application.application_no,
-                    name_en=application.enterprise_name,
-                    name_hi=name_hi,
-                    samagra_id=None,
-                    mobile=application.mobile,
-                    dc_code=application.office_code,
-                    category=BILLING_CATEGORIES[application.category],
-                )
-            )
-        except ConnectorRejected as exc:
-            raise Problem("unprocessable", f"billing refused the new consumer ({exc.code})") from None
+        consumer = self._billing_consumer(application)
         application.consumer_number = consumer.consumer_number
         application.released_at = now
         assert case.statutory_due_at is not None
