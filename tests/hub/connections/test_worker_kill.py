@@ -69,10 +69,11 @@ def delivered_rows(hub: Hub) -> tuple[int, int]:
 
 
 def test_killed_worker_loses_nothing_and_the_portal_sees_each_update_once(
-    hub: Hub, live_client: Any, portal: FakeSingleWindow, worker: WorkerProcess
+    hub: Hub, live_client: Any, portal: FakeSingleWindow, worker: WorkerProcess, queue_settings: dict[str, str]
 ) -> None:
     client = live_client(["connections:apply"])
-    ids = [f"SW-KILL-{n}" for n in range(5)]
+    queue = "redis" if "hub.redis_url" in queue_settings else "sqlite"
+    ids = [f"SW-KILL-{queue}-{n}" for n in range(5)]
     for sw_id in ids:
         hub.app.post_json(
             "/api/v1/connections/applications",
