@@ -131,7 +131,9 @@ def connection_settings(portal_url: str, key_file: Path, document_origin: str) -
 
 
 @pytest.fixture(scope="module")
-def live_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """tests/conftest.py's, but the SQLite template is checkpointed before it is copied.
 
     The template is migrated in WAL mode and its engine stays open, so the
@@ -253,7 +255,9 @@ class Hub:
         with Session(self.engine) as session:
             return list(
                 session.scalars(
-                    select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.status == "pending")
+                    .order_by(OutboxMessage.id)
                 )
             )
 
@@ -270,7 +274,9 @@ class Hub:
     def make_due(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(OutboxMessage).where(OutboxMessage.status == "pending").values(next_attempt_at=utcnow())
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "pending")
+                .values(next_attempt_at=utcnow())
             )
 
 

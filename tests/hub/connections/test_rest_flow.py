@@ -36,7 +36,9 @@ def client(live_client: Any) -> dict[str, Any]:
 def incidents(hub: Hub, code: str) -> int:
     with Session(hub.engine) as session:
         return int(
-            session.scalar(select(func.count()).select_from(ConnectionIncident).where(ConnectionIncident.code == code))
+            session.scalar(
+                select(func.count()).select_from(ConnectionIncident).where(ConnectionIncident.code == code)
+            )
             or 0
         )
 
@@ -100,7 +102,10 @@ def test_industrial_application_from_submission_to_release(
     assert hub.application(sw_id).status == "awaiting_payment"
     forged = copy.copy(wrong)
     forged_headers = dict(wrong.headers) | {"X-Payment-Signature": "v1=" + "0" * 64}
-    assert hub.app.post(PAY, wrong.body, headers=forged_headers, status=401).json["code"] == "payment_bad_signature"
+    assert (
+        hub.app.post(PAY, wrong.body, headers=forged_headers, status=401).json["code"]
+        == "payment_bad_signature"
+    )
     good = pay(hub, sw_id)
     assert post_callback(hub, good).json["outcome"] == "recorded"
     assert post_callback(hub, good, 409).json["code"] == "payment_replayed"
@@ -164,7 +169,9 @@ def test_withdrawal_and_objects_of_other_clients_look_missing(
     hub.app.post_json(URL, submission(sw_id, lt_industrial_form()), headers=client["headers"], status=201)
     other = live_client(["connections:apply"])
     assert hub.app.get(f"{URL}/{sw_id}", headers=other["headers"], status=404).json["code"] == "not_found"
-    done = hub.app.post_json(f"{URL}/{sw_id}/withdrawal", {"reason": "Plan dropped"}, headers=client["headers"]).json
+    done = hub.app.post_json(
+        f"{URL}/{sw_id}/withdrawal", {"reason": "Plan dropped"}, headers=client["headers"]
+    ).json
     assert done["status"] == "withdrawn"
 
 
@@ -225,7 +232,9 @@ def test_callbacks_survive_an_outage_and_a_garbage_answer_in_order(
     portal.down()
     try:
         for sw_id in ids:
-            hub.app.post_json(URL, submission(sw_id, lt_industrial_form()), headers=client["headers"], status=201)
+            hub.app.post_json(
+                URL, submission(sw_id, lt_industrial_form()), headers=client["headers"], status=201
+            )
             hub.officer(sw_id, "accept_documents", OA)
             hub.officer(sw_id, "inspection_passed", AM)
         hub.deliverer.deliver(hub.pending())
@@ -239,7 +248,9 @@ def test_callbacks_survive_an_outage_and_a_garbage_answer_in_order(
         hub.make_due()
         hub.deliverer.deliver(hub.pending())
         with Session(hub.engine) as session:
-            errors = session.scalars(select(OutboxMessage.last_error).where(OutboxMessage.status == "pending")).all()
+            errors = session.scalars(
+                select(OutboxMessage.last_error).where(OutboxMessage.status == "pending")
+            ).all()
             tried = [e for e in errors if e]  # the head of each application's queue; the rest wait behind it
             assert len(tried) == 3 and all("garbage answer" in e for e in tried)
     finally:
@@ -252,7 +263,12 @@ def test_callbacks_survive_an_outage_and_a_garbage_answer_in_order(
         assert [u.status for u in got] == ["document_scrutiny", "site_inspection", "demand_note"]
         assert [u.sequence for u in got] == [1, 2, 3]
     with Session(hub.engine) as session:
-        assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "parked")) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "parked")
+            )
+            == 0
+        )
 
 
 # -- bad input: clear code, recorded, nothing changed ----------------------------------------
@@ -267,9 +283,17 @@ def _count_applications(hub: Hub) -> int:
     ("mutate", "field", "code"),
     [
         (lambda f: f["supply"].update(supply_voltage="415V"), "form/supply/supply_voltage", "out_of_limits"),
-        (lambda f: f["supply"]["contract_demand"].update(value="20", unit="kVA"), "form/supply/contract_demand/value", "out_of_limits"),
+        (
+            lambda f: f["supply"]["contract_demand"].update(value="20", unit="kVA"),
+            "form/supply/contract_demand/value",
+            "out_of_limits",
+        ),
         (lambda f: f["supply"].update(category="agricultural"), "form/supply/category", "choice"),
-        (lambda f: f["supply"]["connected_load"].update(value="2", unit="MW"), "form/supply/connected_load/unit", "choice"),
+        (
+            lambda f: f["supply"]["connected_load"].update(value="2", unit="MW"),
+            "form/supply/connected_load/unit",
+            "choice",
+        ),
         (lambda f: f.__setitem__("documents", f["documents"][:3]), "form/documents", "document_missing"),
     ],
 )
@@ -279,7 +303,9 @@ def test_limits_and_categories_are_enforced(
     form = industrial_form()
     mutate(form)
     before = _count_applications(hub)
-    problem = hub.app.post_json(URL, submission("SW-BAD-LIMITS", form), headers=client["headers"], status=400).json
+    problem = hub.app.post_json(
+        URL, submission("SW-BAD-LIMITS", form), headers=client["headers"], status=400
+    ).json
     assert problem["code"] == "validation_failed"
     assert any(e["field"] == field and e["code"] == code for e in problem["errors"]), problem["errors"]
     assert _count_applications(hub) == before
@@ -297,7 +323,9 @@ def test_document_hash_mismatch(hub: Hub, client: dict[str, Any]) -> None:
     form = industrial_form()
     form["documents"][0]["sha256"] = hashlib.sha256(b"something else").hexdigest()
     before = _count_applications(hub)
-    problem = hub.app.post_json(URL, submission("SW-BAD-HASH", form), headers=client["headers"], status=422).json
+    problem = hub.app.post_json(
+        URL, submission("SW-BAD-HASH", form), headers=client["headers"], status=422
+    ).json
     assert problem["code"] == "document_hash_mismatch" and problem["field"] == "documents/0/sha256"
     assert _count_applications(hub) == before and incidents(hub, "document_hash_mismatch") >= 1
 
@@ -310,7 +338,9 @@ def test_url_off_the_allow_list_is_never_fetched(
     form = industrial_form()
     form["documents"][0] = document("identity_proof", PDF + b"id", url=doc_host.server.url + "/identity.pdf")
     form["documents"][3] = document("site_plan", PDF, url=off_list_host.server.url + "/site_plan.pdf")
-    problem = hub.app.post_json(URL, submission("SW-BAD-URL", form), headers=client["headers"], status=422).json
+    problem = hub.app.post_json(
+        URL, submission("SW-BAD-URL", form), headers=client["headers"], status=422
+    ).json
     assert problem["code"] == "document_url_not_allowed" and problem["field"] == "documents/3/url"
     assert off_list_host.requests == [] and doc_host.requests == []  # refused before anything was fetched
     assert incidents(hub, "document_url_not_allowed") >= 1
@@ -328,7 +358,9 @@ def test_url_on_the_allow_list_is_fetched_once_and_verified(
     hub.app.post_json(URL, body, headers=client["headers"], status=200)  # replay: nothing fetched again
     assert len(doc_host.requests) == seen + 1
     form["documents"][3]["sha256"] = hashlib.sha256(b"tampered").hexdigest()
-    problem = hub.app.post_json(URL, submission("SW-URL-TAMPERED", form), headers=client["headers"], status=422).json
+    problem = hub.app.post_json(
+        URL, submission("SW-URL-TAMPERED", form), headers=client["headers"], status=422
+    ).json
     assert problem["code"] == "document_hash_mismatch"
 
 
@@ -345,9 +377,14 @@ def test_failed_payment_is_noted_and_changes_nothing(hub: Hub, client: dict[str,
     assert post_callback(hub, stale, 400).json["code"] == "payment_stale"
     with Session(hub.engine) as session:
         app = hub.application(sw_id)
-        assert session.scalar(
-            select(func.count()).select_from(ConnectionPayment).where(ConnectionPayment.application_id == app.id)
-        ) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(ConnectionPayment)
+                .where(ConnectionPayment.application_id == app.id)
+            )
+            == 0
+        )
 
 
 def test_openapi_lists_the_operations(hub: Hub) -> None:

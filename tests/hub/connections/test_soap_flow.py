@@ -145,7 +145,9 @@ def test_soap_refusals_are_faults_with_stable_codes(soap: Any, hub: Hub, off_lis
     assert off_list_host.requests == []
 
     ack = soap.submitConnectionApplication(sw_application_id="SW-SOAP-W", form_version=1, form_v1=form)
-    withdrawn = soap.withdrawConnectionApplication(sw_application_id="SW-SOAP-W", reason="Project moved to Indore")
+    withdrawn = soap.withdrawConnectionApplication(
+        sw_application_id="SW-SOAP-W", reason="Project moved to Indore"
+    )
     assert withdrawn.status == "withdrawn" and withdrawn.application_no == ack.application_no
     with pytest.raises(Fault) as closed:
         soap.respondToQuery(sw_application_id="SW-SOAP-W", answer="late")

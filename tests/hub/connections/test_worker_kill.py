@@ -28,7 +28,9 @@ REDIS_DB = 12
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])
-def queue_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def queue_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     if request.param == "redis":
         import redis
 
@@ -69,7 +71,11 @@ def delivered_rows(hub: Hub) -> tuple[int, int]:
 
 
 def test_killed_worker_loses_nothing_and_the_portal_sees_each_update_once(
-    hub: Hub, live_client: Any, portal: FakeSingleWindow, worker: WorkerProcess, queue_settings: dict[str, str]
+    hub: Hub,
+    live_client: Any,
+    portal: FakeSingleWindow,
+    worker: WorkerProcess,
+    queue_settings: dict[str, str],
 ) -> None:
     client = live_client(["connections:apply"])
     queue = "redis" if "hub.redis_url" in queue_settings else "sqlite"
