@@ -224,9 +224,10 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
             remarks="स्थल निरीक्षण / Site inspection",
         )
 
+    engine = env.engine()
     # Baseline: one thread, the connector alone.
     direct = HttpSingleWindow.from_context(
-        ConnectorContext(name="singlewindow", options=options, engine=None)
+        ConnectorContext(name="singlewindow", options=options, engine=engine)
     )
     started = time.perf_counter()
     for i in range(count):
@@ -249,7 +250,6 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
         "[app:main]\nuse = egg:discom-hub\n"
         + "".join(f"{k} = {str(v).replace('%', '%%')}\n" for k, v in settings.items())
     )
-    engine = env.engine()
     with Session(engine) as session, session.begin():
         for i in range(count):
             enqueue(
