@@ -28,7 +28,9 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     from hub.observability import configure_logging
 
     configure_logging(bool(merged["hub.log_json"]))
-    config = Configurator(settings=merged)
+    from hub.request import HubRequest
+
+    config = Configurator(settings=merged, request_factory=HubRequest)
     config.add_renderer("json", JSON(ensure_ascii=False))
     engine = merged.pop("hub.test_engine", None)
     if engine is not None:
@@ -44,9 +46,12 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.openapi")
     config.include("hub.documents")
     config.include("hub.workflow")
+    config.include("hub.periodic")
     config.include("hub.outbox")
+    config.include("hub.soap")
     config.include("hub.console")
     config.include("hub.nodues")
+    config.include("hub.connections")
     config.include("hub.views.ping")
     config.include("hub.views.certificates")
     config.include("hub.kyc")
@@ -55,7 +60,11 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
 
 def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Router:
     """Paste app factory: ``use = egg:discom-hub``."""
+    from hub.request import adopt_request_properties
+
     config = make_config(global_config, **settings)
+    config.commit()
+    adopt_request_properties(config)
     app = config.make_wsgi_app()
     log.info("hub started", extra={"settings": hub_settings.redacted(config.get_settings())})
     return app

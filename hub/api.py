@@ -12,6 +12,8 @@ Options:
 * ``auth="self"``: the view authenticates on its own (SOAP: bearer or
   WS-Security), and is not listed in /openapi.json (its WSDL documents it);
 * ``max_body``: body cap in bytes for this view (default ``hub.max_body_bytes``);
+* ``database=False``: the view never touches the database, so requests to its
+  (fixed) path skip the transaction (hub.db); touching it anyway fails loudly;
 * ``operation_id`` / ``openapi``: the OpenAPI operation.
 """
 
@@ -38,7 +40,7 @@ from hub.ratelimit import RateLimiter
 
 View = Callable[[Any, Request], Response]
 
-API_OPTIONS = ("scopes", "public", "auth", "max_body", "operation_id", "openapi", "ratelimit")
+API_OPTIONS = ("scopes", "public", "auth", "max_body", "operation_id", "openapi", "ratelimit", "database")
 
 
 class ClientStatus:
@@ -96,7 +98,7 @@ class ClientStatus:
 
 
 def bearer_token(request: Request) -> str:
-    if "access_token" in request.GET:
+    if "access_token" in request.environ.get("QUERY_STRING", "") and "access_token" in request.GET:
         # RFC 6750 allows it, we do not: query strings end up in logs.
         raise InvalidAccessToken("token in query string")
     header = request.headers.get("Authorization", "")
@@ -168,6 +170,8 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                 "openapi": options.get("openapi") or {},
             }
         )
+    kind = "routes_without_database" if options.get("database") is False else "routes_with_database"
+    info.registry.setdefault(kind, set()).add(route_name)
     settings = info.registry.settings
     max_body = int(options.get("max_body") or settings["hub.max_body_bytes"])
     default_rate = int(settings["hub.ratelimit.default_per_minute"])

@@ -54,6 +54,19 @@ def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.migrate import upgrade
 
     upgrade(settings["hub.database_url"], revision=args.revision)
+    # The first token signing key, made here rather than by N server
+    # processes racing for it on their first start.
+    from hub.auth.tokens import TokenKeyRing
+    from hub.crypto import SecretBox
+    from hub.db import session_factory
+
+    engine = engine_for(settings)
+    TokenKeyRing(
+        session_factory(engine),
+        SecretBox(settings["hub.secret_key"], "token-signing-keys"),
+        settings["hub.oauth.token_lifetime"],
+    ).reload()
+    engine.dispose()
     print(json.dumps({"migrated": True, "revision": args.revision}))
     return 0
 
@@ -75,7 +88,9 @@ def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
             )
 
     try:
-        summary = generate_demo_data(engine, consumers=total, seed=args.seed, progress=progress, replace=args.replace)
+        summary = generate_demo_data(
+            engine, consumers=total, seed=args.seed, progress=progress, replace=args.replace
+        )
     except DemoDataExists:
         print(json.dumps({"demo_data": "already loaded; pass --replace to reload"}))
         engine.dispose()

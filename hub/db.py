@@ -57,18 +57,51 @@ def tm_session(factory: sessionmaker[Session], manager: transaction.TransactionM
     return session
 
 
-def _dbsession(request: Request) -> Session:
+def dbsession_for(request: Request) -> Session:
+    """The request's session, joined to its transaction (``request.dbsession``).
+
+    Created on first use only, so requests that never touch the database
+    pay nothing for it. Hooks in ``registry["dbsession_hooks"]`` (e.g. the
+    outbox's after-commit hand-off) run once per session.
+    """
     # A test may hand in its own session (joined to its outer transaction).
-    override = request.environ.get("hub.dbsession")
-    if override is not None:
-        return override  # type: ignore[no-any-return]
-    factory: sessionmaker[Session] = request.registry["dbsession_factory"]
-    return tm_session(factory, request.tm)
+    session: Session | None = request.environ.get("hub.dbsession")
+    if session is None:
+        factory: sessionmaker[Session] = request.registry["dbsession_factory"]
+        session = tm_session(factory, request.tm)
+    for hook in request.registry.get("dbsession_hooks", ()):
+        hook(request, session)
+    return session
+
+
+def needs_transaction(request: Request) -> bool:
+    """pyramid_tm's activate hook: every path but the fixed ones whose views declare ``database=False``.
+
+    The set is computed once, after configuration, from the routes (hub.request).
+    """
+    skip: frozenset[str] = request.registry.get("paths_without_database", frozenset())
+    return request.path_info not in skip
+
+
+def paths_without_database(config: Configurator) -> frozenset[str]:
+    """The literal paths of routes whose every view declared ``database=False``."""
+    from pyramid.interfaces import IRoutesMapper
+
+    names = config.registry.get("routes_without_database", set()) - config.registry.get(
+        "routes_with_database", set()
+    )
+    mapper = config.registry.queryUtility(IRoutesMapper)
+    return frozenset(
+        route.pattern for route in mapper.get_routes() if route.name in names and "{" not in route.pattern
+    )
 
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    settings["tm.activate_hook"] = needs_transaction
+    # No security policy: annotating the transaction with a user is wasted work.
+    settings.setdefault("tm.annotate_user", "false")
     config.include("pyramid_tm")
     config.include("pyramid_retry")
     engine = config.registry.get("db_engine")
@@ -76,4 +109,4 @@ def includeme(config: Configurator) -> None:
         engine = make_engine(settings["hub.database_url"], settings["hub.database_pool_size"])
         config.registry["db_engine"] = engine
     config.registry["dbsession_factory"] = session_factory(engine)
-    config.add_request_method(_dbsession, "dbsession", reify=True)
+    config.registry.setdefault("dbsession_hooks", [])

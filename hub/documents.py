@@ -449,6 +449,7 @@ def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = DocumentKeys(settings)
     config.registry["document_keys"] = keys
+
     # Published beside the token keys in /.well-known/jwks.json (hub.auth.oauth).
     def document_jwks() -> dict[str, Any]:
         return keys.keyring.public_jwks()

@@ -72,6 +72,7 @@ def includeme(config: Configurator) -> None:
     config.add_view(
         healthz,
         route_name="healthz",
+        database=False,
         request_method="GET",
         renderer="json",
         public=True,

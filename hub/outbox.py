@@ -42,7 +42,6 @@ from typing import Any, cast
 
 from huey import Huey, RedisHuey, SqliteHuey
 from pyramid.config import Configurator
-from pyramid.events import NewRequest
 from pyramid.request import Request
 from sqlalchemy import Table, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
@@ -479,9 +478,12 @@ def _after_transaction(committed: bool, request: Request, queue: OutboxQueue) ->
         log.warning("outbox: could not queue %d new message(s); the sweep will", len(ids), exc_info=True)
 
 
-def _watch_transaction(event: NewRequest) -> None:
-    """Queue the ids a request enqueued once its transaction has committed, and only then."""
-    request = event.request
+def _watch_transaction(request: Request, session: Session) -> None:
+    """Queue the ids a request enqueued once its transaction has committed, and only then.
+
+    Runs when a request first uses its database session (hub.db), so requests
+    that never touch the database carry no hooks.
+    """
     queue: OutboxQueue | None = request.registry.get(QUEUE_KEY)
     if queue is None:
         return
@@ -508,4 +510,4 @@ def includeme(config: Configurator) -> None:
     registry[HANDLERS_KEY] = {}
     registry[QUEUE_KEY] = OutboxQueue.from_settings(config.get_settings())
     config.add_directive("add_outbox_handler", add_outbox_handler)
-    config.add_subscriber(_watch_transaction, NewRequest)
+    registry.setdefault("dbsession_hooks", []).append(_watch_transaction)

@@ -34,6 +34,7 @@ from hub.outbox import (
     deliverer_from_settings,
     registered_handlers,
 )
+from hub.periodic import JOBS_KEY, PeriodicJob, Scheduler
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -68,6 +69,8 @@ class Worker:
     queue: OutboxQueue
     deliverer: OutboxDeliverer
     settings: dict[str, Any]
+    engine: Any
+    periodic_jobs: list[PeriodicJob]
 
 
 def build_worker(settings: dict[str, Any]) -> Worker:
@@ -90,7 +93,7 @@ def build_worker(settings: dict[str, Any]) -> Worker:
         queue=queue,
     )
     queue.deliverer = deliverer
-    return Worker(queue, deliverer, app_settings)
+    return Worker(queue, deliverer, app_settings, registry["db_engine"], list(registry.get(JOBS_KEY, [])))
 
 
 def run(settings: dict[str, Any], threads: int | None = None) -> None:
@@ -100,6 +103,8 @@ def run(settings: dict[str, Any], threads: int | None = None) -> None:
     threads = threads or int(app_settings["hub.outbox.workers"])
     sweeper = Sweeper(worker.deliverer, float(app_settings["hub.outbox.sweep_seconds"]))
     sweeper.start()
+    scheduler = Scheduler(worker.engine, worker.periodic_jobs)
+    scheduler.start()
     consumer = worker.queue.huey.create_consumer(
         workers=threads,
         worker_type="thread",
@@ -119,6 +124,7 @@ def run(settings: dict[str, Any], threads: int | None = None) -> None:
         consumer.run()
     finally:
         sweeper.stop()
+        scheduler.stop()
 
 
 def load_ini(ini: str) -> dict[str, Any]:

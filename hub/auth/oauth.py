@@ -212,6 +212,7 @@ def includeme(config: Configurator) -> None:
     config.add_view(
         jwks_view,
         route_name="jwks",
+        database=False,
         request_method="GET",
         renderer="json",
         public=True,

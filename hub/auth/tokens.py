@@ -10,6 +10,7 @@ signed has expired.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.crypto import SecretBox
@@ -95,14 +97,22 @@ class TokenKeyRing:
         self._public = KeySet([])
         self._public_dicts: list[dict[str, str]] = []
 
-    def _load(self) -> None:
+    def _load(self, attempts: int = 5) -> None:
         with self._session_factory() as session:
             rows = list(session.execute(select(TokenSigningKey).order_by(TokenSigningKey.id)).scalars())
             current = [r for r in rows if r.retired_at is None]
             if not current:
-                with session.begin_nested():
+                # Several processes may start on an empty database at once: one
+                # creates the first key, the others find it on their next read.
+                try:
                     current = [create_signing_key(session, self._box)]
-                session.commit()
+                    session.commit()
+                except (OperationalError, IntegrityError):
+                    session.rollback()
+                    if attempts <= 1:
+                        raise
+                    time.sleep(0.05 + random.random() * 0.2)
+                    return self._load(attempts - 1)
                 rows.extend(current)
         cutoff = utcnow() - timedelta(seconds=self._lifetime + 60)
         published = [r for r in rows if r.retired_at is None or r.retired_at > cutoff]

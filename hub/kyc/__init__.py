@@ -28,10 +28,10 @@ def includeme(config: Configurator) -> None:
 
 
 def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
-    """Offer the connector sync to hub-worker as a periodic job (``registry["periodic_jobs"]``)."""
+    """Offer the connector sync to hub-worker as a periodic job (hub.periodic)."""
     from functools import partial
 
-    from hub.kyc.sync import PeriodicJob, kyc_sync_job
+    from hub.kyc.sync import kyc_sync_job
 
     registry = config.registry
     kyc = registry.get("connectors", {}).get("kyc")
@@ -44,6 +44,4 @@ def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
         api_settings.sync_page,
         config.get_settings()["hub.secret_key"],
     )
-    registry.setdefault("periodic_jobs", []).append(
-        PeriodicJob("kyc.sync", float(api_settings.sync_interval_seconds), job)
-    )
+    config.add_periodic_job("kyc.sync", float(api_settings.sync_interval_seconds), job)

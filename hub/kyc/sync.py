@@ -94,15 +94,6 @@ def sync_kyc(
     return result
 
 
-@dataclass(frozen=True)
-class PeriodicJob:
-    """A job hub-worker runs every ``interval_seconds`` (``registry["periodic_jobs"]``)."""
-
-    name: str
-    interval_seconds: float
-    run: object  # Callable[[], object]; typed loosely so the registry holds any job
-
-
 def kyc_sync_job(engine: Engine, kyc: Any, page_size: int, secret_key: str) -> SyncResult:
     """The periodic sync: at most 100 pages a run, so one run never hogs a worker thread."""
     result = sync_kyc(engine, kyc, page_size=page_size, max_pages=100, secret_key=secret_key)

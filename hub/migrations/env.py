@@ -21,10 +21,15 @@ def run() -> None:
             context.run_migrations()
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "", pool_size=1)
-    with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        # Closing the last connection checkpoints SQLite's WAL into the main
+        # file, so a copy of the file (test templates, backups) is complete.
+        engine.dispose()
 
 
 run()

@@ -2,7 +2,14 @@
 
 from hub.models.audit import AuditEntry
 from hub.models.client import PartnerClient, TokenSigningKey
+from hub.models.connection import (
+    ConnectionApplication,
+    ConnectionDocument,
+    ConnectionIncident,
+    ConnectionPayment,
+)
 from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
 from hub.models.otp import OtpChallenge
@@ -14,11 +21,16 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "ConnectionApplication",
+    "ConnectionDocument",
+    "ConnectionIncident",
     "ConnectionKyc",
+    "ConnectionPayment",
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
     "IssuedDocument",
+    "JobLease",
     "KycChange",
     "KycConsent",
     "KycFieldPolicy",

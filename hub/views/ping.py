@@ -20,6 +20,7 @@ def includeme(config: Configurator) -> None:
         request_method="GET",
         renderer="json",
         scopes=["hub:ping"],
+        database=False,
         operation_id="ping",
         openapi={"summary": "Authenticated no-op: proves a token works", "tags": ["operations"]},
     )

@@ -1,7 +1,7 @@
 """KYC for DBT schemes: KYC records per connection, change feed, consents, field policies, sync state.
 
 Revision ID: 0009_kyc
-Revises: 0007_otp_workflow
+Revises: 0008_nodues
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0009_kyc"
-down_revision = "0007_otp_workflow"
+down_revision = "0008_nodues"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """New-connection applications, their documents, payments and refused-input incidents.
 
 Revision ID: 0010_connections
-Revises: 0007_otp_workflow
+Revises: 0009_kyc
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0010_connections"
-down_revision = "0007_otp_workflow"
+down_revision = "0009_kyc"
 branch_labels = None
 depends_on = None
 
