@@ -40,7 +40,9 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     # The worker's claim and the sweep: due pending messages.
-    op.create_index("ix_outbox_messages_status_next_attempt_at", "outbox_messages", ["status", "next_attempt_at"])
+    op.create_index(
+        "ix_outbox_messages_status_next_attempt_at", "outbox_messages", ["status", "next_attempt_at"]
+    )
     # Per-key order: "is there an older undelivered message for this key?"
     op.create_index("ix_outbox_messages_key_id", "outbox_messages", ["key", "id"])
 

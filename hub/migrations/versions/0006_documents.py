@@ -48,7 +48,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_issued_documents"),
         sa.UniqueConstraint("number", name="uq_issued_documents_number"),
         sa.ForeignKeyConstraint(
-            ["superseded_by_id"], ["issued_documents.id"], name="fk_issued_documents_superseded_by_id_issued_documents"
+            ["superseded_by_id"],
+            ["issued_documents.id"],
+            name="fk_issued_documents_superseded_by_id_issued_documents",
         ),
     )
     op.create_index("ix_issued_documents_subject", "issued_documents", ["subject_type", "subject_id"])
@@ -61,7 +63,9 @@ def upgrade() -> None:
         sa.Column("qr_payload", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("document_id", name="pk_issued_document_files"),
         sa.ForeignKeyConstraint(
-            ["document_id"], ["issued_documents.id"], name="fk_issued_document_files_document_id_issued_documents"
+            ["document_id"],
+            ["issued_documents.id"],
+            name="fk_issued_document_files_document_id_issued_documents",
         ),
     )
     op.create_table(
@@ -75,7 +79,9 @@ def upgrade() -> None:
         sa.Column("verifier", sa.String(200), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_document_verifications"),
         sa.ForeignKeyConstraint(
-            ["document_id"], ["issued_documents.id"], name="fk_document_verifications_document_id_issued_documents"
+            ["document_id"],
+            ["issued_documents.id"],
+            name="fk_document_verifications_document_id_issued_documents",
         ),
     )
     op.create_index("ix_document_verifications_document_id", "document_verifications", ["document_id"])

@@ -72,7 +72,9 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_workflow_events"),
         sa.UniqueConstraint("case_id", "seq", name="uq_workflow_events_case_seq"),
-        sa.ForeignKeyConstraint(["case_id"], ["workflow_cases.id"], name="fk_workflow_events_case_id_workflow_cases"),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["workflow_cases.id"], name="fk_workflow_events_case_id_workflow_cases"
+        ),
     )
     op.create_index("ix_workflow_events_case_id", "workflow_events", ["case_id"])
     op.create_table(
@@ -85,7 +87,9 @@ def upgrade() -> None:
         sa.Column("detected_at", UTCDateTime(), nullable=False),
         sa.Column("escalated_to", sa.String(40), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_workflow_breaches"),
-        sa.ForeignKeyConstraint(["case_id"], ["workflow_cases.id"], name="fk_workflow_breaches_case_id_workflow_cases"),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["workflow_cases.id"], name="fk_workflow_breaches_case_id_workflow_cases"
+        ),
     )
     op.create_index("ix_workflow_breaches_case_id", "workflow_breaches", ["case_id"])
 
