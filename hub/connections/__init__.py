@@ -10,7 +10,7 @@ and hub.console) adds:
 * the REST operations (``/api/v1/connections/...``) and the SOAP
   ``SingleWindowService`` (``/soap/singlewindow``);
 * the outbox handler crediting statutory compensation, the console provider,
-  and the periodic escalation job the worker runs.
+  and the periodic escalation job (``hub.periodic``) the worker runs.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hub.workflow import WorkflowDefinition
 
 log = logging.getLogger(__name__)
 
-PERIODIC_KEY = "periodic_tasks"
+ESCALATION_JOB = "workflow.escalate_overdue"
 
 
 class CompensationHandler:
@@ -55,9 +55,13 @@ def includeme(config: Configurator) -> None:
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
     registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
     config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
-    # The worker runs these every ``interval`` seconds (hub.worker); one job escalates every
-    # workflow's overdue cases, so registering it twice (another flow) is harmless.
-    registry.setdefault(PERIODIC_KEY, {})["workflow.escalate_overdue"] = (60.0, service.escalate_overdue)
+    # hub-worker runs it every minute (hub.periodic: one worker at a time). The job escalates
+    # every workflow's overdue cases, so a flow that registered it already is enough.
+    if hasattr(config, "add_periodic_job"):
+        from hub.periodic import JOBS_KEY
+
+        if not any(job.name == ESCALATION_JOB for job in registry.get(JOBS_KEY, [])):
+            config.add_periodic_job(ESCALATION_JOB, 60.0, service.escalate_overdue)
     config.include("hub.connections.rest")
     config.include("hub.connections.soap")
     if hasattr(config, "add_console_provider"):

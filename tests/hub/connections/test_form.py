@@ -96,6 +96,19 @@ def test_json_schema_and_xsd_come_from_the_same_fields() -> None:
 def test_migration_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    tables = ("connection_applications", "connection_documents", "connection_payments", "connection_incidents")
+    tables = (
+        "connection_applications",
+        "connection_documents",
+        "connection_payments",
+        "connection_incidents",
+    )
     mine = [d for d in diff if any(f"'{t}'" in repr(d) for t in tables)]
     assert mine == []
+
+
+def test_the_worker_runs_the_escalation_job(live_wsgi_app: object) -> None:
+    from hub.periodic import JOBS_KEY
+
+    jobs = {job.name: job for job in live_wsgi_app.registry[JOBS_KEY]}  # type: ignore[attr-defined]
+    assert jobs["workflow.escalate_overdue"].interval_seconds == 60.0
+    assert jobs["workflow.escalate_overdue"].run() == 0  # nothing overdue in an empty database
