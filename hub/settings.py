@@ -241,6 +241,66 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("hub.console.secure_cookie", as_bool, True, doc="officer console cookie only over HTTPS"),
     Setting("hub.console.session_minutes", as_positive_int, 30, doc="idle minutes before an officer signs in again"),
+    # New connections through the single window (hub.connections.config).
+    Setting(
+        "hub.connections.timeline_days",
+        as_text,
+        "metro=3 other_urban=7 rural=15 hilly_rural=30",
+        doc="statutory days per area class for a new connection (Electricity (Rights of Consumers) Rules)",
+    ),
+    Setting(
+        "hub.connections.fee_schedule_file",
+        str,
+        "",
+        doc="demand-note fee schedule JSON; empty: the shipped one",
+    ),
+    Setting(
+        "hub.connections.compensation_per_day",
+        as_text,
+        "1000",
+        doc="rupees credited per day beyond the statutory date",
+    ),
+    Setting(
+        "hub.connections.compensation_max", as_text, "0", doc="cap on that compensation in rupees; 0: none"
+    ),
+    Setting(
+        "hub.connections.document_hosts",
+        as_words,
+        (),
+        doc="origins (https://host[:port]) the hub may fetch application documents from; nothing else is fetched",
+    ),
+    Setting(
+        "hub.connections.max_document_bytes", as_positive_int, 2_097_152, doc="largest application document"
+    ),
+    Setting("hub.connections.fetch_timeout", as_positive_float, 5.0, doc="seconds to fetch one document"),
+    Setting(
+        "hub.connections.offices",
+        as_text,
+        " ".join(
+            f"{d}=DC-{101 + 8 * i}"
+            for i, d in enumerate(
+                [
+                    "Bhopal",
+                    "Sehore",
+                    "Raisen",
+                    "Vidisha",
+                    "Rajgarh",
+                    "Betul",
+                    "Harda",
+                    "Narmadapuram",
+                    "Gwalior",
+                    "Shivpuri",
+                    "Guna",
+                    "Ashoknagar",
+                    "Datia",
+                    "Morena",
+                    "Bhind",
+                    "Sheopur",
+                ]
+            )
+        ),
+        doc="DISTRICT=DC pairs: the distribution centre handling new connections in each district",
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
