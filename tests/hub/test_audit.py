@@ -91,7 +91,8 @@ def test_record_many_is_one_insert_statement(dbsession: Session, engine: Engine)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert seqs == list(range(start + 1, start + 701))
-    assert inserts == [700 * 9]
+    # SQLite: one multi-row INSERT; PostgreSQL: COPY, and no INSERT at all.
+    assert inserts == ([] if engine.dialect.name == "postgresql" else [700 * 9])
     assert verify_chain(dbsession).ok
 
 
