@@ -1,0 +1,183 @@
+"""The officers' console on its own: sign-in, cookies, CSRF, lockout, the queue of any workflow, escalation."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+from webtest import TestApp
+
+from hub.console import CaseView, Evidence, Field
+from hub.console.officers import MAX_FAILED_LOGINS, OfficerError, create_officer
+from hub.models.meta import utcnow
+from hub.models.workflow import WorkflowCase
+from hub.workflow import WorkflowDefinition, WorkflowRegistry
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+# A workflow that is not the no-dues one: the console must not care which.
+TOY = {
+    "name": "console_toy",
+    "version": 1,
+    "initial": "waiting",
+    "states": {
+        "waiting": {
+            "label_en": "Waiting",
+            "label_hi": "प्रतीक्षा",
+            "role": "dgm",
+            "time_limit_hours": 2,
+            "escalate_to": ["gm"],
+            "actions": [
+                {"name": "approve", "to": "done", "roles": ["dgm", "gm"], "label_hi": "स्वीकृत करें"},
+                {"name": "reject", "to": "done", "roles": ["dgm", "gm"], "requires_reason": True},
+            ],
+        },
+        "done": {"label_en": "Done", "label_hi": "पूर्ण"},
+    },
+}
+
+
+class ToyProvider:
+    def title(self, session: Session, case: WorkflowCase) -> str:
+        return f"Toy <b>{case.subject_id}</b>"
+
+    def case_view(self, session: Session, case: WorkflowCase) -> CaseView:
+        return CaseView(
+            title=self.title(session, case),
+            summary=[Field("विषय", "Subject", "<script>alert(1)</script>")],
+            evidence=[Evidence("साक्ष्य", "Evidence", [("क", "A")], [["EVIDENCE-REF-42"]], [False])],
+        )
+
+
+@pytest.fixture()
+def console(testapp: TestApp, dbsession: Session) -> dict[str, Any]:
+    registry = testapp.app.registry
+    workflows: WorkflowRegistry = registry["workflows"]
+    if "console_toy" not in workflows.latest:
+        workflows.add(WorkflowDefinition.from_dict(TOY))
+        registry["console_providers"]["console_toy"] = ToyProvider()
+    # The cookie is Secure by default: browse over https so WebTest sends it back.
+    testapp.extra_environ["wsgi.url_scheme"] = "https"
+    create_officer(dbsession, "dgm.one", "Suresh Verma", PASSWORD, ["dgm"], ["DIV-BPL-1"])
+    create_officer(dbsession, "gm.one", "महेश गुप्ता", PASSWORD, ["gm"], ["DIV-BPL-1"])
+    create_officer(dbsession, "dgm.other", "Other DGM", PASSWORD, ["dgm"], ["DIV-GWL-1"])
+    case = workflows.start(dbsession, "console_toy", "toy", "T-1", "DIV-BPL-1", "test", "applicant")
+    dbsession.flush()
+    return {"app": testapp, "case": case, "workflows": workflows, "session": dbsession}
+
+
+def _login(app: TestApp, username: str, password: str = PASSWORD, status: int = 302) -> Any:
+    token = CSRF.search(app.get("/console/login").text)
+    assert token is not None
+    return app.post(
+        "/console/login",
+        {"username": username, "password": password, "csrf_token": token.group(1)},
+        status=status,
+    )
+
+
+def test_sign_in_sets_a_hardened_cookie_and_shows_the_queue(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    assert app.get("/console", status=302).location.endswith("/console/login")
+    answer = _login(app, "dgm.one")
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "secure" in cookie.lower()
+    page = app.get("/console")
+    assert "Toy &lt;b&gt;T-1&lt;/b&gt;" in page.text  # autoescaped
+    assert "प्रतीक्षा" in page.text and "Waiting" in page.text
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    case_page = app.get(f"/console/cases/{console['case'].id}")
+    assert "EVIDENCE-REF-42" in case_page.text and "<script>alert(1)</script>" not in case_page.text
+
+
+def test_post_without_csrf_token_is_refused(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    refused = app.post("/console/login", {"username": "dgm.one", "password": PASSWORD}, status=403)
+    assert "फ़ॉर्म की अवधि समाप्त" in refused.text
+    _login(app, "dgm.one")
+    case_id = console["case"].id
+    app.post(f"/console/cases/{case_id}/decide", {"action": "approve"}, status=403)
+    app.post(f"/console/cases/{case_id}/decide", {"action": "approve", "csrf_token": "forged"}, status=403)
+    console["session"].refresh(console["case"])
+    assert console["case"].state == "waiting"
+
+
+def test_wrong_passwords_lock_the_account(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    for _ in range(MAX_FAILED_LOGINS):
+        assert "Wrong username or password" in _login(app, "dgm.one", "wrong password!", status=401).text
+    # Locked: even the right password is refused for a while, with the same answer.
+    _login(app, "dgm.one", status=401)
+    _login(app, "nobody.here", status=401)
+
+
+def test_decisions_follow_roles_offices_and_reasons(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    case = console["case"]
+    other = TestApp(app.app, extra_environ=dict(app.extra_environ))
+    _login(other, "dgm.other")
+    assert "T-1" not in other.get("/console").text
+    assert other.get(f"/console/cases/{case.id}", status=302).location.endswith("/console")
+    _login(app, "dgm.one")
+    page = app.get(f"/console/cases/{case.id}")
+    token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+    refused = app.post(
+        f"/console/cases/{case.id}/decide", {"action": "reject", "csrf_token": token}, status=409
+    )
+    assert "A reason is required" in refused.text
+    app.post(f"/console/cases/{case.id}/decide", {"action": "approve", "csrf_token": token}, status=302)
+    console["session"].refresh(case)
+    assert case.state == "done"
+    queue = app.get("/console").text
+    assert "approve: T-1" in queue  # the flash
+    assert "Toy &lt;b&gt;T-1" not in queue
+
+
+def test_escalation_moves_the_case_to_the_gm(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    workflows: WorkflowRegistry = console["workflows"]
+    breaches = workflows.escalate_overdue(console["session"], now=utcnow() + timedelta(hours=3))
+    assert [b.escalated_to for b in breaches if b.case_id == console["case"].id] == ["gm"]
+    _login(app, "dgm.one")
+    assert "T-1" not in app.get("/console").text
+    gm = TestApp(app.app, extra_environ=dict(app.extra_environ))
+    _login(gm, "gm.one")
+    assert "T-1" in gm.get("/console").text
+
+
+def test_logout_ends_the_session(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    _login(app, "dgm.one")
+    token = CSRF.search(app.get("/console").text).group(1)  # type: ignore[union-attr]
+    app.post("/console/logout", {"csrf_token": token}, status=302)
+    assert app.get("/console", status=302).location.endswith("/console/login")
+
+
+def test_officer_creation_rules(dbsession: Session) -> None:
+    with pytest.raises(OfficerError):
+        create_officer(dbsession, "dgm.short", "X", "short", ["dgm"], ["DIV-BPL-1"])
+    with pytest.raises(OfficerError):
+        create_officer(dbsession, "Bad Name", "X", PASSWORD, ["dgm"], ["DIV-BPL-1"])
+    officer = create_officer(dbsession, "dgm.cli", "X", PASSWORD, ["dgm"], ["DIV-BPL-1"])
+    assert officer.password_hash.startswith("$argon2") and PASSWORD not in officer.password_hash
+    with pytest.raises(OfficerError):
+        create_officer(dbsession, "dgm.cli", "X", PASSWORD, ["dgm"], ["DIV-BPL-1"])
+
+
+def test_hub_admin_officers_create(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from hub import cli
+    from hub.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path}/cli.sqlite"
+    upgrade(url)
+    ini = tmp_path / "hub.ini"
+    ini.write_text(f"[app:main]\nuse = egg:discom-hub\nhub.database_url = {url}\nhub.secret_key = k\n")
+    monkeypatch.setenv("HUB_OFFICER_PASSWORD", PASSWORD)
+    argv = [str(ini), "officers", "create", "--username", "dgm.bpl", "--name", "सुरेश", "--role", "dgm"]
+    assert cli.main([*argv, "--offices", "DIV-BPL-1 DIV-BPL-2"]) == 0
+    assert '"offices": ["DIV-BPL-1", "DIV-BPL-2"]' in capsys.readouterr().out
+    assert cli.main([*argv, "--offices", "DIV-BPL-1"]) == 1
