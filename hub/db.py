@@ -96,10 +96,26 @@ def paths_without_database(config: Configurator) -> frozenset[str]:
     )
 
 
+def retry_attempts(request: Request) -> int | None:
+    """pyramid_retry's activate hook: no retry (so no buffered copy of the body)
+    for bodies over the upload cap or of unknown length.
+
+    pyramid_retry copies the whole body before any tween runs to be able to
+    replay it; an oversized or endless chunked body must be refused (hub.observability)
+    without being read first.
+    """
+    length = request.content_length
+    cap = int(request.registry.settings["hub.upload_max_body_bytes"])
+    if (length is None and request.headers.get("Transfer-Encoding")) or (length is not None and length > cap):
+        return 1
+    return None
+
+
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
     settings["tm.activate_hook"] = needs_transaction
+    settings["retry.activate_hook"] = retry_attempts
     # No security policy: annotating the transaction with a user is wasted work.
     settings.setdefault("tm.annotate_user", "false")
     config.include("pyramid_tm")

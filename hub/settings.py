@@ -218,6 +218,18 @@ SETTINGS: tuple[Setting, ...] = (
         1.0,
         doc="longest idle wait of a worker thread on the SQLite queue (Redis blocks instead)",
     ),
+    Setting(
+        "hub.soap.max_body_bytes",
+        as_positive_int,
+        10_485_760,
+        doc="SOAP envelopes larger than this get a Fault before parsing (inline documents included)",
+    ),
+    Setting(
+        "hub.soap.clock_skew_seconds",
+        as_positive_int,
+        300,
+        doc="WS-Security Created may differ from our clock by this much",
+    ),
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
     Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),
@@ -229,7 +241,9 @@ SETTINGS: tuple[Setting, ...] = (
         doc="hours the approver has to decide a no-dues application before it escalates",
     ),
     Setting("hub.nodues.approver_role", as_text, "dgm", doc="role deciding no-dues applications by default"),
-    Setting("hub.nodues.escalate_to", as_words, ("gm",), doc="roles a lapsed no-dues decision goes to, in order"),
+    Setting(
+        "hub.nodues.escalate_to", as_words, ("gm",), doc="roles a lapsed no-dues decision goes to, in order"
+    ),
     Setting(
         "hub.nodues.routing",
         as_words,
@@ -240,7 +254,12 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.nodues.default_office", as_text, "DIV-BPL-1", doc="office deciding applicants with no connection"
     ),
     Setting("hub.console.secure_cookie", as_bool, True, doc="officer console cookie only over HTTPS"),
-    Setting("hub.console.session_minutes", as_positive_int, 30, doc="idle minutes before an officer signs in again"),
+    Setting(
+        "hub.console.session_minutes",
+        as_positive_int,
+        30,
+        doc="idle minutes before an officer signs in again",
+    ),
     # New connections through the single window (hub.connections.config).
     Setting(
         "hub.connections.timeline_days",

@@ -148,7 +148,9 @@ class TokenKeyRing:
         return {"keys": list(self._public_dicts)}
 
     def reload(self) -> None:
-        self._ensure(force=True)
+        """Read the keys from the database now (startup, after a rotation)."""
+        with self._lock:
+            self._load()
 
 
 def _loads(text: str) -> dict[str, str | list[str]]:

@@ -9,8 +9,8 @@ Handlers: ``handler(request, payload_element, caller) -> response_element``;
 raise :class:`SoapFault`, ``hub.errors.Problem`` or
 ``connectors.errors.ConnectorUnavailable`` to answer with a Fault.
 
-Settings (read with defaults; optional): ``hub.soap.max_body_bytes`` (default
-``hub.max_body_bytes``), ``hub.soap.clock_skew_seconds`` (300). The nonce
+Settings (hub/settings.py): ``hub.soap.max_body_bytes`` (10 MiB: inline
+documents travel in the envelope), ``hub.soap.clock_skew_seconds`` (300). The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
 ``registry["soap_signer"]`` (``Callable[[etree._Element], etree._Element]``)
 signs the payloads of signed operations; without it they fail closed.
