@@ -157,14 +157,21 @@ def token_view(request: Request) -> Response:
 
 
 def jwks_view(request: Request) -> dict[str, Any]:
-    keys: TokenKeyRing = request.registry["token_keys"]
-    document = keys.jwks()
+    token_keys: TokenKeyRing = request.registry["token_keys"]
+    keys = list(token_keys.jwks()["keys"])
     extra = request.registry.get("document_jwks")
     if extra is not None:
         # The certificate QR keys are published beside the token keys so one
         # URL serves every verifier.
-        document = {"keys": document["keys"] + list(extra()["keys"])}
-    return document
+        keys.extend(extra()["keys"])
+    # Keys that sign what the hub sends to partners (e.g. JWS on single-window
+    # status callbacks), so they verify with this one URL too.
+    for connector in request.registry.get("connectors", {}).values():
+        signer = getattr(connector, "signer", None)
+        public_jwk = getattr(signer, "public_jwk", None)
+        if callable(public_jwk):
+            keys.append(public_jwk())
+    return {"keys": keys}
 
 
 def includeme(config: Configurator) -> None:

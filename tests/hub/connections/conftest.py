@@ -30,7 +30,6 @@ from hub.models.connection import ConnectionApplication
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import OutboxDeliverer, deliverer_from_settings
-from tests.conftest import POSTGRES_URL, database_kind
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
 
@@ -128,50 +127,6 @@ def connection_settings(portal_url: str, key_file: Path, document_origin: str) -
         "hub.outbox.sweep_seconds": "1",
         "hub.outbox.poll_seconds": "0.2",
     }
-
-
-@pytest.fixture(scope="module")
-def live_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """tests/conftest.py's, but the SQLite template is checkpointed before it is copied.
-
-    The template is migrated in WAL mode and its engine stays open, so the
-    tables may still sit in ``template.sqlite-wal``; a copy of the main file
-    alone would be an empty database. (Reported to the lead for tests/conftest.py.)
-    """
-    if database_kind() == "postgresql":
-        yield from _postgres_live_database_url()
-        return
-    import shutil
-    import sqlite3
-
-    template = request.getfixturevalue("sqlite_template")
-    with sqlite3.connect(template) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    path = tmp_path_factory.mktemp("live") / "hub.sqlite"
-    shutil.copyfile(template, path)
-    yield "sqlite:///" + str(path)
-
-
-def _postgres_live_database_url() -> Iterator[str]:
-    import secrets
-
-    from sqlalchemy import text
-
-    from hub.db import make_engine
-    from hub.migrate import upgrade
-
-    schema = "l_" + secrets.token_hex(6)
-    admin = make_engine(POSTGRES_URL, pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="module")
