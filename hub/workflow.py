@@ -381,6 +381,20 @@ def add_workflow(config: Any, definition: WorkflowDefinition) -> None:
     config.registry["workflows"].add(definition)
 
 
+ESCALATION_JOB = "workflow.escalate_overdue"
+ESCALATION_INTERVAL_SECONDS = 60.0  # time limits are hours or days; a minute late is no breach of note
+
+
 def includeme(config: Any) -> None:
-    config.registry["workflows"] = WorkflowRegistry()
+    registry = config.registry
+    flows = WorkflowRegistry()
+    registry["workflows"] = flows
     config.add_directive("add_workflow", add_workflow)
+
+    def escalate() -> int:
+        # One pass over every workflow's overdue cases, in its own transaction.
+        with Session(registry["db_engine"]) as session, session.begin():
+            return len(flows.escalate_overdue(session))
+
+    # hub-worker runs it (hub.periodic: one worker at a time across machines).
+    config.add_periodic_job(ESCALATION_JOB, ESCALATION_INTERVAL_SECONDS, escalate)

@@ -29,8 +29,6 @@ from hub.workflow import WorkflowDefinition
 
 log = logging.getLogger(__name__)
 
-ESCALATION_JOB = "workflow.escalate_overdue"
-
 
 class CompensationHandler:
     """Outbox kind ``connections.compensation``: the credit in billing after a late release."""
@@ -55,13 +53,7 @@ def includeme(config: Configurator) -> None:
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
     registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
     config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
-    # hub-worker runs it every minute (hub.periodic: one worker at a time). The job escalates
-    # every workflow's overdue cases, so a flow that registered it already is enough.
-    if hasattr(config, "add_periodic_job"):
-        from hub.periodic import JOBS_KEY
-
-        if not any(job.name == ESCALATION_JOB for job in registry.get(JOBS_KEY, [])):
-            config.add_periodic_job(ESCALATION_JOB, 60.0, service.escalate_overdue)
+    # Overdue states escalate through hub.workflow's periodic job, for every workflow.
     config.include("hub.connections.rest")
     config.include("hub.connections.soap")
     if hasattr(config, "add_console_provider"):

@@ -12,6 +12,8 @@ from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerificat
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
+from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
+from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
@@ -26,6 +28,7 @@ __all__ = [
     "ConnectionIncident",
     "ConnectionKyc",
     "ConnectionPayment",
+    "ConsumerAccount",
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
@@ -35,6 +38,10 @@ __all__ = [
     "KycConsent",
     "KycFieldPolicy",
     "KycSyncState",
+    "LinkedConnection",
+    "NoDuesApplication",
+    "NoDuesCheck",
+    "Officer",
     "OtpChallenge",
     "OutboxMessage",
     "OutboxStatus",

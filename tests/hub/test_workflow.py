@@ -150,7 +150,9 @@ def test_query_pauses_the_statutory_clock(dbsession: Session, flows: WorkflowReg
 
 def test_overdue_cases_escalate_level_by_level(dbsession: Session, flows: WorkflowRegistry) -> None:
     case = flows.start(dbsession, "test_flow", "application", "A-4", "DC-07", "sw", "applicant", now=T0)
-    assert flows.escalate_overdue(dbsession, now=T0 + timedelta(hours=47)) == [] or case.escalation_level == 0
+    early = flows.escalate_overdue(dbsession, now=T0 + timedelta(hours=47))
+    assert [b for b in early if b.case_id == case.id] == []
+    assert case.escalation_level == 0 and case.assigned_role == "assistant_manager"
     breaches = [
         b for b in flows.escalate_overdue(dbsession, now=T0 + timedelta(hours=49)) if b.case_id == case.id
     ]

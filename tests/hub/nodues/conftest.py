@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,15 +10,6 @@ from sqlalchemy.engine import Engine
 from webtest import TestApp
 
 from tests.hub.nodues.flow import NODUES_SETTINGS, Flow
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(sqlite_template: Path) -> Path:
-    # The migration's engine leaves its writes in the WAL file; live mode copies only the main
-    # file, so fold the WAL in first (otherwise the copy has no tables).
-    with sqlite3.connect(sqlite_template) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return sqlite_template
 
 
 @pytest.fixture(scope="module")
