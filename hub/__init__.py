@@ -54,6 +54,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.connections")
     config.include("hub.views.ping")
     config.include("hub.views.certificates")
+    config.include("hub.election")
     config.include("hub.kyc")
     return config
 

@@ -128,7 +128,9 @@ def verify_certificate(request: Request) -> dict[str, Any]:
     assert number is not None
     # Verifying by name or Samagra ID is for the election authority only:
     # otherwise anyone could test whether a person holds a certificate.
-    if not code and optional_partner(request, "certificates:verify") is None:
+    # A token sent with a code is checked too: the verification is then the authority's.
+    partner = optional_partner(request, "certificates:verify")
+    if not code and partner is None:
         raise Problem(
             "invalid_token",
             "verifying without the code needs a token with certificates:verify",
@@ -143,6 +145,9 @@ def verify_certificate(request: Request) -> dict[str, Any]:
         verifier=client_label(request),
         method="code" if code else "holder",
     )
+    # hub.election: the holder is told by SMS which authority verified the certificate.
+    for hook in request.registry.get("certificate_verified_hooks", ()):
+        hook(request, [result])
     return result.as_dict()
 
 

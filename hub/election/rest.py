@@ -1,0 +1,264 @@
+"""The election service over REST: verifyCertificates, getDuesStatus and bulk verification by CSV.
+
+``verifyCertificate`` (one question) is hub.views.certificates' operation;
+these answer in the same shapes, from the same functions the SOAP
+``ElectionService`` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+
+from forms.errors import FieldProblem, FormError
+from hub.election.dues import dues_status, read_dues_question
+from hub.election.jobs import JobLimits, create_job, job_view
+from hub.election.models import ElectionVerificationJob
+from hub.election.soap import read_batch
+from hub.election.verification import MAX_BATCH, CertificateQuestion, verify_many
+from hub.errors import Problem
+from hub.models.meta import utcnow
+from hub.rest import json_reader
+
+CSV_TYPES = ("text/csv",)
+TAGS = ["election"]
+
+
+def verify_certificates(request: Request) -> dict[str, Any]:
+    reader = json_reader(request)
+    raw = reader.data.get("items")
+    items: list[Any] = raw if isinstance(raw, list) else []
+    if not items:
+        reader.problem("items", "required", "a list of 1 to 1000 questions")
+    elif len(items) > MAX_BATCH:
+        reader.problem("items", "too_many", f"at most {MAX_BATCH} items")
+    for name in reader.data:
+        if name != "items":
+            reader.problem(name, "unknown", "not a field of this operation")
+    reader.done()
+    questions: list[CertificateQuestion | FormError] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            problem = FieldProblem(f"items/{index}", "type", "must be an object")
+            questions.append(FormError("validation_failed", problem.message, [problem]))
+            continue
+        questions += read_batch([item], first_index=index)
+    now = utcnow()
+    answered = verify_many(request.dbsession, questions, client_id=request.partner.client_id, now=now)
+    return {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
+
+
+def get_dues_status(request: Request) -> dict[str, Any]:
+    reader = json_reader(request)
+    now = utcnow()
+    question = read_dues_question(reader.data, now)
+    answer = dues_status(request.registry["connectors"].get("billing"), question)
+    return {"answered_at": now.isoformat(), **answer}
+
+
+def _links(request: Request, job: ElectionVerificationJob) -> dict[str, str]:
+    return {
+        "self": request.route_path("election.job", job_id=job.public_id),
+        "csv": request.route_path("election.job.csv", job_id=job.public_id),
+        "xml": request.route_path("election.job.xml", job_id=job.public_id),
+    }
+
+
+def create_verification_job(request: Request) -> dict[str, Any]:
+    if (request.content_type or "").lower() not in CSV_TYPES:
+        raise Problem("unsupported_media_type", "upload the candidates as text/csv")
+    limits: JobLimits = request.registry["election_job_limits"]
+    job = create_job(request.dbsession, request.partner.client_id, request.body, limits)
+    request.response.status_code = 202
+    request.response.headers["Location"] = request.route_path("election.job", job_id=job.public_id)
+    return job_view(job, _links(request, job))
+
+
+def _own_job(request: Request) -> ElectionVerificationJob:
+    """The job named in the URL if this client created it; anyone else's is "not found"."""
+    job = request.dbsession.execute(
+        select(ElectionVerificationJob).where(
+            ElectionVerificationJob.public_id == request.matchdict["job_id"],
+            ElectionVerificationJob.client_id == request.partner.client_id,
+        )
+    ).scalar_one_or_none()
+    if job is None:
+        raise Problem("not_found")
+    return job
+
+
+def get_verification_job(request: Request) -> dict[str, Any]:
+    job = _own_job(request)
+    return job_view(job, _links(request, job))
+
+
+def _finished(job: ElectionVerificationJob, body: bytes | None) -> bytes:
+    if job.status != "done" or body is None:
+        raise Problem("conflict", f"the job is {job.status}; results come when it is done")
+    return body
+
+
+def get_verification_job_csv(request: Request) -> Response:
+    job = _own_job(request)
+    response = Response(body=_finished(job, job.result_csv), content_type="text/csv", charset="utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{job.public_id}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def get_verification_job_xml(request: Request) -> Response:
+    job = _own_job(request)
+    response = Response(body=_finished(job, job.result_xml), content_type="application/xml")
+    response.headers["Content-Disposition"] = f'attachment; filename="{job.public_id}.xml"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+_ITEM_SCHEMA = {
+    "type": "object",
+    "required": ["number"],
+    "properties": {
+        "ref": {"type": "string", "description": "the caller's own reference, echoed back"},
+        "number": {"type": "string"},
+        "code": {"type": "string"},
+        "holder_name": {"type": "string"},
+        "samagra_id": {"type": "string"},
+    },
+}
+_JOB_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "job_id": {"type": "string"},
+        "status": {"enum": ["queued", "running", "done", "failed"]},
+        "total_rows": {"type": "integer"},
+        "processed_rows": {"type": "integer"},
+        "links": {"type": "object"},
+    },
+}
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    limits = JobLimits.from_settings(settings)
+    config.registry["election_job_limits"] = limits
+    verify = ["certificates:verify"]
+    config.add_route("election.verifications", "/api/v1/election/verifications")
+    config.add_route("election.dues", "/api/v1/election/dues")
+    config.add_route("election.jobs", "/api/v1/election/jobs")
+    config.add_route("election.job.csv", "/api/v1/election/jobs/{job_id}/result.csv")
+    config.add_route("election.job.xml", "/api/v1/election/jobs/{job_id}/result.xml")
+    config.add_route("election.job", "/api/v1/election/jobs/{job_id}")
+    config.add_view(
+        verify_certificates,
+        route_name="election.verifications",
+        request_method="POST",
+        renderer="json",
+        scopes=verify,
+        # 1,000 questions of a few hundred bytes.
+        max_body=int(settings.get("hub.election.batch_max_body_bytes") or 1024 * 1024),
+        operation_id="verifyCertificates",
+        openapi={
+            "summary": "Verify up to 1,000 certificates; each item is answered on its own",
+            "tags": TAGS,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {"type": "array", "maxItems": MAX_BATCH, "items": _ITEM_SCHEMA}
+                            },
+                        }
+                    }
+                },
+            },
+        },
+    )
+    config.add_view(
+        get_dues_status,
+        route_name="election.dues",
+        request_method="POST",
+        renderer="json",
+        scopes=["dues:read"],
+        operation_id="getDuesStatus",
+        openapi={
+            "summary": "Live dues as of a date for consumer numbers (up to 1,000) or a Samagra ID",
+            "tags": TAGS,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "consumer_numbers": {"type": "array", "items": {"type": "string"}},
+                                "samagra_id": {"type": "string"},
+                                "as_of": {"type": "string", "format": "date"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {"503": {"$ref": "#/components/responses/Problem"}},
+        },
+    )
+    config.add_view(
+        create_verification_job,
+        route_name="election.jobs",
+        request_method="POST",
+        renderer="json",
+        scopes=verify,
+        max_body=limits.max_bytes,
+        operation_id="createVerificationJob",
+        openapi={
+            "summary": "Upload a CSV of candidates (number, code / holder_name / samagra_id, ref); 202 + job id",
+            "tags": TAGS,
+            "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "responses": {
+                "202": {"description": "job queued", "content": {"application/json": {"schema": _JOB_SCHEMA}}}
+            },
+        },
+    )
+    config.add_view(
+        get_verification_job,
+        route_name="election.job",
+        request_method="GET",
+        renderer="json",
+        scopes=verify,
+        operation_id="getVerificationJob",
+        openapi={
+            "summary": "A job's progress (rows processed) and, when done, its result links",
+            "tags": TAGS,
+        },
+    )
+    config.add_view(
+        get_verification_job_csv,
+        route_name="election.job.csv",
+        request_method="GET",
+        scopes=verify,
+        operation_id="getVerificationJobCsv",
+        openapi={
+            "summary": "The job's results as CSV (formula-safe cells)",
+            "tags": TAGS,
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}},
+        },
+    )
+    config.add_view(
+        get_verification_job_xml,
+        route_name="election.job.xml",
+        request_method="GET",
+        scopes=verify,
+        operation_id="getVerificationJobXml",
+        openapi={
+            "summary": "The job's results as XML signed with the hub's document key (XML-DSig)",
+            "tags": TAGS,
+            "responses": {"200": {"description": "signed XML", "content": {"application/xml": {}}}},
+        },
+    )

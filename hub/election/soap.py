@@ -1,0 +1,203 @@
+"""``ElectionService`` over SOAP 1.1 and 1.2 (hub.soap): the REST operations, the same answers, signed.
+
+Handlers read the payload (already XSD-valid) into the same plain data the
+REST views read and call the same functions
+(:mod:`hub.election.verification`, :mod:`hub.election.dues`); a FormError
+becomes a Fault with the same stable code and field errors. The answer is
+written from the REST answer's dict, field for field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from pyramid.config import Configurator
+from pyramid.request import Request
+
+from forms.errors import FormError
+from hub.election.dues import dues_status, read_dues_question
+from hub.election.verification import (
+    BatchItem,
+    CertificateQuestion,
+    read_question,
+    verify_many,
+    verify_one,
+)
+from hub.errors import FieldError, Problem
+from hub.models.meta import utcnow
+from hub.soap import SoapCaller
+
+HERE = Path(__file__).parent
+NS = "urn:discom-hub:election:1"
+E = "{" + NS + "}"
+PATH = "/soap/election"
+NSMAP = {"e": NS}
+QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
+# Order of CertificateVerification in election.xsd; keys of VerificationResult.as_dict().
+_RESULT_SCALARS_HEAD = ("number", "status", "reason", "kind", "holder_name", "issuer_office")
+_RESULT_SCALARS_TAIL = ("issued_at", "valid_until", "revoked_at", "revocation_reason", "superseded")
+_PURPOSE_FIELDS = ("description", "election", "body", "ward")
+_DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
+
+
+@contextmanager
+def form_errors_as_faults() -> Iterator[None]:
+    try:
+        yield
+    except FormError as exc:
+        raise Problem(
+            exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
+        ) from None
+
+
+def _sub(parent: etree._Element, name: str, value: Any) -> None:
+    if value is None:
+        return
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    etree.SubElement(parent, E + name).text = text
+
+
+def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for child in element:
+        if isinstance(child.tag, str) and child.tag.startswith(E):
+            local = child.tag[len(E) :]
+            if local in names:
+                out[local] = child.text or ""
+    return out
+
+
+def result_element(parent: etree._Element, tag: str, data: Mapping[str, Any]) -> etree._Element:
+    """A CertificateVerification element from a REST verification answer (``VerificationResult.as_dict``)."""
+    element = etree.SubElement(parent, E + tag)
+    for name in _RESULT_SCALARS_HEAD:
+        _sub(element, name, data.get(name))
+    connections = data.get("connections")
+    if connections is not None:
+        holder = etree.SubElement(element, E + "connections")
+        for connection in connections:
+            item = etree.SubElement(holder, E + "connection")
+            for name in ("consumer_number", "dues", "meter_status"):
+                etree.SubElement(item, E + name).text = str(connection.get(name, ""))
+    _sub(element, "no_connection", data.get("no_connection"))
+    purpose = data.get("purpose")
+    if purpose is not None:
+        holder = etree.SubElement(element, E + "purpose")
+        for name in _PURPOSE_FIELDS:
+            _sub(holder, name, purpose.get(name))
+    for name in _RESULT_SCALARS_TAIL:
+        _sub(element, name, data.get(name))
+    return element
+
+
+def batch_element(
+    tag: str,
+    items: Sequence[BatchItem],
+    answered_at: datetime,
+    head: Sequence[tuple[str, Any]] = (),
+) -> etree._Element:
+    """VerifyCertificatesResponse, or (with ``head``) a bulk job's VerificationReport."""
+    root = etree.Element(E + tag, nsmap=NSMAP)
+    for name, value in head:
+        _sub(root, name, value)
+    _sub(root, "answered_at", answered_at.isoformat())
+    _sub(root, "count", len(items))
+    for batch_item in items:
+        data = batch_item.as_dict()
+        item = etree.SubElement(root, E + "item")
+        _sub(item, "index", data["index"])
+        _sub(item, "ref", data.get("ref"))
+        if "result" in data:
+            result_element(item, "result", data["result"])
+        else:
+            error = etree.SubElement(item, E + "error")
+            for name in ("code", "field", "message"):
+                _sub(error, name, data["error"].get(name))
+    return root
+
+
+def verify_certificate(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
+    with form_errors_as_faults():
+        question = read_question(_fields(payload, QUESTION_FIELDS))
+    now = utcnow()
+    result = verify_one(request, question, now)
+    root = etree.Element(E + "VerifyCertificateResponse", nsmap=NSMAP)
+    _sub(root, "answered_at", now.isoformat())
+    result_element(root, "result", result.as_dict(now))
+    return root
+
+
+def read_batch(
+    items: Sequence[Mapping[str, Any]], first_index: int = 0
+) -> list[CertificateQuestion | FormError]:
+    """Each item read on its own: a bad one becomes its FormError, the rest are asked."""
+    questions: list[CertificateQuestion | FormError] = []
+    for index, data in enumerate(items, start=first_index):
+        try:
+            questions.append(read_question(data, prefix=f"items/{index}/"))
+        except FormError as exc:
+            questions.append(exc)
+    return questions
+
+
+def verify_certificates(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
+    items = [_fields(item, QUESTION_FIELDS) for item in payload.iterchildren(E + "item")]
+    now = utcnow()
+    answers = verify_many(request.dbsession, read_batch(items), client_id=caller.client_id, now=now)
+    return batch_element("VerifyCertificatesResponse", answers, now)
+
+
+def dues_element(tag: str, answer: Mapping[str, Any], answered_at: datetime) -> etree._Element:
+    root = etree.Element(E + tag, nsmap=NSMAP)
+    _sub(root, "answered_at", answered_at.isoformat())
+    _sub(root, "as_of", answer["as_of"])
+    _sub(root, "samagra_id", answer.get("samagra_id"))
+    _sub(root, "clear", answer["clear"])
+    _sub(root, "no_connection", answer["no_connection"])
+    for connection in answer["connections"]:
+        item = etree.SubElement(root, E + "connection")
+        for name in _DUES_FIELDS:
+            _sub(item, name, connection.get(name))
+    return root
+
+
+def get_dues_status(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
+    numbers = [(c.text or "").strip() for c in payload.iterchildren(E + "consumer_number")]
+    data: dict[str, Any] = _fields(payload, ("samagra_id", "as_of"))
+    if numbers:
+        data["consumer_numbers"] = numbers
+    now = utcnow()
+    with form_errors_as_faults():
+        question = read_dues_question(data, now)
+    answer = dues_status(request.registry["connectors"].get("billing"), question)
+    return dues_element("GetDuesStatusResponse", answer, now)
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    verify = ["certificates:verify"]
+    config.add_soap_service(
+        "election",
+        PATH,
+        HERE / "election.wsdl",
+        [HERE / "election.xsd"],
+        handlers={
+            "VerifyCertificate": verify_certificate,
+            "VerifyCertificates": verify_certificates,
+            "GetDuesStatus": get_dues_status,
+        },
+        scopes_by_operation={
+            "VerifyCertificate": verify,
+            "VerifyCertificates": verify,
+            "GetDuesStatus": ["dues:read"],
+        },
+        # Every answer is evidence a returning officer may have to produce.
+        signed_operations=("VerifyCertificate", "VerifyCertificates", "GetDuesStatus"),
+        # 1,000 batch items of a few hundred bytes each.
+        max_body=int(settings.get("hub.election.soap_max_body_bytes") or 2 * 1024 * 1024),
+    )
