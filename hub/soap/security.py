@@ -220,11 +220,14 @@ class UsernameTokenVerifier:
         if abs(now - created) > self._skew:
             raise SoapFault("wsse_created_out_of_window")
 
-        row = request.dbsession.execute(
-            select(PartnerClient.active, PartnerClient.scopes, PartnerClient.soap_password_encrypted).where(
-                PartnerClient.client_id == username
-            )
-        ).first()
+        # On a connection of its own, not request.dbsession: the nonce store commits next, and a
+        # SQLite (WAL) transaction that had read before that commit could no longer write.
+        with request.registry["db_engine"].connect() as conn:
+            row = conn.execute(
+                select(
+                    PartnerClient.active, PartnerClient.scopes, PartnerClient.soap_password_encrypted
+                ).where(PartnerClient.client_id == username)
+            ).first()
         password = ""
         if row is not None and row.soap_password_encrypted:
             try:

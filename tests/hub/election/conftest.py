@@ -83,9 +83,7 @@ def http_server() -> Iterator[tuple[str, _ThreadingServer]]:
 
 
 @pytest.fixture(scope="module")
-def live_settings(
-    live_settings: dict[str, Any], http_server: tuple[str, _ThreadingServer]
-) -> dict[str, Any]:
+def live_settings(live_settings: dict[str, Any], http_server: tuple[str, _ThreadingServer]) -> dict[str, Any]:
     base = http_server[0]
     return {**live_settings, **ELECTION_SETTINGS, "hub.public_url": base, "hub.oauth.issuer": base}
 
@@ -150,7 +148,10 @@ class Election:
         public_id = "ND-" + secrets.token_hex(6).upper()
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             account = ConsumerAccount(
-                public_id="acc-" + secrets.token_hex(6), client_id="portal", mobile=mobile, samagra_id=samagra_id
+                public_id="acc-" + secrets.token_hex(6),
+                client_id="portal",
+                mobile=mobile,
+                samagra_id=samagra_id,
             )
             session.add(account)
             session.flush()
@@ -215,7 +216,9 @@ class Election:
         return outcomes
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:
-        return [m for m in self.registry["connectors"]["sms"].messages_to(mobile) if m.template_name == template]
+        return [
+            m for m in self.registry["connectors"]["sms"].messages_to(mobile) if m.template_name == template
+        ]
 
 
 @pytest.fixture()

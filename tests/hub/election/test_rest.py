@@ -21,7 +21,9 @@ def test_authority_verification_texts_the_holder_once_a_day(election: Election) 
     authority = election.authority()
     app = election.app
     for _ in range(3):
-        answer = app.post_json(VERIFY, {"number": record.number, "code": code}, headers=authority["headers"]).json
+        answer = app.post_json(
+            VERIFY, {"number": record.number, "code": code}, headers=authority["headers"]
+        ).json
         assert answer["status"] == "valid"
     answer = app.post_json(
         VERIFY, {"number": record.number, "samagra_id": "000000000"}, headers=authority["headers"]
@@ -69,7 +71,10 @@ def test_batch_answers_every_item_on_its_own(election: Election) -> None:
     ]
     answer = election.app.post_json(BATCH, {"items": items}, headers=authority["headers"]).json
     assert answer["count"] == len(items)
-    got = [(i["index"], i.get("ref"), i.get("result", {}).get("status"), i.get("error", {}).get("field")) for i in answer["items"]]
+    got = [
+        (i["index"], i.get("ref"), i.get("result", {}).get("status"), i.get("error", {}).get("field"))
+        for i in answer["items"]
+    ]
     assert got == [
         (0, "A-1", "valid", None),
         (1, "A-2", "valid", None),
@@ -84,7 +89,9 @@ def test_batch_answers_every_item_on_its_own(election: Election) -> None:
     ]
     assert answer["items"][4]["error"]["code"] == "validation_failed"
     # The batch's valid answer is exactly REST verifyCertificate's.
-    single = election.app.post_json(VERIFY, {"number": good.number, "code": code}, headers=authority["headers"]).json
+    single = election.app.post_json(
+        VERIFY, {"number": good.number, "code": code}, headers=authority["headers"]
+    ).json
     assert answer["items"][0]["result"] == single
     assert answer["items"][7]["result"]["revocation_reason"] == "dues found after issue"
     election.drain()
@@ -116,11 +123,17 @@ def test_dues_by_consumer_numbers_and_by_samagra(election: Election) -> None:
         DUES, {"consumer_numbers": [*dues.consumer_numbers, "1234567890"]}, headers=authority["headers"]
     ).json
     statuses = {c["consumer_number"]: c["status"] for c in answer["connections"]}
-    assert statuses == {dues.consumer_numbers[0]: "dues", dues.consumer_numbers[1]: "clear", "1234567890": "unknown"}
+    assert statuses == {
+        dues.consumer_numbers[0]: "dues",
+        dues.consumer_numbers[1]: "clear",
+        "1234567890": "unknown",
+    }
     assert answer["connections"][0]["amount"] == "4572.50"
     assert answer["clear"] is False
     clean = PERSONAS["clean"]
-    by_samagra = election.app.post_json(DUES, {"samagra_id": clean.samagra_id}, headers=authority["headers"]).json
+    by_samagra = election.app.post_json(
+        DUES, {"samagra_id": clean.samagra_id}, headers=authority["headers"]
+    ).json
     assert by_samagra["clear"] is True and by_samagra["no_connection"] is False
     assert [c["consumer_number"] for c in by_samagra["connections"]] == list(clean.consumer_numbers)
     none = election.app.post_json(
@@ -138,12 +151,17 @@ def test_dues_refuses_bad_questions(election: Election) -> None:
         {"consumer_numbers": ["1234567890"], "samagra_id": "900000011"},
         {"samagra_id": "900000011", "as_of": "2999-01-01"},
     ):
-        assert app.post_json(DUES, body, headers=authority["headers"], status=400).json["code"] == "validation_failed"
+        assert (
+            app.post_json(DUES, body, headers=authority["headers"], status=400).json["code"]
+            == "validation_failed"
+        )
     verify_only = election.authority(["certificates:verify"])
     assert app.post_json(DUES, {"samagra_id": "900000011"}, headers=verify_only["headers"], status=403)
 
 
-def test_dues_when_billing_is_down_is_503_not_a_guess(election: Election, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dues_when_billing_is_down_is_503_not_a_guess(
+    election: Election, monkeypatch: pytest.MonkeyPatch
+) -> None:
     authority = election.authority()
     billing = election.registry["connectors"]["billing"]
 
@@ -160,7 +178,12 @@ def test_dues_when_billing_is_down_is_503_not_a_guess(election: Election, monkey
 
 def test_openapi_lists_the_operations(election: Election) -> None:
     spec = election.app.get("/openapi.json").json
-    ids = {op.get("operationId") for path in spec["paths"].values() for op in path.values() if isinstance(op, dict)}
+    ids = {
+        op.get("operationId")
+        for path in spec["paths"].values()
+        for op in path.values()
+        if isinstance(op, dict)
+    }
     assert {
         "verifyCertificate",
         "verifyCertificates",
