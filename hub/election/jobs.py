@@ -207,7 +207,8 @@ def run_job(registry: Registry, job_id: int) -> None:
     items: list[BatchItem] = []
     for start in range(0, len(rows), CHUNK):
         questions = read_batch(rows[start : start + CHUNK])
-        with Session(engine) as session:
+        # expire_on_commit=False: the answers are read again when the report is written.
+        with Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 answered = verify_many(session, questions, client_id=client_id)
                 session.execute(

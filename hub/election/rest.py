@@ -19,7 +19,7 @@ from hub.election.dues import dues_status, read_dues_question
 from hub.election.jobs import JobLimits, create_job, job_view
 from hub.election.models import ElectionVerificationJob
 from hub.election.soap import read_batch
-from hub.election.verification import MAX_BATCH, CertificateQuestion, verify_many
+from hub.election.verification import MAX_BATCH, CertificateQuestion, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.rest import json_reader
@@ -40,11 +40,11 @@ def verify_certificates(request: Request) -> dict[str, Any]:
         if name != "items":
             reader.problem(name, "unknown", "not a field of this operation")
     reader.done()
-    questions: list[CertificateQuestion | FormError] = []
+    questions: list[CertificateQuestion | RejectedQuestion] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             problem = FieldProblem(f"items/{index}", "type", "must be an object")
-            questions.append(FormError("validation_failed", problem.message, [problem]))
+            questions.append(RejectedQuestion(FormError("validation_failed", problem.message, [problem])))
             continue
         questions += read_batch([item], first_index=index)
     now = utcnow()

@@ -24,7 +24,9 @@ from hub.election.dues import dues_status, read_dues_question
 from hub.election.verification import (
     BatchItem,
     CertificateQuestion,
+    RejectedQuestion,
     read_question,
+    read_ref,
     verify_many,
     verify_one,
 )
@@ -134,14 +136,14 @@ def verify_certificate(request: Request, payload: etree._Element, caller: SoapCa
 
 def read_batch(
     items: Sequence[Mapping[str, Any]], first_index: int = 0
-) -> list[CertificateQuestion | FormError]:
-    """Each item read on its own: a bad one becomes its FormError, the rest are asked."""
-    questions: list[CertificateQuestion | FormError] = []
+) -> list[CertificateQuestion | RejectedQuestion]:
+    """Each item read on its own: a bad one is rejected with its error, the rest are asked."""
+    questions: list[CertificateQuestion | RejectedQuestion] = []
     for index, data in enumerate(items, start=first_index):
         try:
             questions.append(read_question(data, prefix=f"items/{index}/"))
         except FormError as exc:
-            questions.append(exc)
+            questions.append(RejectedQuestion(exc, read_ref(data)))
     return questions
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.reader import Reader
+from forms.reader import Reader, clean_text
 from hub.documents import (
     IST,
     VerificationResult,
@@ -75,6 +75,21 @@ def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuest
     reader.done()
     assert number is not None
     return CertificateQuestion(number, code or None, holder_name or None, samagra_id or None, ref or None)
+
+
+@dataclass(frozen=True)
+class RejectedQuestion:
+    """A batch item that could not be asked; its ``ref`` is still echoed so the caller finds the row."""
+
+    error: FormError
+    ref: str | None = None
+
+
+def read_ref(data: Mapping[str, Any]) -> str | None:
+    raw = data.get("ref")
+    if not isinstance(raw, str):
+        return None
+    return clean_text(raw)[:64] or None
 
 
 @dataclass(frozen=True)
@@ -128,7 +143,7 @@ def verify_one(
 
 def verify_many(
     session: Session,
-    questions: Sequence[CertificateQuestion | FormError],
+    questions: Sequence[CertificateQuestion | RejectedQuestion],
     *,
     client_id: str,
     now: datetime | None = None,
@@ -142,8 +157,8 @@ def verify_many(
     items: list[BatchItem] = []
     by_method: dict[str, list[VerificationResult]] = {}
     for index, question in enumerate(questions):
-        if isinstance(question, FormError):
-            items.append(BatchItem(index, None, error=question))
+        if isinstance(question, RejectedQuestion):
+            items.append(BatchItem(index, question.ref, error=question.error))
             continue
         result = judge_verification(
             records.get(question.number),
@@ -205,7 +220,7 @@ def notify_holders(
             select(NoDuesApplication.public_id, NoDuesApplication.mobile).where(
                 NoDuesApplication.public_id.in_(sorted(subjects))
             )
-        ).tuples()
+        ).all()
     )
     if not mobiles:
         return 0
