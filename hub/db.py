@@ -7,17 +7,29 @@ outbox rows written in the same transaction.
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import transaction
 import zope.sqlalchemy
 from pyramid.config import Configurator
+from pyramid.registry import Registry
 from pyramid.request import Request
+from pyramid.response import Response
+from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from hub.errors import problem_response
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, pool_size: int = 16, **kwargs: Any) -> Engine:
@@ -111,6 +123,59 @@ def retry_attempts(request: Request) -> int | None:
     return None
 
 
+def is_sqlite_lock(exc: BaseException) -> bool:
+    """SQLite refused a write because another connection holds its single write lock.
+
+    A transaction that read and then writes cannot wait for the writer (the
+    upgrade would deadlock), so SQLite fails it at once. Run again, it sees
+    the other's committed rows; PostgreSQL never raises this.
+    """
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def retry_later(request: Request, exc: BaseException) -> bool:
+    """Mark ``exc`` for pyramid_retry and back off a little; False on the last attempt."""
+    mark_error_retryable(exc)
+    time.sleep(random.uniform(0.02, 0.2))
+    return int(request.environ.get("retry.attempt", 0)) + 1 < int(request.environ.get("retry.attempts", 1))
+
+
+def sqlite_lock_view(exc: OperationalError, request: Request) -> Response:
+    """A view's write refused by SQLite's lock: pyramid_retry runs the request again.
+
+    Any other database error is unexpected (500, logged)."""
+    if is_sqlite_lock(exc):
+        retry_later(request, exc)
+        return problem_response(
+            request, "dependency_unavailable", "busy; try again", headers={"Retry-After": "1"}
+        )
+    log.exception("database error", extra={"path": request.path})
+    return problem_response(request, "internal_error")
+
+
+def transaction_errors_tween_factory(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
+    """Errors raised by the commit itself (outside every view) still get problem+json, never a bare 500."""
+
+    def tween(request: Request) -> Response:
+        try:
+            return handler(request)
+        except Exception as exc:
+            if is_sqlite_lock(exc):
+                if retry_later(request, exc):
+                    raise
+                return problem_response(
+                    request, "dependency_unavailable", "busy; try again", headers={"Retry-After": "1"}
+                )
+            if IRetryableError.providedBy(exc):
+                raise
+            log.exception("error while committing", extra={"path": request.path})
+            return problem_response(request, "internal_error")
+
+    return tween
+
+
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
@@ -126,3 +191,9 @@ def includeme(config: Configurator) -> None:
         config.registry["db_engine"] = engine
     config.registry["dbsession_factory"] = session_factory(engine)
     config.registry.setdefault("dbsession_hooks", [])
+    config.add_exception_view(sqlite_lock_view, context=OperationalError)
+    config.add_tween(
+        "hub.db.transaction_errors_tween_factory",
+        over="pyramid_tm.tm_tween_factory",
+        under="hub.observability.request_id_tween_factory",
+    )

@@ -10,9 +10,6 @@ the mobile billing or KYC registers, relayed by the caller. A wrong OTP is
 
 from __future__ import annotations
 
-import functools
-import random
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,9 +17,7 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
-from pyramid_retry import mark_error_retryable
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from connectors.billing import IBilling
 from forms.reader import Reader
@@ -57,30 +52,6 @@ from hub.rest import json_reader
 OTP_PURPOSES = ("account", "link", "ekyc", "apply")
 
 View = Callable[[Request], Any]
-
-
-def retry_when_locked(view: View) -> View:
-    """Let pyramid_retry run the request again when SQLite refused a write.
-
-    Two requests that read and then write (say, the same person applying twice
-    at once) collide on SQLite's single writer: the later one's snapshot is
-    stale and its write fails at once with "database is locked". Run again, it
-    sees the winner's row and answers properly (409). PostgreSQL never gets here
-    (row locks and the unique constraint decide there).
-    """
-
-    @functools.wraps(view)
-    def wrapped(request: Request) -> Any:
-        try:
-            return view(request)
-        except OperationalError as exc:
-            if "database is locked" in str(exc.orig):
-                mark_error_retryable(exc)
-                # SQLite does not wait for a writer when a reader upgrades: give the winner time to commit.
-                time.sleep(random.uniform(0.05, 0.25))
-            raise
-
-    return wrapped
 
 
 def _client(request: Request) -> str:
@@ -418,7 +389,7 @@ def includeme(config: Configurator) -> None:
     apply_scope = ["nodues:apply"]
     read_scope = ["nodues:read"]
     config.add_view(
-        retry_when_locked(send_otp),
+        send_otp,
         route_name="nodues.otp",
         request_method="POST",
         renderer="json",
@@ -441,7 +412,7 @@ def includeme(config: Configurator) -> None:
         },
     )
     config.add_view(
-        retry_when_locked(open_account),
+        open_account,
         route_name="nodues.accounts",
         request_method="POST",
         renderer="json",
@@ -470,7 +441,7 @@ def includeme(config: Configurator) -> None:
         openapi={"summary": "The account's linked connections with their e-KYC status", "tags": tags},
     )
     config.add_view(
-        retry_when_locked(link_connection),
+        link_connection,
         route_name="nodues.connections",
         request_method="POST",
         renderer="json",
@@ -485,7 +456,7 @@ def includeme(config: Configurator) -> None:
         },
     )
     config.add_view(
-        retry_when_locked(unlink_connection),
+        unlink_connection,
         route_name="nodues.connection",
         request_method="DELETE",
         scopes=apply_scope,
@@ -497,7 +468,7 @@ def includeme(config: Configurator) -> None:
         },
     )
     config.add_view(
-        retry_when_locked(submit_ekyc),
+        submit_ekyc,
         route_name="nodues.ekyc",
         request_method="POST",
         renderer="json",
@@ -514,7 +485,7 @@ def includeme(config: Configurator) -> None:
         },
     )
     config.add_view(
-        retry_when_locked(apply),
+        apply,
         route_name="nodues.applications",
         request_method="POST",
         renderer="json",
