@@ -214,7 +214,9 @@ def test_every_answer_is_signed_evidence_xmlsec1_accepts(
     }[operation]
     with client.settings(raw_response=True):
         raw = call()
-    payload = next(iter(parse_untrusted_xml(raw.content).find("{*}Body")))
+    body = parse_untrusted_xml(raw.content).find("{*}Body")
+    assert body is not None
+    payload = body[0]
     assert payload.tag == f"{{{NS}}}{operation}Response"
     path = tmp_path / "evidence.xml"
     path.write_bytes(etree.tostring(payload, encoding="utf-8", xml_declaration=True))
