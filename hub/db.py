@@ -109,13 +109,17 @@ def paths_without_database(config: Configurator) -> frozenset[str]:
 
 
 def retry_attempts(request: Request) -> int | None:
-    """pyramid_retry's activate hook: no retry (so no buffered copy of the body)
-    for bodies over the upload cap or of unknown length.
+    """pyramid_retry's activate hook: no retry for GET/HEAD, nor (so no buffered
+    copy of the body) for bodies over the upload cap or of unknown length.
 
     pyramid_retry copies the whole body before any tween runs to be able to
     replay it; an oversized or endless chunked body must be refused (hub.observability)
     without being read first.
     """
+    if request.method in ("GET", "HEAD"):
+        # Safe methods: a client may simply repeat them (a busy answer carries
+        # Retry-After), and the retry loop costs every read ~12 µs.
+        return 1
     length = request.content_length
     cap = int(request.registry.settings["hub.upload_max_body_bytes"])
     if (length is None and request.headers.get("Transfer-Encoding")) or (length is not None and length > cap):

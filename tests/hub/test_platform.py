@@ -308,3 +308,20 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
     page = testapp.get("/docs")
     assert "/openapi.json" in page.text
     assert "http" not in page.text.replace("http://", "").split("<script>")[1].split("</script>")[0]
+
+
+def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
+    from pyramid.request import Request
+    from pyramid.response import Response
+
+    from hub.observability import write_access_line
+
+    from urllib.parse import quote
+
+    request = Request.blank(quote('/verify/"},{"admin":true}/प्रमाण\n'))
+    write_access_line(request, Response(status=404), time.perf_counter(), "abc12345")
+    line = capsys.readouterr().err
+    assert line.endswith("\n") and line.count("\n") == 1
+    entry = json.loads(line)
+    assert entry["path"] == '/verify/"},{"admin":true}/प्रमाण\n'
+    assert entry["status"] == 404 and entry["request_id"] == "abc12345" and "admin" not in entry
