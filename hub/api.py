@@ -184,9 +184,21 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
             return problem_response(request, "body_too_large", f"at most {max_body} bytes")
         if public or self_auth:
             if public_limited:
-                verdict = request.registry["rate_limiter"].hit(
-                    "ip:" + (request.client_addr or "?"), public_rate
-                )
+                if "Authorization" in request.headers and not self_auth:
+                    # A partner calling a public endpoint with its token (the
+                    # election authority verifying certificates) is counted
+                    # against its own quota, not the per-address one meant
+                    # for anonymous visitors. A token that is sent must be valid.
+                    try:
+                        access = authenticate(request)
+                    except InvalidAccessToken:
+                        return _unauthorized(request)
+                    request.partner = access
+                    bucket = "client:" + access.client_id
+                    limit = request.registry["client_status"].limit_for(access.client_id, default_rate)
+                else:
+                    bucket, limit = "ip:" + (request.client_addr or "?"), public_rate
+                verdict = request.registry["rate_limiter"].hit(bucket, limit)
                 if not verdict.allowed:
                     return _rate_limited(request, verdict.retry_after)
             return view(context, request)

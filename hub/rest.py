@@ -33,10 +33,14 @@ def optional_partner(request: Request, scope: str) -> Any:
 
     if "Authorization" not in request.headers:
         return None
-    try:
-        access = authenticate(request)
-    except InvalidAccessToken:
-        raise Problem("invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+    access = getattr(request, "partner", None)  # hub.api authenticated it already
+    if access is None:
+        try:
+            access = authenticate(request)
+        except InvalidAccessToken:
+            raise Problem(
+                "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
     if scope not in access.scopes:
         raise Problem(
             "insufficient_scope",
