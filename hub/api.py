@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
 from hub.errors import Problem, problem_response
 from hub.models import PartnerClient
+from hub.observability import content_length
 from hub.ratelimit import RateLimiter
 
 View = Callable[[Any, Request], Response]
@@ -101,7 +102,7 @@ def bearer_token(request: Request) -> str:
     if "access_token" in request.environ.get("QUERY_STRING", "") and "access_token" in request.GET:
         # RFC 6750 allows it, we do not: query strings end up in logs.
         raise InvalidAccessToken("token in query string")
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidAccessToken("no bearer token")
@@ -179,12 +180,12 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
     public_limited = options.get("ratelimit") == "public"
 
     def wrapped(context: Any, request: Request) -> Response:
-        length = request.content_length
+        length = content_length(request.environ)
         if length is not None and length > max_body:
             return problem_response(request, "body_too_large", f"at most {max_body} bytes")
         if public or self_auth:
             if public_limited:
-                if "Authorization" in request.headers and not self_auth:
+                if "HTTP_AUTHORIZATION" in request.environ and not self_auth:
                     # A partner calling a public endpoint with its token (the
                     # election authority verifying certificates) is counted
                     # against its own quota, not the per-address one meant
