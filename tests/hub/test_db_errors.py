@@ -57,3 +57,19 @@ def test_any_other_commit_error_is_a_500_problem_without_details(wsgi_app: Any) 
     assert response.status_int == 500
     assert response.json["code"] == "internal_error"
     assert "pw@db" not in response.text
+
+
+def test_a_dropped_pooled_connection_is_retried(wsgi_app: Any) -> None:
+    import psycopg
+
+    error = OperationalError(
+        "SELECT 1", {}, psycopg.OperationalError("server closed the connection unexpectedly")
+    )
+    error.connection_invalidated = True
+
+    def handler(request: Request) -> Response:
+        raise error
+
+    with pytest.raises(OperationalError):
+        transaction_errors_tween_factory(handler, wsgi_app.registry)(_request(wsgi_app, 0, 3))
+    assert IRetryableError.providedBy(error)
