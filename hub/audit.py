@@ -208,7 +208,17 @@ def record_many(session: Session, entries: Iterable[AuditRecord]) -> list[int]:
 # building and preparing one huge INSERT cost psycopg ~85% of an export's time
 # (bench/bench_kyc.py), COPY streams the same rows for a fraction of it.
 _COPY_THRESHOLD = 64
-_COPY_COLUMNS = ("seq", "at", "actor", "action", "subject_type", "subject_id", "data_json", "prev_hash", "hash")
+_COPY_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject_type",
+    "subject_id",
+    "data_json",
+    "prev_hash",
+    "hash",
+)
 
 
 def _copy_rows(session: Session, rows: list[dict[str, Any]]) -> None:

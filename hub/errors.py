@@ -63,8 +63,6 @@ CODES: dict[str, tuple[int, str]] = {
     "application_open": (409, "An application for this person is already open"),
     "connections_exist": (422, "Billing has connections registered to this Samagra ID"),
     "nothing_to_cover": (422, "The application covers no connection"),
-    "kyc_purpose_not_allowed": (403, "The client may not receive KYC for this purpose"),
-    "kyc_cursor_invalid": (400, "The cursor is not one this hub issued for this listing"),
     "application_conflict": (409, "Another application was filed under this single-window id"),
     "application_state_conflict": (409, "The application's current state does not allow this"),
     "form_version_unknown": (400, "The form version is not one this hub accepts"),
@@ -79,6 +77,8 @@ CODES: dict[str, tuple[int, str]] = {
     "payment_amount_mismatch": (422, "The amount paid differs from the demand note"),
     "payment_replayed": (409, "This payment was already recorded"),
     "payment_not_expected": (409, "The application is not waiting for a payment"),
+    "kyc_purpose_not_allowed": (403, "The client may not receive KYC for this purpose"),
+    "kyc_cursor_invalid": (400, "The cursor is not one this hub issued for this listing"),
     "internal_error": (500, "Internal error"),
     "dependency_unavailable": (503, "A system the hub depends on is not answering; try again later"),
     # SOAP (hub.soap): carried in the Fault detail, never as problem+json.

@@ -38,7 +38,7 @@ def notify_after_rest_verification(request: Request, results: Sequence[Verificat
 
 
 def includeme(config: Configurator) -> None:
-    import hub.election.models  # noqa: F401 - the tables on Base.metadata
+    import hub.models.election  # noqa: F401 - the tables on Base.metadata
 
     config.registry.setdefault(HOOKS_KEY, []).append(notify_after_rest_verification)
     config.add_outbox_handler(JOB_KIND, ElectionJobHandler(config.registry))

@@ -31,9 +31,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from forms.errors import FieldProblem, FormError
-from hub.election.models import ElectionVerificationJob
 from hub.election.soap import batch_element, read_batch
 from hub.election.verification import MAX_BATCH, BatchItem, verify_many
+from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import QUEUE_KEY, enqueue, take_new_ids

@@ -36,8 +36,8 @@ from hub.documents import (
     log_verifications,
     verify_by_number,
 )
-from hub.election.models import HolderNotice
 from hub.models import PartnerClient
+from hub.models.election import HolderNotice
 from hub.models.meta import utcnow
 from hub.views.certificates import CODE, NUMBER, SAMAGRA
 

@@ -9,6 +9,7 @@ from hub.models.connection import (
     ConnectionPayment,
 )
 from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.models.election import ElectionVerificationJob, HolderNotice
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
@@ -32,6 +33,8 @@ __all__ = [
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
+    "ElectionVerificationJob",
+    "HolderNotice",
     "IssuedDocument",
     "JobLease",
     "KycChange",

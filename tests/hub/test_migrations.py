@@ -14,7 +14,9 @@ from hub.migrate import alembic_config
 
 def test_one_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert len(script.get_heads()) == 1, "migrations must form one line; set down_revision to the previous head"
+    assert len(script.get_heads()) == 1, (
+        "migrations must form one line; set down_revision to the previous head"
+    )
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -311,12 +311,12 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
 
 
 def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
+    from urllib.parse import quote
+
     from pyramid.request import Request
     from pyramid.response import Response
 
     from hub.observability import write_access_line
-
-    from urllib.parse import quote
 
     request = Request.blank(quote('/verify/"},{"admin":true}/प्रमाण\n'))
     write_access_line(request, Response(status=404), time.perf_counter(), "abc12345")

@@ -1,4 +1,4 @@
-"""Migration 0012_election creates exactly what hub.election.models declares (SQLite and PostgreSQL)."""
+"""Migration 0012_election creates exactly what hub.models.election declares (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-import hub.election.models  # noqa: F401 - registers the tables on Base.metadata
+import hub.models.election  # noqa: F401 - registers the tables on Base.metadata
 from hub.models import Base
 
 TABLES = ("election_jobs", "election_holder_notices")
