@@ -128,9 +128,10 @@ def run(settings: dict[str, Any], threads: int | None = None) -> None:
 
 
 def load_ini(ini: str) -> dict[str, Any]:
-    from plaster import get_settings, setup_logging
+    from plaster import get_settings
 
-    setup_logging(ini)  # the ini's logging sections, or basicConfig when it has none
+    # Logging is the app's own (hub.observability, JSON lines); plaster's
+    # setup_logging would add a second, plain-text handler.
     return dict(get_settings(ini, "app:main"))
 
 
