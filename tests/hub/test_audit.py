@@ -297,3 +297,45 @@ def test_hub_admin_audit_verify(
         conn.execute(update(AuditEntry).where(AuditEntry.seq == seqs[1]).values(subject_id="N999999"))
     code, out = verify()
     assert (code, out["ok"], out["first_bad_seq"]) == (1, False, seqs[1])
+
+
+def test_entry_hash_is_the_documented_canonical_json() -> None:
+    """The hand-written canonical form must equal json.dumps(sort_keys=True), or old chains stop verifying."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from hub.audit import entry_hash
+
+    at = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
+    for actor, subject_id, data_json in [
+        ("client:c_1", "MPCZ/ND/2026-27/000123", '{"reason":"बकाया राशि"}'),
+        ('officer:"quoted"\\back', "\u2028\x00\ttab", "{}"),
+        ("", "", '{"a":[1,2,{"b":null}]}'),
+    ]:
+        expected = json.dumps(
+            {
+                "seq": 42,
+                "at": at.isoformat(timespec="microseconds"),
+                "actor": actor,
+                "action": "document.revoked",
+                "subject_type": "document",
+                "subject_id": subject_id,
+                "data": data_json,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        want = hashlib.sha256(("f" * 64 + expected).encode("utf-8")).hexdigest()
+        got = entry_hash(
+            "f" * 64,
+            seq=42,
+            at=at,
+            actor=actor,
+            action="document.revoked",
+            subject_type="document",
+            subject_id=subject_id,
+            data_json=data_json,
+        )
+        assert got == want
