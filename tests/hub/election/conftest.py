@@ -21,7 +21,6 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
@@ -31,11 +30,11 @@ from hub.documents import Holder, Issued, mask_mobile, revoke_document
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
-from hub.models.outbox import OutboxMessage, OutboxStatus
-from hub.outbox import HANDLERS_KEY, DeliveryOutcome, deliverer_from_settings
+from hub.outbox import DeliveryOutcome
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
 from tests.hub.nodues.flow import NODUES_SETTINGS
+from tests.hub.outbox_drain import drain_outbox
 
 ELECTION_SETTINGS = {
     **NODUES_SETTINGS,
@@ -190,30 +189,7 @@ class Election:
 
     def drain(self) -> list[DeliveryOutcome]:
         """Deliver every due outbox message in-process, as hub-worker would."""
-        registry = self.registry
-        deliverer = deliverer_from_settings(
-            registry.settings, self.engine, registry["connectors"], registry[HANDLERS_KEY]
-        )
-        outcomes: list[DeliveryOutcome] = []
-        for _ in range(20):
-            with self.engine.connect() as conn:
-                ids = list(
-                    conn.execute(
-                        select(OutboxMessage.id)
-                        .where(
-                            OutboxMessage.status == OutboxStatus.PENDING.value,
-                            OutboxMessage.next_attempt_at <= utcnow(),
-                        )
-                        .order_by(OutboxMessage.id)
-                    ).scalars()
-                )
-            if not ids:
-                break
-            done = deliverer.deliver(ids)
-            outcomes += done
-            if not any(o.result == "delivered" for o in done):
-                break
-        return outcomes
+        return drain_outbox(self.registry, self.engine)
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:
         return [

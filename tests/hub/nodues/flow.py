@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
-from hub.models.meta import utcnow
-from hub.models.outbox import OutboxMessage, OutboxStatus
-from hub.outbox import HANDLERS_KEY, DeliveryOutcome, deliverer_from_settings
+from hub.outbox import DeliveryOutcome
+from tests.hub.outbox_drain import drain_outbox
 
 NODUES_SETTINGS: dict[str, str] = {
     "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
@@ -42,30 +40,7 @@ class Flow:
 
     def drain(self) -> list[DeliveryOutcome]:
         """Deliver every due outbox message in-process, as the worker would, until nothing is due."""
-        registry = self.registry
-        deliverer = deliverer_from_settings(
-            registry.settings, self.engine, registry["connectors"], registry[HANDLERS_KEY]
-        )
-        outcomes: list[DeliveryOutcome] = []
-        for _ in range(20):
-            with self.engine.connect() as conn:
-                ids = list(
-                    conn.execute(
-                        select(OutboxMessage.id)
-                        .where(
-                            OutboxMessage.status == OutboxStatus.PENDING.value,
-                            OutboxMessage.next_attempt_at <= utcnow(),
-                        )
-                        .order_by(OutboxMessage.id)
-                    ).scalars()
-                )
-            if not ids:
-                break
-            done = deliverer.deliver(ids)
-            outcomes += done
-            if not any(o.result == "delivered" for o in done):
-                break
-        return outcomes
+        return drain_outbox(self.registry, self.engine)
 
     def sms(self, mobile: str, template: str | None = None) -> list[Any]:
         sent = self.registry["connectors"]["sms"].messages_to(mobile)
