@@ -301,6 +301,25 @@ def revoke_document(session: Session, record: IssuedDocument, revoked_by: str, r
     return True
 
 
+RevocationListener = Callable[[Session, IssuedDocument, str, str], None]
+REVOCATION_LISTENERS = "documents.revocation_listeners"
+
+
+def add_revocation_listener(config: Configurator, subject_type: str, listener: RevocationListener) -> None:
+    """``config.add_revocation_listener(subject_type, fn)``: told when a document about
+    ``subject_type`` is revoked outside its own flow (REST revokeCertificate), so the
+    flow's state follows the document."""
+    config.registry.setdefault(REVOCATION_LISTENERS, {})[subject_type] = listener
+
+
+def notify_revoked(
+    registry: Any, session: Session, record: IssuedDocument, revoked_by: str, reason: str
+) -> None:
+    listener = registry.get(REVOCATION_LISTENERS, {}).get(record.subject_type)
+    if listener is not None:
+        listener(session, record, revoked_by, reason)
+
+
 def find_document(session: Session, number: str) -> IssuedDocument | None:
     return session.execute(select(IssuedDocument).where(IssuedDocument.number == number)).scalar_one_or_none()
 
@@ -500,6 +519,7 @@ def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = DocumentKeys(settings)
     config.registry["document_keys"] = keys
+    config.add_directive("add_revocation_listener", add_revocation_listener)
 
     # Published beside the token keys in /.well-known/jwks.json (hub.auth.oauth).
     def document_jwks() -> dict[str, Any]:

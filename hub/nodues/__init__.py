@@ -13,7 +13,7 @@ from pyramid.config import Configurator
 from hub.nodues import views
 from hub.nodues.accounts import EKYC_KIND, EkycRunner
 from hub.nodues.applications import CHECKS_KIND, ChecksRunner, NoDuesTransitions
-from hub.nodues.workflow import WORKFLOW, definition, parse_routing
+from hub.nodues.workflow import SUBJECT_TYPE, WORKFLOW, definition, parse_routing
 
 
 def includeme(config: Configurator) -> None:
@@ -28,7 +28,9 @@ def includeme(config: Configurator) -> None:
         )
     )
     registry = config.registry
-    registry["workflows"].on_transition(WORKFLOW, NoDuesTransitions(registry))
+    transitions = NoDuesTransitions(registry)
+    registry["workflows"].on_transition(WORKFLOW, transitions)
+    config.add_revocation_listener(SUBJECT_TYPE, transitions.certificate_revoked)  # type: ignore[attr-defined]
     config.add_outbox_handler(CHECKS_KIND, ChecksRunner(registry))  # type: ignore[attr-defined]
     config.add_outbox_handler(EKYC_KIND, EkycRunner(registry))  # type: ignore[attr-defined]
     views.includeme(config)

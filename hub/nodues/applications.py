@@ -556,6 +556,15 @@ class NoDuesTransitions:
         text = f"Your no-dues application {app.public_id} was not approved: {reason}"[:300]
         enqueue_sms(session, app.mobile, text, "nodues_decided")
 
+    def certificate_revoked(
+        self, session: Session, record: IssuedDocument, revoked_by: str, reason: str
+    ) -> None:
+        """The certificate was revoked outside the console (REST): the case follows it."""
+        case = find_case(session, WORKFLOW, SUBJECT_TYPE, record.subject_id)
+        if case is not None and case.state == "approved":
+            workflows: WorkflowRegistry = self.registry["workflows"]
+            workflows.act(session, case, "revoke", revoked_by, [SYSTEM_ROLE], reason=reason or "revoked")
+
     def _revoke(self, session: Session, app: NoDuesApplication, event: WorkflowEvent) -> None:
         if app.certificate_id is None:
             return

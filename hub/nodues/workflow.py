@@ -70,7 +70,9 @@ NODUES_WORKFLOW: dict[str, Any] = {
                 {
                     "name": "revoke",
                     "to": "revoked",
-                    "roles": "{officer_roles}",
+                    # The system acts for revocations made outside the console
+                    # (REST revokeCertificate), so the case follows its certificate.
+                    "roles": "{revoking_roles}",
                     "requires_reason": True,
                     "label_en": "Revoke the certificate",
                     "label_hi": "प्रमाण-पत्र निरस्त करें",
@@ -115,6 +117,7 @@ def definition(
                 "decision_hours": decision_hours,
                 "escalate_to": list(escalate_to),
                 "officer_roles": officer_roles,
+                "revoking_roles": [*officer_roles, SYSTEM_ROLE],
             },
         )
     )

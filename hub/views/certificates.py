@@ -23,6 +23,7 @@ from hub.documents import (
     VerificationResult,
     document_files,
     find_document,
+    notify_revoked,
     revoke_document,
     verify_by_number,
     verify_qr,
@@ -183,6 +184,7 @@ def revoke_certificate(request: Request) -> dict[str, Any]:
     by = f"{officer} via {request.partner.client_id}"
     if not revoke_document(request.dbsession, record, by, reason or ""):
         raise Problem("conflict", f"the document is {record.status}, not valid")
+    notify_revoked(request.registry, request.dbsession, record, by, reason or "")
     return VerificationResult(record.status, record.number, record).as_dict()
 
 

@@ -7,6 +7,7 @@ connections and the outbox is delivered in-process, as the worker would.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -259,3 +260,30 @@ def _due_now(flow: Flow) -> None:
             .where(OutboxMessage.status == "pending")
             .values(next_attempt_at=utcnow() - timedelta(seconds=1))
         )
+
+
+def test_revocation_through_rest_moves_the_application_too(flow: Flow, live_client: Any) -> None:
+    person = PERSONAS["several_connections"]
+    account = flow.open_account(person.mobile)
+    account_id = account["account_id"]
+    for number in person.consumer_numbers:
+        assert flow.ekyc(account_id, number, person.samagra_id, person.mobile) == "complete"
+    filed = flow.apply(
+        account_id, person.mobile, name_latin=person.name_en, samagra_id=person.samagra_id
+    ).json
+    flow.drain()
+    flow.officer("dgm.rest", ["dgm"], ["DIV-BPL-1"])
+    flow.decide(flow.console("dgm.rest"), filed["application_id"], "approve")
+    certificate = flow.application(filed["application_id"])["certificate"]
+    assert certificate["status"] == "valid"
+
+    authority = live_client(["certificates:revoke"])
+    flow.app.post_json(
+        f"/api/v1/certificates/{certificate['number']}/revocation",
+        {"reason": "dues found after issue", "revoked_by": "DGM Bhopal"},
+        headers=authority["headers"],
+    )
+    app = flow.application(filed["application_id"])
+    assert app["status"] == "revoked" and app["certificate"]["status"] == "revoked"
+    assert app["history"][-1]["action"] == "revoke"
+    assert app["history"][-1]["reason"] == "dues found after issue"
