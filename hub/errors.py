@@ -237,6 +237,11 @@ def _form_error_view(exc: FormError, request: Request) -> Response:
     return problem_response(request, code, exc.message, errors=errors)
 
 
+def _undecodable_view(exc: UnicodeDecodeError, request: Request) -> Response:
+    # A query string, form or path that is not UTF-8: the caller's mistake, not ours.
+    return problem_response(request, "bad_request", "the request is not valid UTF-8")
+
+
 def _unexpected_view(exc: Exception, request: Request) -> Response:
     # The stack trace goes to the log with the request id; the caller gets the id only.
     log.exception("unhandled error", extra={"path": request.path})
@@ -248,4 +253,5 @@ def includeme(config: Configurator) -> None:
     config.add_exception_view(_http_exception_view, context=HTTPException)
     config.add_exception_view(_connector_unavailable_view, context=ConnectorUnavailable)
     config.add_exception_view(_form_error_view, context=FormError)
+    config.add_exception_view(_undecodable_view, context=UnicodeDecodeError)
     config.add_exception_view(_unexpected_view, context=Exception)

@@ -88,7 +88,23 @@ def base_settings(
 
 # Connectors wired into the test app (reference backends; real clients are
 # tested against fake servers in tests/connectors).
-CONNECTOR_SETTINGS: dict[str, str] = {}
+CONNECTOR_SETTINGS: dict[str, str] = {
+    "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
+    "hub.kyc.backend": "connectors.kyc.reference:ReferenceKyc",
+    "hub.payment.backend": "connectors.payment.reference:ReferencePayment",
+    "hub.payment.callback_secret": "test-payment-callback-secret",
+    "hub.headend.backend": "connectors.headend.reference:ReferenceHeadEnd",
+    "hub.singlewindow.backend": "connectors.singlewindow.reference:ReferenceSingleWindow",
+    "hub.dbt.backend": "connectors.dbt.reference:ReferenceDbt",
+    "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
+    "hub.sms.sender_id": "MPCZED",
+    "hub.sms.entity_id": "1101000000000000001",
+    "hub.sms.template.otp.id": "1107000000000000001",
+    "hub.sms.template.nodues_issued.id": "1107000000000000002",
+    "hub.sms.template.nodues_decided.id": "1107000000000000003",
+    "hub.sms.template.certificate_verified.id": "1107000000000000004",
+    "hub.sms.template.connection_status.id": "1107000000000000005",
+}
 
 
 def _available_connectors(settings: dict[str, Any]) -> dict[str, Any]:
