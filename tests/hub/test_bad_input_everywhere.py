@@ -6,8 +6,8 @@ Walks the document itself, so a new operation is covered the day it is added.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from webtest import TestApp
