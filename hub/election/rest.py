@@ -18,11 +18,12 @@ from forms.errors import FieldProblem, FormError
 from hub.election.dues import dues_status, read_dues_question
 from hub.election.jobs import JobLimits, create_job, job_view
 from hub.election.soap import read_batch
-from hub.election.verification import MAX_BATCH, CertificateQuestion, RejectedQuestion, verify_many
+from hub.election.verification import MAX_BATCH, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.rest import json_reader
+from hub.views.certificates import CertificateQuestion
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]

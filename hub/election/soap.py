@@ -21,18 +21,11 @@ from pyramid.request import Request
 
 from forms.errors import FormError
 from hub.election.dues import dues_status, read_dues_question
-from hub.election.verification import (
-    BatchItem,
-    CertificateQuestion,
-    RejectedQuestion,
-    read_question,
-    read_ref,
-    verify_many,
-    verify_one,
-)
+from hub.election.verification import BatchItem, RejectedQuestion, read_ref, verify_many, verify_one
 from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
 from hub.soap import SoapCaller
+from hub.views.certificates import CertificateQuestion, read_question
 
 HERE = Path(__file__).parent
 NS = "urn:discom-hub:election:1"

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.reader import Reader, clean_text
+from forms.reader import clean_text
 from hub.documents import (
     IST,
     VerificationResult,
@@ -39,42 +39,12 @@ from hub.documents import (
 from hub.models import PartnerClient
 from hub.models.election import HolderNotice
 from hub.models.meta import utcnow
-from hub.views.certificates import CODE, NUMBER, SAMAGRA
+from hub.views.certificates import CertificateQuestion
 
 MAX_BATCH = 1000
 SMS_TEMPLATE = "certificate_verified"
 # Documents whose subject is a no-dues application: the application holds the holder's mobile.
 NODUES_SUBJECT = "nodues_application"
-
-
-@dataclass(frozen=True)
-class CertificateQuestion:
-    """A number plus the secret the asker knows: the code, or the holder's name or Samagra ID."""
-
-    number: str
-    code: str | None = None
-    holder_name: str | None = None
-    samagra_id: str | None = None
-    ref: str | None = None
-
-    @property
-    def method(self) -> str:
-        return "code" if self.code else "holder"
-
-
-def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuestion:
-    """The REST reader's rules for one question (FormError with every field problem)."""
-    reader = Reader(data, prefix)
-    ref = reader.text("ref", required=False, max_length=64)
-    number = reader.text("number", pattern=NUMBER, max_length=64)
-    code = reader.text("code", required=False, pattern=CODE, max_length=20)
-    holder_name = reader.text("holder_name", required=False, max_length=200)
-    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
-    if not (code or holder_name or samagra_id):
-        reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")
-    reader.done()
-    assert number is not None
-    return CertificateQuestion(number, code or None, holder_name or None, samagra_id or None, ref or None)
 
 
 @dataclass(frozen=True)

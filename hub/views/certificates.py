@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +20,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from certs.errors import MalformedDocumentError
+from forms.reader import Reader, parse_json_object
 from hub.documents import (
     DocumentKeys,
     VerificationResult,
@@ -54,6 +57,36 @@ VERIFICATION_SCHEMA = {
         "valid_until": {"type": "string", "format": "date-time"},
     },
 }
+
+
+@dataclass(frozen=True)
+class CertificateQuestion:
+    """A number plus the secret the asker knows: the code, or the holder's name or Samagra ID."""
+
+    number: str
+    code: str | None = None
+    holder_name: str | None = None
+    samagra_id: str | None = None
+    ref: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "code" if self.code else "holder"
+
+
+def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuestion:
+    """The REST reader's rules for one question (FormError with every field problem)."""
+    reader = Reader(data, prefix)
+    ref = reader.text("ref", required=False, max_length=64)
+    number = reader.text("number", pattern=NUMBER, max_length=64)
+    code = reader.text("code", required=False, pattern=CODE, max_length=20)
+    holder_name = reader.text("holder_name", required=False, max_length=200)
+    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
+    if not (code or holder_name or samagra_id):
+        reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")
+    reader.done()
+    assert number is not None
+    return CertificateQuestion(number, code or None, holder_name or None, samagra_id or None, ref or None)
 
 
 def _json_response(body: dict[str, Any]) -> dict[str, Any]:
@@ -118,20 +151,12 @@ def _download(body: bytes, content_type: str, number: str, extension: str) -> Re
 
 
 def verify_certificate(request: Request) -> dict[str, Any]:
-    reader = json_reader(request)
-    number = reader.text("number", pattern=NUMBER, max_length=64)
-    code = reader.text("code", required=False, pattern=CODE, max_length=20)
-    holder_name = reader.text("holder_name", required=False, max_length=200)
-    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
-    if not (code or holder_name or samagra_id):
-        reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")
-    reader.done()
-    assert number is not None
+    question = read_question(parse_json_object(request.body, request.content_type))
     # Verifying by name or Samagra ID is for the election authority only:
     # otherwise anyone could test whether a person holds a certificate.
     # A token sent with a code is checked too: the verification is then the authority's.
     partner = optional_partner(request, "certificates:verify")
-    if not code and partner is None:
+    if not question.code and partner is None:
         raise Problem(
             "invalid_token",
             "verifying without the code needs a token with certificates:verify",
@@ -139,12 +164,12 @@ def verify_certificate(request: Request) -> dict[str, Any]:
         )
     result = verify_by_number(
         request.dbsession,
-        number,
-        code=code,
-        holder_name=holder_name,
-        samagra_id=samagra_id,
+        question.number,
+        code=question.code,
+        holder_name=question.holder_name,
+        samagra_id=question.samagra_id,
         verifier=client_label(request),
-        method="code" if code else "holder",
+        method=question.method,
     )
     # hub.election: the holder is told by SMS which authority verified the certificate.
     for hook in request.registry.get("certificate_verified_hooks", ()):
