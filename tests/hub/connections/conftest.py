@@ -8,14 +8,11 @@ the reference billing/payment systems with the discom's offices.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from joserfc.jwk import ECKey, KeySet
@@ -32,18 +29,10 @@ from hub.models.outbox import OutboxMessage
 from hub.outbox import OutboxDeliverer, deliverer_from_settings
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
+from tests.hub.live_server import ThreadingServer
 
 PAYMENT_SECRET = "connections-test-payment-secret"
 JWS_KID = "hub-sw-test-1"
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -92,21 +81,6 @@ def off_list_host() -> Iterator[DocumentHost]:
         yield host
 
 
-@pytest.fixture(scope="module")
-def http_server() -> Iterator[tuple[str, _ThreadingServer]]:
-    def not_ready(environ: Any, start_response: Any) -> list[bytes]:
-        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-        return [b"starting"]
-
-    server = make_server("127.0.0.1", 0, not_ready, server_class=_ThreadingServer, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, name="connections-live", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
 def connection_settings(portal_url: str, key_file: Path, document_origin: str) -> dict[str, str]:
     return {
         "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
@@ -137,7 +111,7 @@ def live_settings(  # overrides tests/conftest.py: this module's app talks to th
     portal: FakeSingleWindow,
     sw_key: tuple[Path, KeySet],
     doc_host: DocumentHost,
-    http_server: tuple[str, _ThreadingServer],
+    http_server: tuple[str, ThreadingServer],
 ) -> dict[str, Any]:
     var = tmp_path_factory.mktemp("connvar")
     return {
@@ -175,7 +149,7 @@ def offices(live_engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub_url(http_server: tuple[str, _ThreadingServer], live_wsgi_app: Any, offices: None) -> str:
+def hub_url(http_server: tuple[str, ThreadingServer], live_wsgi_app: Any, offices: None) -> str:
     base, server = http_server
     server.set_app(live_wsgi_app)
     return base

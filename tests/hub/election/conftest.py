@@ -10,15 +10,9 @@ mobile is known, as in the no-dues flow).
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -33,6 +27,7 @@ from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.outbox import DeliveryOutcome
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
+from tests.hub.live_server import ThreadingServer
 from tests.hub.nodues.flow import NODUES_SETTINGS
 from tests.hub.outbox_drain import drain_outbox
 
@@ -49,40 +44,8 @@ AUTHORITY_NAME = "State Election Commission MP"
 SUBJECT_TYPE = "nodues_application"
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(sqlite_template: Path) -> Path:
-    # Live mode copies only the main file: fold the migration's WAL in first.
-    with sqlite3.connect(sqlite_template) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return sqlite_template
-
-
 @pytest.fixture(scope="module")
-def http_server() -> Iterator[tuple[str, _ThreadingServer]]:
-    def not_ready(environ: Any, start_response: Any) -> list[bytes]:
-        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-        return [b"starting"]
-
-    server = make_server("127.0.0.1", 0, not_ready, server_class=_ThreadingServer, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, name="election-live", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def live_settings(live_settings: dict[str, Any], http_server: tuple[str, _ThreadingServer]) -> dict[str, Any]:
+def live_settings(live_settings: dict[str, Any], http_server: tuple[str, ThreadingServer]) -> dict[str, Any]:
     base = http_server[0]
     return {**live_settings, **ELECTION_SETTINGS, "hub.public_url": base, "hub.oauth.issuer": base}
 
@@ -95,7 +58,7 @@ def demo(live_engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub_url(http_server: tuple[str, _ThreadingServer], live_wsgi_app: Any, demo: None) -> str:
+def hub_url(http_server: tuple[str, ThreadingServer], live_wsgi_app: Any, demo: None) -> str:
     base, server = http_server
     server.set_app(live_wsgi_app)
     return base

@@ -12,17 +12,8 @@ from webtest import TestApp
 from hub.outbox import DeliveryOutcome
 from tests.hub.outbox_drain import drain_outbox
 
-NODUES_SETTINGS: dict[str, str] = {
-    "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
-    "hub.kyc.backend": "connectors.kyc.reference:ReferenceKyc",
-    "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
-    "hub.sms.sender_id": "MPCZED",
-    "hub.sms.entity_id": "1101000000000000001",
-    "hub.sms.template.otp.id": "1107000000000000001",
-    "hub.sms.template.nodues_issued.id": "1107000000000000002",
-    "hub.sms.template.nodues_decided.id": "1107000000000000003",
-    "hub.console.secure_cookie": "false",
-}
+# The reference connectors come from tests/conftest.py (CONNECTOR_SETTINGS); the console runs on http here.
+NODUES_SETTINGS: dict[str, str] = {"hub.console.secure_cookie": "false"}
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PURPOSE = {"election": "gram_panchayat", "body": "ग्राम पंचायत कोलार", "ward": "7"}
