@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def test_redis_nonce_store_remembers_once() -> None:
     try:
         redis.Redis.from_url("redis://127.0.0.1:6379/15", socket_connect_timeout=0.5).ping()
     except redis.RedisError:
+        if os.environ.get("CI") == "true":  # CI always has Redis: a skip there would hide a failure
+            raise
         pytest.skip("no Redis at 127.0.0.1:6379")
     store = RedisNonceStore("redis://127.0.0.1:6379/15", prefix=f"test:soap:{secrets.token_hex(4)}:")
     now = utcnow()
