@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 from uuid import UUID
 
@@ -208,6 +210,7 @@ def record_many(session: Session, entries: Iterable[AuditRecord]) -> list[int]:
 # building and preparing one huge INSERT cost psycopg ~85% of an export's time
 # (bench/bench_kyc.py), COPY streams the same rows for a fraction of it.
 _COPY_THRESHOLD = 64
+_COPY_BATCH = 250
 _COPY_COLUMNS = (
     "seq",
     "at",
@@ -223,13 +226,163 @@ _COPY_COLUMNS = (
 
 def _copy_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """COPY ``rows`` into audit_log on the session's own connection and transaction."""
+    lines = []
+    for row in rows:
+        fields = [_copy_field(row[c]) for c in _COPY_COLUMNS[2:7]]
+        fields += [row["prev_hash"], row["hash"]]
+        lines.append(f"{row['seq']}\t{_timestamp(row['at'])}\t" + "\t".join(fields) + "\n")
+    _copy_lines(session, lines)
+
+
+def _copy_lines(session: Session, lines: Iterable[str]) -> None:
+    """COPY rows already in COPY's text format, on the session's own connection and transaction."""
+    with _copying(session, lines):
+        pass
+
+
+@contextmanager
+def _copying(session: Session, lines: Iterable[str]) -> Iterator[None]:
+    """Send ``lines`` (COPY text format) with COPY, run the block, then complete the COPY.
+
+    The lines go ``_COPY_BATCH`` at a time as ``lines`` yields them, so
+    PostgreSQL inserts the first entries while Python still chains the next
+    and while the block runs; completing the COPY waits for the rest. (One
+    ``write`` per batch: psycopg's ``write_row`` adapts every value in
+    Python, which cost as much as hashing the entries.) If the block raises,
+    the COPY is aborted and the transaction with it.
+    """
     session.flush()
     driver = session.connection().connection.driver_connection
     assert driver is not None
     statement = f"COPY audit_log ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(tuple(row[c] for c in _COPY_COLUMNS))
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) == _COPY_BATCH:
+                copy.write("".join(batch))
+                batch.clear()
+        if batch:
+            copy.write("".join(batch))
+        yield
+
+
+def _copy_field(value: str) -> str:
+    """A text value in COPY's text format: backslash, tab, newline and carriage return escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+# A value no caller's data holds: record_series renders the data once with it and cuts there.
+_SLOT = "\x00audit-series-slot\x00"
+
+
+def record_series(
+    session: Session,
+    actor: str,
+    action: str,
+    subject_type: str,
+    data: Mapping[str, Any],
+    vary: str,
+    items: Sequence[tuple[str, str]],
+    at: datetime | None = None,
+) -> range:
+    """Append one entry per ``(subject_id, value)`` of ``items``, in the caller's transaction.
+
+    Entry *i* is exactly what :func:`record_many` would append for
+    ``AuditRecord(actor, action, subject_type, subject_id_i, {**data, vary: value_i}, at)``
+    (same ``data_json``, same hash; :func:`verify_chain` cannot tell them apart).
+    Everything but the subject and one string in ``data`` is the same across
+    the series, so its canonical JSON is rendered once and each entry costs
+    two string escapes, a concatenation and a SHA-256: a KYC export writes one
+    disclosure entry per record released, and a generic ``json.dumps`` plus
+    hash per entry was most of the export's time. Returns the assigned ``seq``
+    numbers.
+    """
+    with appending_series(session, actor, action, subject_type, data, vary, items, at) as seqs:
+        return seqs
+
+
+@contextmanager
+def appending_series(
+    session: Session,
+    actor: str,
+    action: str,
+    subject_type: str,
+    data: Mapping[str, Any],
+    vary: str,
+    items: Sequence[tuple[str, str]],
+    at: datetime | None = None,
+) -> Iterator[range]:
+    """:func:`record_series` around a block of the caller's that runs while PostgreSQL inserts the entries.
+
+    On PostgreSQL, a series of ``_COPY_THRESHOLD`` entries or more is sent
+    with COPY before the block runs and the COPY is completed after it, so
+    the database's insert work overlaps the caller's (a KYC export renders
+    the chunk it discloses meanwhile). If the block raises, the COPY is
+    aborted and the caller's transaction cannot commit: entries are never
+    written without the work they record. Elsewhere the entries are
+    inserted before the block.
+    """
+    if not items:
+        yield range(0)
+        return
+    when = at or utcnow()
+    stamp = _timestamp(when)
+    slot = encode_basestring(_SLOT)
+    template = canonical_data({**data, vary: _SLOT})
+    if template.count(slot) != 1:
+        raise ValueError(f"audit series: data must not hold the series slot value ({vary!r})")
+    data_head, _, data_tail = template.partition(slot)
+    # The canonical entry of entry_hash, split around the parts that vary.
+    head = (
+        f'{{"action":{encode_basestring(action)},"actor":{encode_basestring(actor)},'
+        f'"at":{encode_basestring(stamp)},"data":'
+    )
+    tail = f',"subject_type":{encode_basestring(subject_type)}}}'
+    _lock_chain(session)
+    seq, prev = _head(session)
+    seqs = range(seq + 1, seq + 1 + len(items))
+
+    def chained() -> Iterator[tuple[int, str, str, str, str]]:
+        sha256 = hashlib.sha256
+        enc = encode_basestring
+        previous = prev
+        for number, (subject_id, value) in zip(seqs, items, strict=True):
+            data_json = data_head + enc(value) + data_tail
+            canonical = f'{head}{enc(data_json)},"seq":{number},"subject_id":{enc(subject_id)}{tail}'
+            digest = sha256((previous + canonical).encode("utf-8")).hexdigest()
+            yield number, subject_id, data_json, previous, digest
+            previous = digest
+
+    if len(items) >= _COPY_THRESHOLD and session.get_bind().dialect.name == "postgresql":
+        constant = "\t".join((stamp, _copy_field(actor), _copy_field(action), _copy_field(subject_type)))
+        lines = (
+            f"{number}\t{constant}\t{_copy_field(subject_id)}\t{_copy_field(data_json)}\t{prev_hash}\t{digest}\n"
+            for number, subject_id, data_json, prev_hash, digest in chained()
+        )
+        with _copying(session, lines):
+            yield seqs
+        return
+    session.execute(
+        insert(AuditEntry).returning(AuditEntry.seq),
+        [
+            {
+                "seq": number,
+                "at": when,
+                "actor": actor,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "data_json": data_json,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+            for number, subject_id, data_json, prev_hash, digest in chained()
+        ],
+    )
+    yield seqs
 
 
 def record(

@@ -9,9 +9,10 @@ unless the policy grants the full number.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import select
@@ -130,35 +131,65 @@ def known_purposes(session: Session) -> set[str]:
     return set(session.execute(select(KycFieldPolicy.purpose).distinct()).scalars())
 
 
-def mask_account(last4: str | None) -> str | None:
-    return None if last4 is None else MASK_PREFIX + last4
+# Field -> the kyc_records column it is read from (bank_account: see Projector).
+_COLUMN = {name: name for name in KYC_FIELDS} | {"kyc_status": "status"}
+
+
+def _iso_date(value: date) -> str:
+    return value.isoformat()
 
 
 class Projector:
     """Turns stored KYC columns into the released record for one policy (hot path: no per-row lookups).
 
-    ``row`` is a mapping with the kyc_records column names.
+    ``project`` takes a mapping with the kyc_records column names and returns
+    the record; ``ndjson_line`` takes a plain row in :attr:`columns` order and
+    returns the same record as one NDJSON line, without the dict and the
+    generic ``json.dumps`` per record (an export writes a million of them;
+    tests/hub/kyc/test_projection.py holds the two forms equal).
     """
 
     def __init__(self, policy: FieldPolicy, box: SecretBox) -> None:
         self.policy = policy
         self._box = box
-        self._fields = policy.fields
+        # Per field: (name, column, conversion of a non-null stored value or None for "as is").
+        plan: list[tuple[str, str, Callable[[Any], str] | None]] = []
+        for name in policy.fields:
+            if name == "bank_account":
+                if policy.full_bank_account:
+                    plan.append((name, "bank_account_enc", box.decrypt))
+                else:
+                    plan.append((name, "bank_account_last4", MASK_PREFIX.__add__))
+            elif name == "kyc_date":
+                plan.append((name, "kyc_date", _iso_date))
+            else:
+                plan.append((name, _COLUMN[name], None))
+        self._plan = tuple(plan)
+        #: The columns ``ndjson_line`` reads, in the order it expects them.
+        self.columns: tuple[str, ...] = tuple(dict.fromkeys(column for _, column, _ in plan))
+        at = {column: index for index, column in enumerate(self.columns)}
+        self._line_plan = tuple(
+            (("{" if i == 0 else ",") + encode_basestring(name) + ":", at[column], convert)
+            for i, (name, column, convert) in enumerate(plan)
+        )
 
     def project(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in self._fields:
-            if name == "bank_account":
-                if self.policy.full_bank_account:
-                    enc = row["bank_account_enc"]
-                    out[name] = self._box.decrypt(enc) if enc else None
-                else:
-                    out[name] = mask_account(row["bank_account_last4"])
-            elif name == "kyc_status":
-                out[name] = row["status"]
-            elif name == "kyc_date":
-                value: date | None = row["kyc_date"]
-                out[name] = value.isoformat() if value is not None else None
-            else:
-                out[name] = row[name]
+        for name, column, convert in self._plan:
+            value = row[column]
+            out[name] = convert(value) if convert is not None and value is not None else value
         return out
+
+    def ndjson_line(self, row: Sequence[Any]) -> str:
+        """``json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\\n"`` for ``row``."""
+        parts = []
+        for prefix, index, convert in self._line_plan:
+            value = row[index]
+            if value is None:
+                parts.append(prefix + "null")
+            elif convert is None:
+                parts.append(prefix + encode_basestring(value))
+            else:
+                parts.append(prefix + encode_basestring(convert(value)))
+        parts.append("}\n")
+        return "".join(parts)

@@ -4,25 +4,35 @@ What leaves = the fields the client's policy allows for the purpose, of
 people whose consent for that purpose is live *now* (checked in the same
 query or transaction that reads the records). Everything released is a
 ``kyc.disclosed`` entry in the hash-chained audit log, subject
-``kyc_person/<Samagra ID>``, written with :func:`hub.audit.record_many`
-(one multi-row INSERT per batch or chunk).
+``kyc_person/<Samagra ID>``, one per record, written per batch or chunk with
+:func:`hub.audit.appending_series` (rendered once, hashed per entry, COPY on
+PostgreSQL).
 
 Streaming exports and their audit entries (the choice, and why)
 ---------------------------------------------------------------
 pyramid_tm commits the request's transaction when the view returns, before
 the WSGI server iterates the body. An export therefore does not use the
-request's transaction at all: :class:`ExportStream` runs each chunk in its
-own short transaction on the engine -- read the next ``chunk_size`` records
-by keyset (``kyc_records.id > last``, consent checked in the same SELECT),
-append their disclosure entries, COMMIT, and only then yield the chunk's
-bytes. So a chunk's disclosures are durable before its first byte leaves;
-if the client drops mid-chunk the log may name records the client never
-received (over-reporting), but never misses one it did. Per-chunk
-transactions also keep the audit chain lock and a pooled connection for
-milliseconds, not for the whole (client-paced) download, and memory stays
-constant: one chunk of rows at a time, no server-side cursor held open
-across a slow client. A dropped export resumes from the last checkpoint
-cursor the client saw.
+request's transaction at all: :class:`ExportStream` reads the records in
+chunks of ``chunk_size`` by keyset (``kyc_records.id > last``, consent
+checked in the same SELECT), and for each chunk, in its own short
+transaction, appends the chunk's disclosure entries, COMMITs, and only then
+yields the chunk's bytes. So a chunk's disclosures are durable before its
+first byte leaves; if the client drops mid-chunk the log may name records of
+that chunk the client never received (over-reporting), but never misses one
+it did, and never names a record of a chunk that was not produced.
+Per-chunk transactions also keep the audit chain lock and a pooled
+connection for milliseconds, not for the whole (client-paced) download, and
+memory stays constant: a chunk or two of rows at a time, no server-side
+cursor held open across a slow client. A dropped export resumes from the
+last checkpoint cursor the client saw.
+
+Where an export's time goes, and the overlaps that keep it near a bare fetch
+(bench/bench_kyc.py): PostgreSQL inserting the disclosure entries is the
+largest part, so the chunk's body is rendered while PostgreSQL inserts them
+(the COPY is completed after rendering; a chunk that fails to render aborts
+it, and nothing of the chunk is logged or sent), and the next chunk's SELECT
+runs in a helper thread meanwhile. Reading ahead releases nothing: a chunk
+read but never produced (the client left) is never logged.
 """
 
 from __future__ import annotations
@@ -31,16 +41,17 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.engine import Engine, Row, RowMapping
 from sqlalchemy.orm import Session
 
 from hub import audit
-from hub.audit import AuditRecord
 from hub.crypto import SecretBox
 from hub.kyc.consent import consented_people, live_consent
 from hub.kyc.cursor import CursorSigner, Position
@@ -86,35 +97,47 @@ class Requester:
 
 
 class Disclosures:
-    """Collects one entry per record released in one batch, then writes them in one statement."""
+    """Collects one entry per record released in one batch, then writes them as one audit series.
 
-    def __init__(self, requester: Requester, policy: FieldPolicy) -> None:
-        self._requester = requester
+    Every entry of a batch shares client, purpose, fields, operation and time;
+    only the person (subject) and the consumer number differ, which is what
+    :func:`hub.audit.record_series` is for.
+    """
+
+    def __init__(self, requester: Requester, policy: FieldPolicy, at: datetime) -> None:
         self._actor = f"client:{requester.client_id}"
-        self._fields = policy.disclosed_fields()
-        self._entries: list[AuditRecord] = []
+        self._at = at
+        self._data: dict[str, Any] = {
+            "purpose": requester.purpose,
+            "fields": policy.disclosed_fields(),
+            "via": requester.operation,
+        }
+        if requester.request_id:
+            self._data["request_id"] = requester.request_id
+        self._items: list[tuple[str, str]] = []
         self._seen: set[str] = set()
 
-    def add(self, samagra_id: str, consumer_number: str, at: datetime) -> None:
+    def add(self, samagra_id: str, consumer_number: str) -> None:
         if consumer_number in self._seen:
             return  # asked twice in one request (by number and by Samagra ID): released once
         self._seen.add(consumer_number)
-        data: dict[str, Any] = {
-            "purpose": self._requester.purpose,
-            "consumer_number": consumer_number,
-            "fields": self._fields,
-            "via": self._requester.operation,
-        }
-        if self._requester.request_id:
-            data["request_id"] = self._requester.request_id
-        self._entries.append(AuditRecord(self._actor, DISCLOSED, PERSON, samagra_id, data, at))
+        self._items.append((samagra_id, consumer_number))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items)
 
     def write(self, session: Session) -> None:
-        audit.record_many(session, self._entries)
-        self._entries = []
+        with self.writing(session):
+            pass
+
+    @contextmanager
+    def writing(self, session: Session) -> Iterator[None]:
+        """Write the entries; the block runs while PostgreSQL inserts them (:func:`hub.audit.appending_series`)."""
+        with audit.appending_series(
+            session, self._actor, DISCLOSED, PERSON, self._data, "consumer_number", self._items, self._at
+        ):
+            yield
+        self._items = []
 
 
 @dataclass
@@ -150,7 +173,7 @@ def lookup(
     people = {r["samagra_id"] for r in by_number.values() if r["samagra_id"]} | set(by_person)
     consented = consented_people(session, people, policy.purpose, now)
     projector = Projector(policy, box)
-    disclosures = Disclosures(requester, policy)
+    disclosures = Disclosures(requester, policy, now)
     result = LookupResult(items=[], asked=len(consumer_numbers) + len(samagra_ids))
 
     def absent(status: str) -> str:
@@ -164,7 +187,7 @@ def lookup(
         elif row["samagra_id"] not in consented:
             result.items.append({"consumer_number": number, "status": absent(NO_CONSENT)})
         else:
-            disclosures.add(row["samagra_id"], row["consumer_number"], now)
+            disclosures.add(row["samagra_id"], row["consumer_number"])
             result.items.append(
                 {"consumer_number": number, "status": FOUND, "record": projector.project(row)}
             )
@@ -177,7 +200,7 @@ def lookup(
         else:
             rows.sort(key=lambda r: r["id"])
             for row in rows:
-                disclosures.add(person, row["consumer_number"], now)
+                disclosures.add(person, row["consumer_number"])
             result.items.append(
                 {"samagra_id": person, "status": FOUND, "records": [projector.project(r) for r in rows]}
             )
@@ -213,7 +236,7 @@ def changes(
     page = ChangePage(after=after)
     scanned = 0
     projector = Projector(policy, box)
-    disclosures = Disclosures(requester, policy)
+    disclosures = Disclosures(requester, policy, now)
     while len(page.events) < limit and scanned < max_scan:
         batch = min(max_scan - scanned, max(limit * 2, 100))
         rows = session.execute(
@@ -233,7 +256,7 @@ def changes(
         for row in rows:
             scanned += 1
             page.after = row.id
-            event = _event(row, policy, consented, current, projector, disclosures, now)
+            event = _event(row, policy, consented, current, projector, disclosures)
             if event is not None:
                 page.events.append(event)
                 if len(page.events) >= limit:
@@ -254,7 +277,6 @@ def _event(
     current: dict[str, RowMapping],
     projector: Projector,
     disclosures: Disclosures,
-    now: datetime,
 ) -> dict[str, Any] | None:
     if row.kind in CONSENT_EVENTS:
         if row.purpose != policy.purpose:
@@ -266,7 +288,7 @@ def _event(
     record = current.get(row.consumer_number)
     # The record goes with the event only while it still belongs to this person.
     if record is not None and record["samagra_id"] == row.samagra_id:
-        disclosures.add(row.samagra_id, record["consumer_number"], now)
+        disclosures.add(row.samagra_id, record["consumer_number"])
         event["record"] = projector.project(record)
     return event
 
@@ -300,6 +322,14 @@ class ExportStream:
         self._fmt = fmt
         self._chunk = chunk_size
         self._projector = Projector(policy, box)
+        # The projection's columns first (ndjson_line reads them by position), then what the
+        # disclosures and the cursor need.
+        self._columns = tuple(
+            dict.fromkeys((*self._projector.columns, "id", "samagra_id", "consumer_number"))
+        )
+        self._id_at = self._columns.index("id")
+        self._person_at = self._columns.index("samagra_id")
+        self._number_at = self._columns.index("consumer_number")
         self._session_factory = session_factory or (lambda: Session(engine, expire_on_commit=False))
         self.released = 0
 
@@ -308,60 +338,71 @@ class ExportStream:
             Position(self._requester.client_id, self._requester.purpose, "export", after)
         )
 
-    def _chunk_rows(self, session: Session, after: int) -> list[RowMapping]:
-        now = utcnow()
-        return list(
-            session.execute(
-                select(*_COLUMNS)
-                .where(RECORDS.c.id > after, live_consent(RECORDS.c.samagra_id, self._policy.purpose, now))
-                .order_by(RECORDS.c.id)
-                .limit(self._chunk)
-            ).mappings()
-        )
+    def _read(self, after: int) -> list[Row[Any]]:
+        """The next chunk after ``after``, consent checked in the same SELECT; nothing released yet."""
+        with self._session_factory() as session:
+            return list(
+                session.connection()
+                .execute(
+                    select(*(RECORDS.c[name] for name in self._columns))
+                    .where(
+                        RECORDS.c.id > after,
+                        live_consent(RECORDS.c.samagra_id, self._policy.purpose, utcnow()),
+                    )
+                    .order_by(RECORDS.c.id)
+                    .limit(self._chunk)
+                )
+                .all()
+            )
 
-    def _release(self, after: int) -> tuple[list[dict[str, Any]], int]:
-        """One chunk: read, record its disclosures, commit. Returns (records, new position)."""
-        with self._session_factory() as session, session.begin():
-            rows = self._chunk_rows(session, after)
-            if not rows:
-                return [], after
-            now = utcnow()
-            disclosures = Disclosures(self._requester, self._policy)
-            records = []
-            for row in rows:
-                disclosures.add(row["samagra_id"], row["consumer_number"], now)
-                records.append(self._projector.project(row))
-            disclosures.write(session)
-        return records, rows[-1]["id"]
+    def _release(self, rows: Sequence[Row[Any]]) -> bytes:
+        """Record the disclosures of ``rows`` and commit, then return their body.
+
+        The body is rendered while PostgreSQL inserts the disclosure entries
+        (:meth:`Disclosures.writing`) and returned only once they are committed.
+        """
+        disclosures = Disclosures(self._requester, self._policy, utcnow())
+        person, number = self._person_at, self._number_at
+        for row in rows:
+            disclosures.add(row[person], row[number])
+        with self._session_factory() as session, session.begin(), disclosures.writing(session):
+            return self._body(rows, self.cursor(rows[-1][self._id_at]))
+
+    def _body(self, rows: Sequence[Row[Any]], cursor: str) -> bytes:
+        if self._fmt == "ndjson":
+            line = self._projector.ndjson_line
+            return ("".join([line(row) for row in rows]) + json.dumps({"_checkpoint": cursor}) + "\n").encode(
+                "utf-8"
+            )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        fields = self._policy.fields
+        last = len(rows) - 1
+        for index, row in enumerate(rows):
+            record = self._projector.project(row._mapping)
+            writer.writerow([_csv_cell(record[name]) for name in fields] + [cursor if index == last else ""])
+        return buffer.getvalue().encode("utf-8")
 
     def __iter__(self) -> Iterator[bytes]:
         after = self._after
-        fields = self._policy.fields
         if self._fmt == "csv":
-            yield _csv_line([*fields, "_cursor"])
-        while True:
-            records, after_chunk = self._release(after)
-            if not records:
-                break
-            after = after_chunk
-            self.released += len(records)
-            cursor = self.cursor(after)
-            if self._fmt == "ndjson":
-                dumps = json.dumps
-                body = "".join(dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-                body += dumps({"_checkpoint": cursor}) + "\n"
-                yield body.encode("utf-8")
-            else:
-                buffer = io.StringIO()
-                writer = csv.writer(buffer, lineterminator="\r\n")
-                last = len(records) - 1
-                for index, record in enumerate(records):
-                    writer.writerow(
-                        [_csv_cell(record[name]) for name in fields] + [cursor if index == last else ""]
-                    )
-                yield buffer.getvalue().encode("utf-8")
-            if len(records) < self._chunk:
-                break
+            yield _csv_line([*self._policy.fields, "_cursor"])
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kyc-export-read") as pool:
+            reading = pool.submit(self._read, after)
+            while True:
+                rows = reading.result()
+                if not rows:
+                    break
+                after = rows[-1][self._id_at]
+                full = len(rows) == self._chunk
+                if full:
+                    # Read ahead while this chunk is disclosed and sent: reading releases nothing.
+                    reading = pool.submit(self._read, after)
+                body = self._release(rows)
+                self.released += len(rows)
+                yield body
+                if not full:
+                    break
         if self._fmt == "ndjson":
             yield (json.dumps({"_end": True, "cursor": self.cursor(after)}) + "\n").encode("utf-8")
 

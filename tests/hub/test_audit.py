@@ -12,7 +12,17 @@ from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from hub.audit import GENESIS_HASH, AuditRecord, canonical_data, record, record_many, verify_chain
+from hub.audit import (
+    GENESIS_HASH,
+    AuditRecord,
+    appending_series,
+    canonical_data,
+    entry_hash,
+    record,
+    record_many,
+    record_series,
+    verify_chain,
+)
 from hub.models.audit import AuditEntry
 
 
@@ -339,3 +349,99 @@ def test_entry_hash_is_the_documented_canonical_json() -> None:
             data_json=data_json,
         )
         assert got == want
+
+
+# Text COPY's text format must escape (tab, newline, carriage return, backslash, its \\N null
+# marker) next to what JSON escapes (quotes, control characters), Devanagari left as is.
+AWKWARD = ("1019990020", 'N"quoted"\\back', "विकास\tटैब", "line\nbreak\r", "\\N", "\u2028\x01")
+
+
+def _entries_after(session: Session, start: int) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.seq > start).order_by(AuditEntry.seq)))
+
+
+@pytest.mark.parametrize("size", [len(AWKWARD), 70])
+def test_series_writes_exactly_the_entries_record_many_would(dbsession: Session, size: int) -> None:
+    """Below 64 entries an INSERT, above it COPY on PostgreSQL: either way entry_hash's canonical entries."""
+    start = _head(dbsession)
+    head_hash = dbsession.scalar(select(AuditEntry.hash).where(AuditEntry.seq == start)) or GENESIS_HASH
+    at = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC)
+    data = {"purpose": "ladli-behna", "fields": ["holder_name_hi", "bank_account:masked"], "via": "बकाया"}
+    items = [(f"{AWKWARD[i % len(AWKWARD)]}/{i}", AWKWARD[(i + 1) % len(AWKWARD)]) for i in range(size)]
+    seqs = record_series(dbsession, "client:c_1\t", "kyc.disclosed", "kyc_person", data, "number", items, at)
+    assert seqs == range(start + 1, start + size + 1)
+    rows = _entries_after(dbsession, start)
+    prev = head_hash
+    for row, (subject_id, value) in zip(rows, items, strict=True):
+        data_json = canonical_data({**data, "number": value})
+        assert (row.at, row.actor, row.action, row.subject_type) == (
+            at,
+            "client:c_1\t",
+            "kyc.disclosed",
+            "kyc_person",
+        )
+        assert (row.subject_id, row.data_json, row.prev_hash) == (subject_id, data_json, prev)
+        assert row.hash == entry_hash(
+            prev,
+            seq=row.seq,
+            at=at,
+            actor="client:c_1\t",
+            action="kyc.disclosed",
+            subject_type="kyc_person",
+            subject_id=subject_id,
+            data_json=data_json,
+        )
+        prev = row.hash
+    assert verify_chain(dbsession).ok
+
+
+def test_record_many_copies_any_text(dbsession: Session) -> None:
+    """record_many's COPY path (70 entries) writes every value back exactly as given."""
+    start = _head(dbsession)
+    entries = [
+        AuditRecord(
+            f"officer:{AWKWARD[i % len(AWKWARD)]}",
+            "test.copy",
+            "thing",
+            AWKWARD[(i + 2) % len(AWKWARD)],
+            {"remarks": AWKWARD[(i + 3) % len(AWKWARD)], "i": i},
+        )
+        for i in range(70)
+    ]
+    record_many(dbsession, entries)
+    rows = _entries_after(dbsession, start)
+    assert [(r.actor, r.subject_id, r.data) for r in rows] == [
+        (e.actor, e.subject_id, dict(e.data)) for e in entries
+    ]
+    assert verify_chain(dbsession).ok
+
+
+@pytest.mark.parametrize("size", [3, 70])
+def test_series_whose_block_fails_leaves_no_entry(
+    committed_engine: Engine, audit_cleanup: int, size: int
+) -> None:
+    """The block runs while the entries are written; when it raises, none of them is committed."""
+    items = [(f"9000000{i:02d}", f"10199900{i:02d}") for i in range(size)]
+    with pytest.raises(RuntimeError, match="rendering failed"):  # noqa: PT012 - the block is the subject
+        with Session(committed_engine) as session, session.begin():
+            with appending_series(
+                session, "client:c_1", "kyc.disclosed", "kyc_person", {}, "n", items
+            ) as seqs:
+                assert len(seqs) == size
+                raise RuntimeError("rendering failed")
+    with Session(committed_engine) as session:
+        assert _head(session) == audit_cleanup
+    with Session(committed_engine) as session, session.begin():
+        # The chain goes on from where it was.
+        seqs = record_series(session, "client:c_1", "kyc.disclosed", "kyc_person", {}, "n", items)
+        assert seqs[0] == audit_cleanup + 1
+    with Session(committed_engine) as session:
+        assert verify_chain(session).ok
+
+
+def test_series_refuses_data_holding_its_slot_value(dbsession: Session) -> None:
+    from hub.audit import _SLOT
+
+    with pytest.raises(ValueError, match="slot"):
+        record_series(dbsession, "a", "b", "c", {"x": _SLOT}, "n", [("s", "v")])
+    assert record_series(dbsession, "a", "b", "c", {"x": "y"}, "n", []) == range(0)
