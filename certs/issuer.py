@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from certs.document import Document
-from certs.errors import MalformedDocumentError
+from certs.errors import MalformedDocumentError, UntrustedSignerError
 from certs.keys import KeyRing, SigningIdentity
 from certs.pades import PadesSigner
 from certs.pdf import render_pdf
@@ -97,6 +97,10 @@ class DocumentIssuer:
         if not (etree.QName(root).namespace or "").startswith(NAMESPACE_PREFIX):
             raise MalformedDocumentError("not a discom hub document")
         signed = self._verifier.verify_tree(root)
+        if signed.signer_role == "evidence":
+            # Evidence keys sign SOAP answers, never documents: keep the roles apart even though
+            # both certificates chain to the same anchor.
+            raise UntrustedSignerError("signed with an evidence key, which does not sign documents")
         # Only the signed part is read; document_from_xml checks the schema version and the XSD.
         document = document_from_xml(signed.signed_root)
         return VerifiedDocument(

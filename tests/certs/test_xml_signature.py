@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from certs.document import Document
@@ -236,3 +244,191 @@ def test_python_xmlsec_agrees(issued: IssuedDocument, ca_pem: Path, foreign_ca_p
     assert _python_xmlsec_verify(issued.xml, ca_pem)
     assert not _python_xmlsec_verify(one_byte_change(issued.xml), ca_pem)
     assert not _python_xmlsec_verify(issued.xml, foreign_ca_pem)
+
+
+# ----------------------------------------------------------------------------- evidence signer (ECDSA P-256)
+
+DEVANAGARI_ANSWER = (
+    '<e:VerifyCertificateResponse xmlns:e="urn:discom-hub:election:1">'
+    "<e:answered_at>2026-11-23T10:30:00+05:30</e:answered_at>"
+    "<e:result><e:number>MPCZ/ND/2026-27/000123</e:number><e:status>valid</e:status>"
+    "<e:holder_name>किरण शर्मा (Kiran Sharma)</e:holder_name>"
+    '<e:note kind="a &amp; &lt;b&gt; &quot;c&quot;&#10;&#9;">शिकायत क्रमांक: कोई नहीं &amp; 5 &gt; 4&#13;</e:note>'
+    "</e:result></e:VerifyCertificateResponse>"
+).encode()
+# Namespaces declared on inner elements, an unused declaration on the root, a default namespace
+# switched and undeclared below, a prefix reused for another URI, attributes in the xml namespace:
+# exclusive C14N renders each namespace where it is visibly used and drops the unused one.
+INNER_NAMESPACES = (
+    b'<Answer xmlns="urn:a" xmlns:unused="urn:unused" xml:lang="hi">'
+    b'<p:part xmlns:p="urn:p" xmlns:q="urn:q"><q:leaf q:attr="1" b="2" a="3">x</q:leaf>'
+    b'<inner xmlns="urn:b"><deeper xmlns=""/></inner></p:part>'
+    b'<p:other xmlns:p="urn:p2" xml:space="preserve"> y </p:other><!-- not signed: URI="" drops comments -->'
+    b"</Answer>"
+)
+EVIDENCE_PAYLOADS = {
+    "ascii": b'<r:Answer xmlns:r="urn:example:answer"><r:Status>ok</r:Status></r:Answer>',
+    "devanagari": DEVANAGARI_ANSWER,
+    "inner-namespaces": INNER_NAMESPACES,
+    "foreign-ds-prefix": b'<a xmlns="urn:d" xmlns:ds="urn:not-xmldsig"><ds:b>1</ds:b></a>',
+}
+ECDSA_SHA256_URI = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+
+
+def evidence_sign(xml: bytes, keyring: KeyRing) -> bytes:
+    return etree.tostring(sign_element(etree.fromstring(xml), keyring), encoding="utf-8")
+
+
+def _ds(root: etree._Element, path: str) -> etree._Element:
+    return _find(root, path.replace("ds:", f"{{{DS_NS}}}"))
+
+
+def _change_signature_value(xml: bytes) -> bytes:
+    root = etree.fromstring(xml)
+    value = _ds(root, "ds:Signature/ds:SignatureValue")
+    raw = bytearray(base64.b64decode(value.text or ""))
+    raw[40] ^= 0x01  # one bit of s
+    value.text = base64.b64encode(bytes(raw)).decode()
+    return etree.tostring(root, encoding="utf-8")
+
+
+def _change_one_payload_byte(xml: bytes) -> bytes:
+    i = xml.index(b"</", 1) - 1  # the last character of the first text node
+    changed = xml[:i] + (b"Z" if xml[i : i + 1] != b"Z" else b"Y") + xml[i + 1 :]
+    assert len(changed) == len(xml) and changed != xml
+    return changed
+
+
+def test_evidence_signer_writes_the_profile_with_a_raw_ecdsa_value(keyring: KeyRing) -> None:
+    evidence = keyring.current.evidence
+    assert evidence is not None
+    payload = etree.fromstring(DEVANAGARI_ANSWER)
+    signed = sign_element(payload, keyring)
+    assert signed is payload, "the evidence signer signs in place"
+    signature = signed[-1]
+    assert signature.tag == f"{{{DS_NS}}}Signature"
+    algorithms = [el.get("Algorithm") for el in signature.iter() if el.get("Algorithm")]
+    assert algorithms == [
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        ECDSA_SHA256_URI,
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+    ]
+    assert [r.get("URI") for r in signature.iter(f"{{{DS_NS}}}Reference")] == [""]
+    certificates = [el.text for el in signature.iter(f"{{{DS_NS}}}X509Certificate")]
+    assert certificates == [base64.b64encode(evidence.certificate.public_bytes(Encoding.DER)).decode()]
+
+    # Independently of any XML-DSig library: the value is r || s (32 bytes each, RFC 4050 /
+    # RFC 6931 2.3.6), over the exclusive canonical form of SignedInfo as it sits in the tree.
+    value = base64.b64decode(_ds(signature, "ds:SignatureValue").text or "")
+    assert len(value) == 64
+    r, s = int.from_bytes(value[:32], "big"), int.from_bytes(value[32:], "big")
+    signed_info = etree.tostring(_ds(signature, "ds:SignedInfo"), method="c14n", exclusive=True)
+    evidence.private_key.public_key().verify(
+        encode_dss_signature(r, s), signed_info, ec.ECDSA(hashes.SHA256())
+    )
+    # ...and the digest is that of the payload without the Signature, exclusive-canonicalised.
+    unsigned = copy.deepcopy(signed)
+    unsigned.remove(unsigned[-1])
+    digest = hashlib.sha256(etree.tostring(unsigned, method="c14n", exclusive=True)).digest()
+    assert (
+        _ds(signature, "ds:SignedInfo/ds:Reference/ds:DigestValue").text == base64.b64encode(digest).decode()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EVIDENCE_PAYLOADS))
+def test_evidence_signature_verifies_everywhere(
+    name: str, keyring: KeyRing, ca_pem: Path, tmp_path: Path
+) -> None:
+    signed = evidence_sign(EVIDENCE_PAYLOADS[name], keyring)
+    result = XmlSignatureVerifier(keyring).verify(signed)
+    assert result.signer_role == "evidence"
+    assert result.signer_kid == keyring.current.kid
+    evidence = keyring.current.evidence
+    assert evidence is not None and result.signer_certificate == evidence.certificate
+    # What the verifier returns is the payload as signed (the text survives the round trip).
+    expected = etree.fromstring(EVIDENCE_PAYLOADS[name])
+    assert [el.text for el in result.signed_root.iter() if isinstance(el.tag, str)] == [
+        el.text for el in expected.iter() if isinstance(el.tag, str)
+    ]
+    checked = xmlsec1_verify(signed, ca_pem, tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert _python_xmlsec_verify(signed, ca_pem)
+
+
+@pytest.mark.parametrize("name", sorted(EVIDENCE_PAYLOADS))
+def test_evidence_signature_refuses_one_changed_byte(
+    name: str, keyring: KeyRing, ca_pem: Path, tmp_path: Path
+) -> None:
+    signed = evidence_sign(EVIDENCE_PAYLOADS[name], keyring)
+    for changed in (_change_one_payload_byte(signed), _change_signature_value(signed)):
+        with pytest.raises(TamperedDocumentError):
+            XmlSignatureVerifier(keyring).verify(changed)
+        result = xmlsec1_verify(changed, ca_pem, tmp_path)
+        assert result.returncode != 0
+        assert "FAIL" in result.stdout + result.stderr
+        assert not _python_xmlsec_verify(changed, ca_pem)
+
+
+def test_evidence_survives_the_soap_envelope(keyring: KeyRing, ca_pem: Path, tmp_path: Path) -> None:
+    """Signed standalone, carried in an envelope with its own namespaces, archived on its own."""
+    payload = sign_element(etree.fromstring(INNER_NAMESPACES), keyring)
+    envelope = etree.fromstring(
+        b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:p="urn:elsewhere">'
+        b"<soap:Body/></soap:Envelope>"
+    )
+    envelope[0].append(payload)
+    wire = etree.tostring(envelope, encoding="utf-8")
+    archived = etree.tostring(etree.fromstring(wire)[0][0], encoding="utf-8")
+    assert XmlSignatureVerifier(keyring).verify(archived).signer_role == "evidence"
+    assert xmlsec1_verify(archived, ca_pem, tmp_path).returncode == 0
+
+
+def test_evidence_from_a_foreign_ca_is_untrusted(
+    keyring: KeyRing, foreign_keyring: KeyRing, ca_pem: Path, tmp_path: Path
+) -> None:
+    forged = evidence_sign(EVIDENCE_PAYLOADS["ascii"], foreign_keyring)
+    with pytest.raises(UntrustedSignerError):
+        XmlSignatureVerifier(keyring).verify(forged)
+    assert xmlsec1_verify(forged, ca_pem, tmp_path).returncode != 0
+    assert not _python_xmlsec_verify(forged, ca_pem)
+
+
+def test_an_evidence_key_cannot_sign_documents(issuer: DocumentIssuer, keyring: KeyRing) -> None:
+    # A well-formed signature from our CA, but made with the key reserved for SOAP answers.
+    document = etree.tostring(sign_element(build_xml(make_document()), keyring))
+    with pytest.raises(UntrustedSignerError):
+        issuer.verify_xml(document)
+
+
+def test_evidence_signer_refuses_an_id(keyring: KeyRing) -> None:
+    with pytest.raises(ValueError):
+        sign_element(etree.fromstring(b'<a Id="x"><b/></a>'), keyring)
+
+
+def test_evidence_signer_is_thread_safe(keyring: KeyRing) -> None:
+    def sign(i: int) -> bytes:
+        return evidence_sign(f'<r:A xmlns:r="urn:r"><r:n>{i}</r:n></r:A>'.encode(), keyring)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        signed = list(pool.map(sign, range(64)))
+    verifier = XmlSignatureVerifier(keyring)
+    assert [verifier.verify(s).signed_root.findtext("{urn:r}n") for s in signed] == [
+        str(i) for i in range(64)
+    ]
+
+
+def test_without_an_evidence_key_evidence_is_signed_with_the_document_key(keyring: KeyRing) -> None:
+    no_evidence = replace(keyring.current, evidence=None)
+    ring = KeyRing(current=no_evidence, identities=(no_evidence,), trust_anchors=keyring.trust_anchors)
+    payload = etree.fromstring(EVIDENCE_PAYLOADS["ascii"])
+    signed = sign_element(payload, ring)
+    assert signed is not payload and len(payload) == 1, "signxml signs a copy"
+    assert (
+        _ds(signed, "ds:Signature/ds:SignedInfo/ds:SignatureMethod")
+        .get("Algorithm", "")
+        .endswith("rsa-sha256")
+    )
+    result = XmlSignatureVerifier(ring).verify(etree.tostring(signed))
+    assert (result.signer_kid, result.signer_role) == (keyring.current.kid, "document")
