@@ -125,6 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
         doc="passphrase of hub.keys_pkcs12; from the environment",
     ),
     Setting(
+        "hub.keys_evidence_pkcs12",
+        str,
+        "",
+        doc="production ECDSA P-256 key + certificate from the same CA that signs SOAP evidence (PKCS#12, "
+        "passphrase hub.keys_pkcs12_passphrase); empty: evidence is signed with the document key (slow)",
+    ),
+    Setting(
         "hub.discom.code", as_text, "MPCZ", doc="the discom's short code, first part of document numbers"
     ),
     Setting(

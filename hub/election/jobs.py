@@ -7,7 +7,7 @@ transaction; the client gets the job id (202). The worker verifies it in
 chunks of :data:`CHUNK` rows, each chunk its own transaction (one lookup
 query, one log INSERT, the holders' SMS), advancing ``processed_rows`` so
 progress shows while it runs. At the end it stores a result CSV and a signed
-XML report (XML-DSig with the hub's document key, ``registry["soap_signer"]``).
+XML report (XML-DSig with the hub's ECDSA evidence key, ``registry["soap_signer"]``).
 
 A bad row is answered in the results with its error and never fails the job.
 If the worker dies mid-job the outbox hands the message to another worker,

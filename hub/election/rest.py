@@ -258,7 +258,7 @@ def includeme(config: Configurator) -> None:
         scopes=verify,
         operation_id="getVerificationJobXml",
         openapi={
-            "summary": "The job's results as XML signed with the hub's document key (XML-DSig)",
+            "summary": "The job's results as XML signed with the hub's evidence key (XML-DSig)",
             "tags": TAGS,
             "responses": {"200": {"description": "signed XML", "content": {"application/xml": {}}}},
         },

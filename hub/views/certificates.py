@@ -214,6 +214,8 @@ def revoke_certificate(request: Request) -> dict[str, Any]:
 
 
 def signing_certificates(request: Request) -> Response:
+    """Every certificate a verifier may meet in our signatures: the CA, the document signers
+    (XML, PDF) and the evidence signers (SOAP answers, bulk reports), current and older."""
     keys: DocumentKeys = request.registry["document_keys"]
     return Response(body=keys.keyring.published_pem(), content_type="application/x-pem-file")
 

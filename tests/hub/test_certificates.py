@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from webtest import TestApp
@@ -295,7 +296,11 @@ def test_qr_verification(testapp: TestApp, dbsession: Session) -> None:
 
 def test_published_keys(testapp: TestApp) -> None:
     pem = testapp.get("/.well-known/hub-certificates.pem")
-    assert pem.body.count(b"BEGIN CERTIFICATE") >= 2
+    assert pem.body.count(b"BEGIN CERTIFICATE") >= 3
+    # The evidence signer (SOAP answers) is published beside the document signer and the CA.
+    current = testapp.app.registry["document_keys"].keyring.current
+    published = x509.load_pem_x509_certificates(pem.body)
+    assert current.certificate in published and current.evidence.certificate in published
     jwks = testapp.get("/.well-known/jwks.json").json
     assert any(k["kty"] == "EC" and k.get("crv") == "P-256" for k in jwks["keys"]), "QR keys are published"
     assert any(k["kty"] == "RSA" for k in jwks["keys"]), "token keys are published"

@@ -17,6 +17,7 @@ from zeep.helpers import serialize_object
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
+from certs.xmldsig import XmlSignatureVerifier
 from connectors.demo import PERSONAS
 from connectors.errors import ConnectorUnavailable
 from forms.safexml import parse_untrusted_xml
@@ -220,8 +221,16 @@ def test_every_answer_is_signed_evidence_xmlsec1_accepts(
     assert payload.tag == f"{{{NS}}}{operation}Response"
     path = tmp_path / "evidence.xml"
     path.write_bytes(etree.tostring(payload, encoding="utf-8", xml_declaration=True))
+    keyring = election.registry["document_keys"].keyring
+    # Signed with the hub's ECDSA P-256 evidence key (not the RSA document key), as our verifier sees it.
+    signed = XmlSignatureVerifier(keyring).verify(path.read_bytes())
+    assert signed.signer_role == "evidence"
+    assert signed.signer_certificate == keyring.current.evidence.certificate
+    assert payload.find("{*}Signature/{*}SignedInfo/{*}SignatureMethod").get("Algorithm") == (
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+    )
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(election.registry["document_keys"].keyring.trust_anchor_pem())
+    ca.write_bytes(keyring.trust_anchor_pem())
     verify = ["xmlsec1", "--verify", "--trusted-pem", str(ca), "--enabled-reference-uris", "empty", str(path)]
     done = subprocess.run(verify, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr

@@ -134,6 +134,10 @@ def test_signed_evidence_verifies_with_xmlsec1(
     # Our own verifier agrees, and reads the signed greeting back.
     signed = XmlSignatureVerifier(soap_keyring).verify(evidence)
     assert signed.signed_root.findtext(f"{{{NS}}}greeting") == "प्रमाणित किरण शर्मा"
+    # ...made with the ECDSA P-256 evidence key, not the RSA document key.
+    assert signed.signer_role == "evidence"
+    assert soap_keyring.current.evidence is not None
+    assert signed.signer_certificate == soap_keyring.current.evidence.certificate
 
     # One changed character and xmlsec1 refuses it.
     path.write_bytes(evidence.replace("शर्मा".encode(), "वर्मा".encode()))
