@@ -26,6 +26,8 @@ import io
 import json
 import random
 import secrets
+import sqlite3
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -118,6 +120,23 @@ def load_certificates(engine: Any, rows: int) -> float:
     return time.perf_counter() - started
 
 
+def wait_for_replica(path: Path, rows: int, timeout: float = 300.0) -> float:
+    """Seconds until the replica at ``path`` holds ``rows`` entries and is freshly stamped."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                    stamp = conn.execute("SELECT v FROM meta WHERE k = 'synced_at'").fetchone()
+                    count = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+                if stamp and count >= rows and time.time() - float(stamp[0]) < 2:
+                    return time.monotonic() - started
+            except sqlite3.Error:
+                pass  # not created yet, or mid-build
+        time.sleep(0.5)
+    raise BenchError(f"the registry replica did not reach {rows:,} entries in {timeout:.0f} s")
+
+
 def _random_script(
     directory: Path, rows: int, template: str, content_type: str, headers: dict[str, str]
 ) -> Path:
@@ -182,12 +201,18 @@ def run(args: argparse.Namespace) -> list[Figure]:
         raise BenchError("--election-rows must be at least 1000 (one full batch)")
     figures: list[Figure] = []
     with ExitStack() as stack:
+        replica = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-replica-")))
+        replica_path = replica / "registry.sqlite"
         env = stack.enter_context(
             hub_environment(
                 postgres=True,
                 ratelimit=args.ratelimit,
-                # verifyCertificate is limited per address; wrk is one address.
-                extra_settings={"hub.ratelimit.public_per_minute": "1000000000"},
+                extra_settings={
+                    # verifyCertificate is limited per address; wrk is one address.
+                    "hub.ratelimit.public_per_minute": "1000000000",
+                    # As production.ini: the host-local registry replica (hub.registry).
+                    "hub.registry.replica_path": str(replica_path),
+                },
             )
         )
         engine = env.engine()
@@ -227,6 +252,8 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         if status != 200 or ">valid<" not in body:
             raise BenchError(f"VerifyCertificate answered {status}: {body[:300]}")
+        # Those first verifications started the replica's follower: measure once it holds everything.
+        print(f"  replica built in {wait_for_replica(replica_path, rows):.1f} s", flush=True)
 
         rest_script = _random_script(
             env.root,

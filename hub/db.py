@@ -21,7 +21,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -213,3 +213,15 @@ def includeme(config: Configurator) -> None:
         over="pyramid_tm.tm_tween_factory",
         under="hub.observability.request_id_tween_factory",
     )
+
+
+def lock_feed(session: Session, key: int) -> None:
+    """Serialise appends to a change feed (``key``) until the caller's transaction ends.
+
+    On PostgreSQL sequence values are handed out at INSERT but become visible at
+    COMMIT, so a follower could pass id 11 while id 10 is still uncommitted and
+    never see it. With this transaction-level advisory lock taken before the
+    append, ids become visible in order. SQLite has one writer at a time anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -14,9 +14,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ from certs.errors import KeyRingError, MalformedDocumentError, QrPayloadError, V
 from certs.issuer import DocumentIssuer
 from certs.keys import KeyRing
 from certs.xmldsig import evidence_signer, sign_element
-from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.db import lock_feed
+from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument, RegistryChange
 from hub.models.meta import utcnow
+from hub.registry import CertificateRegistry, RegistryEntry, SessionSource, make_registry
+from hub.verifications import VerificationJournal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ KIND_SERIES_CODES: dict[str, str] = {
 }
 
 __all__ = [
+    "CertificateQuestion",
     "Check",
     "Connection",
     "DocumentKeys",
@@ -61,6 +65,7 @@ __all__ = [
     "mask_mobile",
     "revoke_document",
     "verify_by_number",
+    "verify_numbers",
 ]
 
 
@@ -313,9 +318,12 @@ def issue_document(
             document_id=record.id, xml=issued.xml, pdf=issued.pdf, qr_payload=issued.qr_payload
         )
     )
+    changed = [record.id]
     if request.supersedes is not None and request.supersedes.status == "valid":
         request.supersedes.status = "superseded"
         request.supersedes.superseded_by_id = record.id
+        changed.append(request.supersedes.id)
+    record_registry_changes(session, changed)
     _audit(session, "hub", "document.issued", record, {"kind": record.kind, "kid": record.kid})
     return Issued(record, code)
 
@@ -334,8 +342,19 @@ def revoke_document(session: Session, record: IssuedDocument, revoked_by: str, r
     record.revoked_at = utcnow()
     record.revoked_by = revoked_by
     record.revocation_reason = reason
+    record_registry_changes(session, [record.id])
     _audit(session, revoked_by, "document.revoked", record, {"reason": reason})
     return True
+
+
+# pg_advisory_xact_lock key of the registry's change feed ("regfeed" in ASCII).
+_REGISTRY_FEED_LOCK = 0x72656766656564
+
+
+def record_registry_changes(session: Session, document_ids: Sequence[int]) -> None:
+    """Append to the change feed that registry replicas follow (in the changing transaction)."""
+    lock_feed(session, _REGISTRY_FEED_LOCK)
+    session.execute(insert(RegistryChange), [{"document_id": i, "at": utcnow()} for i in document_ids])
 
 
 RevocationListener = Callable[[Session, IssuedDocument, str, str], None]
@@ -371,7 +390,7 @@ class VerificationResult:
 
     status: str
     number: str
-    record: IssuedDocument | None = None
+    record: RegistryEntry | None = None
     reason: str | None = None
 
     def as_dict(self, now: datetime | None = None) -> dict[str, Any]:
@@ -380,13 +399,9 @@ class VerificationResult:
             out["reason"] = self.reason
         record = self.record
         if record is not None and self.status not in ("unknown", "tampered"):
-            out.update(
-                {
-                    **record.public_summary,
-                    "issued_at": record.issued_at.isoformat(),
-                    "valid_until": record.valid_until.isoformat(),
-                }
-            )
+            out.update(record.public_summary)
+            out["issued_at"] = record.issued_at.isoformat()
+            out["valid_until"] = record.valid_until.isoformat()
             if record.status == "revoked":
                 out["revoked_at"] = record.revoked_at.isoformat() if record.revoked_at else None
                 out["revocation_reason"] = record.revocation_reason
@@ -395,7 +410,7 @@ class VerificationResult:
         return out
 
 
-def _matches_holder(record: IssuedDocument, holder_name: str | None, samagra_id: str | None) -> bool:
+def _matches_holder(record: RegistryEntry, holder_name: str | None, samagra_id: str | None) -> bool:
     if samagra_id:
         return bool(record.holder_samagra_id) and hmac.compare_digest(
             record.holder_samagra_id or "", samagra_id.strip()
@@ -408,7 +423,7 @@ def _matches_holder(record: IssuedDocument, holder_name: str | None, samagra_id:
 
 
 def judge_verification(
-    record: IssuedDocument | None,
+    record: RegistryEntry | None,
     number: str,
     *,
     code: str | None = None,
@@ -418,8 +433,9 @@ def judge_verification(
 ) -> VerificationResult:
     """What a verifier is told about ``record`` (None: no such number), given the secret they know.
 
-    The one rule behind single and batch verification (hub.election looks up
-    a batch with one query and judges each item here).
+    The one rule behind single and batch verification. A wrong secret and an
+    unknown number answer alike ("unknown"), so verification cannot be used to
+    discover which numbers exist.
     """
     ok = False
     if record is not None:
@@ -432,42 +448,94 @@ def judge_verification(
     )
 
 
-def find_documents(session: Session, numbers: Sequence[str]) -> dict[str, IssuedDocument]:
-    """The registry rows of ``numbers`` (one query), keyed by number; unknown numbers are absent."""
-    wanted = sorted({n for n in numbers if n})
-    if not wanted:
-        return {}
-    rows = session.execute(select(IssuedDocument).where(IssuedDocument.number.in_(wanted))).scalars()
-    return {row.number: row for row in rows}
+@dataclass(frozen=True)
+class CertificateQuestion:
+    """A number plus the secret the asker knows: the code, or the holder's name or Samagra ID.
+
+    ``ref`` is the asker's own reference for the item, echoed in batch answers.
+    """
+
+    number: str
+    code: str | None = None
+    holder_name: str | None = None
+    samagra_id: str | None = None
+    ref: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "code" if self.code else "holder"
+
+
+def verify_numbers(
+    registry: Mapping[str, Any],
+    session: SessionSource,
+    questions: Sequence[CertificateQuestion],
+    *,
+    verifier: str,
+    client_id: str | None = None,
+    method: str | None = None,
+    now: datetime | None = None,
+    inline: bool = False,
+) -> list[VerificationResult]:
+    """Answer ``questions`` in order: one registry lookup for all, each judged, all logged.
+
+    ``session`` may be ``lambda: request.dbsession``: a request whose numbers
+    the registry replica answers then never opens a database transaction.
+    ``registry`` is the Pyramid registry: its ``certificate_registry`` looks
+    the numbers up (hub.registry: a host-local replica or the database) and
+    its ``verification_journal`` logs the answers (hub.verifications; in
+    ``session`` itself if ``inline``), naming ``client_id`` when an authority
+    asked so that the holder is told.
+    """
+    now = now or utcnow()
+    lookup: CertificateRegistry = registry["certificate_registry"]
+    entries = lookup.lookup(session, [q.number.strip() for q in questions])
+    results = [
+        judge_verification(
+            entries.get(q.number.strip()),
+            q.number,
+            code=q.code,
+            holder_name=q.holder_name,
+            samagra_id=q.samagra_id,
+            now=now,
+        )
+        for q in questions
+    ]
+    journal: VerificationJournal = registry["verification_journal"]
+    by_method: dict[str, list[VerificationResult]] = {}
+    for question, result in zip(questions, results, strict=True):
+        by_method.setdefault(method or question.method, []).append(result)
+    for how, answered in by_method.items():
+        journal.record(session, answered, how, verifier, client_id, now, inline=inline)
+    return results
 
 
 def verify_by_number(
-    session: Session,
-    number: str,
+    registry: Mapping[str, Any],
+    session: SessionSource,
+    question: CertificateQuestion,
     *,
-    code: str | None = None,
-    holder_name: str | None = None,
-    samagra_id: str | None = None,
     verifier: str,
-    method: str = "code",
+    client_id: str | None = None,
+    method: str | None = None,
     now: datetime | None = None,
 ) -> VerificationResult:
-    """A number plus a secret the asker must know (code, or the holder's name / Samagra ID).
-
-    A wrong secret and an unknown number answer alike ("unknown"), so the
-    endpoint cannot be used to discover which numbers exist.
-    """
-    now = now or utcnow()
-    record = find_document(session, number.strip())
-    result = judge_verification(
-        record, number, code=code, holder_name=holder_name, samagra_id=samagra_id, now=now
+    """One question: :func:`verify_numbers` with one item."""
+    answers = verify_numbers(
+        registry, session, [question], verifier=verifier, client_id=client_id, method=method, now=now
     )
-    log_verification(session, result, method, verifier)
-    return result
+    return answers[0]
+
+
+def _log(
+    registry: Mapping[str, Any], session: Session, result: VerificationResult, method: str, verifier: str
+) -> None:
+    journal: VerificationJournal = registry["verification_journal"]
+    journal.record(session, [result], method, verifier)
 
 
 def verify_uploaded_xml(
-    session: Session, keys: DocumentKeys, data: bytes, verifier: str
+    registry: Mapping[str, Any], session: Session, keys: DocumentKeys, data: bytes, verifier: str
 ) -> VerificationResult:
     """An uploaded document: its signature first, then its status in the registry.
 
@@ -481,10 +549,11 @@ def verify_uploaded_xml(
         raise
     except VerificationError as exc:
         result = VerificationResult("tampered", "", None, exc.code)
-        log_verification(session, result, "xml", verifier)
+        _log(registry, session, result, "xml", verifier)
         return result
     number = verified.document.number
-    record = find_document(session, number)
+    lookup: CertificateRegistry = registry["certificate_registry"]
+    record = lookup.lookup_one(session, number)
     if record is None:
         # Signed by us but not in the registry: never issued by this hub.
         result = VerificationResult("unknown", number)
@@ -496,66 +565,35 @@ def verify_uploaded_xml(
         )
     else:
         result = VerificationResult(record.status_at(utcnow()), number, record)
-    log_verification(session, result, "xml", verifier)
+    _log(registry, session, result, "xml", verifier)
     return result
 
 
-def verify_qr(session: Session, keys: DocumentKeys, payload: str, verifier: str) -> VerificationResult:
+def verify_qr(
+    registry: Mapping[str, Any], session: Session, keys: DocumentKeys, payload: str, verifier: str
+) -> VerificationResult:
     try:
         claims = keys.issuer.verify_qr(payload.strip())
     except QrPayloadError as exc:
         result = VerificationResult("tampered", "", None, exc.code)
-        log_verification(session, result, "qr", verifier)
+        _log(registry, session, result, "qr", verifier)
         return result
-    record = find_document(session, claims.number)
+    lookup: CertificateRegistry = registry["certificate_registry"]
+    record = lookup.lookup_one(session, claims.number)
     if record is None or record.xml_sha256 != claims.xml_sha256:
         result = VerificationResult("unknown", claims.number)
     else:
         result = VerificationResult(record.status_at(utcnow()), claims.number, record)
-    log_verification(session, result, "qr", verifier)
+    _log(registry, session, result, "qr", verifier)
     return result
-
-
-def log_verification(session: Session, result: VerificationResult, method: str, verifier: str) -> None:
-    session.add(
-        DocumentVerification(
-            at=datetime.now(UTC),
-            document_id=result.record.id if result.record is not None else None,
-            number_given=result.number[:64],
-            method=method,
-            outcome=result.status,
-            verifier=verifier[:200],
-        )
-    )
-
-
-def log_verifications(
-    session: Session, results: Sequence[VerificationResult], method: str, verifier: str
-) -> None:
-    """:func:`log_verification` for a batch: one multi-row INSERT instead of one ORM object each."""
-    if not results:
-        return
-    at = datetime.now(UTC)
-    session.execute(
-        insert(DocumentVerification),
-        [
-            {
-                "at": at,
-                "document_id": r.record.id if r.record is not None else None,
-                "number_given": r.number[:64],
-                "method": method,
-                "outcome": r.status,
-                "verifier": verifier[:200],
-            }
-            for r in results
-        ],
-    )
 
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = DocumentKeys(settings)
     config.registry["document_keys"] = keys
+    config.registry["certificate_registry"] = make_registry(settings, config.registry["db_engine"])
+    config.include("hub.verifications")
     config.add_directive("add_revocation_listener", add_revocation_listener)
 
     # Published beside the token keys in /.well-known/jwks.json (hub.auth.oauth).

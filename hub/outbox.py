@@ -157,6 +157,17 @@ def take_new_ids(session: Session) -> list[int]:
     return ids
 
 
+def submit_after_commit(registry: Mapping[str, Any], ids: Sequence[int]) -> None:
+    """Wake a worker for messages committed outside a request (the sweep is the backstop)."""
+    queue: OutboxQueue | None = registry.get(QUEUE_KEY)
+    if queue is None or not ids:
+        return
+    try:
+        queue.submit(ids)
+    except Exception:
+        log.warning("outbox: could not queue %d messages; the sweep will", len(ids), exc_info=True)
+
+
 # --- the queue -------------------------------------------------------------
 
 

@@ -83,6 +83,16 @@ def as_words(raw: Any) -> tuple[str, ...]:
     return tuple(str(raw).split())
 
 
+def as_choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = str(raw).strip()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -297,6 +307,36 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "hub.connections.max_document_bytes", as_positive_int, 2_097_152, doc="largest application document"
+    ),
+    Setting(
+        "hub.registry.replica_path",
+        str,
+        "",
+        doc="host-local SQLite read replica of the document registry for verification; empty: off",
+    ),
+    Setting(
+        "hub.registry.replica_poll_seconds",
+        as_positive_float,
+        0.25,
+        doc="how often the replica follows the registry's change feed",
+    ),
+    Setting(
+        "hub.registry.replica_max_lag_seconds",
+        as_positive_float,
+        3.0,
+        doc="a replica not synced for this long is not used: verification asks the database",
+    ),
+    Setting(
+        "hub.verification.log",
+        as_choice("deferred", "inline"),
+        "deferred",
+        doc="verification log + holder SMS: deferred (buffered, written in bulk) or inline (in the request)",
+    ),
+    Setting(
+        "hub.verification.flush_seconds",
+        as_positive_float,
+        0.2,
+        doc="deferred verification log: longest a verification waits in memory before it is written",
     ),
     Setting("hub.connections.fetch_timeout", as_positive_float, 5.0, doc="seconds to fetch one document"),
     Setting(

@@ -36,7 +36,7 @@ from hub.election.verification import MAX_BATCH, BatchItem, verify_many
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
-from hub.outbox import QUEUE_KEY, enqueue, take_new_ids
+from hub.outbox import enqueue, submit_after_commit, take_new_ids
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +210,15 @@ def run_job(registry: Registry, job_id: int) -> None:
         # expire_on_commit=False: the answers are read again when the report is written.
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():
-                answered = verify_many(session, questions, client_id=client_id)
+                # The job's own transaction logs its verifications (inline): a job is already a bulk write.
+                answered = verify_many(registry, session, questions, client_id=client_id, inline=True)
                 session.execute(
                     update(ElectionVerificationJob)
                     .where(ElectionVerificationJob.id == job_id)
                     .values(processed_rows=start + len(questions))
                 )
                 new_ids = take_new_ids(session)
-            _submit(registry, new_ids)
+            submit_after_commit(registry, new_ids)
         items += [replace(item, index=item.index + start) for item in answered]
     finished = utcnow()
     report = batch_element(
@@ -241,16 +242,6 @@ def run_job(registry: Registry, job_id: int) -> None:
             )
         )
     log.info("election job done", extra={"job_id": public_id, "rows": len(items)})
-
-
-def _submit(registry: Registry, ids: list[int]) -> None:
-    queue = registry.get(QUEUE_KEY)
-    if not ids or queue is None:
-        return
-    try:
-        queue.submit(ids)
-    except Exception:
-        log.warning("election job: could not queue %d SMS; the sweep will", len(ids), exc_info=True)
 
 
 def job_view(job: ElectionVerificationJob, links: Mapping[str, str]) -> dict[str, Any]:

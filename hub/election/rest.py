@@ -49,7 +49,9 @@ def verify_certificates(request: Request) -> dict[str, Any]:
             continue
         questions += read_batch([item], first_index=index)
     now = utcnow()
-    answered = verify_many(request.dbsession, questions, client_id=request.partner.client_id, now=now)
+    answered = verify_many(
+        request.registry, lambda: request.dbsession, questions, client_id=request.partner.client_id, now=now
+    )
     return {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
 
 

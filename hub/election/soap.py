@@ -143,7 +143,9 @@ def read_batch(
 def verify_certificates(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
     items = [_fields(item, QUESTION_FIELDS) for item in payload.iterchildren(E + "item")]
     now = utcnow()
-    answers = verify_many(request.dbsession, read_batch(items), client_id=caller.client_id, now=now)
+    answers = verify_many(
+        request.registry, lambda: request.dbsession, read_batch(items), client_id=caller.client_id, now=now
+    )
     return batch_element("VerifyCertificatesResponse", answers, now)
 
 

@@ -1,11 +1,11 @@
 """Verifying certificates for the election authority: one question or a thousand, one answer shape.
 
 A single question goes through :func:`hub.documents.verify_by_number`, the
-same function as REST ``verifyCertificate``; a batch looks its numbers up
-with one ``IN`` query and judges every item with the same rule
-(:func:`hub.documents.judge_verification`), logging all of them in one
-multi-row INSERT. A malformed item is answered with an error of its own and
-never fails the batch.
+same function as REST ``verifyCertificate``; a batch goes through
+:func:`hub.documents.verify_numbers` too: one registry lookup for all its
+numbers, every item judged by the same rule, all logged together
+(hub.verifications). A malformed item is answered with an error of its own
+and never fails the batch.
 
 After a partner (an authority, not an anonymous page visitor) verifies a
 certificate, its holder is told by SMS which authority checked it: at most
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pyramid.request import Request
@@ -30,16 +30,16 @@ from forms.errors import FormError
 from forms.reader import clean_text
 from hub.documents import (
     IST,
+    CertificateQuestion,
     VerificationResult,
-    find_documents,
-    judge_verification,
-    log_verifications,
     verify_by_number,
+    verify_numbers,
 )
 from hub.models import PartnerClient
 from hub.models.election import HolderNotice
 from hub.models.meta import utcnow
-from hub.views.certificates import CertificateQuestion
+from hub.registry import SessionSource
+from hub.verifications import Verification
 
 MAX_BATCH = 1000
 SMS_TEMPLATE = "certificate_verified"
@@ -94,118 +94,118 @@ def item_error(error: FormError) -> dict[str, str]:
 def verify_one(
     request: Request, question: CertificateQuestion, now: datetime | None = None
 ) -> VerificationResult:
-    """One question from an authenticated partner: REST verifyCertificate's own function, then the SMS."""
-    now = now or utcnow()
+    """One question from an authenticated partner: REST verifyCertificate's own function."""
     partner = request.partner
-    result = verify_by_number(
-        request.dbsession,
-        question.number,
-        code=question.code,
-        holder_name=question.holder_name,
-        samagra_id=question.samagra_id,
+    return verify_by_number(
+        request.registry,
+        lambda: request.dbsession,
+        question,
         verifier=f"client:{partner.client_id}",
-        method=question.method,
+        client_id=partner.client_id,
         now=now,
     )
-    notify_holders(request.dbsession, [result], partner.client_id, now)
-    return result
 
 
 def verify_many(
-    session: Session,
+    registry: Mapping[str, Any],
+    session: SessionSource,
     questions: Sequence[CertificateQuestion | RejectedQuestion],
     *,
     client_id: str,
     now: datetime | None = None,
+    inline: bool = False,
 ) -> list[BatchItem]:
-    """Answer a batch in order: one lookup query, one log INSERT, the holders' SMS deduplicated."""
+    """Answer a batch in order: one registry lookup, one log write, the holders' SMS deduplicated."""
     if len(questions) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} questions in one batch")
-    now = now or utcnow()
     asked = [q for q in questions if isinstance(q, CertificateQuestion)]
-    records = find_documents(session, [q.number for q in asked])
+    results = iter(
+        verify_numbers(
+            registry,
+            session,
+            asked,
+            verifier=f"client:{client_id}",
+            client_id=client_id,
+            now=now,
+            inline=inline,
+        )
+    )
     items: list[BatchItem] = []
-    by_method: dict[str, list[VerificationResult]] = {}
     for index, question in enumerate(questions):
         if isinstance(question, RejectedQuestion):
             items.append(BatchItem(index, question.ref, error=question.error))
-            continue
-        result = judge_verification(
-            records.get(question.number),
-            question.number,
-            code=question.code,
-            holder_name=question.holder_name,
-            samagra_id=question.samagra_id,
-            now=now,
-        )
-        by_method.setdefault(question.method, []).append(result)
-        items.append(BatchItem(index, question.ref, result=result))
-    verifier = f"client:{client_id}"
-    for method, results in by_method.items():
-        log_verifications(session, results, method, verifier)
-    notify_holders(session, [i.result for i in items if i.result is not None], client_id, now)
+        else:
+            items.append(BatchItem(index, question.ref, result=next(results)))
     return items
 
 
 # ----------------------------------------------------------------- holder SMS
 
 
-def notify_holders(
-    session: Session, results: Sequence[VerificationResult], client_id: str, now: datetime
-) -> int:
+def notify_holders(session: Session, verifications: Sequence[Verification]) -> int:
     """Queue "your certificate was verified by <authority>" to each matched holder, once a day.
 
-    Only results that matched a certificate count (a wrong code tells the
-    holder nothing: it may be a typo, and answering it would let anyone
-    trigger SMS). Returns the number of SMS queued.
+    A verification hook (hub.verifications): runs with the log rows, inline or
+    in the deferred journal's bulk write. Only an authority's checks that
+    matched a certificate count (a wrong code tells the holder nothing: it may
+    be a typo, and answering it would let anyone trigger SMS). Returns the
+    number of SMS queued.
     """
-    documents = {
-        r.record.id: r.record
-        for r in results
-        if r.record is not None and r.record.subject_type == NODUES_SUBJECT
-    }
-    if not documents:
+    # (document, day) -> the first authority to check it that day, with when.
+    firsts: dict[tuple[int, date], Verification] = {}
+    for v in verifications:
+        entry = v.entry
+        if v.client_id is None or entry is None or entry.subject_type != NODUES_SUBJECT:
+            continue
+        key = (entry.id, v.at.astimezone(IST).date())
+        if key not in firsts or v.at < firsts[key].at:
+            firsts[key] = v
+    if not firsts:
         return 0
-    day = now.astimezone(IST).date()
     dialect = session.get_bind().dialect.name
     insert_fn: Any = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [
-        {"document_id": doc_id, "day": day, "client_id": client_id, "created_at": now}
-        for doc_id in sorted(documents)  # one order for every writer: no deadlock between batches
+        {
+            "document_id": doc_id,
+            "day": day,
+            "client_id": firsts[(doc_id, day)].client_id,
+            "created_at": utcnow(),
+        }
+        for doc_id, day in sorted(firsts)  # one order for every writer: no deadlock between batches
     ]
     # RETURNING, not rowcount: psycopg reports -1 after ON CONFLICT DO NOTHING. Parameters as a
     # list (executemany: SQLAlchemy's "insertmanyvalues"), not .values(rows): one cached statement
     # instead of compiling a 4,000-parameter VALUES clause for every batch.
     table = HolderNotice.__table__
-    first_today = set(
-        session.execute(
-            insert_fn(table).on_conflict_do_nothing().returning(table.c.document_id), rows
-        ).scalars()
-    )
+    first_today = session.execute(
+        insert_fn(table).on_conflict_do_nothing().returning(table.c.document_id, table.c.day), rows
+    ).all()
     if not first_today:
         return 0
     from hub.models.nodues import NoDuesApplication
     from hub.outbox import enqueue_sms
 
-    subjects = {documents[i].subject_id: documents[i] for i in first_today}
+    texts = [firsts[(doc_id, day)] for doc_id, day in sorted(first_today)]
+    subjects = sorted({v.entry.subject_id for v in texts if v.entry is not None})
     mobiles = dict(
         session.execute(
             select(NoDuesApplication.public_id, NoDuesApplication.mobile).where(
-                NoDuesApplication.public_id.in_(sorted(subjects))
+                NoDuesApplication.public_id.in_(subjects)
             )
         ).all()
     )
-    if not mobiles:
-        return 0
-    authority = authority_name(session, client_id)
-    when = now.astimezone(IST).strftime("%d-%m-%Y %H:%M")
+    names: dict[str, str] = {}
     queued = 0
-    for subject_id, record in sorted(subjects.items()):
-        mobile = mobiles.get(subject_id)
-        if not mobile:
+    for v in texts:
+        entry = v.entry
+        mobile = mobiles.get(entry.subject_id) if entry is not None else None
+        if entry is None or not mobile or v.client_id is None:
             continue
+        if v.client_id not in names:
+            names[v.client_id] = authority_name(session, v.client_id)
+        when = v.at.astimezone(IST).strftime("%d-%m-%Y %H:%M")
         text = (
-            f"Your no-dues certificate {record.number} was verified by {authority} on {when} IST. "
+            f"Your no-dues certificate {entry.number} was verified by {names[v.client_id]} on {when} IST. "
             "Not expected? Call 1912. MPCZ"
         )
         enqueue_sms(session, mobile, text, SMS_TEMPLATE)

@@ -8,7 +8,13 @@ from hub.models.connection import (
     ConnectionIncident,
     ConnectionPayment,
 )
-from hub.models.document import DocumentFiles, DocumentSeries, DocumentVerification, IssuedDocument
+from hub.models.document import (
+    DocumentFiles,
+    DocumentSeries,
+    DocumentVerification,
+    IssuedDocument,
+    RegistryChange,
+)
 from hub.models.election import ElectionVerificationJob, HolderNotice
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
@@ -50,6 +56,7 @@ __all__ = [
     "OutboxStatus",
     "PartnerClient",
     "RateLimitWindow",
+    "RegistryChange",
     "SoapNonce",
     "TokenSigningKey",
     "WorkflowBreach",

@@ -90,3 +90,19 @@ class DocumentVerification(Base):
     method: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
     verifier: Mapped[str] = mapped_column(String(200))
+
+
+class RegistryChange(Base):
+    """The registry's change feed: one row each time a document is issued or changes status.
+
+    Host-local read replicas of the registry (hub.registry) follow it by ``id``.
+    Writers take an advisory lock before appending (hub.db.lock_feed), so ids
+    become visible in increasing order and a follower never skips a row that
+    commits late.
+    """
+
+    __tablename__ = "registry_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

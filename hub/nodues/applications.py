@@ -51,7 +51,7 @@ from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
 from hub.nodues.accounts import Billing, Kyc
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
-from hub.outbox import QUEUE_KEY, enqueue, enqueue_sms, take_new_ids
+from hub.outbox import enqueue, enqueue_sms, submit_after_commit, take_new_ids
 from hub.workflow import SYSTEM_ROLE, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -387,17 +387,6 @@ def run_checks(
             new_ids = take_new_ids(session)
         submit_after_commit(registry, new_ids)
     return state
-
-
-def submit_after_commit(registry: Registry, ids: list[int]) -> None:
-    """Wake the worker for messages written outside a request (the sweep is the backstop)."""
-    queue = registry.get(QUEUE_KEY)
-    if queue is None or not ids:
-        return
-    try:
-        queue.submit(ids)
-    except Exception:
-        log.warning("nodues: could not queue %s; the outbox sweep will", ids, exc_info=True)
 
 
 # -- transitions: routing, certificate, SMS -----------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from pyramid.response import Response
 from certs.errors import MalformedDocumentError
 from forms.reader import Reader, parse_json_object
 from hub.documents import (
+    CertificateQuestion,
     DocumentKeys,
     VerificationResult,
     document_files,
@@ -34,6 +34,7 @@ from hub.documents import (
 )
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
+from hub.registry import RegistryEntry
 from hub.rest import client_label, json_reader, optional_partner
 
 NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/-]{3,63}")
@@ -57,21 +58,6 @@ VERIFICATION_SCHEMA = {
         "valid_until": {"type": "string", "format": "date-time"},
     },
 }
-
-
-@dataclass(frozen=True)
-class CertificateQuestion:
-    """A number plus the secret the asker knows: the code, or the holder's name or Samagra ID."""
-
-    number: str
-    code: str | None = None
-    holder_name: str | None = None
-    samagra_id: str | None = None
-    ref: str | None = None
-
-    @property
-    def method(self) -> str:
-        return "code" if self.code else "holder"
 
 
 def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuestion:
@@ -104,7 +90,11 @@ def _visible_document(request: Request) -> IssuedDocument:
     if record is not None:
         if code:
             result = verify_by_number(
-                request.dbsession, number, code=code, verifier=client_label(request), method="download"
+                request.registry,
+                request.dbsession,
+                CertificateQuestion(number, code=code),
+                verifier=client_label(request),
+                method="download",
             )
             if result.record is not None:
                 return record
@@ -117,7 +107,7 @@ def _visible_document(request: Request) -> IssuedDocument:
 
 def get_certificate(request: Request) -> dict[str, Any]:
     record = _visible_document(request)
-    result = VerificationResult(record.status_at(_now()), record.number, record)
+    result = VerificationResult(record.status_at(_now()), record.number, RegistryEntry.of(record))
     base = request.route_path("certificate", number=record.number)
     body = result.as_dict()
     body["links"] = {"xml": base + "/xml", "pdf": base + "/pdf"}
@@ -162,18 +152,14 @@ def verify_certificate(request: Request) -> dict[str, Any]:
             "verifying without the code needs a token with certificates:verify",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    # A partner's verification is an authority's: its holder is told (hub.election's hook).
     result = verify_by_number(
-        request.dbsession,
-        question.number,
-        code=question.code,
-        holder_name=question.holder_name,
-        samagra_id=question.samagra_id,
+        request.registry,
+        lambda: request.dbsession,
+        question,
         verifier=client_label(request),
-        method=question.method,
+        client_id=partner.client_id if partner is not None else None,
     )
-    # hub.election: the holder is told by SMS which authority verified the certificate.
-    for hook in request.registry.get("certificate_verified_hooks", ()):
-        hook(request, [result])
     return result.as_dict()
 
 
@@ -182,7 +168,9 @@ def verify_certificate_document(request: Request) -> dict[str, Any]:
         raise Problem("unsupported_media_type", "upload the XML as application/xml")
     keys: DocumentKeys = request.registry["document_keys"]
     try:
-        result = verify_uploaded_xml(request.dbsession, keys, request.body, client_label(request))
+        result = verify_uploaded_xml(
+            request.registry, request.dbsession, keys, request.body, client_label(request)
+        )
     except MalformedDocumentError as exc:
         code = exc.reason if exc.reason in CODES else "document_malformed"
         raise Problem(code, "the upload is not a signed document of this hub") from None
@@ -195,7 +183,7 @@ def verify_certificate_qr(request: Request) -> dict[str, Any]:
     reader.done()
     assert payload is not None
     keys: DocumentKeys = request.registry["document_keys"]
-    return verify_qr(request.dbsession, keys, payload, client_label(request)).as_dict()
+    return verify_qr(request.registry, request.dbsession, keys, payload, client_label(request)).as_dict()
 
 
 def revoke_certificate(request: Request) -> dict[str, Any]:
@@ -210,7 +198,7 @@ def revoke_certificate(request: Request) -> dict[str, Any]:
     if not revoke_document(request.dbsession, record, by, reason or ""):
         raise Problem("conflict", f"the document is {record.status}, not valid")
     notify_revoked(request.registry, request.dbsession, record, by, reason or "")
-    return VerificationResult(record.status, record.number, record).as_dict()
+    return VerificationResult(record.status, record.number, RegistryEntry.of(record)).as_dict()
 
 
 def signing_certificates(request: Request) -> Response:
@@ -249,7 +237,11 @@ def verify_page(request: Request) -> Response:
     if number and code:
         if NUMBER.fullmatch(number) and CODE.fullmatch(code):
             result = verify_by_number(
-                request.dbsession, number, code=code, verifier=client_label(request), method="page"
+                request.registry,
+                request.dbsession,
+                CertificateQuestion(number, code=code),
+                verifier=client_label(request),
+                method="page",
             )
             data = result.as_dict()
         else:

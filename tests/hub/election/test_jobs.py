@@ -55,7 +55,7 @@ def test_csv_job_end_to_end(election: Election, monkeypatch: pytest.MonkeyPatch,
         )
 
     seen: list[tuple[str, int]] = []
-    submit = jobs._submit
+    submit = jobs.submit_after_commit
 
     def watching(registry: Any, ids: list[int]) -> None:
         # Called after each chunk's commit: what a client polling the job sees at that moment.
@@ -63,7 +63,7 @@ def test_csv_job_end_to_end(election: Election, monkeypatch: pytest.MonkeyPatch,
         seen.append((state["status"], state["processed_rows"]))
         submit(registry, ids)
 
-    monkeypatch.setattr(jobs, "_submit", watching)
+    monkeypatch.setattr(jobs, "submit_after_commit", watching)
     election.drain()
     assert seen == [("running", 500), ("running", 1000), ("running", len(lines) - 1)]
     done = election.app.get(url, headers=authority["headers"]).json

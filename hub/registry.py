@@ -1,0 +1,460 @@
+"""Looking up the document registry for verification: the database, or a host-local read replica.
+
+On scrutiny day returning officers verify certificates at thousands per
+second, and each verification only *reads* one registry row. Asking
+PostgreSQL for it costs a round trip and the database server's CPU every
+time; on the hub's hosts that is most of the cost of the answer.
+
+So a host may keep a **read replica**: a SQLite file (``hub.registry.replica_path``)
+holding what verification needs of every registry row. One process per host
+(whichever holds the file lock) follows the registry's change feed
+(``registry_changes``, appended in the transaction that issues, supersedes or
+revokes a document) every ``replica_poll_seconds`` and stamps the replica
+with the time of its last successful poll. Every web process reads it through
+its own read-only connection; the operating system's page cache is shared,
+so a million rows cost one copy of memory per host, not one per worker.
+
+The rules that keep answers right:
+
+* A replica not stamped within ``replica_max_lag_seconds`` (its follower is
+  stuck, the database is down, the file is being rebuilt) is not used: every
+  lookup goes to the database, which answers or fails the request.
+* A number the replica does not hold (unknown, or issued since the last poll)
+  is looked up in the database: the replica never answers "unknown" alone.
+* A revocation is therefore visible to verifiers within one poll interval
+  (0.25 s by default) while the replica is used, immediately otherwise.
+
+With no replica configured (the default; SQLite deployments gain nothing from
+one) every lookup is one indexed SELECT in the request's transaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from hub.models.document import IssuedDocument, RegistryChange
+
+log = logging.getLogger(__name__)
+
+# A session, or what makes one on first need (e.g. ``lambda: request.dbsession``).
+SessionSource = Session | Callable[[], Session]
+
+# Bump when the replica's table changes: a replica of another version is rebuilt.
+REPLICA_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    """What verification needs to know of one registry row (a snapshot; never written back)."""
+
+    id: int
+    number: str
+    status: str
+    issued_at: datetime
+    valid_until: datetime
+    verification_code_sha256: str
+    holder_samagra_id: str | None
+    public_summary: Mapping[str, Any]
+    subject_type: str
+    subject_id: str
+    xml_sha256: str
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+    superseded_by_id: int | None = None
+
+    def status_at(self, now: datetime) -> str:
+        """valid / revoked / superseded / expired, as a verifier should be told."""
+        if self.status != "valid":
+            return self.status
+        if now >= self.valid_until:
+            return "expired"
+        return "valid"
+
+    @classmethod
+    def of(cls, record: IssuedDocument) -> RegistryEntry:
+        return cls(**{name: getattr(record, name) for name in ENTRY_COLUMNS})
+
+
+ENTRY_COLUMNS = tuple(RegistryEntry.__dataclass_fields__)
+_SELECT_ENTRY = select(*(getattr(IssuedDocument, name) for name in ENTRY_COLUMNS))
+
+
+def _entry(row: Row[Any]) -> RegistryEntry:
+    # Row is in ENTRY_COLUMNS order (the dataclass's field order).
+    return RegistryEntry(*row)  # type: ignore[call-arg]
+
+
+def find_entries(session: Session, numbers: Iterable[str]) -> dict[str, RegistryEntry]:
+    """The registry rows of ``numbers`` from the database (one query), keyed by number."""
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return {}
+    if len(wanted) == 1:
+        rows = session.execute(_SELECT_ENTRY.where(IssuedDocument.number == wanted[0]))
+    else:
+        rows = session.execute(_SELECT_ENTRY.where(IssuedDocument.number.in_(wanted)))
+    return {row.number: _entry(row) for row in rows}
+
+
+# ----------------------------------------------------------------- the replica file
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+    number TEXT PRIMARY KEY,
+    id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    valid_until TEXT NOT NULL,
+    verification_code_sha256 TEXT NOT NULL,
+    holder_samagra_id TEXT,
+    public_summary TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    xml_sha256 TEXT NOT NULL,
+    revoked_at TEXT,
+    revocation_reason TEXT,
+    superseded_by_id INTEGER
+) WITHOUT ROWID;
+"""
+# SQL text built from the constant column names above, never from input.
+_INSERT = f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+
+
+def _replica_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A database row (ENTRY_COLUMNS order) as the replica stores it."""
+    (
+        id_,
+        number,
+        status,
+        issued_at,
+        valid_until,
+        code,
+        samagra,
+        summary,
+        stype,
+        sid,
+        xml,
+        rev_at,
+        reason,
+        sup,
+    ) = row
+    return (
+        id_,
+        number,
+        status,
+        issued_at.isoformat(),
+        valid_until.isoformat(),
+        code,
+        samagra,
+        json.dumps(summary, ensure_ascii=False, separators=(",", ":")),
+        stype,
+        sid,
+        xml,
+        rev_at.isoformat() if rev_at is not None else None,
+        reason,
+        sup,
+    )
+
+
+def _from_replica(row: Sequence[Any]) -> RegistryEntry:
+    """A replica row: number first, the other columns in ENTRY_COLUMNS order, then the stamp."""
+    (
+        number,
+        id_,
+        status,
+        issued_at,
+        valid_until,
+        code,
+        samagra,
+        summary,
+        stype,
+        sid,
+        xml,
+        rev_at,
+        reason,
+        sup,
+    ) = row[:14]
+    return RegistryEntry(
+        id_,
+        number,
+        status,
+        datetime.fromisoformat(issued_at),
+        datetime.fromisoformat(valid_until),
+        code,
+        samagra,
+        json.loads(summary),
+        stype,
+        sid,
+        xml,
+        datetime.fromisoformat(rev_at) if rev_at is not None else None,
+        reason,
+        sup,
+    )
+
+
+class RegistryReplica:
+    """The host-local replica: read by every process, followed by the one holding its lock."""
+
+    def __init__(
+        self, path: Path, engine: Engine, *, poll_seconds: float = 0.25, max_lag_seconds: float = 3.0
+    ) -> None:
+        self.path = path
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.max_lag_seconds = max_lag_seconds
+        self._local = threading.local()
+        self._started_pid: int | None = None
+        self._start_lock = threading.Lock()
+        self._stop = threading.Event()
+        # Which database the file copies: a file left from another database is rebuilt, never followed.
+        url = engine.url
+        self.source = hashlib.sha256(
+            f"{url.drivername}|{url.host}|{url.port}|{url.database}|{url.query}".encode()
+        ).hexdigest()[:32]
+
+    # ------------------------------------------------------------- reading
+
+    def _reader(self) -> sqlite3.Connection | None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if not self.path.exists():
+                return None
+            # Read-only: a reader can never damage the file the follower writes.
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+            self._local.conn = conn
+        return conn
+
+    def lookup(self, numbers: Sequence[str]) -> dict[str, RegistryEntry] | None:
+        """Entries the replica holds for ``numbers``; None when the replica must not be used."""
+        self.ensure_following()
+        conn = self._reader()
+        if conn is None:
+            return None
+        try:
+            # One statement per question: the stamp comes with each row, from the same snapshot.
+            # A number the replica lacks has no row and no stamp, and the database answers for it.
+            if len(numbers) == 1:
+                rows = conn.execute(_READ_ONE, (numbers[0],)).fetchall()
+            else:
+                rows = []
+                unique = sorted(set(numbers))
+                for start in range(0, len(unique), 500):
+                    part = unique[start : start + 500]
+                    # Only "?" placeholders are added: the numbers travel as parameters.
+                    rows += conn.execute(_READ_MANY + "(" + ", ".join("?" * len(part)) + ")", part).fetchall()
+        except sqlite3.Error:
+            # Being rebuilt, replaced or unreadable: the database answers instead.
+            log.warning("registry replica unreadable; asking the database", exc_info=True)
+            self._local.conn = None
+            return None
+        if rows and time.time() - min(float(row[-1]) for row in rows) > self.max_lag_seconds:
+            return None
+        return {row[0]: _from_replica(row) for row in rows}
+
+    # ------------------------------------------------------------- following
+
+    def ensure_following(self) -> None:
+        """Start this process's follower thread once (after a fork too); it waits for the file lock."""
+        pid = os.getpid()
+        if self._started_pid == pid:
+            return
+        with self._start_lock:
+            if self._started_pid == pid:
+                return
+            self._started_pid = pid
+            self._local = threading.local()
+            thread = threading.Thread(target=self._follow_forever, name="registry-replica", daemon=True)
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop following (the thread ends within a poll); readers go on reading the file as it is."""
+        self._stop.set()
+
+    def resume(self) -> None:
+        """Follow again after :meth:`stop` (on the next lookup)."""
+        with self._start_lock:
+            self._stop.clear()
+            self._started_pid = None
+
+    def _follow_forever(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115 - held for life
+        while not self._stop.is_set():
+            try:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Another process follows; take over if it goes away.
+                self._stop.wait(2.0)
+                continue
+            try:
+                self._follow_while_holding()
+            finally:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+        lock_file.close()
+
+    def _follow_while_holding(self) -> None:
+        writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            writer.execute("PRAGMA journal_mode=WAL")
+            # The replica can always be rebuilt from the database: no fsync on every poll.
+            writer.execute("PRAGMA synchronous=OFF")
+            writer.executescript(_SCHEMA)
+            failures = 0
+            while not self._stop.is_set():
+                try:
+                    self.sync_once(writer)
+                    failures = 0
+                    self._stop.wait(self.poll_seconds)
+                except Exception:
+                    # The stamp ages meanwhile, so readers stop trusting the replica after max_lag.
+                    failures += 1
+                    log.warning("registry replica could not follow the registry", exc_info=failures == 1)
+                    self._stop.wait(min(30.0, self.poll_seconds * 2**failures))
+        finally:
+            writer.close()
+
+    def sync_once(self, writer: sqlite3.Connection) -> int:
+        """Build the replica if it is new or of another version, else apply new changes; then stamp it.
+
+        Returns the number of entries written.
+        """
+        meta = dict(writer.execute("SELECT k, v FROM meta").fetchall())
+        if (
+            meta.get("version") != REPLICA_VERSION
+            or meta.get("source") != self.source
+            or "change_id" not in meta
+        ):
+            return self._build(writer)
+        last = int(meta["change_id"])
+        written = 0
+        with self.engine.connect() as conn:
+            while True:
+                changes = conn.execute(
+                    select(RegistryChange.id, RegistryChange.document_id)
+                    .where(RegistryChange.id > last)
+                    .order_by(RegistryChange.id)
+                    .limit(5000)
+                ).all()
+                if not changes:
+                    break
+                ids = sorted({c.document_id for c in changes})
+                rows = conn.execute(_SELECT_ENTRY.where(IssuedDocument.id.in_(ids))).all()
+                last = changes[-1].id
+                writer.execute("BEGIN")
+                writer.executemany(_INSERT, (_replica_row(r) for r in rows))
+                writer.execute("INSERT OR REPLACE INTO meta VALUES ('change_id', ?)", (str(last),))
+                writer.execute("COMMIT")
+                written += len(rows)
+            conn.rollback()
+        writer.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (repr(time.time()),))
+        return written
+
+    def _build(self, writer: sqlite3.Connection) -> int:
+        """Copy the whole registry from one database snapshot, with the feed position of that snapshot."""
+        started = time.monotonic()
+        written = 0
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # The feed position and the rows must come from one snapshot.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                last = conn.execute(select(func.coalesce(func.max(RegistryChange.id), 0))).scalar_one()
+                writer.execute("BEGIN")
+                # Readers keep seeing the old copy (or none) until this transaction commits.
+                writer.execute("DELETE FROM meta")
+                writer.execute("DELETE FROM entries")
+                result = conn.execution_options(stream_results=True, yield_per=10_000).execute(_SELECT_ENTRY)
+                for rows in result.partitions():
+                    writer.executemany(_INSERT, (_replica_row(r) for r in rows))
+                    written += len(rows)
+                writer.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("version", REPLICA_VERSION),
+                        ("source", self.source),
+                        ("change_id", str(last)),
+                        ("synced_at", repr(time.time())),
+                    ],
+                )
+                writer.execute("COMMIT")
+        # Move the build out of the write-ahead log: readers then find pages in the file itself.
+        writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.info(
+            "registry replica built",
+            extra={
+                "entries": written,
+                "seconds": round(time.monotonic() - started, 1),
+                "path": str(self.path),
+            },
+        )
+        return written
+
+
+# The replica reads number first (the key), then the rest in ENTRY_COLUMNS order minus number.
+_READ_COLUMNS_BY_NUMBER = "number, " + ", ".join(c for c in ENTRY_COLUMNS if c != "number")
+_STAMP = "(SELECT v FROM meta WHERE k = 'synced_at')"
+_READ_ONE = f"SELECT {_READ_COLUMNS_BY_NUMBER}, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
+_READ_MANY = f"SELECT {_READ_COLUMNS_BY_NUMBER}, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
+
+
+# ----------------------------------------------------------------- the lookup views use
+
+
+class CertificateRegistry:
+    """``registry["certificate_registry"]``: registry entries for verification, replica first."""
+
+    def __init__(self, replica: RegistryReplica | None = None) -> None:
+        self.replica = replica
+
+    def lookup(self, session: SessionSource, numbers: Sequence[str]) -> dict[str, RegistryEntry]:
+        """Entries for ``numbers`` (absent: no such number); the database only for what the replica lacks.
+
+        ``session`` may be a callable making the session: a request then creates
+        its database session (and joins its transaction) only if the replica
+        cannot answer.
+        """
+        wanted = [n for n in numbers if n]
+        if not wanted:
+            return {}
+        found: dict[str, RegistryEntry] = {}
+        if self.replica is not None:
+            found = self.replica.lookup(wanted) or {}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            found.update(find_entries(session if isinstance(session, Session) else session(), missing))
+        return found
+
+    def lookup_one(self, session: SessionSource, number: str) -> RegistryEntry | None:
+        return self.lookup(session, [number]).get(number)
+
+
+def make_registry(settings: Mapping[str, Any], engine: Engine) -> CertificateRegistry:
+    path = str(settings.get("hub.registry.replica_path") or "").strip()
+    if not path:
+        return CertificateRegistry()
+    replica = RegistryReplica(
+        Path(path),
+        engine,
+        poll_seconds=float(settings.get("hub.registry.replica_poll_seconds") or 0.25),
+        max_lag_seconds=float(settings.get("hub.registry.replica_max_lag_seconds") or 3.0),
+    )
+    return CertificateRegistry(replica)

@@ -1,0 +1,244 @@
+"""Scrutiny-day settings: the deferred verification journal and the host-local registry replica.
+
+The rest of the election tests log verifications inline (tests/conftest.py);
+this module runs the hub as production does (``hub.verification.log = deferred``
+and a replica file) and checks that nothing is lost and nothing stale is told.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub import verifications
+from hub.documents import revoke_document
+from hub.models.document import DocumentVerification, IssuedDocument
+from hub.registry import _SCHEMA, REPLICA_VERSION, CertificateRegistry, RegistryReplica
+from hub.verifications import VerificationJournal
+from tests.hub.election.conftest import Election
+
+VERIFY = "/api/v1/certificates/verify"
+BATCH = "/api/v1/election/verifications"
+
+
+@pytest.fixture(scope="module")
+def replica_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("replica") / "registry.sqlite"
+
+
+@pytest.fixture(scope="module")
+def live_settings(live_settings: dict[str, Any], replica_path: Path) -> dict[str, Any]:
+    return {
+        **live_settings,
+        "hub.verification.log": "deferred",
+        "hub.verification.flush_seconds": "0.05",
+        "hub.registry.replica_path": str(replica_path),
+        "hub.registry.replica_poll_seconds": "0.05",
+        "hub.registry.replica_max_lag_seconds": "1.0",
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_background_threads(live_wsgi_app: Any) -> Iterator[None]:
+    yield
+    registry = live_wsgi_app.registry
+    registry["verification_journal"].stop()
+    replica = registry["certificate_registry"].replica
+    if replica is not None:
+        replica.stop()
+
+
+def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def logged(election: Election, number: str) -> int:
+    with election.engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).where(DocumentVerification.number_given == number)).scalar_one()
+        )
+
+
+def journal(election: Election) -> VerificationJournal:
+    found: VerificationJournal = election.registry["verification_journal"]
+    return found
+
+
+def replica(election: Election) -> RegistryReplica:
+    lookup: CertificateRegistry = election.registry["certificate_registry"]
+    assert lookup.replica is not None
+    return lookup.replica
+
+
+def replica_is_used(follower: RegistryReplica, number: str) -> bool:
+    return follower.lookup([number]) is not None
+
+
+def replica_holds(election: Election, number: str) -> bool:
+    found = replica(election).lookup([number])
+    return bool(found) and number in found
+
+
+# ----------------------------------------------------------------- the deferred journal
+
+
+def test_deferred_log_and_holder_sms_are_written_in_the_background(election: Election) -> None:
+    record, code, mobile = election.certificate()
+    authority = election.authority()
+    for _ in range(3):
+        answer = election.app.post_json(
+            VERIFY, {"number": record.number, "code": code}, headers=authority["headers"]
+        ).json
+        assert answer["status"] == "valid"
+    # Nobody calls flush: the journal's own thread writes the rows.
+    assert eventually(lambda: logged(election, record.number) == 3)
+    election.drain()
+    sent = election.sms(mobile)
+    assert len(sent) == 1, "one SMS per certificate per day, however many checks"
+    assert record.number in sent[0].text
+
+
+def test_a_batch_is_logged_in_bulk_and_texts_each_holder_once(election: Election) -> None:
+    issued = [election.certificate() for _ in range(3)]
+    authority = election.authority()
+    items = [{"ref": f"r{i}", "number": r.number, "code": c} for i, (r, c, _m) in enumerate(issued)]
+    items += items[:1]  # the same certificate twice in one batch
+    answer = election.app.post_json(BATCH, {"items": items}, headers=authority["headers"]).json
+    assert [i["result"]["status"] for i in answer["items"]] == ["valid"] * 4
+    journal(election).flush()
+    assert [logged(election, r.number) for r, _c, _m in issued] == [2, 1, 1]
+    election.drain()
+    assert [len(election.sms(m)) for _r, _c, m in issued] == [1, 1, 1]
+
+
+def test_rows_the_database_refuses_are_kept_and_written_later(
+    election: Election, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record, code, _mobile = election.certificate()
+    held = journal(election)
+    held.flush()
+
+    def refusing() -> Session:
+        raise ConnectionError("database unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(held, "factory", refusing)
+        # Stop the background thread's attempts from racing the explicit ones below.
+        patch.setattr(held, "flush_seconds", 3600.0)
+        election.app.post_json(VERIFY, {"number": record.number, "code": code})
+        with pytest.raises(ConnectionError):
+            held.flush()
+        assert held.pending >= 1
+        assert logged(election, record.number) == 0
+    assert held.flush() >= 1
+    assert logged(election, record.number) == 1
+
+
+def test_a_full_journal_writes_in_the_request_instead(
+    election: Election, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record, code, _mobile = election.certificate()
+    monkeypatch.setattr(verifications, "MAX_PENDING", 0)
+    election.app.post_json(VERIFY, {"number": record.number, "code": code})
+    # Written in the request's own transaction: there when the answer is.
+    assert logged(election, record.number) == 1
+
+
+# ----------------------------------------------------------------- the registry replica
+
+
+def test_the_replica_follows_issues_and_revocations(election: Election) -> None:
+    record, code, _mobile = election.certificate()
+    # Issued a moment ago: answered from the database until the replica has it.
+    assert election.app.post_json(VERIFY, {"number": record.number, "code": code}).json["status"] == "valid"
+    assert eventually(lambda: replica_holds(election, record.number))
+
+    with Session(election.engine, expire_on_commit=False) as session, session.begin():
+        doc = session.get(IssuedDocument, record.id)
+        assert doc is not None
+        revoke_document(session, doc, "officer:dgm-1", "dues found after issue")
+    assert eventually(
+        lambda: (
+            replica(election).lookup([record.number])
+            and replica(election).lookup([record.number])[record.number].status == "revoked"
+        )
+    )
+    answer = election.app.post_json(VERIFY, {"number": record.number, "code": code}).json
+    assert answer["status"] == "revoked"
+    assert answer["revocation_reason"] == "dues found after issue"
+
+
+def test_verification_reads_the_replica_while_it_is_fresh(election: Election) -> None:
+    record, code, _mobile = election.certificate()
+    assert eventually(lambda: replica_holds(election, record.number))
+    # An edit that bypasses the change feed (never done by the hub) shows which copy answered.
+    with election.engine.begin() as conn:
+        conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="superseded"))
+    try:
+        answer = election.app.post_json(VERIFY, {"number": record.number, "code": code}).json
+        assert answer["status"] == "valid", "answered from the replica"
+    finally:
+        with election.engine.begin() as conn:
+            conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="valid"))
+
+
+def test_a_stale_replica_is_not_used(election: Election, replica_path: Path) -> None:
+    record, code, _mobile = election.certificate()
+    assert eventually(lambda: replica_holds(election, record.number))
+    follower = replica(election)
+    with election.engine.begin() as conn:
+        conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="superseded"))
+    # The follower stamps the replica every poll; an old stamp is what a stuck follower leaves.
+    follower.stop()
+    try:
+        time.sleep(0.3)  # the follower's thread ends within a poll
+        with sqlite3.connect(replica_path) as conn:
+            conn.execute("UPDATE meta SET v = ? WHERE k = 'synced_at'", (repr(time.time() - 60),))
+        assert replica_is_used(follower, record.number) is False
+        answer = election.app.post_json(VERIFY, {"number": record.number, "code": code}).json
+        assert answer["status"] == "superseded", "answered from the database"
+    finally:
+        with election.engine.begin() as conn:
+            conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="valid"))
+        follower.resume()
+    assert eventually(lambda: replica_holds(election, record.number)), "following again"
+
+
+def test_unknown_numbers_and_wrong_codes_answer_alike(election: Election) -> None:
+    record, code, _mobile = election.certificate()
+    assert eventually(lambda: replica_holds(election, record.number))
+    wrong = election.app.post_json(VERIFY, {"number": record.number, "code": "AAAA-BBBB-CCCC"}).json
+    missing = election.app.post_json(VERIFY, {"number": "MPCZ/ND/2026-27/999999", "code": code}).json
+    assert wrong == {"number": record.number, "status": "unknown"}
+    assert missing == {"number": "MPCZ/ND/2026-27/999999", "status": "unknown"}
+
+
+def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
+    record, _code, _mobile = election.certificate()
+    path = tmp_path / "old.sqlite"
+    fresh = RegistryReplica(path, election.engine)
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.executescript(_SCHEMA)
+        writer.executemany("INSERT INTO meta VALUES (?, ?)", [("version", "0"), ("change_id", "0")])
+        written = fresh.sync_once(writer)
+        with election.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(IssuedDocument)).scalar_one()
+        assert written == total
+        assert dict(writer.execute("SELECT k, v FROM meta").fetchall())["version"] == REPLICA_VERSION
+        assert record.number in (fresh.lookup([record.number]) or {})
+    finally:
+        fresh.stop()
+        writer.close()
