@@ -39,7 +39,8 @@ class AuditEntry(Base):
     subject_id: Mapped[str] = mapped_column(String(200), nullable=False)
     data_json: Mapped[str] = mapped_column(Text, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # Not a unique index: seq is, and the hash covers seq (see migration 0014).
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
     @property
     def data(self) -> Any:
