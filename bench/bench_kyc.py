@@ -10,7 +10,8 @@ connection, 90 % of them consenting for the bench's scheme.
   the same run and alternated, a bare psycopg fetch of the same rows (same SELECT, server-side
   cursor) serialised to NDJSON in this process. Target >= 0.50.
 * **export peak memory**: the highest VmHWM (peak resident set) of the granian worker processes
-  after the exports, in MB, against the 200 MB budget (cost figure, target <= 1.0 of it).
+  over the exports (counters reset when the exports start, so a start-up transient is not the
+  figure; it is in the details), in MB, against the 200 MB budget (cost figure, target <= 1.0 of it).
 * **getKycRecords**: wrk POSTs of 1,000 consumer numbers vs the bare view (informational: a
   1,000-record lookup, with its 1,000 disclosure entries, is not a constant JSON answer).
 
@@ -202,16 +203,37 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _peak_rss_mb(pids: list[int]) -> float:
+def _status_mb(pids: list[int], field: str) -> float:
+    """The largest ``field`` (VmHWM: peak resident set, VmRSS: resident now) of ``pids``, in MB."""
     peak = 0.0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     peak = max(peak, int(line.split()[1]) / 1024)
         except OSError:
             continue
     return peak
+
+
+def _peak_rss_mb(pids: list[int]) -> float:
+    return _status_mb(pids, "VmHWM")
+
+
+def _reset_peak_rss(pids: list[int]) -> None:
+    """Start the workers' peak-RSS counters afresh (Linux: "5" to /proc/<pid>/clear_refs).
+
+    Start-up has a transient of its own that has nothing to do with exports
+    (hub.console.officers computes an argon2 hash at import: 64 MB allocated
+    and freed), which would otherwise be the figure. The export's figure is
+    the peak resident set while exporting: the worker's whole resident memory
+    (app, libraries, pools) plus whatever the export adds.
+    """
+    for pid in pids:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError as exc:
+            raise RuntimeError(f"cannot reset the peak RSS of worker {pid}: {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> list[Figure | dict[str, Any]]:
@@ -257,7 +279,9 @@ def run(args: argparse.Namespace) -> list[Figure | dict[str, Any]]:
         )
         token = fetch_token(hub, client_id, secret, "kyc:read kyc:export")
         workers = _descendants(hub.proc.pid)
-        rss_before = _peak_rss_mb(workers)
+        startup_peak = _peak_rss_mb(workers)
+        rss_before = _status_mb(workers, "VmRSS")
+        _reset_peak_rss(workers)
 
         export_rates: list[float] = []
         bare_rates: list[float] = []
@@ -300,7 +324,11 @@ def run(args: argparse.Namespace) -> list[Figure | dict[str, Any]]:
                 MEMORY_BUDGET_MB,
                 target=1.0,
                 comparison="<=",
-                details={"rss_before_exports_mb": rss_before, "workers": len(workers)},
+                details={
+                    "rss_before_exports_mb": rss_before,
+                    "startup_peak_rss_mb": startup_peak,
+                    "workers": len(workers),
+                },
             )
         )
 
