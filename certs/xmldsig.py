@@ -138,6 +138,13 @@ class EvidenceSigner:
             f"<ds:SignatureValue></ds:SignatureValue>"
             f"<ds:KeyInfo><ds:X509Data>{certificates}</ds:X509Data></ds:KeyInfo></ds:Signature>"
         )
+        # The same Signature as bytes around its two values, for payloads that are already bytes.
+        self._text_head = f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{_SIGNED_INFO_BODY}'.encode()
+        self._text_middle = f"{_SIGNED_INFO_END}<ds:SignatureValue>".encode()
+        self._text_tail = (
+            f"</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certificates}</ds:X509Data></ds:KeyInfo>"
+            "</ds:Signature>"
+        ).encode()
         # One parsed template per thread: copying a tree is ~3x cheaper than parsing the text, and
         # a per-thread tree keeps every document a thread builds on that thread's lxml dictionary.
         self._local = threading.local()
@@ -161,17 +168,33 @@ class EvidenceSigner:
         # URI="" selects the document without comments; the enveloped transform removes the
         # Signature, which is not there yet: so the reference's exc-c14n octets are these.
         payload = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-        digest = base64.b64encode(hashlib.sha256(payload).digest())
+        digest, value = self._values(payload)
+        signature = copy.deepcopy(self._template())
+        # Template positions: Signature/SignedInfo/Reference/DigestValue and Signature/SignatureValue.
+        signature[0][2][2].text = digest.decode("ascii")
+        signature[1].text = value.decode("ascii")
+        element.append(signature)
+        return element
+
+    def signature_for(self, canonical: bytes) -> bytes:
+        """The serialised Signature element for a payload given as its exclusive-C14N bytes.
+
+        The same signature :meth:`sign` appends, for a payload that was written as canonical
+        bytes in the first place (hub.soap.payload): append the returned bytes as the payload
+        root's last child. ``canonical`` must be exactly the payload's exclusive C14N (without
+        comments); any other bytes give a signature that does not verify.
+        """
+        digest, value = self._values(canonical)
+        return self._text_head + digest + self._text_middle + value + self._text_tail
+
+    def _values(self, canonical: bytes) -> tuple[bytes, bytes]:
+        """DigestValue and SignatureValue (base64) for the payload's exclusive-C14N octets."""
+        digest = base64.b64encode(hashlib.sha256(canonical).digest())
         signed_info = _C14N_SIGNED_INFO_HEAD + digest + _C14N_SIGNED_INFO_END
         r, s = decode_dss_signature(self._key.sign(signed_info, _ECDSA_SHA256))
         # XML-DSig wants r || s, each left-padded to the curve's size (RFC 4050, RFC 6931 2.3.6), not DER.
         value = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
-        signature = copy.deepcopy(self._template())
-        # Template positions: Signature/SignedInfo/Reference/DigestValue and Signature/SignatureValue.
-        signature[0][2][2].text = digest.decode("ascii")
-        signature[1].text = base64.b64encode(value).decode("ascii")
-        element.append(signature)
-        return element
+        return digest, base64.b64encode(value)
 
 
 @functools.lru_cache(maxsize=32)
@@ -192,6 +215,18 @@ def sign_element(element: etree._Element, keyring: KeyRing) -> etree._Element:
     if evidence is None:
         return sign_with_identity(element, keyring.current)
     return evidence_signer(evidence).sign(element)
+
+
+def canonical_signature(canonical: bytes, keyring: KeyRing) -> bytes | None:
+    """The Signature element (bytes) over a payload given as exclusive-C14N bytes, or None.
+
+    :meth:`EvidenceSigner.signature_for` with the current identity's evidence key; None when the
+    identity has no evidence key (signxml signs only trees: use :func:`sign_element` then).
+    """
+    evidence = keyring.current.evidence
+    if evidence is None:
+        return None
+    return evidence_signer(evidence).signature_for(canonical)
 
 
 class _PinnedChainVerifier(X509CertChainVerifier):

@@ -25,22 +25,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lxml import etree
 from pyramid.registry import Registry
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from forms.errors import FieldProblem, FormError
-from hub.election.soap import batch_element, read_batch
+from hub.election.soap import batch_payload, read_batch
 from hub.election.verification import MAX_BATCH, BatchItem, verify_many
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import enqueue, submit_after_commit, take_new_ids
+from hub.soap.service import sign_payload
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "election.job"
+# What lxml wrote before the report when it serialised it: kept, so stored reports keep one form.
+XML_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>\n"
 CHUNK = 500
 assert CHUNK <= MAX_BATCH
 COLUMNS = ("ref", "number", "code", "holder_name", "samagra_id")
@@ -221,14 +223,13 @@ def run_job(registry: Registry, job_id: int) -> None:
             submit_after_commit(registry, new_ids)
         items += [replace(item, index=item.index + start) for item in answered]
     finished = utcnow()
-    report = batch_element(
+    report = batch_payload(
         "VerificationReport",
         items,
         finished,
         head=(("job_id", public_id), ("client_id", client_id), ("created_at", created_at.isoformat())),
     )
-    signed = registry["soap_signer"](report)
-    xml = etree.tostring(signed, encoding="utf-8", xml_declaration=True)
+    xml = XML_DECLARATION + sign_payload(registry, report)
     with Session(engine) as session, session.begin():
         session.execute(
             update(ElectionVerificationJob)

@@ -67,13 +67,19 @@ _HEADS = {
 _TAILS = {v.name: f"</{v.prefix}:Body></{v.prefix}:Envelope>".encode() for v in (SOAP11, SOAP12)}
 
 
-def envelope_bytes(version: SoapVersion, payload: etree._Element) -> bytes:
-    """The response envelope around ``payload``: two constants and one serialisation."""
-    body = etree.tostring(payload, encoding="utf-8", xml_declaration=False, with_tail=False)
+def envelope_bytes(version: SoapVersion, payload: etree._Element | bytes) -> bytes:
+    """The response envelope around ``payload``: two constants and one serialisation.
+
+    ``payload`` is an element, or the payload already serialised (UTF-8, no XML declaration).
+    """
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        body = etree.tostring(payload, encoding="utf-8", xml_declaration=False, with_tail=False)
     return _HEADS[version.name] + body + _TAILS[version.name]
 
 
-def envelope_response(version: SoapVersion, payload: etree._Element) -> Response:
+def envelope_response(version: SoapVersion, payload: etree._Element | bytes) -> Response:
     return Response(body=envelope_bytes(version, payload), status=200, content_type=version.content_type)
 
 
