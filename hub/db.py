@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -69,8 +69,25 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def tm_session(factory: sessionmaker[Session], manager: transaction.TransactionManager) -> Session:
     """A session joined to ``manager``: committed or aborted with the transaction."""
     session = factory()
-    zope.sqlalchemy.register(session, transaction_manager=manager)
+    join_manager(session, manager)
     return session
+
+
+def join_manager(
+    session: Session, manager: transaction.TransactionManager, keep_session: bool = False
+) -> None:
+    """Join ``session`` to ``manager`` (zope.sqlalchemy), remembering the manager for :func:`mark_written`."""
+    zope.sqlalchemy.register(session, transaction_manager=manager, keep_session=keep_session)
+    session.info["transaction_manager"] = manager
+
+
+def mark_written(session: Session) -> None:
+    """Tell the request's transaction that ``session`` wrote outside the ORM (COPY, Core on a raw
+    connection): zope.sqlalchemy would otherwise roll back a transaction it saw no flush in.
+    A session not joined to a transaction manager (the caller commits it) needs nothing."""
+    manager = session.info.get("transaction_manager")
+    if manager is not None:
+        zope.sqlalchemy.mark_changed(session, transaction_manager=manager)
 
 
 def dbsession_for(request: Request) -> Session:
@@ -225,3 +242,27 @@ def lock_feed(session: Session, key: int) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows in the session's transaction: COPY on PostgreSQL, one executemany elsewhere.
+
+    For background bulk writes (hub.verifications): COPY costs PostgreSQL and
+    the client a fraction of a multi-row INSERT per row. Every row must have
+    the first row's keys; the column names come from ``table``, never from input.
+    """
+    if not rows:
+        return
+    mark_written(session)
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(table.insert(), list(rows))
+        return
+    columns = [table.c[name].name for name in rows[0]]
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[name] for name in columns])

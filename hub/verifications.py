@@ -41,12 +41,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyramid.config import Configurator
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.db import bulk_insert
 from hub.models.document import DocumentVerification
 from hub.outbox import submit_after_commit, take_new_ids
 from hub.registry import RegistryEntry, SessionSource
@@ -94,7 +95,7 @@ def write_verifications(
     """The log rows in one multi-row INSERT, then the hooks, in ``session``'s transaction."""
     if not rows:
         return
-    session.execute(insert(DocumentVerification), [v.log_row() for v in rows])
+    bulk_insert(session, cast(Table, DocumentVerification.__table__), [v.log_row() for v in rows])
     for hook in hooks:
         hook(session, rows)
 

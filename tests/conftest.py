@@ -166,10 +166,10 @@ def dbsession(connection: Connection) -> Iterator[Session]:
 @pytest.fixture()
 def app_session(connection: Connection, tm: transaction.TransactionManager) -> Iterator[Session]:
     """The session the app uses in each request, joined to ``tm`` as pyramid_tm would."""
-    import zope.sqlalchemy
+    from hub.db import join_manager
 
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    zope.sqlalchemy.register(session, transaction_manager=tm, keep_session=True)
+    join_manager(session, tm, keep_session=True)
     yield session
     session.close()
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from pyramid.request import Request
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -162,24 +161,11 @@ def notify_holders(session: Session, verifications: Sequence[Verification]) -> i
             firsts[key] = v
     if not firsts:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert_fn: Any = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [
-        {
-            "document_id": doc_id,
-            "day": day,
-            "client_id": firsts[(doc_id, day)].client_id,
-            "created_at": utcnow(),
-        }
+        (doc_id, day, firsts[(doc_id, day)].client_id or "", utcnow())
         for doc_id, day in sorted(firsts)  # one order for every writer: no deadlock between batches
     ]
-    # RETURNING, not rowcount: psycopg reports -1 after ON CONFLICT DO NOTHING. Parameters as a
-    # list (executemany: SQLAlchemy's "insertmanyvalues"), not .values(rows): one cached statement
-    # instead of compiling a 4,000-parameter VALUES clause for every batch.
-    table = HolderNotice.__table__
-    first_today = session.execute(
-        insert_fn(table).on_conflict_do_nothing().returning(table.c.document_id, table.c.day), rows
-    ).all()
+    first_today = claim_first_notices(session, rows)
     if not first_today:
         return 0
     from hub.models.nodues import NoDuesApplication
@@ -204,13 +190,49 @@ def notify_holders(session: Session, verifications: Sequence[Verification]) -> i
         if v.client_id not in names:
             names[v.client_id] = authority_name(session, v.client_id)
         when = v.at.astimezone(IST).strftime("%d-%m-%Y %H:%M")
-        text = (
+        message = (
             f"Your no-dues certificate {entry.number} was verified by {names[v.client_id]} on {when} IST. "
             "Not expected? Call 1912. MPCZ"
         )
-        enqueue_sms(session, mobile, text, SMS_TEMPLATE)
+        enqueue_sms(session, mobile, message, SMS_TEMPLATE)
         queued += 1
     return queued
+
+
+# One statement for any number of notices (array parameters), cached like any other.
+_CLAIM_PG = text(
+    "INSERT INTO election_holder_notices (document_id, day, client_id, created_at) "
+    "SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:days AS date[]), "
+    "CAST(:clients AS varchar[]), CAST(:ats AS timestamptz[])) "
+    "ON CONFLICT DO NOTHING RETURNING document_id, day"
+)
+
+
+def claim_first_notices(
+    session: Session, rows: Sequence[tuple[int, date, str, datetime]]
+) -> list[tuple[int, date]]:
+    """Insert (document, day) ledger rows; return those that were not there yet (the first check today).
+
+    RETURNING, not rowcount: psycopg reports -1 after ON CONFLICT DO NOTHING.
+    """
+    if not rows:
+        return []
+    table = cast(Table, HolderNotice.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        ids, days, clients, ats = (list(column) for column in zip(*rows, strict=True))
+        result = session.execute(_CLAIM_PG, {"ids": ids, "days": days, "clients": clients, "ats": ats})
+        return [(r[0], r[1]) for r in result]
+    claimed: list[tuple[int, date]] = []
+    for start in range(0, len(rows), 200):  # SQLite binds at most 32,766 parameters per statement
+        part = [
+            {"document_id": d, "day": day, "client_id": c, "created_at": at}
+            for d, day, c, at in rows[start : start + 200]
+        ]
+        statement = sqlite_insert(table).values(part).on_conflict_do_nothing()
+        claimed += [
+            (r[0], r[1]) for r in session.execute(statement.returning(table.c.document_id, table.c.day))
+        ]
+    return claimed
 
 
 def authority_name(session: Session, client_id: str) -> str:
