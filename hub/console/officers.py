@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -22,8 +23,16 @@ ROLE = re.compile(r"[a-z][a-z0-9_]{1,39}")
 OFFICE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so both cases cost the same argon2 time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so both cases cost the same argon2 time.
+
+    Made on first need, not at import: argon2's 64 MiB would otherwise be every
+    web and worker process's start-up memory peak, officers' logins or not.
+    """
+    return _hasher.hash("not-a-real-password")
 
 
 class OfficerError(ValueError):
@@ -68,7 +77,7 @@ def authenticate(session: Session, username: str, password: str) -> Officer | No
     ).scalar_one_or_none()
     now = utcnow()
     if officer is None or not officer.active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     if officer.locked_until is not None and officer.locked_until > now:
         return None
