@@ -5,15 +5,19 @@
 the WS-Security UsernameToken verifier with its shared nonce store, and the
 ingress tween that answers oversized SOAP bodies with a Fault.
 
-Handlers: ``handler(request, payload_element, caller) -> response_element``;
-raise :class:`SoapFault`, ``hub.errors.Problem`` or
-``connectors.errors.ConnectorUnavailable`` to answer with a Fault.
+Handlers: ``handler(request, payload_element, caller) -> response_element``, or
+a :class:`hub.soap.payload.RenderedPayload` (the answer already written as its
+exclusive-C14N bytes: cheaper for large answers); raise :class:`SoapFault`,
+``hub.errors.Problem`` or ``connectors.errors.ConnectorUnavailable`` to answer
+with a Fault.
 
 Settings (hub/settings.py): ``hub.soap.max_body_bytes`` (10 MiB: inline
 documents travel in the envelope), ``hub.soap.clock_skew_seconds`` (300). The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
 ``registry["soap_signer"]`` (``Callable[[etree._Element], etree._Element]``)
-signs the payloads of signed operations; without it they fail closed.
+signs the payloads of signed operations; without it they fail closed. The
+optional ``registry["soap_canonical_signer"]`` (``Callable[[bytes], bytes | None]``)
+signs a rendered payload from its bytes (:func:`hub.soap.service.sign_payload`).
 """
 
 from __future__ import annotations
