@@ -40,7 +40,8 @@ from hub.election.verification import (
 from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
 from hub.soap import SoapCaller
-from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_text, xml_text
+from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_text
+from hub.soap.payload import escaped as _t
 from hub.views.certificates import CertificateQuestion, read_question
 
 HERE = Path(__file__).parent
@@ -91,17 +92,9 @@ def _leaves(data: Mapping[str, Any], names: Sequence[str]) -> str:
     return "".join(f"<e:{name}>{_t(data[name])}</e:{name}>" for name in names if data.get(name) is not None)
 
 
-def _t(value: Any) -> str:
-    """The text of a present value, escaped (xml_text of scalar_text, one call for the common str)."""
-    text = value if type(value) is str else scalar_text(value)
-    if "&" in text or "<" in text or ">" in text or "\r" in text:
-        return xml_text(text)
-    return text
-
-
 def _connection_xml(connection: Mapping[str, Any]) -> str:
-    # Every field of a certified connection is required by the XSD: written even if empty (and
-    # written with str(), as before: a None dues reads "None", as REST's JSON would not hide it).
+    # Every field of a certified connection is required by the XSD: written even if empty, with
+    # str() as the element-per-field builder wrote them (public_summary holds strings here).
     return (
         f"<e:connection><e:consumer_number>{_t(str(connection.get('consumer_number', '')))}"
         f"</e:consumer_number><e:dues>{_t(str(connection.get('dues', '')))}</e:dues>"

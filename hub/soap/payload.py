@@ -46,11 +46,20 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+def escaped(value: Any) -> str:
+    """The text of a present scalar as a payload writes it (:func:`scalar_text`), escaped."""
+    text = value if type(value) is str else scalar_text(value)
+    # One scan per special character, and no call at all for the common text that has none.
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        return xml_text(text)
+    return text
+
+
 def leaf(qname: str, value: Any) -> str:
     """``<qname>value</qname>``, or nothing for None (an absent optional element)."""
     if value is None:
         return ""
-    return f"<{qname}>{xml_text(scalar_text(value))}</{qname}>"
+    return f"<{qname}>{escaped(value)}</{qname}>"
 
 
 @dataclass(frozen=True)

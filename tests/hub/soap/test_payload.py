@@ -10,7 +10,7 @@ from lxml import etree
 from certs.keys import KeyRing
 from certs.xmldsig import XmlSignatureVerifier, canonical_signature, sign_element
 from hub.soap.envelope import SOAP11, envelope_bytes
-from hub.soap.payload import leaf, rendered_payload, xml_text
+from hub.soap.payload import escaped, leaf, rendered_payload, xml_text
 from hub.soap.service import SigningUnavailable, sign_payload
 
 NS = "urn:discom-hub:test:echo:1"
@@ -22,6 +22,13 @@ def c14n(data: bytes) -> bytes:
 
 def test_text_is_escaped_as_exclusive_c14n_escapes_it() -> None:
     assert xml_text("a & <b> \"c\" 'd'\r\n\tक्\u200dष") == "a &amp; &lt;b&gt; \"c\" 'd'&#xD;\n\tक्\u200dष"
+    assert [escaped(v) for v in ("a&b\r", "plain", True, False, 7)] == [
+        "a&amp;b&#xD;",
+        "plain",
+        "true",
+        "false",
+        "7",
+    ]
     assert leaf("e:x", None) == ""
     assert leaf("e:x", True) + leaf("e:y", False) + leaf("e:z", 7) == (
         "<e:x>true</e:x><e:y>false</e:y><e:z>7</e:z>"
