@@ -42,6 +42,7 @@ from hub.models.meta import utcnow
 from hub.soap import SoapCaller
 from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_text
 from hub.soap.payload import escaped as _t
+from hub.soap.service import CanonicalSigner
 from hub.views.certificates import CertificateQuestion, read_question
 
 HERE = Path(__file__).parent
@@ -253,13 +254,15 @@ def get_dues_status(request: Request, payload: etree._Element, caller: SoapCalle
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = config.registry.get("document_keys")
-    if keys is not None:
-        # Our answers are canonical bytes (hub.soap.payload): the evidence key signs them as they are.
-        # keys.keyring is read per call: a rotated key signs from the next answer on.
+    signer = config.registry.get("soap_signer")
+    if keys is not None and signer is not None:
+        # Our answers are canonical bytes (hub.soap.payload): the evidence key signs them as they
+        # are, standing in for hub.documents' soap_signer (the same keys). keys.keyring is read
+        # per call: a rotated key signs from the next answer on.
         def canonical_signer(canonical: bytes) -> bytes | None:
             return canonical_signature(canonical, keys.keyring)
 
-        config.registry.setdefault("soap_canonical_signer", canonical_signer)
+        config.registry.setdefault("soap_canonical_signer", CanonicalSigner(signer, canonical_signer))
     verify = ["certificates:verify"]
     config.add_soap_service(
         "election",

@@ -47,9 +47,20 @@ log = logging.getLogger(__name__)
 # exclusive-C14N bytes (hub.soap.payload: cheaper for large answers).
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element | RenderedPayload]
 Signer = Callable[[etree._Element], etree._Element]
-# Optional ``registry["soap_canonical_signer"]``: the Signature (bytes) over a payload given as its
-# exclusive-C14N bytes, or None when it cannot sign bytes (then ``soap_signer`` signs a tree).
-CanonicalSigner = Callable[[bytes], bytes | None]
+
+
+@dataclass(frozen=True)
+class CanonicalSigner:
+    """Optional ``registry["soap_canonical_signer"]``: signs a rendered payload from its bytes.
+
+    ``sign`` returns the Signature (bytes) over a payload given as its exclusive-C14N bytes, or
+    None when it cannot (then the tree signer signs). It stands in for ``element_signer`` only:
+    if ``registry["soap_signer"]`` is replaced, answers are signed by the replacement.
+    """
+
+    element_signer: Signer
+    sign: Callable[[bytes], bytes | None]
+
 
 _TRUE = {"1", "true"}
 _NO_DERIVER_CAP = 1 << 62
@@ -260,8 +271,9 @@ def sign_payload(registry: Mapping[str, object], payload: etree._Element | Rende
 
     The one way a signed SOAP answer and the bulk report (hub.election.jobs) are signed. A
     :class:`RenderedPayload` is signed from its bytes by ``registry["soap_canonical_signer"]``
-    when that can (no tree, no second canonicalisation); otherwise it is parsed (our own bytes)
-    and signed as a tree. Raises :class:`SigningUnavailable` (with the cause) if nothing signs it.
+    (a :class:`CanonicalSigner` for this ``soap_signer``) when that can (no tree, no second
+    canonicalisation); otherwise it is parsed (our own bytes) and signed as a tree. Raises
+    :class:`SigningUnavailable` (with the cause) if nothing signs it.
     """
     signer = registry.get("soap_signer")
     if not callable(signer):
@@ -270,7 +282,10 @@ def sign_payload(registry: Mapping[str, object], payload: etree._Element | Rende
     try:
         if isinstance(payload, RenderedPayload):
             canonical = registry.get("soap_canonical_signer")
-            signature = canonical(payload.data) if callable(canonical) else None
+            signature = None
+            # == and not "is": a bound method read twice is two objects, equal to each other.
+            if isinstance(canonical, CanonicalSigner) and canonical.element_signer == signer:
+                signature = canonical.sign(payload.data)
             if signature is not None:
                 return payload.with_child(signature)
             payload = etree.fromstring(payload.data)

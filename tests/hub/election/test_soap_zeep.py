@@ -23,6 +23,7 @@ from connectors.errors import ConnectorUnavailable
 from forms.safexml import parse_untrusted_xml
 from hub.election.soap import NS, PATH
 from hub.soap.envelope import HUB_FAULT_NS
+from hub.soap.service import CanonicalSigner
 from tests.hub.election.conftest import Election
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -243,3 +244,13 @@ def test_wsdl_and_xsd_are_served_with_the_live_address(election: Election, hub_u
     assert wsdl.status_code == 200 and f'location="{hub_url}{PATH}"'.encode() in wsdl.content
     xsd = requests.get(f"{hub_url}{PATH}?xsd=election.xsd", timeout=5)
     assert xsd.status_code == 200 and b"VerifyCertificates" in xsd.content
+
+
+def test_answers_are_signed_from_their_bytes_with_the_hubs_evidence_key(election: Election) -> None:
+    # The election answers are rendered payloads: signed by the canonical signer standing in for
+    # the hub's soap_signer (not parsed back into a tree), with the same keys.
+    canonical = election.registry["soap_canonical_signer"]
+    assert isinstance(canonical, CanonicalSigner)
+    assert canonical.element_signer == election.registry["soap_signer"]
+    signature = canonical.sign(f'<e:R xmlns:e="{NS}"></e:R>'.encode())
+    assert signature is not None and signature.startswith(b"<ds:Signature ")

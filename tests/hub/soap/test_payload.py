@@ -11,7 +11,7 @@ from certs.keys import KeyRing
 from certs.xmldsig import XmlSignatureVerifier, canonical_signature, sign_element
 from hub.soap.envelope import SOAP11, envelope_bytes
 from hub.soap.payload import escaped, leaf, rendered_payload, xml_text
-from hub.soap.service import SigningUnavailable, sign_payload
+from hub.soap.service import CanonicalSigner, SigningUnavailable, sign_payload
 
 NS = "urn:discom-hub:test:echo:1"
 
@@ -75,7 +75,7 @@ def test_a_rendered_payload_is_signed_with_or_without_the_canonical_signer(
     signers = Signers(soap_keyring)
     registry: dict[str, Any] = {"soap_signer": signers.tree}
     if with_canonical:
-        registry["soap_canonical_signer"] = signers.canonical
+        registry["soap_canonical_signer"] = CanonicalSigner(signers.tree, signers.canonical)
     payload = rendered_payload("e", NS, "EchoEvidenceResponse", leaf("e:greeting", "प्रमाणित <x> & y"))
     signed = sign_payload(registry, payload)
     assert (signers.canonical_calls, signers.tree_calls) == ((1, 0) if with_canonical else (0, 1))
@@ -90,10 +90,31 @@ def test_a_rendered_payload_is_signed_with_or_without_the_canonical_signer(
 
 def test_a_canonical_signer_that_cannot_sign_falls_back_to_the_tree(soap_keyring: KeyRing) -> None:
     signers = Signers(soap_keyring)
-    registry = {"soap_signer": signers.tree, "soap_canonical_signer": lambda data: None}
+    registry = {
+        "soap_signer": signers.tree,
+        "soap_canonical_signer": CanonicalSigner(signers.tree, lambda data: None),
+    }
     signed = sign_payload(registry, rendered_payload("e", NS, "R", leaf("e:n", "1")))
     assert signers.tree_calls == 1
     assert XmlSignatureVerifier(soap_keyring).verify(signed).signed_root.findtext(f"{{{NS}}}n") == "1"
+
+
+@pytest.fixture(scope="module")
+def other_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    keyring, _created = KeyRing.ensure_development(tmp_path_factory.mktemp("other-soap-keys"))
+    return keyring
+
+
+def test_a_replaced_soap_signer_is_not_bypassed(soap_keyring: KeyRing, other_keyring: KeyRing) -> None:
+    hub_signers, replacement = Signers(soap_keyring), Signers(other_keyring)
+    registry = {
+        "soap_signer": replacement.tree,
+        # Registered for the signer that was replaced: it must not sign with the old keys.
+        "soap_canonical_signer": CanonicalSigner(hub_signers.tree, hub_signers.canonical),
+    }
+    signed = sign_payload(registry, rendered_payload("e", NS, "R", leaf("e:n", "1")))
+    assert (hub_signers.canonical_calls, replacement.tree_calls) == (0, 1)
+    assert XmlSignatureVerifier(other_keyring).verify(signed).signer_role == "evidence"
 
 
 def test_signing_fails_closed(soap_keyring: KeyRing) -> None:
@@ -101,11 +122,14 @@ def test_signing_fails_closed(soap_keyring: KeyRing) -> None:
     payload = rendered_payload("e", NS, "R", leaf("e:n", "1"))
     # The canonical signer only speeds signing up: without the element signer nothing is signed.
     with pytest.raises(SigningUnavailable):
-        sign_payload({"soap_canonical_signer": signers.canonical}, payload)
+        sign_payload({"soap_canonical_signer": CanonicalSigner(signers.tree, signers.canonical)}, payload)
     assert signers.canonical_calls == 0
 
     def broken(data: bytes) -> bytes | None:
         raise RuntimeError("HSM unavailable")
 
     with pytest.raises(SigningUnavailable):
-        sign_payload({"soap_signer": signers.tree, "soap_canonical_signer": broken}, payload)
+        sign_payload(
+            {"soap_signer": signers.tree, "soap_canonical_signer": CanonicalSigner(signers.tree, broken)},
+            payload,
+        )
