@@ -6,6 +6,8 @@ INI ?= development.ini
 HOST ?= 127.0.0.1
 PORT ?= 6543
 WORKERS ?= 2
+# Threads per worker: a few, not granian's WSGI default of hundreds contending for one GIL.
+THREADS ?= 2
 PACKAGES := hub connectors forms certs
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
@@ -32,7 +34,7 @@ var/.demo-data: | migrate
 demo-data: var/.demo-data
 
 serve: setup
-	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) hub.wsgi:application
+	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
 
 worker: setup
 	$(BIN)/hub-worker $(INI)
@@ -42,7 +44,7 @@ run: migrate demo-data
 	@echo "serving on http://$(HOST):$(PORT)  (worker running alongside; Ctrl-C stops both)"
 	@$(BIN)/hub-worker $(INI) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) hub.wsgi:application
+	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
 
 lint: setup
 	$(BIN)/ruff check $(PACKAGES) tests bench

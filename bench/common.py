@@ -47,6 +47,11 @@ REDIS_URL = os.environ.get("HUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 WRK_THREADS = 1
 WRK_CONNECTIONS = 16
 GRANIAN_WORKERS = 2
+# Threads per worker, as `make run` and production.ini serve. granian's WSGI default is
+# backpressure/2 (256 here): dozens of threads per process contending for one GIL, which
+# costs every request that waits on SQLite, PostgreSQL or Redis a GIL hand-off. The
+# contender and its baseline always run with the same value.
+GRANIAN_BLOCKING_THREADS = int(os.environ.get("HUB_BENCH_BLOCKING_THREADS", "2"))
 # Clients the bench creates must never meet their rate limit: the limiter still
 # runs on every request (its cost is part of the figure), it just always says yes.
 UNLIMITED_PER_MINUTE = 1_000_000_000
@@ -261,6 +266,8 @@ def granian_server(
         str(port),
         "--workers",
         str(workers),
+        "--blocking-threads",
+        str(GRANIAN_BLOCKING_THREADS),
         "--no-access-log",
         *extra_args,
         app,
