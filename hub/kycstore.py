@@ -29,11 +29,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.kyc import KycRecord
 from hub.crypto import SecretBox
+from hub.db import lock_feed as lock_change_feed
 from hub.models.kyc import ConnectionKyc, KycChange
 from hub.models.meta import utcnow
 
@@ -87,8 +88,7 @@ def _keys(secret_key: str | None) -> _Keys:
 
 def lock_feed(session: Session) -> None:
     """Serialise change-feed appends until the caller's transaction ends (see module doc)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_FEED_LOCK})
+    lock_change_feed(session, _PG_FEED_LOCK)
 
 
 def append_change(
