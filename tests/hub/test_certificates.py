@@ -405,3 +405,29 @@ def test_concurrent_issuance_has_no_duplicates_or_gaps(engine: Any, wsgi_app: An
         )
         session.execute(delete(DocumentFiles).where(DocumentFiles.document_id.in_(ids)))
         session.execute(delete(IssuedDocument).where(IssuedDocument.id.in_(ids)))
+
+
+def test_the_registry_feed_names_every_issue_supersession_and_revocation(
+    testapp: TestApp, dbsession: Session
+) -> None:
+    """Registry replicas (hub.registry) follow ``registry_changes``: a change missing here is a stale replica."""
+    from sqlalchemy import select
+
+    from hub.documents import revoke_document
+    from hub.models.document import RegistryChange
+
+    def fed_since(position: int) -> list[int]:
+        return list(
+            dbsession.execute(
+                select(RegistryChange.document_id)
+                .where(RegistryChange.id > position)
+                .order_by(RegistryChange.id)
+            ).scalars()
+        )
+
+    registry = testapp.app.registry
+    start = dbsession.execute(select(RegistryChange.id).order_by(RegistryChange.id.desc())).scalar() or 0
+    first = issue(dbsession, registry)
+    second = issue(dbsession, registry, no_dues_request(supersedes=first.record))
+    assert revoke_document(dbsession, second.record, "officer:dgm-1", "issued in error")
+    assert fed_since(start) == [first.record.id, second.record.id, first.record.id, second.record.id]
