@@ -313,6 +313,9 @@ class RegistryReplica:
 
     def _follow_while_holding(self) -> None:
         writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Holders' Samagra IDs and code hashes: readable by the hub's own user only. SQLite
+        # gives the -wal and -shm files the database file's permissions.
+        os.chmod(self.path, 0o600)
         try:
             writer.execute("PRAGMA journal_mode=WAL")
             # The replica can always be rebuilt from the database: no fsync on every poll.

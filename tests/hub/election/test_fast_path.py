@@ -180,9 +180,10 @@ def test_the_replica_follows_issues_and_revocations(election: Election) -> None:
     assert answer["revocation_reason"] == "dues found after issue"
 
 
-def test_verification_reads_the_replica_while_it_is_fresh(election: Election) -> None:
+def test_verification_reads_the_replica_while_it_is_fresh(election: Election, replica_path: Path) -> None:
     record, code, _mobile = election.certificate()
     assert eventually(lambda: replica_holds(election, record.number))
+    assert replica_path.stat().st_mode & 0o077 == 0, "the replica is the hub user's alone"
     # An edit that bypasses the change feed (never done by the hub) shows which copy answered.
     with election.engine.begin() as conn:
         conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="superseded"))
