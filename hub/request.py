@@ -23,6 +23,12 @@ from hub.db import dbsession_for
 
 
 class HubRequest(Request):  # type: ignore[misc]
+    # pyramid_retry makes every POST body seekable; webob writes bodies over this size to a
+    # temporary file first (10 KiB by default: a 1,000-item SOAP batch took ~2 ms of disk
+    # writes). Bodies are capped before this (hub.max_body_bytes, the SOAP and upload caps),
+    # so a copy in memory is bounded by the same caps.
+    request_body_tempfile_limit = 2 * 1024 * 1024
+
     @reify
     def tm(self) -> Any:
         return pyramid_tm.create_tm(self)
