@@ -31,11 +31,12 @@ from certs.document import Check, Connection, Document, Holder, Issuer, Purpose,
 from certs.errors import KeyRingError, MalformedDocumentError, QrPayloadError, VerificationError
 from certs.issuer import DocumentIssuer
 from certs.keys import KeyRing
-from certs.xmldsig import evidence_signer, sign_element
+from certs.xmldsig import canonical_signature, evidence_signer, sign_element
 from hub.db import lock_feed
 from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument, RegistryChange
 from hub.models.meta import utcnow
 from hub.registry import CertificateRegistry, RegistryEntry, SessionSource, make_registry
+from hub.soap.service import CanonicalSigner
 from hub.verifications import VerificationJournal
 
 log = logging.getLogger(__name__)
@@ -592,7 +593,10 @@ def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = DocumentKeys(settings)
     config.registry["document_keys"] = keys
-    config.registry["certificate_registry"] = make_registry(settings, config.registry["db_engine"])
+    lookup = make_registry(settings, config.registry["db_engine"])
+    config.registry["certificate_registry"] = lookup
+    if lookup.replica is not None:
+        config.add_status_report("registry_replica", lookup.replica.status)
     config.include("hub.verifications")
     config.add_directive("add_revocation_listener", add_revocation_listener)
 
@@ -603,3 +607,11 @@ def includeme(config: Configurator) -> None:
     config.registry["document_jwks"] = document_jwks
     signer: Callable[[etree._Element], etree._Element] = keys.sign_element
     config.registry["soap_signer"] = signer
+
+    # SOAP answers rendered as canonical bytes (hub.soap.payload) are signed by the evidence
+    # key as they are, standing in for soap_signer (the same keys). keys.keyring is read per
+    # call: a rotated key signs from the next answer on.
+    def canonical_signer(canonical: bytes) -> bytes | None:
+        return canonical_signature(canonical, keys.keyring)
+
+    config.registry["soap_canonical_signer"] = CanonicalSigner(signer, canonical_signer)

@@ -23,6 +23,11 @@ def add_heartbeat(config: Configurator, name: str, check: Heartbeat) -> None:
     config.registry.setdefault("heartbeats", {})[name] = check
 
 
+def add_status_report(config: Configurator, name: str, report: Callable[[], dict[str, Any]]) -> None:
+    """Register information /readyz shows without judging readiness by it (e.g. a replica's lag)."""
+    config.registry.setdefault("status_reports", {})[name] = report
+
+
 def database_heartbeat(registry: Any) -> Heartbeat:
     def check() -> None:
         with registry["db_engine"].connect() as conn:
@@ -59,13 +64,20 @@ def readyz(request: Request) -> Response:
     response: Response = request.response
     response.status_int = 200 if ready else 503
     response.content_type = "application/json"
-    response.json_body = {"status": "ok" if ready else "unavailable", "checks": results}
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": results}
+    for name, report in request.registry.get("status_reports", {}).items():
+        try:
+            body.setdefault("info", {})[name] = report()
+        except Exception as exc:  # information only: never the reason /readyz fails
+            body.setdefault("info", {})[name] = {"error": type(exc).__name__}
+    response.json_body = body
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def includeme(config: Configurator) -> None:
     config.add_directive("add_heartbeat", add_heartbeat)
+    config.add_directive("add_status_report", add_status_report)
     config.add_heartbeat("database", database_heartbeat(config.registry))
     config.add_route("healthz", "/healthz")
     config.add_route("readyz", "/readyz")

@@ -270,6 +270,21 @@ class RegistryReplica:
             return None
         return {row[0]: _from_replica(row) for row in rows}
 
+    def status(self) -> dict[str, Any]:
+        """For /readyz: how old the replica's stamp is, and whether verification uses it."""
+        conn = self._reader()
+        stamp = None
+        if conn is not None:
+            try:
+                row = conn.execute("SELECT v FROM meta WHERE k = 'synced_at'").fetchone()
+                stamp = float(row[0]) if row else None
+            except sqlite3.Error:
+                self._local.conn = None
+        if stamp is None:
+            return {"used": False, "lag_seconds": None}
+        lag = max(0.0, time.time() - stamp)
+        return {"used": lag <= self.max_lag_seconds, "lag_seconds": round(lag, 3)}
+
     # ------------------------------------------------------------- following
 
     def ensure_following(self) -> None:

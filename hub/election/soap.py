@@ -25,7 +25,6 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from certs.xmldsig import canonical_signature
 from forms.errors import FormError
 from hub.documents import VerificationResult
 from hub.election.dues import dues_status, read_dues_question
@@ -42,7 +41,6 @@ from hub.models.meta import utcnow
 from hub.soap import SoapCaller
 from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_text
 from hub.soap.payload import escaped as _t
-from hub.soap.service import CanonicalSigner
 from hub.views.certificates import CertificateQuestion, read_question
 
 HERE = Path(__file__).parent
@@ -253,16 +251,6 @@ def get_dues_status(request: Request, payload: etree._Element, caller: SoapCalle
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
-    keys = config.registry.get("document_keys")
-    signer = config.registry.get("soap_signer")
-    if keys is not None and signer is not None:
-        # Our answers are canonical bytes (hub.soap.payload): the evidence key signs them as they
-        # are, standing in for hub.documents' soap_signer (the same keys). keys.keyring is read
-        # per call: a rotated key signs from the next answer on.
-        def canonical_signer(canonical: bytes) -> bytes | None:
-            return canonical_signature(canonical, keys.keyring)
-
-        config.registry.setdefault("soap_canonical_signer", CanonicalSigner(signer, canonical_signer))
     verify = ["certificates:verify"]
     config.add_soap_service(
         "election",

@@ -217,6 +217,13 @@ def test_a_stale_replica_is_not_used(election: Election, replica_path: Path) -> 
     assert eventually(lambda: replica_holds(election, record.number)), "following again"
 
 
+def test_readyz_shows_the_replica_lag_without_judging_by_it(election: Election) -> None:
+    record, _code, _mobile = election.certificate()
+    assert eventually(lambda: replica_holds(election, record.number))
+    info = election.app.get("/readyz").json["info"]["registry_replica"]
+    assert info["used"] is True and 0 <= info["lag_seconds"] < 1.0
+
+
 def test_unknown_numbers_and_wrong_codes_answer_alike(election: Election) -> None:
     record, code, _mobile = election.certificate()
     assert eventually(lambda: replica_holds(election, record.number))
