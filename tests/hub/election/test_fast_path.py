@@ -165,6 +165,9 @@ def test_the_replica_follows_issues_and_revocations(election: Election) -> None:
     assert election.app.post_json(VERIFY, {"number": record.number, "code": code}).json["status"] == "valid"
     assert eventually(lambda: replica_holds(election, record.number))
 
+    # Write the verification's log row first: on SQLite a transaction that has read cannot
+    # start writing once another connection (the journal's) has committed since its read.
+    journal(election).flush()
     with Session(election.engine, expire_on_commit=False) as session, session.begin():
         doc = session.get(IssuedDocument, record.id)
         assert doc is not None
