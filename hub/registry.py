@@ -234,12 +234,15 @@ class RegistryReplica:
     def _reader(self) -> sqlite3.Connection | None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if not self.path.exists():
+            if not self.path.is_file():
                 return None
-            # Read-only: a reader can never damage the file the follower writes.
-            conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
+            try:
+                # Read-only: a reader can never damage the file the follower writes.
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error:
+                return None  # the follower logs what is wrong with the file; the database answers
             self._local.conn = conn
         return conn
 
@@ -311,6 +314,23 @@ class RegistryReplica:
             self._started_pid = None
 
     def _follow_forever(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._follow_when_elected()
+                return
+            except Exception:
+                # The file cannot be made, opened or written (permissions, a full disk): no fresh
+                # stamp, so verification asks the database meanwhile, and this process tries again.
+                failures += 1
+                log.error(
+                    "registry replica cannot be followed; verification asks the database",
+                    exc_info=failures == 1,
+                    extra={"path": str(self.path), "failures": failures},
+                )
+                self._stop.wait(min(60.0, 2.0 * failures))
+
+    def _follow_when_elected(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115 - held for life
         while not self._stop.is_set():

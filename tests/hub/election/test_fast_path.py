@@ -253,3 +253,23 @@ def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: P
     finally:
         fresh.stop()
         writer.close()
+
+
+def test_a_replica_that_cannot_be_written_leaves_verification_to_the_database(
+    election: Election, tmp_path: Path
+) -> None:
+    record, code, _mobile = election.certificate()
+    # A directory where the file should be: the follower fails, keeps trying, and nothing breaks.
+    path = tmp_path / "replica.sqlite"
+    path.mkdir()
+    broken = RegistryReplica(path, election.engine, poll_seconds=0.05)
+    try:
+        assert broken.lookup([record.number]) is None
+        time.sleep(0.3)
+        assert broken.lookup([record.number]) is None
+        # A session that is closed: an open one would hold its read transaction past the test.
+        with Session(election.engine) as session:
+            answered = CertificateRegistry(broken).lookup_one(session, record.number)
+        assert answered is not None and answered.id == record.id, "the database answered"
+    finally:
+        broken.stop()
