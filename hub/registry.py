@@ -137,76 +137,41 @@ CREATE TABLE IF NOT EXISTS entries (
 _INSERT = f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 
 
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _summary_text(summary: Mapping[str, Any]) -> str:
+    return json.dumps(summary, ensure_ascii=False, separators=(",", ":"))
+
+
+# How the replica stores the columns that are not plain text or integers, and reads them back;
+# aligned with ENTRY_COLUMNS (None: stored as it is). A NULL stays NULL either way.
+_STORE: dict[str, Callable[[Any], Any]] = {
+    "issued_at": _iso,
+    "valid_until": _iso,
+    "revoked_at": _iso,
+    "public_summary": _summary_text,
+}
+_LOAD: dict[str, Callable[[Any], Any]] = {
+    "issued_at": datetime.fromisoformat,
+    "valid_until": datetime.fromisoformat,
+    "revoked_at": datetime.fromisoformat,
+    "public_summary": json.loads,
+}
+_STORERS = tuple(_STORE.get(name) for name in ENTRY_COLUMNS)
+_LOADERS = tuple(_LOAD.get(name) for name in ENTRY_COLUMNS)
+
+
 def _replica_row(row: Sequence[Any]) -> tuple[Any, ...]:
     """A database row (ENTRY_COLUMNS order) as the replica stores it."""
-    (
-        id_,
-        number,
-        status,
-        issued_at,
-        valid_until,
-        code,
-        samagra,
-        summary,
-        stype,
-        sid,
-        xml,
-        rev_at,
-        reason,
-        sup,
-    ) = row
-    return (
-        id_,
-        number,
-        status,
-        issued_at.isoformat(),
-        valid_until.isoformat(),
-        code,
-        samagra,
-        json.dumps(summary, ensure_ascii=False, separators=(",", ":")),
-        stype,
-        sid,
-        xml,
-        rev_at.isoformat() if rev_at is not None else None,
-        reason,
-        sup,
-    )
+    return tuple(v if f is None or v is None else f(v) for f, v in zip(_STORERS, row, strict=True))
 
 
 def _from_replica(row: Sequence[Any]) -> RegistryEntry:
-    """A replica row: number first, the other columns in ENTRY_COLUMNS order, then the stamp."""
-    (
-        number,
-        id_,
-        status,
-        issued_at,
-        valid_until,
-        code,
-        samagra,
-        summary,
-        stype,
-        sid,
-        xml,
-        rev_at,
-        reason,
-        sup,
-    ) = row[:14]
-    return RegistryEntry(
-        id_,
-        number,
-        status,
-        datetime.fromisoformat(issued_at),
-        datetime.fromisoformat(valid_until),
-        code,
-        samagra,
-        json.loads(summary),
-        stype,
-        sid,
-        xml,
-        datetime.fromisoformat(rev_at) if rev_at is not None else None,
-        reason,
-        sup,
-    )
+    """A replica row: the columns in ENTRY_COLUMNS order, then the stamp."""
+    values: list[Any] = [v if f is None or v is None else f(v) for f, v in zip(_LOADERS, row, strict=False)]
+    return RegistryEntry(*values)  # type: ignore[call-arg]
 
 
 class RegistryReplica:
@@ -271,7 +236,8 @@ class RegistryReplica:
             return None
         if rows and time.time() - min(float(row[-1]) for row in rows) > self.max_lag_seconds:
             return None
-        return {row[0]: _from_replica(row) for row in rows}
+        entries = (_from_replica(row) for row in rows)
+        return {entry.number: entry for entry in entries}
 
     def status(self) -> dict[str, Any]:
         """For /readyz: how old the replica's stamp is, and whether verification uses it."""
@@ -447,11 +413,10 @@ class RegistryReplica:
         return written
 
 
-# The replica reads number first (the key), then the rest in ENTRY_COLUMNS order minus number.
-_READ_COLUMNS_BY_NUMBER = "number, " + ", ".join(c for c in ENTRY_COLUMNS if c != "number")
+_READ_COLUMNS = ", ".join(ENTRY_COLUMNS)
 _STAMP = "(SELECT v FROM meta WHERE k = 'synced_at')"
-_READ_ONE = f"SELECT {_READ_COLUMNS_BY_NUMBER}, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
-_READ_MANY = f"SELECT {_READ_COLUMNS_BY_NUMBER}, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
+_READ_ONE = f"SELECT {_READ_COLUMNS}, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
+_READ_MANY = f"SELECT {_READ_COLUMNS}, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
 
 
 # ----------------------------------------------------------------- the lookup views use
