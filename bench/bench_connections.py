@@ -37,8 +37,8 @@ from bench.common import (
     SkipSection,
     alternate,
     fetch_token,
-    granian_server,
     http_json,
+    hub_and_bare,
     hub_environment,
     redis_reachable,
     run_wrk,
@@ -134,14 +134,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     with ExitStack() as stack:
         env = stack.enter_context(hub_environment(postgres=args.postgres, ratelimit=args.ratelimit))
         client_id, secret = env.create_client("bench: connections", ["connections:apply"])
-        hub = stack.enter_context(
-            granian_server(
-                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
-            )
-        )
-        bare = stack.enter_context(
-            granian_server("bare", "bench.bare_app:application", ready_path="/bare", log_dir=env.root)
-        )
+        hub, bare = hub_and_bare(stack, env)
         token = fetch_token(hub, client_id, secret, "connections:apply")
         auth = {"Authorization": f"Bearer {token}"}
         form = _form()

@@ -40,8 +40,8 @@ from bench.common import (
     SkipSection,
     alternate,
     fetch_token,
-    granian_server,
     http_json,
+    hub_and_bare,
     hub_environment,
     median,
     run_wrk,
@@ -222,14 +222,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             engine.dispose()
         print(f"  loaded {rows:,} synthetic certificates in {load_seconds:.1f} s", flush=True)
         client_id, secret = env.create_client("bench: election authority", ["certificates:verify"])
-        hub = stack.enter_context(
-            granian_server(
-                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
-            )
-        )
-        bare = stack.enter_context(
-            granian_server("bare", "bench.bare_app:application", ready_path="/bare", log_dir=env.root)
-        )
+        hub, bare = hub_and_bare(stack, env)
         token = fetch_token(hub, client_id, secret, "certificates:verify")
         auth = {"Authorization": f"Bearer {token}"}
 

@@ -37,7 +37,7 @@ from bench.common import (
     SkipSection,
     alternate,
     fetch_token,
-    granian_server,
+    hub_and_bare,
     hub_environment,
     median,
     post_script,
@@ -269,14 +269,7 @@ def run(args: argparse.Namespace) -> list[Figure | dict[str, Any]]:
         with Session(engine) as session, session.begin():
             set_policy(session, client_id, SCHEME, FIELDS)
         engine.dispose()
-        hub = stack.enter_context(
-            granian_server(
-                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
-            )
-        )
-        bare = stack.enter_context(
-            granian_server("bare", "bench.bare_app:application", ready_path="/bare", log_dir=env.root)
-        )
+        hub, bare = hub_and_bare(stack, env)
         token = fetch_token(hub, client_id, secret, "kyc:read kyc:export")
         workers = _descendants(hub.proc.pid)
         startup_peak = _peak_rss_mb(workers)

@@ -28,8 +28,8 @@ from bench.common import (
     alternate,
     basic_auth,
     common_arguments,
-    granian_server,
     http_json,
+    hub_and_bare,
     hub_environment,
     post_script,
     run_wrk,
@@ -49,14 +49,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     with ExitStack() as stack:
         env = stack.enter_context(hub_environment(postgres=args.postgres, ratelimit=args.ratelimit))
         client_id, client_secret = env.create_client("bench: platform", ["hub:ping"])
-        hub = stack.enter_context(
-            granian_server(
-                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
-            )
-        )
-        bare = stack.enter_context(
-            granian_server("bare", "bench.bare_app:application", ready_path="/bare", log_dir=env.root)
-        )
+        hub, bare = hub_and_bare(stack, env)
         from bench.common import fetch_token
 
         token = fetch_token(hub, client_id, client_secret, "hub:ping")

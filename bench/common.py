@@ -287,6 +287,19 @@ def granian_server(
         stop_process_group(proc)
 
 
+def hub_and_bare(stack: ExitStack, env: HubEnv) -> tuple[Server, Server]:
+    """The throwaway hub as served and the bare Pyramid view, on the same granian command, until ``stack`` ends."""
+    hub = stack.enter_context(
+        granian_server(
+            "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+        )
+    )
+    bare = stack.enter_context(
+        granian_server("bare", "bench.bare_app:application", ready_path="/bare", log_dir=env.root)
+    )
+    return hub, bare
+
+
 def _wait_until_serving(server: Server, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last_error = ""
