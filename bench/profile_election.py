@@ -1,0 +1,175 @@
+"""Where a verification's time goes: REST and SOAP verifyCertificate and a 1,000-item batch, in-process.
+
+    .venv/bin/python bench/profile_election.py [--rows 200000] [--requests 5000] [--profile rest|soap|batch]
+
+PostgreSQL with ``--rows`` synthetic certificates (bench_election's loader) and
+the registry replica on, as production.ini serves. No server and no load
+generator: the WSGI apps are called directly (bench/profile_platform.py's
+``call``), so the figures are the hub's own CPU per request. Prints thread-CPU
+microseconds per request for the bare view, REST single, SOAP single and one
+SOAP batch (thread CPU, not process CPU: the replica follower and the
+verification journal run on threads of their own), then, with ``--profile``,
+cProfile's top functions for that operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_election import (
+    SOAP_ACTION,
+    batch_soap,
+    code_for,
+    load_certificates,
+    number_for,
+    single_soap,
+    wait_for_replica,
+)
+from bench.common import basic_auth, hub_environment, token_request_body
+from bench.profile_platform import WsgiApp, call
+
+
+def thread_us(action: Callable[[], object], n: int) -> float:
+    """Best of three: thread CPU microseconds per call of ``action``."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.thread_time()
+        for _ in range(n):
+            action()
+        best = min(best, (time.thread_time() - started) / n * 1e6)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--profile", choices=("rest", "soap", "batch"), default=None)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+
+    import logging
+
+    with tempfile.TemporaryDirectory(prefix="hub-profile-replica-") as replica_dir:
+        replica_path = Path(replica_dir) / "registry.sqlite"
+        with hub_environment(
+            postgres=True,
+            extra_settings={
+                "hub.ratelimit.public_per_minute": "1000000000",
+                "hub.registry.replica_path": str(replica_path),
+            },
+        ) as env:
+            from pyramid.paster import get_app
+
+            engine = env.engine()
+            try:
+                load_certificates(engine, args.rows)
+            finally:
+                engine.dispose()
+            client_id, secret = env.create_client("bench: profile election", ["certificates:verify"])
+            hub: WsgiApp = get_app(str(env.ini), "main")
+            log_file = open(env.root / "profile.log", "w")  # noqa: SIM115 (closed below)
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setStream(log_file)
+            from bench.bare_app import application as bare
+
+            status, body = call(
+                hub,
+                "POST",
+                "/oauth/token",
+                {
+                    "Authorization": basic_auth(client_id, secret),
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                token_request_body("certificates:verify"),
+            )
+            assert status.startswith("200"), (status, body)
+            token = json.loads(body)["access_token"]
+            rng = random.Random(5)
+            rows = args.rows
+
+            def rest() -> None:
+                s = rng.randint(1, rows)
+                payload = json.dumps({"number": number_for(s), "code": code_for(s)}).encode()
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                status, body = call(hub, "POST", "/api/v1/certificates/verify", headers, payload)
+                assert status.startswith("200") and b'"valid"' in body, (status, body[:300])
+
+            def soap() -> None:
+                s = rng.randint(1, rows)
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "text/xml; charset=utf-8",
+                    "SOAPAction": SOAP_ACTION + "VerifyCertificate",
+                }
+                status, body = call(
+                    hub, "POST", "/soap/election", headers, single_soap(number_for(s), code_for(s)).encode()
+                )
+                assert status.startswith("200") and b">valid<" in body, (status, body[:300])
+
+            batch_body = batch_soap([rng.randint(1, rows) for _ in range(1000)]).encode()
+
+            def batch() -> None:
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "text/xml; charset=utf-8",
+                    "SOAPAction": SOAP_ACTION + "VerifyCertificates",
+                }
+                status, body = call(hub, "POST", "/soap/election", headers, batch_body)
+                assert status.startswith("200") and body.count(b">valid<") == 1000, (status, body[:300])
+
+            def bare_view() -> None:
+                call(bare, "GET", "/bare", {})
+
+            rest()
+            soap()
+            print(f"replica built in {wait_for_replica(replica_path, rows):.1f} s", flush=True)
+            for action in (rest, soap, bare_view):
+                thread_us(action, 500)
+            n = args.requests
+            bare_us = thread_us(bare_view, n)
+            rest_us = thread_us(rest, n)
+            soap_us = thread_us(soap, n)
+            batch_us = thread_us(batch, args.batches)
+            print(f"in-process thread CPU, best of 3, PostgreSQL with {rows:,} certificates, replica on:")
+            print(f"  bare Pyramid view:         {bare_us:8.1f} us")
+            print(f"  REST verifyCertificate:    {rest_us:8.1f} us   bare/REST {bare_us / rest_us:.2f}")
+            print(f"  SOAP VerifyCertificate:    {soap_us:8.1f} us   REST/SOAP {rest_us / soap_us:.2f}")
+            print(f"  SOAP 1,000-item batch:     {batch_us:8.1f} us   batch/SOAP {batch_us / soap_us:.1f}x")
+
+            if args.profile:
+                action, count = {"rest": (rest, n), "soap": (soap, n), "batch": (batch, args.batches)}[
+                    args.profile
+                ]
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(count):
+                    action()
+                profiler.disable()
+                for order in ("tottime", "cumulative"):
+                    out = io.StringIO()
+                    stats = pstats.Stats(profiler, stream=out)
+                    stats.strip_dirs().sort_stats(order).print_stats(args.top)
+                    print(f"\n== cProfile, {count} x {args.profile}, sorted by {order}")
+                    print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
+            log_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
