@@ -14,6 +14,8 @@ Options:
 * ``max_body``: body cap in bytes for this view (default ``hub.max_body_bytes``);
 * ``database=False``: the view never touches the database, so requests to its
   (fixed) path skip the transaction (hub.db); touching it anyway fails loudly;
+* ``database="lazy"``: the view usually answers without the database; its
+  transaction begins only if it touches ``request.dbsession`` (hub.db);
 * ``operation_id`` / ``openapi``: the OpenAPI operation.
 """
 
@@ -171,7 +173,12 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                 "openapi": options.get("openapi") or {},
             }
         )
-    kind = "routes_without_database" if options.get("database") is False else "routes_with_database"
+    database = options.get("database", True)
+    if database not in (True, False, "lazy"):
+        raise ConfigurationError(f"view on route {route_name!r}: database must be True, False or 'lazy'")
+    kind = {False: "routes_without_database", "lazy": "routes_lazy_database"}.get(
+        database, "routes_with_database"
+    )
     info.registry.setdefault(kind, set()).add(route_name)
     settings = info.registry.settings
     max_body = int(options.get("max_body") or settings["hub.max_body_bytes"])

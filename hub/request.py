@@ -52,9 +52,9 @@ CLASS_PROPERTIES = ("tm", "services", "dbsession")
 def adopt_request_properties(config: Configurator) -> None:
     """Call after ``config.commit()``: let HubRequest's own properties serve these names,
     and fix the paths that need no transaction (hub.db.needs_transaction)."""
-    from hub.db import paths_without_database
+    from hub.db import transaction_modes
 
-    config.registry["paths_without_database"] = paths_without_database(config)
+    config.registry["transaction_modes"] = transaction_modes(config)
     extensions = config.registry.queryUtility(IRequestExtensions)
     if extensions is not None:
         for name in CLASS_PROPERTIES:

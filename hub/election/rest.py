@@ -162,6 +162,7 @@ def includeme(config: Configurator) -> None:
         request_method="POST",
         renderer="json",
         scopes=verify,
+        database="lazy",
         # 1,000 questions of a few hundred bytes.
         max_body=int(settings.get("hub.election.batch_max_body_bytes") or 1024 * 1024),
         operation_id="verifyCertificates",

@@ -352,6 +352,8 @@ def includeme(config: Configurator) -> None:
         renderer="json",
         public=True,
         ratelimit="public",
+        # Answered from the registry replica: a transaction only if the database is asked.
+        database="lazy",
         operation_id="verifyCertificate",
         openapi={
             "summary": "Verify by number and code (public), or by holder name / Samagra ID "
