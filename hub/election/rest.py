@@ -22,14 +22,14 @@ from hub.election.verification import MAX_BATCH, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
-from hub.rest import json_reader
+from hub.rest import json_reader, json_response
 from hub.views.certificates import CertificateQuestion
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]
 
 
-def verify_certificates(request: Request) -> dict[str, Any]:
+def verify_certificates(request: Request) -> Response:
     reader = json_reader(request)
     raw = reader.data.get("items")
     items: list[Any] = raw if isinstance(raw, list) else []
@@ -52,7 +52,9 @@ def verify_certificates(request: Request) -> dict[str, Any]:
     answered = verify_many(
         request.registry, lambda: request.dbsession, questions, client_id=request.partner.client_id, now=now
     )
-    return {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
+    return json_response(
+        {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
+    )
 
 
 def get_dues_status(request: Request) -> dict[str, Any]:
@@ -160,7 +162,6 @@ def includeme(config: Configurator) -> None:
         verify_certificates,
         route_name="election.verifications",
         request_method="POST",
-        renderer="json",
         scopes=verify,
         database="lazy",
         # 1,000 questions of a few hundred bytes.

@@ -35,7 +35,7 @@ from hub.documents import (
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
 from hub.registry import RegistryEntry
-from hub.rest import client_label, json_reader, optional_partner
+from hub.rest import client_label, json_reader, json_response, optional_partner
 
 NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/-]{3,63}")
 CODE = re.compile(r"[A-Za-z0-9 -]{4,20}")
@@ -140,7 +140,7 @@ def _download(body: bytes, content_type: str, number: str, extension: str) -> Re
     return response
 
 
-def verify_certificate(request: Request) -> dict[str, Any]:
+def verify_certificate(request: Request) -> Response:
     question = read_question(parse_json_object(request.body, request.content_type))
     # Verifying by name or Samagra ID is for the election authority only:
     # otherwise anyone could test whether a person holds a certificate.
@@ -160,7 +160,7 @@ def verify_certificate(request: Request) -> dict[str, Any]:
         verifier=client_label(request),
         client_id=partner.client_id if partner is not None else None,
     )
-    return result.as_dict()
+    return json_response(result.as_dict())
 
 
 def verify_certificate_document(request: Request) -> dict[str, Any]:
@@ -349,7 +349,6 @@ def includeme(config: Configurator) -> None:
         verify_certificate,
         route_name="certificate.verify",
         request_method="POST",
-        renderer="json",
         public=True,
         ratelimit="public",
         # Answered from the registry replica: a transaction only if the database is asked.

@@ -167,6 +167,22 @@ def test_expired_and_superseded(testapp: TestApp, dbsession: Session) -> None:
     )
 
 
+def test_a_verification_answer_is_utf8_json_with_the_holder_name_unescaped(
+    testapp: TestApp, dbsession: Session
+) -> None:
+    issued = issue(dbsession, testapp.app.registry)
+    answer = testapp.post_json(
+        "/api/v1/certificates/verify",
+        {"number": issued.record.number, "code": issued.verification_code},
+    )
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert int(answer.headers["Content-Length"]) == len(answer.body)
+    holder = issued.record.public_summary["holder_name"]
+    assert any(ord(ch) > 0x7F for ch in holder)  # the fixture's holder is written in Devanagari
+    assert holder.encode() in answer.body
+    assert answer.json["holder_name"] == holder
+
+
 def test_verify_by_holder_needs_election_authority_token(
     testapp: TestApp, dbsession: Session, make_client: Any
 ) -> None:
