@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
+import marshal
 import os
 import sqlite3
 import threading
@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 # A session, or what makes one on first need (e.g. ``lambda: request.dbsession``).
 SessionSource = Session | Callable[[], Session]
 
-# Bump when the replica's table changes: a replica of another version is rebuilt.
-REPLICA_VERSION = "1"
+# Bump when the replica's table changes: a replica of another version is rebuilt. The
+# entries are marshal blobs, whose format belongs to the Python version: it is part of this.
+REPLICA_VERSION = f"2.marshal{marshal.version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,62 +117,55 @@ def find_entries(session: Session, numbers: Iterable[str]) -> dict[str, Registry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entries (
-    number TEXT PRIMARY KEY,
-    id INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    issued_at TEXT NOT NULL,
-    valid_until TEXT NOT NULL,
-    verification_code_sha256 TEXT NOT NULL,
-    holder_samagra_id TEXT,
-    public_summary TEXT NOT NULL,
-    subject_type TEXT NOT NULL,
-    subject_id TEXT NOT NULL,
-    xml_sha256 TEXT NOT NULL,
-    revoked_at TEXT,
-    revocation_reason TEXT,
-    superseded_by_id INTEGER
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (number TEXT PRIMARY KEY, entry BLOB NOT NULL) WITHOUT ROWID;
 """
-# SQL text built from the constant column names above, never from input.
-_INSERT = f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+_INSERT = "INSERT OR REPLACE INTO entries (number, entry) VALUES (?, ?)"
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _summary_text(summary: Mapping[str, Any]) -> str:
-    return json.dumps(summary, ensure_ascii=False, separators=(",", ":"))
-
-
-# How the replica stores the columns that are not plain text or integers, and reads them back;
-# aligned with ENTRY_COLUMNS (None: stored as it is). A NULL stays NULL either way.
+# How an entry's columns are stored in its blob when they are not what marshal keeps as
+# they are (str, int, None, the summary's dict of JSON values), and read back; aligned
+# with ENTRY_COLUMNS (None: as it is). A NULL stays None either way.
 _STORE: dict[str, Callable[[Any], Any]] = {
     "issued_at": _iso,
     "valid_until": _iso,
     "revoked_at": _iso,
-    "public_summary": _summary_text,
+    # JSON from the database: a plain dict of str, numbers, bools, None, lists and dicts.
+    "public_summary": dict,
 }
 _LOAD: dict[str, Callable[[Any], Any]] = {
     "issued_at": datetime.fromisoformat,
     "valid_until": datetime.fromisoformat,
     "revoked_at": datetime.fromisoformat,
-    "public_summary": json.loads,
 }
 _STORERS = tuple(_STORE.get(name) for name in ENTRY_COLUMNS)
 _LOADERS = tuple(_LOAD.get(name) for name in ENTRY_COLUMNS)
 
 
-def _replica_row(row: Sequence[Any]) -> tuple[Any, ...]:
-    """A database row (ENTRY_COLUMNS order) as the replica stores it."""
-    return tuple(v if f is None or v is None else f(v) for f, v in zip(_STORERS, row, strict=True))
+def _replica_row(row: Sequence[Any]) -> tuple[str, bytes]:
+    """A database row (ENTRY_COLUMNS order) as the replica stores it: its number, and one blob.
+
+    One marshal blob per entry, not a column per field: a lookup then moves one value out
+    of SQLite and decodes it in one C call (~10 µs less per verification than fourteen
+    columns and a JSON summary). marshal is not for data from others; this file is
+    written by the hub's own follower only and readable by the hub's user only (0600).
+    """
+    stored = tuple(v if f is None or v is None else f(v) for f, v in zip(_STORERS, row, strict=True))
+    return row[1], marshal.dumps(stored)
 
 
-def _from_replica(row: Sequence[Any]) -> RegistryEntry:
-    """A replica row: the columns in ENTRY_COLUMNS order, then the stamp."""
-    values: list[Any] = [v if f is None or v is None else f(v) for f, v in zip(_LOADERS, row, strict=False)]
+def _from_replica(blob: bytes) -> RegistryEntry:
+    stored = marshal.loads(blob)  # noqa: S302 - the hub's own file, see _replica_row
+    values: list[Any] = [v if f is None or v is None else f(v) for f, v in zip(_LOADERS, stored, strict=True)]
     return RegistryEntry(*values)  # type: ignore[call-arg]
+
+
+# Readers map the file into memory (up to SQLite's default cap of 2 GB, ~3 million
+# entries): a B-tree page is then read in place, not copied out by a read() per page.
+_READER_MMAP_BYTES = 2_147_418_112
 
 
 class RegistryReplica:
@@ -206,6 +200,7 @@ class RegistryReplica:
                 conn = sqlite3.connect(
                     f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
                 )
+                conn.execute(f"PRAGMA mmap_size={_READER_MMAP_BYTES}")
             except sqlite3.Error:
                 return None  # the follower logs what is wrong with the file; the database answers
             self._local.conn = conn
@@ -236,8 +231,7 @@ class RegistryReplica:
             return None
         if rows and time.time() - min(float(row[-1]) for row in rows) > self.max_lag_seconds:
             return None
-        entries = (_from_replica(row) for row in rows)
-        return {entry.number: entry for entry in entries}
+        return {row[0]: _from_replica(row[1]) for row in rows}
 
     def status(self) -> dict[str, Any]:
         """For /readyz: how old the replica's stamp is, and whether verification uses it."""
@@ -413,10 +407,9 @@ class RegistryReplica:
         return written
 
 
-_READ_COLUMNS = ", ".join(ENTRY_COLUMNS)
 _STAMP = "(SELECT v FROM meta WHERE k = 'synced_at')"
-_READ_ONE = f"SELECT {_READ_COLUMNS}, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
-_READ_MANY = f"SELECT {_READ_COLUMNS}, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
+_READ_ONE = f"SELECT number, entry, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
+_READ_MANY = f"SELECT number, entry, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
 
 
 # ----------------------------------------------------------------- the lookup views use

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,16 @@ from sqlalchemy.orm import Session
 from hub import verifications
 from hub.documents import revoke_document
 from hub.models.document import DocumentVerification, IssuedDocument
-from hub.registry import _SCHEMA, REPLICA_VERSION, CertificateRegistry, RegistryReplica
+from hub.registry import (
+    _SCHEMA,
+    ENTRY_COLUMNS,
+    REPLICA_VERSION,
+    CertificateRegistry,
+    RegistryEntry,
+    RegistryReplica,
+    _from_replica,
+    _replica_row,
+)
 from hub.verifications import VerificationJournal
 from tests.hub.election.conftest import Election
 
@@ -234,6 +244,35 @@ def test_unknown_numbers_and_wrong_codes_answer_alike(election: Election) -> Non
     missing = election.app.post_json(VERIFY, {"number": "MPCZ/ND/2026-27/999999", "code": code}).json
     assert wrong == {"number": record.number, "status": "unknown"}
     assert missing == {"number": "MPCZ/ND/2026-27/999999", "status": "unknown"}
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_an_entry_reads_back_from_the_replica_as_it_was_stored(revoked: bool) -> None:
+    issued = datetime(2026, 11, 22, 6, 10, 12, 123456, tzinfo=UTC)
+    entry = RegistryEntry(
+        id=7,
+        number="MPCZ/ND/2026-27/0000007",
+        status="revoked" if revoked else "valid",
+        issued_at=issued,
+        valid_until=issued + timedelta(days=90),
+        verification_code_sha256="ab" * 32,
+        holder_samagra_id=None if revoked else "123456789",
+        public_summary={
+            "holder_name": "किरण शर्मा (Kiran Sharma)",
+            "connections": [{"consumer_number": "4512300001", "dues": "0.00"}],
+            "no_connection": False,
+            "purpose": {"ward": "7"},
+        },
+        subject_type="nodues_application",
+        subject_id="ND-7",
+        xml_sha256="0" * 64,
+        revoked_at=issued + timedelta(days=3) if revoked else None,
+        revocation_reason="dues found after issue" if revoked else None,
+        superseded_by_id=9 if revoked else None,
+    )
+    number, blob = _replica_row(tuple(getattr(entry, name) for name in ENTRY_COLUMNS))
+    assert number == entry.number
+    assert _from_replica(blob) == entry
 
 
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
