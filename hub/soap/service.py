@@ -331,6 +331,7 @@ def add_soap_service(
     *,
     max_body: int | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    database: bool | str = True,
 ) -> None:
     """Serve a document/literal wrapped SOAP 1.1 + 1.2 service at ``path``.
 
@@ -339,7 +340,9 @@ def add_soap_service(
     authenticated partner). ``signed_operations`` answer with an enveloped
     XML-DSig over the response payload made by ``registry["soap_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
-    file name; they are served at ``path?xsd=NAME``.
+    file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
+    (hub.api): ``"lazy"`` for a service whose operations mostly answer without
+    the database (a transaction begins only if one touches it, no retry loop).
     """
     if "{" in path or not path.startswith("/"):
         raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")
@@ -401,10 +404,12 @@ def add_soap_service(
         xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
     )
-    _register(config, service, description)
+    _register(config, service, description, database)
 
 
-def _register(config: Configurator, service: SoapService, description: ServiceDescription) -> None:
+def _register(
+    config: Configurator, service: SoapService, description: ServiceDescription, database: bool | str
+) -> None:
     registry = config.registry
     registry.setdefault("soap_routes", set()).add(service.route_name)
     registry.setdefault("soap_services", {})[service.name] = service
@@ -422,7 +427,16 @@ def _register(config: Configurator, service: SoapService, description: ServiceDe
     # enforces service.max_body itself, before reading, so that even that
     # refusal is a Fault and not problem+json: the deriver's cap is lifted.
     config.add_view(
-        post_view, route_name=service.route_name, request_method="POST", auth="self", max_body=_NO_DERIVER_CAP
+        post_view,
+        route_name=service.route_name,
+        request_method="POST",
+        auth="self",
+        max_body=_NO_DERIVER_CAP,
+        database=database,
     )
-    config.add_view(get_view, route_name=service.route_name, request_method="GET", auth="self")
+    # The WSDL and XSDs are constants: GET never needs the database, and declares the same
+    # mode so that the route keeps the POST view's.
+    config.add_view(
+        get_view, route_name=service.route_name, request_method="GET", auth="self", database=database
+    )
     config.action(("hub.soap.service", service.name), None)
