@@ -451,7 +451,7 @@ def hub_environment(
     the ``test`` database (search_path via libpq options), dropped at the end.
     Rate-limit counters go to Redis when it answers on 127.0.0.1 (as in
     production), else to the database; ``ratelimit`` ("redis"/"database") forces one.
-    The ini mirrors production.ini's request path: JSON logs and the access log on.
+    The ini mirrors production.ini's request path: JSON logs and the access log on, written every 0.5 s.
     """
     from sqlalchemy import text
 
@@ -495,6 +495,7 @@ def hub_environment(
             "hub.oauth.issuer": "http://127.0.0.1:6543",
             "hub.log_json": "true",
             "hub.access_log": "true",
+            "hub.access_log_flush_seconds": "0.5",
             "hub.ratelimit.redis_url": REDIS_URL if ratelimit == "redis" else "",
             **(extra_settings or {}),
         }

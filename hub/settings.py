@@ -65,6 +65,13 @@ def as_positive_float(raw: Any) -> float:
     return value
 
 
+def as_non_negative_float(raw: Any) -> float:
+    value = float(str(raw).strip())
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
 def as_text(raw: Any) -> str:
     text = str(raw).strip()
     if not text:
@@ -250,6 +257,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
     Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),
+    Setting(
+        "hub.access_log_flush_seconds",
+        as_non_negative_float,
+        0.0,
+        doc="access lines are written in batches at most this old (0: each line at once)",
+    ),
     Setting("hub.nodues.validity_days", as_positive_int, 90, doc="days a no-dues certificate stays valid"),
     Setting(
         "hub.nodues.decision_hours",

@@ -325,3 +325,31 @@ def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
     entry = json.loads(line)
     assert entry["path"] == '/verify/"},{"admin":true}/प्रमाण\n'
     assert entry["status"] == 404 and entry["request_id"] == "abc12345" and "admin" not in entry
+
+
+def test_access_lines_held_for_a_moment_are_written_together_and_in_order() -> None:
+    from hub.observability import AccessLog
+
+    written: list[str] = []
+    log = AccessLog(0.05, written.append)
+    for n in range(3):
+        log(f"line {n}\n")
+    assert written == [], "held, not written per request"
+    deadline = time.monotonic() + 5
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written == ["line 0\nline 1\nline 2\n"], "one write, in order"
+
+
+def test_access_lines_past_the_holding_limit_are_written_at_once() -> None:
+    from hub.observability import AccessLog
+
+    written: list[str] = []
+    log = AccessLog(3600, written.append)
+    line = "x" * 1023 + "\n"
+    for _ in range(AccessLog.MAX_HELD_CHARS // len(line)):
+        log(line)
+    assert len(written) == 1 and written[0] == line * (AccessLog.MAX_HELD_CHARS // len(line))
+    immediate: list[str] = []
+    AccessLog(0, immediate.append)("now\n")
+    assert immediate == ["now\n"]
