@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import re
 import secrets
 import sys
@@ -28,6 +27,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
+from hub.background import ProcessThread
 from hub.errors import problem_response
 
 current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
@@ -93,7 +93,6 @@ def write_access_line(
 def _to_stderr(text: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # a broken stderr must never fail a request
         sys.stderr.write(text)
-        sys.stderr.flush()
 
 
 class AccessLog:
@@ -116,14 +115,13 @@ class AccessLog:
         self._held: list[str] = []
         self._held_chars = 0
         self._lock = threading.Lock()
-        self._started_pid: int | None = None
+        self._writer = ProcessThread(self._flush_forever, "access-log", on_start=self._begin_in_process)
 
     def __call__(self, line: str) -> None:
         if self.flush_seconds <= 0:
             self._write(line)
             return
-        if self._started_pid != os.getpid():
-            self._start()
+        self._writer.start()
         with self._lock:
             self._held.append(line)
             self._held_chars += len(line)
@@ -141,15 +139,11 @@ class AccessLog:
             self._held_chars = 0
             self._write(text)
 
-    def _start(self) -> None:
+    def _begin_in_process(self) -> None:
+        # Lines held by the parent before a fork are the parent's to write.
         with self._lock:
-            if self._started_pid == os.getpid():
-                return
-            self._started_pid = os.getpid()
-            # Lines held by the parent before a fork are the parent's to write.
             self._held.clear()
             self._held_chars = 0
-        threading.Thread(target=self._flush_forever, name="access-log", daemon=True).start()
         atexit.register(self.flush)
 
     def _flush_forever(self) -> None:

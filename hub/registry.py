@@ -48,6 +48,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from hub.background import ProcessThread
 from hub.models.document import IssuedDocument, RegistryChange
 
 log = logging.getLogger(__name__)
@@ -179,8 +180,7 @@ class RegistryReplica:
         self.poll_seconds = poll_seconds
         self.max_lag_seconds = max_lag_seconds
         self._local = threading.local()
-        self._started_pid: int | None = None
-        self._start_lock = threading.Lock()
+        self._follower = ProcessThread(self._follow_forever, "registry-replica", on_start=self._renew_readers)
         self._stop = threading.Event()
         # Which database the file copies: a file left from another database is rebuilt, never followed.
         url = engine.url
@@ -252,16 +252,11 @@ class RegistryReplica:
 
     def ensure_following(self) -> None:
         """Start this process's follower thread once (after a fork too); it waits for the file lock."""
-        pid = os.getpid()
-        if self._started_pid == pid:
-            return
-        with self._start_lock:
-            if self._started_pid == pid:
-                return
-            self._started_pid = pid
-            self._local = threading.local()
-            thread = threading.Thread(target=self._follow_forever, name="registry-replica", daemon=True)
-            thread.start()
+        self._follower.start()
+
+    def _renew_readers(self) -> None:
+        # A forked child must not share its parent's SQLite connections.
+        self._local = threading.local()
 
     def stop(self) -> None:
         """Stop following (the thread ends within a poll); readers go on reading the file as it is."""
@@ -269,9 +264,8 @@ class RegistryReplica:
 
     def resume(self) -> None:
         """Follow again after :meth:`stop` (on the next lookup)."""
-        with self._start_lock:
-            self._stop.clear()
-            self._started_pid = None
+        self._stop.clear()
+        self._follower.forget()
 
     def _follow_forever(self) -> None:
         failures = 0

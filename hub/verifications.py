@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -46,6 +45,7 @@ from pyramid.config import Configurator
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.background import ProcessThread
 from hub.db import bulk_insert
 from hub.models.document import DocumentVerification
 from hub.outbox import submit_after_commit, take_new_ids
@@ -125,8 +125,9 @@ class VerificationJournal:
         self._pending: deque[Verification] = deque()
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
-        self._started_pid: int | None = None
-        self._start_lock = threading.Lock()
+        self._writer = ProcessThread(
+            self._flush_forever, "verification-journal", on_start=self._flush_at_exit_in_this_process
+        )
         self._stop = threading.Event()
 
     def record(
@@ -146,7 +147,7 @@ class VerificationJournal:
         if inline or not self.deferred or len(self._pending) >= MAX_PENDING:
             write_verifications(session if isinstance(session, Session) else session(), rows, self.hooks)
             return
-        self._ensure_flushing()
+        self._writer.start()
         self._pending.extend(rows)
         # Not sooner: a write woken in the middle of a 1,000-item batch competes with that
         # batch for the GIL and delays its answer by the write's length (~25 ms).
@@ -183,17 +184,6 @@ class VerificationJournal:
             self.on_commit(new_ids)
         return len(batch)
 
-    def _ensure_flushing(self) -> None:
-        pid = os.getpid()
-        if self._started_pid == pid:
-            return
-        with self._start_lock:
-            if self._started_pid == pid:
-                return
-            self._started_pid = pid
-            threading.Thread(target=self._flush_forever, name="verification-journal", daemon=True).start()
-            atexit.register(self._flush_at_exit)
-
     def _flush_forever(self) -> None:
         failures = 0
         while not self._stop.is_set():
@@ -212,6 +202,9 @@ class VerificationJournal:
                     extra={"pending": len(self._pending)},
                     exc_info=failures == 1,
                 )
+
+    def _flush_at_exit_in_this_process(self) -> None:
+        atexit.register(self._flush_at_exit)
 
     def _flush_at_exit(self) -> None:
         self._stop.set()
