@@ -49,7 +49,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hub.background import ProcessThread
-from hub.models.document import IssuedDocument, RegistryChange
+from hub.models.document import IssuedDocument, RegistryChange, status_at
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,7 @@ class RegistryEntry:
     superseded_by_id: int | None = None
 
     def status_at(self, now: datetime) -> str:
-        """valid / revoked / superseded / expired, as a verifier should be told."""
-        if self.status != "valid":
-            return self.status
-        if now >= self.valid_until:
-            return "expired"
-        return "valid"
+        return status_at(self.status, self.valid_until, now)
 
     @classmethod
     def of(cls, record: IssuedDocument) -> RegistryEntry:

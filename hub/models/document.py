@@ -25,6 +25,16 @@ class DocumentSeries(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def status_at(status: str, valid_until: datetime, now: datetime) -> str:
+    """valid / revoked / superseded / expired, as a verifier should be told (a registry row, or its
+    snapshot hub.registry.RegistryEntry)."""
+    if status != "valid":
+        return status
+    if now >= valid_until:
+        return "expired"
+    return "valid"
+
+
 class IssuedDocument(Base):
     __tablename__ = "issued_documents"
     __table_args__ = (Index("ix_issued_documents_subject", "subject_type", "subject_id"),)
@@ -55,12 +65,7 @@ class IssuedDocument(Base):
     files: Mapped[DocumentFiles] = relationship(back_populates="document", uselist=False, lazy="raise")
 
     def status_at(self, now: datetime) -> str:
-        """valid / revoked / superseded / expired, as a verifier should be told."""
-        if self.status != "valid":
-            return self.status
-        if now >= self.valid_until:
-            return "expired"
-        return "valid"
+        return status_at(self.status, self.valid_until, now)
 
 
 class DocumentFiles(Base):
