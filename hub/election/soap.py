@@ -45,7 +45,9 @@ from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_tex
 from hub.soap.payload import escaped as _t
 from hub.views.certificates import (
     CODE,
+    HOLDER_NAME_MAX,
     NUMBER,
+    REF_MAX,
     SAMAGRA,
     CertificateQuestion,
     read_question,
@@ -58,9 +60,6 @@ PATH = "/soap/election"
 NSMAP = {"e": NS}
 QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
 _ERROR_FIELDS = ("code", "field", "message")
-# read_question's max_length for the two free-text fields (tests hold the two to the same limits).
-HOLDER_NAME_MAX = 200
-REF_MAX = 64
 _DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
 
 

@@ -40,6 +40,9 @@ from hub.rest import client_label, json_reader, json_response, optional_partner
 NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/-]{3,63}")
 CODE = re.compile(r"[A-Za-z0-9 -]{4,20}")
 SAMAGRA = re.compile(r"[0-9]{8,9}")
+# The two free-text fields of a question (the SOAP batch reader holds itself to the same limits).
+REF_MAX = 64
+HOLDER_NAME_MAX = 200
 XML_TYPES = ("application/xml", "text/xml")
 
 VERIFICATION_SCHEMA = {
@@ -63,10 +66,10 @@ VERIFICATION_SCHEMA = {
 def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuestion:
     """The REST reader's rules for one question (FormError with every field problem)."""
     reader = Reader(data, prefix)
-    ref = reader.text("ref", required=False, max_length=64)
+    ref = reader.text("ref", required=False, max_length=REF_MAX)
     number = reader.text("number", pattern=NUMBER, max_length=64)
     code = reader.text("code", required=False, pattern=CODE, max_length=20)
-    holder_name = reader.text("holder_name", required=False, max_length=200)
+    holder_name = reader.text("holder_name", required=False, max_length=HOLDER_NAME_MAX)
     samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
     if not (code or holder_name or samagra_id):
         reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from forms.errors import FormError
-from hub.election.soap import HOLDER_NAME_MAX, REF_MAX, _plain_question, read_batch
+from hub.election.soap import _plain_question, read_batch
 from hub.election.verification import RejectedQuestion, read_ref
-from hub.views.certificates import CertificateQuestion, read_question
+from hub.views.certificates import HOLDER_NAME_MAX, REF_MAX, CertificateQuestion, read_question
 
 NUMBER = "MPCZ/ND/2026-27/0000007"
 CODE = "ABCD-EFGH-JKLM"
