@@ -15,6 +15,7 @@ cProfile's top functions for that operation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -38,8 +39,8 @@ from bench.bench_election import (
     single_soap,
     wait_for_replica,
 )
-from bench.common import basic_auth, hub_environment, token_request_body
-from bench.profile_platform import WsgiApp, call
+from bench.common import hub_environment
+from bench.profile_platform import call, in_process_hub
 
 
 def thread_us(action: Callable[[], object], n: int, rounds: int = 7) -> float:
@@ -64,8 +65,6 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
 
-    import logging
-
     with tempfile.TemporaryDirectory(prefix="hub-profile-replica-") as replica_dir:
         replica_path = Path(replica_dir) / "registry.sqlite"
         with hub_environment(
@@ -77,33 +76,17 @@ def main() -> int:
                 "hub.verification.flush_seconds": "3600",
             },
         ) as env:
-            from pyramid.paster import get_app
-
             engine = env.engine()
             try:
                 load_certificates(engine, args.rows)
             finally:
                 engine.dispose()
-            client_id, secret = env.create_client("bench: profile election", ["certificates:verify"])
-            hub: WsgiApp = get_app(str(env.ini), "main")
-            log_file = open(env.root / "profile.log", "w")  # noqa: SIM115 (closed below)
-            for handler in logging.getLogger().handlers:
-                if isinstance(handler, logging.StreamHandler):
-                    handler.setStream(log_file)
+            stack = contextlib.ExitStack()
+            hub, token = stack.enter_context(
+                in_process_hub(env, "bench: profile election", "certificates:verify")
+            )
             from bench.bare_app import application as bare
 
-            status, body = call(
-                hub,
-                "POST",
-                "/oauth/token",
-                {
-                    "Authorization": basic_auth(client_id, secret),
-                    "Content-Type": "application/x-www-form-urlencoded",
-                },
-                token_request_body("certificates:verify"),
-            )
-            assert status.startswith("200"), (status, body)
-            token = json.loads(body)["access_token"]
             rng = random.Random(5)
             rows = args.rows
 
@@ -191,7 +174,7 @@ def main() -> int:
                     stats.strip_dirs().sort_stats(order).print_stats(args.top)
                     print(f"\n== cProfile, {count} x {args.profile}, sorted by {order}")
                     print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
-            log_file.close()
+            stack.close()
     return 0
 
 

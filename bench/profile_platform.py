@@ -11,20 +11,21 @@ functions (own time and cumulative) for the hub.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
 import pstats
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import basic_auth, hub_environment, token_request_body
+from bench.common import HubEnv, basic_auth, hub_environment, token_request_body
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -75,6 +76,37 @@ def call(
     return status[0], data
 
 
+@contextlib.contextmanager
+def in_process_hub(env: HubEnv, client_name: str, scope: str) -> Iterator[tuple[WsgiApp, str]]:
+    """The hub's WSGI app in this process, and a bearer token of a new client holding ``scope``.
+
+    Its log records and access lines go where granian's would (a file in ``env.root``),
+    not to the terminal the profile is printed on.
+    """
+    import logging
+
+    from pyramid.paster import get_app
+
+    client_id, secret = env.create_client(client_name, [scope])
+    hub: WsgiApp = get_app(str(env.ini), "main")
+    with open(env.root / "profile.log", "w") as log_file, contextlib.redirect_stderr(log_file):
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(log_file)
+        status, body = call(
+            hub,
+            "POST",
+            "/oauth/token",
+            {
+                "Authorization": basic_auth(client_id, secret),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            token_request_body(scope),
+        )
+        assert status.startswith("200"), (status, body)
+        yield hub, json.loads(body)["access_token"]
+
+
 def per_request_us(app: WsgiApp, path: str, headers: dict[str, str], n: int) -> float:
     started = time.perf_counter()
     for _ in range(n):
@@ -93,36 +125,16 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    import logging
-
     with hub_environment(
         postgres=args.postgres,
         ratelimit=args.ratelimit,
         extra_settings={"hub.access_log": "true" if args.access_log == "on" else "false"},
     ) as env:
-        from pyramid.paster import get_app
-
-        client_id, secret = env.create_client("bench: profile", ["hub:ping"])
-        hub: WsgiApp = get_app(str(env.ini), "main")
-        # Logs go where granian's would (a file), not to the terminal we print the profile on.
-        log_file = open(env.root / "profile.log", "w")  # noqa: SIM115 (closed below)
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(log_file)
+        stack = contextlib.ExitStack()
+        hub, token = stack.enter_context(in_process_hub(env, "bench: profile", "hub:ping"))
         from bench.bare_app import application as bare
 
-        status, body = call(
-            hub,
-            "POST",
-            "/oauth/token",
-            {
-                "Authorization": basic_auth(client_id, secret),
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-            token_request_body("hub:ping"),
-        )
-        assert status.startswith("200"), (status, body)
-        auth = {"Authorization": "Bearer " + json.loads(body)["access_token"]}
+        auth = {"Authorization": "Bearer " + token}
         status, body = call(hub, "GET", "/api/v1/ping", auth)
         assert status.startswith("200"), (status, body)
 
@@ -144,7 +156,7 @@ def main() -> int:
         for _ in range(n):
             call(hub, "GET", "/api/v1/ping", auth)
         profiler.disable()
-        log_file.close()
+        stack.close()
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
