@@ -490,17 +490,18 @@ def verify_numbers(
     """
     now = now or utcnow()
     lookup: CertificateRegistry = registry["certificate_registry"]
-    entries = lookup.lookup(session, [q.number.strip() for q in questions])
+    numbers = [q.number.strip() for q in questions]
+    entries = lookup.lookup(session, numbers)
     results = [
         judge_verification(
-            entries.get(q.number.strip()),
+            entries.get(number),
             q.number,
             code=q.code,
             holder_name=q.holder_name,
             samagra_id=q.samagra_id,
             now=now,
         )
-        for q in questions
+        for q, number in zip(questions, numbers, strict=True)
     ]
     journal: VerificationJournal = registry["verification_journal"]
     by_method: dict[str, list[VerificationResult]] = {}
