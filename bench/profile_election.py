@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import io
 import json
-import pstats
 import random
 import sys
 import tempfile
@@ -40,7 +37,7 @@ from bench.bench_election import (
     wait_for_replica,
 )
 from bench.common import hub_environment
-from bench.profile_platform import call, in_process_hub
+from bench.profile_platform import call, in_process_hub, print_profile
 
 
 def thread_us(action: Callable[[], object], n: int, rounds: int = 7) -> float:
@@ -163,17 +160,7 @@ def main() -> int:
                 action, count = {"rest": (rest, n), "soap": (soap, n), "batch": (batch, args.batches)}[
                     args.profile
                 ]
-                profiler = cProfile.Profile()
-                profiler.enable()
-                for _ in range(count):
-                    action()
-                profiler.disable()
-                for order in ("tottime", "cumulative"):
-                    out = io.StringIO()
-                    stats = pstats.Stats(profiler, stream=out)
-                    stats.strip_dirs().sort_stats(order).print_stats(args.top)
-                    print(f"\n== cProfile, {count} x {args.profile}, sorted by {order}")
-                    print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
+                print_profile(action, count, f"{count} x {args.profile}", args.top)
             stack.close()
     return 0
 

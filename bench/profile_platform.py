@@ -107,6 +107,20 @@ def in_process_hub(env: HubEnv, client_name: str, scope: str) -> Iterator[tuple[
         yield hub, json.loads(body)["access_token"]
 
 
+def print_profile(action: Callable[[], object], count: int, label: str, top: int) -> None:
+    """Run ``action`` ``count`` times under cProfile; print its top functions by own and cumulative time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        action()
+    profiler.disable()
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        print(f"\n== cProfile, {label}, sorted by {order} (times are totals over all calls)")
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:20000])
+
+
 def per_request_us(app: WsgiApp, path: str, headers: dict[str, str], n: int) -> float:
     started = time.perf_counter()
     for _ in range(n):
@@ -151,18 +165,8 @@ def main() -> int:
         print(f"  bare Pyramid view:    {bare_us:7.1f} us/request")
         print(f"  ratio (bare / hub):   {bare_us / hub_us:.2f}   hub's own cost: {hub_us - bare_us:.1f} us")
 
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(n):
-            call(hub, "GET", "/api/v1/ping", auth)
-        profiler.disable()
+        print_profile(lambda: call(hub, "GET", "/api/v1/ping", auth), n, f"{n} requests", args.top)
         stack.close()
-        for order in ("tottime", "cumulative"):
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.strip_dirs().sort_stats(order).print_stats(args.top)
-            print(f"\n== cProfile, {n} requests, sorted by {order} (times are totals over all requests)")
-            print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:20000])
     return 0
 
 
