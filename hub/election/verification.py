@@ -173,18 +173,10 @@ def notify_holders(session: Session, verifications: Sequence[Verification]) -> i
     first_today = claim_first_notices(session, rows, utcnow())
     if not first_today:
         return 0
-    from hub.models.nodues import NoDuesApplication
     from hub.outbox import enqueue_sms
 
     texts = [firsts[(doc_id, day)] for doc_id, day in sorted(first_today)]
-    subjects = sorted({v.entry.subject_id for v in texts if v.entry is not None})
-    mobiles = dict(
-        session.execute(
-            select(NoDuesApplication.public_id, NoDuesApplication.mobile).where(
-                NoDuesApplication.public_id.in_(subjects)
-            )
-        ).all()
-    )
+    mobiles = holder_mobiles(session, sorted({v.entry.subject_id for v in texts if v.entry is not None}))
     names: dict[str, str] = {}
     queued = 0
     for v in texts:
@@ -249,6 +241,31 @@ def claim_first_notices(
             (r[0], r[1]) for r in session.execute(statement.returning(table.c.document_id, table.c.day))
         ]
     return claimed
+
+
+# The subjects travel as one array literal, not an IN list: an IN list of a few hundred
+# parameters is a new statement for every length, rendered by SQLAlchemy and parsed by
+# psycopg and PostgreSQL each time (~20 µs a verification in the journal's bulk write).
+_MOBILES_PG = text(
+    "SELECT public_id, mobile FROM nodues_applications WHERE public_id = ANY(CAST(:ids AS varchar[]))"
+)
+
+
+def holder_mobiles(session: Session, subjects: Sequence[str]) -> dict[str, str]:
+    """The mobile of each no-dues application among ``subjects`` (public ids); absent: none on file."""
+    if not subjects:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        return {r[0]: r[1] for r in session.execute(_MOBILES_PG, {"ids": _pg_array(subjects)})}
+    from hub.models.nodues import NoDuesApplication
+
+    found: dict[str, str] = {}
+    for start in range(0, len(subjects), 500):  # SQLite binds at most 32,766 parameters per statement
+        query = select(NoDuesApplication.public_id, NoDuesApplication.mobile).where(
+            NoDuesApplication.public_id.in_(subjects[start : start + 500])
+        )
+        found.update({r[0]: r[1] for r in session.execute(query)})
+    return found
 
 
 def authority_name(session: Session, client_id: str) -> str:

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.election.verification import claim_first_notices
+from hub.election.verification import claim_first_notices, holder_mobiles
 from hub.models.election import HolderNotice
+from hub.models.nodues import ConsumerAccount, NoDuesApplication
 
 AT = datetime(2026, 11, 23, 4, 5, 6, 789012, tzinfo=UTC)
 DAY = date(2026, 11, 23)
@@ -38,3 +39,35 @@ def test_new_rows_are_claimed_once_with_their_client_and_moment(dbsession: Sessi
 
 def test_nothing_to_claim(dbsession: Session) -> None:
     assert claim_first_notices(dbsession, [], AT) == []
+
+
+def test_holder_mobiles_finds_each_application_on_file(dbsession: Session) -> None:
+    account = ConsumerAccount(public_id="acc-ledger-1", client_id="portal", mobile="9000000001")
+    dbsession.add(account)
+    dbsession.flush()
+    # Public ids an array literal must quote (a quote, a comma, a backslash), and plain ones.
+    on_file = {
+        'ND-"Q"': "9000000011",
+        "ND-A,B": "9000000012",
+        "ND-C\\D": "9000000013",
+        "ND-PLAIN": "9000000014",
+    }
+    for public_id, mobile in on_file.items():
+        dbsession.add(
+            NoDuesApplication(
+                public_id=public_id,
+                client_id="portal",
+                account_id=account.id,
+                samagra_id="123456789",
+                mobile=mobile,
+                connections=[],
+                purpose={},
+                office_code="MPCZ",
+                status="approved",
+            )
+        )
+    dbsession.flush()
+    asked = sorted([*on_file, "ND-NOT-ON-FILE"])
+    assert holder_mobiles(dbsession, asked) == on_file
+    assert holder_mobiles(dbsession, ["ND-NOT-ON-FILE"]) == {}
+    assert holder_mobiles(dbsession, []) == {}
