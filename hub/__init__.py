@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 # Pyramid 2 still imports pkg_resources; the warning says nothing an operator can act on.
@@ -66,6 +67,12 @@ def main(global_config: dict[str, Any] | None = None, **settings: Any) -> Router
     from hub.request import adopt_request_properties
 
     config = make_config(global_config, **settings)
+    # A request thread, granian's hand-over of the next request and the background writers
+    # (verification journal, access log, replica follower) share one GIL. Python lets a waiting
+    # thread wait 5 ms before the holder must yield; a verification is ~0.15 ms of Python, so
+    # granian's threads sat idle behind whole runs of requests. 0.2 ms carried ~15-20% more
+    # verifications a second under wrk (bench/README.md, "GIL switch interval").
+    sys.setswitchinterval(float(config.get_settings()["hub.gil_switch_interval_ms"]) / 1000)
     config.commit()
     adopt_request_properties(config)
     app = config.make_wsgi_app()

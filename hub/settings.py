@@ -263,6 +263,13 @@ SETTINGS: tuple[Setting, ...] = (
         0.0,
         doc="access lines are written in batches at most this old (0: each line at once)",
     ),
+    Setting(
+        "hub.gil_switch_interval_ms",
+        as_positive_float,
+        0.2,
+        doc="how long a web process's thread waits for the GIL before the holder must hand it over "
+        "(Python's default is 5 ms)",
+    ),
     Setting("hub.nodues.validity_days", as_positive_int, 90, doc="days a no-dues certificate stays valid"),
     Setting(
         "hub.nodues.decision_hours",

@@ -353,3 +353,25 @@ def test_access_lines_past_the_holding_limit_are_written_at_once() -> None:
     immediate: list[str] = []
     AccessLog(0, immediate.append)("now\n")
     assert immediate == ["now\n"]
+
+
+def test_web_app_sets_the_gil_switch_interval(engine: Any, app_settings: dict[str, Any]) -> None:
+    import sys
+
+    from hub import main
+
+    before = sys.getswitchinterval()
+    try:
+        main({}, **app_settings, **{"hub.test_engine": engine, "hub.gil_switch_interval_ms": "0.7"})
+        assert sys.getswitchinterval() == pytest.approx(0.0007)
+        main({}, **app_settings, **{"hub.test_engine": engine})
+        assert sys.getswitchinterval() == pytest.approx(0.0002)  # the default
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_gil_switch_interval_must_be_positive(engine: Any, app_settings: dict[str, Any]) -> None:
+    from hub import main
+
+    with pytest.raises(Exception, match="gil_switch_interval_ms"):
+        main({}, **app_settings, **{"hub.test_engine": engine, "hub.gil_switch_interval_ms": "0"})
