@@ -20,9 +20,7 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import secrets
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -40,6 +38,7 @@ from bench.common import (
     http_json,
     hub_and_bare,
     hub_environment,
+    hub_worker,
     redis_reachable,
     run_wrk,
     throughput_figure,
@@ -256,35 +255,25 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
                 key=f"connection-application:bench-{i % apps}",
             )
         ids = take_new_ids(session)
-    log = (env.root / "worker.log").open("ab")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hub.worker", str(ini)],
-        cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("HUB_")}, "PYTHONPATH": str(ROOT)},
-        stdout=log,
-        stderr=log,
-    )
     try:
-        time.sleep(3)  # the worker is up and idle before the clock starts
-        before = len(portal.deliveries)
-        started = time.perf_counter()
-        OutboxQueue.from_settings({"hub.redis_url": REDIS_URL}).submit(ids)
-        deadline = started + 120
-        with Session(engine) as session:
-            while time.perf_counter() < deadline:
-                done = session.query(OutboxMessage).filter(OutboxMessage.status == "delivered").count()
-                session.rollback()
-                if done >= count:
-                    break
-                time.sleep(0.05)
-            else:
-                raise BenchError("the worker did not deliver every callback within 120 s")
-        worker_rate = count / (time.perf_counter() - started)
-        received = len(portal.deliveries) - before
+        with hub_worker(ini, env.root):
+            time.sleep(3)  # the worker is up and idle before the clock starts
+            before = len(portal.deliveries)
+            started = time.perf_counter()
+            OutboxQueue.from_settings({"hub.redis_url": REDIS_URL}).submit(ids)
+            deadline = started + 120
+            with Session(engine) as session:
+                while time.perf_counter() < deadline:
+                    done = session.query(OutboxMessage).filter(OutboxMessage.status == "delivered").count()
+                    session.rollback()
+                    if done >= count:
+                        break
+                    time.sleep(0.05)
+                else:
+                    raise BenchError("the worker did not deliver every callback within 120 s")
+            worker_rate = count / (time.perf_counter() - started)
+            received = len(portal.deliveries) - before
     finally:
-        worker.terminate()
-        worker.wait(15)
-        log.close()
         client.flushdb()
         engine.dispose()
     return Figure(

@@ -287,6 +287,29 @@ def granian_server(
         stop_process_group(proc)
 
 
+@contextmanager
+def hub_worker(ini: Path, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``hub-worker <ini>`` (outbox delivery and periodic jobs), as production runs it beside the web
+    processes, in its own process group; stopped (TERM, then KILL) when the block ends."""
+    with open(log_dir / "worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.worker", str(ini)],
+            cwd=ROOT,
+            # The ini says everything: no HUB_* override from the caller's environment.
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
+                "PYTHONPATH": str(ROOT),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        stop_process_group(proc, grace=15.0)
+
+
 def hub_and_bare(stack: ExitStack, env: HubEnv) -> tuple[Server, Server]:
     """The throwaway hub as served and the bare Pyramid view, on the same granian command, until ``stack`` ends."""
     hub = stack.enter_context(

@@ -1,20 +1,23 @@
-"""Recording verifications: the verification log and what follows it (the holder's SMS).
+"""Recording verifications: the verification log.
 
-Every verification is logged (who asked, how, what they were told), and an
-authority's check of a certificate is texted to its holder (hub.election).
-Those are writes, and on scrutiny day they would be most of the cost of an
-answer that only *reads* the registry: a log INSERT, an SMS-ledger INSERT and
-a COMMIT that waits for the database's disk, per question.
+Every verification is logged (who asked, how, what they were told, and the
+authority that asked, if one did). On scrutiny day these writes would be most
+of the cost of an answer that only *reads* the registry: a log INSERT and a
+COMMIT that waits for the database's disk, per question.
 
 So by default (``hub.verification.log = deferred``) the answer does not wait
 for them. The request appends its verifications to this process's
 :class:`VerificationJournal`; a background thread writes what has gathered
-every ``hub.verification.flush_seconds`` (0.2 s) in one transaction: one
-multi-row INSERT into ``document_verifications``, then the hooks
-(``config.add_verification_hook``) with the same rows, e.g. the holder SMS
-with its per-day de-duplication, also in bulk.
+every ``hub.verification.flush_seconds`` (0.2 s) in one transaction: one COPY
+into ``document_verifications``.
 
-What that costs, and what protects against it:
+What follows a verification is not decided here: the log is a feed. Writers
+append under a feed lock (:func:`hub.db.lock_feed`), so ids become visible in
+order, and followers in hub-worker read it by id with a cursor of their own
+(hub.election texts each certificate's holder once a day). A web process does
+nothing per verification but keep its log row.
+
+What deferring costs, and what protects against it:
 
 * A verification appears in the log up to ``flush_seconds`` after it was
   answered. A process that exits normally writes what it holds first
@@ -37,7 +40,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -46,10 +49,9 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.background import ProcessThread
-from hub.db import bulk_insert
+from hub.db import bulk_insert, lock_feed
 from hub.models.document import DocumentVerification
-from hub.outbox import submit_after_commit, take_new_ids
-from hub.registry import RegistryEntry, SessionSource
+from hub.registry import SessionSource
 
 if TYPE_CHECKING:
     from hub.documents import VerificationResult
@@ -75,51 +77,39 @@ class Verification(NamedTuple):
     outcome: str
     verifier: str
     client_id: str | None
-    entry: RegistryEntry | None
+    document_id: int | None  # the certificate the answer was about; None: unknown (or a wrong secret)
 
     def log_row(self) -> dict[str, Any]:
         return {
             "at": self.at,
-            "document_id": self.entry.id if self.entry is not None else None,
+            "document_id": self.document_id,
             "number_given": self.number_given[:64],
             "method": self.method,
             "outcome": self.outcome,
             "verifier": self.verifier[:200],
+            "client_id": self.client_id,
         }
 
 
-# A hook sees every verification written, in the transaction that writes its log row.
-VerificationHook = Callable[[Session, Sequence[Verification]], None]
-HOOKS_KEY = "verification_hooks"
+# The verification log's feed lock (hub.db.lock_feed): ids become visible in the order followers read them.
+VERIFICATION_FEED_LOCK = 0x7665726966656564
 
 
-def write_verifications(
-    session: Session, rows: Sequence[Verification], hooks: Sequence[VerificationHook]
-) -> None:
-    """The log rows in one multi-row INSERT, then the hooks, in ``session``'s transaction."""
+def write_verifications(session: Session, rows: Sequence[Verification]) -> None:
+    """The log rows in one bulk write, in ``session``'s transaction, under the feed lock."""
     if not rows:
         return
+    lock_feed(session, VERIFICATION_FEED_LOCK)
     bulk_insert(session, cast(Table, DocumentVerification.__table__), [v.log_row() for v in rows])
-    for hook in hooks:
-        hook(session, rows)
 
 
 class VerificationJournal:
     """``registry["verification_journal"]``: where verifications go (see the module doc)."""
 
     def __init__(
-        self,
-        factory: sessionmaker[Session],
-        hooks: list[VerificationHook],
-        *,
-        deferred: bool = True,
-        flush_seconds: float = 0.2,
-        on_commit: Callable[[list[int]], None] | None = None,
+        self, factory: sessionmaker[Session], *, deferred: bool = True, flush_seconds: float = 0.2
     ) -> None:
         self.factory = factory
-        # Told the outbox ids a bulk write enqueued (the holders' SMS), after its commit.
-        self.on_commit = on_commit
-        self.hooks = hooks  # the registry's list: hooks added after construction are seen
         self.deferred = deferred
         self.flush_seconds = flush_seconds
         self._pending: deque[Verification] = deque()
@@ -143,9 +133,14 @@ class VerificationJournal:
     ) -> None:
         """Log ``results``: held for the next bulk write, or (``inline``, or inline mode) in ``session``."""
         at = now or datetime.now(UTC)
-        rows = [Verification(at, r.number, method, r.status, verifier, client_id, r.record) for r in results]
+        rows = [
+            Verification(
+                at, r.number, method, r.status, verifier, client_id, None if r.record is None else r.record.id
+            )
+            for r in results
+        ]
         if inline or not self.deferred or len(self._pending) >= MAX_PENDING:
-            write_verifications(session if isinstance(session, Session) else session(), rows, self.hooks)
+            write_verifications(session if isinstance(session, Session) else session(), rows)
             return
         self._writer.start()
         self._pending.extend(rows)
@@ -172,16 +167,13 @@ class VerificationJournal:
             try:
                 session = self.factory()
                 try:
-                    write_verifications(session, batch, self.hooks)
+                    write_verifications(session, batch)
                     session.commit()
-                    new_ids = take_new_ids(session)
                 finally:
                     session.close()
             except BaseException:
                 self._pending.extendleft(reversed(batch))
                 raise
-        if self.on_commit is not None and new_ids:
-            self.on_commit(new_ids)
         return len(batch)
 
     def _flush_forever(self) -> None:
@@ -222,18 +214,10 @@ class VerificationJournal:
         self._wake.set()
 
 
-def add_verification_hook(config: Configurator, hook: VerificationHook) -> None:
-    """``config.add_verification_hook(fn)``: ``fn(session, verifications)`` after their log rows."""
-    config.registry.setdefault(HOOKS_KEY, []).append(hook)
-
-
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
-    config.add_directive("add_verification_hook", add_verification_hook)
     config.registry["verification_journal"] = VerificationJournal(
         config.registry["dbsession_factory"],
-        config.registry.setdefault(HOOKS_KEY, []),
         deferred=settings.get("hub.verification.log", "deferred") == "deferred",
         flush_seconds=float(settings.get("hub.verification.flush_seconds") or 0.2),
-        on_commit=lambda ids: submit_after_commit(config.registry, ids),
     )

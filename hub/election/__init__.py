@@ -8,8 +8,8 @@ and hub.views.certificates) adds:
 * REST verifyCertificates, getDuesStatus and bulk CSV jobs under ``/api/v1/election``
   (``verifyCertificate`` is hub.views.certificates' operation);
 * the outbox handler ``election.job`` that runs CSV jobs in the worker;
-* the verification hook that texts a certificate's holder when an authority
-  verifies it, over SOAP or REST (hub.verifications).
+* the periodic job (hub-worker) that follows the verification log and texts a
+  certificate's holder when an authority verified it, over SOAP or REST.
 
 Optional settings: ``hub.election.csv_max_bytes`` (2 MiB), ``hub.election.csv_max_rows``
 (10,000), ``hub.election.batch_max_body_bytes`` (1 MiB), ``hub.election.soap_max_body_bytes`` (2 MiB).
@@ -20,13 +20,25 @@ from __future__ import annotations
 from pyramid.config import Configurator
 
 from hub.election.jobs import JOB_KIND, ElectionJobHandler
-from hub.election.verification import notify_holders
+from hub.election.verification import (
+    HOLDER_NOTICES,
+    HOLDER_NOTICES_INTERVAL_SECONDS,
+    follow_verification_log,
+)
+from hub.outbox import submit_after_commit
 
 
 def includeme(config: Configurator) -> None:
     import hub.models.election  # noqa: F401 - the tables on Base.metadata
 
-    config.add_verification_hook(notify_holders)
+    registry = config.registry
+
+    def text_holders() -> int:
+        return follow_verification_log(
+            registry["dbsession_factory"], lambda ids: submit_after_commit(registry, ids)
+        )
+
+    config.add_periodic_job(HOLDER_NOTICES, HOLDER_NOTICES_INTERVAL_SECONDS, text_holders)
     config.add_outbox_handler(JOB_KIND, ElectionJobHandler(config.registry))
     config.include("hub.election.soap")
     config.include("hub.election.rest")

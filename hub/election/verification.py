@@ -11,19 +11,23 @@ After a partner (an authority, not an anonymous page visitor) verifies a
 certificate, its holder is told by SMS which authority checked it: at most
 one SMS per certificate per day in India time (:class:`HolderNotice` is the
 ledger), however many times and by however many authorities it is checked.
+The SMS is not decided while answering: hub-worker follows the verification
+log every few seconds (:func:`follow_verification_log`), so a web process
+spends nothing on it per verification and a thousand checks become one
+ledger write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pyramid.request import Request
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from forms.errors import FormError
 from forms.reader import clean_text
@@ -34,11 +38,12 @@ from hub.documents import (
     verify_by_number,
     verify_numbers,
 )
-from hub.models import PartnerClient
+from hub.models import FeedCursor, PartnerClient
+from hub.models.document import DocumentVerification, IssuedDocument
 from hub.models.election import HolderNotice
 from hub.models.meta import utcnow
+from hub.outbox import enqueue_sms, take_new_ids
 from hub.registry import SessionSource
-from hub.verifications import Verification
 
 MAX_BATCH = 1000
 SMS_TEMPLATE = "certificate_verified"
@@ -141,59 +146,124 @@ def verify_many(
 # ----------------------------------------------------------------- holder SMS
 
 
-def notify_holders(session: Session, verifications: Sequence[Verification]) -> int:
-    """Queue "your certificate was verified by <authority>" to each matched holder, once a day.
+# The holders' SMS follow the verification log (hub.verifications) from this cursor, in hub-worker.
+HOLDER_NOTICES = "election.holder_notices"
+# How often hub-worker looks (its scheduler ticks every few seconds): a holder hears within seconds.
+HOLDER_NOTICES_INTERVAL_SECONDS = 2.0
+# Log rows read per transaction.
+FEED_CHUNK = 20_000
 
-    A verification hook (hub.verifications): runs with the log rows, inline or
-    in the deferred journal's bulk write. Only an authority's checks that
-    matched a certificate count (a wrong code tells the holder nothing: it may
-    be a typo, and answering it would let anyone trigger SMS). Returns the
-    number of SMS queued.
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """An authority's check of a no-dues certificate, read from the verification log."""
+
+    document_id: int
+    number: str
+    subject_id: str
+    client_id: str
+    at: datetime
+
+
+class FollowedLog(NamedTuple):
+    read: int  # log rows read (fewer than the limit: caught up)
+    texted: int  # SMS queued
+
+
+def notify_holders(session: Session, limit: int = FEED_CHUNK) -> FollowedLog:
+    """Text the holders of certificates authorities checked since the last call: once a day each.
+
+    Follows ``document_verifications`` from its :class:`FeedCursor` (writers append under
+    the feed lock, so no row commits behind the cursor) and moves the cursor in the same
+    transaction as the ledger rows and SMS it writes: run again after a failure, it reads
+    the same rows and the ledger keeps it from texting twice. Only an authority's checks
+    that matched a certificate count (a wrong code tells the holder nothing: it may be a
+    typo, and answering it would let anyone trigger SMS). Reads at most ``limit`` log rows.
     """
-    # (document, day) -> the first authority to check it that day, with when.
-    firsts: dict[tuple[int, date], Verification] = {}
-    # The India day of each moment: a batch's verifications share one moment (one object).
-    days: dict[datetime, date] = {}
-    for v in verifications:
-        entry = v.entry
-        if v.client_id is None or entry is None or entry.subject_type != NODUES_SUBJECT:
-            continue
-        day = days.get(v.at)
-        if day is None:
-            day = days[v.at] = v.at.astimezone(IST).date()
-        key = (entry.id, day)
-        if key not in firsts or v.at < firsts[key].at:
-            firsts[key] = v
+    cursor = session.execute(
+        select(FeedCursor).where(FeedCursor.name == HOLDER_NOTICES).with_for_update()
+    ).scalar_one_or_none()
+    if cursor is None:
+        cursor = FeedCursor(name=HOLDER_NOTICES, position=0)
+        session.add(cursor)
+    after = cursor.position
+    window = (
+        select(DocumentVerification.id)
+        .where(DocumentVerification.id > after)
+        .order_by(DocumentVerification.id)
+        .limit(limit)
+        .subquery()
+    )
+    upto, read = session.execute(select(func.max(window.c.id), func.count())).one()
+    if upto is None:
+        return FollowedLog(0, 0)
+    checks = session.execute(
+        select(
+            IssuedDocument.id,
+            IssuedDocument.number,
+            IssuedDocument.subject_id,
+            DocumentVerification.client_id,
+            DocumentVerification.at,
+        )
+        .join(IssuedDocument, IssuedDocument.id == DocumentVerification.document_id)
+        .where(
+            DocumentVerification.id > after,
+            DocumentVerification.id <= upto,
+            DocumentVerification.client_id.is_not(None),
+            IssuedDocument.subject_type == NODUES_SUBJECT,
+        )
+    ).all()
+    cursor.position = upto
+    cursor.updated_at = utcnow()
+    # (document, India day) -> the first authority to check it that day.
+    firsts: dict[tuple[int, date], _Check] = {}
+    for document_id, number, subject_id, client_id, at in checks:
+        check = _Check(document_id, number, subject_id, client_id or "", at)
+        key = (check.document_id, check.at.astimezone(IST).date())
+        first = firsts.get(key)
+        if first is None or check.at < first.at:
+            firsts[key] = check
     if not firsts:
-        return 0
+        return FollowedLog(read, 0)
     rows = [
-        (doc_id, day, firsts[(doc_id, day)].client_id or "")
-        for doc_id, day in sorted(firsts)  # one order for every writer: no deadlock between batches
+        (doc_id, day, firsts[(doc_id, day)].client_id)
+        for doc_id, day in sorted(firsts)  # one order for every writer: no deadlock between runs
     ]
     first_today = claim_first_notices(session, rows, utcnow())
-    if not first_today:
-        return 0
-    from hub.outbox import enqueue_sms
-
-    texts = [firsts[(doc_id, day)] for doc_id, day in sorted(first_today)]
-    mobiles = holder_mobiles(session, sorted({v.entry.subject_id for v in texts if v.entry is not None}))
+    texted = 0
+    texts = [firsts[key] for key in sorted(first_today)]
+    mobiles = holder_mobiles(session, sorted({c.subject_id for c in texts}))
     names: dict[str, str] = {}
-    queued = 0
-    for v in texts:
-        entry = v.entry
-        mobile = mobiles.get(entry.subject_id) if entry is not None else None
-        if entry is None or not mobile or v.client_id is None:
+    for check in texts:
+        mobile = mobiles.get(check.subject_id)
+        if not mobile:
             continue
-        if v.client_id not in names:
-            names[v.client_id] = authority_name(session, v.client_id)
-        when = v.at.astimezone(IST).strftime("%d-%m-%Y %H:%M")
+        if check.client_id not in names:
+            names[check.client_id] = authority_name(session, check.client_id)
+        when = check.at.astimezone(IST).strftime("%d-%m-%Y %H:%M")
         message = (
-            f"Your no-dues certificate {entry.number} was verified by {names[v.client_id]} on {when} IST. "
+            f"Your no-dues certificate {check.number} was verified by {names[check.client_id]} on {when} IST. "
             "Not expected? Call 1912. MPCZ"
         )
         enqueue_sms(session, mobile, message, SMS_TEMPLATE)
-        queued += 1
-    return queued
+        texted += 1
+    return FollowedLog(read, texted)
+
+
+def follow_verification_log(factory: sessionmaker[Session], on_commit: Callable[[list[int]], None]) -> int:
+    """hub-worker's periodic job: :func:`notify_holders` until it has caught up with the log.
+
+    Each chunk commits on its own; ``on_commit`` is told the outbox ids of its SMS. Returns the SMS queued.
+    """
+    texted = 0
+    while True:
+        with factory() as session:
+            with session.begin():
+                followed = notify_holders(session, FEED_CHUNK)
+            on_commit(take_new_ids(session))
+        texted += followed.texted
+        if followed.read < FEED_CHUNK:
+            return texted
 
 
 # One statement for any number of notices, cached like any other. The arrays travel as array

@@ -16,7 +16,7 @@ from hub.models.document import (
     RegistryChange,
 )
 from hub.models.election import ElectionVerificationJob, HolderNotice
-from hub.models.job import JobLease
+from hub.models.job import FeedCursor, JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
@@ -40,6 +40,7 @@ __all__ = [
     "DocumentSeries",
     "DocumentVerification",
     "ElectionVerificationJob",
+    "FeedCursor",
     "HolderNotice",
     "IssuedDocument",
     "JobLease",

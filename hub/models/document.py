@@ -82,7 +82,11 @@ class DocumentFiles(Base):
 
 
 class DocumentVerification(Base):
-    """Each verification: who asked (client or address), how, and what they were told."""
+    """Each verification: who asked (client or address), how, and what they were told.
+
+    Followers read it by ``id`` (hub.election's holder SMS): writers append under the
+    feed lock (hub.verifications), so ids become visible in order.
+    """
 
     __tablename__ = "document_verifications"
 
@@ -95,6 +99,9 @@ class DocumentVerification(Base):
     method: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
     verifier: Mapped[str] = mapped_column(String(200))
+    # The partner (an authority) who asked, if one did: its checks are texted to the holder
+    # (hub.election follows this log by id).
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RegistryChange(Base):

@@ -21,6 +21,7 @@ from webtest import TestApp
 
 from hub.auth.clients import create_client
 from hub.documents import Holder, Issued, mask_mobile, revoke_document
+from hub.election.verification import follow_verification_log
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
@@ -151,7 +152,8 @@ class Election:
         return issued.record, issued.verification_code, mobile
 
     def drain(self) -> list[DeliveryOutcome]:
-        """Deliver every due outbox message in-process, as hub-worker would."""
+        """What hub-worker does, in-process: follow the verification log (holder SMS), deliver the outbox."""
+        follow_verification_log(self.registry["dbsession_factory"], lambda ids: None)
         return drain_outbox(self.registry, self.engine)
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:

@@ -1,0 +1,161 @@
+"""The holders' SMS follow the verification log: hub-worker's job, not the answer's.
+
+Log rows are written here as the journal writes them (``write_verifications``),
+with the moments and authorities each test needs; ``follow_verification_log``
+is what hub-worker runs every few seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from hub.election.verification import (
+    HOLDER_NOTICES,
+    follow_verification_log,
+    notify_holders,
+)
+from hub.models import FeedCursor
+from hub.models.document import IssuedDocument
+from hub.verifications import Verification, write_verifications
+from tests.hub.election.conftest import AUTHORITY_NAME, Election
+
+# 18:00 UTC is 23:30 in India: an hour later is the next India day.
+EVENING = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+
+
+def log(
+    election: Election,
+    record: IssuedDocument | None,
+    client_id: str | None,
+    at: datetime,
+    number: str | None = None,
+) -> None:
+    """One log row, as the journal writes it (its own transaction, under the feed lock)."""
+    row = Verification(
+        at,
+        number or (record.number if record is not None else "MPCZ/ND/2026-27/9999999"),
+        "code",
+        "valid" if record is not None else "unknown",
+        f"client:{client_id}" if client_id else "ip:127.0.0.1",
+        client_id,
+        record.id if record is not None else None,
+    )
+    with Session(election.engine) as session, session.begin():
+        write_verifications(session, [row])
+
+
+def follow(election: Election) -> int:
+    queued: list[int] = []
+    texted = follow_verification_log(election.registry["dbsession_factory"], queued.extend)
+    assert len(queued) == texted  # each SMS's outbox id reaches the worker's queue after the commit
+    return texted
+
+
+def texts(election: Election, mobile: str) -> list[str]:
+    election.drain()
+    return [m.text for m in election.sms(mobile)]
+
+
+def test_first_authority_of_each_india_day_is_named_once(election: Election) -> None:
+    follow(election)  # whatever earlier tests left in the log
+    record, _code, mobile = election.certificate()
+    first = election.authority(name="District Election Officer Bhopal")
+    second = election.authority()
+    log(election, record, second["client_id"], EVENING + timedelta(minutes=1))
+    log(election, record, first["client_id"], EVENING)  # logged later, checked earlier
+    log(election, record, second["client_id"], EVENING + timedelta(hours=1))  # the next day in India
+    assert follow(election) == 2
+    sent = texts(election, mobile)
+    assert len(sent) == 2
+    assert "District Election Officer Bhopal on 23-11-2026 23:30 IST" in sent[0]
+    assert f"{AUTHORITY_NAME} on 24-11-2026 00:30 IST" in sent[1]
+    # Again, and later checks the same days: the ledger has both days.
+    log(election, record, first["client_id"], EVENING + timedelta(hours=2))
+    assert follow(election) == 0
+    assert len(texts(election, mobile)) == 2
+
+
+def test_anonymous_checks_wrong_secrets_and_old_rows_text_nobody(election: Election) -> None:
+    follow(election)
+    record, _code, mobile = election.certificate()
+    authority = election.authority()
+    log(election, record, None, EVENING)  # anyone with the code, on the public page
+    log(election, None, authority["client_id"], EVENING, number=record.number)  # a wrong code
+    # A row logged before the log named authorities (revision 0015): no client_id.
+    with Session(election.engine) as session, session.begin():
+        session.execute(
+            text(
+                "INSERT INTO document_verifications (at, document_id, number_given, method, outcome, verifier) "
+                "VALUES (:at, :doc, :number, 'code', 'valid', :verifier)"
+            ),
+            {"at": EVENING, "doc": record.id, "number": record.number, "verifier": "client:old"},
+        )
+    assert follow(election) == 0
+    assert texts(election, mobile) == []
+
+
+def test_the_log_is_read_in_chunks_and_the_cursor_moves_with_the_sms(election: Election) -> None:
+    follow(election)
+    issued = [election.certificate() for _ in range(5)]
+    authority = election.authority()
+    for record, _code, _mobile in issued:
+        log(election, record, authority["client_id"], EVENING)
+    factory = election.registry["dbsession_factory"]
+    with factory() as session, session.begin():
+        start = session.scalar(select(FeedCursor.position).where(FeedCursor.name == HOLDER_NOTICES))
+        chunk = notify_holders(session, limit=2)
+        assert chunk.read == 2 and chunk.texted == 2
+        moved = session.scalar(select(FeedCursor.position).where(FeedCursor.name == HOLDER_NOTICES))
+        assert start is not None and moved is not None and moved > start
+    # A run that fails after reading rolls back its cursor with its SMS: the next run sends them.
+    with pytest.raises(RuntimeError), factory() as session, session.begin():
+        assert notify_holders(session, limit=2).texted == 2
+        raise RuntimeError("worker died mid-run")
+    assert follow(election) == 3  # the failed run's two, then the last one
+    assert [len(texts(election, m)) for _r, _c, m in issued] == [1] * 5
+
+
+@pytest.mark.postgresql_only
+def test_a_log_write_waits_for_the_one_before_it_to_commit(election: Election) -> None:
+    """The feed lock: ids become visible in order, so no row ever commits behind the cursor."""
+    follow(election)
+    record, _code, mobile = election.certificate()
+    later, _code2, later_mobile = election.certificate()
+    authority = election.authority()
+    first = Session(election.engine)
+    first.begin()
+    write_verifications(
+        first,
+        [
+            Verification(
+                EVENING, record.number, "code", "valid", "client:x", authority["client_id"], record.id
+            )
+        ],
+    )
+    done = threading.Event()
+    thread = threading.Thread(
+        target=lambda: (log(election, later, authority["client_id"], EVENING), done.set())
+    )
+    thread.start()
+    try:
+        assert not done.wait(0.5)  # blocked on the feed lock
+        assert follow(election) == 0  # nothing committed yet: the cursor stays
+    finally:
+        first.commit()
+        first.close()
+        thread.join(10)
+    assert done.is_set()
+    assert follow(election) == 2
+    assert len(texts(election, mobile)) == 1 and len(texts(election, later_mobile)) == 1
+    with Session(election.engine) as session:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(text("pg_locks"))
+            .where(text("locktype = 'advisory' AND NOT granted"))
+        )
+    assert waiting == 0
