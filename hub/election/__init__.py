@@ -17,6 +17,8 @@ Optional settings: ``hub.election.csv_max_bytes`` (2 MiB), ``hub.election.csv_ma
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyramid.config import Configurator
 
 from hub.election.jobs import JOB_KIND, ElectionJobHandler
@@ -24,6 +26,7 @@ from hub.election.verification import (
     HOLDER_NOTICES,
     HOLDER_NOTICES_INTERVAL_SECONDS,
     follow_verification_log,
+    holder_notices_backlog,
 )
 from hub.outbox import submit_after_commit
 
@@ -39,6 +42,14 @@ def includeme(config: Configurator) -> None:
         )
 
     config.add_periodic_job(HOLDER_NOTICES, HOLDER_NOTICES_INTERVAL_SECONDS, text_holders)
+
+    def backlog() -> dict[str, Any]:
+        # Its own short session: /readyz opens no request transaction.
+        with registry["dbsession_factory"]() as session:
+            return holder_notices_backlog(session)
+
+    # Information only: a worker that is down or behind delays SMS, never verification.
+    config.add_status_report("holder_sms", backlog)
     config.add_outbox_handler(JOB_KIND, ElectionJobHandler(config.registry))
     config.include("hub.election.soap")
     config.include("hub.election.rest")

@@ -250,6 +250,16 @@ def notify_holders(session: Session, limit: int = FEED_CHUNK) -> FollowedLog:
     return FollowedLog(read, texted)
 
 
+def holder_notices_backlog(session: Session) -> dict[str, Any]:
+    """For /readyz: how many log rows the holder-SMS follower has yet to read (ids, so an upper bound)."""
+    newest = session.execute(select(func.max(DocumentVerification.id))).scalar() or 0
+    cursor = session.execute(select(FeedCursor).where(FeedCursor.name == HOLDER_NOTICES)).scalar_one_or_none()
+    return {
+        "rows_behind": max(0, newest - (cursor.position if cursor else 0)),
+        "followed_at": cursor.updated_at.isoformat() if cursor else None,
+    }
+
+
 def follow_verification_log(factory: sessionmaker[Session], on_commit: Callable[[list[int]], None]) -> int:
     """hub-worker's periodic job: :func:`notify_holders` until it has caught up with the log.
 

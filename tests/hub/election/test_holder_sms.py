@@ -116,8 +116,11 @@ def test_the_log_is_read_in_chunks_and_the_cursor_moves_with_the_sms(election: E
     with pytest.raises(RuntimeError), factory() as session, session.begin():
         assert notify_holders(session, limit=2).texted == 2
         raise RuntimeError("worker died mid-run")
+    behind = election.app.get("/readyz").json["info"]["holder_sms"]
+    assert behind["rows_behind"] >= 3
     assert follow(election) == 3  # the failed run's two, then the last one
     assert [len(texts(election, m)) for _r, _c, m in issued] == [1] * 5
+    assert election.app.get("/readyz").json["info"]["holder_sms"]["rows_behind"] == 0
 
 
 @pytest.mark.postgresql_only
