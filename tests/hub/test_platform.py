@@ -353,3 +353,16 @@ def test_access_lines_past_the_holding_limit_are_written_at_once() -> None:
     immediate: list[str] = []
     AccessLog(0, immediate.append)("now\n")
     assert immediate == ["now\n"]
+
+
+def test_no_request_extension_is_applied_per_request(wsgi_app: Any) -> None:
+    # Pyramid binds every request method and builds a class for reified properties on each
+    # request; the hub's (pyramid_tm's, pyramid_services') are declared on HubRequest instead.
+    from connectors.billing import IBilling
+    from hub.request import HubRequest
+
+    assert wsgi_app.request_extensions is None
+    request = HubRequest.blank("/")
+    request.registry = wsgi_app.registry
+    assert request.find_service(IBilling) is request.find_service(IBilling)
+    assert request.find_service_factory(IBilling) is not None
