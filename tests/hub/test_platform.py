@@ -310,7 +310,8 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
     assert "http" not in page.text.replace("http://", "").split("<script>")[1].split("</script>")[0]
 
 
-def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
+@pytest.mark.parametrize("path", ['/verify/"},{"admin":true}/प्रमाण\n', '/verify/"},{"admin":true}\\\n\x00'])
+def test_access_line_is_json_even_for_hostile_paths(capsys: Any, path: str) -> None:
     from urllib.parse import quote
 
     from pyramid.request import Request
@@ -318,12 +319,12 @@ def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
 
     from hub.observability import write_access_line
 
-    request = Request.blank(quote('/verify/"},{"admin":true}/प्रमाण\n'))
+    request = Request.blank(quote(path), method='P"UT')
     write_access_line(request, Response(status=404), time.perf_counter(), "abc12345")
     line = capsys.readouterr().err
     assert line.endswith("\n") and line.count("\n") == 1
     entry = json.loads(line)
-    assert entry["path"] == '/verify/"},{"admin":true}/प्रमाण\n'
+    assert entry["path"] == path and entry["method"] == 'P"UT'
     assert entry["status"] == 404 and entry["request_id"] == "abc12345" and "admin" not in entry
 
 
