@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import random
 import sys
@@ -86,24 +87,28 @@ def main() -> int:
 
             rng = random.Random(5)
             rows = args.rows
+            # The questions are made before the clock starts (building one costs the harness
+            # ~7 µs, which is no part of the hub's answer); 4,096 random certificates, in turn.
+            serials = [rng.randint(1, rows) for _ in range(4096)]
+            rest_bodies = itertools.cycle(
+                [json.dumps({"number": number_for(s), "code": code_for(s)}).encode() for s in serials]
+            )
+            soap_bodies = itertools.cycle([single_soap(number_for(s), code_for(s)).encode() for s in serials])
+            rest_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            soap_headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "text/xml; charset=utf-8",
+                "SOAPAction": SOAP_ACTION + "VerifyCertificate",
+            }
 
             def rest() -> None:
-                s = rng.randint(1, rows)
-                payload = json.dumps({"number": number_for(s), "code": code_for(s)}).encode()
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-                status, body = call(hub, "POST", "/api/v1/certificates/verify", headers, payload)
+                status, body = call(
+                    hub, "POST", "/api/v1/certificates/verify", rest_headers, next(rest_bodies)
+                )
                 assert status.startswith("200") and b'"valid"' in body, (status, body[:300])
 
             def soap() -> None:
-                s = rng.randint(1, rows)
-                headers = {
-                    "Authorization": f"Bearer {token}",
-                    "Content-Type": "text/xml; charset=utf-8",
-                    "SOAPAction": SOAP_ACTION + "VerifyCertificate",
-                }
-                status, body = call(
-                    hub, "POST", "/soap/election", headers, single_soap(number_for(s), code_for(s)).encode()
-                )
+                status, body = call(hub, "POST", "/soap/election", soap_headers, next(soap_bodies))
                 assert status.startswith("200") and b">valid<" in body, (status, body[:300])
 
             batch_body = batch_soap([rng.randint(1, rows) for _ in range(1000)]).encode()

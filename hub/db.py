@@ -117,9 +117,19 @@ def dbsession_for(request: Request) -> Session:
 LAZY_TRANSACTION = "hub.tm.lazy"
 
 
-def _is_lazy(request: Request) -> bool:
+def transaction_mode(request: Request) -> str | None:
+    """ "none", "lazy", or None (a transaction around the whole request) for this request's path.
+
+    Looked up with PATH_INFO as the server passed it (the modes' keys are in that form,
+    see :func:`transaction_modes`): ``request.path_info`` decodes it again on every read,
+    and pyramid_tm, pyramid_retry and the session each ask.
+    """
     modes: Mapping[str, str] = request.registry.get("transaction_modes", {})
-    return modes.get(request.path_info) == "lazy"
+    return modes.get(request.environ.get("PATH_INFO", ""))
+
+
+def _is_lazy(request: Request) -> bool:
+    return transaction_mode(request) == "lazy"
 
 
 def end_lazy_transaction(request: Request, response: Response | None) -> None:
@@ -146,8 +156,7 @@ def needs_transaction(request: Request) -> bool:
 
     The modes are computed once, after configuration, from the routes (hub.request).
     """
-    modes: Mapping[str, str] = request.registry.get("transaction_modes", {})
-    return request.path_info not in modes
+    return transaction_mode(request) is None
 
 
 def transaction_modes(config: Configurator) -> dict[str, str]:
@@ -171,10 +180,12 @@ def transaction_modes(config: Configurator) -> dict[str, str]:
     for route in mapper.get_routes() if mapper is not None else ():
         if "{" in route.pattern:
             continue
+        # Keyed as PATH_INFO arrives from the server (WSGI: the UTF-8 bytes as latin-1 text).
+        path = route.pattern.encode("utf-8").decode("latin-1")
         if route.name in lazy:
-            modes[route.pattern] = "lazy"
+            modes[path] = "lazy"
         elif route.name in none:
-            modes[route.pattern] = "none"
+            modes[path] = "none"
     return modes
 
 
@@ -186,7 +197,7 @@ def retry_attempts(request: Request) -> int | None:
     replay it; an oversized or endless chunked body must be refused (hub.observability)
     without being read first.
     """
-    if request.method in ("GET", "HEAD") or _is_lazy(request):
+    if request.environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD") or _is_lazy(request):
         # Safe methods and reading views: a client may simply repeat them (a busy answer
         # carries Retry-After), and the retry loop costs every such request ~12 µs.
         return 1

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from json.encoder import encode_basestring
 from typing import Any
 
 from pyramid.config import Configurator
@@ -81,10 +82,14 @@ def write_access_line(
     to ``[A-Za-z0-9._:-]``; method and path come from the caller and are
     JSON-escaped.
     """
+    environ = request.environ
+    path = environ.get("PATH_INFO", "")
+    if not path.isascii():
+        path = request.path_info  # the server's latin-1 text of the UTF-8 bytes, decoded
     line = (
         f'{{"ts": {time.time():.3f}, "level": "info", "logger": "hub.access", "msg": "request", '
-        f'"request_id": "{request_id}", "method": {_json_string(request.method)}, '
-        f'"path": {_json_string(request.path_info)}, "status": {response.status_int}, '
+        f'"request_id": "{request_id}", "method": {_json_string(environ.get("REQUEST_METHOD", "GET"))}, '
+        f'"path": {_json_string(path)}, "status": {response.status_int}, '
         f'"ms": {(time.perf_counter() - started) * 1000:.2f}}}\n'
     )
     (sink or _to_stderr)(line)
@@ -152,7 +157,8 @@ class AccessLog:
             self.flush()
 
 
-_json_string = json.JSONEncoder(ensure_ascii=False).encode
+# What json.JSONEncoder(ensure_ascii=False).encode does with a str, without its Python frame.
+_json_string = encode_basestring
 
 
 _ID_PREFIX = secrets.token_hex(4)

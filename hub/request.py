@@ -60,6 +60,11 @@ class HubRequest(Request):  # type: ignore[misc]
 
     body = property(_read_body, Request.body.fset, Request.body.fdel)
 
+    # pyramid_services' request methods. Pyramid would bind and set both on every request
+    # (apply_request_extensions); as methods of the class they cost nothing until called.
+    find_service = pyramid_services.find_service
+    find_service_factory = pyramid_services.find_service_factory
+
     @reify
     def tm(self) -> Any:
         return pyramid_tm.create_tm(self)
@@ -78,11 +83,16 @@ class HubRequest(Request):  # type: ignore[misc]
 
 
 CLASS_PROPERTIES = ("tm", "services", "dbsession")
+CLASS_METHODS = ("find_service", "find_service_factory")
 
 
 def adopt_request_properties(config: Configurator) -> None:
-    """Call after ``config.commit()``: let HubRequest's own properties serve these names,
-    and fix the paths that need no transaction (hub.db.needs_transaction)."""
+    """Call after ``config.commit()``: let HubRequest's own properties and methods serve these
+    names, and fix the paths that need no transaction (hub.db.needs_transaction).
+
+    When no other extension is left, the router is told there are none: it then skips
+    applying them to every request.
+    """
     from hub.db import transaction_modes
 
     config.registry["transaction_modes"] = transaction_modes(config)
@@ -90,3 +100,7 @@ def adopt_request_properties(config: Configurator) -> None:
     if extensions is not None:
         for name in CLASS_PROPERTIES:
             extensions.descriptors.pop(name, None)
+        for name in CLASS_METHODS:
+            extensions.methods.pop(name, None)
+        if not extensions.descriptors and not extensions.methods:
+            config.registry.unregisterUtility(extensions, IRequestExtensions)

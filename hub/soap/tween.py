@@ -23,8 +23,11 @@ def soap_ingress_tween_factory(
     paths: dict[str, int] = registry.setdefault("soap_paths", {})
 
     def tween(request: Request) -> Response:
-        cap = paths.get(request.path_info)
-        if cap is None or request.method != "POST":
+        # PATH_INFO as the server passed it: the SOAP paths are ASCII, so this is the
+        # decoded path for them, without request.path_info's decoding on every request.
+        environ = request.environ
+        cap = paths.get(environ.get("PATH_INFO", ""))
+        if cap is None or environ.get("REQUEST_METHOD") != "POST":
             return handler(request)
         length = request.content_length
         if length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":

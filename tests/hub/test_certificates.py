@@ -447,3 +447,41 @@ def test_the_registry_feed_names_every_issue_supersession_and_revocation(
     second = issue(dbsession, registry, no_dues_request(supersedes=first.record))
     assert revoke_document(dbsession, second.record, "officer:dgm-1", "issued in error")
     assert fed_since(start) == [first.record.id, second.record.id, first.record.id, second.record.id]
+
+
+def test_a_token_sent_with_a_code_is_checked(testapp: TestApp, dbsession: Session, make_client: Any) -> None:
+    issued = issue(dbsession, testapp.app.registry)
+    question = {"number": issued.record.number, "code": issued.verification_code}
+    bad = testapp.post_json(
+        "/api/v1/certificates/verify", question, headers={"Authorization": "Bearer not.a.token"}, status=401
+    )
+    assert bad.json["code"] == "invalid_token"
+    other = make_client(["hub:ping"])
+    wrong = testapp.post_json("/api/v1/certificates/verify", question, headers=other["headers"], status=403)
+    assert wrong.json["code"] == "insufficient_scope"
+    assert 'scope="certificates:verify"' in wrong.headers["WWW-Authenticate"]
+
+
+def test_optional_partner_authenticates_a_token_no_view_deriver_checked(
+    testapp: TestApp, make_client: Any
+) -> None:
+    from hub.errors import Problem
+    from hub.request import HubRequest
+    from hub.rest import optional_partner
+
+    def request(headers: dict[str, str]) -> HubRequest:
+        made = HubRequest.blank("/", headers=headers)
+        made.registry = testapp.app.registry
+        return made
+
+    reader = make_client(["certificates:read"])
+    signed_in = request(reader["headers"])
+    assert optional_partner(signed_in, "certificates:read").client_id == reader["client_id"]
+    assert signed_in.partner.client_id == reader["client_id"]
+    assert optional_partner(request({}), "certificates:read") is None
+    with pytest.raises(Problem) as refused:
+        optional_partner(request({"Authorization": "Bearer not.a.token"}), "certificates:read")
+    assert refused.value.code == "invalid_token"
+    with pytest.raises(Problem) as refused:
+        optional_partner(request(reader["headers"]), "certificates:verify")
+    assert refused.value.code == "insufficient_scope"

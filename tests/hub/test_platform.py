@@ -310,7 +310,8 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
     assert "http" not in page.text.replace("http://", "").split("<script>")[1].split("</script>")[0]
 
 
-def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
+@pytest.mark.parametrize("path", ['/verify/"},{"admin":true}/प्रमाण\n', '/verify/"},{"admin":true}\\\n\x00'])
+def test_access_line_is_json_even_for_hostile_paths(capsys: Any, path: str) -> None:
     from urllib.parse import quote
 
     from pyramid.request import Request
@@ -318,12 +319,12 @@ def test_access_line_is_json_even_for_hostile_paths(capsys: Any) -> None:
 
     from hub.observability import write_access_line
 
-    request = Request.blank(quote('/verify/"},{"admin":true}/प्रमाण\n'))
+    request = Request.blank(quote(path), method='P"UT')
     write_access_line(request, Response(status=404), time.perf_counter(), "abc12345")
     line = capsys.readouterr().err
     assert line.endswith("\n") and line.count("\n") == 1
     entry = json.loads(line)
-    assert entry["path"] == '/verify/"},{"admin":true}/प्रमाण\n'
+    assert entry["path"] == path and entry["method"] == 'P"UT'
     assert entry["status"] == 404 and entry["request_id"] == "abc12345" and "admin" not in entry
 
 
@@ -375,3 +376,16 @@ def test_gil_switch_interval_must_be_positive(engine: Any, app_settings: dict[st
 
     with pytest.raises(Exception, match="gil_switch_interval_ms"):
         main({}, **app_settings, **{"hub.test_engine": engine, "hub.gil_switch_interval_ms": "0"})
+
+
+def test_no_request_extension_is_applied_per_request(wsgi_app: Any) -> None:
+    # Pyramid binds every request method and builds a class for reified properties on each
+    # request; the hub's (pyramid_tm's, pyramid_services') are declared on HubRequest instead.
+    from connectors.billing import IBilling
+    from hub.request import HubRequest
+
+    assert wsgi_app.request_extensions is None
+    request = HubRequest.blank("/")
+    request.registry = wsgi_app.registry
+    assert request.find_service(IBilling) is request.find_service(IBilling)
+    assert request.find_service_factory(IBilling) is not None
