@@ -176,6 +176,21 @@ class VerificationJournal:
                 raise
         return len(batch)
 
+    def write_due(self) -> int:
+        """One wake's writing: what is held, and again at once only while whole chunks wait.
+
+        Not "until nothing is held": under load rows arrive while a write is on the wire, so
+        that loop never slept and wrote ~20 rows at a time back to back, paying a transaction's
+        round trips per 20 rows instead of per ``flush_seconds`` of verifications (~70 µs of
+        CPU a verification under wrk instead of ~10). Rows that arrive meanwhile wait for the
+        next wake. Returns the rows written.
+        """
+        written = last = self.flush()
+        while last >= WRITE_CHUNK:
+            last = self.flush()
+            written += last
+        return written
+
     def _flush_forever(self) -> None:
         failures = 0
         while not self._stop.is_set():
@@ -184,8 +199,7 @@ class VerificationJournal:
             )
             self._wake.clear()
             try:
-                while self.flush():
-                    pass
+                self.write_due()
                 failures = 0
             except Exception:
                 failures += 1
