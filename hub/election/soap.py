@@ -213,14 +213,12 @@ def batch_payload(
     head: Sequence[tuple[str, Any]] = (),
 ) -> RenderedPayload:
     """VerifyCertificatesResponse, or (with ``head``) a bulk job's VerificationReport."""
-    content = "".join(
-        [
-            *[leaf("e:" + name, value) for name, value in head],
-            leaf("e:answered_at", answered_at.isoformat()),
-            leaf("e:count", len(items)),
-            *[_item_xml(batch_item) for batch_item in items],
-        ]
-    )
+    content = [
+        *[leaf("e:" + name, value) for name, value in head],
+        leaf("e:answered_at", answered_at.isoformat()),
+        leaf("e:count", len(items)),
+        *[_item_xml(batch_item) for batch_item in items],
+    ]
     return rendered_payload("e", NS, tag, content)
 
 
