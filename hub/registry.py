@@ -208,26 +208,40 @@ class RegistryReplica:
         conn = self._reader()
         if conn is None:
             return None
+        statements: list[tuple[str, Sequence[str]]]
+        if len(numbers) == 1:
+            statements = [(_READ_ONE, numbers)]
+        else:
+            unique = sorted(set(numbers))  # in key order: neighbouring numbers share B-tree pages
+            statements = [
+                # Only "?" placeholders are added: the numbers travel as parameters.
+                (_READ_MANY + "(" + ", ".join("?" * len(part)) + ")", part)
+                for part in (unique[start : start + 500] for start in range(0, len(unique), 500))
+            ]
+        found: dict[str, RegistryEntry] = {}
+        oldest = None
         try:
-            # One statement per question: the stamp comes with each row, from the same snapshot.
-            # A number the replica lacks has no row and no stamp, and the database answers for it.
-            if len(numbers) == 1:
-                rows = conn.execute(_READ_ONE, (numbers[0],)).fetchall()
-            else:
-                rows = []
-                unique = sorted(set(numbers))
-                for start in range(0, len(unique), 500):
-                    part = unique[start : start + 500]
-                    # Only "?" placeholders are added: the numbers travel as parameters.
-                    rows += conn.execute(_READ_MANY + "(" + ", ".join("?" * len(part)) + ")", part).fetchall()
+            # The stamp comes with each row, from the same snapshot as the row (one statement,
+            # one read transaction): every row of a statement carries the same one. A number
+            # the replica lacks has no row and no stamp, and the database answers for it.
+            for statement, parameters in statements:
+                stamp = None
+                # Each row decoded as it arrives (the entry holds its number): no list of rows
+                # kept meanwhile, and no number column copied out beside the blob.
+                for blob, row_stamp in conn.execute(statement, parameters):
+                    entry = _from_replica(blob)
+                    found[entry.number] = entry
+                    stamp = row_stamp
+                if stamp is not None and (oldest is None or float(stamp) < oldest):
+                    oldest = float(stamp)
         except sqlite3.Error:
             # Being rebuilt, replaced or unreadable: the database answers instead.
             log.warning("registry replica unreadable; asking the database", exc_info=True)
             self._local.conn = None
             return None
-        if rows and time.time() - min(float(row[-1]) for row in rows) > self.max_lag_seconds:
+        if oldest is not None and time.time() - oldest > self.max_lag_seconds:
             return None
-        return {row[0]: _from_replica(row[1]) for row in rows}
+        return found
 
     def status(self) -> dict[str, Any]:
         """For /readyz: how old the replica's stamp is, and whether verification uses it."""
@@ -398,8 +412,8 @@ class RegistryReplica:
 
 
 _STAMP = "(SELECT v FROM meta WHERE k = 'synced_at')"
-_READ_ONE = f"SELECT number, entry, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
-_READ_MANY = f"SELECT number, entry, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
+_READ_ONE = f"SELECT entry, {_STAMP} FROM entries WHERE number = ?"  # noqa: S608 - constants
+_READ_MANY = f"SELECT entry, {_STAMP} FROM entries WHERE number IN "  # noqa: S608 - constants
 
 
 # ----------------------------------------------------------------- the lookup views use
