@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import logging
 import marshal
+import math
 import os
 import sqlite3
 import threading
@@ -219,27 +220,29 @@ class RegistryReplica:
                 for part in (unique[start : start + 500] for start in range(0, len(unique), 500))
             ]
         found: dict[str, RegistryEntry] = {}
-        oldest = None
+        oldest = math.inf
         try:
             # The stamp comes with each row, from the same snapshot as the row (one statement,
             # one read transaction): every row of a statement carries the same one. A number
             # the replica lacks has no row and no stamp, and the database answers for it.
             for statement, parameters in statements:
-                stamp = None
+                stamp: str | None = ""  # "": no row read (a stored stamp is never empty)
                 # Each row decoded as it arrives (the entry holds its number): no list of rows
                 # kept meanwhile, and no number column copied out beside the blob.
                 for blob, row_stamp in conn.execute(statement, parameters):
                     entry = _from_replica(blob)
                     found[entry.number] = entry
                     stamp = row_stamp
-                if stamp is not None and (oldest is None or float(stamp) < oldest):
-                    oldest = float(stamp)
+                if stamp is None:
+                    return None  # entries without a stamp: trusted no more than a stale copy
+                if stamp:
+                    oldest = min(oldest, float(stamp))
         except sqlite3.Error:
             # Being rebuilt, replaced or unreadable: the database answers instead.
             log.warning("registry replica unreadable; asking the database", exc_info=True)
             self._local.conn = None
             return None
-        if oldest is not None and time.time() - oldest > self.max_lag_seconds:
+        if time.time() - oldest > self.max_lag_seconds:
             return None
         return found
 

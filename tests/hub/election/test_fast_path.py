@@ -303,6 +303,32 @@ def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: P
         writer.close()
 
 
+def test_a_batch_lookup_reads_every_number_the_replica_holds_and_no_unstamped_copy(
+    election: Election, tmp_path: Path
+) -> None:
+    records = [election.certificate()[0] for _ in range(3)]
+    path = tmp_path / "batch.sqlite"
+    replica = RegistryReplica(path, election.engine)
+    replica.stop()  # no follower: this test stamps the file itself
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.executescript(_SCHEMA)
+        replica.sync_once(writer)
+        writer.execute("UPDATE meta SET v = ? WHERE k = 'synced_at'", (repr(time.time()),))
+        # More numbers than one statement asks (500), repeated, some unknown: each held one once.
+        wanted = [r.number for r in records] * 2 + [f"MPCZ/ND/2026-27/9{i:06d}" for i in range(600)]
+        found = replica.lookup(wanted)
+        assert found is not None and sorted(found) == sorted(r.number for r in records)
+        assert all(found[r.number].id == r.id for r in records)
+        assert replica.lookup(["MPCZ/ND/2026-27/9999999"]) == {}
+        # Entries without the stamp (never written so, but never trusted): the database answers.
+        writer.execute("DELETE FROM meta WHERE k = 'synced_at'")
+        assert replica.lookup(wanted) is None
+        assert replica.lookup([records[0].number]) is None
+    finally:
+        writer.close()
+
+
 def test_a_replica_that_cannot_be_written_leaves_verification_to_the_database(
     election: Election, tmp_path: Path
 ) -> None:
