@@ -180,17 +180,17 @@ def result_xml(tag: str, result: VerificationResult) -> str:
     tail = ""
     if record.status == "revoked":
         revoked_at, revocation_reason = record.revoked_at, record.revocation_reason
-        tail = ("" if revoked_at is None else f"<e:revoked_at>{revoked_at.isoformat()}</e:revoked_at>") + (
+        tail = ("" if revoked_at is None else f"<e:revoked_at>{revoked_at}</e:revoked_at>") + (
             ""
             if revocation_reason is None
             else f"<e:revocation_reason>{_t(revocation_reason)}</e:revocation_reason>"
         )
     if record.superseded_by_id is not None:
         tail += "<e:superseded>true</e:superseded>"
-    # Timestamps are datetime.isoformat(): digits and "-:.+T", nothing to escape.
+    # Timestamps are datetime.isoformat() text (RegistryEntry): digits and "-:.+T", nothing to escape.
     return (
-        f"{head}{_summary_xml(record.public_summary)}<e:issued_at>{record.issued_at.isoformat()}</e:issued_at>"
-        f"<e:valid_until>{record.valid_until.isoformat()}</e:valid_until>{tail}</e:{tag}>"
+        f"{head}{_summary_xml(record.public_summary)}<e:issued_at>{record.issued_at}</e:issued_at>"
+        f"<e:valid_until>{record.valid_until}</e:valid_until>{tail}</e:{tag}>"
     )
 
 
@@ -213,14 +213,12 @@ def batch_payload(
     head: Sequence[tuple[str, Any]] = (),
 ) -> RenderedPayload:
     """VerifyCertificatesResponse, or (with ``head``) a bulk job's VerificationReport."""
-    content = "".join(
-        [
-            *[leaf("e:" + name, value) for name, value in head],
-            leaf("e:answered_at", answered_at.isoformat()),
-            leaf("e:count", len(items)),
-            *[_item_xml(batch_item) for batch_item in items],
-        ]
-    )
+    content = [
+        *[leaf("e:" + name, value) for name, value in head],
+        leaf("e:answered_at", answered_at.isoformat()),
+        leaf("e:count", len(items)),
+        *[_item_xml(batch_item) for batch_item in items],
+    ]
     return rendered_payload("e", NS, tag, content)
 
 

@@ -15,6 +15,7 @@ rendered payload is never ill-formed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,28 +72,40 @@ class RenderedPayload:
 
     def with_child(self, child: bytes) -> bytes:
         """The payload with ``child`` (serialised) appended as the root's last child."""
-        return self.data[: -len(self.end)] + child + self.end
+        return b"".join(self.parts_with_child(child))
+
+    def parts_with_child(self, child: bytes) -> tuple[memoryview | bytes, ...]:
+        """:meth:`with_child` as parts for one ``bytes.join`` with whatever surrounds it (the envelope).
+
+        The payload is not copied here: a 1,000-item answer is ~750 KB, and each copy of it
+        (a fresh buffer, its pages faulted in) cost ~0.3 ms.
+        """
+        return (memoryview(self.data)[: -len(self.end)], child, self.end)
 
 
-def rendered_payload(prefix: str, namespace: str, local: str, content: str) -> RenderedPayload:
+def rendered_payload(
+    prefix: str, namespace: str, local: str, content: str | Sequence[str]
+) -> RenderedPayload:
     """The payload ``<prefix:local xmlns:prefix="namespace">content</prefix:local>``.
 
     ``content`` is the root's children, written with :func:`leaf` / :func:`xml_text` in the
-    payload's one prefix. Raises ValueError for a character XML does not allow (lxml refuses
-    the same text with the same exception when it is set on an element).
+    payload's one prefix: one text, or its parts in order (joined once with the root's tags,
+    not copied again to add them). Raises ValueError for a character XML does not allow (lxml
+    refuses the same text with the same exception when it is set on an element).
     """
     qname = f"{prefix}:{local}"
-    end = f"</{qname}>".encode()
+    end = f"</{qname}>"
     start = f'<{qname} xmlns:{prefix}="{xml_attribute(namespace)}">'
+    parts = [start, content, end] if isinstance(content, str) else [start, *content, end]
     try:
-        data = (start + content).encode("utf-8") + end
+        data = "".join(parts).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         raise ValueError(_NOT_XML_MESSAGE) from None
     if len(data.translate(None, _C0_NOT_XML)) != len(data) or (
         b"\xef\xbf" in data and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
     ):
         raise ValueError(_NOT_XML_MESSAGE)
-    return RenderedPayload(data, end)
+    return RenderedPayload(data, end.encode())
 
 
 def xml_attribute(value: str) -> str:

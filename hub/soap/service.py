@@ -241,7 +241,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
                 )
                 raise SoapFault("signing_unavailable")
             try:
-                return envelope_response(version, sign_payload(request.registry, answer))
+                return envelope_response(version, signed_payload_parts(request.registry, answer))
             except SigningUnavailable:
                 log.exception("signing the SOAP response failed", extra={"operation": operation.name})
                 raise SoapFault("signing_unavailable") from None
@@ -278,6 +278,13 @@ def sign_payload(registry: Mapping[str, object], payload: etree._Element | Rende
     canonicalisation); otherwise it is parsed (our own bytes) and signed as a tree. Raises
     :class:`SigningUnavailable` (with the cause) if nothing signs it.
     """
+    return b"".join(signed_payload_parts(registry, payload))
+
+
+def signed_payload_parts(
+    registry: Mapping[str, object], payload: etree._Element | RenderedPayload
+) -> Sequence[bytes | memoryview]:
+    """:func:`sign_payload` as parts in order, for the envelope to join without another copy."""
     signer = registry.get("soap_signer")
     if not callable(signer):
         # Without the element signer nothing signs: the canonical signer only ever speeds it up.
@@ -290,10 +297,10 @@ def sign_payload(registry: Mapping[str, object], payload: etree._Element | Rende
             if isinstance(canonical, CanonicalSigner) and canonical.element_signer == signer:
                 signature = canonical.sign(payload.data)
             if signature is not None:
-                return payload.with_child(signature)
+                return payload.parts_with_child(signature)
             payload = etree.fromstring(payload.data)
         signed = signer(payload)
-        return etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
+        return (etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False),)
     except Exception as exc:
         raise SigningUnavailable(str(exc)) from exc
 

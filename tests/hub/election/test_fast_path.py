@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from hub.registry import (
     ENTRY_COLUMNS,
     REPLICA_VERSION,
     CertificateRegistry,
-    RegistryEntry,
     RegistryReplica,
+    _entry,
     _from_replica,
     _replica_row,
 )
@@ -247,32 +247,41 @@ def test_unknown_numbers_and_wrong_codes_answer_alike(election: Election) -> Non
 
 
 @pytest.mark.parametrize("revoked", [False, True])
-def test_an_entry_reads_back_from_the_replica_as_it_was_stored(revoked: bool) -> None:
+def test_an_entry_reads_back_from_the_replica_as_the_database_gives_it(revoked: bool) -> None:
     issued = datetime(2026, 11, 22, 6, 10, 12, 123456, tzinfo=UTC)
-    entry = RegistryEntry(
-        id=7,
-        number="MPCZ/ND/2026-27/0000007",
-        status="revoked" if revoked else "valid",
-        issued_at=issued,
-        valid_until=issued + timedelta(days=90),
-        verification_code_sha256="ab" * 32,
-        holder_samagra_id=None if revoked else "123456789",
-        public_summary={
+    columns: dict[str, Any] = {
+        "id": 7,
+        "number": "MPCZ/ND/2026-27/0000007",
+        "status": "revoked" if revoked else "valid",
+        "issued_at": issued,
+        # Another offset (a session in India time) is kept as the database gave it.
+        "valid_until": (issued + timedelta(days=90)).astimezone(timezone(timedelta(hours=5, minutes=30))),
+        "verification_code_sha256": "ab" * 32,
+        "holder_samagra_id": None if revoked else "123456789",
+        "public_summary": {
             "holder_name": "किरण शर्मा (Kiran Sharma)",
             "connections": [{"consumer_number": "4512300001", "dues": "0.00"}],
             "no_connection": False,
             "purpose": {"ward": "7"},
         },
-        subject_type="nodues_application",
-        subject_id="ND-7",
-        xml_sha256="0" * 64,
-        revoked_at=issued + timedelta(days=3) if revoked else None,
-        revocation_reason="dues found after issue" if revoked else None,
-        superseded_by_id=9 if revoked else None,
-    )
-    number, blob = _replica_row(tuple(getattr(entry, name) for name in ENTRY_COLUMNS))
-    assert number == entry.number
-    assert _from_replica(blob) == entry
+        "subject_type": "nodues_application",
+        "subject_id": "ND-7",
+        "xml_sha256": "0" * 64,
+        "revoked_at": issued + timedelta(days=3) if revoked else None,
+        "revocation_reason": "dues found after issue" if revoked else None,
+        "superseded_by_id": 9 if revoked else None,
+    }
+    row = tuple(columns[name] for name in ENTRY_COLUMNS)  # a database row, as _SELECT_ENTRY reads it
+    number, blob = _replica_row(row)
+    entry = _from_replica(blob)
+    assert number == entry.number == "MPCZ/ND/2026-27/0000007"
+    assert entry == _entry(row)  # what a lookup in the database makes of the same row
+    assert entry.issued_at == "2026-11-22T06:10:12.123456+00:00"
+    assert entry.valid_until == "2027-02-20T11:40:12.123456+05:30"
+    assert entry.revoked_at == ("2026-11-25T06:10:12.123456+00:00" if revoked else None)
+    assert entry.public_summary == columns["public_summary"]
+    assert entry.status_at(issued) == columns["status"]
+    assert entry.status_at(issued + timedelta(days=91)) == ("revoked" if revoked else "expired")
 
 
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
@@ -291,6 +300,32 @@ def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: P
         assert record.number in (fresh.lookup([record.number]) or {})
     finally:
         fresh.stop()
+        writer.close()
+
+
+def test_a_batch_lookup_reads_every_number_the_replica_holds_and_no_unstamped_copy(
+    election: Election, tmp_path: Path
+) -> None:
+    records = [election.certificate()[0] for _ in range(3)]
+    path = tmp_path / "batch.sqlite"
+    replica = RegistryReplica(path, election.engine)
+    replica.stop()  # no follower: this test stamps the file itself
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.executescript(_SCHEMA)
+        replica.sync_once(writer)
+        writer.execute("UPDATE meta SET v = ? WHERE k = 'synced_at'", (repr(time.time()),))
+        # More numbers than one statement asks (500), repeated, some unknown: each held one once.
+        wanted = [r.number for r in records] * 2 + [f"MPCZ/ND/2026-27/9{i:06d}" for i in range(600)]
+        found = replica.lookup(wanted)
+        assert found is not None and sorted(found) == sorted(r.number for r in records)
+        assert all(found[r.number].id == r.id for r in records)
+        assert replica.lookup(["MPCZ/ND/2026-27/9999999"]) == {}
+        # Entries without the stamp (never written so, but never trusted): the database answers.
+        writer.execute("DELETE FROM meta WHERE k = 'synced_at'")
+        assert replica.lookup(wanted) is None
+        assert replica.lookup([records[0].number]) is None
+    finally:
         writer.close()
 
 

@@ -114,8 +114,8 @@ def entry(
         "id": 11,
         "number": "MPCZ/ND/2026-27/0000011",
         "status": status,
-        "issued_at": NOW - timedelta(days=3),
-        "valid_until": NOW + timedelta(days=90),
+        "issued_at": (NOW - timedelta(days=3)).isoformat(),
+        "valid_until": (NOW + timedelta(days=90)).isoformat(),
         "verification_code_sha256": "0" * 64,
         "holder_samagra_id": None,
         "public_summary": dict(summary),
@@ -135,14 +135,18 @@ RESULTS = {
     "revoked": VerificationResult(
         "revoked",
         "MPCZ/ND/2026-27/0000011",
-        entry("revoked", revoked_at=NOW - timedelta(hours=1), revocation_reason="dues <found> & billed"),
+        entry(
+            "revoked",
+            revoked_at=(NOW - timedelta(hours=1)).isoformat(),
+            revocation_reason="dues <found> & billed",
+        ),
     ),
     "revoked_bare": VerificationResult("revoked", "MPCZ/ND/2026-27/0000011", entry("revoked")),
     "superseded": VerificationResult(
         "superseded", "MPCZ/ND/2026-27/0000011", entry("superseded", superseded_by_id=12)
     ),
     "expired": VerificationResult(
-        "expired", "MPCZ/ND/2026-27/0000011", entry(valid_until=NOW - timedelta(days=1))
+        "expired", "MPCZ/ND/2026-27/0000011", entry(valid_until=(NOW - timedelta(days=1)).isoformat())
     ),
     "unknown": VerificationResult("unknown", "MPCZ/ND/0000099"),
     "unknown_with_record": VerificationResult("unknown", "MPCZ/ND/2026-27/0000011", entry()),

@@ -11,7 +11,7 @@ from certs.keys import KeyRing
 from certs.xmldsig import XmlSignatureVerifier, canonical_signature, sign_element
 from hub.soap.envelope import SOAP11, envelope_bytes
 from hub.soap.payload import escaped, leaf, rendered_payload, xml_text
-from hub.soap.service import CanonicalSigner, SigningUnavailable, sign_payload
+from hub.soap.service import CanonicalSigner, SigningUnavailable, sign_payload, signed_payload_parts
 
 NS = "urn:discom-hub:test:echo:1"
 
@@ -39,10 +39,18 @@ def test_text_is_escaped_as_exclusive_c14n_escapes_it() -> None:
     assert etree.fromstring(payload.data).findtext(f"{{{NS}}}name") == "x\r & <y>"
 
 
+def test_content_in_parts_is_the_content_joined() -> None:
+    parts = [leaf("e:name", "x\r & <y>"), leaf("e:empty", ""), leaf("e:n", "प्रमाणित")]
+    assert rendered_payload("e", NS, "R", parts) == rendered_payload("e", NS, "R", "".join(parts))
+    assert rendered_payload("e", NS, "R", []) == rendered_payload("e", NS, "R", "")
+
+
 @pytest.mark.parametrize("bad", ["\x00", "\x08", "\x1f", "\ufffe", "\uffff", "\udfff"])
 def test_a_character_xml_forbids_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         rendered_payload("e", NS, "R", leaf("e:name", f"x{bad}y"))
+    with pytest.raises(ValueError):
+        rendered_payload("e", NS, "R", [leaf("e:n", "ok"), leaf("e:name", f"x{bad}y")])
 
 
 def test_allowed_characters_near_the_forbidden_ones_pass() -> None:
@@ -82,8 +90,12 @@ def test_a_rendered_payload_is_signed_with_or_without_the_canonical_signer(
     result = XmlSignatureVerifier(soap_keyring).verify(signed)
     assert result.signer_role == "evidence"
     assert result.signed_root.findtext(f"{{{NS}}}greeting") == "प्रमाणित <x> & y"
-    # In the envelope, archived on its own: the same bytes verify.
     wire = envelope_bytes(SOAP11, signed)
+    # The envelope joins a payload given in parts (the service's, not copied first) as the whole.
+    assert envelope_bytes(SOAP11, [signed[:9], memoryview(signed)[9:]]) == wire
+    parts = b"".join(signed_payload_parts(registry, payload))
+    assert XmlSignatureVerifier(soap_keyring).verify(parts).signer_role == "evidence"
+    # In the envelope, archived on its own: the same bytes verify.
     archived = etree.tostring(etree.fromstring(wire)[0][0], encoding="utf-8")
     assert XmlSignatureVerifier(soap_keyring).verify(archived).signer_role == "evidence"
 
