@@ -55,17 +55,17 @@ def test_csv_job_end_to_end(election: Election, monkeypatch: pytest.MonkeyPatch,
         )
 
     seen: list[tuple[str, int]] = []
-    submit = jobs.submit_after_commit
+    verify_chunk = jobs.verify_many
 
-    def watching(registry: Any, ids: list[int]) -> None:
-        # Called after each chunk's commit: what a client polling the job sees at that moment.
+    def watching(*args: Any, **kwargs: Any) -> Any:
+        # Called as each chunk starts: what a client polling the job sees between chunks.
         state = election.app.get(url, headers=authority["headers"]).json
         seen.append((state["status"], state["processed_rows"]))
-        submit(registry, ids)
+        return verify_chunk(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "submit_after_commit", watching)
+    monkeypatch.setattr(jobs, "verify_many", watching)
     election.drain()
-    assert seen == [("running", 500), ("running", 1000), ("running", len(lines) - 1)]
+    assert seen == [("running", 0), ("running", 500), ("running", 1000)]
     done = election.app.get(url, headers=authority["headers"]).json
     assert done["status"] == "done" and done["processed_rows"] == done["total_rows"]
     assert set(done["links"]) == {"self", "csv", "xml"}
