@@ -30,7 +30,6 @@ import io
 import json
 import random
 import secrets
-import sqlite3
 import tempfile
 import time
 from contextlib import ExitStack
@@ -127,17 +126,19 @@ def load_certificates(engine: Any, rows: int) -> float:
 
 def wait_for_replica(path: Path, rows: int, timeout: float = 300.0) -> float:
     """Seconds until the replica at ``path`` holds ``rows`` entries and is freshly stamped."""
+    import lmdb
+
+    from hub.registry import replica_contents
+
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if path.exists():
+        if path.is_file():
             try:
-                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-                    stamp = conn.execute("SELECT v FROM meta WHERE k = 'synced_at'").fetchone()
-                    count = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-                if stamp and count >= rows and time.time() - float(stamp[0]) < 2:
+                count, stamp = replica_contents(path)
+                if stamp and count >= rows and time.time() - stamp < 2:
                     return time.monotonic() - started
-            except sqlite3.Error:
-                pass  # not created yet, or mid-build
+            except lmdb.Error:
+                pass  # not created yet
         time.sleep(0.5)
     raise BenchError(f"the registry replica did not reach {rows:,} entries in {timeout:.0f} s")
 
@@ -207,7 +208,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     figures: list[Figure] = []
     with ExitStack() as stack:
         replica = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-replica-")))
-        replica_path = replica / "registry.sqlite"
+        replica_path = replica / "registry.lmdb"
         env = stack.enter_context(
             hub_environment(
                 postgres=True,

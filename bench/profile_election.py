@@ -64,7 +64,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="hub-profile-replica-") as replica_dir:
-        replica_path = Path(replica_dir) / "registry.sqlite"
+        replica_path = Path(replica_dir) / "registry.lmdb"
         with hub_environment(
             postgres=True,
             extra_settings={

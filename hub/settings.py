@@ -332,7 +332,7 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.registry.replica_path",
         str,
         "",
-        doc="host-local SQLite read replica of the document registry for verification; empty: off",
+        doc="host-local LMDB read replica of the document registry for verification; empty: off",
     ),
     Setting(
         "hub.registry.replica_poll_seconds",

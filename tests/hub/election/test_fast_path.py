@@ -7,7 +7,6 @@ and a replica file) and checks that nothing is lost and nothing stale is told.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -22,7 +21,6 @@ from hub import verifications
 from hub.documents import revoke_document
 from hub.models.document import DocumentVerification, IssuedDocument
 from hub.registry import (
-    _SCHEMA,
     ENTRY_COLUMNS,
     REPLICA_VERSION,
     CertificateRegistry,
@@ -40,7 +38,7 @@ BATCH = "/api/v1/election/verifications"
 
 @pytest.fixture(scope="module")
 def replica_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("replica") / "registry.sqlite"
+    return tmp_path_factory.mktemp("replica") / "registry.lmdb"
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +216,7 @@ def test_a_stale_replica_is_not_used(election: Election, replica_path: Path) -> 
     follower.stop()
     try:
         time.sleep(0.3)  # the follower's thread ends within a poll
-        with sqlite3.connect(replica_path) as conn:
-            conn.execute("UPDATE meta SET v = ? WHERE k = 'synced_at'", (repr(time.time() - 60),))
+        follower._stamp(time.time() - 60)
         assert replica_is_used(follower, record.number) is False
         answer = election.app.post_json(VERIFY, {"number": record.number, "code": code}).json
         assert answer["status"] == "superseded", "answered from the database"
@@ -286,47 +283,54 @@ def test_an_entry_reads_back_from_the_replica_as_the_database_gives_it(revoked: 
 
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
     record, _code, _mobile = election.certificate()
-    path = tmp_path / "old.sqlite"
+    path = tmp_path / "old.lmdb"
     fresh = RegistryReplica(path, election.engine)
-    writer = sqlite3.connect(path, isolation_level=None)
+    fresh.stop()  # no follower: this test syncs the file itself
     try:
-        writer.executescript(_SCHEMA)
-        writer.executemany("INSERT INTO meta VALUES (?, ?)", [("version", "0"), ("change_id", "0")])
-        written = fresh.sync_once(writer)
+        with fresh._writable().begin(write=True) as txn:
+            txn.put(b"\x00version", b"0")
+            txn.put(b"\x00change_id", b"0")
+            txn.put(b"MPCZ/ND/2026-27/OLD", b"an entry of the old format")
+        written = fresh.sync_once()
         with election.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(IssuedDocument)).scalar_one()
         assert written == total
-        assert dict(writer.execute("SELECT k, v FROM meta").fetchall())["version"] == REPLICA_VERSION
+        assert fresh.contents()[0] == total, "the old entries are gone"
+        with fresh._writable().begin() as txn:
+            assert txn.get(b"\x00version") == REPLICA_VERSION.encode()
         assert record.number in (fresh.lookup([record.number]) or {})
     finally:
-        fresh.stop()
-        writer.close()
+        fresh.close()
 
 
 def test_a_batch_lookup_reads_every_number_the_replica_holds_and_no_unstamped_copy(
     election: Election, tmp_path: Path
 ) -> None:
     records = [election.certificate()[0] for _ in range(3)]
-    path = tmp_path / "batch.sqlite"
+    path = tmp_path / "batch.lmdb"
     replica = RegistryReplica(path, election.engine)
     replica.stop()  # no follower: this test stamps the file itself
-    writer = sqlite3.connect(path, isolation_level=None)
     try:
-        writer.executescript(_SCHEMA)
-        replica.sync_once(writer)
-        writer.execute("UPDATE meta SET v = ? WHERE k = 'synced_at'", (repr(time.time()),))
-        # More numbers than one statement asks (500), repeated, some unknown: each held one once.
-        wanted = [r.number for r in records] * 2 + [f"MPCZ/ND/2026-27/9{i:06d}" for i in range(600)]
+        replica.sync_once()
+        # Repeated and unknown numbers, and strings no number is: each held one found once.
+        odd = ["", "\x00synced_at", "X" * 600]
+        wanted = [r.number for r in records] * 2 + [f"MPCZ/ND/2026-27/9{i:06d}" for i in range(600)] + odd
         found = replica.lookup(wanted)
         assert found is not None and sorted(found) == sorted(r.number for r in records)
         assert all(found[r.number].id == r.id for r in records)
         assert replica.lookup(["MPCZ/ND/2026-27/9999999"]) == {}
         # Entries without the stamp (never written so, but never trusted): the database answers.
-        writer.execute("DELETE FROM meta WHERE k = 'synced_at'")
+        replica._stamp(None)
         assert replica.lookup(wanted) is None
         assert replica.lookup([records[0].number]) is None
+        assert replica.contents() == (total_before(election), None), "every entry, no stamp"
     finally:
-        writer.close()
+        replica.close()
+
+
+def total_before(election: Election) -> int:
+    with election.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(IssuedDocument)).scalar_one())
 
 
 def test_a_replica_that_cannot_be_written_leaves_verification_to_the_database(
@@ -334,7 +338,7 @@ def test_a_replica_that_cannot_be_written_leaves_verification_to_the_database(
 ) -> None:
     record, code, _mobile = election.certificate()
     # A directory where the file should be: the follower fails, keeps trying, and nothing breaks.
-    path = tmp_path / "replica.sqlite"
+    path = tmp_path / "replica.lmdb"
     path.mkdir()
     broken = RegistryReplica(path, election.engine, poll_seconds=0.05)
     try:
