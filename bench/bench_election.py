@@ -32,6 +32,7 @@ import random
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,17 @@ def load_certificates(engine: Any, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def wait_for_replica(path: Path, rows: int, timeout: float = 300.0) -> float:
-    """Seconds until the replica at ``path`` holds ``rows`` entries and is freshly stamped."""
+def wait_for_replica(
+    path: Path,
+    rows: int,
+    timeout: float = 300.0,
+    contents: Callable[[], tuple[int, float | None]] | None = None,
+) -> float:
+    """Seconds until the replica at ``path`` holds ``rows`` entries and is freshly stamped.
+
+    ``contents``: how to read it when this process serves the hub too (its RegistryReplica's
+    ``contents``: LMDB allows one environment per file in a process).
+    """
     import lmdb
 
     from hub.registry import replica_contents
@@ -134,7 +144,7 @@ def wait_for_replica(path: Path, rows: int, timeout: float = 300.0) -> float:
     while time.monotonic() - started < timeout:
         if path.is_file():
             try:
-                count, stamp = replica_contents(path)
+                count, stamp = contents() if contents is not None else replica_contents(path)
                 if stamp and count >= rows and time.time() - stamp < 2:
                     return time.monotonic() - started
             except lmdb.Error:
