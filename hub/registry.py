@@ -282,15 +282,10 @@ class RegistryReplica:
 
     def status(self) -> dict[str, Any]:
         """For /readyz: how old the replica's stamp is, and whether verification uses it."""
-        env = self._environment()
-        stamp = None
-        if env is not None:
-            try:
-                with env.begin() as txn:
-                    raw = txn.get(_SYNCED_AT)
-                stamp = float(raw) if raw is not None else None
-            except lmdb.Error:
-                pass
+        try:
+            _entries, stamp = self.contents()
+        except lmdb.Error:
+            stamp = None
         if stamp is None:
             return {"used": False, "lag_seconds": None}
         lag = max(0.0, time.time() - stamp)

@@ -70,12 +70,9 @@ class RenderedPayload:
     data: bytes
     end: bytes
 
-    def with_child(self, child: bytes) -> bytes:
-        """The payload with ``child`` (serialised) appended as the root's last child."""
-        return b"".join(self.parts_with_child(child))
-
     def parts_with_child(self, child: bytes) -> tuple[memoryview | bytes, ...]:
-        """:meth:`with_child` as parts for one ``bytes.join`` with whatever surrounds it (the envelope).
+        """The payload with ``child`` (serialised) appended as the root's last child, as parts for
+        one ``bytes.join`` with whatever surrounds it (the envelope).
 
         The payload is not copied here: a 1,000-item answer is ~750 KB, and each copy of it
         (a fresh buffer, its pages faulted in) cost ~0.3 ms.

@@ -292,8 +292,7 @@ def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: P
             txn.put(b"\x00change_id", b"0")
             txn.put(b"MPCZ/ND/2026-27/OLD", b"an entry of the old format")
         written = fresh.sync_once()
-        with election.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(IssuedDocument)).scalar_one()
+        total = total_before(election)
         assert written == total
         assert fresh.contents()[0] == total, "the old entries are gone"
         with fresh._writable().begin() as txn:
