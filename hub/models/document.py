@@ -92,9 +92,9 @@ class DocumentVerification(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    document_id: Mapped[int | None] = mapped_column(
-        ForeignKey("issued_documents.id"), nullable=True, index=True
-    )
+    # The certificate answered about. No foreign key (migration 0016): its check locked the
+    # certificate's row on every verification; the id is the hub's own, copied from the registry.
+    document_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     number_given: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
