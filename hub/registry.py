@@ -48,6 +48,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hub.background import ProcessThread
+from hub.certificate_xml import FORMAT as ANSWER_FORMAT
+from hub.certificate_xml import certificate_xml
 from hub.models.document import IssuedDocument, RegistryChange, status_at
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,9 @@ log = logging.getLogger(__name__)
 SessionSource = Session | Callable[[], Session]
 
 # Bump when the replica's table changes: a replica of another version is rebuilt. The
-# entries are marshal blobs, whose format belongs to the Python version: it is part of this.
-REPLICA_VERSION = f"3.lmdb.marshal{marshal.version}"
+# entries are marshal blobs, whose format belongs to the Python version: it is part of this, and
+# so is the form of the answer part each entry carries (hub.certificate_xml.FORMAT).
+REPLICA_VERSION = f"4.lmdb.marshal{marshal.version}.answer{ANSWER_FORMAT}"
 
 
 class RegistryEntry(NamedTuple):
@@ -84,6 +87,10 @@ class RegistryEntry(NamedTuple):
     revoked_at: str | None = None
     revocation_reason: str | None = None
     superseded_by_id: int | None = None
+    # Not a column: the certificate's part of an election answer (hub.certificate_xml), written
+    # when the entry is made (for a replica entry: once, by the follower). None: not written
+    # (an entry made by hand); an answer then writes it itself.
+    answer_xml: bytes | None = None
 
     def status_at(self, now: datetime) -> str:
         return status_at(self.status, datetime.fromisoformat(self.valid_until), now)
@@ -93,7 +100,8 @@ class RegistryEntry(NamedTuple):
         return _entry(tuple(getattr(record, name) for name in ENTRY_COLUMNS))
 
 
-ENTRY_COLUMNS = RegistryEntry._fields
+# The registry row's columns an entry is made of (every field but the derived answer_xml).
+ENTRY_COLUMNS = RegistryEntry._fields[:-1]
 _SELECT_ENTRY = select(*(getattr(IssuedDocument, name) for name in ENTRY_COLUMNS))
 
 
@@ -114,9 +122,33 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 _CONVERTERS = tuple(_CONVERT.get(name) for name in ENTRY_COLUMNS)
 
 
+_STATUS, _ISSUED_AT, _VALID_UNTIL, _SUMMARY, _REVOKED_AT, _REVOCATION_REASON, _SUPERSEDED_BY_ID = (
+    ENTRY_COLUMNS.index(name)
+    for name in (
+        "status",
+        "issued_at",
+        "valid_until",
+        "public_summary",
+        "revoked_at",
+        "revocation_reason",
+        "superseded_by_id",
+    )
+)
+
+
 def _values(row: Sequence[Any]) -> tuple[Any, ...]:
-    # Row is in ENTRY_COLUMNS order (the entry's field order).
-    return tuple(v if f is None or v is None else f(v) for f, v in zip(_CONVERTERS, row, strict=True))
+    """An entry's values (its fields' order) from a row in ENTRY_COLUMNS order, answer_xml written."""
+    values = tuple(v if f is None or v is None else f(v) for f, v in zip(_CONVERTERS, row, strict=True))
+    answer_xml = certificate_xml(
+        values[_STATUS],
+        values[_ISSUED_AT],
+        values[_VALID_UNTIL],
+        values[_SUMMARY] or {},
+        values[_REVOKED_AT],
+        values[_REVOCATION_REASON],
+        values[_SUPERSEDED_BY_ID],
+    )
+    return (*values, answer_xml)
 
 
 def _entry(row: Sequence[Any]) -> RegistryEntry:

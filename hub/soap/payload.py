@@ -81,21 +81,23 @@ class RenderedPayload:
 
 
 def rendered_payload(
-    prefix: str, namespace: str, local: str, content: str | Sequence[str]
+    prefix: str, namespace: str, local: str, content: str | bytes | Sequence[str | bytes]
 ) -> RenderedPayload:
     """The payload ``<prefix:local xmlns:prefix="namespace">content</prefix:local>``.
 
     ``content`` is the root's children, written with :func:`leaf` / :func:`xml_text` in the
     payload's one prefix: one text, or its parts in order (joined once with the root's tags,
-    not copied again to add them). Raises ValueError for a character XML does not allow (lxml
-    refuses the same text with the same exception when it is set on an element).
+    not copied again to add them). A part may be bytes already (UTF-8, e.g. a registry entry's
+    answer part, hub.certificate_xml): joined as it is. Raises ValueError for a character XML
+    does not allow (lxml refuses the same text with the same exception when it is set on an
+    element), in any part.
     """
     qname = f"{prefix}:{local}"
     end = f"</{qname}>"
     start = f'<{qname} xmlns:{prefix}="{xml_attribute(namespace)}">'
-    parts = [start, content, end] if isinstance(content, str) else [start, *content, end]
+    parts = [start, content, end] if isinstance(content, str | bytes) else [start, *content, end]
     try:
-        data = "".join(parts).encode("utf-8")
+        data = b"".join([part if isinstance(part, bytes) else part.encode("utf-8") for part in parts])
     except UnicodeEncodeError:  # a lone surrogate
         raise ValueError(_NOT_XML_MESSAGE) from None
     if len(data.translate(None, _C0_NOT_XML)) != len(data) or (

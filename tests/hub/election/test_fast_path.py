@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub import verifications
+from hub.certificate_xml import certificate_xml
 from hub.documents import revoke_document
 from hub.models.document import DocumentVerification, IssuedDocument
 from hub.registry import (
@@ -279,6 +280,21 @@ def test_an_entry_reads_back_from_the_replica_as_the_database_gives_it(revoked: 
     assert entry.public_summary == columns["public_summary"]
     assert entry.status_at(issued) == columns["status"]
     assert entry.status_at(issued + timedelta(days=91)) == ("revoked" if revoked else "expired")
+    # The answer part is written with the entry, from the values it carries.
+    assert entry.answer_xml == certificate_xml(
+        entry.status,
+        entry.issued_at,
+        entry.valid_until,
+        entry.public_summary,
+        entry.revoked_at,
+        entry.revocation_reason,
+        entry.superseded_by_id,
+    )
+    assert (
+        b"<e:revocation_reason>dues found after issue</e:revocation_reason>" in entry.answer_xml
+    ) is revoked
+    assert (b"<e:superseded>true</e:superseded>" in entry.answer_xml) is revoked
+    assert "<e:holder_name>किरण शर्मा (Kiran Sharma)</e:holder_name>".encode() in entry.answer_xml
 
 
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:

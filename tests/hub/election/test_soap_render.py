@@ -10,6 +10,7 @@ non-string values.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,10 +19,11 @@ import pytest
 from lxml import etree
 
 from forms.errors import FieldProblem, FormError
+from hub.certificate_xml import FORMAT, certificate_xml
 from hub.documents import VerificationResult
 from hub.election.soap import NS, batch_payload, result_xml
 from hub.election.verification import BatchItem
-from hub.registry import RegistryEntry
+from hub.registry import REPLICA_VERSION, RegistryEntry
 from hub.soap.payload import leaf, rendered_payload
 
 E = "{" + NS + "}"
@@ -162,7 +164,7 @@ def test_single_answer_equals_the_tree_from_the_rest_dict(shape: str) -> None:
         "e",
         NS,
         "VerifyCertificateResponse",
-        leaf("e:answered_at", NOW.isoformat()) + result_xml("result", result),
+        [leaf("e:answered_at", NOW.isoformat()), result_xml("result", result)],
     )
     root = etree.Element(E + "VerifyCertificateResponse", nsmap={"e": NS})
     _sub(root, "answered_at", NOW.isoformat())
@@ -172,6 +174,56 @@ def test_single_answer_equals_the_tree_from_the_rest_dict(shape: str) -> None:
     # The bytes are their own canonical form: what the signature's digest covers is what is sent.
     parsed = etree.fromstring(rendered.data)
     assert etree.tostring(parsed, method="c14n", exclusive=True, with_comments=False) == rendered.data
+
+
+def _with_answer_xml(result: VerificationResult) -> VerificationResult:
+    """``result`` with its record carrying the answer part, as registry entries do."""
+    record = result.record
+    if record is None:
+        return result
+    part = certificate_xml(
+        record.status,
+        record.issued_at,
+        record.valid_until,
+        record.public_summary,
+        record.revoked_at,
+        record.revocation_reason,
+        record.superseded_by_id,
+    )
+    return result._replace(record=record._replace(answer_xml=part))
+
+
+@pytest.mark.parametrize("shape", sorted(RESULTS))
+def test_the_answer_part_an_entry_carries_renders_as_the_rest_dict(shape: str) -> None:
+    result = _with_answer_xml(RESULTS[shape])
+    root = etree.Element(E + "VerifyCertificateResponse", nsmap={"e": NS})
+    reference_result(root, "result", result.as_dict(NOW))
+    expected = etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
+    rendered = rendered_payload("e", NS, "VerifyCertificateResponse", result_xml("result", result))
+    assert rendered.data == expected
+    # Spliced, not written again: a stale part would be what is answered (registry versions guard it).
+    if result.record is not None and result.status not in ("unknown", "tampered"):
+        marked = result._replace(record=result.record._replace(answer_xml=b"<e:kind>MARK</e:kind>"))
+        assert b"<e:kind>MARK</e:kind>" in result_xml("result", marked)
+
+
+# What each hub.certificate_xml.FORMAT writes for SUMMARY, HOSTILE_SUMMARY and a revoked,
+# superseded entry. Registry replicas store that text: if this test fails, the text changed, so
+# bump FORMAT (replicas of the old format are then rebuilt) and add its fingerprint here.
+FORMAT_FINGERPRINTS = {1: "dba024bff64cdf9d2ebb3ae6eb8143393fd2d9516f00b264c695077baa7ef01e"}
+
+
+def test_a_change_in_the_answer_part_changes_its_format() -> None:
+    samples = [
+        entry(),
+        entry(summary=HOSTILE_SUMMARY),
+        entry("revoked", revoked_at=NOW.isoformat(), revocation_reason="<r> & s", superseded_by_id=3),
+    ]
+    text = b"".join(
+        _with_answer_xml(VerificationResult("valid", "N", e)).record.answer_xml or b"" for e in samples
+    )
+    assert hashlib.sha256(text).hexdigest() == FORMAT_FINGERPRINTS[FORMAT]
+    assert f".answer{FORMAT}" in REPLICA_VERSION
 
 
 def test_batch_answer_and_report_equal_the_tree_from_the_rest_dicts() -> None:
