@@ -26,6 +26,7 @@ from hub.registry import (
     REPLICA_VERSION,
     CertificateRegistry,
     RegistryReplica,
+    StoredSummary,
     _entry,
     _from_replica,
     _replica_row,
@@ -207,6 +208,28 @@ def test_verification_reads_the_replica_while_it_is_fresh(election: Election, re
             conn.execute(update(IssuedDocument).where(IssuedDocument.id == record.id).values(status="valid"))
 
 
+def test_the_replica_answers_by_holder_name_and_in_full_from_its_stored_summary(election: Election) -> None:
+    record, code, _mobile = election.certificate(name_latin="Asha Verma")
+    assert eventually(lambda: replica_holds(election, record.number))
+    entry = replica(election).lookup([record.number])
+    assert entry is not None
+    summary = entry[record.number].public_summary
+    assert isinstance(summary, StoredSummary)
+    assert summary == record.public_summary
+    by_code = election.app.post_json(VERIFY, {"number": record.number, "code": code}).json
+    assert by_code["holder_name"] == record.public_summary["holder_name"]
+    assert by_code["connections"] == record.public_summary["connections"]
+    headers = election.authority()["headers"]
+    by_name = election.app.post_json(
+        VERIFY, {"number": record.number, "holder_name": "asha  VERMA"}, headers=headers
+    ).json
+    assert by_name["status"] == "valid"
+    wrong_name = election.app.post_json(
+        VERIFY, {"number": record.number, "holder_name": "Usha Verma"}, headers=headers
+    ).json
+    assert wrong_name == {"number": record.number, "status": "unknown"}
+
+
 def test_a_stale_replica_is_not_used(election: Election, replica_path: Path) -> None:
     record, code, _mobile = election.certificate()
     assert eventually(lambda: replica_holds(election, record.number))
@@ -278,6 +301,7 @@ def test_an_entry_reads_back_from_the_replica_as_the_database_gives_it(revoked: 
     assert entry.valid_until == "2027-02-20T11:40:12.123456+05:30"
     assert entry.revoked_at == ("2026-11-25T06:10:12.123456+00:00" if revoked else None)
     assert entry.public_summary == columns["public_summary"]
+    assert isinstance(entry.public_summary, StoredSummary), "decoded only when read"
     assert entry.status_at(issued) == columns["status"]
     assert entry.status_at(issued + timedelta(days=91)) == ("revoked" if revoked else "expired")
     # The answer part is written with the entry, from the values it carries.
