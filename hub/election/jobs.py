@@ -22,7 +22,7 @@ import io
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pyramid.registry import Registry
@@ -219,7 +219,7 @@ def run_job(registry: Registry, job_id: int) -> None:
                 .where(ElectionVerificationJob.id == job_id)
                 .values(processed_rows=start + len(questions))
             )
-        items += [replace(item, index=item.index + start) for item in answered]
+        items += [item._replace(index=item.index + start) for item in answered]
     finished = utcnow()
     report = batch_payload(
         "VerificationReport",

@@ -51,8 +51,7 @@ SMS_TEMPLATE = "certificate_verified"
 NODUES_SUBJECT = "nodues_application"
 
 
-@dataclass(frozen=True)
-class RejectedQuestion:
+class RejectedQuestion(NamedTuple):
     """A batch item that could not be asked; its ``ref`` is still echoed so the caller finds the row."""
 
     error: FormError
@@ -66,11 +65,15 @@ def read_ref(data: Mapping[str, Any]) -> str | None:
     return clean_text(raw)[:64] or None
 
 
-@dataclass(frozen=True)
-class BatchItem:
-    """One answer of a batch: a result, or why the item could not be asked."""
+class BatchItem(NamedTuple):
+    """One answer of a batch: a result, or why the item could not be asked.
 
-    index: int
+    A NamedTuple, as the other per-item values of a batch: a frozen dataclass's ``__init__``
+    cost ~0.7 µs an item more.
+    """
+
+    # The item's place in the batch (shadows tuple.index, which nothing here calls).
+    index: int  # type: ignore[assignment]
     ref: str | None
     result: VerificationResult | None = None
     error: FormError | None = None
@@ -123,17 +126,21 @@ def verify_many(
     if len(questions) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} questions in one batch")
     asked = [q for q in questions if isinstance(q, CertificateQuestion)]
-    results = iter(
-        verify_numbers(
-            registry,
-            session,
-            asked,
-            verifier=f"client:{client_id}",
-            client_id=client_id,
-            now=now,
-            inline=inline,
-        )
+    answered = verify_numbers(
+        registry,
+        session,
+        asked,
+        verifier=f"client:{client_id}",
+        client_id=client_id,
+        now=now,
+        inline=inline,
     )
+    if len(asked) == len(questions):  # the usual batch: every item could be asked
+        return [
+            BatchItem(index, question.ref, result)
+            for index, (question, result) in enumerate(zip(asked, answered, strict=True))
+        ]
+    results = iter(answered)
     items: list[BatchItem] = []
     for index, question in enumerate(questions):
         if isinstance(question, RejectedQuestion):
