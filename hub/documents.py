@@ -35,7 +35,13 @@ from certs.xmldsig import canonical_signature, evidence_signer, sign_element
 from hub.db import lock_feed
 from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument, RegistryChange
 from hub.models.meta import utcnow
-from hub.registry import CertificateRegistry, RegistryEntry, SessionSource, make_registry
+from hub.registry import (
+    CertificateRegistry,
+    RegistryEntry,
+    SessionSource,
+    StoredSummary,
+    make_registry,
+)
 from hub.soap.service import CanonicalSigner
 from hub.verifications import VerificationJournal
 
@@ -403,7 +409,8 @@ class VerificationResult(NamedTuple):
             out["reason"] = self.reason
         record = self.record
         if record is not None and self.status not in ("unknown", "tampered"):
-            out.update(record.public_summary)
+            summary = record.public_summary
+            out.update(summary.as_dict() if isinstance(summary, StoredSummary) else summary)
             out["issued_at"] = record.issued_at
             out["valid_until"] = record.valid_until
             if record.status == "revoked":

@@ -203,6 +203,11 @@ class StoredSummary(Mapping[str, Any]):
             data = self._data = marshal.loads(self._blob)  # noqa: S302 - the hub's own file, see _replica_row
         return data
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary itself (shared: copy before changing), e.g. for ``dict.update``, which reads a
+        dict in C but any other mapping by a Python call per key."""
+        return self._decoded()
+
     def __getitem__(self, key: str) -> Any:
         return self._decoded()[key]
 
