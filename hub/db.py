@@ -310,25 +310,29 @@ def lock_feed(session: Session, key: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows in the session's transaction: COPY on PostgreSQL, one executemany elsewhere.
+def bulk_insert(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert many rows (values in ``columns``' order) in the session's transaction: COPY on
+    PostgreSQL, one executemany elsewhere.
 
     For background bulk writes (hub.verifications): COPY costs PostgreSQL and
-    the client a fraction of a multi-row INSERT per row. Every row must have
-    the first row's keys; the column names come from ``table``, never from input.
+    the client a fraction of a multi-row INSERT per row, and rows as tuples
+    cost no dict each. The column names are checked against ``table``, never
+    taken from input.
     """
     if not rows:
         return
+    names = [table.c[name].name for name in columns]  # KeyError for a column the table lacks
     mark_written(session)
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(table.insert(), list(rows))
+        session.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
         return
-    columns = [table.c[name].name for name in rows[0]]
     driver = session.connection().connection.driver_connection
     assert driver is not None
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row([row[name] for name in columns])
+            copy.write_row(row)

@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from pyramid.config import Configurator
 from sqlalchemy import Table
@@ -68,7 +68,9 @@ class Verification(NamedTuple):
     """One logged verification. ``client_id``: the partner (authority) who asked, None if anonymous.
 
     A NamedTuple, not a frozen dataclass: a batch makes a thousand, and a frozen dataclass's
-    ``__init__`` (one ``object.__setattr__`` per field) costs ~4x a tuple's.
+    ``__init__`` (one ``object.__setattr__`` per field) costs ~4x a tuple's. Its fields are
+    ``document_verifications`` columns and it is written as the row it is (no dict per row):
+    the texts are cut to their columns' lengths when it is made (:meth:`VerificationJournal.record`).
     """
 
     at: datetime
@@ -78,17 +80,6 @@ class Verification(NamedTuple):
     verifier: str
     client_id: str | None
     document_id: int | None  # the certificate the answer was about; None: unknown (or a wrong secret)
-
-    def log_row(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "document_id": self.document_id,
-            "number_given": self.number_given[:64],
-            "method": self.method,
-            "outcome": self.outcome,
-            "verifier": self.verifier[:200],
-            "client_id": self.client_id,
-        }
 
 
 # The verification log's feed lock (hub.db.lock_feed): ids become visible in the order followers read them.
@@ -100,7 +91,7 @@ def write_verifications(session: Session, rows: Sequence[Verification]) -> None:
     if not rows:
         return
     lock_feed(session, VERIFICATION_FEED_LOCK)
-    bulk_insert(session, cast(Table, DocumentVerification.__table__), [v.log_row() for v in rows])
+    bulk_insert(session, cast(Table, DocumentVerification.__table__), Verification._fields, rows)
 
 
 class VerificationJournal:
@@ -133,9 +124,16 @@ class VerificationJournal:
     ) -> None:
         """Log ``results``: held for the next bulk write, or (``inline``, or inline mode) in ``session``."""
         at = now or datetime.now(UTC)
+        verifier = verifier[:200]
         rows = [
             Verification(
-                at, r.number, method, r.status, verifier, client_id, None if r.record is None else r.record.id
+                at,
+                r.number[:64],
+                method,
+                r.status,
+                verifier,
+                client_id,
+                None if r.record is None else r.record.id,
             )
             for r in results
         ]

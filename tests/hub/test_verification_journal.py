@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import hub.verifications as verifications
+from hub.documents import VerificationResult
 from hub.verifications import WRITE_CHUNK, Verification, VerificationJournal
 
 AT = datetime(2026, 11, 23, 4, 5, 6, tzinfo=UTC)
@@ -57,3 +58,15 @@ def test_a_backlog_of_whole_chunks_is_written_at_once(journal: tuple[Verificatio
     assert held.write_due() == 2 * WRITE_CHUNK + 45
     assert writes == [WRITE_CHUNK, WRITE_CHUNK, 45]
     assert held.pending == 20
+
+
+def test_texts_are_cut_to_their_columns_when_recorded(journal: tuple[VerificationJournal, list[int]]) -> None:
+    held, _writes = journal
+    held.flush_seconds = 3600  # the writer thread sleeps: the held row is read below
+    try:
+        held.record(lambda: None, [VerificationResult("unknown", "N" * 100)], "code", "v" * 300, "c", AT)  # type: ignore[arg-type, return-value]
+    finally:
+        held.stop()
+    (row,) = held._pending
+    held._pending.clear()  # nothing for the writer's exit flush (this test's session is a stand-in)
+    assert row == Verification(AT, "N" * 64, "code", "unknown", "v" * 200, "c", None)
