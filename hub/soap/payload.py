@@ -100,8 +100,10 @@ def rendered_payload(
         data = b"".join([part if isinstance(part, bytes) else part.encode("utf-8") for part in parts])
     except UnicodeEncodeError:  # a lone surrogate
         raise ValueError(_NOT_XML_MESSAGE) from None
+    # b"\xef" first: one memchr (~6 µs for a 750 KB answer); a search for two or three bytes
+    # took ~0.7 ms over Devanagari text, and no Devanagari character is encoded with an EF byte.
     if len(data.translate(None, _C0_NOT_XML)) != len(data) or (
-        b"\xef\xbf" in data and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
+        b"\xef" in data and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
     ):
         raise ValueError(_NOT_XML_MESSAGE)
     return RenderedPayload(data, end.encode())
