@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -89,7 +90,14 @@ def new_verification_code() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
+# A code as it is printed (and as most verifiers type it): normalise_code leaves it as it is.
+_PRINTED_CODE = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}")
+
+
 def normalise_code(code: str) -> str:
+    """``code`` as issued: case, spaces and dashes forgiven, grouped ``XXXX-XXXX-XXXX`` when 12 long."""
+    if _PRINTED_CODE.fullmatch(code) is not None:
+        return code  # one match instead of five string copies (a 1,000-item batch hashes 1,000)
     cleaned = code.strip().upper().replace("-", "").replace(" ", "")
     return f"{cleaned[:4]}-{cleaned[4:8]}-{cleaned[8:]}" if len(cleaned) == 12 else cleaned
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
-from hub.documents import document_files, financial_year, revoke_document
+from hub.documents import document_files, financial_year, normalise_code, revoke_document
 from hub.models import AuditEntry, DocumentVerification
 from tests.hub.documents_fixtures import issue, no_dues_request
 
@@ -485,3 +485,23 @@ def test_optional_partner_authenticates_a_token_no_view_deriver_checked(
     with pytest.raises(Problem) as refused:
         optional_partner(request(reader["headers"]), "certificates:verify")
     assert refused.value.code == "insufficient_scope"
+
+
+@pytest.mark.parametrize(
+    ("given", "issued"),
+    [
+        ("K7QF-2MXD-9TZA", "K7QF-2MXD-9TZA"),  # as printed: left as it is
+        ("k7qf-2mxd-9tza", "K7QF-2MXD-9TZA"),
+        (" K7QF 2MXD 9TZA ", "K7QF-2MXD-9TZA"),
+        ("K7QF2MXD9TZA", "K7QF-2MXD-9TZA"),
+        ("K7-QF-2MXD-9TZA", "K7QF-2MXD-9TZA"),
+        ("K7QF-2MXD-9TZ", "K7QF2MXD9TZ"),  # not 12 long: not grouped
+        ("K7QF-2MXD-9TZAB", "K7QF2MXD9TZAB"),
+        ("k7qf-2mxd-9tz\u0430", "K7QF-2MXD-9TZ\u0410"),  # a Cyrillic a: not the printed form
+    ],
+)
+def test_codes_are_read_as_issued(given: str, issued: str) -> None:
+    assert normalise_code(given) == issued
+    cleaned = given.strip().upper().replace("-", "").replace(" ", "")
+    slow = f"{cleaned[:4]}-{cleaned[4:8]}-{cleaned[8:]}" if len(cleaned) == 12 else cleaned
+    assert normalise_code(given) == slow, "the printed form's shortcut answers as the general rule"
