@@ -68,8 +68,8 @@ def parse_untrusted_xml(
         raise UntrustedXmlError(f"XML body larger than {max_bytes} bytes", "xml_too_large")
     # A DOCTYPE may only appear before the root element; a cheap scan of the
     # prolog finds it without parsing (the parser would accept it silently).
-    head = data[:4096]
-    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+    head = data[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
     try:
         root = etree.fromstring(data, parser=_parser())
@@ -80,9 +80,23 @@ def parse_untrusted_xml(
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype:
         raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
-    if _depth_exceeds(root, max_depth):
+    if not _too_few_tags_to_nest(data, max_depth) and _depth_exceeds(root, max_depth):
         raise UntrustedXmlError(f"XML nested deeper than {max_depth} levels", "xml_too_deep")
     return root
+
+
+def _too_few_tags_to_nest(data: bytes, max_depth: int) -> bool:
+    """Whether ``data`` has too few "<" to hold elements nested more than ``max_depth`` deep.
+
+    Each element's start tag is one "<" (text carries it escaped), so nesting deeper than
+    ``max_depth`` takes more of them. Counted only when the document begins with "<" itself
+    (ASCII-compatible, or UTF-16 little-endian without a mark): in another encoding the
+    character is another byte. A count is ~0.1 µs for a SOAP request of one question; the
+    XPath it spares, ~1.6 µs.
+    """
+    if data[:1] != b"<" and not data.startswith(b"\xef\xbb\xbf<"):
+        return False
+    return data.count(b"<") <= max_depth
 
 
 @functools.lru_cache(maxsize=8)

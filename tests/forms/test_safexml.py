@@ -45,3 +45,32 @@ def test_namespaced_elements_count_too() -> None:
     deep = b'<x:a xmlns:x="urn:x">' * (DEFAULT_MAX_DEPTH + 1) + b"</x:a>" * (DEFAULT_MAX_DEPTH + 1)
     with pytest.raises(UntrustedXmlError):
         parse_untrusted_xml(deep)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp500"]
+)
+def test_the_limit_holds_in_every_encoding(encoding: str) -> None:
+    # cp500 is EBCDIC: "<" is another byte there, so the count of "<" bytes must not vouch for it.
+    declaration = f'<?xml version="1.0" encoding="{encoding.replace("-sig", "").replace("-le", "le").replace("-be", "be")}"?>'
+    deep = (declaration + "<a>" * (DEFAULT_MAX_DEPTH + 1) + "</a>" * (DEFAULT_MAX_DEPTH + 1)).encode(encoding)
+    with pytest.raises(UntrustedXmlError) as caught:
+        parse_untrusted_xml(deep)
+    # libxml2 here reads no EBCDIC at all; every other encoding reaches the depth limit.
+    assert caught.value.code == ("xml_malformed" if encoding == "cp500" else "xml_too_deep")
+
+
+def test_a_document_with_few_tags_skips_the_depth_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import forms.safexml as safexml
+
+    walked: list[int] = []
+
+    def depth_exceeds(root: object, max_depth: int) -> bool:
+        walked.append(max_depth)
+        return False
+
+    monkeypatch.setattr(safexml, "_depth_exceeds", depth_exceeds)
+    parse_untrusted_xml(nested(DEFAULT_MAX_DEPTH // 2))  # as many "<" as the limit: cannot nest deeper
+    assert walked == []
+    parse_untrusted_xml(nested(DEFAULT_MAX_DEPTH // 2 + 1))
+    assert walked == [DEFAULT_MAX_DEPTH]
