@@ -139,15 +139,21 @@ _STATUS, _ISSUED_AT, _VALID_UNTIL, _SUMMARY, _REVOKED_AT, _REVOCATION_REASON, _S
 def _values(row: Sequence[Any]) -> tuple[Any, ...]:
     """An entry's values (its fields' order) from a row in ENTRY_COLUMNS order, answer_xml written."""
     values = tuple(v if f is None or v is None else f(v) for f, v in zip(_CONVERTERS, row, strict=True))
-    answer_xml = certificate_xml(
-        values[_STATUS],
-        values[_ISSUED_AT],
-        values[_VALID_UNTIL],
-        values[_SUMMARY] or {},
-        values[_REVOKED_AT],
-        values[_REVOCATION_REASON],
-        values[_SUPERSEDED_BY_ID],
-    )
+    answer_xml: bytes | None
+    try:
+        answer_xml = certificate_xml(
+            values[_STATUS],
+            values[_ISSUED_AT],
+            values[_VALID_UNTIL],
+            values[_SUMMARY] or {},
+            values[_REVOKED_AT],
+            values[_REVOCATION_REASON],
+            values[_SUPERSEDED_BY_ID],
+        )
+    except ValueError:
+        # Text UTF-8 cannot carry (a lone surrogate): no part is stored, so an election answer
+        # writes it and refuses it then, as it would anyway; lookups and REST are unaffected.
+        answer_xml = None
     return (*values, answer_xml)
 
 

@@ -321,6 +321,32 @@ def test_an_entry_reads_back_from_the_replica_as_the_database_gives_it(revoked: 
     assert "<e:holder_name>किरण शर्मा (Kiran Sharma)</e:holder_name>".encode() in entry.answer_xml
 
 
+def test_an_entry_whose_answer_part_cannot_be_written_is_still_stored_and_read() -> None:
+    issued = datetime(2026, 11, 22, 6, 10, 12, tzinfo=UTC)
+    columns: dict[str, Any] = {
+        "id": 8,
+        "number": "MPCZ/ND/2026-27/0000008",
+        "status": "valid",
+        "issued_at": issued,
+        "valid_until": issued + timedelta(days=90),
+        "verification_code_sha256": "ab" * 32,
+        "holder_samagra_id": None,
+        "public_summary": {"holder_name": "Kiran \ud800"},  # a lone surrogate: no UTF-8 for it
+        "subject_type": "nodues_application",
+        "subject_id": "ND-8",
+        "xml_sha256": "0" * 64,
+        "revoked_at": None,
+        "revocation_reason": None,
+        "superseded_by_id": None,
+    }
+    row = tuple(columns[name] for name in ENTRY_COLUMNS)
+    assert _entry(row).answer_xml is None
+    _number, blob = _replica_row(row)  # the follower is not stopped by it
+    entry = _from_replica(blob)
+    assert entry.answer_xml is None
+    assert entry.public_summary == {"holder_name": "Kiran \ud800"}
+
+
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
     record, _code, _mobile = election.certificate()
     path = tmp_path / "old.lmdb"
