@@ -292,8 +292,8 @@ class RegistryReplica:
 
     LMDB, not SQLite: both map the file once per host, but Python's sqlite3 releases the GIL
     around every step of a lookup, and each release handed the request's thread over to another
-    (~30 futex calls a verification). An LMDB lookup is a read of mapped memory with the GIL
-    held. Measured alternated on one database with 1,000,000 certificates: 5,039 against 3,198
+    (~30 futex calls a verification). py-lmdb releases it once a get (around the B-tree walk and
+    the touch of the value's pages). Measured alternated on one database with 1,000,000 certificates: 5,039 against 3,198
     REST verifications a second. A copy in each process's own memory was slower than either:
     two private copies compete for one L3 cache (bench/README.md).
     """
