@@ -185,6 +185,8 @@ _META_KEYS = (_VERSION, _SOURCE, _CHANGE_ID, _SYNCED_AT)
 # LMDB reserves this much address space (not disk: the file grows as entries are written):
 # ~10 million entries, and room for a rebuild's second copy while readers keep the first.
 _MAP_SIZE = 16 << 30
+# How long a process trusts the replica's stamp it last read (see RegistryReplica._synced_at).
+STAMP_REREAD_SECONDS = 0.1
 # LMDB refuses longer keys; no registry number comes near it.
 _MAX_KEY = 511
 
@@ -309,6 +311,8 @@ class RegistryReplica:
         self._env_pid = 0  # the process that opened it
         self._follower = ProcessThread(self._follow_forever, "registry-replica", on_start=self._renew_readers)
         self._stop = threading.Event()
+        # The last stamp this process read, and when (time.monotonic()): see _synced_at.
+        self._stamp_seen: tuple[float, float] | None = None
         # Which database the file copies: a file left from another database is rebuilt, never followed.
         url = engine.url
         self.source = hashlib.sha256(
@@ -343,11 +347,11 @@ class RegistryReplica:
             return None
         found: dict[str, RegistryEntry] = {}
         try:
-            # One read transaction: the stamp and every entry come from the same snapshot. A number
-            # the replica lacks has no entry, and the database answers for it.
+            # One read transaction for the entries. A number the replica lacks has no entry, and
+            # the database answers for it.
             with env.begin() as txn:
-                stamp = txn.get(_SYNCED_AT)
-                if stamp is None or time.time() - float(stamp) > self.max_lag_seconds:
+                stamp = self._synced_at(txn)
+                if stamp is None or time.time() - stamp > self.max_lag_seconds:
                     return None  # unstamped (never trusted) or stale: the database answers
                 for number in numbers:
                     key = number.encode()
@@ -361,6 +365,27 @@ class RegistryReplica:
             log.warning("registry replica unreadable; asking the database", exc_info=True)
             return None
         return found
+
+    def _synced_at(self, txn: lmdb.Transaction) -> float | None:
+        """The replica's stamp, read from the file at most every STAMP_REREAD_SECONDS per process.
+
+        Every get releases the GIL (py-lmdb), and under load each release may hand the request's
+        thread over to another: reading the stamp with every lookup doubled that. A stamp only
+        ever moves forward (the follower stamps after each poll; a rebuild commits entries and
+        stamp at once), so one read a moment ago is older than the file's: the lag it shows is
+        at most STAMP_REREAD_SECONDS too long, never too short.
+        """
+        seen = self._stamp_seen
+        now = time.monotonic()
+        if seen is not None and now - seen[1] < STAMP_REREAD_SECONDS:
+            return seen[0]
+        raw = txn.get(_SYNCED_AT)
+        if raw is None:
+            self._stamp_seen = None
+            return None
+        stamp = float(raw)
+        self._stamp_seen = (stamp, now)
+        return stamp
 
     def status(self) -> dict[str, Any]:
         """For /readyz: how old the replica's stamp is, and whether verification uses it."""
@@ -467,6 +492,7 @@ class RegistryReplica:
                 txn.delete(_SYNCED_AT)
             else:
                 txn.put(_SYNCED_AT, repr(at).encode())
+        self._stamp_seen = None  # this process reads its own stamp at once
 
     def sync_once(self) -> int:
         """Build the replica if it is new or of another version, else apply new changes; then stamp it.

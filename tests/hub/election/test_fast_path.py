@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+import hub.registry as registry_module
 from hub import verifications
 from hub.certificate_xml import certificate_xml
 from hub.documents import revoke_document
@@ -24,6 +25,7 @@ from hub.models.document import DocumentVerification, IssuedDocument
 from hub.registry import (
     ENTRY_COLUMNS,
     REPLICA_VERSION,
+    STAMP_REREAD_SECONDS,
     CertificateRegistry,
     RegistryReplica,
     StoredSummary,
@@ -345,6 +347,43 @@ def test_an_entry_whose_answer_part_cannot_be_written_is_still_stored_and_read()
     entry = _from_replica(blob)
     assert entry.answer_xml is None
     assert entry.public_summary == {"holder_name": "Kiran \ud800"}
+
+
+class _Clock:
+    """hub.registry's ``time``, with a monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_a_process_reads_the_stamp_again_after_a_tenth_of_a_second(
+    election: Election, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record, _code, _mobile = election.certificate()
+    clock = _Clock()
+    monkeypatch.setattr(registry_module, "time", clock)
+    fresh = RegistryReplica(tmp_path / "stamp.lmdb", election.engine, max_lag_seconds=3.0)
+    fresh.stop()  # no follower: this test stamps the file itself
+    try:
+        fresh.sync_once()
+        assert record.number in (fresh.lookup([record.number]) or {})
+        # The file's stamp turns stale behind this process's back (as when its follower stops).
+        with fresh._writable().begin(write=True) as txn:
+            txn.put(b"\x00synced_at", repr(time.time() - 60).encode())
+        clock.now += STAMP_REREAD_SECONDS / 2
+        assert record.number in (fresh.lookup([record.number]) or {}), "the stamp read a moment ago"
+        clock.now += STAMP_REREAD_SECONDS
+        assert fresh.lookup([record.number]) is None, "read again: stale, so the database answers"
+        fresh._stamp(time.time())
+        assert record.number in (fresh.lookup([record.number]) or {}), "its own stamp is read at once"
+    finally:
+        fresh.close()
 
 
 def test_a_replica_of_another_version_is_rebuilt(election: Election, tmp_path: Path) -> None:
