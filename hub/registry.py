@@ -95,6 +95,21 @@ class RegistryEntry(NamedTuple):
     def status_at(self, now: datetime) -> str:
         return status_at(self.status, datetime.fromisoformat(self.valid_until), now)
 
+    def answer_part(self) -> bytes:
+        """The certificate's part of an election answer: as written with the entry, or (an entry
+        made by hand) written now. Raises ValueError for text UTF-8 cannot carry."""
+        if self.answer_xml is not None:
+            return self.answer_xml
+        return certificate_xml(
+            self.status,
+            self.issued_at,
+            self.valid_until,
+            self.public_summary,
+            self.revoked_at,
+            self.revocation_reason,
+            self.superseded_by_id,
+        )
+
     @classmethod
     def of(cls, record: IssuedDocument) -> RegistryEntry:
         return _entry(tuple(getattr(record, name) for name in ENTRY_COLUMNS))
@@ -122,18 +137,8 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 _CONVERTERS = tuple(_CONVERT.get(name) for name in ENTRY_COLUMNS)
 
 
-_STATUS, _ISSUED_AT, _VALID_UNTIL, _SUMMARY, _REVOKED_AT, _REVOCATION_REASON, _SUPERSEDED_BY_ID = (
-    ENTRY_COLUMNS.index(name)
-    for name in (
-        "status",
-        "issued_at",
-        "valid_until",
-        "public_summary",
-        "revoked_at",
-        "revocation_reason",
-        "superseded_by_id",
-    )
-)
+# Where the summary sits in an entry's values (the replica stores it as a blob of its own).
+_SUMMARY = ENTRY_COLUMNS.index("public_summary")
 
 
 def _values(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -141,15 +146,7 @@ def _values(row: Sequence[Any]) -> tuple[Any, ...]:
     values = tuple(v if f is None or v is None else f(v) for f, v in zip(_CONVERTERS, row, strict=True))
     answer_xml: bytes | None
     try:
-        answer_xml = certificate_xml(
-            values[_STATUS],
-            values[_ISSUED_AT],
-            values[_VALID_UNTIL],
-            values[_SUMMARY] or {},
-            values[_REVOKED_AT],
-            values[_REVOCATION_REASON],
-            values[_SUPERSEDED_BY_ID],
-        )
+        answer_xml = RegistryEntry._make((*values, None)).answer_part()
     except ValueError:
         # Text UTF-8 cannot carry (a lone surrogate): no part is stored, so an election answer
         # writes it and refuses it then, as it would anyway; lookups and REST are unaffected.
@@ -243,6 +240,13 @@ def _replica_row(row: Sequence[Any]) -> tuple[str, bytes]:
     return row[1], marshal.dumps(tuple(values))
 
 
+def _put_entries(txn: lmdb.Transaction, rows: Iterable[Sequence[Any]]) -> None:
+    """Database rows (ENTRY_COLUMNS order) into the replica, each under its number."""
+    for row in rows:
+        number, blob = _replica_row(row)
+        txn.put(number.encode(), blob)
+
+
 def _from_replica(blob: bytes) -> RegistryEntry:
     values = list(marshal.loads(blob))  # noqa: S302 - the hub's own file, see _replica_row
     values[_SUMMARY] = StoredSummary(values[_SUMMARY])
@@ -294,9 +298,9 @@ class RegistryReplica:
 
     LMDB, not SQLite: both map the file once per host, but Python's sqlite3 releases the GIL
     around every step of a lookup, and each release handed the request's thread over to another
-    (~30 futex calls a verification). py-lmdb releases it once a get (around the B-tree walk and
-    the touch of the value's pages). Measured alternated on one database with 1,000,000 certificates: 5,039 against 3,198
-    REST verifications a second. A copy in each process's own memory was slower than either:
+    (~30 futex calls a verification); py-lmdb releases it once a get (around the B-tree walk and
+    the touch of the value's pages). Measured alternated on one database with 1,000,000
+    certificates: 5,039 against 3,198 REST verifications a second. A copy in each process's own memory was slower than either:
     two private copies compete for one L3 cache (bench/README.md).
     """
 
@@ -521,9 +525,7 @@ class RegistryReplica:
                 last = changes[-1].id
                 # Readers see the entries and the feed position together, at the commit.
                 with env.begin(write=True) as txn:
-                    for row in rows:
-                        number, blob = _replica_row(row)
-                        txn.put(number.encode(), blob)
+                    _put_entries(txn, rows)
                     txn.put(_CHANGE_ID, str(last).encode())
                 written += len(rows)
             conn.rollback()
@@ -547,9 +549,7 @@ class RegistryReplica:
                         _SELECT_ENTRY
                     )
                     for rows in result.partitions():
-                        for row in rows:
-                            number, blob = _replica_row(row)
-                            txn.put(number.encode(), blob)
+                        _put_entries(txn, rows)
                         written += len(rows)
                     txn.put(_VERSION, REPLICA_VERSION.encode())
                     txn.put(_SOURCE, self.source.encode())

@@ -28,7 +28,6 @@ from pyramid.request import Request
 
 from forms.errors import FormError
 from forms.reader import clean_text
-from hub.certificate_xml import certificate_xml
 from hub.documents import VerificationResult
 from hub.election.dues import dues_status, read_dues_question
 from hub.election.verification import (
@@ -134,18 +133,7 @@ def _certificate_part(result: VerificationResult) -> bytes:
     record = result.record
     if record is None or result.status in ("unknown", "tampered"):
         return b""
-    part = record.answer_xml
-    if part is None:  # an entry made by hand, not by the registry
-        part = certificate_xml(
-            record.status,
-            record.issued_at,
-            record.valid_until,
-            record.public_summary,
-            record.revoked_at,
-            record.revocation_reason,
-            record.superseded_by_id,
-        )
-    return part
+    return record.answer_part()
 
 
 _RESULT_ITEM_END = b"</e:result></e:item>"

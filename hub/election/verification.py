@@ -135,19 +135,13 @@ def verify_many(
         now=now,
         inline=inline,
     )
-    if len(asked) == len(questions):  # the usual batch: every item could be asked
-        return [
-            BatchItem(index, question.ref, result)
-            for index, (question, result) in enumerate(zip(asked, answered, strict=True))
-        ]
     results = iter(answered)
-    items: list[BatchItem] = []
-    for index, question in enumerate(questions):
-        if isinstance(question, RejectedQuestion):
-            items.append(BatchItem(index, question.ref, error=question.error))
-        else:
-            items.append(BatchItem(index, question.ref, result=next(results)))
-    return items
+    return [
+        BatchItem(index, question.ref, error=question.error)
+        if isinstance(question, RejectedQuestion)
+        else BatchItem(index, question.ref, next(results))
+        for index, question in enumerate(questions)
+    ]
 
 
 # ----------------------------------------------------------------- holder SMS

@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 
 from forms.errors import FieldProblem, FormError
-from hub.certificate_xml import FORMAT, certificate_xml
+from hub.certificate_xml import FORMAT
 from hub.documents import VerificationResult
 from hub.election.soap import NS, batch_payload, result_xml
 from hub.election.verification import BatchItem
@@ -181,16 +181,7 @@ def _with_answer_xml(result: VerificationResult) -> VerificationResult:
     record = result.record
     if record is None:
         return result
-    part = certificate_xml(
-        record.status,
-        record.issued_at,
-        record.valid_until,
-        record.public_summary,
-        record.revoked_at,
-        record.revocation_reason,
-        record.superseded_by_id,
-    )
-    return result._replace(record=record._replace(answer_xml=part))
+    return result._replace(record=record._replace(answer_xml=record.answer_part()))
 
 
 @pytest.mark.parametrize("shape", sorted(RESULTS))
