@@ -10,8 +10,16 @@ WORKERS ?= 2
 THREADS ?= 2
 PACKAGES := hub connectors forms certs
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Every address the hub publishes (WSDL soap:address, token issuer, QR and PDF links, the
+# reference checkout) follows HOST and PORT, so `make run PORT=6611` serves a consistent hub.
+PUBLIC_URL ?= http://$(HOST):$(PORT)
+SERVE_ENV := HUB_INI=$(INI) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBLIC_URL) \
+	HUB_PAYMENT_CHECKOUT_URL=$(PUBLIC_URL)/reference/pay
+# Debian packages of the independent checkers the tests call: libxmlsec1, poppler (pdfsig,
+# pdftotext, pdftoppm), NSS (certutil), zbar (QR), wrk (bench).
+SYSTEM_TOOLS := xmlsec1:xmlsec1 pdfsig:poppler-utils certutil:libnss3-tools zbarimg:zbar-tools wrk:wrk
 
-.PHONY: run test lint format bench setup migrate demo-data serve worker test-sqlite test-postgresql clean
+.PHONY: run test lint format bench setup system-tools migrate demo-data serve worker test-sqlite test-postgresql clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,6 +30,16 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+# Installs the missing checkers with apt-get (as root, or through sudo when there is one).
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system tools:$$missing"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
 
 migrate: setup
 	$(BIN)/hub-admin $(INI) migrate
@@ -34,17 +52,17 @@ var/.demo-data: | migrate
 demo-data: var/.demo-data
 
 serve: setup
-	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
+	$(SERVE_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
 
 worker: setup
-	$(BIN)/hub-worker $(INI)
+	$(SERVE_ENV) $(BIN)/hub-worker $(INI)
 
 # Set up, migrate, load demo data, then serve on http://127.0.0.1:6543 with the worker beside it.
 run: migrate demo-data
-	@echo "serving on http://$(HOST):$(PORT)  (worker running alongside; Ctrl-C stops both)"
-	@$(BIN)/hub-worker $(INI) & worker=$$!; \
+	@echo "serving on $(PUBLIC_URL)  (worker running alongside; Ctrl-C stops both)"
+	@$(SERVE_ENV) $(BIN)/hub-worker $(INI) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	HUB_INI=$(INI) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
+	$(SERVE_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
 
 lint: setup
 	$(BIN)/ruff check $(PACKAGES) tests bench
@@ -55,11 +73,11 @@ format: setup
 	$(BIN)/ruff format $(PACKAGES) tests bench
 	$(BIN)/ruff check --fix $(PACKAGES) tests bench
 
-test-sqlite: setup
+test-sqlite: setup system-tools
 	HUB_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider tests
 
 # PostgreSQL is mandatory in CI (CI=true); on a laptop without it the run says so and skips.
-test-postgresql: setup
+test-postgresql: setup system-tools
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
 		HUB_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider tests; \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL on 127.0.0.1:5432 is required in CI" >&2; exit 1; \
