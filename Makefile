@@ -19,7 +19,7 @@ SERVE_ENV := HUB_INI=$(INI) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBL
 # pdftotext, pdftoppm), NSS (certutil), zbar (QR), wrk (bench).
 SYSTEM_TOOLS := xmlsec1:xmlsec1 pdfsig:poppler-utils certutil:libnss3-tools zbarimg:zbar-tools wrk:wrk
 
-.PHONY: run test lint format bench setup system-tools migrate demo-data serve worker test-sqlite test-postgresql clean
+.PHONY: run test lint format bench setup system-tools migrate keys demo-data serve worker test-sqlite test-postgresql clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ system-tools:
 migrate: setup
 	$(BIN)/hub-admin $(INI) migrate
 
+# The document keys are made (or the production PKCS#12 installed) once, before any process starts.
+keys: setup
+	$(BIN)/hub-admin $(INI) keys init
+
 # Demo data is loaded once; delete var/ to start again.
 var/.demo-data: | migrate
 	$(BIN)/hub-admin $(INI) demo-data --consumers 10000 --seed 1
@@ -51,14 +55,14 @@ var/.demo-data: | migrate
 
 demo-data: var/.demo-data
 
-serve: setup
+serve: setup keys
 	$(SERVE_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application
 
-worker: setup
+worker: setup keys
 	$(SERVE_ENV) $(BIN)/hub-worker $(INI)
 
 # Set up, migrate, load demo data, then serve on http://127.0.0.1:6543 with the worker beside it.
-run: migrate demo-data
+run: migrate keys demo-data
 	@echo "serving on $(PUBLIC_URL)  (worker running alongside; Ctrl-C stops both)"
 	@$(SERVE_ENV) $(BIN)/hub-worker $(INI) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
