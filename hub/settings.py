@@ -197,7 +197,7 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.ratelimit.redis_url",
         str,
         "",
-        doc="where rate-limit counters live; empty means hub.redis_url, and the database when both are empty",
+        doc="where rate-limit counters live; empty means hub.redis_url, and the database (SQLite: a file beside it) when both are empty",
     ),
     Setting(
         "hub.queue.sqlite_path",
