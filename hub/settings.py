@@ -10,7 +10,7 @@ boot and not on the first request that needs the value.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,40 @@ def overlay_environment(
         if key.startswith("hub.") and env_name(key) in environ:
             merged[key] = environ[env_name(key)]
     return merged
+
+
+class ConnectorOptions(Mapping[str, str]):
+    """A connector's options (``hub.<system>.*`` with the prefix stripped), each overridable by
+    its environment variable (``hub.billing.wsdl_url`` -> ``HUB_BILLING_WSDL_URL``).
+
+    Connector options are not declared in SETTINGS (each connector reads its own, and an
+    environment variable name cannot be turned back into a dotted key unambiguously), so the
+    variable is looked up when the connector asks for the option, by the same naming rule.
+    """
+
+    def __init__(
+        self, prefix: str, options: Mapping[str, str], environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._prefix = prefix.rstrip(".") + "."
+        self._options = dict(options)
+        self._environ = os.environ if environ is None else environ
+
+    def __getitem__(self, key: str) -> str:
+        name = env_name(self._prefix + key)
+        if name in self._environ:
+            return self._environ[name]
+        return self._options[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._options)
+
+    def __len__(self) -> int:
+        return len(self._options)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            key in self._options or env_name(self._prefix + key) in self._environ
+        )
 
 
 def as_bool(raw: Any) -> bool:
