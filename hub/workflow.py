@@ -126,6 +126,9 @@ class WorkflowDefinition:
 
 
 Listener = Callable[[Session, WorkflowCase, WorkflowEvent], None]
+# Asks the outside systems what an action will need, before the acting transaction reads:
+# (session of its own, case, action name). It must be idempotent, as the listener repeats it.
+Preparer = Callable[[Session, WorkflowCase, str], None]
 
 
 @dataclass
@@ -135,6 +138,7 @@ class WorkflowRegistry:
     definitions: dict[tuple[str, int], WorkflowDefinition] = field(default_factory=dict)
     latest: dict[str, int] = field(default_factory=dict)
     listeners: dict[str, list[Listener]] = field(default_factory=dict)
+    preparers: dict[str, Preparer] = field(default_factory=dict)
 
     def add(self, definition: WorkflowDefinition) -> None:
         self.definitions[(definition.name, definition.version)] = definition
@@ -148,6 +152,21 @@ class WorkflowRegistry:
 
     def on_transition(self, workflow: str, listener: Listener) -> None:
         self.listeners.setdefault(workflow, []).append(listener)
+
+    def before_act(self, workflow: str, preparer: Preparer) -> None:
+        self.preparers[workflow] = preparer
+
+    def prepare(self, session: Session, case: WorkflowCase, action_name: str) -> None:
+        """Run the workflow's preparer for ``action_name`` on ``session`` (not the acting one).
+
+        Whoever acts (the console, a service) calls this before its own transaction reads.
+        Outside systems write on connections of their own; on SQLite a transaction that has
+        read cannot write after another connection committed, and one that has written holds
+        the only write lock an outside system's write would wait on.
+        """
+        preparer = self.preparers.get(case.workflow)
+        if preparer is not None:
+            preparer(session, case, action_name)
 
     # -- moving cases --------------------------------------------------------------------
 

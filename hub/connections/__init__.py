@@ -52,6 +52,7 @@ def includeme(config: Configurator) -> None:
     registry[REGISTRY_KEY] = service
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
     registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
+    registry["workflows"].before_act(WORKFLOW_NAME, service.prepare_action)
     config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
     # Overdue states escalate through hub.workflow's periodic job, for every workflow.
     config.include("hub.connections.rest")

@@ -527,13 +527,17 @@ class ConnectionService:
         now = now or utcnow()
         roles = list(roles)
         with Session(self.engine) as peek:
-            # On its own session, before ``session`` reads: SQLite refuses to let a
-            # transaction that read an older snapshot write after another committed.
-            self.prepare(self.by_number(peek, application_no), action)
+            # On its own session, before ``session`` reads (WorkflowRegistry.prepare says why).
+            application = self.by_number(peek, application_no)
+            self.workflows.prepare(peek, self.case_of(peek, application), action)
         application = self.by_number(session, application_no, lock=True)
         case = self.case_of(session, application)
         self._require(case, action, roles)
         return self._act(session, case, action, actor, roles, reason, {}, now)
+
+    def prepare_action(self, session: Session, case: WorkflowCase, action: str) -> None:
+        """The workflow's preparer (WorkflowRegistry.before_act)."""
+        self.prepare(self.by_number(session, case.subject_id), action)
 
     def prepare(self, application: ConnectionApplication, action: str) -> None:
         """Ask the outside systems first, before this transaction writes anything.

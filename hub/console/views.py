@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,17 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.officers import authenticate
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
 from hub.workflow import WorkflowError, WorkflowRegistry
+
+log = logging.getLogger(__name__)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -27,6 +32,10 @@ ERROR_TEXT = {
     "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
     "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
     "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
+    "unavailable": (
+        "एक बाहरी प्रणाली (बिलिंग / भुगतान) उत्तर नहीं दे रही; कुछ नहीं बदला, बाद में पुनः प्रयास करें",
+        "An outside system (billing / payment) is not answering; nothing changed, please try again later",
+    ),
 }
 
 
@@ -42,10 +51,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def current_officer(request: Request) -> Officer | None:
+    return _officer_in(request.dbsession, request)
+
+
+def _officer_in(session: Session, request: Request) -> Officer | None:
     officer_id = request.session.get("officer_id")
     if not isinstance(officer_id, int):
         return None
-    officer = request.dbsession.get(Officer, officer_id)
+    officer = session.get(Officer, officer_id)
     if officer is None or not officer.active:
         return None
     return officer
@@ -211,12 +224,33 @@ def case_page(request: Request) -> Response:
     return _case_page(request, officer, _visible_case(request, officer), None)
 
 
+def _prepare_outside_calls(request: Request, action: str) -> None:
+    """Let the workflow ask the outside systems first, on a session of its own, before this
+    request's transaction reads anything (WorkflowRegistry.prepare says why). Only for a
+    signed-in officer who may take ``action`` on a case of their office, with a valid form."""
+    if not _csrf_ok(request):
+        return
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    with Session(request.registry["db_engine"]) as peek:
+        officer = _officer_in(peek, request)
+        raw = str(request.matchdict["case_id"])
+        case = peek.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+        if officer is None or case is None or case.office_code not in officer.offices:
+            return
+        if action in {a.name for a in workflows.allowed_actions(case, officer.roles)}:
+            workflows.prepare(peek, case, action)
+
+
 def decide(request: Request) -> Response:
+    action = str(request.POST.get("action", ""))[:60]
+    try:
+        _prepare_outside_calls(request, action)
+    except ConnectorUnavailable as exc:
+        return _outside_system_down(request, action, exc)
     officer = _require_officer(request)
     case = _visible_case(request, officer)
     if not _csrf_ok(request):
         return _case_page(request, officer, case, ERROR_TEXT["csrf"], status=403)
-    action = str(request.POST.get("action", ""))[:60]
     reason = " ".join(str(request.POST.get("reason", "")).split())[:1000] or None
     workflows: WorkflowRegistry = request.registry["workflows"]
     session = request.dbsession
@@ -226,7 +260,18 @@ def decide(request: Request) -> Response:
         workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
     except WorkflowError as exc:
         return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
+    except ConnectorUnavailable as exc:
+        request.tm.doom()  # what the action had written is rolled back: nothing is decided
+        return _outside_system_down(request, action, exc)
     request.session.flash(f"{action}: {case.subject_id}")
+    return HTTPFound(location=request.route_path("console.queue"))
+
+
+def _outside_system_down(request: Request, action: str, exc: ConnectorUnavailable) -> Response:
+    """Fail closed: nothing was decided; the officer is told why and tries again later."""
+    log.warning("console action %s not taken: %s", action, exc)
+    hi, en = ERROR_TEXT["unavailable"]
+    request.session.flash(f"{hi} / {en}")
     return HTTPFound(location=request.route_path("console.queue"))
 
 
