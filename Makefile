@@ -13,11 +13,26 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Every address the hub publishes (WSDL soap:address, token issuer, QR and PDF links, the
 # reference checkout) follows HOST and PORT, so `make run PORT=6611` serves a consistent hub.
 PUBLIC_URL ?= http://$(HOST):$(PORT)
-SERVE_ENV := HUB_INI=$(INI) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBLIC_URL) \
-	HUB_PAYMENT_CHECKOUT_URL=$(PUBLIC_URL)/reference/pay
-# Debian packages of the independent checkers the tests call: libxmlsec1, poppler (pdfsig,
-# pdftotext, pdftoppm), NSS (certutil), zbar (QR), wrk (bench).
-SYSTEM_TOOLS := xmlsec1:xmlsec1 pdfsig:poppler-utils certutil:libnss3-tools zbarimg:zbar-tools wrk:wrk
+# DATA_DIR: where the database, keys and queue live (empty: var/, as development.ini says).
+# DATABASE_URL may name PostgreSQL instead of DATA_DIR's SQLite file. The end-to-end tests
+# serve a hub of their own this way: `make run PORT=n DATA_DIR=dir DEMO_CONSUMERS=300`.
+DATA_DIR ?=
+DEMO_CONSUMERS ?= 10000
+ifneq ($(DATA_DIR),)
+DATA := $(abspath $(DATA_DIR))
+DATABASE_URL ?= sqlite:///$(DATA)/hub.sqlite
+DATA_ENV := HUB_DATABASE_URL='$(DATABASE_URL)' HUB_KEYS_DIR=$(DATA)/keys HUB_QUEUE_SQLITE_PATH=$(DATA)/queue.sqlite
+else
+DATA := var
+DATA_ENV :=
+endif
+SERVE_ENV := $(DATA_ENV) HUB_INI=$(INI) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBLIC_URL) \
+	HUB_PAYMENT_CHECKOUT_URL=$(PUBLIC_URL)/reference/pay HUB_PAYMENT_CALLBACK_URL=$(PUBLIC_URL)/api/v1/connections/payments
+# Debian packages the tests call, as command-or-file:package: the independent checkers
+# (libxmlsec1, poppler's pdfsig/pdftotext/pdftoppm, NSS's certutil, zbar), wrk for the bench,
+# and Chromium with Devanagari fonts for the end-to-end console tests.
+SYSTEM_TOOLS := xmlsec1:xmlsec1 pdfsig:poppler-utils certutil:libnss3-tools zbarimg:zbar-tools wrk:wrk \
+	chromium:chromium /usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf:fonts-noto-core
 
 .PHONY: run test lint format bench setup system-tools migrate keys demo-data serve worker test-sqlite test-postgresql clean
 
@@ -34,7 +49,7 @@ setup: $(VENV)/.installed
 # Installs the missing checkers with apt-get (as root, or through sudo when there is one).
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
-		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+		tool=$${pair%%:*}; command -v $$tool >/dev/null 2>&1 || [ -e "$$tool" ] || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system tools:$$missing"; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
@@ -42,18 +57,18 @@ system-tools:
 	fi
 
 migrate: setup
-	$(BIN)/hub-admin $(INI) migrate
+	$(DATA_ENV) $(BIN)/hub-admin $(INI) migrate
 
 # The document keys are made (or the production PKCS#12 installed) once, before any process starts.
 keys: setup
-	$(BIN)/hub-admin $(INI) keys init
+	$(DATA_ENV) $(BIN)/hub-admin $(INI) keys init
 
-# Demo data is loaded once; delete var/ to start again.
-var/.demo-data: | migrate
-	$(BIN)/hub-admin $(INI) demo-data --consumers 10000 --seed 1
+# Demo data is loaded once; delete var/ (or DATA_DIR) to start again.
+$(DATA)/.demo-data: | migrate
+	$(DATA_ENV) $(BIN)/hub-admin $(INI) demo-data --consumers $(DEMO_CONSUMERS) --seed 1
 	touch $@
 
-demo-data: var/.demo-data
+demo-data: $(DATA)/.demo-data
 
 serve: setup keys
 	$(SERVE_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads $(THREADS) hub.wsgi:application

@@ -38,3 +38,4 @@ def test_published_addresses_follow_host_and_port(target: str) -> None:
     for variable in ("HUB_PUBLIC_URL", "HUB_OAUTH_ISSUER"):
         assert f"{variable}={url} " in dry_run
     assert f"HUB_PAYMENT_CHECKOUT_URL={url}/reference/pay " in dry_run
+    assert f"HUB_PAYMENT_CALLBACK_URL={url}/api/v1/connections/payments " in dry_run
