@@ -141,8 +141,26 @@ STATUS_SCHEMA: dict[str, Any] = {
         "status_sequence": {"type": "integer"},
         "statutory_due_at": {"type": ["string", "null"], "format": "date-time"},
         "clock_paused": {"type": "boolean"},
-        "demand_note": {"type": ["object", "null"]},
+        "demand_note": {
+            "type": ["object", "null"],
+            "properties": {
+                "number": {"type": "string"},
+                "amount": {"type": "string"},
+                "payment_url": {"type": ["string", "null"], "format": "uri"},
+                "paid_at": {"type": ["string", "null"], "format": "date-time"},
+                "pdf_url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "read with this client's token",
+                },
+            },
+        },
         "sanction_letter_number": {"type": ["string", "null"]},
+        "sanction_letter_url": {
+            "type": ["string", "null"],
+            "format": "uri",
+            "description": "the sanction letter's PDF, read with this client's token",
+        },
         "consumer_number": {"type": ["string", "null"]},
         "compensation": {"type": ["string", "null"]},
         "history": {"type": "array", "items": {"type": "object"}},

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pyramid.registry import Registry
@@ -392,8 +393,12 @@ class ConnectionService:
                 "amount": str(application.demand_amount),
                 "payment_url": application.payment_url,
                 "paid_at": application.paid_at.isoformat() if application.paid_at else None,
+                "pdf_url": self.document_url(application.demand_note_number),
             },
             "sanction_letter_number": application.sanction_letter_number,
+            "sanction_letter_url": self.document_url(application.sanction_letter_number)
+            if application.sanction_letter_number
+            else None,
             "consumer_number": application.consumer_number,
             "released_at": application.released_at.isoformat() if application.released_at else None,
             "delay_days": application.delay_days,
@@ -794,6 +799,12 @@ class ConnectionService:
         )
         enqueue(session, STATUS_KIND, update.as_json(), key=status_key(application))
 
+    def document_url(self, number: str | None) -> str | None:
+        """Where the single window downloads a document of its application with its own token."""
+        if number is None:
+            return None
+        return f"{self.public_url}/api/v1/certificates/{quote(number, safe='/')}/pdf"
+
     def _status_details(
         self, application: ConnectionApplication, case: WorkflowCase, event: WorkflowEvent
     ) -> dict[str, str | int | bool | None]:
@@ -805,11 +816,13 @@ class ConnectionService:
         elif case.state == "awaiting_payment":
             details.update(
                 demand_note_number=application.demand_note_number,
+                demand_note_url=self.document_url(application.demand_note_number),
                 amount=str(application.demand_amount),
                 payment_url=application.payment_url,
             )
-        elif case.state == "meter_installation":
+        elif case.state == "meter_installation" and application.sanction_letter_number:
             details["sanction_letter_number"] = application.sanction_letter_number
+            details["sanction_letter_url"] = self.document_url(application.sanction_letter_number)
         elif case.state == "closed":
             details.update(
                 consumer_number=application.consumer_number,

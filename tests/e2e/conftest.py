@@ -129,7 +129,8 @@ def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHub]:
     }
     env.pop("MAKEFLAGS", None)
     env.pop("MFLAGS", None)
-    log = data / "make-run.log"
+    (ARTIFACTS / database_kind()).mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / database_kind() / "make-run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

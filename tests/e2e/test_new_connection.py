@@ -88,5 +88,11 @@ def test_a_new_connection_from_filing_to_release(served_hub: ServedHub, page: An
 
     _act(page, served_hub, "mgr101", number, "Sanction the connection")
     assert status() == "meter_installation"
+    # The single window reads the documents it is told about with its own token.
+    told = httpx.get(f"{served_hub.url}{APPLICATIONS}/{sw_id}", headers=portal["headers"], timeout=10).json()
+    for url in (told["demand_note"]["pdf_url"], told["sanction_letter_url"]):
+        pdf = httpx.get(url, headers=portal["headers"], timeout=30)
+        assert pdf.status_code == 200, (url, pdf.text[:300])
+        assert pdf.content.startswith(b"%PDF")
     _act(page, served_hub, "am101", number, "Meter installed")
     assert status() == "closed"
