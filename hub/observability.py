@@ -80,7 +80,7 @@ def write_access_line(
     and formatter machinery cost ~60 µs a request and a generic ``json.dumps``
     ~15 µs (bench/profile_platform.py). The request id is already restricted
     to ``[A-Za-z0-9._:-]``; method and path come from the caller and are
-    JSON-escaped.
+    JSON-escaped, and so is the client's address.
     """
     environ = request.environ
     path = environ.get("PATH_INFO", "")
@@ -89,10 +89,16 @@ def write_access_line(
     line = (
         f'{{"ts": {time.time():.3f}, "level": "info", "logger": "hub.access", "msg": "request", '
         f'"request_id": "{request_id}", "method": {_json_string(environ.get("REQUEST_METHOD", "GET"))}, '
-        f'"path": {_json_string(path)}, "status": {response.status_int}, '
+        f'"path": {_json_string(path)}, "client": {_client_json(request)}, "status": {response.status_int}, '
         f'"ms": {(time.perf_counter() - started) * 1000:.2f}}}\n'
     )
     (sink or _to_stderr)(line)
+
+
+def _client_json(request: Request) -> str:
+    # hub.request.HubRequest's address: X-Forwarded-For only from the hub's own proxies.
+    address = request.client_addr
+    return "null" if address is None else _json_string(address)
 
 
 def _to_stderr(text: str) -> None:

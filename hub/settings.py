@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 
@@ -88,6 +89,13 @@ def as_url(raw: Any) -> str:
 
 def as_words(raw: Any) -> tuple[str, ...]:
     return tuple(str(raw).split())
+
+
+def as_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses and CIDR blocks, separated by spaces or commas (a bare address is a /32 or /128)."""
+    if isinstance(raw, tuple | list):
+        raw = " ".join(str(item) for item in raw)
+    return tuple(ip_network(word, strict=False) for word in str(raw).replace(",", " ").split())
 
 
 def as_choice(*choices: str) -> Callable[[Any], str]:
@@ -189,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int,
         120,
         doc="unauthenticated requests per minute per address (verification pages)",
+    ),
+    Setting(
+        "hub.trusted_proxies",
+        as_networks,
+        (),
+        doc="addresses/CIDRs of the hub's own reverse proxies: only their X-Forwarded-For is believed",
     ),
     Setting(
         "hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"
