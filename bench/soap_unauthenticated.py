@@ -49,7 +49,9 @@ def username_token() -> bytes:
 
 
 def envelope(size: int, credentials: str) -> bytes:
-    header = b"<soap:Header>" + username_token() + b"</soap:Header>" if credentials == "username-token" else b""
+    header = (
+        b"<soap:Header>" + username_token() + b"</soap:Header>" if credentials == "username-token" else b""
+    )
     head = f'<soap:Envelope xmlns:soap="{SOAP11_ENV}">'.encode() + header + b"<soap:Body><x>"
     tail = b"</x></soap:Body></soap:Envelope>"
     item = b"<i>1</i>"

@@ -263,6 +263,13 @@ SETTINGS: tuple[Setting, ...] = (
         doc="SOAP envelopes larger than this get a Fault before parsing (inline documents included)",
     ),
     Setting(
+        "hub.soap.max_header_bytes",
+        as_positive_int,
+        32_768,
+        doc="without a bearer token, the hub parses at most this much of an envelope (its Header) before "
+        "the WS-Security caller is known",
+    ),
+    Setting(
         "hub.soap.clock_skew_seconds",
         as_positive_int,
         300,
