@@ -38,7 +38,9 @@ DIGEST = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token
 def username_token() -> bytes:
     nonce = os.urandom(16)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = hashlib.sha1(nonce + created.encode() + b"wrong").digest()  # noqa: S324 - the profile's digest
+    digest = hashlib.sha1(
+        nonce + created.encode() + b"wrong"
+    ).digest()  # the UsernameToken profile prescribes SHA-1
     return (
         f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
         "<wsse:Username>nobody</wsse:Username>"
