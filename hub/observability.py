@@ -27,6 +27,7 @@ from pyramid.config import Configurator
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.tweens import INGRESS
 
 from hub.background import ProcessThread
 from hub.errors import problem_response
@@ -229,5 +230,42 @@ def request_id_tween_factory(
     return tween
 
 
+# Every response: a browser must not guess a type the hub did not declare (a JSON
+# answer or an uploaded document read as HTML).
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+PAGE_HEADERS_KEY = "page_headers"
+
+
+def add_page_headers(config: Configurator, path: str, headers: dict[str, str]) -> None:
+    """Headers every response on the fixed ``path`` gets (a page's Content-Security-Policy and
+    framing rules), set by :func:`response_headers_tween_factory`, declared beside the page."""
+    config.registry.setdefault(PAGE_HEADERS_KEY, {})[path] = tuple(headers.items())
+
+
+def response_headers_tween_factory(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
+    """The outermost tween: headers every response carries, whichever tween or view made it."""
+    pages: dict[str, tuple[tuple[str, str], ...]] = registry.setdefault(PAGE_HEADERS_KEY, {})
+
+    def tween(request: Request) -> Response:
+        response = handler(request)
+        headerlist = response.headerlist
+        headerlist.append(_NOSNIFF)
+        page = pages.get(request.environ.get("PATH_INFO", ""))
+        if page is not None:
+            headerlist.extend(page)
+        return response
+
+    return tween
+
+
 def includeme(config: Configurator) -> None:
     config.add_tween("hub.observability.request_id_tween_factory", over="pyramid_tm.tm_tween_factory")
+    # Above the SOAP paths' ingress tween too, which answers oversized envelopes itself.
+    config.add_tween(
+        "hub.observability.response_headers_tween_factory",
+        under=INGRESS,
+        over=("hub.soap.tween.soap_ingress_tween_factory", "hub.observability.request_id_tween_factory"),
+    )
+    config.add_directive("add_page_headers", add_page_headers)
