@@ -379,7 +379,12 @@ SETTINGS: tuple[Setting, ...] = (
         0.2,
         doc="deferred verification log: longest a verification waits in memory before it is written",
     ),
-    Setting("hub.connections.fetch_timeout", as_positive_float, 5.0, doc="seconds to fetch one document"),
+    Setting(
+        "hub.connections.fetch_timeout",
+        as_positive_float,
+        5.0,
+        doc="seconds to fetch one document, all told (connecting, waiting and every byte of it)",
+    ),
     Setting(
         "hub.connections.offices",
         as_text,
