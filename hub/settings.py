@@ -196,7 +196,8 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.ratelimit.public_per_minute",
         as_positive_int,
         120,
-        doc="unauthenticated requests per minute per address (verification pages)",
+        doc="unauthenticated requests per minute per address (verification pages), and SOAP requests "
+        "refused before their caller was known",
     ),
     Setting(
         "hub.trusted_proxies",
