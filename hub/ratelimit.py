@@ -131,6 +131,18 @@ class RateLimiter:
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
 
+    def spent(self, bucket: str, now: float | None = None) -> Verdict:
+        """Whether this process already found ``bucket``'s allowance of this window spent, without
+        spending any: for refusing before costly work what only a later :meth:`hit` may count.
+        Another process's hits show here once this process's own hit was refused."""
+        now = time.time() if now is None else now
+        window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        with self._lock:
+            lease = self._leases.get(bucket)
+            if lease is None or lease.window_start != window_start or not lease.exhausted:
+                return ALLOWED
+        return Verdict(False, _retry_after(window_start, now))
+
     def hit(self, bucket: str, limit: int, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now
         window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 
@@ -124,6 +125,13 @@ def as_words(raw: Any) -> tuple[str, ...]:
     return tuple(str(raw).split())
 
 
+def as_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses and CIDR blocks, separated by spaces or commas (a bare address is a /32 or /128)."""
+    if isinstance(raw, tuple | list):
+        raw = " ".join(str(item) for item in raw)
+    return tuple(ip_network(word, strict=False) for word in str(raw).replace(",", " ").split())
+
+
 def as_choice(*choices: str) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = str(raw).strip()
@@ -222,7 +230,14 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.ratelimit.public_per_minute",
         as_positive_int,
         120,
-        doc="unauthenticated requests per minute per address (verification pages)",
+        doc="unauthenticated requests per minute per address (verification pages), and SOAP requests "
+        "refused before their caller was known",
+    ),
+    Setting(
+        "hub.trusted_proxies",
+        as_networks,
+        (),
+        doc="addresses/CIDRs of the hub's own reverse proxies: only their X-Forwarded-For is believed",
     ),
     Setting(
         "hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"
@@ -281,6 +296,13 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int,
         10_485_760,
         doc="SOAP envelopes larger than this get a Fault before parsing (inline documents included)",
+    ),
+    Setting(
+        "hub.soap.max_header_bytes",
+        as_positive_int,
+        32_768,
+        doc="without a bearer token, the hub parses at most this much of an envelope (its Header) before "
+        "the WS-Security caller is known",
     ),
     Setting(
         "hub.soap.clock_skew_seconds",
@@ -392,7 +414,12 @@ SETTINGS: tuple[Setting, ...] = (
         0.2,
         doc="deferred verification log: longest a verification waits in memory before it is written",
     ),
-    Setting("hub.connections.fetch_timeout", as_positive_float, 5.0, doc="seconds to fetch one document"),
+    Setting(
+        "hub.connections.fetch_timeout",
+        as_positive_float,
+        5.0,
+        doc="seconds to fetch one document, all told (connecting, waiting and every byte of it)",
+    ),
     Setting(
         "hub.connections.offices",
         as_text,

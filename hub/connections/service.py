@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -276,13 +278,45 @@ class ConnectionService:
         return fetched
 
     def _fetch(self, index: int, ref: DocumentRef) -> bytes:
+        """The document at ``ref.url``, whole within ``fetch_timeout`` seconds all told.
+
+        httpx's timeouts bound each connect and each read, not the fetch: a host sending a
+        byte a second never trips them. The download runs on a thread of its own and the
+        request waits for it at most the budget; past it the thread stops at its next
+        chunk (or at httpx's own timeout, the same budget), whichever comes first.
+        """
         assert ref.url is not None
+        budget = self.settings.fetch_timeout
+        deadline = time.monotonic() + budget
+        outcome: list[bytes | Exception] = []
+        done = threading.Event()
+
+        def download() -> None:
+            try:
+                outcome.append(self._download(index, ref.url or "", deadline))
+            except Exception as exc:  # the waiting request raises it
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=download, name="document-fetch", daemon=True).start()
+        if not done.wait(budget) or not outcome:
+            raise Problem(
+                "document_fetch_failed",
+                f"documents/{index}: the host did not send it within {budget:g} seconds",
+            )
+        result = outcome[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _download(self, index: int, url: str, deadline: float) -> bytes:
         cap = self.settings.max_document_bytes
         try:
             # No redirects: a redirect could lead off the allow-list.
             with (
                 httpx.Client(timeout=self.settings.fetch_timeout, follow_redirects=False) as client,
-                client.stream("GET", ref.url) as response,
+                client.stream("GET", url) as response,
             ):
                 if response.status_code != 200:
                     raise Problem(
@@ -294,6 +328,8 @@ class ConnectionService:
                     body.extend(chunk)
                     if len(body) > cap:
                         raise Problem("document_too_large", f"documents/{index}: at most {cap} bytes")
+                    if time.monotonic() > deadline:
+                        raise Problem("document_fetch_failed", f"documents/{index}: the host was too slow")
                 return bytes(body)
         except httpx.HTTPError:
             raise Problem("document_fetch_failed", f"documents/{index}: the host did not answer") from None

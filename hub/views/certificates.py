@@ -275,9 +275,6 @@ def verify_page(request: Request) -> Response:
     )
     response = Response(body, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
-    )
     return response
 
 
@@ -321,6 +318,14 @@ def includeme(config: Configurator) -> None:
     }
     config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
     config.add_route("verify.page", "/verify")
+    config.add_page_headers(
+        "/verify",
+        {
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+        },
+    )
     config.add_route("certificate.verify", "/api/v1/certificates/verify")
     config.add_route("certificate.verify_document", "/api/v1/certificates/verify-document")
     config.add_route("certificate.verify_qr", "/api/v1/certificates/verify-qr")
