@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from forms.newconnection.workflow import WORKFLOW_NAME
-from hub.connections import STATUTORY_JOB
 from hub.connections.config import AREA_CLASSES
 from hub.console.officers import create_officer
 from hub.models import AuditEntry, JobLease
@@ -35,6 +34,7 @@ from tests.hub.connections.samples import lt_industrial_form, submission
 URL = "/api/v1/connections/applications"
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+STATUTORY_JOB = "connections.statutory_dates"  # its lease row's name in job_leases
 
 
 @pytest.fixture()
@@ -71,9 +71,10 @@ def file_days_ago(hub: Hub, application_no: str, days: float) -> None:
         application.created_at -= back
 
 
-def statutory_job(hub: Hub) -> PeriodicJob:
+def worker_jobs(hub: Hub) -> list[PeriodicJob]:
+    """Every periodic job the app registered: what hub-worker's scheduler runs."""
     jobs: list[PeriodicJob] = hub.app.app.registry[JOBS_KEY]
-    return next(job for job in jobs if job.name == STATUTORY_JOB)
+    return jobs
 
 
 def breach_notices(portal: FakeSingleWindow, sw_id: str) -> list[Any]:
@@ -85,6 +86,14 @@ def test_stage_limits_fit_inside_the_statutory_period_of_every_area_class(
 ) -> None:
     workflows: WorkflowRegistry = hub.app.app.registry["workflows"]
     definition = workflows.get(WORKFLOW_NAME)  # what new cases start under
+    # A metro application filed over REST gets its first stage's share of 3 days, not 48 hours.
+    ack = file_metro(hub, client, "SW-STAT-LIMIT")
+    with Session(hub.engine) as session:
+        case = case_of(session, ack["application_no"])
+        assert case.version == definition.version
+        assert case.due_at is not None
+        assert case.due_at - case.created_at == timedelta(hours=12)
+
     days_by_area = hub.service.settings.timeline_days
     assert set(days_by_area) == set(AREA_CLASSES)
     discom_stages = [s for s in definition.states.values() if s.clock == "running" and not s.terminal]
@@ -100,17 +109,6 @@ def test_stage_limits_fit_inside_the_statutory_period_of_every_area_class(
         total = sum((stage.limit(period) or timedelta(0) for stage in discom_stages), timedelta(0))
         assert total <= period
 
-    # A metro application filed over REST gets its first stage's share of 3 days.
-    ack = file_metro(hub, client, "SW-STAT-LIMIT")
-    with Session(hub.engine) as session:
-        case = case_of(session, ack["application_no"])
-        assert case.version == definition.version
-        assert case.due_at is not None
-        assert case.due_at - case.created_at == timedelta(hours=12)
-        assert sum((s.limit(timedelta(days=3)) or timedelta(0) for s in discom_stages), timedelta(0)) <= (
-            timedelta(days=3)
-        )
-
 
 def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_told_once(
     hub: Hub, client: dict[str, Any], portal: FakeSingleWindow
@@ -119,16 +117,22 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     on_time = file_metro(hub, client, "SW-STAT-ONTIME")
     # The late one was filed four days ago (3 days metro: one day past its date).
     file_days_ago(hub, late["application_no"], 4)
-    job = statutory_job(hub)
+    jobs = worker_jobs(hub)
 
-    # hub-worker's scheduler: the job runs when this worker holds its lease.
-    assert run_due_jobs(hub.engine, [job], "worker-a") == [STATUTORY_JOB]
+    # hub-worker's scheduler: every job runs when this worker holds its lease. The stage
+    # limit (12 h) ran out long ago: the DGM got it; the statutory date too: the GM has it now.
+    ran = run_due_jobs(hub.engine, jobs, "worker-a")
     with Session(hub.engine) as session:
         case = case_of(session, late["application_no"])
-        assert case.assigned_role == "dgm" and case.escalation_level == 1
-        assert case.due_at is not None and case.due_at > case.statutory_due_at  # type: ignore[operator]
-        breaches = session.scalars(select(WorkflowBreach).where(WorkflowBreach.case_id == case.id)).all()
-        assert [(b.state, b.escalated_to) for b in breaches] == [("statutory_due_date", "dgm")]
+        assert case.assigned_role == "gm" and case.escalation_level == 2
+        assert STATUTORY_JOB in ran
+        breaches = session.scalars(
+            select(WorkflowBreach).where(WorkflowBreach.case_id == case.id).order_by(WorkflowBreach.id)
+        ).all()
+        assert [(b.state, b.escalated_to) for b in breaches] == [
+            ("document_scrutiny", "dgm"),
+            ("statutory_due_date", "gm"),
+        ]
         audited = session.scalars(
             select(AuditEntry).where(
                 AuditEntry.action == "new_connection.statutory_breach",
@@ -141,6 +145,7 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
 
     # Another worker while the lease is held: nothing. After a restart (lease gone) and two
     # workers at once: still one breach, one escalation, one notice.
+    job = next(job for job in jobs if job.name == STATUTORY_JOB)
     assert run_due_jobs(hub.engine, [job], "worker-b") == []
     with hub.engine.begin() as conn:
         conn.execute(delete(JobLease).where(JobLease.name == STATUTORY_JOB))
@@ -163,7 +168,7 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     assert len(errors) <= 1
     with Session(hub.engine) as session:
         case = case_of(session, late["application_no"])
-        assert case.escalation_level == 1
+        assert case.escalation_level == 2
         assert (
             len(
                 session.scalars(
@@ -181,7 +186,7 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     notice = notices[0]
     assert notice.status == "document_scrutiny"  # the application's status did not change
     assert notice.details["reason"] == "statutory_date_passed"
-    assert notice.details["escalated_to"] == "dgm"
+    assert notice.details["escalated_to"] == "gm"
     assert "Statutory date" in notice.remarks and "IST" in notice.remarks
     assert [u.sequence for u in portal.updates_for("SW-STAT-LATE")] == [1, 2]
     assert breach_notices(portal, "SW-STAT-ONTIME") == []
@@ -190,7 +195,7 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     console = TestApp(hub.app.app, extra_environ={"wsgi.url_scheme": "https"})
     with Session(hub.engine) as session, session.begin():
         offices = {case_of(session, a["application_no"]).office_code for a in (late, on_time)}
-        create_officer(session, "dc.stat", "Anita Sharma", PASSWORD, ["dc_office_assistant", "dgm"], offices)
+        create_officer(session, "dc.stat", "Anita Sharma", PASSWORD, ["dc_office_assistant", "gm"], offices)
     token = CSRF.search(console.get("/console/login").text)
     assert token is not None
     console.post(
