@@ -199,7 +199,9 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     token = CSRF.search(console.get("/console/login").text)
     assert token is not None
     console.post(
-        "/console/login", {"username": "dc.stat", "password": PASSWORD, "csrf_token": token.group(1)}, status=302
+        "/console/login",
+        {"username": "dc.stat", "password": PASSWORD, "csrf_token": token.group(1)},
+        status=302,
     )
     page = console.get("/console").text
     assert "Statutory date" in page and "Stage time left" in page
@@ -216,3 +218,42 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     from hub.documents import IST
 
     assert due.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") in waiting
+
+
+def test_a_case_reported_late_is_compensated_once_at_release(
+    hub: Hub, client: dict[str, Any], portal: FakeSingleWindow
+) -> None:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from connectors.payment import PaymentStatus  # noqa: F401  (the gateway's callback below)
+
+    ack = file_metro(hub, client, "SW-STAT-COMP")
+    file_days_ago(hub, ack["application_no"], 4)
+    with hub.engine.begin() as conn:
+        conn.execute(delete(JobLease))  # a worker starting afresh: every job is due
+    run_due_jobs(hub.engine, worker_jobs(hub), "worker-d")
+    hub.officer("SW-STAT-COMP", "accept_documents", "gm")
+    hub.officer("SW-STAT-COMP", "inspection_passed", "dc_assistant_manager")
+    hub.officer("SW-STAT-COMP", "issue_demand_note", "dc_manager")
+    order_id = hub.application("SW-STAT-COMP").payment_order_id
+    callback = hub.app.app.registry["connectors"]["payment"].complete_order(order_id)
+    hub.app.post("/api/v1/connections/payments", callback.body, headers=dict(callback.headers))
+    hub.officer("SW-STAT-COMP", "sanction", "dc_manager")
+    due = datetime.fromisoformat(
+        hub.app.get(f"{URL}/SW-STAT-COMP", headers=client["headers"]).json["statutory_due_at"]
+    )
+    hub.officer("SW-STAT-COMP", "release", "dc_assistant_manager", now=due + timedelta(days=1, hours=2))
+    application = hub.application("SW-STAT-COMP")
+    assert application.delay_days == 2 and application.compensation_amount == Decimal("2000.00")
+    with Session(hub.engine) as session:
+        case = case_of(session, ack["application_no"])
+        statutory = session.scalars(
+            select(WorkflowBreach).where(
+                WorkflowBreach.case_id == case.id, WorkflowBreach.state == "statutory_due_date"
+            )
+        ).all()
+        assert len(statutory) == 1  # the watch's record; the release did not add another
+    hub.drain()
+    assert len(breach_notices(portal, "SW-STAT-COMP")) == 1
+    assert portal.updates_for("SW-STAT-COMP")[-1].details["compensation"] == "2000.00"
