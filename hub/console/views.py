@@ -116,7 +116,7 @@ def _in_ist(at: datetime | None) -> str:
     return at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") if at is not None else ""
 
 
-def _statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
+def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
     """Time left to the statutory date, the date in IST, and whether it passed (paused time excluded)."""
     due = case.statutory_due_at
     if due is None:
@@ -140,7 +140,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
     state = workflows.for_case(case).state(case.state)
     provider = _provider(request, case)
     left, overdue = _time_left(case.due_at, now)
-    statutory_left, statutory_due, statutory_overdue = _statutory_clock(case, now)
+    statutory_left, statutory_due, statutory_overdue = statutory_clock(case, now)
     return {
         "id": case.id,
         "workflow": case.workflow,

@@ -218,6 +218,11 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     from hub.documents import IST
 
     assert due.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") in waiting
+    # The case page says it too, beside its summary's statutory due date.
+    link = re.search(r'href="([^"]+)"', rows[0])
+    assert link is not None
+    case_page = console.get(link.group(1)).text
+    assert "statutory date passed" in case_page and " IST" in case_page
 
 
 def test_a_case_reported_late_is_compensated_once_at_release(
