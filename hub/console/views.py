@@ -121,6 +121,8 @@ def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
     due = case.statutory_due_at
     if due is None:
         return "—", "", False
+    if case.closed_at is not None:  # the clock stopped when the case was decided
+        return "बंद / closed", _in_ist(due), due < case.closed_at
     if case.clock_paused_at is not None:
         # The date moves on while the applicant owes us something; it passed only if it had before.
         due = due + (now - case.clock_paused_at) if due > case.clock_paused_at else due

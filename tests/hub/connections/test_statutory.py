@@ -190,6 +190,10 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     assert "Statutory date" in notice.remarks and "IST" in notice.remarks
     assert [u.sequence for u in portal.updates_for("SW-STAT-LATE")] == [1, 2]
     assert breach_notices(portal, "SW-STAT-ONTIME") == []
+    # What the single window pulls says the same.
+    pulled = hub.app.get(f"{URL}/SW-STAT-LATE", headers=client["headers"]).json
+    assert [h["action"] for h in pulled["history"]] == ["start", "escalate", "statutory_breach"]
+    assert pulled["status"] == "document_scrutiny" and pulled["status_sequence"] == 2
 
     # The officer console: both clocks, in IST, the overdue case first and marked.
     console = TestApp(hub.app.app, extra_environ={"wsgi.url_scheme": "https"})
