@@ -2,9 +2,10 @@
 
 A workflow is data (:class:`WorkflowDefinition`, usually loaded from a dict
 kept beside its form): states, the actions allowed in each, which role may
-take them, a time limit per state and whom to escalate to when it runs out,
-and whether the statutory clock runs, pauses (waiting on the applicant) or
-stops. The engine moves :class:`~hub.models.workflow.WorkflowCase` rows and
+take them, a time limit per state (fixed hours, or a share of the case's
+statutory period) and whom to escalate to when it runs out, and whether the
+statutory clock runs, pauses (waiting on the applicant) or stops. A flow with
+statutory dates can have them watched too (``escalate_statutory_breaches``). The engine moves :class:`~hub.models.workflow.WorkflowCase` rows and
 writes their history; the flows (no-dues certificates, new connections,
 bill corrections next) register listeners for what must happen on a
 transition (documents, SMS, single-window callbacks), all in the same

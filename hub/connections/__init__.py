@@ -10,7 +10,8 @@ and hub.console) adds:
 * the REST operations (``/api/v1/connections/...``) and the SOAP
   ``SingleWindowService`` (``/soap/singlewindow``);
 * the outbox handler crediting statutory compensation, the console provider,
-  and the periodic escalation job (``hub.periodic``) the worker runs.
+  and the periodic job (``hub.periodic``, run by hub-worker) that escalates a
+  case past its statutory date and tells the single window, once per case.
 """
 
 from __future__ import annotations
