@@ -51,7 +51,7 @@ from hub.models.connection import (
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue
-from hub.workflow import WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -778,7 +778,8 @@ class ConnectionService:
         assert case.statutory_due_at is not None
         days, amount = self.settings.compensation.for_delay(case.statutory_due_at, now)
         application.delay_days = days
-        if days:
+        if days and not self._statutory_breach_recorded(session, case):
+            # Released late before the periodic watch noticed: the breach is recorded here, once.
             session.add(
                 WorkflowBreach(
                     case_id=case.id,
@@ -804,6 +805,16 @@ class ConnectionService:
                 key=f"connection-compensation:{application.id}",
             )
 
+    def _statutory_breach_recorded(self, session: Session, case: WorkflowCase) -> bool:
+        return (
+            session.execute(
+                select(WorkflowBreach.id).where(
+                    WorkflowBreach.case_id == case.id, WorkflowBreach.state == STATUTORY_BREACH
+                )
+            ).first()
+            is not None
+        )
+
     @property
     def _keys(self) -> DocumentKeys:
         keys: DocumentKeys = self.registry["document_keys"]
@@ -813,7 +824,7 @@ class ConnectionService:
 
     def push_status(self, session: Session, case: WorkflowCase, event: WorkflowEvent) -> None:
         """Every change of state becomes an ordered outbox message."""
-        if event.action != "start" and event.from_state == event.to_state:
+        if event.action not in ("start", STATUTORY_ACTION) and event.from_state == event.to_state:
             return  # an escalation moves the case between officers, not the application's status
         application = self.by_number(session, case.subject_id)
         application.status = case.state
@@ -821,7 +832,9 @@ class ConnectionService:
         application.updated_at = event.at
         state = self.workflows.for_case(case).state(case.state)
         remarks = f"{state.label_hi} / {state.label_en}"
-        if event.reason:
+        if event.action == STATUTORY_ACTION:
+            remarks = _statutory_remarks(case, event, self.settings.officer_designations) + " · " + remarks
+        elif event.reason:
             remarks += f": {event.reason}"
         update = StatusUpdate(
             delivery_id="assigned-by-the-outbox",
@@ -869,6 +882,12 @@ class ConnectionService:
             )
         if event.reason and case.state in ("rejected", "withdrawn"):
             details["reason"] = event.reason
+        if event.action == STATUTORY_ACTION:
+            details.update(
+                statutory_breached=True,
+                reason="statutory_date_passed",
+                escalated_to=event.data.get("escalated_to"),
+            )
         return details
 
     # -- periodic and worker jobs -------------------------------------------------------------------
@@ -877,6 +896,11 @@ class ConnectionService:
         """The periodic job: record a breach for every overdue case and hand it up a level."""
         with Session(self.engine) as session, session.begin():
             return len(self.workflows.escalate_overdue(session, now))
+
+    def watch_statutory_dates(self, now: datetime | None = None) -> int:
+        """The periodic job: escalate each open case past its statutory date and tell the single window, once."""
+        with Session(self.engine) as session, session.begin():
+            return len(self.workflows.escalate_statutory_breaches(session, WORKFLOW_NAME, now))
 
     def credit_compensation(self, payload: Mapping[str, Any], billing: Any) -> None:
         """Outbox handler body: post the statutory compensation as a credit, once (by reference)."""
@@ -901,6 +925,19 @@ class ConnectionService:
                     "duplicate": receipt.duplicate,
                 },
             )
+
+
+def _statutory_remarks(
+    case: WorkflowCase, event: WorkflowEvent, designations: Mapping[str, tuple[str, str]]
+) -> str:
+    assert case.statutory_due_at is not None
+    due = case.statutory_due_at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST")
+    text = f"वैधानिक समय-सीमा ({due}) पार / Statutory date ({due}) passed"
+    target = event.data.get("escalated_to")
+    if target:
+        en, hi = designations.get(str(target), (str(target), str(target)))
+        text += f"; {hi} को अग्रेषित / escalated to the {en}"
+    return text
 
 
 def _officer_name(actor: str) -> str:

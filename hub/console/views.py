@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.officers import authenticate
+from hub.documents import IST
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
@@ -124,6 +125,26 @@ def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
     return ("समय-सीमा पार: " + text if overdue else text), overdue
 
 
+def _in_ist(at: datetime | None) -> str:
+    return at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") if at is not None else ""
+
+
+def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
+    """Time left to the statutory date, the date in IST, and whether it passed (paused time excluded)."""
+    due = case.statutory_due_at
+    if due is None:
+        return "—", "", False
+    if case.closed_at is not None:  # the clock stopped when the case was decided
+        return "बंद / closed", _in_ist(due), due < case.closed_at
+    if case.clock_paused_at is not None:
+        # The date moves on while the applicant owes us something; it passed only if it had before.
+        due = due + (now - case.clock_paused_at) if due > case.clock_paused_at else due
+    left, overdue = _time_left(due, now)
+    if case.clock_paused_at is not None and not overdue:
+        left += " (रुकी / paused)"
+    return left, _in_ist(due), overdue
+
+
 def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
     providers: dict[str, CaseProvider] = request.registry[PROVIDERS_KEY]
     return providers.get(case.workflow)
@@ -134,6 +155,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
     state = workflows.for_case(case).state(case.state)
     provider = _provider(request, case)
     left, overdue = _time_left(case.due_at, now)
+    statutory_left, statutory_due, statutory_overdue = statutory_clock(case, now)
     return {
         "id": case.id,
         "workflow": case.workflow,
@@ -144,7 +166,11 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
         "state_en": state.label_en,
         "office": case.office_code,
         "time_left": left,
+        "due": _in_ist(case.due_at),
         "overdue": overdue,
+        "statutory_left": statutory_left,
+        "statutory_due": statutory_due,
+        "statutory_overdue": statutory_overdue,
         "escalated": case.escalation_level > 0,
         "url": request.route_path("console.case", case_id=case.id),
     }
@@ -156,6 +182,8 @@ def queue(request: Request) -> Response:
     now = utcnow()
     session = request.dbsession
     waiting = [_row(request, c, now) for c in workflows.queue(session, officer.roles, officer.offices)]
+    # Overdue first (statutory date or stage limit), then least time left (sorted() keeps that order).
+    waiting = sorted(waiting, key=lambda row: not (row["overdue"] or row["statutory_overdue"]))
     # Decided cases in the officer's offices that still allow them an action (e.g. revoking a certificate).
     closed = session.execute(
         select(WorkflowCase)
