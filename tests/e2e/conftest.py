@@ -163,8 +163,10 @@ def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHub]:
             admin.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module: Playwright's sync API runs an event loop in this thread while it is open, and
+    # code under test elsewhere in the session calls asyncio.run (pyHanko), which refuses then.
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
