@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from certs.keys import KeyRing
+from certs.wssecurity import message_signer
 from certs.xmldsig import sign_element
 from hub import make_config
 from hub.auth.clients import create_client
@@ -58,6 +59,7 @@ def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, *
         return sign_element(element, keyring)
 
     config.registry["soap_signer"] = signer
+    config.registry["soap_message_signer"] = message_signer(keyring).sign
     return config.make_wsgi_app()
 
 
