@@ -24,6 +24,7 @@ import base64
 import functools
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -114,7 +115,7 @@ class MessageSigner:
         )
         assert reference is not None
         # A signer per call: signxml keeps per-call state on the instance.
-        signer = XMLSigner(
+        signer = _InPlaceSigner(
             method=SignatureConstructionMethod.detached,
             signature_algorithm=self._method,
             digest_algorithm=DigestAlgorithm.SHA256,
@@ -128,6 +129,23 @@ class MessageSigner:
         )
         security.append(signature)
         return envelope
+
+
+class _InPlaceSigner(XMLSigner):
+    """signxml, canonicalising the envelope's Body and Timestamp where they are.
+
+    signxml serialises and re-parses the document and then each referenced element before
+    canonicalising it: for a 1,000-item answer those copies were over half of the signing time.
+    Exclusive C14N of an element in place gives the same octets as of its copy (it renders only
+    the namespaces the subtree uses, and no inherited ``xml:`` attributes), and a detached
+    signature changes nothing in the document. Should signxml stop calling ``get_root``, it
+    copies again: slower, still correct.
+    """
+
+    def get_root(self, data: Any) -> Any:
+        if isinstance(data, etree._Element):
+            return data
+        return super().get_root(data)
 
 
 @functools.lru_cache(maxsize=32)
