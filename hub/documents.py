@@ -150,8 +150,8 @@ class DocumentKeys:
         elif not self._warned_rsa_evidence:
             self._warned_rsa_evidence = True
             log.warning(
-                "no evidence key: SOAP evidence is signed with the RSA document key (~1.2 ms per answer "
-                "instead of ~0.05 ms); configure hub.keys_evidence_pkcs12",
+                "no evidence key: SOAP answers and bulk reports are signed with the RSA document key "
+                "(slower than the ECDSA evidence key); configure hub.keys_evidence_pkcs12",
                 extra={"kid": keyring.current.kid},
             )
         self._stamp = self._current_stamp()
