@@ -48,10 +48,9 @@ log = logging.getLogger(__name__)
 # A handler answers with the payload element, or with the payload already written as its
 # exclusive-C14N bytes (hub.soap.payload: cheaper for large answers).
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element | RenderedPayload]
-# registry["soap_signer"]: an enveloped XML-DSig over a standalone document (the bulk report).
+# registry["soap_signer"] signs a standalone document (the bulk report, enveloped XML-DSig);
+# registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
-# registry["soap_message_signer"]: signs a whole answer envelope in place per WS-Security.
-MessageSigner = Callable[[etree._Element], etree._Element]
 
 
 @dataclass(frozen=True)

@@ -155,10 +155,19 @@ def test_handler_errors_become_faults(
         assert response.headers["Retry-After"] == "30"
 
 
-def test_signed_operation_fails_closed_without_a_signer(testapp: TestApp, make_client: Any) -> None:
+def _hsm_down(envelope: etree._Element) -> etree._Element:
+    raise RuntimeError("HSM unavailable")
+
+
+@pytest.mark.parametrize("replacement", [None, _hsm_down])
+def test_signed_operation_fails_closed_without_a_signer(
+    testapp: TestApp, make_client: Any, replacement: Any
+) -> None:
     client = make_client(["certificates:verify"])
     registry = testapp.app.registry
     signer = registry.pop("soap_message_signer")
+    if replacement is not None:
+        registry["soap_message_signer"] = replacement
     try:
         body = envelope(f'<e:EchoEvidence xmlns:e="{NS}"><e:name>किरण</e:name></e:EchoEvidence>', "1.2")
         response = post(testapp, body, version="1.2", operation="EchoEvidence", headers=client["headers"])
