@@ -108,12 +108,11 @@ class MessageSigner:
         body.set(WSU_ID, body_id)
 
         key_info = etree.Element(f"{{{DS_NS}}}KeyInfo", nsmap={"ds": DS_NS})
-        reference = etree.SubElement(
+        etree.SubElement(
             etree.SubElement(key_info, _WSSE + "SecurityTokenReference", nsmap={"wsse": WSSE_NS}),
             _WSSE + "Reference",
             {"URI": "#" + token_id, "ValueType": X509V3},
         )
-        assert reference is not None
         timestamp_id = timestamp.get(WSU_ID, "")
         # A signer per call: signxml keeps per-call state on the instance.
         signer = _InPlaceSigner(

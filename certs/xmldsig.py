@@ -9,8 +9,8 @@ C14N, the signer certificate in ``KeyInfo/X509Data``. Signing uses the key objec
 Documents are signed by signxml with the document key. Evidence kept as a standalone document
 (the bulk verification report) is signed by :class:`EvidenceSigner` with the identity's ECDSA
 P-256 evidence key in the same profile (SOAP answers are signed per WS-Security instead,
-:mod:`certs.wssecurity`): signxml took ~1.2 ms per payload (RSA ~0.7 ms of it, the rest its generic machinery),
-the evidence signer ~0.05 ms, most of it the ECDSA signature itself. It writes the one
+:mod:`certs.wssecurity`): signxml took ~1.2 ms per payload (RSA ~0.7 ms of it, the rest its
+generic machinery), the evidence signer ~0.05 ms, most of it the ECDSA signature itself. It writes the one
 SignedInfo this profile allows from a fixed template, so it has no generic machinery to pay for.
 
 Verification pins the key ring's trust anchors (never the system store), allows only our
