@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -40,13 +39,6 @@ from tests.hub.soap.echo_service import add_echo_service
 def soap_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     keyring, _created = KeyRing.ensure_development(tmp_path_factory.mktemp("soap-keys"))
     return keyring
-
-
-@pytest.fixture(scope="session")
-def ca_pem(soap_keyring: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("soap-ca") / "ca.pem"
-    path.write_bytes(soap_keyring.trust_anchor_pem())
-    return path
 
 
 def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, **overrides: Any) -> Router:

@@ -18,7 +18,6 @@ from tests.hub.soap.wssecurity_check import check_structure, readme_command, sig
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 PORTS = {"1.1": "EchoPort11", "1.2": "EchoPort12"}
-DS = "{http://www.w3.org/2000/09/xmldsig#}"
 
 
 class RecordingTransport(Transport):
