@@ -50,9 +50,15 @@ def test_a_signed_envelope_verifies_with_zeep_and_xmlsec1(
     done = readme_command(raw, ring.published_pem(), tmp_path / "good")
     assert done.returncode == 0, done.stdout + done.stderr
 
-    changed = raw.replace("शर्मा".encode(), "वर्मा".encode())
-    assert not zeep_verifies(changed, tmp_path)
-    assert readme_command(changed, ring.published_pem(), tmp_path / "bad").returncode != 0
+    # One character changed in the Body, or a later Expires in the Timestamp: both refuse it.
+    expires = etree.fromstring(raw).findtext(f".//{{{WSU_NS}}}Expires", "")
+    for name, changed in (
+        ("body", raw.replace("शर्मा".encode(), "वर्मा".encode())),
+        ("timestamp", raw.replace(expires.encode(), f"{int(expires[:4]) + 1}{expires[4:]}".encode())),
+    ):
+        assert changed != raw
+        assert not zeep_verifies(changed, tmp_path)
+        assert readme_command(changed, ring.published_pem(), tmp_path / name).returncode != 0
 
 
 def test_the_timestamp_is_short_and_starts_at_the_signing_moment(keyring: KeyRing) -> None:
