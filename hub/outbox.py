@@ -35,7 +35,8 @@ import logging
 import random
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -166,6 +167,17 @@ def submit_after_commit(registry: Mapping[str, Any], ids: Sequence[int]) -> None
         queue.submit(ids)
     except Exception:
         log.warning("outbox: could not queue %d messages; the sweep will", len(ids), exc_info=True)
+
+
+@contextmanager
+def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
+    """Work outside a request (periodic jobs, worker handlers, admin commands): one transaction
+    on its own session, and the outbox messages it wrote handed to the worker once it commits,
+    as a request's are. If it raises, nothing is committed and nothing is handed over."""
+    with Session(registry["db_engine"]) as session, session.begin():
+        yield session
+        ids = take_new_ids(session)
+    submit_after_commit(registry, ids)
 
 
 # --- the queue -------------------------------------------------------------

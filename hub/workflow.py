@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
+from hub.outbox import unit_of_work
 
 SYSTEM_ROLE = "system"
 # The breach row (and event) recording that a case's statutory date passed; one per case.
@@ -530,8 +531,9 @@ def includeme(config: Any) -> None:
     config.add_directive("add_workflow", add_workflow)
 
     def escalate() -> int:
-        # One pass over every workflow's overdue cases, in its own transaction.
-        with Session(registry["db_engine"]) as session, session.begin():
+        # One pass over every workflow's overdue cases, in its own transaction; the pushes and
+        # SMS its listeners write go to the worker when it commits.
+        with unit_of_work(registry) as session:
             return len(flows.escalate_overdue(session))
 
     # hub-worker runs it (hub.periodic: one worker at a time across machines).

@@ -50,7 +50,7 @@ from hub.models.connection import (
 )
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
-from hub.outbox import enqueue
+from hub.outbox import enqueue, unit_of_work
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -894,12 +894,12 @@ class ConnectionService:
 
     def escalate_overdue(self, now: datetime | None = None) -> int:
         """The periodic job: record a breach for every overdue case and hand it up a level."""
-        with Session(self.engine) as session, session.begin():
+        with unit_of_work(self.registry) as session:
             return len(self.workflows.escalate_overdue(session, now))
 
     def watch_statutory_dates(self, now: datetime | None = None) -> int:
         """The periodic job: escalate each open case past its statutory date and tell the single window, once."""
-        with Session(self.engine) as session, session.begin():
+        with unit_of_work(self.registry) as session:
             return len(self.workflows.escalate_statutory_breaches(session, WORKFLOW_NAME, now))
 
     def credit_compensation(self, payload: Mapping[str, Any], billing: Any) -> None:
