@@ -38,7 +38,7 @@ def load_settings(ini: str) -> dict[str, Any]:
 def engine_for(settings: dict[str, Any]) -> Engine:
     from hub.db import make_engine
 
-    return make_engine(settings["hub.database_url"], pool_size=2)
+    return make_engine(settings["hub.database_url"], pool_size=2, writer=True)
 
 
 @contextmanager

@@ -32,7 +32,15 @@ from hub.errors import problem_response
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, pool_size: int = 16, **kwargs: Any) -> Engine:
+def make_engine(url: str, pool_size: int = 16, *, writer: bool = False, **kwargs: Any) -> Engine:
+    """An engine for the hub's database.
+
+    ``writer=True`` (SQLite only): every transaction takes the write lock when it begins
+    (BEGIN IMMEDIATE), waiting for it up to the busy timeout. For processes whose transactions
+    read and then write (the admin commands): a deferred transaction that has read cannot write
+    after another connection committed (SQLite answers "database is locked" at once, without
+    waiting), and requests have pyramid_retry for that while a command has no one to retry it.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -41,7 +49,8 @@ def make_engine(url: str, pool_size: int = 16, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks
         # SAVEPOINT; take control of it (SQLAlchemy docs, "Serializable isolation").
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     # No pre-ping: it costs a round trip on every checkout (~0.5 ms on our
     # machines, a tenth of a certificate verification). A connection the
