@@ -58,7 +58,7 @@ class ServedHub:
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.returncode == 0, (args, done.stderr.strip().splitlines()[-3:])
         return done.stdout
 
     def client(self, name: str, scopes: str, *extra: str) -> dict[str, Any]:
@@ -89,6 +89,37 @@ class ServedHub:
             env={"HUB_OFFICER_PASSWORD": OFFICER_PASSWORD},
         )
         return username
+
+    def shift_case(self, subject_id: str, **columns: Any) -> None:
+        """Time passes for one case: move its clocks as the days would have moved them."""
+        from sqlalchemy import update
+
+        from hub.models.workflow import WorkflowCase
+
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(WorkflowCase).where(WorkflowCase.subject_id == subject_id).values(**columns)
+                )
+        finally:
+            engine.dispose()
+
+    def run_job_now(self, name: str) -> None:
+        """Make hub-worker's periodic job ``name`` due now (its scheduler looks every few seconds)."""
+        from sqlalchemy import update
+
+        from hub.models.job import JobLease
+        from hub.models.meta import utcnow
+
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(JobLease).where(JobLease.name == name).values(leased_until=utcnow(), holder=None)
+                )
+        finally:
+            engine.dispose()
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
         """Read what an outside system holds (the reference SMS gateway's messages, a ledger)."""
