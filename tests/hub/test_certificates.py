@@ -273,6 +273,50 @@ def test_verify_by_holder_needs_election_authority_token(
     assert wrong["status"] == "unknown"
 
 
+def test_verification_by_name_needs_the_whole_name_and_tolerates_only_how_it_is_typed(
+    testapp: TestApp, dbsession: Session, make_client: Any
+) -> None:
+    import dataclasses
+    import unicodedata
+
+    from hub.documents import Holder, mask_mobile
+
+    # "ज़ाकिर" typed with the precomposed letter ज़ (U+095B); verifiers may send ज + nukta.
+    holder = Holder("ज़ाकिर ख़ान", "Zakir Khan", "223456789", mask_mobile("9876543211"))
+    zakir = issue(dbsession, testapp.app.registry, dataclasses.replace(no_dues_request(), holder=holder))
+    kirans = [issue(dbsession, testapp.app.registry) for _ in range(7)]
+    numbers = [zakir.record.number] + [k.record.number for k in kirans]
+    authority = make_client(["certificates:verify"])
+
+    def status(number: str, name: str) -> str:
+        return str(
+            testapp.post_json(
+                "/api/v1/certificates/verify",
+                {"number": number, "holder_name": name},
+                headers=authority["headers"],
+            ).json["status"]
+        )
+
+    # One letter, a first name, a surname, a name and a half: nothing is disclosed.
+    for guess in ("a", "A", "n", "क", "Kiran", "sharma", "ज़ाकिर", "Zakir", "Kiran Sharma (", "r Khan"):
+        assert [status(n, guess) for n in numbers] == ["unknown"] * 8, guess
+    # A miss reveals nothing: the answer is the unknown number's answer.
+    miss = testapp.post_json(
+        "/api/v1/certificates/verify",
+        {"number": numbers[1], "holder_name": "Kiran Sharm"},
+        headers=authority["headers"],
+    ).json
+    assert miss == {"number": numbers[1], "status": "unknown"}
+
+    # Whole names, however they are typed: case, spacing, Unicode form, zero-width joiners.
+    for name in ("kiran  SHARMA", " Kiran Sharma ", "किरण शर्मा", "किरण\u200d शर्मा", "किरण शर्मा (Kiran Sharma)"):
+        assert status(numbers[1], name) == "valid", name
+    for name in ("zakir khan", "ज़ाकिर ख़ान", unicodedata.normalize("NFD", "ज़ाकिर ख़ान"), "ज\u093cाकिर ख\u093cान"):
+        assert status(zakir.record.number, name) == "valid", name
+    # Somebody else's whole name is a miss.
+    assert status(zakir.record.number, "Kiran Sharma") == "unknown"
+
+
 def test_verify_validation_errors(testapp: TestApp) -> None:
     response = testapp.post_json(
         "/api/v1/certificates/verify", {"number": "bad number!", "code": 5}, status=400
