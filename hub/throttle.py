@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,7 +66,9 @@ class SignInKeys:
     def of(cls, kind: str, account: str, address: str | None) -> SignInKeys:
         where = (address or "?")[:64]
         # An unknown account counts like a known one: the answers must not tell them apart.
-        return cls(((f"{kind}:{account[:64]}@{where}", ACCOUNT_AT_ADDRESS), (f"{kind}-address:{where}", ADDRESS)))
+        return cls(
+            ((f"{kind}:{account[:64]}@{where}", ACCOUNT_AT_ADDRESS), (f"{kind}-address:{where}", ADDRESS))
+        )
 
     @property
     def account_key(self) -> str:

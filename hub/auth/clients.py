@@ -93,6 +93,7 @@ def check_secret(client: PartnerClient | None, secret: str) -> bool:
     """Is ``secret`` the client's? ``None`` (no such active client) runs the same Argon2
     verification against a stand-in hash, so the time taken does not tell which ids exist."""
     hashed = client.secret_hash if client is not None else _stand_in_hash()
+    matches: bool
     try:
         matches = _hasher.verify(hashed, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -309,9 +309,20 @@ def test_verification_by_name_needs_the_whole_name_and_tolerates_only_how_it_is_
     assert miss == {"number": numbers[1], "status": "unknown"}
 
     # Whole names, however they are typed: case, spacing, Unicode form, zero-width joiners.
-    for name in ("kiran  SHARMA", " Kiran Sharma ", "किरण शर्मा", "किरण\u200d शर्मा", "किरण शर्मा (Kiran Sharma)"):
+    for name in (
+        "kiran  SHARMA",
+        " Kiran Sharma ",
+        "किरण शर्मा",
+        "किरण\u200d शर्मा",
+        "किरण शर्मा (Kiran Sharma)",
+    ):
         assert status(numbers[1], name) == "valid", name
-    for name in ("zakir khan", "ज़ाकिर ख़ान", unicodedata.normalize("NFD", "ज़ाकिर ख़ान"), "ज\u093cाकिर ख\u093cान"):
+    for name in (
+        "zakir khan",
+        "ज़ाकिर ख़ान",
+        unicodedata.normalize("NFD", "ज़ाकिर ख़ान"),
+        "ज\u093cाकिर ख\u093cान",
+    ):
         assert status(zakir.record.number, name) == "valid", name
     # Somebody else's whole name is a miss.
     assert status(zakir.record.number, "Kiran Sharma") == "unknown"
