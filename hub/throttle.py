@@ -122,4 +122,6 @@ def record_failure(session: Session, keys: SignInKeys, now: datetime | None = No
 
 def record_success(session: Session, keys: SignInKeys) -> None:
     """The right password: the account at this address starts afresh (the address's count stays)."""
-    session.execute(delete(SignInFailures).where(SignInFailures.key == keys.account_key))
+    # Looked up first: a DELETE that finds nothing still takes SQLite's write lock.
+    if session.get(SignInFailures, keys.account_key) is not None:
+        session.execute(delete(SignInFailures).where(SignInFailures.key == keys.account_key))

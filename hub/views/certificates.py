@@ -475,6 +475,14 @@ def includeme(config: Configurator) -> None:
                     }
                 },
             },
+            "responses": {
+                "200": {
+                    "description": "the certificate's registry entry, now revoked",
+                    "content": {"application/json": {"schema": VERIFICATION_SCHEMA}},
+                },
+                "404": {"$ref": "#/components/responses/Problem"},
+                "409": {"$ref": "#/components/responses/Problem"},
+            },
         },
     )
     config.add_view(
