@@ -15,6 +15,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -450,10 +451,33 @@ def _matches_holder(record: RegistryEntry, holder_name: str | None, samagra_id: 
             record.holder_samagra_id or "", samagra_id.strip()
         )
     if holder_name:
+        given = comparable_name(holder_name).encode()
         printed = str(record.public_summary.get("holder_name", ""))
-        given = " ".join(holder_name.split()).casefold()
-        return given != "" and given in printed.casefold()
+        # Whole names only: a part of a name ("a", a surname) would let a verifier fish for holders.
+        return given != b"" and any(hmac.compare_digest(given, name) for name in _holder_names(printed))
     return False
+
+
+# The printed holder name: "देवनागरी (Latin)" when both spellings were given, else the one.
+_BOTH_SPELLINGS = re.compile(r"(.+) \(([^()]+)\)")
+
+
+def _holder_names(printed: str) -> list[bytes]:
+    """Each spelling a verifier may give in full: the printed name, its Devanagari and its Latin form."""
+    names = [comparable_name(printed)]
+    both = _BOTH_SPELLINGS.fullmatch(printed)
+    if both is not None:
+        names += [comparable_name(both.group(1)), comparable_name(both.group(2))]
+    return [n.encode() for n in names if n]
+
+
+def comparable_name(name: str) -> str:
+    """A name as two people typing it may agree on it: one Unicode form (NFKC), no zero-width
+    joiners (they change how a conjunct is drawn, not which letters it has), case folded,
+    single spaces."""
+    composed = unicodedata.normalize("NFKC", name)
+    visible = "".join(ch for ch in composed if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.casefold().split())
 
 
 def judge_verification(

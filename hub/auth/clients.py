@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,11 +83,22 @@ def create_client(
     return NewClient(client_id, client_secret, soap_password)
 
 
-def check_secret(client: PartnerClient, secret: str) -> bool:
+@functools.cache
+def _stand_in_hash() -> str:
+    """What an unknown or revoked client id's secret is checked against (made on first need)."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def check_secret(client: PartnerClient | None, secret: str) -> bool:
+    """Is ``secret`` the client's? ``None`` (no such active client) runs the same Argon2
+    verification against a stand-in hash, so the time taken does not tell which ids exist."""
+    hashed = client.secret_hash if client is not None else _stand_in_hash()
+    matches: bool
     try:
-        return _hasher.verify(client.secret_hash, secret)
+        matches = _hasher.verify(hashed, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+        matches = False
+    return matches and client is not None
 
 
 def find_active_client(session: Session, client_id: str) -> PartnerClient | None:

@@ -1,7 +1,13 @@
 """The token endpoint (Authlib, client-credentials grant) and the JWKS.
 
 Authlib has no Pyramid integration; its framework-neutral AuthorizationServer
-needs three adapters (request in, response out, client lookup), written here.
+needs three adapters (request in, response out, client authentication), written here.
+
+Client authentication (HTTP Basic) is ours, not Authlib's, for three reasons: wrong
+secrets are throttled per client id at an address and per address (hub.throttle:
+429 ``slow_down`` with Retry-After); an unknown id pays the same Argon2 check as a
+known one and gets the same answer, so neither time nor text tells which ids exist;
+and the request's own database session is used, never one kept on the shared server.
 """
 
 from __future__ import annotations
@@ -13,18 +19,20 @@ from functools import cached_property
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Error, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
-from sqlalchemy.orm import Session
 
 from hub.auth.clients import check_secret, find_active_client
 from hub.auth.tokens import ALGORITHM, TokenKeyRing
 from hub.models import PartnerClient
+from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -82,16 +90,60 @@ class _OAuth2Request(OAuth2Request):  # type: ignore[misc]
         super().__init__(
             request.method, request.url.replace("http://", "https://", 1), headers=request.headers
         )
-        self._request = request
+        self.pyramid_request = request
         self.payload = _Payload(request)
 
     @property
     def args(self) -> Mapping[str, str]:
-        return dict(self._request.GET.items())
+        return dict(self.pyramid_request.GET.items())
 
     @property
     def form(self) -> Mapping[str, str]:
-        return dict(self._request.POST.items())
+        return dict(self.pyramid_request.POST.items())
+
+
+class _SlowDown(OAuth2Error):  # type: ignore[misc]
+    """Too many wrong secrets from this address (``slow_down``: the IANA OAuth registry's
+    token-endpoint code for "retry later"; RFC 6749 has none)."""
+
+    error = "slow_down"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(description=f"too many failed client authentications; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+def _client_secret_basic(query_client: Any, request: _OAuth2Request) -> _Client | None:
+    """HTTP Basic client authentication, throttled; None lets Authlib answer ``invalid_client``."""
+    client_id, secret = extract_basic_authorization(request.headers)
+    if not client_id or not secret:
+        return None
+    pyramid_request = request.pyramid_request
+    session = pyramid_request.dbsession
+    keys = SignInKeys.of("client", client_id, pyramid_request.client_addr)
+    wait = seconds_to_wait(session, keys)
+    if wait:
+        raise _SlowDown(wait)
+    row = find_active_client(session, client_id)
+    # An unknown or revoked id runs the same check (against a stand-in hash) and fails alike.
+    if check_secret(row, secret) and row is not None:
+        record_success(session, keys)
+        return _Client(row)
+    record_failure(session, keys)
+    return None
+
+
+class _ClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # RFC 6749 §5.2: a scope the client was not granted is an error, not a silently smaller token.
+        asked = set(scope_to_list(self.request.payload.scope) or ())
+        if not asked <= set(self.request.client.row.scopes):
+            raise InvalidScopeError()
 
 
 class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
@@ -112,14 +164,13 @@ class HubAuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
 
     def __init__(self, keys: TokenKeyRing, issuer: str, audience: str, lifetime: int) -> None:
         super().__init__()
-        self._session: Session | None = None
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_ClientCredentialsGrant)
         self.register_token_generator("client_credentials", _TokenGenerator(keys, issuer, audience, lifetime))
+        self.register_client_auth_method("client_secret_basic", _client_secret_basic)
 
     def query_client(self, client_id: str) -> _Client | None:
-        assert self._session is not None
-        row = find_active_client(self._session, client_id)
-        return _Client(row) if row is not None else None
+        # Authlib wants it to exist; every client authentication goes through _client_secret_basic.
+        raise NotImplementedError("clients authenticate through _client_secret_basic")
 
     def save_token(self, token: Mapping[str, Any], request: OAuth2Request) -> None:
         # JWT access tokens are self-contained: nothing to store.
@@ -139,11 +190,7 @@ class HubAuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         return response
 
     def token_response(self, request: Request) -> Response:
-        self._session = request.dbsession
-        try:
-            response: Response = self.create_token_response(request)
-        finally:
-            self._session = None
+        response: Response = self.create_token_response(request)
         return response
 
 
@@ -211,8 +258,9 @@ def includeme(config: Configurator) -> None:
             },
             "responses": {
                 "200": {"description": "access token"},
-                "400": {"description": "OAuth error"},
+                "400": {"description": "OAuth error (invalid_scope: a scope the client was not granted)"},
                 "401": {"description": "client authentication failed"},
+                "429": {"description": "slow_down: too many failed authentications; see Retry-After"},
             },
         },
     )

@@ -1,11 +1,14 @@
-"""Officer accounts: creation (``hub-admin officers create``) and sign-in with lockout."""
+"""Officer accounts: creation (``hub-admin officers create``) and sign-in.
+
+Wrong passwords slow down the address that sends them (hub.throttle), never the account
+everywhere: an account-wide lockout would let anyone who knows a username lock its officer out.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Iterable
-from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,8 +18,6 @@ from sqlalchemy.orm import Session
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{2,59}")
 ROLE = re.compile(r"[a-z][a-z0-9_]{1,39}")
@@ -62,7 +63,6 @@ def create_officer(
         roles=roles,
         offices=offices,
         active=True,
-        failed_logins=0,
         created_at=utcnow(),
     )
     session.add(officer)
@@ -71,25 +71,17 @@ def create_officer(
 
 
 def authenticate(session: Session, username: str, password: str) -> Officer | None:
-    """The officer if the password is right and the account usable; None otherwise (one answer for all)."""
-    officer = session.execute(
-        select(Officer).where(Officer.username == username).with_for_update()
-    ).scalar_one_or_none()
-    now = utcnow()
+    """The officer if the password is right and the account usable; None otherwise (one answer for all).
+
+    The caller throttles attempts (hub.throttle) before asking.
+    """
+    officer = session.execute(select(Officer).where(Officer.username == username)).scalar_one_or_none()
     if officer is None or not officer.active:
         _verify(_dummy_hash(), password)
         return None
-    if officer.locked_until is not None and officer.locked_until > now:
-        return None
     if not _verify(officer.password_hash, password):
-        officer.failed_logins += 1
-        if officer.failed_logins >= MAX_FAILED_LOGINS:
-            officer.locked_until = now + LOCKOUT
-            officer.failed_logins = 0
         return None
-    officer.failed_logins = 0
-    officer.locked_until = None
-    officer.last_login_at = now
+    officer.last_login_at = utcnow()
     if _hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = _hasher.hash(password)
     return officer

@@ -21,6 +21,7 @@ from hub.documents import IST
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 from hub.workflow import WorkflowError, WorkflowRegistry
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ ERROR_TEXT = {
     "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
     "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
     "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
+    "slow_down": (
+        "बहुत से गलत प्रयास; {seconds} सेकंड बाद पुनः प्रयास करें",
+        "Too many wrong attempts; try again in {seconds} seconds",
+    ),
     "unavailable": (
         "एक बाहरी प्रणाली (बिलिंग / भुगतान) उत्तर नहीं दे रही; कुछ नहीं बदला, बाद में पुनः प्रयास करें",
         "An outside system (billing / payment) is not answering; nothing changed, please try again later",
@@ -90,12 +95,23 @@ def login(request: Request) -> Response:
         return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
     username = str(request.POST.get("username", "")).strip().lower()[:60]
     password = str(request.POST.get("password", ""))[:200]
-    officer = authenticate(request.dbsession, username, password) if username and password else None
-    if officer is None:
-        # Rendered, not raised: the failed-attempt counter must be committed.
+    if not (username and password):
         return render(
             request, "login.html", status=401, officer=None, error=ERROR_TEXT["login"], username=username
         )
+    session = request.dbsession
+    keys = SignInKeys.of("officer", username, request.client_addr)
+    wait = seconds_to_wait(session, keys)
+    if wait:
+        return _slow_down(request, username, wait)
+    officer = authenticate(session, username, password)
+    if officer is None:
+        # Rendered, not raised: the failure count must be committed.
+        record_failure(session, keys)
+        return render(
+            request, "login.html", status=401, officer=None, error=ERROR_TEXT["login"], username=username
+        )
+    record_success(session, keys)
     request.session.invalidate()
     request.session["officer_id"] = officer.id
     new_csrf_token(request)
@@ -103,6 +119,14 @@ def login(request: Request) -> Response:
 
     record(request.dbsession, f"officer:{officer.username}", "console.login", "officer", officer.username, {})
     return HTTPFound(location=request.route_path("console.queue"))
+
+
+def _slow_down(request: Request, username: str, wait: int) -> Response:
+    hi, en = ERROR_TEXT["slow_down"]
+    error = (hi.format(seconds=wait), en.format(seconds=wait))
+    response = render(request, "login.html", status=429, officer=None, error=error, username=username)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def logout(request: Request) -> Response:

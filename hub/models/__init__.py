@@ -25,6 +25,7 @@ from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 from hub.models.soap import SoapNonce
+from hub.models.throttle import SignInFailures
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "PartnerClient",
     "RateLimitWindow",
     "RegistryChange",
+    "SignInFailures",
     "SoapNonce",
     "TokenSigningKey",
     "WorkflowBreach",

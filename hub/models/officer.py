@@ -27,8 +27,5 @@ class Officer(Base):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     offices: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Consecutive wrong passwords; at the limit the account is locked for a while.
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -558,8 +558,20 @@ class NoDuesTransitions:
         if app.certificate_id is None:
             return
         record = session.get(IssuedDocument, app.certificate_id)
-        if record is not None:
-            revoke_document(session, record, event.actor, event.reason or "")
+        if record is None:
+            return
+        # Revoked here (console) or already by REST revokeCertificate, whose listener led here.
+        revoke_document(session, record, event.actor, event.reason or "")
+        if record.status == "revoked":
+            enqueue_sms(session, app.mobile, revoked_sms(record.number), "certificate_revoked")
+
+
+def revoked_sms(number: str) -> str:
+    """What the holder is told when the certificate is revoked (DLT template ``certificate_revoked``)."""
+    return (
+        f"आपका अदेय प्रमाण-पत्र {number} निरस्त कर दिया गया है। "
+        f"Your no-dues certificate {number} has been revoked. Queries: 1912. MPCZ"
+    )
 
 
 def _officer_for(session: Session, actor: str) -> Officer | None:

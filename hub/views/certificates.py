@@ -43,6 +43,7 @@ SAMAGRA = re.compile(r"[0-9]{8,9}")
 # The two free-text fields of a question (the SOAP batch reader holds itself to the same limits).
 REF_MAX = 64
 HOLDER_NAME_MAX = 200
+REVOCATION_REASON_MAX = 500
 XML_TYPES = ("application/xml", "text/xml")
 
 VERIFICATION_SCHEMA = {
@@ -195,17 +196,26 @@ def verify_certificate_qr(request: Request) -> dict[str, Any]:
 
 
 def revoke_certificate(request: Request) -> dict[str, Any]:
+    """A partner revokes a certificate issued on its own request; the actor is the client itself.
+
+    The discom's officers revoke through the console (the case's ``revoke`` action, in their
+    offices). Another client's certificate answers exactly like a missing one.
+    """
     reader = json_reader(request)
-    reason = reader.text("reason", max_length=500)
-    officer = reader.text("revoked_by", max_length=200)
+    reason = reader.text("reason", max_length=REVOCATION_REASON_MAX)
+    if "revoked_by" in reader.data:
+        # Who revoked is who authenticated: a free-text name would put anyone in the audit log.
+        reader.problem("revoked_by", "not_accepted", "the revoking client is read from the token; use reason")
     reader.done()
+    assert reason is not None
+    client_id = request.partner.client_id
     record = find_document(request.dbsession, request.matchdict["number"])
-    if record is None:
+    if record is None or record.requested_by_client != client_id:
         raise Problem("not_found")
-    by = f"{officer} via {request.partner.client_id}"
-    if not revoke_document(request.dbsession, record, by, reason or ""):
+    by = f"client:{client_id}"
+    if not revoke_document(request.dbsession, record, by, reason):
         raise Problem("conflict", f"the document is {record.status}, not valid")
-    notify_revoked(request.registry, request.dbsession, record, by, reason or "")
+    notify_revoked(request.registry, request.dbsession, record, by, reason)
     return VerificationResult(record.status, record.number, RegistryEntry.of(record)).as_dict()
 
 
@@ -452,7 +462,8 @@ def includeme(config: Configurator) -> None:
         scopes=["certificates:revoke"],
         operation_id="revokeCertificate",
         openapi={
-            "summary": "Revoke a valid certificate with a reason",
+            "summary": "Revoke a valid certificate issued on this client's request, with a reason "
+            "(another client's certificate: 404)",
             "tags": tags,
             "parameters": number_param,
             "requestBody": {
@@ -461,11 +472,26 @@ def includeme(config: Configurator) -> None:
                     "application/json": {
                         "schema": {
                             "type": "object",
-                            "required": ["reason", "revoked_by"],
-                            "properties": {"reason": {"type": "string"}, "revoked_by": {"type": "string"}},
+                            "required": ["reason"],
+                            "properties": {
+                                "reason": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": REVOCATION_REASON_MAX,
+                                    "description": "why, and who asked for it (shown to verifiers)",
+                                }
+                            },
                         }
                     }
                 },
+            },
+            "responses": {
+                "200": {
+                    "description": "the certificate's registry entry, now revoked",
+                    "content": {"application/json": {"schema": VERIFICATION_SCHEMA}},
+                },
+                "404": {"$ref": "#/components/responses/Problem"},
+                "409": {"$ref": "#/components/responses/Problem"},
             },
         },
     )

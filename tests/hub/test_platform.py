@@ -91,15 +91,20 @@ def test_token_endpoint_wrong_content_type(testapp: TestApp) -> None:
     assert response.json["code"] == "unsupported_media_type"
 
 
-def test_token_scope_is_limited_to_what_the_client_has(testapp: TestApp, make_client: Any) -> None:
-    client = make_client(["hub:ping"])
+def test_a_scope_the_client_was_not_granted_is_invalid_scope(testapp: TestApp, make_client: Any) -> None:
+    client = make_client(["hub:ping", "certificates:read"])
     basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    response = testapp.post(
-        "/oauth/token",
-        {"grant_type": "client_credentials", "scope": "hub:ping kyc:export"},
-        headers={"Authorization": "Basic " + basic},
-    )
-    assert response.json["scope"] == "hub:ping"
+
+    def token(scope: str | None, status: int = 200) -> Any:
+        form = {"grant_type": "client_credentials", **({"scope": scope} if scope is not None else {})}
+        return testapp.post("/oauth/token", form, headers={"Authorization": "Basic " + basic}, status=status)
+
+    refused = token("hub:ping kyc:export", status=400)
+    assert refused.json["error"] == "invalid_scope" and "access_token" not in refused.json
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert token("kyc:export", status=400).json["error"] == "invalid_scope"
+    assert token("hub:ping").json["scope"] == "hub:ping"
+    assert token(None).json["scope"] == "certificates:read hub:ping"
 
 
 def test_wrong_scope_is_403_with_insufficient_scope(testapp: TestApp, make_client: Any) -> None:

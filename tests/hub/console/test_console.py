@@ -1,4 +1,4 @@
-"""The officers' console on its own: sign-in, cookies, CSRF, lockout, the queue of any workflow, escalation."""
+"""The officers' console on its own: sign-in, cookies, CSRF, throttling, the queue of any workflow, escalation."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.console import CaseView, Evidence, Field
-from hub.console.officers import MAX_FAILED_LOGINS, OfficerError, create_officer
+from hub.console.officers import OfficerError, create_officer
 from hub.models.meta import utcnow
+from hub.models.throttle import SignInFailures
 from hub.models.workflow import WorkflowCase
 from hub.workflow import WorkflowDefinition, WorkflowRegistry
 
@@ -106,13 +108,53 @@ def test_post_without_csrf_token_is_refused(console: dict[str, Any]) -> None:
     assert console["case"].state == "waiting"
 
 
-def test_wrong_passwords_lock_the_account(console: dict[str, Any]) -> None:
-    app: TestApp = console["app"]
-    for _ in range(MAX_FAILED_LOGINS):
-        assert "Wrong username or password" in _login(app, "dgm.one", "wrong password!", status=401).text
-    # Locked: even the right password is refused for a while, with the same answer.
-    _login(app, "dgm.one", status=401)
-    _login(app, "nobody.here", status=401)
+def _browser(app: TestApp, address: str) -> TestApp:
+    """A browser of its own (cookie jar) at ``address``, in the test's transaction."""
+    return TestApp(app.app, extra_environ={**app.extra_environ, "REMOTE_ADDR": address})
+
+
+def _let_time_pass(session: Session) -> None:
+    """Every wait is over (the counts stay), as if the caller had waited."""
+    session.execute(update(SignInFailures).values(blocked_until=utcnow()))
+
+
+def test_a_strangers_wrong_passwords_never_lock_the_officer_out(console: dict[str, Any]) -> None:
+    stranger = _browser(console["app"], "203.0.113.7")
+    answers = [_login(stranger, "dgm.one", "wrong password!", status="*").status_int for _ in range(12)]
+    assert answers[:5] == [401] * 5 and set(answers[6:]) == {429}
+    # The officer at their own desk signs in at once.
+    officer = _browser(console["app"], "198.51.100.20")
+    assert _login(officer, "dgm.one").location.endswith("/console")
+    assert "Suresh Verma" in officer.get("/console").text
+
+
+def test_wrong_passwords_from_one_address_wait_longer_and_longer(console: dict[str, Any]) -> None:
+    guesser = _browser(console["app"], "203.0.113.8")
+    for _ in range(5):
+        assert "Wrong username or password" in _login(guesser, "dgm.one", "wrong password!", status=401).text
+    waits = []
+    for _ in range(4):
+        _login(guesser, "dgm.one", "wrong password!", status=401)
+        # Waiting: not even the right password is checked, and the page says how long.
+        refused = _login(guesser, "dgm.one", status=429)
+        assert "Too many wrong attempts" in refused.text and "बहुत से गलत प्रयास" in refused.text
+        waits.append(int(refused.headers["Retry-After"]))
+        _let_time_pass(console["session"])
+    assert waits == [1, 2, 4, 8]
+    # Once the wait is over the right password works, and the account's count starts afresh.
+    assert _login(guesser, "dgm.one").status_int == 302
+    guesser.reset()
+    assert _login(guesser, "dgm.one", "wrong password!", status=401)
+
+
+def test_one_address_cannot_try_many_accounts(console: dict[str, Any]) -> None:
+    scanner = _browser(console["app"], "203.0.113.9")
+    for n in range(21):
+        _login(scanner, f"officer.{n}", "wrong password!", status=401)
+    # The address waits, whatever account it names next (unknown names count like known ones).
+    assert int(_login(scanner, "gm.one", status=429).headers["Retry-After"]) >= 1
+    _login(scanner, "nobody.here", "x" * 12, status=429)
+    assert _login(_browser(console["app"], "198.51.100.21"), "gm.one").status_int == 302
 
 
 def test_decisions_follow_roles_offices_and_reasons(console: dict[str, Any]) -> None:

@@ -77,6 +77,7 @@ def test_verify_certificate_equals_rest_bearer_and_username_token(
     authority = election.authority()
     questions = [
         {"number": record.number, "code": code},
+        {"number": record.number, "holder_name": "kiran sharma"},
         {"number": record.number, "holder_name": "Kiran"},
         {"number": record.number, "samagra_id": "912345678"},
         {"number": record.number, "samagra_id": "912345670"},

@@ -23,7 +23,7 @@ class Flow:
     def __init__(self, app: TestApp, engine: Engine, make_client: Any) -> None:
         self.app = app
         self.engine = engine
-        self.client = make_client(["nodues:apply", "nodues:read", "certificates:read"])
+        self.client = make_client(["nodues:apply", "nodues:read", "certificates:read", "certificates:revoke"])
         self.headers = self.client["headers"]
         self.registry = app.app.registry
 

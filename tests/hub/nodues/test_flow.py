@@ -112,6 +112,8 @@ def test_clean_candidate_gets_a_verified_certificate_then_reapplies_and_the_offi
     final = flow.application(second["application_id"])
     assert final["status"] == "revoked" and final["certificate"]["status"] == "revoked"
     assert final["history"][-1]["reason"] == "dues found later on a second connection"
+    revoked_texts = [m.text for m in flow.sms(CLEAN.mobile, "certificate_revoked")]
+    assert len(revoked_texts) == 1 and renewed["number"] in revoked_texts[0]
     with Session(flow.engine) as session:
         actions = set(session.execute(select(AuditEntry.action)).scalars())
     assert {"nodues.approve", "nodues.revoke", "document.issued", "document.revoked"} <= actions
@@ -277,13 +279,18 @@ def test_revocation_through_rest_moves_the_application_too(flow: Flow, live_clie
     certificate = flow.application(filed["application_id"])["certificate"]
     assert certificate["status"] == "valid"
 
-    authority = live_client(["certificates:revoke"])
-    flow.app.post_json(
-        f"/api/v1/certificates/{certificate['number']}/revocation",
-        {"reason": "dues found after issue", "revoked_by": "DGM Bhopal"},
-        headers=authority["headers"],
-    )
+    url = f"/api/v1/certificates/{certificate['number']}/revocation"
+    # Another partner holding the scope cannot touch the portal's certificate: it looks missing.
+    stranger = live_client(["certificates:revoke"])
+    flow.app.post_json(url, {"reason": "x"}, headers=stranger["headers"], status=404)
+    assert flow.application(filed["application_id"])["certificate"]["status"] == "valid"
+
+    flow.app.post_json(url, {"reason": "dues found after issue"}, headers=flow.headers)
     app = flow.application(filed["application_id"])
     assert app["status"] == "revoked" and app["certificate"]["status"] == "revoked"
     assert app["history"][-1]["action"] == "revoke"
     assert app["history"][-1]["reason"] == "dues found after issue"
+    flow.drain()
+    texts = [m.text for m in flow.sms(person.mobile, "certificate_revoked")]
+    assert len(texts) == 1 and certificate["number"] in texts[0]
+    assert "निरस्त" in texts[0] and "revoked" in texts[0]
