@@ -27,6 +27,18 @@ ERROR_TEXT = {
     "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
     "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
     "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
+    "billing_unavailable": (
+        "बिलिंग से उत्तर नहीं मिला: कुछ जारी नहीं हुआ, प्रकरण प्रतीक्षा में है; बाद में पुनः प्रयास करें",
+        "Billing did not answer: nothing was issued and the case waits; try again later",
+    ),
+    "dues_changed": (
+        "बिलिंग का उत्तर अब बकाया-मुक्त नहीं है: कुछ जारी नहीं हुआ",
+        "Billing's answer is no longer clear: nothing was issued",
+    ),
+    "connections_exist": (
+        "इस व्यक्ति के नाम अब कनेक्शन दर्ज हैं: कुछ जारी नहीं हुआ",
+        "Connections are now registered to this person: nothing was issued",
+    ),
 }
 
 
@@ -223,7 +235,9 @@ def decide(request: Request) -> Response:
     # Lock the case so two officers deciding at once are serialised (PostgreSQL; SQLite has one writer).
     session.refresh(case, with_for_update=True)
     try:
-        workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
+        # A savepoint: a decision its workflow refuses midway (billing silent at issue) leaves no trace.
+        with session.begin_nested():
+            workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
     except WorkflowError as exc:
         return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
     request.session.flash(f"{action}: {case.subject_id}")
