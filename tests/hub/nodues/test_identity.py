@@ -240,3 +240,22 @@ def test_no_connection_counts_the_connections_linked_to_the_applying_account(flo
         no_connection=True,
     )
     assert refused.json["code"] == "connections_exist" and refused.json["count"] == 1
+
+
+def test_when_the_registry_is_down_readyz_says_so_and_nobody_applies(flow: Flow) -> None:
+    person = PERSONAS["incomplete_kyc"]
+    account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
+    assert flow.app.get("/readyz").json["checks"]["samagra"]["status"] == "ok"
+    set_down(flow.engine, "samagra")
+    try:
+        ready = flow.app.get("/readyz", status=503).json
+        assert ready["checks"]["samagra"]["status"] != "ok"
+        waiting = flow.app.post_json(
+            "/api/v1/nodues/otp",
+            {"purpose": "apply", "account_id": account, "samagra_id": person.samagra_id},
+            headers=flow.headers,
+            status=503,
+        )
+        assert waiting.json["code"] == "dependency_unavailable"
+    finally:
+        set_down(flow.engine, "samagra", down=False)
