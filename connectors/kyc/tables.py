@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from connectors.billing.tables import BigId
 from connectors.reference_db import ReferenceBase, UTCDateTime
+
 # The registry extract belongs to the Samagra reference system; KYC reads it.
 from connectors.samagra.tables import RefSamagraPerson
 

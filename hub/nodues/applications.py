@@ -404,9 +404,7 @@ def run_checks(
     try:
         billing, kyc, samagra = connectors.get("billing"), connectors.get("kyc"), connectors.get("samagra")
         if billing is None or kyc is None or samagra is None:
-            raise ConnectorUnavailable(
-                "billing, KYC and Samagra connectors are not configured", system="hub"
-            )
+            raise ConnectorUnavailable("billing, KYC and Samagra connectors are not configured", system="hub")
         results = gather_checks(
             billing,
             kyc,

@@ -31,9 +31,9 @@ def identity_evidence(app: NoDuesApplication) -> Evidence:
     """The registry's record beside what the applicant typed, each name compared (spelling-tolerant)."""
     rows: list[list[str]] = []
     failed: list[bool] = []
-    for hi, en, registry, typed, script in (
-        ("नाम (हिन्दी)", "Name (Devanagari)", app.name_deva, app.typed_name_deva, "deva"),
-        ("नाम (अंग्रेज़ी)", "Name (Latin)", app.name_latin, app.typed_name_latin, "latin"),
+    for hi, en, registry, typed in (
+        ("नाम (हिन्दी)", "Name (Devanagari)", app.name_deva, app.typed_name_deva),
+        ("नाम (अंग्रेज़ी)", "Name (Latin)", app.name_latin, app.typed_name_latin),
     ):
         if not typed:
             rows.append([f"{hi} / {en}", registry, "—", "नहीं दिया / not given"])

@@ -58,9 +58,10 @@ def read_name(reader: Reader, field: str, script: str) -> str | None:
 #
 # People write their names in either script and spell them many ways ("Sharma", "Sharmaa",
 # "शर्मा"; "Ramesh Kumar" or "RameshKumar"). Both sides are reduced to a consonant skeleton
-# in Latin letters: vowels (y too, a semivowel spelt either way), aspiration and spacing fall away, doubled letters become one,
-# and Devanagari consonants map to the Latin letter they are usually written with. Two
-# spellings of one name give one skeleton; another person's name almost never does.
+# in Latin letters: vowels (and y, a semivowel spelt either way), aspiration and spacing
+# fall away, doubled letters become one, and Devanagari consonants map to the Latin letter
+# they are usually written with. Two spellings of one name give one skeleton; another
+# person's name almost never does.
 
 _DEVANAGARI_CONSONANTS = {
     "क": "k", "ख": "k", "ग": "g", "घ": "g", "ङ": "n",
@@ -69,11 +70,21 @@ _DEVANAGARI_CONSONANTS = {
     "त": "t", "थ": "t", "द": "d", "ध": "d", "न": "n",
     "प": "p", "फ": "f", "ब": "b", "भ": "b", "म": "m",
     "य": "", "र": "r", "ल": "l", "व": "v", "श": "s", "ष": "s", "स": "s", "ह": "",
-    "ळ": "l", "क़": "k", "ख़": "k", "ग़": "g", "ज़": "j", "ड़": "r", "ढ़": "r", "फ़": "f", "य़": "",
+    "ळ": "l",
     # anusvara and chandrabindu are a nasal; the vowel-like r of ऋ/ृ is an r
     "ं": "n", "ँ": "n", "ऋ": "r", "ृ": "r",
 }  # fmt: skip
-_LATIN_FOLDS = (("ngh", "n"), ("ksh", "ks"), ("x", "ks"), ("ph", "f"), ("sh", "s"), ("ch", "c"), ("w", "v"), ("z", "j"), ("q", "k"))
+_LATIN_FOLDS = (
+    ("ngh", "n"),
+    ("ksh", "ks"),
+    ("x", "ks"),
+    ("ph", "f"),
+    ("sh", "s"),
+    ("ch", "c"),
+    ("w", "v"),
+    ("z", "j"),
+    ("q", "k"),
+)
 _LATIN_DROP = re.compile(r"[aeiouhy]")
 
 
@@ -89,7 +100,7 @@ def name_skeleton(name: str) -> str:
     """The consonant skeleton of a personal name in Devanagari or Latin script."""
     text = unicodedata.normalize("NFC", name)
     if _HAS_DEVANAGARI.search(text):
-        # Precomposed nukta letters (क़) are in the table; a decomposed nukta just drops.
+        # NFC writes क़ as क + nukta, and the nukta drops: क़ is k, फ़ f, ड़ d (as in "Dhakad").
         letters = "".join(_DEVANAGARI_CONSONANTS.get(ch, "") for ch in text)
         return _collapse(letters)
     text = "".join(ch for ch in unicodedata.normalize("NFKD", text).lower() if "a" <= ch <= "z")

@@ -41,13 +41,16 @@ def test_everyone_billing_and_kyc_name_is_in_the_registry_with_the_same_name_and
     samagra = ReferenceSamagra(demo_engine)
     with demo_engine.connect() as conn:
         consumers = conn.execute(
-            select(RefConsumer.samagra_id, RefConsumer.name_en, RefConsumer.name_hi, RefConsumer.mobile).where(
-                RefConsumer.samagra_id.is_not(None)
-            )
+            select(
+                RefConsumer.samagra_id, RefConsumer.name_en, RefConsumer.name_hi, RefConsumer.mobile
+            ).where(RefConsumer.samagra_id.is_not(None))
         ).all()
         records = conn.execute(
             select(
-                RefKycRecord.samagra_id, RefKycRecord.holder_name_en, RefKycRecord.holder_name_hi, RefKycRecord.mobile
+                RefKycRecord.samagra_id,
+                RefKycRecord.holder_name_en,
+                RefKycRecord.holder_name_hi,
+                RefKycRecord.mobile,
             ).where(RefKycRecord.samagra_id.is_not(None))
         ).all()
     assert len(consumers) > 200 and len(records) > 150

@@ -93,7 +93,9 @@ def test_members_round_trip_with_devanagari_and_unknown_fields_dropped(
 ) -> None:
     samagra.heartbeat()
     person = samagra.get_person("900000011")
-    assert person == SamagraPerson("900000011", "90000001", "रमेश कुमार शर्मा", "Ramesh Kumar Sharma", "9999000011")
+    assert person == SamagraPerson(
+        "900000011", "90000001", "रमेश कुमार शर्मा", "Ramesh Kumar Sharma", "9999000011"
+    )
     assert "999988887777" not in repr(person)
     assert samagra.get_person("900000052").mobile is None
     with pytest.raises(NotFound):

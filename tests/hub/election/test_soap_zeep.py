@@ -185,7 +185,12 @@ def test_get_dues_status_for_an_unknown_samagra_id_is_unknown_never_clear(
     authority = election.authority()
     _client, port = service(hub_url, version, token=authority["token"])
     answer = port.GetDuesStatus(samagra_id="123456789")
-    assert (answer.status, answer.clear, answer.no_connection, answer.connection) == ("unknown", False, False, [])
+    assert (answer.status, answer.clear, answer.no_connection, answer.connection) == (
+        "unknown",
+        False,
+        False,
+        [],
+    )
     known = port.GetDuesStatus(samagra_id=PERSONAS["no_connection"].samagra_id)
     assert (known.status, known.clear, known.no_connection) == ("clear", True, True)
 

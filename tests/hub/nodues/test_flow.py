@@ -202,7 +202,10 @@ def test_no_connection_declaration_is_checked_against_billing_and_certified(flow
     flow.drain()
     app = flow.application(app_id)
     assert app["status"] == "awaiting_decision"
-    assert [(c["name"], c["result"]) for c in app["checks"]] == [("identity", "pass"), ("no_connection", "pass")]
+    assert [(c["name"], c["result"]) for c in app["checks"]] == [
+        ("identity", "pass"),
+        ("no_connection", "pass"),
+    ]
     flow.officer("dgm.noconn", ["dgm"], ["DIV-BPL-1"])
     dgm = flow.console("dgm.noconn")
     flow.decide(dgm, app_id, "approve")

@@ -26,9 +26,9 @@ APPLY = "/api/v1/nodues/applications"
 def _certified(flow: Flow, person: Any, officer: Any, **fields: Any) -> tuple[str, str, str]:
     """Apply for ``person`` from their own account, pass the checks, approve: (application, number, code)."""
     account = flow.open_account(person.mobile, status="*")  # type: ignore[arg-type]
-    app_id = flow.apply(
-        account["account_id"], person.mobile, samagra_id=person.samagra_id, **fields
-    ).json["application_id"]
+    app_id = flow.apply(account["account_id"], person.mobile, samagra_id=person.samagra_id, **fields).json[
+        "application_id"
+    ]
     flow.drain()
     assert flow.application(app_id)["status"] == "awaiting_decision"
     flow.decide(officer, app_id, "approve")
@@ -38,10 +38,14 @@ def _certified(flow: Flow, person: Any, officer: Any, **fields: Any) -> tuple[st
 
 
 def _status(flow: Flow, number: str, code: str) -> str:
-    return str(flow.app.post_json("/api/v1/certificates/verify", {"number": number, "code": code}).json["status"])
+    return str(
+        flow.app.post_json("/api/v1/certificates/verify", {"number": number, "code": code}).json["status"]
+    )
 
 
-def test_applying_for_another_persons_samagra_id_needs_the_otp_sent_to_their_registry_mobile(flow: Flow) -> None:
+def test_applying_for_another_persons_samagra_id_needs_the_otp_sent_to_their_registry_mobile(
+    flow: Flow,
+) -> None:
     victim = PERSONAS["no_connection"]  # no connection in billing: the only automatic check passes for anyone
     flow.officer("dgm.identity", ["dgm"], ["DIV-BPL-1"])
     dgm = flow.console("dgm.identity")
@@ -67,7 +71,10 @@ def test_applying_for_another_persons_samagra_id_needs_the_otp_sent_to_their_reg
         "purpose": PURPOSE,
     }
     guessed = flow.app.post_json(
-        APPLY, {**body, "challenge_id": sent["challenge_id"], "otp": "000000"}, headers=flow.headers, status=400
+        APPLY,
+        {**body, "challenge_id": sent["challenge_id"], "otp": "000000"},
+        headers=flow.headers,
+        status=400,
     )
     assert guessed.json["code"] == "otp_invalid"
     # An OTP the attacker can read (its own mobile's) proves nothing about the victim.
@@ -77,7 +84,9 @@ def test_applying_for_another_persons_samagra_id_needs_the_otp_sent_to_their_reg
     assert refused.headers["Content-Type"].startswith("application/problem+json")
     with Session(flow.engine) as session:
         typed = session.execute(
-            select(NoDuesApplication.typed_name_latin).where(NoDuesApplication.samagra_id == victim.samagra_id)
+            select(NoDuesApplication.typed_name_latin).where(
+                NoDuesApplication.samagra_id == victim.samagra_id
+            )
         ).scalars()
         assert "Fake Candidate" not in list(typed)
     # The victim's certificate stands; their own new application (proved) supersedes it.
@@ -153,7 +162,11 @@ def test_officer_sees_the_registry_name_beside_the_typed_one_and_the_certificate
     person = PERSONAS["several_connections"]
     account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
     filed = flow.apply(
-        account, person.mobile, samagra_id=person.samagra_id, name_latin="Fake Candidate", name_deva=person.name_hi
+        account,
+        person.mobile,
+        samagra_id=person.samagra_id,
+        name_latin="Fake Candidate",
+        name_deva=person.name_hi,
     ).json
     applicant = filed["applicant"]
     assert (applicant["name_latin"], applicant["name_deva"]) == (person.name_en, person.name_hi)
@@ -186,7 +199,11 @@ def test_names_are_compared_across_spellings_scripts_and_spacing(flow: Flow) -> 
     person = PERSONAS["faulty_meter"]  # Mohammad Irfan Khan / मोहम्मद इरफ़ान ख़ान
     account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
     filed = flow.apply(
-        account, person.mobile, samagra_id=person.samagra_id, name_latin="Mohammed IrfaanKhan", name_deva="मोहमद इरफान खान"
+        account,
+        person.mobile,
+        samagra_id=person.samagra_id,
+        name_latin="Mohammed IrfaanKhan",
+        name_deva="मोहमद इरफान खान",
     ).json
     assert filed["applicant"]["name_check"] == "match"
 
