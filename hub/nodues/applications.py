@@ -248,6 +248,60 @@ def no_connection_check(billing: Billing, samagra_id: str, linked: Sequence[str]
     )
 
 
+def _uncovered_dues(
+    billing: Billing, samagra_id: str, covered: Sequence[str], as_of: date | None
+) -> tuple[int, dict[str, OutstandingDues]]:
+    """How many connections billing registers to the person, and the dues of those not covered."""
+    registered = [c.consumer_number for c in billing.connections_by_samagra(samagra_id)]
+    others = [n for n in registered if n not in covered]
+    if not others:
+        return len(registered), {}
+    try:
+        return len(registered), dict(billing.outstanding_dues_many(others, as_of))
+    except UnknownConsumers as exc:
+        # Closed between billing's two answers: nothing more to owe there.
+        others = [n for n in others if n not in exc.consumer_numbers]
+        return len(registered), dict(billing.outstanding_dues_many(others, as_of)) if others else {}
+
+
+def registered_connections_checks(
+    billing: Billing, samagra_id: str, covered: Sequence[str], as_of: date | None, stamp: str
+) -> list[CheckResult]:
+    """Dues on the person's other connections in billing: a certificate says the person owes nothing."""
+    registered, others = _uncovered_dues(billing, samagra_id, covered, as_of)
+    owing = {n: d for n, d in others.items() if not d.is_clear}
+    results = [
+        CheckResult(
+            "registered_connections",
+            None,
+            not owing,
+            f"billing:connections_by_samagra:{registered}@{stamp}",
+            {"registered": registered, "outside_application": len(others), "owing": len(owing)},
+        )
+    ]
+    for number, owed in owing.items():
+        results.append(
+            CheckResult(
+                "dues",
+                number,
+                False,
+                owed.evidence_id,
+                {"amount": str(owed.amount), "as_of": owed.as_of.isoformat(), "covered": False},
+                {
+                    "code": "dues_outstanding",
+                    "consumer_number": number,
+                    "amount": str(owed.amount),
+                    "as_of": owed.as_of.isoformat(),
+                    "message_en": f"{_money(owed.amount)} outstanding on {number}, registered to you in "
+                    f"billing, as of {owed.as_of}: pay it and apply again",
+                    "message_hi": f"आपके नाम दर्ज उपभोक्ता क्रमांक {number} पर {_money(owed.amount)} बकाया "
+                    "राशि है: भुगतान कर पुनः आवेदन करें",
+                },
+            )
+        )
+    return results
+
+
 def gather_checks(
     billing: Billing,
     kyc: Kyc,
@@ -271,6 +325,7 @@ def gather_checks(
     if no_connection:
         results.append(no_connection_check(billing, samagra_id, linked, stamp))
         return results
+    results.extend(registered_connections_checks(billing, samagra_id, connections, as_of, stamp))
     known = list(connections)
     try:
         dues = dict(billing.outstanding_dues_many(known, as_of))
@@ -644,6 +699,8 @@ class NoDuesTransitions:
                     )
                 return {}
             dues = dict(billing.outstanding_dues_many(list(app.connections), app.dues_as_of))
+            _registered, others = _uncovered_dues(billing, app.samagra_id, app.connections, app.dues_as_of)
+            dues.update(others)
         except ConnectorUnavailable:
             raise WorkflowError(
                 "billing_unavailable", "billing did not answer; nothing was issued, try again later"
@@ -655,7 +712,7 @@ class NoDuesTransitions:
         owing = [n for n, d in dues.items() if not d.is_clear]
         if owing:
             raise WorkflowError("dues_changed", "dues are now outstanding on " + ", ".join(owing))
-        return dues
+        return {n: dues[n] for n in app.connections}
 
     def _supersede_application(self, session: Session, previous: IssuedDocument, number: str) -> None:
         if previous.subject_type != SUBJECT_TYPE:

@@ -19,6 +19,7 @@ CHECK_LABELS = {
     "no_connection": ("कोई कनेक्शन नहीं", "No connection in billing"),
     "connection": ("कनेक्शन", "Connection known to billing"),
     "identity": ("पहचान (समग्र)", "Identity (Samagra)"),
+    "registered_connections": ("नाम दर्ज अन्य कनेक्शन", "Other connections registered to the person"),
 }
 PROOF_LABELS = {
     "ekyc": "ई-केवाईसी में यही समग्र आईडी / e-KYC carries this Samagra ID",

@@ -61,6 +61,7 @@ def test_clean_candidate_gets_a_verified_certificate_then_reapplies_and_the_offi
     assert app["status"] == "awaiting_decision", app
     assert {(c["name"], c["result"]) for c in app["checks"]} == {
         ("identity", "pass"),
+        ("registered_connections", "pass"),
         ("dues", "pass"),
         ("meter", "pass"),
         ("ekyc", "pass"),

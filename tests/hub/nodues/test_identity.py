@@ -156,6 +156,21 @@ def test_an_invented_samagra_id_is_refused_as_unknown(flow: Flow) -> None:
     assert refused.json["code"] == "samagra_unknown"
 
 
+def test_dues_on_a_connection_left_out_of_the_application_reject_it(flow: Flow) -> None:
+    person = PERSONAS["dues"]  # the first connection owes ₹4,572.50, the second nothing
+    owing, clear = person.consumer_numbers
+    account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
+    app_id = flow.apply(
+        account, person.mobile, samagra_id=person.samagra_id, name_latin=person.name_en, connections=[clear]
+    ).json["application_id"]
+    flow.drain()
+    app = flow.application(app_id)
+    assert app["status"] == "rejected" and app["certificate"] is None
+    assert [(r["code"], r["consumer_number"], r["amount"]) for r in app["rejection_reasons"]] == [
+        ("dues_outstanding", owing, "4572.50")
+    ]
+
+
 def test_officer_sees_the_registry_name_beside_the_typed_one_and_the_certificate_prints_the_registry_name(
     flow: Flow,
 ) -> None:
