@@ -54,6 +54,7 @@ def test_clean_candidate_gets_a_verified_certificate_then_reapplies_and_the_offi
     ).json
     app_id = filed["application_id"]
     assert filed["status"] == "checks_pending"
+    assert filed["applicant"]["identity_proof"] == "ekyc"  # the account's e-KYC carries this Samagra ID
     assert filed["connections"] == [number]
 
     flow.drain()

@@ -291,3 +291,23 @@ def test_when_the_registry_is_down_readyz_says_so_and_nobody_applies(flow: Flow)
         assert waiting.json["code"] == "dependency_unavailable"
     finally:
         set_down(flow.engine, "samagra", down=False)
+
+
+def test_an_application_without_proof_of_identity_supersedes_nothing(flow: Flow) -> None:
+    person = PERSONAS["no_connection"]
+    flow.officer("dgm.supersede", ["dgm"], ["DIV-BPL-1"])
+    dgm = flow.console("dgm.supersede")
+    _app, number, code = _certified(flow, person, dgm, name_latin=person.name_en, no_connection=True)
+    account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
+    app_id = flow.apply(
+        account, person.mobile, samagra_id=person.samagra_id, name_latin=person.name_en, no_connection=True
+    ).json["application_id"]
+    flow.drain()
+    # As an application filed before the hub asked for proof of identity.
+    with flow.engine.begin() as conn:
+        conn.execute(
+            update(NoDuesApplication).where(NoDuesApplication.public_id == app_id).values(identity_proof=None)
+        )
+    flow.decide(dgm, app_id, "approve")
+    assert flow.application(app_id)["certificate"]["status"] == "valid"
+    assert _status(flow, number, code) == "valid"
