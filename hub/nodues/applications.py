@@ -70,6 +70,9 @@ ELECTIONS = (
     "cooperative_society",
     "other",
 )
+# How an applicant shows they are the person of the Samagra ID: e-KYC of the account carrying that ID,
+# or an OTP to the mobile the Samagra registry holds for the person.
+IDENTITY_PROOFS = ("ekyc", "samagra_otp")
 DESIGNATIONS = {
     "dgm": ("Deputy General Manager", "उप महाप्रबंधक"),
     "gm": ("General Manager", "महाप्रबंधक"),
@@ -210,7 +213,7 @@ def identity_check(samagra: Samagra, samagra_id: str, identity_proof: str | None
                 "message_hi": f"समग्र पंजी में सदस्य आईडी {samagra_id} नहीं है",
             },
         )
-    proved = identity_proof in ("ekyc", "samagra_otp")
+    proved = identity_proof in IDENTITY_PROOFS
     return CheckResult(
         "identity",
         None,
@@ -227,9 +230,14 @@ def identity_check(samagra: Samagra, samagra_id: str, identity_proof: str | None
     )
 
 
+def person_connections(billing: Billing, samagra_id: str, linked: Sequence[str]) -> set[str]:
+    """Every connection billing registers to the person and every one linked to the applying account."""
+    return {c.consumer_number for c in billing.connections_by_samagra(samagra_id)} | set(linked)
+
+
 def no_connection_check(billing: Billing, samagra_id: str, linked: Sequence[str], stamp: str) -> CheckResult:
     """No connection billing registers to the person, and none linked to the applying account."""
-    found = {c.consumer_number for c in billing.connections_by_samagra(samagra_id)} | set(linked)
+    found = person_connections(billing, samagra_id, linked)
     return CheckResult(
         "no_connection",
         None,
@@ -612,7 +620,7 @@ class NoDuesTransitions:
                 )
                 .order_by(IssuedDocument.id.desc())
             ).scalar()
-            if app.identity_proof in ("ekyc", "samagra_otp")
+            if app.identity_proof in IDENTITY_PROOFS
             else None
         )
         purpose = app.purpose
@@ -690,8 +698,9 @@ class NoDuesTransitions:
             if billing is None:
                 raise ConnectorUnavailable("no billing connector configured", system="billing")
             if app.no_connection:
-                found = {c.consumer_number for c in billing.connections_by_samagra(app.samagra_id)}
-                found |= set(account_connections(session, app.account_id))
+                found = person_connections(
+                    billing, app.samagra_id, account_connections(session, app.account_id)
+                )
                 if found:
                     raise WorkflowError(
                         "connections_exist",

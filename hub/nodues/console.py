@@ -10,6 +10,7 @@ from hub.documents import mask_mobile
 from hub.models.document import IssuedDocument
 from hub.models.nodues import NoDuesApplication, NoDuesCheck
 from hub.models.workflow import WorkflowCase
+from hub.nodues.applications import IDENTITY_PROOFS
 from hub.nodues.names import same_name
 
 CHECK_LABELS = {
@@ -45,7 +46,7 @@ def identity_evidence(app: NoDuesApplication) -> Evidence:
         failed.append(not ok)
     proof = PROOF_LABELS.get(app.identity_proof or "", "प्रमाणित नहीं / NOT PROVED")
     rows.append(["पहचान का प्रमाण / Identity proved by", app.samagra_id, "", proof])
-    failed.append(app.identity_proof not in PROOF_LABELS)
+    failed.append(app.identity_proof not in IDENTITY_PROOFS)
     return Evidence(
         "आवेदक की पहचान: समग्र पंजी बनाम आवेदन",
         "Applicant's identity: Samagra registry vs application",

@@ -36,6 +36,7 @@ from hub.nodues.applications import (
     file_application,
     find_application,
     has_open_application,
+    person_connections,
 )
 from hub.nodues.names import (
     ACCOUNT_ID,
@@ -291,7 +292,7 @@ def apply(request: Request) -> Response | dict[str, Any]:
         covered: list[str] = []
         office = str(settings["hub.nodues.default_office"])
         billing: Billing = request.find_service(IBilling)
-        found = {c.consumer_number for c in billing.connections_by_samagra(samagra_id)} | set(links)
+        found = person_connections(billing, samagra_id, list(links))
         if found:
             raise Problem(
                 "connections_exist",
