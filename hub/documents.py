@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from certs.document import Check, Connection, Document, Holder, Issuer, Purpose, mask_mobile
 from certs.errors import KeyRingError, MalformedDocumentError, QrPayloadError, VerificationError
 from certs.issuer import DocumentIssuer
-from certs.keys import KeyRing
+from certs.keys import KeyRing, key_directory_lock
 from certs.xmldsig import canonical_signature, evidence_signer, sign_element
 from hub.db import lock_feed
 from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument, RegistryChange
@@ -199,6 +199,11 @@ def load_keyring(settings: dict[str, Any]) -> tuple[KeyRing, bool]:
     and it issues the evidence key too.
     """
     directory = Path(settings["hub.keys_dir"])
+    with key_directory_lock(directory):
+        return _load_keyring_locked(settings, directory)
+
+
+def _load_keyring_locked(settings: dict[str, Any], directory: Path) -> tuple[KeyRing, bool]:
     p12 = settings.get("hub.keys_pkcs12") or ""
     if not p12:
         return KeyRing.ensure_development(directory)
@@ -220,14 +225,15 @@ def rotate_document_keys(settings: dict[str, Any]) -> str:
     with the evidence PKCS#12 named by ``hub.keys_evidence_pkcs12``."""
     directory = Path(settings["hub.keys_dir"])
     p12 = settings.get("hub.keys_pkcs12") or ""
-    if p12:
-        passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
-        evidence = _evidence_p12(settings)
-        return KeyRing.install_pkcs12(
-            directory, Path(p12).read_bytes(), passphrase, evidence_p12=evidence
-        ).current.kid
-    KeyRing.ensure_development(directory)
-    return KeyRing.rotate(directory).current.kid
+    with key_directory_lock(directory):
+        if p12:
+            passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
+            evidence = _evidence_p12(settings)
+            return KeyRing.install_pkcs12(
+                directory, Path(p12).read_bytes(), passphrase, evidence_p12=evidence
+            ).current.kid
+        KeyRing.ensure_development(directory)
+        return KeyRing.rotate(directory).current.kid
 
 
 @dataclass(frozen=True)

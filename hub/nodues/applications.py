@@ -690,13 +690,14 @@ class NoDuesTransitions:
     def _dues_at_issue(self, session: Session, app: NoDuesApplication) -> dict[str, OutstandingDues]:
         """Ask billing again as the officer approves: the certificate states today's answer.
 
-        WorkflowError (the approval does not happen, the case stays where it was) if billing cannot
-        answer or the answer is no longer clear.
+        The approval does not happen and the case stays where it was if billing cannot answer
+        (ConnectorUnavailable: whoever acts rolls back and says so) or its answer is no longer
+        clear (WorkflowError).
         """
         billing = self.registry["connectors"].get("billing")
+        if billing is None:
+            raise ConnectorUnavailable("no billing connector configured", system="billing")
         try:
-            if billing is None:
-                raise ConnectorUnavailable("no billing connector configured", system="billing")
             if app.no_connection:
                 found = person_connections(
                     billing, app.samagra_id, account_connections(session, app.account_id)
@@ -710,10 +711,6 @@ class NoDuesTransitions:
             dues = dict(billing.outstanding_dues_many(list(app.connections), app.dues_as_of))
             _registered, others = _uncovered_dues(billing, app.samagra_id, app.connections, app.dues_as_of)
             dues.update(others)
-        except ConnectorUnavailable:
-            raise WorkflowError(
-                "billing_unavailable", "billing did not answer; nothing was issued, try again later"
-            ) from None
         except UnknownConsumers as exc:
             raise WorkflowError(
                 "dues_changed", "billing no longer knows " + ", ".join(exc.consumer_numbers)

@@ -53,6 +53,7 @@ _HTTP_STATUS_OVERRIDES = {
     "wsse_nonce_replayed": 401,
     "body_too_large": 413,
     "xml_too_large": 413,
+    "soap_header_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
 }
