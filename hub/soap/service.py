@@ -7,9 +7,10 @@ every refusal counted against the sender's address); hardened parse of the
 whole envelope; envelope of that version with one payload in the Body;
 operation named by the payload's element; SOAPAction consistent with it;
 headers that must be understood; the caller's scopes; XSD validation of the
-payload; the handler; the answer wrapped (and signed when the operation is
-evidence). Every failure is a Fault (:mod:`hub.soap.envelope`) and dooms the
-request's transaction.
+payload; the handler; the answer wrapped (and, when the operation is
+evidence, signed per WS-Security 1.1: Body and Timestamp, signer certificate
+as a BinarySecurityToken). Every failure is a Fault (:mod:`hub.soap.envelope`)
+and dooms the request's transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from hub.soap.envelope import (
     SoapVersion,
     envelope_response,
     fault_response,
+    signed_envelope_response,
 )
 from hub.soap.payload import RenderedPayload
 from hub.soap.security import SECURITY_TAG, SoapCaller, authenticate_soap, bearer_caller, security_headers
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 # A handler answers with the payload element, or with the payload already written as its
 # exclusive-C14N bytes (hub.soap.payload: cheaper for large answers).
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element | RenderedPayload]
+# registry["soap_signer"] signs a standalone document (the bulk report, enveloped XML-DSig);
+# registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
 
 
@@ -296,16 +300,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
                 f"SOAP handler of {operation.name} returned {type(answer).__name__}, not an element"
             )
         if operation.signed:
-            if request.registry.get("soap_signer") is None:
-                log.error(
-                    "no soap_signer registered: signed operation refused", extra={"operation": operation.name}
-                )
-                raise SoapFault("signing_unavailable")
-            try:
-                return envelope_response(version, signed_payload_parts(request.registry, answer))
-            except SigningUnavailable:
-                log.exception("signing the SOAP response failed", extra={"operation": operation.name})
-                raise SoapFault("signing_unavailable") from None
+            return _signed_answer(request, version, operation, answer)
         return envelope_response(version, answer.data if isinstance(answer, RenderedPayload) else answer)
     except SoapFault as fault:
         return _fault(request, version, fault, service, operation_name)
@@ -326,6 +321,26 @@ def _soap_post(service: SoapService, request: Request) -> Response:
 # ----------------------------------------------------------------- signing
 
 
+def _signed_answer(
+    request: Request, version: SoapVersion, operation: SoapOperation, answer: etree._Element | RenderedPayload
+) -> Response:
+    """The answer signed per WS-Security by ``registry["soap_message_signer"]``; without it, a Fault."""
+    signer = request.registry.get("soap_message_signer")
+    if not callable(signer):
+        log.error(
+            "no soap_message_signer registered: signed operation refused", extra={"operation": operation.name}
+        )
+        raise SoapFault("signing_unavailable")
+    # A rendered payload is our own well-formed bytes: parsed into the envelope's tree, which is
+    # what the signature's references point into.
+    payload = etree.fromstring(answer.data) if isinstance(answer, RenderedPayload) else answer
+    try:
+        return signed_envelope_response(version, payload, signer)
+    except Exception:
+        log.exception("signing the SOAP response failed", extra={"operation": operation.name})
+        raise SoapFault("signing_unavailable") from None
+
+
 class SigningUnavailable(Exception):
     """No signer is registered, or it failed: a signed answer cannot be given (fail closed)."""
 
@@ -333,19 +348,13 @@ class SigningUnavailable(Exception):
 def sign_payload(registry: Mapping[str, object], payload: etree._Element | RenderedPayload) -> bytes:
     """``payload`` with its enveloped XML-DSig (``registry["soap_signer"]``), serialised (no declaration).
 
-    The one way a signed SOAP answer and the bulk report (hub.election.jobs) are signed. A
+    For a payload kept as a standalone document, the bulk report (hub.election.jobs); SOAP
+    answers are signed per WS-Security instead (:func:`_signed_answer`). A
     :class:`RenderedPayload` is signed from its bytes by ``registry["soap_canonical_signer"]``
     (a :class:`CanonicalSigner` for this ``soap_signer``) when that can (no tree, no second
     canonicalisation); otherwise it is parsed (our own bytes) and signed as a tree. Raises
     :class:`SigningUnavailable` (with the cause) if nothing signs it.
     """
-    return b"".join(signed_payload_parts(registry, payload))
-
-
-def signed_payload_parts(
-    registry: Mapping[str, object], payload: etree._Element | RenderedPayload
-) -> Sequence[bytes | memoryview]:
-    """:func:`sign_payload` as parts in order, for the envelope to join without another copy."""
     signer = registry.get("soap_signer")
     if not callable(signer):
         # Without the element signer nothing signs: the canonical signer only ever speeds it up.
@@ -358,10 +367,10 @@ def signed_payload_parts(
             if isinstance(canonical, CanonicalSigner) and canonical.element_signer == signer:
                 signature = canonical.sign(payload.data)
             if signature is not None:
-                return payload.parts_with_child(signature)
+                return b"".join(payload.parts_with_child(signature))
             payload = etree.fromstring(payload.data)
         signed = signer(payload)
-        return (etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False),)
+        return etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
     except Exception as exc:
         raise SigningUnavailable(str(exc)) from exc
 
@@ -408,8 +417,8 @@ def add_soap_service(
 
     ``handlers`` and ``scopes_by_operation`` are keyed by WSDL operation name
     and must cover every operation (an empty scope list means: any
-    authenticated partner). ``signed_operations`` answer with an enveloped
-    XML-DSig over the response payload made by ``registry["soap_signer"]``.
+    authenticated partner). ``signed_operations`` answer with a WS-Security
+    signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
     file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
     (hub.api): ``"lazy"`` for a service whose operations mostly answer without
