@@ -35,6 +35,7 @@ SECTION = "nodues"
 CONNECTORS = {
     "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
     "hub.kyc.backend": "connectors.kyc.reference:ReferenceKyc",
+    "hub.samagra.backend": "connectors.samagra.reference:ReferenceSamagra",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
     "hub.sms.sender_id": "MPCZED",
     "hub.sms.entity_id": "1101000000000000001",
@@ -129,7 +130,10 @@ class Driver:
         account = self.web.post_json(
             "/api/v1/nodues/accounts", {"mobile": row.mobile, **proof}, headers=self.headers, status=201
         ).json
-        apply_proof = self.otp(row.mobile, purpose="apply", account_id=account["account_id"])
+        # The mobile billing registers is the one the Samagra registry holds for the person.
+        apply_proof = self.otp(
+            row.mobile, purpose="apply", account_id=account["account_id"], samagra_id=row.samagra_id
+        )
         return {
             "account_id": account["account_id"],
             "name_latin": "Bench Candidate",

@@ -1,7 +1,9 @@
-"""Deterministic, realistic demo data for the reference billing and KYC systems.
+"""Deterministic, realistic demo data for the reference billing, KYC and Samagra systems.
 
 ``generate_demo_data(engine, consumers=10_000, seed=1)`` fills the ``ref_``
-tables of :mod:`connectors.billing.tables` and :mod:`connectors.kyc.tables`.
+tables of :mod:`connectors.billing.tables`, :mod:`connectors.kyc.tables` and
+:mod:`connectors.samagra.tables`. Every Samagra ID billing or KYC carries is a
+member of the Samagra registry, under the same name and mobile.
 Same seed and same reference month give byte-identical rows on SQLite and
 PostgreSQL. If demo data is already there it **refuses** (DemoDataExists)
 unless ``replace=True``, which first deletes every row of those tables.
@@ -48,8 +50,9 @@ from sqlalchemy.engine import Connection, Engine
 from connectors.billing.reference import india_today, make_consumer_number
 from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, RefMeter, RefOffice
 from connectors.kyc.reference import CHANGE_COUNTER
-from connectors.kyc.tables import RefKycRecord, RefSamagraPerson
+from connectors.kyc.tables import RefKycRecord
 from connectors.reference_db import SystemStatus
+from connectors.samagra.tables import RefSamagraPerson
 
 CHUNK = 5_000
 IST_OFFSET = timedelta(hours=5, minutes=30)

@@ -98,6 +98,7 @@ def ensure_up(engine: Engine, system: str) -> None:
 REFERENCE_TABLE_MODULES = (
     "connectors.billing.tables",
     "connectors.kyc.tables",
+    "connectors.samagra.tables",
     "connectors.sms.reference",
     "connectors.payment.reference",
     "connectors.headend.reference",

@@ -92,6 +92,13 @@ CODES: dict[str, tuple[int, str]] = {
     "wsse_nonce_replayed": (401, "The UsernameToken nonce has been used before"),
     "signing_unavailable": (500, "The response cannot be signed at the moment"),
     "soap_header_too_large": (413, "The SOAP header is too large to read before the caller is known"),
+    # No-dues: who the applicant is (the Samagra registry).
+    "samagra_unknown": (422, "The Samagra registry has no member with this ID"),
+    "samagra_no_mobile": (
+        422,
+        "The Samagra registry holds no mobile for this person; prove identity by e-KYC",
+    ),
+    "identity_not_proved": (403, "The applicant has not proved to be the person of this Samagra ID"),
 }
 
 

@@ -15,7 +15,7 @@ from zope.interface import providedBy
 from connectors.base import ConnectorContext, load_connector, options_under
 from hub.settings import ConfigurationError, ConnectorOptions
 
-SYSTEMS = ("billing", "kyc", "sms", "payment", "headend", "singlewindow", "dbt")
+SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt")
 
 
 def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:

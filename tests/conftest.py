@@ -94,6 +94,7 @@ def base_settings(
 CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
     "hub.kyc.backend": "connectors.kyc.reference:ReferenceKyc",
+    "hub.samagra.backend": "connectors.samagra.reference:ReferenceSamagra",
     "hub.payment.backend": "connectors.payment.reference:ReferencePayment",
     "hub.payment.callback_secret": "test-payment-callback-secret",
     "hub.headend.backend": "connectors.headend.reference:ReferenceHeadEnd",

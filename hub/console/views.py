@@ -42,6 +42,14 @@ ERROR_TEXT = {
         "एक बाहरी प्रणाली (बिलिंग / भुगतान) उत्तर नहीं दे रही; कुछ नहीं बदला, बाद में पुनः प्रयास करें",
         "An outside system (billing / payment) is not answering; nothing changed, please try again later",
     ),
+    "dues_changed": (
+        "बिलिंग का उत्तर अब बकाया-मुक्त नहीं है: कुछ जारी नहीं हुआ",
+        "Billing's answer is no longer clear: nothing was issued",
+    ),
+    "connections_exist": (
+        "इस व्यक्ति के नाम अब कनेक्शन दर्ज हैं: कुछ जारी नहीं हुआ",
+        "Connections are now registered to this person: nothing was issued",
+    ),
 }
 
 
@@ -309,7 +317,9 @@ def decide(request: Request) -> Response:
     # Lock the case so two officers deciding at once are serialised (PostgreSQL; SQLite has one writer).
     session.refresh(case, with_for_update=True)
     try:
-        workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
+        # A savepoint: a decision its workflow refuses midway (dues no longer clear at issue) leaves no trace.
+        with session.begin_nested():
+            workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
     except WorkflowError as exc:
         return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
     except ConnectorUnavailable as exc:

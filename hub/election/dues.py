@@ -4,7 +4,10 @@ The answer comes from billing at the moment of asking (as of the end of a
 day in India time). If billing cannot answer, neither can we: the
 ConnectorUnavailable propagates (REST 503, SOAP Receiver fault), never a
 guess. A consumer number billing does not know is answered ``unknown`` and
-makes the candidate not clear.
+makes the candidate not clear; so does a Samagra ID the Samagra registry does
+not know (asked before billing: "no connection" is only said of a person who
+exists). ``status`` sums the answer up: ``dues`` if anything is owed, else
+``unknown`` if anything is not known, else ``clear``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.billing import MAX_DUES_BATCH, OutstandingDues, UnknownConsumers
-from connectors.errors import ConnectorUnavailable
+from connectors.errors import ConnectorUnavailable, NotFound
 from forms.reader import Reader
 from hub.documents import IST
 from hub.models.meta import utcnow
@@ -54,11 +57,31 @@ def read_dues_question(data: Mapping[str, Any], now: datetime | None = None) -> 
     return DuesQuestion(unique, samagra_id or None, as_of or today)
 
 
-def dues_status(billing: Any, question: DuesQuestion) -> dict[str, Any]:
-    """The candidate's dues as of ``question.as_of``, one entry per connection, in the order asked."""
+def _unknown_person(question: DuesQuestion) -> dict[str, Any]:
+    return {
+        "as_of": question.as_of.isoformat(),
+        "samagra_id": question.samagra_id,
+        "status": "unknown",
+        "clear": False,
+        "no_connection": False,
+        "connections": [],
+    }
+
+
+def dues_status(billing: Any, question: DuesQuestion, samagra: Any = None) -> dict[str, Any]:
+    """The candidate's dues as of ``question.as_of``, one entry per connection, in the order asked.
+
+    ``samagra`` (the Samagra connector) is needed for a question by Samagra ID.
+    """
     if billing is None:
         raise ConnectorUnavailable("no billing connector configured", system="billing")
     if question.samagra_id is not None:
+        if samagra is None:
+            raise ConnectorUnavailable("no Samagra connector configured", system="samagra")
+        try:
+            samagra.get_person(question.samagra_id)
+        except NotFound:
+            return _unknown_person(question)
         numbers = tuple(c.consumer_number for c in billing.connections_by_samagra(question.samagra_id))
     else:
         numbers = question.consumer_numbers
@@ -92,7 +115,9 @@ def dues_status(billing: Any, question: DuesQuestion) -> dict[str, Any]:
     answer: dict[str, Any] = {"as_of": question.as_of.isoformat()}
     if question.samagra_id is not None:
         answer["samagra_id"] = question.samagra_id
-    answer["clear"] = all(c["status"] == "clear" for c in connections)
+    statuses = {c["status"] for c in connections}
+    answer["status"] = "dues" if "dues" in statuses else "unknown" if "unknown" in statuses else "clear"
+    answer["clear"] = answer["status"] == "clear"
     answer["no_connection"] = not connections
     answer["connections"] = connections
     return answer

@@ -61,7 +61,8 @@ def get_dues_status(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
     now = utcnow()
     question = read_dues_question(reader.data, now)
-    answer = dues_status(request.registry["connectors"].get("billing"), question)
+    connectors = request.registry["connectors"]
+    answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return {"answered_at": now.isoformat(), **answer}
 
 
@@ -193,7 +194,8 @@ def includeme(config: Configurator) -> None:
         scopes=["dues:read"],
         operation_id="getDuesStatus",
         openapi={
-            "summary": "Live dues as of a date for consumer numbers (up to 1,000) or a Samagra ID",
+            "summary": "Live dues as of a date for consumer numbers (up to 1,000) or a Samagra ID; "
+            "status clear / dues / unknown (a Samagra ID the registry does not know is unknown, never clear)",
             "tags": TAGS,
             "requestBody": {
                 "required": True,

@@ -258,6 +258,7 @@ def dues_element(tag: str, answer: Mapping[str, Any], answered_at: datetime) -> 
     _sub(root, "answered_at", answered_at.isoformat())
     _sub(root, "as_of", answer["as_of"])
     _sub(root, "samagra_id", answer.get("samagra_id"))
+    _sub(root, "status", answer["status"])
     _sub(root, "clear", answer["clear"])
     _sub(root, "no_connection", answer["no_connection"])
     for connection in answer["connections"]:
@@ -275,7 +276,8 @@ def get_dues_status(request: Request, payload: etree._Element, caller: SoapCalle
     now = utcnow()
     with form_errors_as_faults():
         question = read_dues_question(data, now)
-    answer = dues_status(request.registry["connectors"].get("billing"), question)
+    connectors = request.registry["connectors"]
+    answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return dues_element("GetDuesStatusResponse", answer, now)
 
 

@@ -67,6 +67,13 @@ class NoDuesApplication(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("nodues_accounts.id"), index=True)
     name_deva: Mapped[str] = mapped_column(String(200), default="")
     name_latin: Mapped[str] = mapped_column(String(200), default="")
+    # The names above are the Samagra registry's (printed on the certificate); these are what was typed.
+    typed_name_deva: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    typed_name_latin: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # match / mismatch: the typed names against the registry's (hub.nodues.names.same_name).
+    name_check: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    # ekyc / samagra_otp: how the applicant proved to be the person of samagra_id.
+    identity_proof: Mapped[str | None] = mapped_column(String(20), nullable=True)
     samagra_id: Mapped[str] = mapped_column(String(9), index=True)
     mobile: Mapped[str] = mapped_column(String(10))
     connections: Mapped[list[str]] = mapped_column(JSON, default=list)

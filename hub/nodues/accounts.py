@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from connectors.billing import Consumer
 from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.kyc import EkycOutcome
+from connectors.samagra import SamagraPerson
 from hub.audit import record as audit_record
 from hub.documents import mask_mobile
 from hub.errors import Problem
@@ -29,6 +30,7 @@ MAX_CONNECTIONS = 25
 # methods are declared without ``self``, so mypy cannot check calls through them.
 Billing = Any  # provides connectors.billing.IBilling
 Kyc = Any  # provides connectors.kyc.IKyc
+Samagra = Any  # provides connectors.samagra.ISamagra
 
 
 def otp_text(code: str) -> str:
@@ -55,8 +57,35 @@ def ekyc_purpose(account: ConsumerAccount, consumer_number: str) -> str:
     return f"nodues.ekyc:{account.public_id}:{consumer_number}"
 
 
-def apply_purpose(account: ConsumerAccount) -> str:
-    return f"nodues.apply:{account.public_id}"
+def apply_purpose(account: ConsumerAccount, samagra_id: str) -> str:
+    return f"nodues.apply:{account.public_id}:{samagra_id}"
+
+
+def registry_person(samagra: Samagra, samagra_id: str) -> SamagraPerson:
+    """The Samagra registry's member, or 422 ``samagra_unknown`` (ConnectorUnavailable propagates: 503)."""
+    try:
+        person: SamagraPerson = samagra.get_person(samagra_id)
+    except NotFound:
+        raise Problem("samagra_unknown", f"the Samagra registry has no member {samagra_id}") from None
+    return person
+
+
+def apply_otp_target(account: ConsumerAccount, person: SamagraPerson) -> tuple[str, str]:
+    """Where the OTP for applying as ``person`` goes, and what answering it proves.
+
+    An account whose e-KYC carries this Samagra ID has shown it is the person: the OTP goes to the
+    account's own mobile (consent). Otherwise only the mobile the registry holds for the person can
+    show that the applicant is them.
+    """
+    if account.samagra_id == person.samagra_id:
+        return account.mobile, "ekyc"
+    if person.mobile is None:
+        raise Problem(
+            "samagra_no_mobile",
+            "the Samagra registry holds no mobile for this person: complete the e-KYC of their "
+            "connection first",
+        )
+    return person.mobile, "samagra_otp"
 
 
 def find_account(session: Session, client_id: str, public_id: str) -> ConsumerAccount:

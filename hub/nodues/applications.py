@@ -28,8 +28,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.billing import MeterHealth, UnknownConsumers
+from connectors.billing import MeterHealth, OutstandingDues, UnknownConsumers
 from connectors.errors import ConnectorUnavailable, NotFound
+from connectors.samagra import SamagraPerson
 from hub.documents import (
     Check,
     Connection,
@@ -45,14 +46,15 @@ from hub.documents import (
 from hub.errors import Problem
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
-from hub.models.nodues import ConsumerAccount, NoDuesApplication, NoDuesCheck
+from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
-from hub.nodues.accounts import Billing, Kyc
+from hub.nodues.accounts import Billing, Kyc, Samagra
+from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
 from hub.outbox import enqueue, enqueue_sms, submit_after_commit, take_new_ids
-from hub.workflow import SYSTEM_ROLE, WorkflowRegistry, find_case
+from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ ELECTIONS = (
     "cooperative_society",
     "other",
 )
+# How an applicant shows they are the person of the Samagra ID: e-KYC of the account carrying that ID,
+# or an OTP to the mobile the Samagra registry holds for the person.
+IDENTITY_PROOFS = ("ekyc", "samagra_otp")
 DESIGNATIONS = {
     "dgm": ("Deputy General Manager", "उप महाप्रबंधक"),
     "gm": ("General Manager", "महाप्रबंधक"),
@@ -80,8 +85,12 @@ class Filing:
 
     account: ConsumerAccount
     client_id: str
+    # What the applicant typed; the certificate prints the registry's names.
     name_deva: str
     name_latin: str
+    person: SamagraPerson
+    # How the applicant proved to be ``person``: "ekyc" or "samagra_otp".
+    identity_proof: str
     samagra_id: str
     mobile: str
     connections: tuple[str, ...]
@@ -101,8 +110,12 @@ def file_application(session: Session, workflows: WorkflowRegistry, filing: Fili
         public_id="ND-" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(10)),
         client_id=filing.client_id,
         account_id=filing.account.id,
-        name_deva=filing.name_deva,
-        name_latin=filing.name_latin,
+        name_deva=filing.person.name_hi,
+        name_latin=filing.person.name_en,
+        typed_name_deva=filing.name_deva,
+        typed_name_latin=filing.name_latin,
+        name_check=name_check(filing.name_deva, filing.name_latin, filing.person),
+        identity_proof=filing.identity_proof,
         samagra_id=filing.samagra_id,
         mobile=filing.mobile,
         connections=list(filing.connections),
@@ -139,6 +152,24 @@ def file_application(session: Session, workflows: WorkflowRegistry, filing: Fili
     return app
 
 
+def name_check(typed_deva: str, typed_latin: str, person: SamagraPerson) -> str:
+    """``match`` if every name typed is the registry's in some spelling, else ``mismatch``."""
+    typed = [n for n in (typed_deva, typed_latin) if n]
+    ok = bool(typed) and all(same_name(n, person.name_hi, person.name_en) for n in typed)
+    return "match" if ok else "mismatch"
+
+
+def account_connections(session: Session, account_id: int) -> list[str]:
+    """The consumer numbers linked to an account (each proved to be the account holder's)."""
+    return list(
+        session.execute(
+            select(LinkedConnection.consumer_number)
+            .where(LinkedConnection.account_id == account_id)
+            .order_by(LinkedConnection.consumer_number)
+        ).scalars()
+    )
+
+
 def has_open_application(session: Session, samagra_id: str) -> bool:
     return (
         session.execute(
@@ -165,6 +196,120 @@ def _money(amount: Decimal) -> str:
     return f"₹{amount:,.2f}"
 
 
+def identity_check(samagra: Samagra, samagra_id: str, identity_proof: str | None, stamp: str) -> CheckResult:
+    """The Samagra registry still knows the person, and how the applicant proved to be them."""
+    try:
+        person: SamagraPerson = samagra.get_person(samagra_id)
+    except NotFound:
+        return CheckResult(
+            "identity",
+            None,
+            False,
+            f"samagra:{samagra_id}:unknown@{stamp}",
+            {"samagra": "unknown"},
+            {
+                "code": "samagra_unknown",
+                "message_en": f"the Samagra registry has no member {samagra_id}",
+                "message_hi": f"समग्र पंजी में सदस्य आईडी {samagra_id} नहीं है",
+            },
+        )
+    proved = identity_proof in IDENTITY_PROOFS
+    return CheckResult(
+        "identity",
+        None,
+        proved,
+        f"samagra:{samagra_id}:family:{person.family_id}:{identity_proof or 'none'}@{stamp}",
+        {"samagra": "member", "proof": identity_proof or "none"},
+        None
+        if proved
+        else {
+            "code": "identity_not_proved",
+            "message_en": "the applicant has not proved to be the person of this Samagra ID",
+            "message_hi": "आवेदक ने इस समग्र आईडी का व्यक्ति होना प्रमाणित नहीं किया है",
+        },
+    )
+
+
+def person_connections(billing: Billing, samagra_id: str, linked: Sequence[str]) -> set[str]:
+    """Every connection billing registers to the person and every one linked to the applying account."""
+    return {c.consumer_number for c in billing.connections_by_samagra(samagra_id)} | set(linked)
+
+
+def no_connection_check(billing: Billing, samagra_id: str, linked: Sequence[str], stamp: str) -> CheckResult:
+    """No connection billing registers to the person, and none linked to the applying account."""
+    found = person_connections(billing, samagra_id, linked)
+    return CheckResult(
+        "no_connection",
+        None,
+        not found,
+        f"billing:connections_by_samagra+account:{len(found)}@{stamp}",
+        {"connections_found": len(found)},
+        None
+        if not found
+        else {
+            "code": "connections_exist",
+            "count": len(found),
+            "message_en": f"{len(found)} connection(s) are registered to this Samagra ID in billing or "
+            "linked to this account: apply for them",
+            "message_hi": "इस समग्र आईडी पर बिलिंग में या इस खाते से कनेक्शन जुड़े हैं: उनके लिए आवेदन करें",
+        },
+    )
+
+
+def _uncovered_dues(
+    billing: Billing, samagra_id: str, covered: Sequence[str], as_of: date | None
+) -> tuple[int, dict[str, OutstandingDues]]:
+    """How many connections billing registers to the person, and the dues of those not covered."""
+    registered = [c.consumer_number for c in billing.connections_by_samagra(samagra_id)]
+    others = [n for n in registered if n not in covered]
+    if not others:
+        return len(registered), {}
+    try:
+        return len(registered), dict(billing.outstanding_dues_many(others, as_of))
+    except UnknownConsumers as exc:
+        # Closed between billing's two answers: nothing more to owe there.
+        others = [n for n in others if n not in exc.consumer_numbers]
+        return len(registered), dict(billing.outstanding_dues_many(others, as_of)) if others else {}
+
+
+def registered_connections_checks(
+    billing: Billing, samagra_id: str, covered: Sequence[str], as_of: date | None, stamp: str
+) -> list[CheckResult]:
+    """Dues on the person's other connections in billing: a certificate says the person owes nothing."""
+    registered, others = _uncovered_dues(billing, samagra_id, covered, as_of)
+    owing = {n: d for n, d in others.items() if not d.is_clear}
+    results = [
+        CheckResult(
+            "registered_connections",
+            None,
+            not owing,
+            f"billing:connections_by_samagra:{registered}@{stamp}",
+            {"registered": registered, "outside_application": len(others), "owing": len(owing)},
+        )
+    ]
+    for number, owed in owing.items():
+        results.append(
+            CheckResult(
+                "dues",
+                number,
+                False,
+                owed.evidence_id,
+                {"amount": str(owed.amount), "as_of": owed.as_of.isoformat(), "covered": False},
+                {
+                    "code": "dues_outstanding",
+                    "consumer_number": number,
+                    "amount": str(owed.amount),
+                    "as_of": owed.as_of.isoformat(),
+                    "message_en": f"{_money(owed.amount)} outstanding on {number}, registered to you in "
+                    f"billing, as of {owed.as_of}: pay it and apply again",
+                    "message_hi": f"आपके नाम दर्ज उपभोक्ता क्रमांक {number} पर {_money(owed.amount)} बकाया "
+                    "राशि है: भुगतान कर पुनः आवेदन करें",
+                },
+            )
+        )
+    return results
+
+
 def gather_checks(
     billing: Billing,
     kyc: Kyc,
@@ -173,31 +318,22 @@ def gather_checks(
     no_connection: bool,
     as_of: date | None,
     now: datetime,
+    *,
+    samagra: Samagra,
+    identity_proof: str | None,
+    linked: Sequence[str] = (),
 ) -> list[CheckResult]:
-    """Ask billing and KYC; ConnectorUnavailable propagates (the caller retries later)."""
-    results: list[CheckResult] = []
+    """Ask Samagra, billing and KYC; ConnectorUnavailable propagates (the caller retries later).
+
+    ``linked``: the connections of the applying account, which a declaration of no connection must
+    not leave out.
+    """
     stamp = now.isoformat(timespec="seconds")
+    results = [identity_check(samagra, samagra_id, identity_proof, stamp)]
     if no_connection:
-        found = billing.connections_by_samagra(samagra_id)
-        results.append(
-            CheckResult(
-                "no_connection",
-                None,
-                not found,
-                f"billing:connections_by_samagra:{len(found)}@{stamp}",
-                {"connections_found": len(found)},
-                None
-                if not found
-                else {
-                    "code": "connections_exist",
-                    "count": len(found),
-                    "message_en": f"billing has {len(found)} connection(s) registered to this Samagra ID: "
-                    "link them and apply for them",
-                    "message_hi": "इस समग्र आईडी पर बिलिंग में कनेक्शन दर्ज हैं: उन्हें जोड़कर आवेदन करें",
-                },
-            )
-        )
+        results.append(no_connection_check(billing, samagra_id, linked, stamp))
         return results
+    results.extend(registered_connections_checks(billing, samagra_id, connections, as_of, stamp))
     known = list(connections)
     try:
         dues = dict(billing.outstanding_dues_many(known, as_of))
@@ -319,18 +455,31 @@ def run_checks(
         ).scalar_one_or_none()
         if app is None or app.status != "checks_pending":
             return app.status if app is not None else "missing"
-        connections, samagra_id, no_connection, as_of = (
+        connections, samagra_id, no_connection, as_of, proof = (
             list(app.connections),
             app.samagra_id,
             app.no_connection,
             app.dues_as_of,
+            app.identity_proof,
         )
+        linked = account_connections(session, app.account_id)
     now = now or utcnow()
     try:
-        billing, kyc = connectors.get("billing"), connectors.get("kyc")
-        if billing is None or kyc is None:
-            raise ConnectorUnavailable("billing and KYC connectors are not configured", system="hub")
-        results = gather_checks(billing, kyc, connections, samagra_id, no_connection, as_of, now)
+        billing, kyc, samagra = connectors.get("billing"), connectors.get("kyc"), connectors.get("samagra")
+        if billing is None or kyc is None or samagra is None:
+            raise ConnectorUnavailable("billing, KYC and Samagra connectors are not configured", system="hub")
+        results = gather_checks(
+            billing,
+            kyc,
+            connections,
+            samagra_id,
+            no_connection,
+            as_of,
+            now,
+            samagra=samagra,
+            identity_proof=proof,
+            linked=linked,
+        )
     except ConnectorUnavailable as exc:
         with Session(engine) as session, session.begin():
             session.execute(
@@ -448,27 +597,32 @@ class NoDuesTransitions:
         )
         officer = _officer_for(session, event.actor)
         designation = DESIGNATIONS.get(event.role, (event.role.upper(), ""))
+        dues_now = self._dues_at_issue(session, app)
         connections = []
         for number in app.connections:
-            dues = next(c for c in checks if c.name == "dues" and c.consumer_number == number)
             meter = next(c for c in checks if c.name == "meter" and c.consumer_number == number)
             connections.append(
                 Connection(
                     consumer_number=number,
-                    dues=Decimal(str(dues.details["amount"])),
-                    dues_as_of=dues.checked_at,
+                    dues=dues_now[number].amount,
+                    dues_as_of=event.at,
                     meter_status=str(meter.details.get("health", "")),
                 )
             )
-        previous = session.execute(
-            select(IssuedDocument)
-            .where(
-                IssuedDocument.kind == KIND,
-                IssuedDocument.holder_samagra_id == app.samagra_id,
-                IssuedDocument.status == "valid",
-            )
-            .order_by(IssuedDocument.id.desc())
-        ).scalar()
+        # Only the same person's certificate, and only when the applicant proved to be that person.
+        previous = (
+            session.execute(
+                select(IssuedDocument)
+                .where(
+                    IssuedDocument.kind == KIND,
+                    IssuedDocument.holder_samagra_id == app.samagra_id,
+                    IssuedDocument.status == "valid",
+                )
+                .order_by(IssuedDocument.id.desc())
+            ).scalar()
+            if app.identity_proof in IDENTITY_PROOFS
+            else None
+        )
         purpose = app.purpose
         request = DocumentRequest(
             kind=KIND,
@@ -493,7 +647,15 @@ class NoDuesTransitions:
             valid_for=self.validity,
             connections=connections,
             checks=[
+                # The dues a certificate states are billing's answer at the moment of issue.
                 Check(
+                    name=f"dues:{c.consumer_number}",
+                    result="pass",
+                    evidence_ref=dues_now[c.consumer_number].evidence_id[:200],
+                    checked_at=event.at,
+                )
+                if c.name == "dues" and c.consumer_number in dues_now
+                else Check(
                     name=f"{c.name}:{c.consumer_number}" if c.consumer_number else c.name,
                     result=c.result,
                     evidence_ref=c.evidence_ref,
@@ -524,6 +686,39 @@ class NoDuesTransitions:
         )
         if previous is not None:
             self._supersede_application(session, previous, number)
+
+    def _dues_at_issue(self, session: Session, app: NoDuesApplication) -> dict[str, OutstandingDues]:
+        """Ask billing again as the officer approves: the certificate states today's answer.
+
+        The approval does not happen and the case stays where it was if billing cannot answer
+        (ConnectorUnavailable: whoever acts rolls back and says so) or its answer is no longer
+        clear (WorkflowError).
+        """
+        billing = self.registry["connectors"].get("billing")
+        if billing is None:
+            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        try:
+            if app.no_connection:
+                found = person_connections(
+                    billing, app.samagra_id, account_connections(session, app.account_id)
+                )
+                if found:
+                    raise WorkflowError(
+                        "connections_exist",
+                        f"{len(found)} connection(s) are now registered to this person: not issued",
+                    )
+                return {}
+            dues = dict(billing.outstanding_dues_many(list(app.connections), app.dues_as_of))
+            _registered, others = _uncovered_dues(billing, app.samagra_id, app.connections, app.dues_as_of)
+            dues.update(others)
+        except UnknownConsumers as exc:
+            raise WorkflowError(
+                "dues_changed", "billing no longer knows " + ", ".join(exc.consumer_numbers)
+            ) from None
+        owing = [n for n, d in dues.items() if not d.is_clear]
+        if owing:
+            raise WorkflowError("dues_changed", "dues are now outstanding on " + ", ".join(owing))
+        return {n: dues[n] for n in app.connections}
 
     def _supersede_application(self, session: Session, previous: IssuedDocument, number: str) -> None:
         if previous.subject_type != SUBJECT_TYPE:
@@ -611,6 +806,10 @@ def application_json(
             "name_latin": app.name_latin,
             "samagra_id": app.samagra_id,
             "mobile_masked": mask_mobile(app.mobile),
+            "typed_name_deva": app.typed_name_deva,
+            "typed_name_latin": app.typed_name_latin,
+            "name_check": app.name_check,
+            "identity_proof": app.identity_proof,
         },
         "connections": list(app.connections),
         "no_connection": app.no_connection,

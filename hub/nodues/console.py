@@ -10,6 +10,8 @@ from hub.documents import mask_mobile
 from hub.models.document import IssuedDocument
 from hub.models.nodues import NoDuesApplication, NoDuesCheck
 from hub.models.workflow import WorkflowCase
+from hub.nodues.applications import IDENTITY_PROOFS
+from hub.nodues.names import same_name
 
 CHECK_LABELS = {
     "dues": ("बकाया राशि", "Outstanding dues"),
@@ -17,7 +19,46 @@ CHECK_LABELS = {
     "ekyc": ("ई-केवाईसी", "e-KYC"),
     "no_connection": ("कोई कनेक्शन नहीं", "No connection in billing"),
     "connection": ("कनेक्शन", "Connection known to billing"),
+    "identity": ("पहचान (समग्र)", "Identity (Samagra)"),
+    "registered_connections": ("नाम दर्ज अन्य कनेक्शन", "Other connections registered to the person"),
 }
+PROOF_LABELS = {
+    "ekyc": "ई-केवाईसी में यही समग्र आईडी / e-KYC carries this Samagra ID",
+    "samagra_otp": "समग्र में दर्ज मोबाइल पर ओटीपी / OTP to the mobile Samagra holds",
+}
+MISMATCH = "मेल नहीं खाता / MISMATCH"
+
+
+def identity_evidence(app: NoDuesApplication) -> Evidence:
+    """The registry's record beside what the applicant typed, each name compared (spelling-tolerant)."""
+    rows: list[list[str]] = []
+    failed: list[bool] = []
+    for hi, en, registry, typed in (
+        ("नाम (हिन्दी)", "Name (Devanagari)", app.name_deva, app.typed_name_deva),
+        ("नाम (अंग्रेज़ी)", "Name (Latin)", app.name_latin, app.typed_name_latin),
+    ):
+        if not typed:
+            rows.append([f"{hi} / {en}", registry, "—", "नहीं दिया / not given"])
+            failed.append(False)
+            continue
+        ok = same_name(typed, app.name_deva, app.name_latin)
+        rows.append([f"{hi} / {en}", registry, typed, "मेल / match" if ok else MISMATCH])
+        failed.append(not ok)
+    proof = PROOF_LABELS.get(app.identity_proof or "", "प्रमाणित नहीं / NOT PROVED")
+    rows.append(["पहचान का प्रमाण / Identity proved by", app.samagra_id, "", proof])
+    failed.append(app.identity_proof not in IDENTITY_PROOFS)
+    return Evidence(
+        "आवेदक की पहचान: समग्र पंजी बनाम आवेदन",
+        "Applicant's identity: Samagra registry vs application",
+        (
+            ("विवरण", "Item"),
+            ("समग्र पंजी में", "Samagra registry"),
+            ("आवेदन में लिखा", "Typed in the application"),
+            ("मिलान", "Comparison"),
+        ),
+        rows,
+        failed,
+    )
 
 
 class NoDuesCaseProvider:
@@ -38,8 +79,8 @@ class NoDuesCaseProvider:
         purpose = app.purpose or {}
         summary = [
             Field("आवेदन क्रमांक", "Application", app.public_id),
-            Field("आवेदक (हिन्दी)", "Applicant (Devanagari)", app.name_deva or "—"),
-            Field("आवेदक (अंग्रेज़ी)", "Applicant (Latin)", app.name_latin or "—"),
+            Field("आवेदक (हिन्दी, समग्र)", "Applicant (Devanagari, Samagra)", app.name_deva or "—"),
+            Field("आवेदक (अंग्रेज़ी, समग्र)", "Applicant (Latin, Samagra)", app.name_latin or "—"),
             Field("समग्र आईडी", "Samagra ID", app.samagra_id),
             Field("मोबाइल नंबर", "Mobile", mask_mobile(app.mobile)),
             Field(
@@ -101,4 +142,9 @@ class NoDuesCaseProvider:
             notes.append(
                 f"जाँच लंबित / Checks pending: {app.check_attempts} attempt(s); {app.last_check_error or ''}"
             )
-        return CaseView(title=self.title(session, case), summary=summary, evidence=[evidence], notes=notes)
+        return CaseView(
+            title=self.title(session, case),
+            summary=summary,
+            evidence=[identity_evidence(app), evidence],
+            notes=notes,
+        )

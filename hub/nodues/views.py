@@ -20,6 +20,7 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from connectors.billing import IBilling
+from connectors.samagra import ISamagra
 from forms.reader import Reader
 from hub.documents import IST, mask_mobile
 from hub.errors import Problem, problem_response
@@ -35,6 +36,7 @@ from hub.nodues.applications import (
     file_application,
     find_application,
     has_open_application,
+    person_connections,
 )
 from hub.nodues.names import (
     ACCOUNT_ID,
@@ -104,6 +106,7 @@ def send_otp(request: Request) -> Response | dict[str, Any]:
     number = reader.text(
         "consumer_number", required=purpose in ("link", "ekyc"), pattern=CONSUMER_NUMBER, max_length=12
     )
+    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA_ID, max_length=9)
     reader.done()
     session = request.dbsession
     if purpose == "account":
@@ -113,7 +116,14 @@ def send_otp(request: Request) -> Response | dict[str, Any]:
         assert account_id is not None
         account = acc.find_account(session, _client(request), account_id)
         if purpose == "apply":
-            to, otp_purpose = account.mobile, acc.apply_purpose(account)
+            # The OTP goes where it proves the applicant is the person applied for (see apply()).
+            samagra_id = samagra_id or account.samagra_id
+            if samagra_id is None:
+                _field_error("samagra_id", "required", "the Samagra ID of the person applying")
+            assert samagra_id is not None
+            person = acc.registry_person(request.find_service(ISamagra), samagra_id)
+            to, _proof = acc.apply_otp_target(account, person)
+            otp_purpose = acc.apply_purpose(account, samagra_id)
         else:
             assert number is not None
             billing: Billing = request.find_service(IBilling)
@@ -273,17 +283,21 @@ def apply(request: Request) -> Response | dict[str, Any]:
         _field_error("mobile", "mismatch", "must be the account's verified mobile")
     if account.samagra_id is not None and account.samagra_id != samagra_id:
         _field_error("samagra_id", "mismatch", "differs from the Samagra ID verified by this account's e-KYC")
+    # Who the Samagra ID is, and the mobile where the applicant must show they are that person.
+    person = acc.registry_person(request.find_service(ISamagra), samagra_id)
+    proof_mobile, identity_proof = acc.apply_otp_target(account, person)
     links = {link.consumer_number: link for link in acc.linked(session, account)}
     settings = request.registry.settings
     if no_connection:
         covered: list[str] = []
         office = str(settings["hub.nodues.default_office"])
         billing: Billing = request.find_service(IBilling)
-        found = billing.connections_by_samagra(samagra_id)
+        found = person_connections(billing, samagra_id, list(links))
         if found:
             raise Problem(
                 "connections_exist",
-                f"billing has {len(found)} connection(s) registered to this Samagra ID; link them and apply for them",
+                f"{len(found)} connection(s) are registered to this Samagra ID in billing or linked to this "
+                "account; apply for them",
                 extra={"count": len(found)},
             )
     else:
@@ -300,9 +314,14 @@ def apply(request: Request) -> Response | dict[str, Any]:
         office = links[covered[0]].division_code
     if has_open_application(session, samagra_id):
         raise Problem("application_open", "this person already has an application being processed")
-    consumed = _consume(request, challenge_id, code, acc.apply_purpose(account))
+    consumed = _consume(request, challenge_id, code, acc.apply_purpose(account, samagra_id))
     if isinstance(consumed, Response):
         return consumed
+    if consumed.mobile != proof_mobile:
+        raise Problem(
+            "identity_not_proved",
+            "the OTP was not sent to the mobile the Samagra registry holds for this person; ask for a new one",
+        )
     app = file_application(
         session,
         request.registry["workflows"],
@@ -311,6 +330,8 @@ def apply(request: Request) -> Response | dict[str, Any]:
             client_id=_client(request),
             name_deva=name_deva or "",
             name_latin=name_latin or "",
+            person=person,
+            identity_proof=identity_proof,
             samagra_id=samagra_id,
             mobile=account.mobile,
             connections=tuple(covered),
@@ -396,8 +417,9 @@ def includeme(config: Configurator) -> None:
         scopes=apply_scope,
         operation_id="sendOtp",
         openapi={
-            "summary": "Send an OTP: to the account's mobile (account, apply) or to the connection's "
-            "registered mobile in billing (link, ekyc)",
+            "summary": "Send an OTP: to the mobile given (account); to the connection's registered "
+            "mobile in billing (link, ekyc); for apply, to the mobile the Samagra registry holds for the "
+            "person of samagra_id (the account's own mobile once its e-KYC carries that Samagra ID)",
             "tags": tags,
             "requestBody": _body(
                 {
@@ -405,6 +427,11 @@ def includeme(config: Configurator) -> None:
                     "mobile": {"type": "string", "pattern": "^[6-9][0-9]{9}$"},
                     "account_id": {"type": "string"},
                     "consumer_number": {"type": "string", "pattern": "^[0-9]{10,12}$"},
+                    "samagra_id": {
+                        "type": "string",
+                        "pattern": "^[0-9]{9}$",
+                        "description": "apply: the person applying (default: the account's e-KYC Samagra ID)",
+                    },
                 },
                 ["purpose"],
             ),
@@ -492,8 +519,10 @@ def includeme(config: Configurator) -> None:
         scopes=apply_scope,
         operation_id="applyNoDues",
         openapi={
-            "summary": "Apply for a no-dues certificate (OTP to the account's mobile); checks run in the "
-            "background, follow with getNoDuesApplication",
+            "summary": "Apply for a no-dues certificate for the person of samagra_id, proved by the OTP "
+            "of sendOtp purpose=apply; the certificate names the person as the Samagra registry does (the "
+            "names typed are compared and shown to the officer). Checks run in the background, follow "
+            "with getNoDuesApplication",
             "tags": tags,
             "requestBody": _body(
                 {

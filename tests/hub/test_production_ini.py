@@ -33,6 +33,7 @@ def test_production_ini_names_a_real_client_for_every_system(
         "HUB_DBT_TOKEN": "dbt-token",
         "HUB_SMS_API_KEY": "sms-key",
         "HUB_KYC_API_KEY": "kyc-key",
+        "HUB_SAMAGRA_API_KEY": "samagra-key",
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)

@@ -142,6 +142,27 @@ def test_dues_by_consumer_numbers_and_by_samagra(election: Election) -> None:
     assert none["no_connection"] is True and none["connections"] == []
 
 
+def test_dues_for_a_samagra_id_the_registry_does_not_know_is_unknown_never_clear(election: Election) -> None:
+    authority = election.authority()
+    answer = election.app.post_json(DUES, {"samagra_id": "123456789"}, headers=authority["headers"]).json
+    assert (answer["status"], answer["clear"], answer["no_connection"], answer["connections"]) == (
+        "unknown",
+        False,
+        False,
+        [],
+    )
+    from connectors.demo import PERSONAS
+
+    known = election.app.post_json(
+        DUES, {"samagra_id": PERSONAS["no_connection"].samagra_id}, headers=authority["headers"]
+    ).json
+    assert (known["status"], known["clear"], known["no_connection"]) == ("clear", True, True)
+    owing = election.app.post_json(
+        DUES, {"samagra_id": PERSONAS["dues"].samagra_id}, headers=authority["headers"]
+    ).json
+    assert (owing["status"], owing["clear"]) == ("dues", False)
+
+
 def test_dues_refuses_bad_questions(election: Election) -> None:
     authority = election.authority()
     app = election.app

@@ -160,6 +160,7 @@ def test_get_dues_status_equals_rest(election: Election, hub_url: str, version: 
             {"samagra_id": PERSONAS["no_connection"].samagra_id},
             {"samagra_id": PERSONAS["no_connection"].samagra_id},
         ),
+        ({"samagra_id": "123456789"}, {"samagra_id": "123456789"}),
     ):
         rest = election.app.post_json(
             "/api/v1/election/dues", rest_question, headers=authority["headers"]
@@ -170,6 +171,23 @@ def test_get_dues_status_equals_rest(election: Election, hub_url: str, version: 
             data.pop("answered_at")
             rest.pop("answered_at", None)
             assert data == rest
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_get_dues_status_for_an_unknown_samagra_id_is_unknown_never_clear(
+    election: Election, hub_url: str, version: str
+) -> None:
+    authority = election.authority()
+    _client, port = service(hub_url, version, token=authority["token"])
+    answer = port.GetDuesStatus(samagra_id="123456789")
+    assert (answer.status, answer.clear, answer.no_connection, answer.connection) == (
+        "unknown",
+        False,
+        False,
+        [],
+    )
+    known = port.GetDuesStatus(samagra_id=PERSONAS["no_connection"].samagra_id)
+    assert (known.status, known.clear, known.no_connection) == ("clear", True, True)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

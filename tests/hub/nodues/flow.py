@@ -80,7 +80,9 @@ class Flow:
         return str(link["ekyc_status"])
 
     def apply(self, account_id: str, mobile: str, status: int = 202, **fields: Any) -> Any:
-        proof = self.otp(mobile, purpose="apply", account_id=account_id)
+        """applyNoDues; ``mobile`` is where the apply OTP goes (the Samagra registry's for the person)."""
+        person = {"samagra_id": fields["samagra_id"]} if "samagra_id" in fields else {}
+        proof = self.otp(mobile, purpose="apply", account_id=account_id, **person)
         body = {"account_id": account_id, "purpose": PURPOSE, **proof, **fields}
         return self.app.post_json("/api/v1/nodues/applications", body, headers=self.headers, status=status)
 

@@ -265,7 +265,10 @@ def test_bad_fields_are_reported_together(flow: Flow) -> None:
 def test_duplicate_concurrent_applications_one_wins(flow: Flow) -> None:
     person = PERSONAS["several_connections"]
     account_id = _account(flow, person.mobile)
-    proofs = [flow.otp(person.mobile, purpose="apply", account_id=account_id) for _ in range(2)]
+    proofs = [
+        flow.otp(person.mobile, purpose="apply", account_id=account_id, samagra_id=person.samagra_id)
+        for _ in range(2)
+    ]
     barrier = threading.Barrier(2)
     answers: list[Any] = []
 

@@ -54,12 +54,15 @@ def test_clean_candidate_gets_a_verified_certificate_then_reapplies_and_the_offi
     ).json
     app_id = filed["application_id"]
     assert filed["status"] == "checks_pending"
+    assert filed["applicant"]["identity_proof"] == "ekyc"  # the account's e-KYC carries this Samagra ID
     assert filed["connections"] == [number]
 
     flow.drain()
     app = flow.application(app_id)
     assert app["status"] == "awaiting_decision", app
     assert {(c["name"], c["result"]) for c in app["checks"]} == {
+        ("identity", "pass"),
+        ("registered_connections", "pass"),
         ("dues", "pass"),
         ("meter", "pass"),
         ("ekyc", "pass"),
@@ -179,10 +182,10 @@ def test_no_connection_declaration_is_checked_against_billing_and_certified(flow
     person = PERSONAS["no_connection"]
     account = flow.open_account(person.mobile)
     assert account["connections"] == []
-    # Someone with connections cannot declare none.
+    # Someone with connections cannot declare none (the OTP goes to the mobile Samagra holds for them).
     refused = flow.apply(
         account["account_id"],
-        person.mobile,
+        PERSONAS["clean"].mobile,
         status=422,
         name_latin=person.name_en,
         samagra_id=PERSONAS["clean"].samagra_id,
@@ -203,7 +206,10 @@ def test_no_connection_declaration_is_checked_against_billing_and_certified(flow
     flow.drain()
     app = flow.application(app_id)
     assert app["status"] == "awaiting_decision"
-    assert [(c["name"], c["result"]) for c in app["checks"]] == [("no_connection", "pass")]
+    assert [(c["name"], c["result"]) for c in app["checks"]] == [
+        ("identity", "pass"),
+        ("no_connection", "pass"),
+    ]
     flow.officer("dgm.noconn", ["dgm"], ["DIV-BPL-1"])
     dgm = flow.console("dgm.noconn")
     flow.decide(dgm, app_id, "approve")

@@ -3,8 +3,8 @@
 Replaces the officer's account-wide lockout (officers.failed_logins, locked_until): anyone who
 knew a username could lock its officer out for 15 minutes with five wrong passwords.
 
-Revision ID: 0017_sign_in_failures
-Revises: 0016_verification_log_without_fk
+Revision ID: 0018_sign_in_failures
+Revises: 0017_nodues_identity
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 from hub.models.meta import UTCDateTime
 
-revision = "0017_sign_in_failures"
-down_revision = "0016_verification_log_without_fk"
+revision = "0018_sign_in_failures"
+down_revision = "0017_nodues_identity"
 branch_labels = None
 depends_on = None
 
