@@ -7,7 +7,7 @@ PDF + PAdES), then the bare calls it is made of: lxml build + serialise, signxml
 with the key object, reportlab Platypus render of the same story, pyHanko PAdES with the cached
 key. Runs alternate so both sides see the same machine state. Keys are generated in a temp dir.
 
-Then the SOAP evidence signature (issue 5: signed on every SOAP answer): EvidenceSigner.sign() of
+Then the SOAP evidence signature (signed on every SOAP answer): EvidenceSigner.sign() of
 an election answer vs the bare cryptography ECDSA P-256 signature of the same canonical SignedInfo,
 alternated in blocks (informational), and the RSA fallback (signxml with the document key) once.
 """

@@ -1,4 +1,4 @@
-"""New connections (issue 6): applications filed per second through REST and SOAP next to the bare
+"""New connections: applications filed per second through REST and SOAP next to the bare
 view, and status callbacks delivered per second by a real ``hub-worker`` on Redis.
 
 Submissions: wrk posts an LT industrial application (four small inline

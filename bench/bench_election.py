@@ -1,4 +1,4 @@
-"""Election verification (issue 5) on PostgreSQL with N issued certificates (default 1,000,000).
+"""Election verification on PostgreSQL with N issued certificates (default 1,000,000).
 
 The registry rows are SYNTHETIC: written straight into ``issued_documents``
 with COPY (no XML, no PDF, no signature: verification reads only the
@@ -211,7 +211,7 @@ def batch_soap(serials: list[int]) -> str:
 
 def run(args: argparse.Namespace) -> list[Figure]:
     if not args.postgres:
-        raise SkipSection("issue 5 measures on PostgreSQL with a large registry: pass --postgres")
+        raise SkipSection("election measures on PostgreSQL with a large registry: pass --postgres")
     rows = int(args.election_rows)
     if rows < 1000:
         raise BenchError("--election-rows must be at least 1000 (one full batch)")

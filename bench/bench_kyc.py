@@ -1,4 +1,4 @@
-"""Issue 7 figures: exportKycRecords vs a bare SQL fetch serialised to NDJSON, the export's peak memory,
+"""KYC figures: exportKycRecords vs a bare SQL fetch serialised to NDJSON, the export's peak memory,
 and getKycRecords with 1,000 ids vs the bare Pyramid view.
 
 On PostgreSQL (``--postgres``), with ``--kyc-rows`` KYC records (default 1,000,000; pass e.g.
@@ -238,7 +238,7 @@ def _reset_peak_rss(pids: list[int]) -> None:
 
 def run(args: argparse.Namespace) -> list[Figure | dict[str, Any]]:
     if not args.postgres:
-        raise SkipSection("issue 7 measures on PostgreSQL: pass --postgres")
+        raise SkipSection("KYC measures on PostgreSQL: pass --postgres")
     rows = int(args.kyc_rows)
     chunk = int(args.kyc_chunk)
     figures: list[Figure | dict[str, Any]] = []

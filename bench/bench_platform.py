@@ -1,4 +1,4 @@
-"""Issue 2's figure: a protected JSON endpoint next to a bare Pyramid view, same granian server.
+"""The platform figure: a protected JSON endpoint next to a bare Pyramid view, same granian server.
 
 ``GET /api/v1/ping`` with a valid bearer token (scope ``hub:ping``) walks the
 whole request path every API view pays for: request-id tween, pyramid_tm,

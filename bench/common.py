@@ -43,7 +43,7 @@ HOST = "127.0.0.1"
 POSTGRES_URL = os.environ.get("HUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
-# wrk's shape for every HTTP figure (../shared/PERFORMANCE.md): one thread, 16 connections.
+# wrk's shape for every HTTP figure: one thread, 16 connections.
 WRK_THREADS = 1
 WRK_CONNECTIONS = 16
 GRANIAN_WORKERS = 2

@@ -1,6 +1,6 @@
 """``make bench``: every section of the hub's benchmark, in one run.
 
-Order: ``platform`` (issue 2), then ``bench/bench_certs.py`` as a subprocess
+Order: ``platform``, then ``bench/bench_certs.py`` as a subprocess
 when it exists (it prints its own lines), then every other
 ``bench/bench_<name>.py`` exposing ``run(args) -> list[Figure | dict]``
 (see bench/README.md). Each figure prints as one line

@@ -5,7 +5,7 @@ through :func:`parse_untrusted_xml`. lxml >= 5 already resists XXE and entity
 expansion, but we still pass an explicit parser and refuse any DOCTYPE: with
 ``resolve_entities=False`` a DOCTYPE carrying an external entity makes
 ``XMLSchema.validate`` raise an internal error instead of returning False
-(shared/PERFORMANCE.md), and no partner has a reason to send one.
+(bench/README.md), and no partner has a reason to send one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tell a state DBT scheme that KYC changes are waiting (issue 7, flow 4).
+"""Tell a state DBT scheme that KYC changes are waiting (docs/domain.md: KYC for DBT).
 
 DBT systems pull KYC "changed since <cursor>" from the hub; this webhook
 only tells them there is something to pull, so they need not poll hard. It

@@ -4,7 +4,7 @@ A head-end does not switch a meter while we wait: it *accepts* a command,
 queues it to the meter over RF/cellular, and later reports it *executed*
 (or *failed*, e.g. the meter has not been heard from). So the hub sends a
 command from the outbox, keeps the command id, and polls
-:meth:`IHeadEnd.command_status` until it is final (flow 3 of DOMAIN.md:
+:meth:`IHeadEnd.command_status` until it is final (docs/domain.md, smart-meter head-end:
 reconnection within minutes of an online payment).
 
 Commands are idempotent on the hub's ``idempotency_key``: after a crash the

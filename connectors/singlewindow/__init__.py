@@ -1,4 +1,4 @@
-"""Status updates pushed back to the state single-window portal (issue 6).
+"""Status updates pushed back to the state single-window portal.
 
 Every status change of a new-connection application is an outbox row; the
 worker calls :meth:`ISingleWindowCallback.deliver` until the portal
@@ -28,7 +28,7 @@ publishes at ``/.well-known/jwks.json`` for its OAuth tokens, so no secret
 is shared between two organisations, a leak on the portal's side cannot
 forge our updates, keys rotate by publishing a new ``kid`` first, and a
 signed update is evidence of what the discom told the portal (the
-statutory timeline disputes of issue 6 need exactly that). It is detached
+statutory timeline disputes need exactly that). It is detached
 (RFC 7515 appendix F) so the body stays plain JSON the portal can store
 as received.
 *HMAC-SHA256* with a shared secret is offered because some state portals

@@ -1,4 +1,4 @@
-"""New electricity connections through the state single window (issue 6).
+"""New electricity connections through the state single window.
 
 ``config.include("hub.connections")`` (after hub.workflow, hub.outbox, hub.soap
 and hub.console) adds:

@@ -1,4 +1,4 @@
-"""The state election authority's verification service (issue 5): SOAP ``ElectionService`` and REST.
+"""The state election authority's verification service: SOAP ``ElectionService`` and REST.
 
 ``config.include("hub.election")`` (after hub.documents, hub.outbox, hub.soap
 and hub.views.certificates) adds:

@@ -1,4 +1,4 @@
-"""KYC for DBT schemes (issue 7): consented, minimal, audited pulls; consent and disclosures for the person.
+"""KYC for DBT schemes: consented, minimal, audited pulls; consent and disclosures for the person.
 
 ``config.include("hub.kyc")`` wires it: the bank-account key for hub.kycstore,
 the settings (``hub.kyc_api.*``, see hub.kyc.limits.KycApiSettings), the

@@ -1,4 +1,4 @@
-"""The hub's KYC records, change feed, consents and DBT field policies (issue 7)."""
+"""The hub's KYC records, change feed, consents and DBT field policies."""
 
 from __future__ import annotations
 

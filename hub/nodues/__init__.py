@@ -1,4 +1,4 @@
-"""No-dues certificates for election candidates, end to end (issue 4, DOMAIN.md flow 1).
+"""No-dues certificates for election candidates, end to end (docs/domain.md).
 
 ``config.include("hub.nodues")`` registers the workflow (hub.nodues.workflow),
 its transition listener, the ``nodues.checks`` outbox handler run by the
