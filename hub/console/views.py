@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.officers import authenticate
+from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
@@ -62,6 +63,14 @@ def _csrf_ok(request: Request) -> bool:
     return bool(check_csrf_token(request, raises=False))
 
 
+def _require_readable_form(request: Request) -> None:
+    """A form body webob cannot parse (multipart without a boundary, ...) is the sender's mistake."""
+    try:
+        request.POST  # noqa: B018 - parsed here so the failure is a 400, not a 500 later
+    except ValueError:
+        raise Problem("bad_request", "the form body cannot be read") from None
+
+
 # -- sign-in ---------------------------------------------------------------------------------
 
 
@@ -72,6 +81,7 @@ def login_page(request: Request) -> Response:
 
 
 def login(request: Request) -> Response:
+    _require_readable_form(request)
     if not _csrf_ok(request):
         return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
     username = str(request.POST.get("username", "")).strip().lower()[:60]
@@ -92,6 +102,7 @@ def login(request: Request) -> Response:
 
 
 def logout(request: Request) -> Response:
+    _require_readable_form(request)
     if not _csrf_ok(request):
         return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
     request.session.invalidate()

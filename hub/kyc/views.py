@@ -23,6 +23,7 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from connectors.billing import is_consumer_number, is_mobile, is_samagra_id
+from forms.reader import INT64_MAX, INT64_MIN
 from hub.errors import FieldError, Problem, problem_response
 from hub.kyc import consent as consents
 from hub.kyc.cursor import CursorInvalid, CursorSigner, Position
@@ -329,15 +330,13 @@ def list_kyc_consents(request: Request) -> dict[str, Any]:
 
 def list_disclosures(request: Request) -> dict[str, Any]:
     samagra_id, mobile, reader = _person(request)
-    limit = reader.decimal("limit", required=False)
-    before = reader.decimal("before", required=False)
+    limit = reader.integer("limit", required=False)
+    before = reader.integer("before", required=False)
     reader.done()
     _check_person(request, samagra_id, mobile)
     maximum = _config(request).disclosures_page_max
-    size = int(limit) if limit is not None and 0 < limit <= maximum else maximum
-    entries, next_before = disclosures_of(
-        request.dbsession, samagra_id, before=int(before) if before is not None else None, limit=size
-    )
+    size = limit if limit is not None and 0 < limit <= maximum else maximum
+    entries, next_before = disclosures_of(request.dbsession, samagra_id, before=before, limit=size)
     _no_store(request.response)
     return {"disclosures": entries, "next_before": next_before}
 
@@ -550,7 +549,11 @@ def includeme(config: Configurator) -> None:
             "summary": "Who received the person's KYC, when, for which purpose, which fields",
             "tags": TAGS,
             "requestBody": _body(
-                {**_PERSON, "limit": {"type": "integer"}, "before": {"type": "integer"}},
+                {
+                    **_PERSON,
+                    "limit": {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                    "before": {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                },
                 ["samagra_id", "mobile"],
             ),
         },
