@@ -28,7 +28,9 @@ PROBLEM_BASE = "https://discom-hub.invalid/problems/"
 
 # Members every problem has (RFC 9457's and the hub's own): an extension member must not take one
 # of these names, or a client reading ``status`` as the HTTP code gets a workflow state instead.
-RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "request_id", "errors"})
+RESERVED_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "code", "request_id", "errors"}
+)
 
 # code -> (HTTP status, title). Codes are a public contract: add, never rename.
 CODES: dict[str, tuple[int, str]] = {

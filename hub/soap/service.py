@@ -12,6 +12,7 @@ when the operation is evidence). Every failure is a Fault
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from connectors.errors import ConnectorUnavailable
 from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_xml
 from hub.api import check_rate
 from hub.auth.clients import KNOWN_SCOPES
-from hub.errors import Problem, problem_response
+from hub.errors import FieldError, Problem, problem_response
 from hub.soap.envelope import (
     SOAP11,
     SOAP12,
@@ -89,6 +90,8 @@ class SoapService:
     single_wsdl: bytes | None
     xsds: dict[str, bytes]
     default_rate: int
+    # Every element name the service's schemas declare: what a validation fault may name.
+    element_names: frozenset[str] = frozenset()
 
 
 def content_version(request: Request) -> tuple[SoapVersion | None, str | None]:
@@ -103,6 +106,59 @@ def content_version(request: Request) -> tuple[SoapVersion | None, str | None]:
             if key.strip().lower() == "action":
                 action = value.strip().strip('"')
     return version, action
+
+
+# ----------------------------------------------------------------- schema errors
+
+# libxml2's error types -> the field codes the REST readers use (forms.reader).
+_SCHEMA_ERROR_CODES = {
+    "SCHEMAV_CVC_MAXLENGTH_VALID": "too_long",
+    "SCHEMAV_CVC_MINLENGTH_VALID": "too_short",
+    "SCHEMAV_CVC_LENGTH_VALID": "format",
+    "SCHEMAV_CVC_PATTERN_VALID": "format",
+    "SCHEMAV_CVC_ENUMERATION_VALID": "choice",
+    "SCHEMAV_CVC_MININCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MAXINCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MINEXCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MAXEXCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_TOTALDIGITS_VALID": "range",
+    "SCHEMAV_CVC_FRACTIONDIGITS_VALID": "range",
+    "SCHEMAV_CVC_DATATYPE_VALID_1_2_1": "type",
+    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_2": "unexpected",
+    "SCHEMAV_CVC_COMPLEX_TYPE_4": "required",
+    "SCHEMAV_CVC_ELT_1": "unexpected",
+}
+_STEP = re.compile(r"^(?:[^:\[\]]*:)?([^:\[\]]+)(\[[0-9]+\])?$")
+_EXPECTED = re.compile(r"Expected is \( \{[^}]*\}([A-Za-z_][\w.-]*) \)")
+
+
+def schema_field_errors(service: SoapService, log_entries: Iterable[etree._LogEntry]) -> list[FieldError]:
+    """The fields the payload's last XSD validation failed on, as REST names them.
+
+    A field is the element path below the payload (``connections/connection[2]/consumerNumber``)
+    built only from names the service's schemas declare: an undeclared element or a sender's
+    prefix is never echoed, nor is libxml2's message (it quotes the value).
+    """
+    found: dict[str, FieldError] = {}
+    for entry in log_entries:
+        steps: list[str] = []
+        for raw in (entry.path or "").split("/")[2:]:  # "", then the payload element itself
+            step = _STEP.match(raw)
+            if step is None or step.group(1) not in service.element_names:
+                break
+            steps.append(step.group(1) + (step.group(2) or ""))
+        code = _SCHEMA_ERROR_CODES.get(entry.type_name, "invalid")
+        if entry.type_name == "SCHEMAV_ELEMENT_CONTENT":
+            if "Missing child" in entry.message:
+                code = "required"
+                expected = _EXPECTED.search(entry.message)
+                if expected is not None and expected.group(1) in service.element_names:
+                    steps.append(expected.group(1))
+            else:
+                code = "unexpected"
+        field_path = "/".join(steps) or "."
+        found.setdefault(field_path, FieldError(field_path, code, "does not match the service's schema"))
+    return list(found.values())
 
 
 # ----------------------------------------------------------------- POST
@@ -223,11 +279,14 @@ def _soap_post(service: SoapService, request: Request) -> Response:
             raise SoapFault("insufficient_scope")
 
         try:
-            valid = service.schema.validate(payload)
+            service.schema.assertValid(payload)
+        except etree.DocumentInvalid as invalid:
+            # The exception holds its own copy of the log: the schema's is shared between threads.
+            raise SoapFault(
+                "validation_failed", errors=schema_field_errors(service, invalid.error_log)
+            ) from None
         except etree.XMLSchemaValidateError:
-            valid = False
-        if not valid:
-            raise SoapFault("validation_failed")
+            raise SoapFault("validation_failed") from None
 
         answer = operation.handler(request, payload, caller)
         if not isinstance(answer, etree._Element | RenderedPayload):
@@ -413,6 +472,13 @@ def add_soap_service(
         single_wsdl=single_wsdl,
         xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
+        element_names=frozenset(
+            str(name)
+            for tree in description.xsd_trees.values()
+            for name in tree.getroot().xpath(
+                "//xs:element/@name", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"}
+            )
+        ),
     )
     _register(config, service, description, database)
 

@@ -31,7 +31,9 @@ def all_scopes(make_client: Any) -> dict[str, str]:
     return make_client(sorted(KNOWN_SCOPES), ["ladli-behna"])["headers"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/certificates/%FF", "/api/v1/certificates/%C3%28/xml", "/verify%FF"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/certificates/%FF", "/api/v1/certificates/%C3%28/xml", "/verify%FF"]
+)
 def test_a_path_that_is_not_utf8_is_a_400_and_logs_a_json_line(
     testapp: TestApp, all_scopes: dict[str, str], path: str
 ) -> None:
@@ -47,7 +49,11 @@ def test_a_path_that_is_not_utf8_is_a_400_and_logs_a_json_line(
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/certificates/MPCZ%00ND", "/api/v1/certificates/MPCZ%00ND/pdf", "/api/v1/certificates/A%00/revocation"],
+    [
+        "/api/v1/certificates/MPCZ%00ND",
+        "/api/v1/certificates/MPCZ%00ND/pdf",
+        "/api/v1/certificates/A%00/revocation",
+    ],
 )
 def test_a_nul_in_a_certificate_number_is_a_400(
     testapp: TestApp, all_scopes: dict[str, str], path: str
@@ -90,7 +96,9 @@ def test_multipart_without_a_boundary_on_the_console_is_a_400(testapp: TestApp, 
     assert_problem(response, 400, "bad_request")
 
 
-def test_a_json_integer_of_5000_digits_is_malformed_json(testapp: TestApp, all_scopes: dict[str, str]) -> None:
+def test_a_json_integer_of_5000_digits_is_malformed_json(
+    testapp: TestApp, all_scopes: dict[str, str]
+) -> None:
     response = testapp.post(
         "/api/v1/certificates/verify",
         b'{"number": "MPCZ/ND/2026-27/000001", "code": ' + b"7" * 5000 + b"}",
@@ -100,7 +108,9 @@ def test_a_json_integer_of_5000_digits_is_malformed_json(testapp: TestApp, all_s
     assert_problem(response, 400, "malformed_json")
 
 
-@pytest.mark.parametrize(("before", "code"), [(1e30, "range"), (10**30, "range"), (1.5, "type"), ("12", "type")])
+@pytest.mark.parametrize(
+    ("before", "code"), [(1e30, "range"), (10**30, "range"), (1.5, "type"), ("12", "type")]
+)
 def test_list_disclosures_with_a_before_no_database_holds_is_a_400(
     testapp: TestApp, all_scopes: dict[str, str], before: Any, code: str
 ) -> None:
