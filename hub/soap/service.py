@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from pyramid.config import Configurator
@@ -132,7 +133,7 @@ _STEP = re.compile(r"^(?:[^:\[\]]*:)?([^:\[\]]+)(\[[0-9]+\])?$")
 _EXPECTED = re.compile(r"Expected is \( \{[^}]*\}([A-Za-z_][\w.-]*) \)")
 
 
-def schema_field_errors(service: SoapService, log_entries: Iterable[etree._LogEntry]) -> list[FieldError]:
+def schema_field_errors(service: SoapService, log_entries: Any) -> list[FieldError]:
     """The fields the payload's last XSD validation failed on, as REST names them.
 
     A field is the element path below the payload (``connections/connection[2]/consumerNumber``)
@@ -140,7 +141,7 @@ def schema_field_errors(service: SoapService, log_entries: Iterable[etree._LogEn
     prefix is never echoed, nor is libxml2's message (it quotes the value).
     """
     found: dict[str, FieldError] = {}
-    for entry in log_entries:
+    for entry in log_entries:  # an lxml error log (its stubs declare no iteration)
         steps: list[str] = []
         for raw in (entry.path or "").split("/")[2:]:  # "", then the payload element itself
             step = _STEP.match(raw)
@@ -473,11 +474,10 @@ def add_soap_service(
         xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
         element_names=frozenset(
-            str(name)
+            str(element.get("name"))
             for tree in description.xsd_trees.values()
-            for name in tree.getroot().xpath(
-                "//xs:element/@name", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"}
-            )
+            for element in tree.iter("{http://www.w3.org/2001/XMLSchema}element")
+            if element.get("name")
         ),
     )
     _register(config, service, description, database)
