@@ -243,8 +243,14 @@ def decide(request: Request) -> Response:
 
 def includeme(config: Configurator) -> None:
     tags = ["console"]
-    html = {"200": {"description": "HTML page", "content": {"text/html": {}}}}
-    redirect = {"302": {"description": "redirect (to the queue, or to sign-in)"}, **html}
+    page = {"text/html": {"schema": {"type": "string"}}}
+    html = {"200": {"description": "HTML page", "content": page}}
+    # A refused form is shown again, with its reason, as a page (other errors are problems).
+    refused = {
+        str(status): {"description": f"the form again, with the reason ({why})", "content": page}
+        for status, why in ((401, "wrong sign-in"), (403, "form expired"), (409, "action not possible now"))
+    }
+    redirect = {"302": {"description": "redirect (to the queue, or to sign-in)"}, **html, **refused}
     config.add_route("console.login", "/console/login")
     config.add_route("console.logout", "/console/logout")
     config.add_route("console.queue", "/console")
