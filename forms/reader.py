@@ -20,6 +20,8 @@ JSON_TYPES = ("application/json",)
 # What a signed 64-bit database integer holds: a larger number would fail in the database, not here.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# A number sent as text ("1250.5"): no amount or load the hub reads needs more characters.
+DECIMAL_TEXT_MAX = 40
 
 
 def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -114,6 +116,9 @@ class Reader:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             self.problem(name, "type", "must be a number")
+            return None
+        if isinstance(value, str) and len(value) > DECIMAL_TEXT_MAX:
+            self.problem(name, "too_long", f"at most {DECIMAL_TEXT_MAX} characters")
             return None
         try:
             number = Decimal(str(value))

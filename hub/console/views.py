@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,10 @@ from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.openapi import text
 from hub.workflow import WorkflowError, WorkflowRegistry
 
+CASE_ID = re.compile(r"[0-9]{1,11}")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 ERROR_TEXT = {
@@ -168,7 +171,7 @@ def queue(request: Request) -> Response:
 
 def _visible_case(request: Request, officer: Officer) -> WorkflowCase:
     raw = str(request.matchdict["case_id"])
-    case = request.dbsession.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    case = request.dbsession.get(WorkflowCase, int(raw)) if CASE_ID.fullmatch(raw) else None
     if case is None or case.office_code not in officer.offices:
         # Another office's case looks exactly like a missing one.
         raise _not_found(request)
@@ -257,6 +260,8 @@ def includeme(config: Configurator) -> None:
     config.add_route("console.case", "/console/cases/{case_id}")
     config.add_route("console.decide", "/console/cases/{case_id}/decide")
     common: dict[str, Any] = {"public": True}
+    # Case ids are database ids: at most 11 digits (_visible_case); anything else is not found.
+    case_param = [{"name": "case_id", "in": "path", "required": True, "schema": text(11, CASE_ID)}]
     config.add_view(
         login_page,
         route_name="console.login",
@@ -304,6 +309,7 @@ def includeme(config: Configurator) -> None:
         request_method="GET",
         operation_id="consoleCase",
         openapi={
+            "parameters": case_param,
             "summary": "A case with its evidence, history and actions (HTML)",
             "tags": tags,
             "responses": redirect,
@@ -316,6 +322,7 @@ def includeme(config: Configurator) -> None:
         request_method="POST",
         operation_id="consoleDecide",
         openapi={
+            "parameters": case_param,
             "summary": "Take an action on a case (form: action, reason, csrf_token)",
             "tags": tags,
             "responses": redirect,

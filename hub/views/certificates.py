@@ -34,6 +34,7 @@ from hub.documents import (
 )
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
+from hub.openapi import text
 from hub.registry import RegistryEntry
 from hub.rest import client_label, json_reader, json_response, optional_partner
 
@@ -43,6 +44,9 @@ SAMAGRA = re.compile(r"[0-9]{8,9}")
 # The two free-text fields of a question (the SOAP batch reader holds itself to the same limits).
 REF_MAX = 64
 HOLDER_NAME_MAX = 200
+QR_PAYLOAD_MAX = 4000
+REASON_MAX = 500
+REVOKED_BY_MAX = 200
 XML_TYPES = ("application/xml", "text/xml")
 
 VERIFICATION_SCHEMA = {
@@ -60,6 +64,15 @@ VERIFICATION_SCHEMA = {
         "issued_at": {"type": "string", "format": "date-time"},
         "valid_until": {"type": "string", "format": "date-time"},
     },
+}
+
+
+# A question's fields as read_question takes them (verifyCertificate, and each item of a batch).
+QUESTION_PROPERTIES: dict[str, Any] = {
+    "number": text(64, NUMBER, examples=["MPCZ/ND/2026-27/000123"]),
+    "code": text(20, CODE, examples=["K7QF-2MXD-9TZA"]),
+    "holder_name": text(HOLDER_NAME_MAX, description="with a certificates:verify token"),
+    "samagra_id": text(9, SAMAGRA, description="with a certificates:verify token"),
 }
 
 
@@ -182,7 +195,7 @@ def verify_certificate_document(request: Request) -> dict[str, Any]:
 
 def verify_certificate_qr(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
-    payload = reader.text("payload", max_length=4000)
+    payload = reader.text("payload", max_length=QR_PAYLOAD_MAX)
     reader.done()
     assert payload is not None
     keys: DocumentKeys = request.registry["document_keys"]
@@ -191,8 +204,8 @@ def verify_certificate_qr(request: Request) -> dict[str, Any]:
 
 def revoke_certificate(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
-    reason = reader.text("reason", max_length=500)
-    officer = reader.text("revoked_by", max_length=200)
+    reason = reader.text("reason", max_length=REASON_MAX)
+    officer = reader.text("revoked_by", max_length=REVOKED_BY_MAX)
     reader.done()
     record = find_document(request.dbsession, request.matchdict["number"])
     if record is None:
@@ -288,12 +301,7 @@ def includeme(config: Configurator) -> None:
                 "schema": {
                     "type": "object",
                     "required": ["number"],
-                    "properties": {
-                        "number": {"type": "string", "examples": ["MPCZ/ND/2026-27/000123"]},
-                        "code": {"type": "string", "examples": ["K7QF-2MXD-9TZA"]},
-                        "holder_name": {"type": "string", "description": "with a certificates:verify token"},
-                        "samagra_id": {"type": "string", "description": "with a certificates:verify token"},
-                    },
+                    "properties": QUESTION_PROPERTIES,
                 }
             }
         },
@@ -303,7 +311,7 @@ def includeme(config: Configurator) -> None:
             "name": "number",
             "in": "path",
             "required": True,
-            "schema": {"type": "string"},
+            "schema": text(64, NUMBER),
             "description": "the certificate number, slashes included",
         }
     ]
@@ -311,7 +319,7 @@ def includeme(config: Configurator) -> None:
         "name": "code",
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": text(20, CODE),
         "description": "the verification code (or send a certificates:read token)",
     }
     config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
@@ -343,8 +351,8 @@ def includeme(config: Configurator) -> None:
             "summary": "Human verification page (Hindi and English)",
             "tags": tags,
             "parameters": [
-                {"name": "number", "in": "query", "schema": {"type": "string"}},
-                {"name": "code", "in": "query", "schema": {"type": "string"}},
+                {"name": "number", "in": "query", "schema": text(64, NUMBER)},
+                {"name": "code", "in": "query", "schema": text(20, CODE)},
             ],
         },
     )
@@ -398,7 +406,7 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["payload"],
-                            "properties": {"payload": {"type": "string"}},
+                            "properties": {"payload": text(QR_PAYLOAD_MAX)},
                         }
                     }
                 },
@@ -452,7 +460,7 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["reason", "revoked_by"],
-                            "properties": {"reason": {"type": "string"}, "revoked_by": {"type": "string"}},
+                            "properties": {"reason": text(REASON_MAX), "revoked_by": text(REVOKED_BY_MAX)},
                         }
                     }
                 },

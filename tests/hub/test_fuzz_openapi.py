@@ -76,3 +76,39 @@ def test_every_operation_answers_as_documented(hub_schema: Any, partner_headers:
             except (Exception, FailureGroup) as exc:  # every operation's failures, in one report
                 failures.append(f"{operation.label} ({mode.value}): {exc}")
     assert not failures, f"{len(failures)} failing:\n\n" + "\n\n".join(failures)
+
+
+def _strings_without_length(schema: Any, where: str) -> list[str]:
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return []
+    found = []
+    kinds = schema.get("type")
+    if (kinds == "string" or (isinstance(kinds, list) and "string" in kinds)) and not (
+        "maxLength" in schema or "enum" in schema or "format" in schema
+    ):
+        found.append(where)
+    for name, sub in (schema.get("properties") or {}).items():
+        found += _strings_without_length(sub, f"{where}/{name}")
+    found += _strings_without_length(schema.get("items"), f"{where}/[]")
+    for key in ("oneOf", "anyOf", "allOf"):
+        for index, sub in enumerate(schema.get(key) or ()):
+            found += _strings_without_length(sub, f"{where}/{key}/{index}")
+    return found
+
+
+def test_every_string_a_reader_takes_declares_its_length(testapp: Any) -> None:
+    """Parameters and JSON bodies: what forms.reader checks before the database, the document states.
+
+    Whole-body uploads (XML, CSV) are capped in bytes (413), and the token endpoint's form is RFC 6749's.
+    """
+    document = testapp.get("/openapi.json").json
+    missing = []
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            name = operation["operationId"]
+            for parameter in operation.get("parameters", []):
+                missing += _strings_without_length(parameter["schema"], f"{name} {parameter['name']}")
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                missing += _strings_without_length(content["application/json"]["schema"], f"{name} body")
+    assert missing == []
