@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.auth.clients import KNOWN_SCOPES
-from hub.observability import write_access_line
 from tests.hub.documents_fixtures import issue
 
 
@@ -31,20 +30,26 @@ def all_scopes(make_client: Any) -> dict[str, str]:
     return make_client(sorted(KNOWN_SCOPES), ["ladli-behna"])["headers"]
 
 
+@pytest.fixture(scope="module")
+def logging_app(engine: Any, app_settings: dict[str, Any]) -> Any:
+    """The app with its access log on, written as each request ends."""
+    from hub import main
+
+    return main({}, **app_settings, **{"hub.test_engine": engine, "hub.access_log": "true"})
+
+
 @pytest.mark.parametrize(
     "path", ["/api/v1/certificates/%FF", "/api/v1/certificates/%C3%28/xml", "/verify%FF"]
 )
 def test_a_path_that_is_not_utf8_is_a_400_and_logs_a_json_line(
-    testapp: TestApp, all_scopes: dict[str, str], path: str
+    logging_app: Any, capfd: pytest.CaptureFixture[str], path: str
 ) -> None:
-    response = testapp.get(path, headers=all_scopes, expect_errors=True)
+    response = TestApp(logging_app).get(path, expect_errors=True)
     body = assert_problem(response, 400, "bad_request")
     assert "instance" not in body  # the undecodable bytes are not echoed
-    lines: list[str] = []
-    request = testapp.app.request_factory.blank(path)
-    write_access_line(request, response, 0.0, "req-1", lines.append)
-    entry = json.loads(lines[0])
-    assert entry["status"] == 400 and entry["path"].startswith("/")
+    # The test settings log records as text; the access line is always JSON.
+    access = [json.loads(line) for line in capfd.readouterr().err.splitlines() if '"hub.access"' in line]
+    assert [(entry["status"], entry["path"][:4]) for entry in access] == [(400, path[:4])]
 
 
 @pytest.mark.parametrize(
@@ -122,3 +127,23 @@ def test_list_disclosures_with_a_before_no_database_holds_is_a_400(
     )
     body = assert_problem(response, 400, "validation_failed")
     assert body["errors"] == [{"field": "before", "code": code, "message": body["errors"][0]["message"]}]
+
+
+def test_text_too_long_for_its_column_at_the_commit_is_a_400_too(wsgi_app: Any, dbsession: Session) -> None:
+    """The same refusal when the flush that meets it is the commit's (after the view returned)."""
+    from pyramid.request import Request
+    from pyramid.response import Response
+
+    from hub.db import transaction_errors_tween_factory
+    from hub.models.officer import Officer
+
+    def handler(request: Request) -> Response:
+        dbsession.add(Officer(username="u" * 61, name="N\x00", password_hash="x"))
+        dbsession.commit()  # what pyramid_tm's commit does: flush, then COMMIT
+        return Response("never")
+
+    request = Request.blank("/console/login")
+    request.registry = wsgi_app.registry
+    response = transaction_errors_tween_factory(handler, wsgi_app.registry)(request)
+    body = assert_problem(response, 400, "validation_failed")
+    assert {(e["field"], e["code"]) for e in body["errors"]} == {("username", "too_long"), ("name", "format")}
