@@ -129,12 +129,53 @@ _SCHEMA_ERROR_CODES = {
     "SCHEMAV_CVC_COMPLEX_TYPE_4": "required",
     "SCHEMAV_CVC_ELT_1": "unexpected",
 }
-_STEP = re.compile(r"^(?:[^:\[\]]*:)?([^:\[\]]+)(\[[0-9]+\])?$")
+_STEP = re.compile(r"^(?:[^:\[\]]*:)?([^:\[\]]+)(?:\[([0-9]+)\])?$")
 _EXPECTED = re.compile(r"Expected is \( \{[^}]*\}([A-Za-z_][\w.-]*) \)")
 
 
-def schema_field_errors(service: SoapService, log_entries: Any) -> list[FieldError]:
-    """The fields the payload's last XSD validation failed on, as REST names them.
+def _failed_element(payload: etree._Element, path: str) -> etree._Element | None:
+    """The element libxml2's path names, found by walking the payload.
+
+    Its steps are ``prefix:name[n]``, or ``*[n]`` for an element in a default namespace: the
+    n-th child matching the step (the only one without [n]). Prefixes are the sender's, so only
+    local names are compared.
+    """
+    element = payload
+    for raw in path.split("/")[2:]:  # "", then the payload element itself
+        step = _STEP.match(raw)
+        if step is None:
+            return None
+        name, index = step.group(1), int(step.group(2) or 1)
+        children = [
+            c for c in element if isinstance(c.tag, str) and (name == "*" or etree.QName(c).localname == name)
+        ]
+        if index > len(children):
+            return None
+        element = children[index - 1]
+    return element
+
+
+def _field_path(payload: etree._Element, element: etree._Element, declared: frozenset[str]) -> list[str]:
+    """Local names from below the payload down to ``element``, a repeated one with its position;
+    the path stops before a name the schemas do not declare (a sender's name is never echoed)."""
+    chain: list[etree._Element] = []
+    node: etree._Element | None = element
+    while node is not None and node is not payload:
+        chain.append(node)
+        node = node.getparent()
+    steps: list[str] = []
+    for node in reversed(chain):
+        name = etree.QName(node).localname
+        if name not in declared:
+            break
+        parent = node.getparent()
+        same = [c for c in parent if c.tag == node.tag] if parent is not None else [node]
+        steps.append(f"{name}[{same.index(node) + 1}]" if len(same) > 1 else name)
+    return steps
+
+
+def schema_field_errors(service: SoapService, payload: etree._Element, log_entries: Any) -> list[FieldError]:
+    """The fields the payload's XSD validation failed on, as REST names them.
 
     A field is the element path below the payload (``connections/connection[2]/consumerNumber``)
     built only from names the service's schemas declare: an undeclared element or a sender's
@@ -142,12 +183,8 @@ def schema_field_errors(service: SoapService, log_entries: Any) -> list[FieldErr
     """
     found: dict[str, FieldError] = {}
     for entry in log_entries:  # an lxml error log (its stubs declare no iteration)
-        steps: list[str] = []
-        for raw in (entry.path or "").split("/")[2:]:  # "", then the payload element itself
-            step = _STEP.match(raw)
-            if step is None or step.group(1) not in service.element_names:
-                break
-            steps.append(step.group(1) + (step.group(2) or ""))
+        element = _failed_element(payload, entry.path or "")
+        steps = _field_path(payload, element, service.element_names) if element is not None else []
         code = _SCHEMA_ERROR_CODES.get(entry.type_name, "invalid")
         if entry.type_name == "SCHEMAV_ELEMENT_CONTENT":
             if "Missing child" in entry.message:
@@ -284,7 +321,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         except etree.DocumentInvalid as invalid:
             # The exception holds its own copy of the log: the schema's is shared between threads.
             raise SoapFault(
-                "validation_failed", errors=schema_field_errors(service, invalid.error_log)
+                "validation_failed", errors=schema_field_errors(service, payload, invalid.error_log)
             ) from None
         except etree.XMLSchemaValidateError:
             raise SoapFault("validation_failed") from None

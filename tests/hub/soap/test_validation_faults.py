@@ -38,8 +38,21 @@ def field_errors(fault: Any) -> list[tuple[str, str]]:
             f'<{SENTINEL}:Echo xmlns:{SENTINEL}="{NS}"><{SENTINEL}:name/></{SENTINEL}:Echo>',
             [("name", "too_short")],
         ),
+        # No prefix at all (a default namespace): libxml2's path then says "*" for each element.
+        (f'<Echo xmlns="{NS}"><name>a</name><times>{SENTINEL}</times></Echo>', [("times", "type")]),
+        # A repeated element is named with its position.
+        (echo_payload("a", "<e:times>1</e:times><e:times>2</e:times>"), [("times[2]", "unexpected")]),
     ],
-    ids=["empty-name", "long-name", "times-not-int", "extra-element", "missing-name", "own-prefix"],
+    ids=[
+        "empty-name",
+        "long-name",
+        "times-not-int",
+        "extra-element",
+        "missing-name",
+        "own-prefix",
+        "default-namespace",
+        "repeated",
+    ],
 )
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_a_schema_fault_names_the_field(
