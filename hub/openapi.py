@@ -45,7 +45,7 @@ PROBLEM_SCHEMA = {
 }
 
 
-def text(max_length: int, pattern: re.Pattern[str] | None = None, **extra: Any) -> dict[str, Any]:
+def text_schema(max_length: int, pattern: re.Pattern[str] | None = None, **extra: Any) -> dict[str, Any]:
     """The schema of a string its reader (forms.reader) takes with ``max_length`` and ``pattern``.
 
     Declared from the same limit and pattern the reader applies, so the document states what is

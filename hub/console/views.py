@@ -19,7 +19,7 @@ from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
-from hub.openapi import text
+from hub.openapi import text_schema
 from hub.workflow import WorkflowError, WorkflowRegistry
 
 CASE_ID = re.compile(r"[0-9]{1,11}")
@@ -261,7 +261,7 @@ def includeme(config: Configurator) -> None:
     config.add_route("console.decide", "/console/cases/{case_id}/decide")
     common: dict[str, Any] = {"public": True}
     # Case ids are database ids: at most 11 digits (_visible_case); anything else is not found.
-    case_param = [{"name": "case_id", "in": "path", "required": True, "schema": text(11, CASE_ID)}]
+    case_param = [{"name": "case_id", "in": "path", "required": True, "schema": text_schema(11, CASE_ID)}]
     config.add_view(
         login_page,
         route_name="console.login",

@@ -23,7 +23,7 @@ from hub.election.verification import MAX_BATCH, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
-from hub.openapi import text
+from hub.openapi import text_schema
 from hub.rest import json_reader, json_response
 from hub.views.certificates import QUESTION_PROPERTIES, REF_MAX, SAMAGRA, CertificateQuestion
 
@@ -130,7 +130,7 @@ _ITEM_SCHEMA = {
     "type": "object",
     "required": ["number"],
     "properties": {
-        "ref": text(REF_MAX, description="the caller's own reference, echoed back"),
+        "ref": text_schema(REF_MAX, description="the caller's own reference, echoed back"),
         **QUESTION_PROPERTIES,
     },
 }
@@ -160,7 +160,7 @@ _DUES_SCHEMA = {
     },
 }
 # Job ids are "ej_" and 20 URL-safe characters (hub.election.jobs); anything else is not found.
-_JOB_PARAM = [{"name": "job_id", "in": "path", "required": True, "schema": text(64)}]
+_JOB_PARAM = [{"name": "job_id", "in": "path", "required": True, "schema": text_schema(64)}]
 _JOB_SCHEMA = {
     "type": "object",
     "properties": {
@@ -231,10 +231,10 @@ def includeme(config: Configurator) -> None:
                             "properties": {
                                 "consumer_numbers": {
                                     "type": "array",
-                                    "items": text(12, CONSUMER_NUMBER),
+                                    "items": text_schema(12, CONSUMER_NUMBER),
                                     "maxItems": MAX_DUES_BATCH,
                                 },
-                                "samagra_id": text(9, SAMAGRA),
+                                "samagra_id": text_schema(9, SAMAGRA),
                                 "as_of": {"type": "string", "format": "date"},
                             },
                         }

@@ -33,7 +33,7 @@ from hub.kyc.release import EXPORT_FORMATS, ExportStream, Requester, changes, di
 from hub.kycstore import bank_box
 from hub.models.client import PartnerClient
 from hub.models.meta import utcnow
-from hub.openapi import text
+from hub.openapi import text_schema
 from hub.otp import OtpRefused
 from hub.rest import json_reader
 
@@ -366,10 +366,10 @@ def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _PERSON = {
-    "samagra_id": text(9),
-    "mobile": text(10, description="as verified by the portal"),
+    "samagra_id": text_schema(9),
+    "mobile": text_schema(10, description="as verified by the portal"),
 }
-_PURPOSE = text(40, PURPOSE)
+_PURPOSE = text_schema(40, PURPOSE)
 _IDS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 32}, "maxItems": MAX_BATCH}
 
 
@@ -387,7 +387,7 @@ def includeme(config: Configurator) -> None:
         "name": "cursor",
         "in": "query",
         "required": False,
-        "schema": text(MAX_CURSOR_LENGTH),
+        "schema": text_schema(MAX_CURSOR_LENGTH),
         "description": "opaque; from next_cursor / a _checkpoint. Altered or foreign cursors: 400 kyc_cursor_invalid",
     }
     config.add_view(
@@ -503,8 +503,8 @@ def includeme(config: Configurator) -> None:
                     "samagra_id": _PERSON["samagra_id"],
                     "purpose": _PURPOSE,
                     "days": {"type": "integer"},
-                    "challenge_id": text(40),
-                    "otp": text(6),
+                    "challenge_id": text_schema(40),
+                    "otp": text_schema(6),
                 },
                 ["samagra_id", "purpose", "challenge_id", "otp"],
             ),

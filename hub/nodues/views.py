@@ -46,7 +46,7 @@ from hub.nodues.names import (
     SAMAGRA_ID,
     read_name,
 )
-from hub.openapi import text
+from hub.openapi import text_schema
 from hub.otp import OtpRefused, consume_otp
 from hub.rest import json_reader
 
@@ -363,15 +363,15 @@ def list_applications(request: Request) -> dict[str, Any]:
 # -- wiring -------------------------------------------------------------------------------------------
 
 _OTP_FIELDS = {
-    "challenge_id": text(60, CHALLENGE_ID, description="from sendOtp"),
-    "otp": text(6, OTP_CODE, description="what the person typed"),
+    "challenge_id": text_schema(60, CHALLENGE_ID, description="from sendOtp"),
+    "otp": text_schema(6, OTP_CODE, description="what the person typed"),
 }
 
 
 def _path_params(**patterns: Any) -> list[dict[str, Any]]:
     """Path parameters as ``_path`` checks them (wrong format: 400)."""
     return [
-        {"name": name, "in": "path", "required": True, "schema": text(64, pattern)}
+        {"name": name, "in": "path", "required": True, "schema": text_schema(64, pattern)}
         for name, pattern in patterns.items()
     ]
 
@@ -411,9 +411,9 @@ def includeme(config: Configurator) -> None:
             "requestBody": _body(
                 {
                     "purpose": {"enum": list(OTP_PURPOSES)},
-                    "mobile": text(10, MOBILE),
-                    "account_id": text(200, ACCOUNT_ID),
-                    "consumer_number": text(12, CONSUMER_NUMBER),
+                    "mobile": text_schema(10, MOBILE),
+                    "account_id": text_schema(200, ACCOUNT_ID),
+                    "consumer_number": text_schema(12, CONSUMER_NUMBER),
                 },
                 ["purpose"],
             ),
@@ -432,7 +432,7 @@ def includeme(config: Configurator) -> None:
             "connections billing registers to that mobile",
             "tags": tags,
             "requestBody": _body(
-                {"mobile": text(10, MOBILE), **_OTP_FIELDS}, ["mobile", "challenge_id", "otp"]
+                {"mobile": text_schema(10, MOBILE), **_OTP_FIELDS}, ["mobile", "challenge_id", "otp"]
             ),
             "responses": {
                 "201": {"description": "account opened"},
@@ -466,7 +466,7 @@ def includeme(config: Configurator) -> None:
             "tags": tags,
             "parameters": _path_params(account_id=ACCOUNT_ID),
             "requestBody": _body(
-                {"consumer_number": text(12, CONSUMER_NUMBER), **_OTP_FIELDS}, ["consumer_number"]
+                {"consumer_number": text_schema(12, CONSUMER_NUMBER), **_OTP_FIELDS}, ["consumer_number"]
             ),
             "responses": {"201": {"description": "linked"}, "200": {"description": "already linked"}},
         },
@@ -497,7 +497,7 @@ def includeme(config: Configurator) -> None:
             "tags": tags,
             "parameters": _path_params(account_id=ACCOUNT_ID, consumer_number=CONSUMER_NUMBER),
             "requestBody": _body(
-                {"samagra_id": text(9, SAMAGRA_ID), **_OTP_FIELDS},
+                {"samagra_id": text_schema(9, SAMAGRA_ID), **_OTP_FIELDS},
                 ["samagra_id", "challenge_id", "otp"],
             ),
             "responses": {"202": {"description": "e-KYC queued; the link with its ekyc_status"}},
@@ -516,14 +516,14 @@ def includeme(config: Configurator) -> None:
             "tags": tags,
             "requestBody": _body(
                 {
-                    "account_id": text(40, ACCOUNT_ID),
-                    "name_deva": text(120, description="applicant's name in Devanagari"),
-                    "name_latin": text(120, description="applicant's name in Latin letters"),
-                    "samagra_id": text(9, SAMAGRA_ID),
-                    "mobile": text(10, MOBILE, description="optional; must be the account's mobile"),
+                    "account_id": text_schema(40, ACCOUNT_ID),
+                    "name_deva": text_schema(120, description="applicant's name in Devanagari"),
+                    "name_latin": text_schema(120, description="applicant's name in Latin letters"),
+                    "samagra_id": text_schema(9, SAMAGRA_ID),
+                    "mobile": text_schema(10, MOBILE, description="optional; must be the account's mobile"),
                     "connections": {
                         "type": "array",
-                        "items": text(12, CONSUMER_NUMBER),
+                        "items": text_schema(12, CONSUMER_NUMBER),
                         "maxItems": acc.MAX_CONNECTIONS,
                         "description": "default: every linked connection",
                     },
@@ -536,8 +536,8 @@ def includeme(config: Configurator) -> None:
                         "required": ["election", "body"],
                         "properties": {
                             "election": {"enum": list(ELECTIONS)},
-                            "body": text(120),
-                            "ward": text(60),
+                            "body": text_schema(120),
+                            "ward": text_schema(60),
                         },
                     },
                     "dues_as_of": {"type": "string", "format": "date"},
@@ -559,8 +559,8 @@ def includeme(config: Configurator) -> None:
             "summary": "The caller's own applications, newest first (at most 100)",
             "tags": tags,
             "parameters": [
-                {"name": "status", "in": "query", "schema": text(30)},
-                {"name": "samagra_id", "in": "query", "schema": text(9, SAMAGRA_ID)},
+                {"name": "status", "in": "query", "schema": text_schema(30)},
+                {"name": "samagra_id", "in": "query", "schema": text_schema(9, SAMAGRA_ID)},
             ],
         },
     )

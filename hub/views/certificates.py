@@ -34,7 +34,7 @@ from hub.documents import (
 )
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
-from hub.openapi import text
+from hub.openapi import text_schema
 from hub.registry import RegistryEntry
 from hub.rest import client_label, json_reader, json_response, optional_partner
 
@@ -69,10 +69,10 @@ VERIFICATION_SCHEMA = {
 
 # A question's fields as read_question takes them (verifyCertificate, and each item of a batch).
 QUESTION_PROPERTIES: dict[str, Any] = {
-    "number": text(64, NUMBER, examples=["MPCZ/ND/2026-27/000123"]),
-    "code": text(20, CODE, examples=["K7QF-2MXD-9TZA"]),
-    "holder_name": text(HOLDER_NAME_MAX, description="with a certificates:verify token"),
-    "samagra_id": text(9, SAMAGRA, description="with a certificates:verify token"),
+    "number": text_schema(64, NUMBER, examples=["MPCZ/ND/2026-27/000123"]),
+    "code": text_schema(20, CODE, examples=["K7QF-2MXD-9TZA"]),
+    "holder_name": text_schema(HOLDER_NAME_MAX, description="with a certificates:verify token"),
+    "samagra_id": text_schema(9, SAMAGRA, description="with a certificates:verify token"),
 }
 
 
@@ -311,7 +311,7 @@ def includeme(config: Configurator) -> None:
             "name": "number",
             "in": "path",
             "required": True,
-            "schema": text(64, NUMBER),
+            "schema": text_schema(64, NUMBER),
             "description": "the certificate number, slashes included",
         }
     ]
@@ -319,7 +319,7 @@ def includeme(config: Configurator) -> None:
         "name": "code",
         "in": "query",
         "required": False,
-        "schema": text(20, CODE),
+        "schema": text_schema(20, CODE),
         "description": "the verification code (or send a certificates:read token)",
     }
     config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
@@ -351,8 +351,8 @@ def includeme(config: Configurator) -> None:
             "summary": "Human verification page (Hindi and English)",
             "tags": tags,
             "parameters": [
-                {"name": "number", "in": "query", "schema": text(64, NUMBER)},
-                {"name": "code", "in": "query", "schema": text(20, CODE)},
+                {"name": "number", "in": "query", "schema": text_schema(64, NUMBER)},
+                {"name": "code", "in": "query", "schema": text_schema(20, CODE)},
             ],
         },
     )
@@ -406,7 +406,7 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["payload"],
-                            "properties": {"payload": text(QR_PAYLOAD_MAX)},
+                            "properties": {"payload": text_schema(QR_PAYLOAD_MAX)},
                         }
                     }
                 },
@@ -460,7 +460,10 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["reason", "revoked_by"],
-                            "properties": {"reason": text(REASON_MAX), "revoked_by": text(REVOKED_BY_MAX)},
+                            "properties": {
+                                "reason": text_schema(REASON_MAX),
+                                "revoked_by": text_schema(REVOKED_BY_MAX),
+                            },
                         }
                     }
                 },
