@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import fcntl
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -439,6 +441,27 @@ def _check_issued_by_anchor(
     raise KeyRingError(f"{what} is not issued under a trust anchor of this key ring")
 
 
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def key_directory_lock(directory: Path) -> Iterator[None]:
+    """Hold the key directory's exclusive lock: one process at a time creates or installs keys.
+
+    Web processes and hub-worker start together; without the lock each saw no ``CURRENT`` and
+    made an identity of its own, and processes then signed with keys the published chain lacked.
+    ``flock`` is released by the kernel if the holder dies, so a crash never leaves it stuck.
+    Not reentrant: take it once, around the whole check-and-create.
+    """
+    _make_private_dir(directory)
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _make_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -463,7 +486,7 @@ def _publish_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

@@ -6,10 +6,11 @@ point a wrapped copy at), RSA-SHA256 (ECDSA-SHA256 for EC keys), SHA-256 digest,
 C14N, the signer certificate in ``KeyInfo/X509Data``. Signing uses the key object from the
 :class:`~certs.keys.KeyRing` (PEM bytes made each signature ~60x slower).
 
-Documents are signed by signxml with the document key. SOAP evidence (a response payload signed on
-every call) is signed by :class:`EvidenceSigner` with the identity's ECDSA P-256 evidence key in the
-same profile: signxml took ~1.2 ms per payload (RSA ~0.7 ms of it, the rest its generic machinery),
-the evidence signer ~0.05 ms, most of it the ECDSA signature itself. It writes the one
+Documents are signed by signxml with the document key. Evidence kept as a standalone document
+(the bulk verification report) is signed by :class:`EvidenceSigner` with the identity's ECDSA
+P-256 evidence key in the same profile (SOAP answers are signed per WS-Security instead,
+:mod:`certs.wssecurity`): signxml took ~1.2 ms per payload (RSA ~0.7 ms of it, the rest its
+generic machinery), the evidence signer ~0.05 ms, most of it the ECDSA signature itself. It writes the one
 SignedInfo this profile allows from a fixed template, so it has no generic machinery to pay for.
 
 Verification pins the key ring's trust anchors (never the system store), allows only our
@@ -204,7 +205,7 @@ def evidence_signer(evidence: EvidenceIdentity) -> EvidenceSigner:
 
 
 def sign_element(element: etree._Element, keyring: KeyRing) -> etree._Element:
-    """Sign a payload element kept as evidence (e.g. a SOAP response payload) with the current identity.
+    """Sign a payload element kept as evidence (the bulk report) with the current identity.
 
     With its evidence key when it has one (:class:`EvidenceSigner`: signs ``element`` in place);
     otherwise with its document key via signxml (returns a signed copy). Use the returned element.

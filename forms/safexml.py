@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Container
 from typing import Any
 
 from lxml import etree
@@ -43,17 +44,81 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_pis": True,
+    "remove_comments": True,
+    "collect_ids": False,
+}
+
+
 def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_pis=True,
-        remove_comments=True,
-        collect_ids=False,
-    )
+    return etree.XMLParser(**_PARSER_OPTIONS)
+
+
+def parse_untrusted_head(
+    data: bytes,
+    stop_tags: Container[str],
+    *,
+    max_bytes: int,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    step: int = 8192,
+) -> etree._Element:
+    """The root element as parsed up to the start of the first element tagged one of ``stop_tags``.
+
+    For reading what precedes the bulk of a document (a SOAP envelope's Header) without parsing
+    the rest: the elements before the stop tag are complete, and parsing stops within ``step``
+    bytes after its start tag (what those held hangs under it). At most ``max_bytes`` of ``data`` are fed to the parser,
+    ``step`` at a time; a document with no stop tag within them is ``xml_too_large`` (one that
+    ends within them is returned whole). Same parser options and codes as
+    :func:`parse_untrusted_xml`; bytes after the stop tag are never looked at, so this is no
+    verdict on the whole document's well-formedness.
+    """
+    head = data[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
+    parser = etree.XMLPullParser(events=("start", "end"), **_PARSER_OPTIONS)
+    root: etree._Element | None = None
+    depth = 0
+    end = min(len(data), max_bytes)
+    for offset in range(0, end, step):
+        try:
+            parser.feed(data[offset : min(offset + step, end)])
+            broken = False
+        except etree.XMLSyntaxError:
+            # What the step held past the stop tag is none of this reader's business: the
+            # events before the error still say whether the stop tag came first.
+            broken = True
+        for event, element in parser.read_events():
+            if event == "end":
+                depth -= 1
+                continue
+            assert isinstance(element, etree._Element)  # only start and end events were asked for
+            depth += 1
+            if root is None:
+                root = element
+                docinfo: Any = element.getroottree().docinfo
+                if docinfo.doctype:
+                    raise UntrustedXmlError("DOCTYPE declarations are not accepted", "xml_doctype_forbidden")
+            if depth > max_depth:
+                raise UntrustedXmlError(f"XML nested deeper than {max_depth} levels", "xml_too_deep")
+            if element.tag in stop_tags:
+                return root
+        if broken:
+            raise UntrustedXmlError("the body is not well-formed XML", "xml_malformed")
+    if len(data) > max_bytes:
+        raise UntrustedXmlError(f"no stop tag within {max_bytes} bytes", "xml_too_large")
+    try:
+        closed = parser.close()
+    except etree.XMLSyntaxError:
+        raise UntrustedXmlError("the body is not well-formed XML", "xml_malformed") from None
+    if closed is None:
+        raise UntrustedXmlError("the body is empty", "xml_malformed")
+    return closed
 
 
 def parse_untrusted_xml(

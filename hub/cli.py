@@ -180,6 +180,15 @@ def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_init(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    """Make (development) or install (production PKCS#12) the document keys before any process starts."""
+    from hub.documents import load_keyring
+
+    keyring, created = load_keyring(settings)
+    print(json.dumps({"document_kid": keyring.current.kid, "created": created}))
+    return 0
+
+
 def cmd_officers_create(settings: dict[str, Any], args: argparse.Namespace) -> int:
     import getpass
     import os
@@ -232,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clients_revoke)
 
     keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
+    p = keys.add_parser("init", help="create or install the document keys once, before the processes start")
+    p.set_defaults(func=cmd_keys_init)
     p = keys.add_parser("rotate", help="add a new signing key; older keys keep verifying")
     p.add_argument("--which", choices=("tokens", "documents", "all"), default="all")
     p.set_defaults(func=cmd_keys_rotate)

@@ -8,7 +8,7 @@ from hub.api import ClientStatus
 from hub.auth.tokens import AccessTokenValidator, TokenKeyRing
 from hub.crypto import SecretBox
 from hub.db import session_factory
-from hub.ratelimit import RateLimiter, RedisCounter, SharedCounter, SqlCounter
+from hub.ratelimit import RateLimiter, shared_counter
 
 
 def includeme(config: Configurator) -> None:
@@ -28,6 +28,5 @@ def includeme(config: Configurator) -> None:
         keys, issuer=settings["hub.oauth.issuer"], audience=settings["hub.oauth.audience"]
     )
     registry["client_status"] = ClientStatus(engine)
-    counter_url = settings["hub.ratelimit.redis_url"] or settings["hub.redis_url"]
-    counter: SharedCounter = RedisCounter(counter_url) if counter_url else SqlCounter(engine)
+    registry["shared_counter"] = counter = shared_counter(settings, engine)
     registry["rate_limiter"] = RateLimiter(counter)

@@ -97,6 +97,7 @@ CODES: dict[str, tuple[int, str]] = {
     "wsse_created_out_of_window": (401, "The UsernameToken Created time is outside the accepted window"),
     "wsse_nonce_replayed": (401, "The UsernameToken nonce has been used before"),
     "signing_unavailable": (500, "The response cannot be signed at the moment"),
+    "soap_header_too_large": (413, "The SOAP header is too large to read before the caller is known"),
 }
 
 

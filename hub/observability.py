@@ -27,6 +27,7 @@ from pyramid.config import Configurator
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.tweens import INGRESS
 
 from hub.background import ProcessThread
 from hub.errors import problem_response
@@ -80,7 +81,7 @@ def write_access_line(
     and formatter machinery cost ~60 µs a request and a generic ``json.dumps``
     ~15 µs (bench/profile_platform.py). The request id is already restricted
     to ``[A-Za-z0-9._:-]``; method and path come from the caller and are
-    JSON-escaped.
+    JSON-escaped, and so is the client's address.
     """
     environ = request.environ
     path = environ.get("PATH_INFO", "")
@@ -90,10 +91,16 @@ def write_access_line(
     line = (
         f'{{"ts": {time.time():.3f}, "level": "info", "logger": "hub.access", "msg": "request", '
         f'"request_id": "{request_id}", "method": {_json_string(environ.get("REQUEST_METHOD", "GET"))}, '
-        f'"path": {_json_string(path)}, "status": {response.status_int}, '
+        f'"path": {_json_string(path)}, "client": {_client_json(request)}, "status": {response.status_int}, '
         f'"ms": {(time.perf_counter() - started) * 1000:.2f}}}\n'
     )
     (sink or _to_stderr)(line)
+
+
+def _client_json(request: Request) -> str:
+    # hub.request.HubRequest's address: X-Forwarded-For only from the hub's own proxies.
+    address = request.client_addr
+    return "null" if address is None else _json_string(address)
 
 
 def _to_stderr(text: str) -> None:
@@ -237,5 +244,42 @@ def request_id_tween_factory(
     return tween
 
 
+# Every response: a browser must not guess a type the hub did not declare (a JSON
+# answer or an uploaded document read as HTML).
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+PAGE_HEADERS_KEY = "page_headers"
+
+
+def add_page_headers(config: Configurator, path: str, headers: dict[str, str]) -> None:
+    """Headers every response on the fixed ``path`` gets (a page's Content-Security-Policy and
+    framing rules), set by :func:`response_headers_tween_factory`, declared beside the page."""
+    config.registry.setdefault(PAGE_HEADERS_KEY, {})[path] = tuple(headers.items())
+
+
+def response_headers_tween_factory(
+    handler: Callable[[Request], Response], registry: Registry
+) -> Callable[[Request], Response]:
+    """The outermost tween: headers every response carries, whichever tween or view made it."""
+    pages: dict[str, tuple[tuple[str, str], ...]] = registry.setdefault(PAGE_HEADERS_KEY, {})
+
+    def tween(request: Request) -> Response:
+        response = handler(request)
+        headerlist = response.headerlist
+        headerlist.append(_NOSNIFF)
+        page = pages.get(request.environ.get("PATH_INFO", ""))
+        if page is not None:
+            headerlist.extend(page)
+        return response
+
+    return tween
+
+
 def includeme(config: Configurator) -> None:
     config.add_tween("hub.observability.request_id_tween_factory", over="pyramid_tm.tm_tween_factory")
+    # Above the SOAP paths' ingress tween too, which answers oversized envelopes itself.
+    config.add_tween(
+        "hub.observability.response_headers_tween_factory",
+        under=INGRESS,
+        over=("hub.soap.tween.soap_ingress_tween_factory", "hub.observability.request_id_tween_factory"),
+    )
+    config.add_directive("add_page_headers", add_page_headers)

@@ -1,7 +1,11 @@
 """Per-client rate limits shared by every process, cheap on the hot path.
 
-Counters live in Redis (production) or in the database (SQLite by default),
-never in a process dict, so N processes on M machines enforce one limit. To
+Counters live in Redis (production), in PostgreSQL, or, on the embedded SQLite
+default, in a SQLite file of their own beside the database; never in a process
+dict, so N processes on M machines enforce one limit. (A counter committed in
+the hub's own SQLite file between a request's read and its write made that
+request's write fail: SQLite cannot move a reader's snapshot forward. Counters
+in their own file never touch the hub database's snapshots or write lock.) To
 keep the shared store off the hot path each process *leases* a slice of the
 window's allowance with one atomic increment and spends it locally; the
 overshoot is bounded by (processes x slice), which the slice size keeps small
@@ -13,11 +17,12 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 WINDOW_SECONDS = 60
 
@@ -52,6 +57,36 @@ class SqlCounter:
                 self._last_cleanup = now
                 conn.execute(self._cleanup, {"w": window_start - 2 * WINDOW_SECONDS})
         return total
+
+
+COUNTER_TABLE = (
+    "CREATE TABLE IF NOT EXISTS rate_limit_windows (bucket VARCHAR(200) NOT NULL, "
+    "window_start INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (bucket, window_start))"
+)
+
+
+def counter_file_for(database_url: str) -> str | None:
+    """The counters' own SQLite file beside a SQLite database file; None for other databases."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database + "-counters"
+
+
+def shared_counter(settings: Mapping[str, Any], engine: Engine) -> SharedCounter:
+    """The one place that decides where shared counters live (see the module docstring)."""
+    from hub.db import make_engine
+
+    redis_url = settings.get("hub.ratelimit.redis_url") or settings.get("hub.redis_url") or ""
+    if redis_url:
+        return RedisCounter(redis_url)
+    counter_file = counter_file_for(str(engine.url))
+    if counter_file is None:
+        return SqlCounter(engine)
+    counters = make_engine("sqlite:///" + counter_file, pool_size=2)
+    with counters.begin() as conn:
+        conn.execute(text(COUNTER_TABLE))
+    return SqlCounter(counters)
 
 
 class RedisCounter:
@@ -95,6 +130,18 @@ class RateLimiter:
         self._counter = counter
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
+
+    def spent(self, bucket: str, now: float | None = None) -> Verdict:
+        """Whether this process already found ``bucket``'s allowance of this window spent, without
+        spending any: for refusing before costly work what only a later :meth:`hit` may count.
+        Another process's hits show here once this process's own hit was refused."""
+        now = time.time() if now is None else now
+        window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        with self._lock:
+            lease = self._leases.get(bucket)
+            if lease is None or lease.window_start != window_start or not lease.exhausted:
+                return ALLOWED
+        return Verdict(False, _retry_after(window_start, now))
 
     def hit(self, bucket: str, limit: int, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now

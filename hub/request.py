@@ -10,6 +10,8 @@ extensions after the configuration is committed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import pyramid_services
@@ -22,6 +24,40 @@ from webob.request import DisconnectionError
 
 from hub.db import dbsession_for
 from hub.observability import content_length
+
+
+def client_address(
+    environ: Mapping[str, Any], trusted_proxies: Sequence[IPv4Network | IPv6Network]
+) -> str | None:
+    """The address of whoever sent the request: the one answer to "which address is this".
+
+    REMOTE_ADDR, unless it is one of the hub's own proxies (``hub.trusted_proxies``): then
+    X-Forwarded-For is read from the right, past every trusted proxy, and the first address
+    no proxy of ours vouches for is the client. Anything further left was written by the
+    client itself, and anyone can write anything there.
+    """
+    remote = environ.get("REMOTE_ADDR") or None
+    if not trusted_proxies or remote is None or not _is_trusted(remote, trusted_proxies):
+        return remote
+    nearest = remote
+    for hop in reversed(environ.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        try:
+            address = ip_address(hop.strip())
+        except ValueError:
+            # A proxy of ours writes addresses only: the nearest one it vouched for stands.
+            return nearest
+        nearest = str(address)
+        if not any(address in network for network in trusted_proxies):
+            return nearest
+    return nearest
+
+
+def _is_trusted(remote: str, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        address = ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted_proxies)
 
 
 class HubRequest(Request):  # type: ignore[misc]
@@ -76,6 +112,12 @@ class HubRequest(Request):  # type: ignore[misc]
     @reify
     def dbsession(self) -> Any:
         return dbsession_for(self)
+
+    @property
+    def client_addr(self) -> str | None:
+        """The client's address (:func:`client_address`), not webob's, which believes
+        X-Forwarded-For from anyone."""
+        return client_address(self.environ, self.registry.settings.get("hub.trusted_proxies") or ())
 
     # Set by hub.api for authenticated partner requests.
     partner: Any = None

@@ -62,8 +62,9 @@ def client_label(request: Request) -> str:
     return f"ip:{request.client_addr or '?'}"
 
 
-def optional_partner(request: Request, scope: str) -> Any:
-    """The partner behind a bearer token if one is sent and carries ``scope``, else None.
+def optional_partner(request: Request, scope: str, *alternatives: str) -> Any:
+    """The partner behind a bearer token if one is sent and carries ``scope`` (or one of the
+    ``alternatives``), else None.
 
     For public endpoints that give more to authenticated partners.
     """
@@ -78,7 +79,7 @@ def optional_partner(request: Request, scope: str) -> Any:
             raise Problem(
                 "invalid_token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-    if scope not in access.scopes:
+    if scope not in access.scopes and not any(a in access.scopes for a in alternatives):
         raise Problem(
             "insufficient_scope",
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},

@@ -13,7 +13,7 @@ from pyramid.config import Configurator
 from zope.interface import providedBy
 
 from connectors.base import ConnectorContext, load_connector, options_under
-from hub.settings import ConfigurationError
+from hub.settings import ConfigurationError, ConnectorOptions
 
 SYSTEMS = ("billing", "kyc", "sms", "payment", "headend", "singlewindow", "dbt")
 
@@ -25,7 +25,9 @@ def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
         backend = options.pop("backend", "")
         if not backend:
             continue
-        context = ConnectorContext(name=system, options=options, engine=engine)
+        context = ConnectorContext(
+            name=system, options=ConnectorOptions(f"hub.{system}", options), engine=engine
+        )
         try:
             built[system] = load_connector(backend, context)
         except (ImportError, AttributeError, ValueError) as exc:

@@ -10,8 +10,9 @@ boot and not on the first request that needs the value.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 
@@ -38,6 +39,40 @@ def overlay_environment(
         if key.startswith("hub.") and env_name(key) in environ:
             merged[key] = environ[env_name(key)]
     return merged
+
+
+class ConnectorOptions(Mapping[str, str]):
+    """A connector's options (``hub.<system>.*`` with the prefix stripped), each overridable by
+    its environment variable (``hub.billing.wsdl_url`` -> ``HUB_BILLING_WSDL_URL``).
+
+    Connector options are not declared in SETTINGS (each connector reads its own, and an
+    environment variable name cannot be turned back into a dotted key unambiguously), so the
+    variable is looked up when the connector asks for the option, by the same naming rule.
+    """
+
+    def __init__(
+        self, prefix: str, options: Mapping[str, str], environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._prefix = prefix.rstrip(".") + "."
+        self._options = dict(options)
+        self._environ = os.environ if environ is None else environ
+
+    def __getitem__(self, key: str) -> str:
+        name = env_name(self._prefix + key)
+        if name in self._environ:
+            return self._environ[name]
+        return self._options[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._options)
+
+    def __len__(self) -> int:
+        return len(self._options)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            key in self._options or env_name(self._prefix + key) in self._environ
+        )
 
 
 def as_bool(raw: Any) -> bool:
@@ -88,6 +123,13 @@ def as_url(raw: Any) -> str:
 
 def as_words(raw: Any) -> tuple[str, ...]:
     return tuple(str(raw).split())
+
+
+def as_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses and CIDR blocks, separated by spaces or commas (a bare address is a /32 or /128)."""
+    if isinstance(raw, tuple | list):
+        raw = " ".join(str(item) for item in raw)
+    return tuple(ip_network(word, strict=False) for word in str(raw).replace(",", " ").split())
 
 
 def as_choice(*choices: str) -> Callable[[Any], str]:
@@ -188,7 +230,14 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.ratelimit.public_per_minute",
         as_positive_int,
         120,
-        doc="unauthenticated requests per minute per address (verification pages)",
+        doc="unauthenticated requests per minute per address (verification pages), and SOAP requests "
+        "refused before their caller was known",
+    ),
+    Setting(
+        "hub.trusted_proxies",
+        as_networks,
+        (),
+        doc="addresses/CIDRs of the hub's own reverse proxies: only their X-Forwarded-For is believed",
     ),
     Setting(
         "hub.redis_url", str, "", doc="redis://... for the task queue and shared counters; empty means SQLite"
@@ -197,7 +246,7 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.ratelimit.redis_url",
         str,
         "",
-        doc="where rate-limit counters live; empty means hub.redis_url, and the database when both are empty",
+        doc="where rate-limit counters live; empty means hub.redis_url, and the database (SQLite: a file beside it) when both are empty",
     ),
     Setting(
         "hub.queue.sqlite_path",
@@ -247,6 +296,13 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int,
         10_485_760,
         doc="SOAP envelopes larger than this get a Fault before parsing (inline documents included)",
+    ),
+    Setting(
+        "hub.soap.max_header_bytes",
+        as_positive_int,
+        32_768,
+        doc="without a bearer token, the hub parses at most this much of an envelope (its Header) before "
+        "the WS-Security caller is known",
     ),
     Setting(
         "hub.soap.clock_skew_seconds",
@@ -358,7 +414,12 @@ SETTINGS: tuple[Setting, ...] = (
         0.2,
         doc="deferred verification log: longest a verification waits in memory before it is written",
     ),
-    Setting("hub.connections.fetch_timeout", as_positive_float, 5.0, doc="seconds to fetch one document"),
+    Setting(
+        "hub.connections.fetch_timeout",
+        as_positive_float,
+        5.0,
+        doc="seconds to fetch one document, all told (connecting, waiting and every byte of it)",
+    ),
     Setting(
         "hub.connections.offices",
         as_text,

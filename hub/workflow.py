@@ -2,9 +2,10 @@
 
 A workflow is data (:class:`WorkflowDefinition`, usually loaded from a dict
 kept beside its form): states, the actions allowed in each, which role may
-take them, a time limit per state and whom to escalate to when it runs out,
-and whether the statutory clock runs, pauses (waiting on the applicant) or
-stops. The engine moves :class:`~hub.models.workflow.WorkflowCase` rows and
+take them, a time limit per state (fixed hours, or a share of the case's
+statutory period) and whom to escalate to when it runs out, and whether the
+statutory clock runs, pauses (waiting on the applicant) or stops. A flow with
+statutory dates can have them watched too (``escalate_statutory_breaches``). The engine moves :class:`~hub.models.workflow.WorkflowCase` rows and
 writes their history; the flows (no-dues certificates, new connections,
 bill corrections next) register listeners for what must happen on a
 transition (documents, SMS, single-window callbacks), all in the same
@@ -13,18 +14,23 @@ transaction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 
 SYSTEM_ROLE = "system"
+# The breach row (and event) recording that a case's statutory date passed; one per case.
+STATUTORY_BREACH = "statutory_due_date"
+STATUTORY_ACTION = "statutory_breach"
 
 
 class WorkflowError(Exception):
@@ -55,10 +61,24 @@ class State:
     time_limit: timedelta | None = None
     escalate_to: tuple[str, ...] = ()  # roles in order, one per breach
     clock: str = "running"  # running / paused (waiting on the applicant) / stopped (terminal)
+    # The state's share of the case's statutory period: with shares summing to at most 1, the
+    # stages of a case with a statutory date fit inside it whatever its area's period is.
+    statutory_share: Fraction | None = None
 
     @property
     def terminal(self) -> bool:
         return not self.actions
+
+    def limit(self, statutory_period: timedelta | None) -> timedelta | None:
+        """This state's time limit for a case with this statutory period (None: no limit).
+
+        A share needs a statutory period; a case without one falls back to ``time_limit``.
+        Whole minutes, rounded down, so the stages never add up to more than the period.
+        """
+        if self.statutory_share is not None and statutory_period is not None:
+            minutes = Fraction(round(statutory_period.total_seconds()), 60) * self.statutory_share
+            return timedelta(minutes=math.floor(minutes))
+        return self.time_limit
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -91,6 +111,7 @@ class WorkflowDefinition:
                 for a in spec.get("actions", ())
             )
             limit = spec.get("time_limit_hours")
+            share = spec.get("statutory_share")
             states[name] = State(
                 name=name,
                 label_en=spec.get("label_en", name),
@@ -100,6 +121,7 @@ class WorkflowDefinition:
                 time_limit=timedelta(hours=float(limit)) if limit is not None else None,
                 escalate_to=tuple(spec.get("escalate_to", ())),
                 clock=spec.get("clock", "running" if actions else "stopped"),
+                statutory_share=Fraction(str(share)) if share is not None else None,
             )
         definition = cls(
             name=data["name"], version=int(data["version"]), initial=data["initial"], states=states
@@ -123,9 +145,30 @@ class WorkflowDefinition:
                 raise WorkflowError(
                     "definition_invalid", f"{self.name}: {state.name} has clock {state.clock!r}"
                 )
+            if state.statutory_share is not None and not (0 < state.statutory_share <= 1):
+                raise WorkflowError(
+                    "definition_invalid", f"{self.name}: {state.name}'s statutory share is not in (0, 1]"
+                )
+        shares = sum((s.statutory_share or Fraction(0) for s in self.states.values()), Fraction(0))
+        if shares > 1:
+            raise WorkflowError(
+                "definition_invalid", f"{self.name}: the stages' statutory shares add up to {shares} > 1"
+            )
+
+
+def statutory_period(case: WorkflowCase) -> timedelta | None:
+    """The case's statutory period, without the time the clock stood paused (whole minutes)."""
+    if case.statutory_due_at is None:
+        return None
+    period = case.statutory_due_at - case.created_at - timedelta(seconds=case.paused_seconds)
+    # paused_seconds drops fractions of a second that statutory_due_at kept.
+    return timedelta(minutes=round(period.total_seconds() / 60))
 
 
 Listener = Callable[[Session, WorkflowCase, WorkflowEvent], None]
+# Asks the outside systems what an action will need, before the acting transaction reads:
+# (session of its own, case, action name). It must be idempotent, as the listener repeats it.
+Preparer = Callable[[Session, WorkflowCase, str], None]
 
 
 @dataclass
@@ -135,6 +178,7 @@ class WorkflowRegistry:
     definitions: dict[tuple[str, int], WorkflowDefinition] = field(default_factory=dict)
     latest: dict[str, int] = field(default_factory=dict)
     listeners: dict[str, list[Listener]] = field(default_factory=dict)
+    preparers: dict[str, Preparer] = field(default_factory=dict)
 
     def add(self, definition: WorkflowDefinition) -> None:
         self.definitions[(definition.name, definition.version)] = definition
@@ -148,6 +192,21 @@ class WorkflowRegistry:
 
     def on_transition(self, workflow: str, listener: Listener) -> None:
         self.listeners.setdefault(workflow, []).append(listener)
+
+    def before_act(self, workflow: str, preparer: Preparer) -> None:
+        self.preparers[workflow] = preparer
+
+    def prepare(self, session: Session, case: WorkflowCase, action_name: str) -> None:
+        """Run the workflow's preparer for ``action_name`` on ``session`` (not the acting one).
+
+        Whoever acts (the console, a service) calls this before its own transaction reads.
+        Outside systems write on connections of their own; on SQLite a transaction that has
+        read cannot write after another connection committed, and one that has written holds
+        the only write lock an outside system's write would wait on.
+        """
+        preparer = self.preparers.get(case.workflow)
+        if preparer is not None:
+            preparer(session, case, action_name)
 
     # -- moving cases --------------------------------------------------------------------
 
@@ -226,7 +285,8 @@ class WorkflowRegistry:
         case.state_entered_at = now
         case.assigned_role = state.role
         case.escalation_level = 0
-        case.due_at = now + state.time_limit if state.time_limit is not None else None
+        limit = state.limit(statutory_period(case))
+        case.due_at = now + limit if limit is not None else None
         if state.clock == "paused":
             case.clock_paused_at = now
             case.due_at = None
@@ -332,7 +392,7 @@ class WorkflowRegistry:
             breaches.append(breach)
             case.escalation_level = level + 1
             case.assigned_role = target
-            case.due_at = now + (state.time_limit or timedelta(days=1))
+            case.due_at = now + (state.limit(statutory_period(case)) or timedelta(days=1))
             self._record(
                 session,
                 case,
@@ -342,6 +402,84 @@ class WorkflowRegistry:
                 SYSTEM_ROLE,
                 "time limit passed",
                 {"escalated_to": target},
+                now,
+            )
+        session.flush()
+        return breaches
+
+    def escalate_statutory_breaches(
+        self, session: Session, workflow: str, now: datetime | None = None, limit: int = 500
+    ) -> list[WorkflowBreach]:
+        """Record, once per case, that an open case's statutory date passed, and hand it up a level.
+
+        Paused time does not count: a case waiting on the applicant is late only
+        if its date had already passed when the clock stopped. The ``statutory_breach``
+        event goes to the workflow's listeners (the flow tells whom it must). Once:
+        a case with a statutory breach row is skipped, and the row is looked for again
+        after the case is locked, so two workers never both record it.
+        """
+        now = now or utcnow()
+        reported = exists().where(
+            WorkflowBreach.case_id == WorkflowCase.id, WorkflowBreach.state == STATUTORY_BREACH
+        )
+        late = (
+            session.execute(
+                select(WorkflowCase)
+                .where(
+                    WorkflowCase.workflow == workflow,
+                    WorkflowCase.closed_at.is_(None),
+                    WorkflowCase.statutory_due_at.is_not(None),
+                    or_(
+                        WorkflowCase.clock_paused_at.is_(None) & (WorkflowCase.statutory_due_at < now),
+                        WorkflowCase.statutory_due_at < WorkflowCase.clock_paused_at,
+                    ),
+                    ~reported,
+                )
+                .order_by(WorkflowCase.statutory_due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        breaches: list[WorkflowBreach] = []
+        for case in late:
+            # Locked now: a breach another worker committed meanwhile is visible to this query.
+            if session.execute(
+                select(WorkflowBreach.id).where(
+                    WorkflowBreach.case_id == case.id, WorkflowBreach.state == STATUTORY_BREACH
+                )
+            ).first():
+                continue
+            state = self.for_case(case).state(case.state)
+            level = case.escalation_level
+            target = state.escalate_to[min(level, len(state.escalate_to) - 1)] if state.escalate_to else None
+            assert case.statutory_due_at is not None
+            breach = WorkflowBreach(
+                case_id=case.id,
+                state=STATUTORY_BREACH,
+                role=case.assigned_role,
+                due_at=case.statutory_due_at,
+                detected_at=now,
+                escalated_to=target,
+            )
+            session.add(breach)
+            breaches.append(breach)
+            if target is not None:
+                # Like a stage escalation: the next level holds it, with the stage's time limit again.
+                case.escalation_level = level + 1
+                case.assigned_role = target
+                if case.due_at is not None:
+                    case.due_at = now + (state.limit(statutory_period(case)) or timedelta(days=1))
+            self._record(
+                session,
+                case,
+                STATUTORY_ACTION,
+                case.state,
+                "system",
+                SYSTEM_ROLE,
+                "statutory date passed",
+                {"escalated_to": target, "statutory_due_at": case.statutory_due_at.isoformat()},
                 now,
             )
         session.flush()

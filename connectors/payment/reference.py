@@ -1,22 +1,26 @@
 """The reference payment gateway: orders in ``ref_payment_order``, callbacks signed like the real one.
 
-Tests and the demo "pay" with :meth:`ReferencePayment.complete_order`, which
-marks the order paid and returns the callback (raw body + headers) the
-gateway would POST, signed with the configured secret, for the hub's
-callback view to verify.
+A payer pays on the checkout page at ``payment_url`` (served by the hub while this backend is
+configured: hub/reference_checkout.py); the gateway then marks the order paid
+(:meth:`ReferencePayment.complete_order`) and POSTs the signed callback (raw body + headers) to
+the merchant's webhook, server to server (:meth:`ReferencePayment.notify`). Tests may call
+``complete_order`` directly and post the callback themselves.
 
 Settings (under ``hub.payment.``): ``callback_secret`` (+ ``_previous``,
-``callback_tolerance``) and ``checkout_url`` (where ``payment_url`` points;
-default ``http://127.0.0.1:6543/reference/pay``).
+``callback_tolerance``), ``checkout_url`` (where ``payment_url`` points;
+default ``http://127.0.0.1:6543/reference/pay``) and ``callback_url`` (the hub's payment
+webhook the checkout page notifies; empty: the page pays but notifies no one).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import BigInteger, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -59,10 +63,13 @@ class RefPaymentOrder(ReferenceBase):
 
 @implementer(IPaymentGateway)
 class ReferencePayment:
-    def __init__(self, engine: Engine, verifier: CallbackVerifier, checkout_url: str) -> None:
+    def __init__(
+        self, engine: Engine, verifier: CallbackVerifier, checkout_url: str, callback_url: str = ""
+    ) -> None:
         self.engine = engine
         self.verifier = verifier
         self.checkout_url = checkout_url.rstrip("/")
+        self.callback_url = callback_url
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferencePayment:
@@ -70,6 +77,7 @@ class ReferencePayment:
             context.engine,
             CallbackVerifier.from_context(context),
             context.option("checkout_url", "http://127.0.0.1:6543/reference/pay"),
+            context.option("callback_url", ""),
         )
 
     def _order(self, row: RefPaymentOrder) -> PaymentOrder:
@@ -158,6 +166,29 @@ class ReferencePayment:
             )
         body = callback_body(order, status, txn_id, paid_at)
         return sign_callback(self.verifier.secrets[0], body, signed_at)
+
+    def notify(self, callback: SignedCallback, attempts: int = 3) -> int:
+        """POST the signed callback to the merchant's webhook (``callback_url``), server to server,
+        as a gateway does after a payment; a failed delivery is tried again a few times.
+        Returns the webhook's last HTTP status (0: it could not be reached)."""
+        if not self.callback_url:
+            raise ConnectorRejected("no callback_url is configured", system=SYSTEM, code="no_callback_url")
+        status = 0
+        for attempt in range(attempts):
+            try:
+                answer = httpx.post(
+                    self.callback_url,
+                    content=callback.body,
+                    headers={**callback.headers, "Content-Type": "application/json"},
+                    timeout=httpx.Timeout(10.0, connect=2.0),
+                )
+                status = answer.status_code
+                if status < 500:
+                    return status
+            except httpx.HTTPError:
+                status = 0
+            time.sleep(0.2 * (attempt + 1))
+        return status
 
     def heartbeat(self) -> None:
         ensure_up(self.engine, SYSTEM)

@@ -10,10 +10,17 @@ come from the state single window; ``system`` actions from the hub itself
 
 The statutory clock pauses while the applicant owes something: an answer to
 a query, or the demand-note payment (the Rules count the discom's time only).
+
+Version 2 (new cases) gives each of the discom's stages a share of the case's
+statutory period instead of fixed hours: the shares add up to one, so the
+stage limits fit inside 3 days in a metro area as inside 30 in a hilly one
+(version 1's 48+72+24+48+72 hours did not). Cases filed under version 1 keep
+its limits.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 WORKFLOW_NAME = "new_connection"
@@ -212,6 +219,28 @@ WORKFLOW_V1: dict[str, Any] = {
         "withdrawn": {"label_en": "Withdrawn", "label_hi": "वापस लिया गया"},
     },
 }
+
+# Each stage's share of the statutory period (metro, 3 days: 12 + 18 + 6 + 12 + 24 hours).
+STAGE_SHARES: dict[str, str] = {
+    "document_scrutiny": "1/6",
+    "site_inspection": "1/4",
+    "demand_note": "1/12",
+    "sanction": "1/6",
+    "meter_installation": "1/3",
+}
+
+
+def _with_shares(v1: dict[str, Any], shares: dict[str, str]) -> dict[str, Any]:
+    v2 = copy.deepcopy(v1)
+    v2["version"] = 2
+    for state, share in shares.items():
+        spec = v2["states"][state]
+        del spec["time_limit_hours"]
+        spec["statutory_share"] = share
+    return v2
+
+
+WORKFLOW_V2: dict[str, Any] = _with_shares(WORKFLOW_V1, STAGE_SHARES)
 
 # What the acknowledgement tells the applicant comes next (bilingual, in order).
 NEXT_STEPS: tuple[tuple[str, str, str], ...] = (

@@ -10,7 +10,8 @@ and hub.console) adds:
 * the REST operations (``/api/v1/connections/...``) and the SOAP
   ``SingleWindowService`` (``/soap/singlewindow``);
 * the outbox handler crediting statutory compensation, the console provider,
-  and the periodic escalation job (``hub.periodic``) the worker runs.
+  and the periodic job (``hub.periodic``, run by hub-worker) that escalates a
+  case past its statutory date and tells the single window, once per case.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from typing import Any
 
 from pyramid.config import Configurator
 
-from forms.newconnection.workflow import WORKFLOW_NAME, WORKFLOW_V1
+from forms.newconnection.workflow import WORKFLOW_NAME, WORKFLOW_V1, WORKFLOW_V2
 from hub.connections.config import ConnectionSettings
 from hub.connections.service import COMPENSATION_KIND, REGISTRY_KEY, ConnectionService
 from hub.models.outbox import OutboxMessage
 from hub.workflow import WorkflowDefinition
 
 log = logging.getLogger(__name__)
+
+STATUTORY_JOB = "connections.statutory_dates"
+STATUTORY_INTERVAL_SECONDS = 60.0  # statutory periods are days; a minute late is no breach of note
 
 
 class CompensationHandler:
@@ -50,10 +54,15 @@ def includeme(config: Configurator) -> None:
     settings = ConnectionSettings.from_settings(config.get_settings())
     service = ConnectionService(registry, settings)
     registry[REGISTRY_KEY] = service
+    # Cases keep the version they were filed under; new ones start under the latest.
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
+    config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V2))
     registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
+    registry["workflows"].before_act(WORKFLOW_NAME, service.prepare_action)
     config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
-    # Overdue states escalate through hub.workflow's periodic job, for every workflow.
+    # Overdue states escalate through hub.workflow's periodic job, for every workflow; the
+    # statutory date is this flow's own (hub-worker runs it, one worker at a time).
+    config.add_periodic_job(STATUTORY_JOB, STATUTORY_INTERVAL_SECONDS, service.watch_statutory_dates)
     config.include("hub.connections.rest")
     config.include("hub.connections.soap")
     if hasattr(config, "add_console_provider"):

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from hub.connections.service import ConnectionService
 from hub.console import CaseView, Evidence, Field
-from hub.documents import IST
+from hub.console.views import statutory_clock
 from hub.models.connection import ConnectionDocument
+from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowCase
 
 
@@ -22,9 +23,10 @@ class ConnectionCaseProvider:
 
     def case_view(self, session: Session, case: WorkflowCase) -> CaseView:
         app = self.service.by_number(session, case.subject_id)
-        due = (
-            case.statutory_due_at.astimezone(IST).strftime("%d-%m-%Y %H:%M") if case.statutory_due_at else "-"
-        )
+        left, due_ist, passed = statutory_clock(case, utcnow())
+        due = f"{due_ist} · {left}" if due_ist else "-"
+        if passed:
+            due = "वैधानिक तिथि पार / statutory date passed · " + due
         summary = [
             Field("आवेदन क्रमांक", "Application number", app.application_no),
             Field("सिंगल विंडो आईडी", "Single-window id", app.sw_application_id),

@@ -21,6 +21,7 @@ from forms.reader import Reader, parse_json_object
 from hub.connections.service import REGISTRY_KEY, ConnectionService
 from hub.errors import Problem
 from hub.openapi import text_schema
+from hub.rest import client_label
 
 SW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 BASE = "/api/v1/connections"
@@ -34,8 +35,7 @@ def service_of(request: Request) -> ConnectionService:
 @contextmanager
 def recorded(request: Request, operation: str, reference: str | None = None) -> Iterator[None]:
     """Record every refusal (Problem or FormError) as an incident, then let it answer."""
-    partner = getattr(request, "partner", None)
-    caller = f"client:{partner.client_id}" if partner is not None else f"ip:{request.client_addr or '?'}"
+    caller = client_label(request)
     try:
         yield
     except Problem as exc:
@@ -142,8 +142,26 @@ STATUS_SCHEMA: dict[str, Any] = {
         "status_sequence": {"type": "integer"},
         "statutory_due_at": {"type": ["string", "null"], "format": "date-time"},
         "clock_paused": {"type": "boolean"},
-        "demand_note": {"type": ["object", "null"]},
+        "demand_note": {
+            "type": ["object", "null"],
+            "properties": {
+                "number": {"type": "string"},
+                "amount": {"type": "string"},
+                "payment_url": {"type": ["string", "null"], "format": "uri"},
+                "paid_at": {"type": ["string", "null"], "format": "date-time"},
+                "pdf_url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "read with this client's token",
+                },
+            },
+        },
         "sanction_letter_number": {"type": ["string", "null"]},
+        "sanction_letter_url": {
+            "type": ["string", "null"],
+            "format": "uri",
+            "description": "the sanction letter's PDF, read with this client's token",
+        },
         "consumer_number": {"type": ["string", "null"]},
         "compensation": {"type": ["string", "null"]},
         "history": {"type": "array", "items": {"type": "object"}},

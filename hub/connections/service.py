@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pyramid.registry import Registry
@@ -48,7 +51,7 @@ from hub.models.connection import (
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue
-from hub.workflow import WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -275,13 +278,45 @@ class ConnectionService:
         return fetched
 
     def _fetch(self, index: int, ref: DocumentRef) -> bytes:
+        """The document at ``ref.url``, whole within ``fetch_timeout`` seconds all told.
+
+        httpx's timeouts bound each connect and each read, not the fetch: a host sending a
+        byte a second never trips them. The download runs on a thread of its own and the
+        request waits for it at most the budget; past it the thread stops at its next
+        chunk (or at httpx's own timeout, the same budget), whichever comes first.
+        """
         assert ref.url is not None
+        budget = self.settings.fetch_timeout
+        deadline = time.monotonic() + budget
+        outcome: list[bytes | Exception] = []
+        done = threading.Event()
+
+        def download() -> None:
+            try:
+                outcome.append(self._download(index, ref.url or "", deadline))
+            except Exception as exc:  # the waiting request raises it
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=download, name="document-fetch", daemon=True).start()
+        if not done.wait(budget) or not outcome:
+            raise Problem(
+                "document_fetch_failed",
+                f"documents/{index}: the host did not send it within {budget:g} seconds",
+            )
+        result = outcome[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _download(self, index: int, url: str, deadline: float) -> bytes:
         cap = self.settings.max_document_bytes
         try:
             # No redirects: a redirect could lead off the allow-list.
             with (
                 httpx.Client(timeout=self.settings.fetch_timeout, follow_redirects=False) as client,
-                client.stream("GET", ref.url) as response,
+                client.stream("GET", url) as response,
             ):
                 if response.status_code != 200:
                     raise Problem(
@@ -293,6 +328,8 @@ class ConnectionService:
                     body.extend(chunk)
                     if len(body) > cap:
                         raise Problem("document_too_large", f"documents/{index}: at most {cap} bytes")
+                    if time.monotonic() > deadline:
+                        raise Problem("document_fetch_failed", f"documents/{index}: the host was too slow")
                 return bytes(body)
         except httpx.HTTPError:
             raise Problem("document_fetch_failed", f"documents/{index}: the host did not answer") from None
@@ -392,8 +429,12 @@ class ConnectionService:
                 "amount": str(application.demand_amount),
                 "payment_url": application.payment_url,
                 "paid_at": application.paid_at.isoformat() if application.paid_at else None,
+                "pdf_url": self.document_url(application.demand_note_number),
             },
             "sanction_letter_number": application.sanction_letter_number,
+            "sanction_letter_url": self.document_url(application.sanction_letter_number)
+            if application.sanction_letter_number
+            else None,
             "consumer_number": application.consumer_number,
             "released_at": application.released_at.isoformat() if application.released_at else None,
             "delay_days": application.delay_days,
@@ -527,13 +568,17 @@ class ConnectionService:
         now = now or utcnow()
         roles = list(roles)
         with Session(self.engine) as peek:
-            # On its own session, before ``session`` reads: SQLite refuses to let a
-            # transaction that read an older snapshot write after another committed.
-            self.prepare(self.by_number(peek, application_no), action)
+            # On its own session, before ``session`` reads (WorkflowRegistry.prepare says why).
+            application = self.by_number(peek, application_no)
+            self.workflows.prepare(peek, self.case_of(peek, application), action)
         application = self.by_number(session, application_no, lock=True)
         case = self.case_of(session, application)
         self._require(case, action, roles)
         return self._act(session, case, action, actor, roles, reason, {}, now)
+
+    def prepare_action(self, session: Session, case: WorkflowCase, action: str) -> None:
+        """The workflow's preparer (WorkflowRegistry.before_act)."""
+        self.prepare(self.by_number(session, case.subject_id), action)
 
     def prepare(self, application: ConnectionApplication, action: str) -> None:
         """Ask the outside systems first, before this transaction writes anything.
@@ -733,7 +778,8 @@ class ConnectionService:
         assert case.statutory_due_at is not None
         days, amount = self.settings.compensation.for_delay(case.statutory_due_at, now)
         application.delay_days = days
-        if days:
+        if days and not self._statutory_breach_recorded(session, case):
+            # Released late before the periodic watch noticed: the breach is recorded here, once.
             session.add(
                 WorkflowBreach(
                     case_id=case.id,
@@ -759,6 +805,16 @@ class ConnectionService:
                 key=f"connection-compensation:{application.id}",
             )
 
+    def _statutory_breach_recorded(self, session: Session, case: WorkflowCase) -> bool:
+        return (
+            session.execute(
+                select(WorkflowBreach.id).where(
+                    WorkflowBreach.case_id == case.id, WorkflowBreach.state == STATUTORY_BREACH
+                )
+            ).first()
+            is not None
+        )
+
     @property
     def _keys(self) -> DocumentKeys:
         keys: DocumentKeys = self.registry["document_keys"]
@@ -768,7 +824,7 @@ class ConnectionService:
 
     def push_status(self, session: Session, case: WorkflowCase, event: WorkflowEvent) -> None:
         """Every change of state becomes an ordered outbox message."""
-        if event.action != "start" and event.from_state == event.to_state:
+        if event.action not in ("start", STATUTORY_ACTION) and event.from_state == event.to_state:
             return  # an escalation moves the case between officers, not the application's status
         application = self.by_number(session, case.subject_id)
         application.status = case.state
@@ -776,7 +832,9 @@ class ConnectionService:
         application.updated_at = event.at
         state = self.workflows.for_case(case).state(case.state)
         remarks = f"{state.label_hi} / {state.label_en}"
-        if event.reason:
+        if event.action == STATUTORY_ACTION:
+            remarks = _statutory_remarks(case, event, self.settings.officer_designations) + " · " + remarks
+        elif event.reason:
             remarks += f": {event.reason}"
         update = StatusUpdate(
             delivery_id="assigned-by-the-outbox",
@@ -790,6 +848,12 @@ class ConnectionService:
         )
         enqueue(session, STATUS_KIND, update.as_json(), key=status_key(application))
 
+    def document_url(self, number: str | None) -> str | None:
+        """Where the single window downloads a document of its application with its own token."""
+        if number is None:
+            return None
+        return f"{self.public_url}/api/v1/certificates/{quote(number, safe='/')}/pdf"
+
     def _status_details(
         self, application: ConnectionApplication, case: WorkflowCase, event: WorkflowEvent
     ) -> dict[str, str | int | bool | None]:
@@ -801,11 +865,13 @@ class ConnectionService:
         elif case.state == "awaiting_payment":
             details.update(
                 demand_note_number=application.demand_note_number,
+                demand_note_url=self.document_url(application.demand_note_number),
                 amount=str(application.demand_amount),
                 payment_url=application.payment_url,
             )
-        elif case.state == "meter_installation":
+        elif case.state == "meter_installation" and application.sanction_letter_number:
             details["sanction_letter_number"] = application.sanction_letter_number
+            details["sanction_letter_url"] = self.document_url(application.sanction_letter_number)
         elif case.state == "closed":
             details.update(
                 consumer_number=application.consumer_number,
@@ -816,6 +882,12 @@ class ConnectionService:
             )
         if event.reason and case.state in ("rejected", "withdrawn"):
             details["reason"] = event.reason
+        if event.action == STATUTORY_ACTION:
+            details.update(
+                statutory_breached=True,
+                reason="statutory_date_passed",
+                escalated_to=event.data.get("escalated_to"),
+            )
         return details
 
     # -- periodic and worker jobs -------------------------------------------------------------------
@@ -824,6 +896,11 @@ class ConnectionService:
         """The periodic job: record a breach for every overdue case and hand it up a level."""
         with Session(self.engine) as session, session.begin():
             return len(self.workflows.escalate_overdue(session, now))
+
+    def watch_statutory_dates(self, now: datetime | None = None) -> int:
+        """The periodic job: escalate each open case past its statutory date and tell the single window, once."""
+        with Session(self.engine) as session, session.begin():
+            return len(self.workflows.escalate_statutory_breaches(session, WORKFLOW_NAME, now))
 
     def credit_compensation(self, payload: Mapping[str, Any], billing: Any) -> None:
         """Outbox handler body: post the statutory compensation as a credit, once (by reference)."""
@@ -848,6 +925,19 @@ class ConnectionService:
                     "duplicate": receipt.duplicate,
                 },
             )
+
+
+def _statutory_remarks(
+    case: WorkflowCase, event: WorkflowEvent, designations: Mapping[str, tuple[str, str]]
+) -> str:
+    assert case.statutory_due_at is not None
+    due = case.statutory_due_at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST")
+    text = f"वैधानिक समय-सीमा ({due}) पार / Statutory date ({due}) passed"
+    target = event.data.get("escalated_to")
+    if target:
+        en, hi = designations.get(str(target), (str(target), str(target)))
+        text += f"; {hi} को अग्रेषित / escalated to the {en}"
+    return text
 
 
 def _officer_name(actor: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from typing import Any
@@ -12,9 +13,12 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.officers import authenticate
+from hub.documents import IST
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
@@ -23,6 +27,8 @@ from hub.openapi import text_schema
 from hub.workflow import WorkflowError, WorkflowRegistry
 
 CASE_ID = re.compile(r"[0-9]{1,11}")
+log = logging.getLogger(__name__)
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 ERROR_TEXT = {
@@ -31,6 +37,10 @@ ERROR_TEXT = {
     "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
     "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
     "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
+    "unavailable": (
+        "एक बाहरी प्रणाली (बिलिंग / भुगतान) उत्तर नहीं दे रही; कुछ नहीं बदला, बाद में पुनः प्रयास करें",
+        "An outside system (billing / payment) is not answering; nothing changed, please try again later",
+    ),
 }
 
 
@@ -46,10 +56,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def current_officer(request: Request) -> Officer | None:
+    return _officer_in(request.dbsession, request)
+
+
+def _officer_in(session: Session, request: Request) -> Officer | None:
     officer_id = request.session.get("officer_id")
     if not isinstance(officer_id, int):
         return None
-    officer = request.dbsession.get(Officer, officer_id)
+    officer = session.get(Officer, officer_id)
     if officer is None or not officer.active:
         return None
     return officer
@@ -125,6 +139,26 @@ def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
     return ("समय-सीमा पार: " + text if overdue else text), overdue
 
 
+def _in_ist(at: datetime | None) -> str:
+    return at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") if at is not None else ""
+
+
+def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
+    """Time left to the statutory date, the date in IST, and whether it passed (paused time excluded)."""
+    due = case.statutory_due_at
+    if due is None:
+        return "—", "", False
+    if case.closed_at is not None:  # the clock stopped when the case was decided
+        return "बंद / closed", _in_ist(due), due < case.closed_at
+    if case.clock_paused_at is not None:
+        # The date moves on while the applicant owes us something; it passed only if it had before.
+        due = due + (now - case.clock_paused_at) if due > case.clock_paused_at else due
+    left, overdue = _time_left(due, now)
+    if case.clock_paused_at is not None and not overdue:
+        left += " (रुकी / paused)"
+    return left, _in_ist(due), overdue
+
+
 def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
     providers: dict[str, CaseProvider] = request.registry[PROVIDERS_KEY]
     return providers.get(case.workflow)
@@ -135,6 +169,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
     state = workflows.for_case(case).state(case.state)
     provider = _provider(request, case)
     left, overdue = _time_left(case.due_at, now)
+    statutory_left, statutory_due, statutory_overdue = statutory_clock(case, now)
     return {
         "id": case.id,
         "workflow": case.workflow,
@@ -145,7 +180,11 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
         "state_en": state.label_en,
         "office": case.office_code,
         "time_left": left,
+        "due": _in_ist(case.due_at),
         "overdue": overdue,
+        "statutory_left": statutory_left,
+        "statutory_due": statutory_due,
+        "statutory_overdue": statutory_overdue,
         "escalated": case.escalation_level > 0,
         "url": request.route_path("console.case", case_id=case.id),
     }
@@ -157,6 +196,8 @@ def queue(request: Request) -> Response:
     now = utcnow()
     session = request.dbsession
     waiting = [_row(request, c, now) for c in workflows.queue(session, officer.roles, officer.offices)]
+    # Overdue first (statutory date or stage limit), then least time left (sorted() keeps that order).
+    waiting = sorted(waiting, key=lambda row: not (row["overdue"] or row["statutory_overdue"]))
     # Decided cases in the officer's offices that still allow them an action (e.g. revoking a certificate).
     closed = session.execute(
         select(WorkflowCase)
@@ -225,12 +266,33 @@ def case_page(request: Request) -> Response:
     return _case_page(request, officer, _visible_case(request, officer), None)
 
 
+def _prepare_outside_calls(request: Request, action: str) -> None:
+    """Let the workflow ask the outside systems first, on a session of its own, before this
+    request's transaction reads anything (WorkflowRegistry.prepare says why). Only for a
+    signed-in officer who may take ``action`` on a case of their office, with a valid form."""
+    if not _csrf_ok(request):
+        return
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    with Session(request.registry["db_engine"]) as peek:
+        officer = _officer_in(peek, request)
+        raw = str(request.matchdict["case_id"])
+        case = peek.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+        if officer is None or case is None or case.office_code not in officer.offices:
+            return
+        if action in {a.name for a in workflows.allowed_actions(case, officer.roles)}:
+            workflows.prepare(peek, case, action)
+
+
 def decide(request: Request) -> Response:
+    action = str(request.POST.get("action", ""))[:60]
+    try:
+        _prepare_outside_calls(request, action)
+    except ConnectorUnavailable as exc:
+        return _outside_system_down(request, action, exc)
     officer = _require_officer(request)
     case = _visible_case(request, officer)
     if not _csrf_ok(request):
         return _case_page(request, officer, case, ERROR_TEXT["csrf"], status=403)
-    action = str(request.POST.get("action", ""))[:60]
     reason = " ".join(str(request.POST.get("reason", "")).split())[:1000] or None
     workflows: WorkflowRegistry = request.registry["workflows"]
     session = request.dbsession
@@ -240,7 +302,18 @@ def decide(request: Request) -> Response:
         workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
     except WorkflowError as exc:
         return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
+    except ConnectorUnavailable as exc:
+        request.tm.doom()  # what the action had written is rolled back: nothing is decided
+        return _outside_system_down(request, action, exc)
     request.session.flash(f"{action}: {case.subject_id}")
+    return HTTPFound(location=request.route_path("console.queue"))
+
+
+def _outside_system_down(request: Request, action: str, exc: ConnectorUnavailable) -> Response:
+    """Fail closed: nothing was decided; the officer is told why and tries again later."""
+    log.warning("console action %s not taken: %s", action, exc)
+    hi, en = ERROR_TEXT["unavailable"]
+    request.session.flash(f"{hi} / {en}")
     return HTTPFound(location=request.route_path("console.queue"))
 
 

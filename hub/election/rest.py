@@ -114,7 +114,6 @@ def get_verification_job_csv(request: Request) -> Response:
     response = Response(body=_finished(job, job.result_csv), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{job.public_id}.csv"'
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

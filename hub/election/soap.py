@@ -4,7 +4,8 @@ Handlers read the payload (already XSD-valid) into the same plain data the
 REST views read and call the same functions
 (:mod:`hub.election.verification`, :mod:`hub.election.dues`); a FormError
 becomes a Fault with the same stable code and field errors. The answer is
-written from the REST answer's dict, field for field.
+written from the REST answer's dict, field for field, and signed by hub.soap
+per WS-Security (the envelope's Body and a Timestamp; see README).
 
 Verification answers (one, a thousand, the bulk job's report) are written as
 text in exclusive-C14N form (:mod:`hub.soap.payload`) by :func:`result_xml`

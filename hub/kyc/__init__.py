@@ -12,7 +12,7 @@ from pyramid.config import Configurator
 
 from hub import kycstore
 from hub.kyc.cursor import CursorSigner
-from hub.kyc.limits import KycApiSettings, KycLimits, shared_counter
+from hub.kyc.limits import KycApiSettings, KycLimits
 
 
 def includeme(config: Configurator) -> None:
@@ -21,7 +21,7 @@ def includeme(config: Configurator) -> None:
     api_settings = KycApiSettings.from_settings(settings)
     registry = config.registry
     registry["kyc_api_settings"] = api_settings
-    registry["kyc_limits"] = KycLimits(shared_counter(settings, registry["db_engine"]), api_settings)
+    registry["kyc_limits"] = KycLimits(registry["shared_counter"], api_settings)
     registry["kyc_cursor_signer"] = CursorSigner(settings["hub.secret_key"])
     config.include("hub.kyc.views")
     _register_sync(config, api_settings)

@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
-from hub.ratelimit import WINDOW_SECONDS, RedisCounter, SharedCounter, SqlCounter
+from hub.ratelimit import WINDOW_SECONDS, SharedCounter
 from hub.settings import ConfigurationError
 
 PREFIX = "hub.kyc_api."
@@ -69,12 +67,6 @@ class KycApiSettings:
         if made.consent_days > 730:
             raise ConfigurationError(f"setting {PREFIX}consent_days: at most 730")
         return made
-
-
-def shared_counter(settings: Mapping[str, Any], engine: Engine) -> SharedCounter:
-    """The same store hub.core chooses for rate limits."""
-    url = settings.get("hub.ratelimit.redis_url") or settings.get("hub.redis_url") or ""
-    return RedisCounter(url) if url else SqlCounter(engine)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,18 @@ exclusive-C14N bytes: cheaper for large answers); raise :class:`SoapFault`,
 with a Fault.
 
 Settings (hub/settings.py): ``hub.soap.max_body_bytes`` (10 MiB: inline
-documents travel in the envelope), ``hub.soap.clock_skew_seconds`` (300). The nonce
+documents travel in the envelope), ``hub.soap.max_header_bytes`` (32 KiB: all
+of an envelope the hub parses before a caller without a bearer token is known),
+``hub.soap.clock_skew_seconds`` (300). A sender refused before it was known
+(no credentials, a wrong UsernameToken, a broken or oversized header) is
+counted per address against ``hub.ratelimit.public_per_minute``; past it, its
+envelopes get a 429 Fault before anything is parsed. The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
-``registry["soap_signer"]`` (``Callable[[etree._Element], etree._Element]``)
-signs the payloads of signed operations; without it they fail closed. The
-optional ``registry["soap_canonical_signer"]`` (``Callable[[bytes], bytes | None]``)
-signs a rendered payload from its bytes (:func:`hub.soap.service.sign_payload`).
+``registry["soap_message_signer"]`` (``Callable[[etree._Element], etree._Element]``)
+signs the answers of signed operations per WS-Security (certs.wssecurity: the
+whole envelope, in its Header); without it they fail closed.
+``registry["soap_signer"]`` and the optional ``registry["soap_canonical_signer"]``
+sign a payload kept as a standalone document (:func:`hub.soap.service.sign_payload`).
 """
 
 from __future__ import annotations

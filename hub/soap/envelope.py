@@ -7,12 +7,13 @@ The code itself travels in the detail as ``<hub:error><hub:code>...``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 from pyramid.response import Response
 
+from certs.wssecurity import WSU_NS
 from hub.errors import CODES, FieldError
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -53,6 +54,7 @@ _HTTP_STATUS_OVERRIDES = {
     "wsse_nonce_replayed": 401,
     "body_too_large": 413,
     "xml_too_large": 413,
+    "soap_header_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
 }
@@ -87,6 +89,21 @@ def envelope_bytes(version: SoapVersion, payload: etree._Element | SerialisedPay
 
 def envelope_response(version: SoapVersion, payload: etree._Element | SerialisedPayload) -> Response:
     return Response(body=envelope_bytes(version, payload), status=200, content_type=version.content_type)
+
+
+def signed_envelope_response(
+    version: SoapVersion, payload: etree._Element, sign: Callable[[etree._Element], etree._Element]
+) -> Response:
+    """The answer as an envelope tree around ``payload``, signed by ``sign`` (WS-Security), serialised.
+
+    The envelope binds ``wsu`` so that the Body's and the Timestamp's ``wsu:Id`` share one prefix.
+    """
+    ns = version.envelope_ns
+    envelope = etree.Element(f"{{{ns}}}Envelope", nsmap={version.prefix: ns, "wsu": WSU_NS})
+    etree.SubElement(envelope, f"{{{ns}}}Body").append(payload)
+    signed = sign(envelope)
+    body = etree.tostring(signed, encoding="utf-8", xml_declaration=True)
+    return Response(body=body, status=200, content_type=version.content_type)
 
 
 class SoapFault(Exception):

@@ -5,8 +5,10 @@ exclusive C14N pass for the signature's digest and a serialisation for the envel
 payload the tree is the most expensive part of the request. A handler may instead return a
 :class:`RenderedPayload`: the payload's bytes exactly as exclusive C14N would write them (no XML
 declaration, prefixes declared on the root, text escaped as C14N escapes it, every element with a
-start and an end tag, no whitespace between elements). Those bytes are what the signature's
-digest covers and, with the Signature inserted before the root's end tag, what goes on the wire.
+start and an end tag, no whitespace between elements). A signed SOAP answer parses them into its
+envelope (one parse, cheaper than the tree built field by field); a standalone signed document
+(the bulk report) is signed from these bytes as they are, with the Signature inserted before the
+root's end tag.
 
 :func:`xml_text` and :func:`leaf` write text the C14N way; :func:`rendered_payload` checks the
 finished text holds only characters XML allows (as lxml refuses them when a text is set), so a

@@ -252,18 +252,28 @@ class UsernameTokenVerifier:
         return SoapCaller(username, frozenset(row.scopes or ()), "username_token")
 
 
-def authenticate_soap(request: Request, header: etree._Element | None) -> SoapCaller:
-    """Exactly one credential: a bearer token in HTTP, or a UsernameToken in the SOAP header."""
-    securities = header.findall(SECURITY_TAG) if header is not None else []
-    has_bearer = "Authorization" in request.headers
-    if len(securities) > 1 or (securities and has_bearer):
-        # Two credentials that might name two clients: refuse rather than pick one.
-        raise _invalid()
-    if securities:
-        verifier: UsernameTokenVerifier = request.registry["soap_username_tokens"]
-        return verifier.verify(request, securities[0])
+def bearer_caller(request: Request) -> SoapCaller:
+    """The partner behind the HTTP bearer token: judged before the envelope is read."""
     try:
         access = authenticate(request)
     except InvalidAccessToken:
         raise _invalid() from None
     return SoapCaller(access.client_id, access.scopes, "bearer")
+
+
+def security_headers(request: Request, header: etree._Element | None) -> list[etree._Element]:
+    """The envelope's wsse:Security blocks; a Fault if they and the HTTP headers hold more than one credential."""
+    securities = header.findall(SECURITY_TAG) if header is not None else []
+    if len(securities) > 1 or (securities and "Authorization" in request.headers):
+        # Two credentials that might name two clients: refuse rather than pick one.
+        raise _invalid()
+    return securities
+
+
+def authenticate_soap(request: Request, header: etree._Element | None) -> SoapCaller:
+    """Exactly one credential: a bearer token in HTTP, or a UsernameToken in the SOAP header."""
+    securities = security_headers(request, header)
+    if securities:
+        verifier: UsernameTokenVerifier = request.registry["soap_username_tokens"]
+        return verifier.verify(request, securities[0])
+    return bearer_caller(request)

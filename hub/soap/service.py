@@ -1,12 +1,16 @@
 """SOAP services on Pyramid: the ``config.add_soap_service`` directive and its two views.
 
-A POST goes: content type -> SOAP version; capped body; hardened parse;
-envelope of that version with one payload in the Body; operation named by
-the payload's element; SOAPAction consistent with it; headers that must be
-understood; the caller (bearer or UsernameToken), its rate and its scopes;
-XSD validation of the payload; the handler; the answer wrapped (and signed
-when the operation is evidence). Every failure is a Fault
-(:mod:`hub.soap.envelope`) and dooms the request's transaction.
+A POST goes: content type -> SOAP version; capped body; the caller and its
+rate (a bearer token before the body is read; otherwise the UsernameToken in
+the Header, parsed alone and at most ``hub.soap.max_header_bytes`` of it, with
+every refusal counted against the sender's address); hardened parse of the
+whole envelope; envelope of that version with one payload in the Body;
+operation named by the payload's element; SOAPAction consistent with it;
+headers that must be understood; the caller's scopes; XSD validation of the
+payload; the handler; the answer wrapped (and, when the operation is
+evidence, signed per WS-Security 1.1: Body and Timestamp, signer certificate
+as a BinarySecurityToken). Every failure is a Fault (:mod:`hub.soap.envelope`)
+and dooms the request's transaction.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.errors import ConnectorUnavailable
-from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_xml
+from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_head, parse_untrusted_xml
 from hub.api import check_rate
 from hub.auth.clients import KNOWN_SCOPES
 from hub.errors import FieldError, Problem, problem_response
+from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
     SOAP12,
@@ -38,9 +43,10 @@ from hub.soap.envelope import (
     SoapVersion,
     envelope_response,
     fault_response,
+    signed_envelope_response,
 )
 from hub.soap.payload import RenderedPayload
-from hub.soap.security import SECURITY_TAG, SoapCaller, authenticate_soap
+from hub.soap.security import SECURITY_TAG, SoapCaller, authenticate_soap, bearer_caller, security_headers
 from hub.soap.wsdl import ServiceDescription, WsdlError, load_service_description
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,8 @@ log = logging.getLogger(__name__)
 # A handler answers with the payload element, or with the payload already written as its
 # exclusive-C14N bytes (hub.soap.payload: cheaper for large answers).
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element | RenderedPayload]
+# registry["soap_signer"] signs a standalone document (the bulk report, enveloped XML-DSig);
+# registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
 
 
@@ -84,6 +92,7 @@ class SoapService:
     path: str
     route_name: str
     max_body: int
+    max_header: int  # what a sender without a bearer token may make the hub parse before it is known
     max_depth: int
     by_input: dict[str, SoapOperation]
     schema: etree.XMLSchema
@@ -91,6 +100,7 @@ class SoapService:
     single_wsdl: bytes | None
     xsds: dict[str, bytes]
     default_rate: int
+    refusals_per_minute: int  # per address, for requests the header had to authenticate
     # Every element name the service's schemas declare: what a validation fault may name.
     element_names: frozenset[str] = frozenset()
 
@@ -265,6 +275,66 @@ def _declared_action(request: Request, version: SoapVersion, action_param: str |
     return action_param
 
 
+def _read_body(request: Request, service: SoapService) -> bytes:
+    length = request.content_length
+    if length is not None and length > service.max_body:
+        raise SoapFault("body_too_large")
+    if length is not None:
+        data: bytes = request.body  # a known length within the cap: read in one call (HubRequest)
+        return data
+    data = request.body_file.read(service.max_body + 1)
+    if len(data) > service.max_body:
+        raise SoapFault("body_too_large")
+    return data
+
+
+def _check_envelope_tag(envelope: etree._Element, version: SoapVersion) -> None:
+    if envelope.tag != version.tag("Envelope"):
+        if (
+            etree.QName(envelope).localname == "Envelope"
+            and etree.QName(envelope).namespace in VERSIONS_BY_NS
+        ):
+            raise SoapFault("soap_version_mismatch")
+        raise SoapFault("soap_envelope_invalid")
+
+
+def _authenticate_from_header(
+    request: Request, service: SoapService, version: SoapVersion
+) -> tuple[SoapCaller, bytes]:
+    """The caller named by the envelope's header (WS-Security), for a request without a bearer token.
+
+    Nobody is known yet, so nobody is trusted with more than ``service.max_header`` bytes of
+    parsing: only the envelope up to its Body is parsed here, and the rest waits until the
+    caller is authenticated. Every refusal counts against the sender's address
+    (``hub.ratelimit.public_per_minute``), and an address that has spent its allowance is
+    refused before anything is parsed.
+    """
+    limiter: RateLimiter = request.registry["rate_limiter"]
+    bucket = "soap-ip:" + (request.client_addr or "?")
+    verdict = limiter.spent(bucket)
+    if not verdict.allowed:
+        raise SoapFault("rate_limited", headers={"Retry-After": str(verdict.retry_after)})
+    try:
+        data = _read_body(request, service)
+        try:
+            head = parse_untrusted_head(
+                data, (version.tag("Body"),), max_bytes=service.max_header, max_depth=service.max_depth
+            )
+        except UntrustedXmlError as exc:
+            if exc.code == "xml_too_large":
+                raise SoapFault("soap_header_too_large") from None
+            raise SoapFault(exc.code) from None
+        _check_envelope_tag(head, version)
+        first = next((child for child in head if isinstance(child.tag, str)), None)
+        header = first if first is not None and first.tag == version.tag("Header") else None
+        return authenticate_soap(request, header), data
+    except SoapFault:
+        verdict = limiter.hit(bucket, service.refusals_per_minute)
+        if not verdict.allowed:
+            raise SoapFault("rate_limited", headers={"Retry-After": str(verdict.retry_after)}) from None
+        raise
+
+
 def _soap_post(service: SoapService, request: Request) -> Response:
     version, action_param = content_version(request)
     if version is None:
@@ -272,15 +342,19 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         return _fault(request, SOAP11, SoapFault("unsupported_media_type"), service, "-")
     operation_name = "-"
     try:
-        length = request.content_length
-        if length is not None and length > service.max_body:
-            raise SoapFault("body_too_large")
-        if length is not None:
-            data = request.body  # a known length within the cap: read in one call (HubRequest)
+        # Who is calling, and whether they may call now, before the envelope is parsed: a
+        # bearer token before the body is even read, a UsernameToken from the header alone.
+        data: bytes | None = None
+        if "HTTP_AUTHORIZATION" in request.environ:
+            caller = bearer_caller(request)
         else:
-            data = request.body_file.read(service.max_body + 1)
-            if len(data) > service.max_body:
-                raise SoapFault("body_too_large")
+            caller, data = _authenticate_from_header(request, service, version)
+        request.partner = caller
+        limit = request.registry["client_status"].limit_for(caller.client_id, service.default_rate)
+        check_rate(request, "client:" + caller.client_id, limit)
+
+        if data is None:
+            data = _read_body(request, service)
         try:
             envelope = parse_untrusted_xml(data, max_bytes=service.max_body, max_depth=service.max_depth)
         except UntrustedXmlError as exc:
@@ -289,14 +363,10 @@ def _soap_post(service: SoapService, request: Request) -> Response:
             # SOAP 1.2 part 1 section 5: a message must not carry PIs; the parser
             # drops them silently, so look at the bytes (memchr-fast).
             raise SoapFault("soap_envelope_invalid")
-        if envelope.tag != version.tag("Envelope"):
-            if (
-                etree.QName(envelope).localname == "Envelope"
-                and etree.QName(envelope).namespace in VERSIONS_BY_NS
-            ):
-                raise SoapFault("soap_version_mismatch")
-            raise SoapFault("soap_envelope_invalid")
+        _check_envelope_tag(envelope, version)
         header, payload = _payload(envelope, version)
+        if caller.method == "bearer":
+            security_headers(request, header)  # a UsernameToken besides the token: refused
         operation = service.by_input.get(payload.tag) if isinstance(payload.tag, str) else None
         if operation is None:
             raise SoapFault("soap_operation_unknown")
@@ -308,11 +378,6 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         if declared and declared != expected:
             raise SoapFault("soap_action_mismatch")
         _check_headers(header, version)
-
-        caller = authenticate_soap(request, header)
-        request.partner = caller
-        limit = request.registry["client_status"].limit_for(caller.client_id, service.default_rate)
-        check_rate(request, "client:" + caller.client_id, limit)
         if not caller.scopes.issuperset(operation.scopes):
             raise SoapFault("insufficient_scope")
 
@@ -332,16 +397,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
                 f"SOAP handler of {operation.name} returned {type(answer).__name__}, not an element"
             )
         if operation.signed:
-            if request.registry.get("soap_signer") is None:
-                log.error(
-                    "no soap_signer registered: signed operation refused", extra={"operation": operation.name}
-                )
-                raise SoapFault("signing_unavailable")
-            try:
-                return envelope_response(version, signed_payload_parts(request.registry, answer))
-            except SigningUnavailable:
-                log.exception("signing the SOAP response failed", extra={"operation": operation.name})
-                raise SoapFault("signing_unavailable") from None
+            return _signed_answer(request, version, operation, answer)
         return envelope_response(version, answer.data if isinstance(answer, RenderedPayload) else answer)
     except SoapFault as fault:
         return _fault(request, version, fault, service, operation_name)
@@ -362,6 +418,26 @@ def _soap_post(service: SoapService, request: Request) -> Response:
 # ----------------------------------------------------------------- signing
 
 
+def _signed_answer(
+    request: Request, version: SoapVersion, operation: SoapOperation, answer: etree._Element | RenderedPayload
+) -> Response:
+    """The answer signed per WS-Security by ``registry["soap_message_signer"]``; without it, a Fault."""
+    signer = request.registry.get("soap_message_signer")
+    if not callable(signer):
+        log.error(
+            "no soap_message_signer registered: signed operation refused", extra={"operation": operation.name}
+        )
+        raise SoapFault("signing_unavailable")
+    # A rendered payload is our own well-formed bytes: parsed into the envelope's tree, which is
+    # what the signature's references point into.
+    payload = etree.fromstring(answer.data) if isinstance(answer, RenderedPayload) else answer
+    try:
+        return signed_envelope_response(version, payload, signer)
+    except Exception:
+        log.exception("signing the SOAP response failed", extra={"operation": operation.name})
+        raise SoapFault("signing_unavailable") from None
+
+
 class SigningUnavailable(Exception):
     """No signer is registered, or it failed: a signed answer cannot be given (fail closed)."""
 
@@ -369,19 +445,13 @@ class SigningUnavailable(Exception):
 def sign_payload(registry: Mapping[str, object], payload: etree._Element | RenderedPayload) -> bytes:
     """``payload`` with its enveloped XML-DSig (``registry["soap_signer"]``), serialised (no declaration).
 
-    The one way a signed SOAP answer and the bulk report (hub.election.jobs) are signed. A
+    For a payload kept as a standalone document, the bulk report (hub.election.jobs); SOAP
+    answers are signed per WS-Security instead (:func:`_signed_answer`). A
     :class:`RenderedPayload` is signed from its bytes by ``registry["soap_canonical_signer"]``
     (a :class:`CanonicalSigner` for this ``soap_signer``) when that can (no tree, no second
     canonicalisation); otherwise it is parsed (our own bytes) and signed as a tree. Raises
     :class:`SigningUnavailable` (with the cause) if nothing signs it.
     """
-    return b"".join(signed_payload_parts(registry, payload))
-
-
-def signed_payload_parts(
-    registry: Mapping[str, object], payload: etree._Element | RenderedPayload
-) -> Sequence[bytes | memoryview]:
-    """:func:`sign_payload` as parts in order, for the envelope to join without another copy."""
     signer = registry.get("soap_signer")
     if not callable(signer):
         # Without the element signer nothing signs: the canonical signer only ever speeds it up.
@@ -394,10 +464,10 @@ def signed_payload_parts(
             if isinstance(canonical, CanonicalSigner) and canonical.element_signer == signer:
                 signature = canonical.sign(payload.data)
             if signature is not None:
-                return payload.parts_with_child(signature)
+                return b"".join(payload.parts_with_child(signature))
             payload = etree.fromstring(payload.data)
         signed = signer(payload)
-        return (etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False),)
+        return etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
     except Exception as exc:
         raise SigningUnavailable(str(exc)) from exc
 
@@ -444,8 +514,8 @@ def add_soap_service(
 
     ``handlers`` and ``scopes_by_operation`` are keyed by WSDL operation name
     and must cover every operation (an empty scope list means: any
-    authenticated partner). ``signed_operations`` answer with an enveloped
-    XML-DSig over the response payload made by ``registry["soap_signer"]``.
+    authenticated partner). ``signed_operations`` answer with a WS-Security
+    signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
     file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
     (hub.api): ``"lazy"`` for a service whose operations mostly answer without
@@ -493,6 +563,7 @@ def add_soap_service(
         path=path,
         route_name=route_name,
         max_body=cap,
+        max_header=min(cap, int(settings.get("hub.soap.max_header_bytes") or 32768)),
         max_depth=max_depth,
         by_input={
             op.input_element: SoapOperation(
@@ -510,6 +581,7 @@ def add_soap_service(
         single_wsdl=single_wsdl,
         xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
+        refusals_per_minute=int(settings["hub.ratelimit.public_per_minute"]),
         element_names=frozenset(
             str(element.get("name"))
             for tree in description.xsd_trees.values()

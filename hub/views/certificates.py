@@ -98,6 +98,11 @@ def _json_response(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Besides certificates:read, the scope with which a partner filed what a document answers: the
+# single window reads the demand notes and sanction letters of its own applications.
+READ_SCOPES = {"demand_note": ("connections:apply",), "sanction_letter": ("connections:apply",)}
+
+
 def _visible_document(request: Request) -> IssuedDocument:
     """The document named in the URL, if the caller may see it; 404 otherwise."""
     number = request.matchdict["number"]
@@ -115,7 +120,7 @@ def _visible_document(request: Request) -> IssuedDocument:
             if result.record is not None:
                 return record
         else:
-            partner = optional_partner(request, "certificates:read")
+            partner = optional_partner(request, "certificates:read", *READ_SCOPES.get(record.kind, ()))
             if partner is not None and record.requested_by_client == partner.client_id:
                 return record
     raise Problem("not_found")
@@ -283,9 +288,6 @@ def verify_page(request: Request) -> Response:
     )
     response = Response(body, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
-    )
     return response
 
 
@@ -324,6 +326,14 @@ def includeme(config: Configurator) -> None:
     }
     config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
     config.add_route("verify.page", "/verify")
+    config.add_page_headers(
+        "/verify",
+        {
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+        },
+    )
     config.add_route("certificate.verify", "/api/v1/certificates/verify")
     config.add_route("certificate.verify_document", "/api/v1/certificates/verify-document")
     config.add_route("certificate.verify_qr", "/api/v1/certificates/verify-qr")

@@ -63,6 +63,9 @@ class FakeServer:
         self.handler = handler
         self.mode = "ok"
         self.slow_seconds = 5.0
+        # "trickle": the whole answer one byte per trickle_seconds; "trickle_body": the headers
+        # at once, then the body so. Either never trips a per-read timeout above trickle_seconds.
+        self.trickle_seconds = 0.1
         self.requests: list[FakeRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -149,6 +152,9 @@ class FakeServer:
                     response = server._answer(request)
                 except Exception as exc:  # noqa: BLE001 - a broken fake must fail the test loudly
                     response = FakeResponse.json(599, {"error": "fake_crashed", "detail": repr(exc)})
+                if server.mode in ("trickle", "trickle_body"):
+                    self._trickle(response, server.mode == "trickle")
+                    return
                 try:
                     self.send_response(response.status)
                     for name, value in response.headers.items():
@@ -158,6 +164,24 @@ class FakeServer:
                     self.wfile.write(response.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
+
+            def _trickle(self, response: FakeResponse, headers_too: bool) -> None:
+                head = (
+                    f"HTTP/1.1 {response.status} OK\r\nContent-Length: {len(response.body)}\r\n"
+                    + "".join(f"{name}: {value}\r\n" for name, value in response.headers.items())
+                    + "\r\n"
+                ).encode("latin-1")
+                slow = head + response.body if headers_too else response.body
+                try:
+                    if not headers_too:
+                        self.wfile.write(head)
+                    for offset in range(len(slow)):
+                        self.wfile.write(slow[offset : offset + 1])
+                        if server._stopping.wait(server.trickle_seconds):
+                            return
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up
+                self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

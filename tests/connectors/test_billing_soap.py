@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
@@ -291,3 +292,24 @@ def test_connection_refused_is_unavailable_and_recovers(fake: FakeBillingSoap) -
         billing.heartbeat()
     fake.server.up()
     billing.heartbeat()
+
+
+def test_the_hub_takes_connector_options_from_the_environment(
+    fake: FakeBillingSoap, engine: Any, app_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HUB_BILLING_WSDL_URL names the billing system's WSDL, as the README says; the ini has no such key."""
+    from webtest import TestApp
+
+    from hub import main
+
+    monkeypatch.setenv("HUB_BILLING_BACKEND", "connectors.billing.soap:SoapBilling")
+    monkeypatch.setenv("HUB_BILLING_WSDL_URL", fake.wsdl_url)
+    monkeypatch.setenv("HUB_BILLING_OPERATION_TIMEOUT", "0.5")
+    settings = {k: v for k, v in app_settings.items() if not k.startswith("hub.billing.")}
+    settings["hub.billing.backend"] = "connectors.billing.reference:ReferenceBilling"
+    app = main({}, **settings, **{"hub.test_engine": engine})
+    billing = app.registry["connectors"]["billing"]
+    assert isinstance(billing, SoapBilling)
+    assert (billing.wsdl_url, billing.operation_timeout) == (fake.wsdl_url, 0.5)
+    checks = TestApp(app).get("/readyz", status="*").json["checks"]
+    assert checks["billing"]["status"] == "ok"

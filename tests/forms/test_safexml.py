@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_xml
+from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_head, parse_untrusted_xml
 
 
 def nested(depth: int, inner: bytes = b"") -> bytes:
@@ -74,3 +74,34 @@ def test_a_document_with_few_tags_skips_the_depth_walk(monkeypatch: pytest.Monke
     assert walked == []
     parse_untrusted_xml(nested(DEFAULT_MAX_DEPTH // 2 + 1))
     assert walked == [DEFAULT_MAX_DEPTH]
+
+
+# ----------------------------------------------------------------- parse_untrusted_head
+
+HEADED = b"<e><h><k>1</k></h><b><x>" + b"<i>1</i>" * 100_000
+
+
+def test_the_head_is_read_up_to_the_stop_tag_and_nothing_much_further() -> None:
+    root = parse_untrusted_head(HEADED + b"<<not xml", {"b"}, max_bytes=1024, step=256)
+    assert [child.tag for child in root] == ["h", "b"] and root[0].findtext("k") == "1"
+    assert len(root[1].xpath("//i")) < 256 // 8
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"<e><h>" + b"<p/>" * 1000 + b"</h><b/></e>", "xml_too_large"),  # no stop tag within max_bytes
+        (b"<e><h><k></h><b/></e>", "xml_malformed"),  # broken before the stop tag
+        (b"", "xml_malformed"),
+        (b'<!DOCTYPE e [<!ENTITY x "y">]><e><b/></e>', "xml_doctype_forbidden"),
+        (b"<e>" + b"<h>" * (DEFAULT_MAX_DEPTH + 1) + b"<b/>", "xml_too_deep"),
+    ],
+)
+def test_what_precedes_the_stop_tag_is_held_to_the_same_rules(data: bytes, code: str) -> None:
+    with pytest.raises(UntrustedXmlError) as caught:
+        parse_untrusted_head(data, {"b"}, max_bytes=1024, step=256)
+    assert caught.value.code == code
+
+
+def test_a_document_without_the_stop_tag_is_read_whole_within_the_cap() -> None:
+    assert parse_untrusted_head(b"<e><h/></e>", {"b"}, max_bytes=1024).tag == "e"

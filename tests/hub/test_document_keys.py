@@ -150,3 +150,47 @@ def test_rotation_installs_both_and_old_evidence_keeps_verifying(tmp_path: Path)
     assert method == ECDSA_SHA256 and verified.signer_kid == new_kid
     old = XmlSignatureVerifier(keys.keyring).verify(before)
     assert (old.signer_kid, old.signer_role) == (old_kid, "evidence")
+
+
+def _load_kid(settings: dict[str, Any], start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        results.put(load_keyring(settings)[0].current.kid)
+    except Exception as exc:  # reported to the test, which fails on it
+        results.put(f"error: {exc!r}")
+
+
+def _start_together(settings: dict[str, Any], processes: int = 6) -> list[str]:
+    """Several processes load the key directory at the same instant, as `make run`'s processes start."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_load_kid, args=(settings, start, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    kids = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    return kids
+
+
+def test_processes_starting_together_share_one_development_identity(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    kids = _start_together(_settings(keys_dir))
+    assert len(set(kids)) == 1, kids
+    assert not kids[0].startswith("error")
+    assert [p.name for p in (keys_dir / "identities").iterdir()] == kids[:1]
+    reloaded, created = load_keyring(_settings(keys_dir))
+    assert (reloaded.current.kid, created) == (kids[0], False)
+
+
+def test_processes_starting_together_install_the_pkcs12_once(ca_ring: KeyRing, tmp_path: Path) -> None:
+    signing, evidence = _write_p12s(ca_ring, tmp_path)
+    keys_dir = tmp_path / "keys"
+    settings = _settings(
+        keys_dir, **{"hub.keys_pkcs12": str(signing), "hub.keys_evidence_pkcs12": str(evidence)}
+    )
+    kids = _start_together(settings)
+    assert kids == [ca_ring.current.kid] * len(kids)
+    assert len(list((keys_dir / "identities").iterdir())) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -193,3 +194,67 @@ def test_queue_sorted_by_time_left(dbsession: Session, flows: WorkflowRegistry) 
         early.subject_id,
         late.subject_id,
     ]
+
+
+def test_statutory_breach_excludes_paused_time_and_is_recorded_once(
+    dbsession: Session, flows: WorkflowRegistry
+) -> None:
+    paused_in_time = flows.start(
+        dbsession, "test_flow", "application", "S-1", "DC-07", "sw", "applicant", statutory_days=3, now=T0
+    )
+    paused_late = flows.start(
+        dbsession, "test_flow", "application", "S-2", "DC-07", "sw", "applicant", statutory_days=1, now=T0
+    )
+
+    def breached(at: datetime) -> list[int]:
+        return [b.case_id for b in flows.escalate_statutory_breaches(dbsession, "test_flow", now=at)]
+
+    query = {"reason": "site plan unreadable"}
+    flows.act(
+        dbsession,
+        paused_in_time,
+        "query",
+        "officer:am",
+        ["assistant_manager"],
+        now=T0 + timedelta(days=1),
+        **query,
+    )
+    flows.act(
+        dbsession,
+        paused_late,
+        "query",
+        "officer:am",
+        ["assistant_manager"],
+        now=T0 + timedelta(days=2),
+        **query,
+    )
+    # Waiting on the applicant since day 1 of 3: not late however long the answer takes.
+    # Waiting since day 2 of 1: it was late before the clock stopped.
+    found = breached(T0 + timedelta(days=5))
+    assert paused_in_time.id not in found and found.count(paused_late.id) == 1
+    flows.act(dbsession, paused_in_time, "answer", "sw", ["applicant"], now=T0 + timedelta(days=5))
+    assert paused_in_time.statutory_due_at == T0 + timedelta(days=7)
+    assert paused_in_time.id not in breached(T0 + timedelta(days=6, hours=23))
+    assert breached(T0 + timedelta(days=7, minutes=1)).count(paused_in_time.id) == 1
+    assert paused_in_time.assigned_role == "manager" and paused_in_time.escalation_level == 1
+    # Once: later passes find nothing new for either case.
+    later = breached(T0 + timedelta(days=9))
+    assert paused_in_time.id not in later and paused_late.id not in later
+    history = [e.action for e in flows.history(dbsession, paused_in_time)]
+    assert history.count("statutory_breach") == 1
+
+
+def test_stage_shares_follow_the_statutory_period_and_may_not_exceed_it() -> None:
+    shared = copy.deepcopy(DEFINITION)
+    shared["version"] = 2
+    del shared["states"]["scrutiny"]["time_limit_hours"]
+    shared["states"]["scrutiny"]["statutory_share"] = "1/3"
+    definition = WorkflowDefinition.from_dict(shared)
+    scrutiny = definition.state("scrutiny")
+    assert scrutiny.limit(timedelta(days=3)) == timedelta(days=1)
+    assert scrutiny.limit(timedelta(days=7)) == timedelta(hours=56)
+    assert scrutiny.limit(None) is None  # no statutory period, no fixed hours: no limit
+    shared["states"]["approval"]["statutory_share"] = "3/4"
+    with pytest.raises(WorkflowError) as too_much:
+        WorkflowDefinition.from_dict(shared)
+    assert too_much.value.code == "definition_invalid"

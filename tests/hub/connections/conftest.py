@@ -94,6 +94,7 @@ def connection_settings(portal_url: str, key_file: Path, document_origin: str) -
         "hub.singlewindow.connect_timeout": "1",
         "hub.singlewindow.read_timeout": "3",
         "hub.connections.document_hosts": document_origin,
+        "hub.connections.fetch_timeout": "2",
         "hub.outbox.max_attempts": "4",
         "hub.outbox.backoff_seconds": "0.05",
         "hub.outbox.backoff_max_seconds": "0.2",

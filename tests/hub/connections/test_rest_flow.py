@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -362,6 +363,30 @@ def test_url_on_the_allow_list_is_fetched_once_and_verified(
         URL, submission("SW-URL-TAMPERED", form), headers=client["headers"], status=422
     ).json
     assert problem["code"] == "document_hash_mismatch"
+
+
+@pytest.mark.parametrize("mode", ["trickle_body", "trickle"])
+def test_a_host_sending_a_byte_at_a_time_is_given_up_on_at_the_deadline(
+    hub: Hub, client: dict[str, Any], doc_host: DocumentHost, mode: str
+) -> None:
+    # Every byte comes well within any read timeout; the whole takes 8 s (16 s with the headers).
+    content = PDF + b"x" * 11
+    doc_host.files["/slow.pdf"] = content
+    form = industrial_form()
+    form["documents"][3] = document("site_plan", content, url=doc_host.server.url + "/slow.pdf")
+    budget = hub.service.settings.fetch_timeout
+    doc_host.server.mode, doc_host.server.trickle_seconds = mode, 0.1
+    started = time.monotonic()
+    try:
+        problem = hub.app.post_json(
+            URL, submission(f"SW-SLOW-{mode}", form), headers=client["headers"], status=422
+        ).json
+    finally:
+        doc_host.server.mode = "ok"
+    elapsed = time.monotonic() - started
+    assert problem["code"] == "document_fetch_failed"
+    assert problem["detail"] == f"documents/3: the host did not send it within {budget:g} seconds"
+    assert budget <= elapsed < budget + 1.5
 
 
 def test_failed_payment_is_noted_and_changes_nothing(hub: Hub, client: dict[str, Any]) -> None:

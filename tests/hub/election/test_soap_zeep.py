@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import zeep
-from lxml import etree
 from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from certs.xmldsig import XmlSignatureVerifier
 from connectors.demo import PERSONAS
 from connectors.errors import ConnectorUnavailable
-from forms.safexml import parse_untrusted_xml
-from hub.election.soap import NS, PATH
+from hub.election.soap import PATH
 from hub.soap.envelope import HUB_FAULT_NS
-from hub.soap.service import CanonicalSigner
 from tests.hub.election.conftest import Election
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -202,55 +196,8 @@ def test_faults_reach_zeep(
     assert str(raised.value.code).endswith("Server" if version == "1.1" else "Receiver")
 
 
-@pytest.mark.parametrize("operation", ["VerifyCertificate", "VerifyCertificates", "GetDuesStatus"])
-def test_every_answer_is_signed_evidence_xmlsec1_accepts(
-    election: Election, hub_url: str, operation: str, tmp_path: Path
-) -> None:
-    record, code, _ = election.certificate()
-    authority = election.authority()
-    client, port = service(hub_url, "1.2", token=authority["token"])
-    call = {
-        "VerifyCertificate": lambda: port.VerifyCertificate(number=record.number, code=code),
-        "VerifyCertificates": lambda: port.VerifyCertificates(item=[{"number": record.number, "code": code}]),
-        "GetDuesStatus": lambda: port.GetDuesStatus(samagra_id=PERSONAS["clean"].samagra_id),
-    }[operation]
-    with client.settings(raw_response=True):
-        raw = call()
-    body = parse_untrusted_xml(raw.content).find("{*}Body")
-    assert body is not None
-    payload = body[0]
-    assert payload.tag == f"{{{NS}}}{operation}Response"
-    path = tmp_path / "evidence.xml"
-    path.write_bytes(etree.tostring(payload, encoding="utf-8", xml_declaration=True))
-    keyring = election.registry["document_keys"].keyring
-    # Signed with the hub's ECDSA P-256 evidence key (not the RSA document key), as our verifier sees it.
-    signed = XmlSignatureVerifier(keyring).verify(path.read_bytes())
-    assert signed.signer_role == "evidence"
-    assert signed.signer_certificate == keyring.current.evidence.certificate
-    assert payload.find("{*}Signature/{*}SignedInfo/{*}SignatureMethod").get("Algorithm") == (
-        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
-    )
-    ca = tmp_path / "ca.pem"
-    ca.write_bytes(keyring.trust_anchor_pem())
-    verify = ["xmlsec1", "--verify", "--trusted-pem", str(ca), "--enabled-reference-uris", "empty", str(path)]
-    done = subprocess.run(verify, capture_output=True, text=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    path.write_bytes(path.read_bytes().replace(b"<e:answered_at>", b"<e:answered_at>1", 1))
-    assert subprocess.run(verify, capture_output=True, text=True, timeout=30, check=False).returncode != 0
-
-
 def test_wsdl_and_xsd_are_served_with_the_live_address(election: Election, hub_url: str) -> None:
     wsdl = requests.get(f"{hub_url}{PATH}?wsdl", timeout=5)
     assert wsdl.status_code == 200 and f'location="{hub_url}{PATH}"'.encode() in wsdl.content
     xsd = requests.get(f"{hub_url}{PATH}?xsd=election.xsd", timeout=5)
     assert xsd.status_code == 200 and b"VerifyCertificates" in xsd.content
-
-
-def test_answers_are_signed_from_their_bytes_with_the_hubs_evidence_key(election: Election) -> None:
-    # The election answers are rendered payloads: signed by the canonical signer standing in for
-    # the hub's soap_signer (not parsed back into a tree), with the same keys.
-    canonical = election.registry["soap_canonical_signer"]
-    assert isinstance(canonical, CanonicalSigner)
-    assert canonical.element_signer == election.registry["soap_signer"]
-    signature = canonical.sign(f'<e:R xmlns:e="{NS}"></e:R>'.encode())
-    assert signature is not None and signature.startswith(b"<ds:Signature ")

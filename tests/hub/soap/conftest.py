@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from certs.keys import KeyRing
+from certs.wssecurity import message_signer
 from certs.xmldsig import sign_element
 from hub import make_config
 from hub.auth.clients import create_client
@@ -41,13 +41,6 @@ def soap_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     return keyring
 
 
-@pytest.fixture(scope="session")
-def ca_pem(soap_keyring: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("soap-ca") / "ca.pem"
-    path.write_bytes(soap_keyring.trust_anchor_pem())
-    return path
-
-
 def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, **overrides: Any) -> Router:
     config = make_config({}, **{**settings, **overrides, "hub.test_engine": engine})
     if "soap_username_tokens" not in config.registry:  # until hub.main includes hub.soap
@@ -58,6 +51,7 @@ def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, *
         return sign_element(element, keyring)
 
     config.registry["soap_signer"] = signer
+    config.registry["soap_message_signer"] = message_signer(keyring).sign
     return config.make_wsgi_app()
 
 

@@ -21,6 +21,7 @@ from tests.hub.soap.soapkit import (
     post,
     username_token,
 )
+from tests.hub.soap.wssecurity_check import check_structure
 
 E = "{" + NS + "}"
 H = "{" + HUB_FAULT_NS + "}"
@@ -154,27 +155,39 @@ def test_handler_errors_become_faults(
         assert response.headers["Retry-After"] == "30"
 
 
-def test_signed_operation_fails_closed_without_a_signer(testapp: TestApp, make_client: Any) -> None:
+def _hsm_down(envelope: etree._Element) -> etree._Element:
+    raise RuntimeError("HSM unavailable")
+
+
+@pytest.mark.parametrize("replacement", [None, _hsm_down])
+def test_signed_operation_fails_closed_without_a_signer(
+    testapp: TestApp, make_client: Any, replacement: Any
+) -> None:
     client = make_client(["certificates:verify"])
     registry = testapp.app.registry
-    signer = registry.pop("soap_signer")
+    signer = registry.pop("soap_message_signer")
+    if replacement is not None:
+        registry["soap_message_signer"] = replacement
     try:
         body = envelope(f'<e:EchoEvidence xmlns:e="{NS}"><e:name>किरण</e:name></e:EchoEvidence>', "1.2")
         response = post(testapp, body, version="1.2", operation="EchoEvidence", headers=client["headers"])
     finally:
-        registry["soap_signer"] = signer
+        registry["soap_message_signer"] = signer
     assert_fault(response, "signing_unavailable", version="1.2", sender=False)
     assert "किरण".encode() not in response.body
 
 
-def test_signed_operation_carries_one_enveloped_signature(testapp: TestApp, make_client: Any) -> None:
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_signed_operation_carries_a_ws_security_signature_over_body_and_timestamp(
+    testapp: TestApp, make_client: Any, version: str
+) -> None:
     client = make_client(["certificates:verify"])
-    body = envelope(f'<e:EchoEvidence xmlns:e="{NS}"><e:name>किरण</e:name></e:EchoEvidence>')
-    payload = answer_payload(post(testapp, body, operation="EchoEvidence", headers=client["headers"]))
-    signatures = payload.findall("{http://www.w3.org/2000/09/xmldsig#}Signature")
-    assert len(signatures) == 1
-    reference = signatures[0].find(".//{http://www.w3.org/2000/09/xmldsig#}Reference")
-    assert reference.get("URI") == ""
+    body = envelope(f'<e:EchoEvidence xmlns:e="{NS}"><e:name>किरण</e:name></e:EchoEvidence>', version)
+    response = post(testapp, body, version=version, operation="EchoEvidence", headers=client["headers"])
+    assert response.status_int == 200
+    # One signature, in wsse:Security, none in the payload; Body and Timestamp referenced by wsu:Id.
+    check_structure(response.body)
+    assert answer_payload(response, version).findtext(f"{{{NS}}}greeting") == "प्रमाणित किरण"
 
 
 # ----------------------------------------------------------------- authentication and scopes

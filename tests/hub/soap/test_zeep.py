@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import zeep
-from lxml import etree
 from zeep.exceptions import Fault
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from certs.xmldsig import XmlSignatureVerifier
-from forms.safexml import parse_untrusted_xml
 from hub.soap.envelope import HUB_FAULT_NS
-from tests.hub.soap.echo_service import NS, PATH
+from tests.hub.soap.echo_service import PATH
+from tests.hub.soap.wssecurity_check import check_structure, readme_command, signer_certificate, zeep_verifies
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 PORTS = {"1.1": "EchoPort11", "1.2": "EchoPort12"}
-DS = "{http://www.w3.org/2000/09/xmldsig#}"
 
 
 class RecordingTransport(Transport):
@@ -99,8 +95,8 @@ def test_faults_reach_zeep_with_their_code(live_soap: Any, live_client: Any, ver
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
-def test_signed_evidence_verifies_with_xmlsec1(
-    live_soap: Any, live_client: Any, ca_pem: Path, soap_keyring: Any, tmp_path: Path, version: str
+def test_signed_evidence_verifies_as_received(
+    live_soap: Any, live_client: Any, soap_keyring: Any, tmp_path: Path, version: str
 ) -> None:
     base_url, _app = live_soap
     partner = live_client(["certificates:verify"])
@@ -109,40 +105,22 @@ def test_signed_evidence_verifies_with_xmlsec1(
     # zeep accepts the signed answer against the WSDL's types...
     answer = service.EchoEvidence(name="किरण शर्मा")
     assert answer.greeting == "प्रमाणित किरण शर्मा"
-    # ...and the raw payload, saved on its own, is what an archive would verify.
+    # ...and the envelope exactly as received verifies with zeep's and xmlsec1's WS-Security checks.
     with client.settings(raw_response=True):
-        raw = service.EchoEvidence(name="किरण शर्मा")
-    envelope = parse_untrusted_xml(raw.content)
-    payload = next(iter(envelope.find("{*}Body")))
-    assert payload.tag == f"{{{NS}}}EchoEvidenceResponse"
-    evidence = etree.tostring(payload, encoding="utf-8", xml_declaration=True)
-    path = tmp_path / "evidence.xml"
-    path.write_bytes(evidence)
-    verify = [
-        "xmlsec1",
-        "--verify",
-        "--trusted-pem",
-        str(ca_pem),
-        "--enabled-reference-uris",
-        "empty",
-        str(path),
-    ]
-    result = subprocess.run(verify, capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "OK" in result.stdout + result.stderr
-
-    # Our own verifier agrees, and reads the signed greeting back.
-    signed = XmlSignatureVerifier(soap_keyring).verify(evidence)
-    assert signed.signed_root.findtext(f"{{{NS}}}greeting") == "प्रमाणित किरण शर्मा"
+        raw = service.EchoEvidence(name="किरण शर्मा").content
+    check_structure(raw)
     # ...made with the ECDSA P-256 evidence key, not the RSA document key.
-    assert signed.signer_role == "evidence"
     assert soap_keyring.current.evidence is not None
-    assert signed.signer_certificate == soap_keyring.current.evidence.certificate
+    assert signer_certificate(raw) == soap_keyring.current.evidence.certificate
+    assert zeep_verifies(raw, tmp_path)
+    done = readme_command(raw, soap_keyring.published_pem(), tmp_path / "good")
+    assert done.returncode == 0, done.stdout + done.stderr
 
-    # One changed character and xmlsec1 refuses it.
-    path.write_bytes(evidence.replace("शर्मा".encode(), "वर्मा".encode()))
-    tampered = subprocess.run(verify, capture_output=True, text=True, timeout=30, check=False)
-    assert tampered.returncode != 0
+    # One changed character and both refuse it.
+    tampered = raw.replace("शर्मा".encode(), "वर्मा".encode())
+    assert tampered != raw
+    assert not zeep_verifies(tampered, tmp_path)
+    assert readme_command(tampered, soap_keyring.published_pem(), tmp_path / "bad").returncode != 0
 
 
 def test_wsdl_names_the_live_address(live_soap: Any) -> None:

@@ -1,0 +1,41 @@
+"""production.ini is a working template: with its secrets in the environment it builds every real client."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from joserfc.jwk import ECKey
+
+from hub.services import SYSTEMS, build_connectors
+from hub.settings import overlay_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_ini_names_a_real_client_for_every_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Any
+) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "production.ini")
+    ini = dict(parser["app:main"])
+    jws_key = tmp_path / "sw.pem"
+    jws_key.write_bytes(ECKey.generate_key("P-256").as_pem(private=True))
+    secrets = {
+        "HUB_PAYMENT_KEY_ID": "key",
+        "HUB_PAYMENT_KEY_SECRET": "secret",
+        "HUB_PAYMENT_CALLBACK_SECRET": "callback-secret-of-the-gateway",
+        "HUB_HEADEND_API_KEY": "hes-key",
+        "HUB_SINGLEWINDOW_JWS_KEY_FILE": str(jws_key),
+        "HUB_SINGLEWINDOW_JWS_KID": "hub-1",
+        "HUB_DBT_TOKEN": "dbt-token",
+        "HUB_SMS_API_KEY": "sms-key",
+        "HUB_KYC_API_KEY": "kyc-key",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    built = build_connectors(overlay_environment(ini), engine)
+    assert set(built) == set(SYSTEMS)
+    assert not [name for name, c in built.items() if type(c).__module__.endswith((".reference", "demo"))]
