@@ -17,6 +17,11 @@ from typing import Any
 from forms.errors import FieldProblem, FormError
 
 JSON_TYPES = ("application/json",)
+# What a signed 64-bit database integer holds: a larger number would fail in the database, not here.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# A number sent as text ("1250.5"): no amount or load the hub reads needs more characters.
+DECIMAL_TEXT_MAX = 40
 
 
 def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -25,7 +30,8 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise FormError("unsupported_media_type", "send application/json")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and bad JSON, and an integer too long for int() to convert.
         raise FormError("malformed_json", "the body is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise FormError("malformed_json", "the body must be a JSON object")
@@ -111,6 +117,9 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             self.problem(name, "type", "must be a number")
             return None
+        if isinstance(value, str) and len(value) > DECIMAL_TEXT_MAX:
+            self.problem(name, "too_long", f"at most {DECIMAL_TEXT_MAX} characters")
+            return None
         try:
             number = Decimal(str(value))
         except InvalidOperation:
@@ -123,6 +132,33 @@ class Reader:
             self.problem(name, "range", f"must be at least {minimum}")
             return None
         if maximum is not None and number > maximum:
+            self.problem(name, "range", f"must be at most {maximum}")
+            return None
+        return number
+
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        minimum: int = INT64_MIN,
+        maximum: int = INT64_MAX,
+    ) -> int | None:
+        """A whole JSON number within [minimum, maximum] (by default what a database BIGINT holds)."""
+        value = self._raw(name, required)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(name, "type", "must be a whole number")
+            return None
+        if isinstance(value, float) and not value.is_integer():
+            self.problem(name, "type", "must be a whole number")
+            return None
+        number = int(value)
+        if number < minimum:
+            self.problem(name, "range", f"must be at least {minimum}")
+            return None
+        if number > maximum:
             self.problem(name, "range", f"must be at most {maximum}")
             return None
         return number

@@ -7,6 +7,7 @@ outbox rows written in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -21,15 +22,51 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy import String, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapper, Session, sessionmaker
 
-from hub.errors import problem_response
+from hub.errors import FieldError, Problem, problem_response
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _bounded_text_columns(mapper: Mapper[Any]) -> tuple[tuple[str, int | None], ...]:
+    """(attribute, length or None) of every text column of a mapped class."""
+    return tuple(
+        (attr.key, attr.columns[0].type.length)
+        for attr in mapper.column_attrs
+        if isinstance(attr.columns[0].type, String)
+    )
+
+
+def refuse_unstorable_text(session: Session, _context: Any, _instances: Any) -> None:
+    """Text longer than its column, or holding NUL, is refused before the database sees it.
+
+    PostgreSQL rejects both (SQLite stores them): without this a value the readers let through,
+    or one the hub composed from it, would be a 500 on one database and stored on the other.
+    Only values already loaded are read, so checking never loads anything.
+    """
+    problems: list[FieldError] = []
+    for obj in (*session.new, *session.dirty):
+        state = inspect(obj)
+        loaded = state.dict
+        for key, length in _bounded_text_columns(state.mapper):
+            value = loaded.get(key)
+            if not isinstance(value, str):
+                continue
+            if length is not None and len(value) > length:
+                problems.append(FieldError(key, "too_long", f"at most {length} characters"))
+            elif "\x00" in value:
+                problems.append(FieldError(key, "format", "must not contain NUL"))
+    if problems:
+        raise Problem("validation_failed", "some fields cannot be stored as sent", errors=problems)
+
+
+event.listen(Session, "before_flush", refuse_unstorable_text)
 
 
 def make_engine(url: str, pool_size: int = 16, *, writer: bool = False, **kwargs: Any) -> Engine:
@@ -278,6 +315,8 @@ def transaction_errors_tween_factory(
                 )
             if IRetryableError.providedBy(exc):
                 raise
+            if isinstance(exc, Problem):  # refused at the commit's flush (refuse_unstorable_text)
+                return problem_response(request, exc.code, exc.detail, errors=exc.errors)
             log.exception("error while committing", extra={"path": request.path})
             return problem_response(request, "internal_error")
 

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://discom-hub.invalid/problems/"
 
+# Members every problem has (RFC 9457's and the hub's own): an extension member must not take one
+# of these names, or a client reading ``status`` as the HTTP code gets a workflow state instead.
+RESERVED_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "code", "request_id", "errors"}
+)
+
 # code -> (HTTP status, title). Codes are a public contract: add, never rename.
 CODES: dict[str, tuple[int, str]] = {
     "bad_request": (400, "The request is not valid"),
@@ -128,11 +134,26 @@ class Problem(Exception):
     def __post_init__(self) -> None:
         if self.code not in CODES:
             raise ValueError(f"unknown problem code {self.code!r}: add it to hub.errors.CODES")
+        _check_extension_members(self.extra)
         Exception.__init__(self, self.code)
 
     @property
     def http_status(self) -> int:
         return self.status or CODES[self.code][0]
+
+
+def _check_extension_members(extra: Mapping[str, Any] | None) -> None:
+    clashes = sorted(RESERVED_MEMBERS.intersection(extra or ()))
+    if clashes:
+        raise ValueError(f"problem extension members {clashes} would overwrite standard members")
+
+
+def request_path(request: Request) -> str | None:
+    """The request's path as text, or None when its bytes are not UTF-8 (they are never echoed)."""
+    try:
+        return str(request.path)
+    except UnicodeDecodeError:
+        return None
 
 
 def problem_response(
@@ -147,11 +168,14 @@ def problem_response(
 ) -> Response:
     http_status, title = CODES[code]
     status = status or http_status
+    _check_extension_members(extra)
     body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status, "code": code}
     if detail:
         body["detail"] = detail
     if request is not None:
-        body["instance"] = request.path
+        path = request_path(request)
+        if path is not None:
+            body["instance"] = path
         request_id = getattr(request, "request_id", None)
         if request_id:
             body["request_id"] = request_id
@@ -252,7 +276,7 @@ def _undecodable_view(exc: UnicodeDecodeError, request: Request) -> Response:
 
 def _unexpected_view(exc: Exception, request: Request) -> Response:
     # The stack trace goes to the log with the request id; the caller gets the id only.
-    log.exception("unhandled error", extra={"path": request.path})
+    log.exception("unhandled error", extra={"path": request_path(request)})
     return problem_response(request, "internal_error")
 
 

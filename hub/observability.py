@@ -86,7 +86,8 @@ def write_access_line(
     environ = request.environ
     path = environ.get("PATH_INFO", "")
     if not path.isascii():
-        path = request.path_info  # the server's latin-1 text of the UTF-8 bytes, decoded
+        # The server's latin-1 text of the raw bytes, decoded; bytes that are not UTF-8 are replaced.
+        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
     line = (
         f'{{"ts": {time.time():.3f}, "level": "info", "logger": "hub.access", "msg": "request", '
         f'"request_id": "{request_id}", "method": {_json_string(environ.get("REQUEST_METHOD", "GET"))}, '
@@ -189,6 +190,16 @@ def content_length(environ: dict[str, Any]) -> int | None:
         return None
 
 
+def _readable_path(path: str) -> bool:
+    """The WSGI path (latin-1 text of the raw bytes) is UTF-8 and holds no NUL (no database takes one)."""
+    if not path.isascii():
+        try:
+            path = path.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return False
+    return "\x00" not in path
+
+
 def request_id_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
@@ -209,7 +220,10 @@ def request_id_tween_factory(
             # The outermost cap, before anything reads the body: per-view caps
             # (hub.api) are tighter still.
             length = content_length(environ)
-            if length is not None and length > upload_cap:
+            if not _readable_path(environ.get("PATH_INFO", "")):
+                # Every later step reads the path as text: refuse it before any of them.
+                response = problem_response(request, "bad_request", "the path is not valid UTF-8 text")
+            elif length is not None and length > upload_cap:
                 response = problem_response(request, "body_too_large", f"at most {upload_cap} bytes")
             elif length is None and environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
                 body = request.body_file_raw.read(upload_cap + 1)

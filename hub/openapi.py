@@ -47,6 +47,18 @@ PROBLEM_SCHEMA = {
 }
 
 
+def text_schema(max_length: int, pattern: re.Pattern[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """The schema of a string its reader (forms.reader) takes with ``max_length`` and ``pattern``.
+
+    Declared from the same limit and pattern the reader applies, so the document states what is
+    checked before anything reaches the database.
+    """
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, **extra}
+    if pattern is not None:
+        schema["pattern"] = f"^(?:{pattern.pattern})$"
+    return schema
+
+
 def build_document(request: Request) -> dict[str, Any]:
     registry = request.registry
     mapper = registry.queryUtility(IRoutesMapper)

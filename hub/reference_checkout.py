@@ -18,6 +18,7 @@ from pyramid.response import Response
 from connectors.errors import ConnectorError, NotFound
 from connectors.payment import IPaymentGateway, OrderStatus
 from connectors.payment.reference import ReferencePayment
+from hub.openapi import text_schema
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -87,7 +88,7 @@ def includeme(config: Configurator) -> None:
     path = urlsplit(payment.checkout_url).path.rstrip("/") or "/reference/pay"
     config.add_route("reference.checkout", path + "/{order_id}")
     html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
-    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    order_id = {"name": "order_id", "in": "path", "required": True, "schema": text_schema(60)}
     form = {
         "content": {
             "application/x-www-form-urlencoded": {

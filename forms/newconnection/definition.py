@@ -30,7 +30,7 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from forms.errors import FieldProblem
-from forms.reader import Reader
+from forms.reader import DECIMAL_TEXT_MAX, Reader
 
 TEXT = "text"
 CHOICE = "choice"
@@ -232,7 +232,11 @@ def _schema(f: Field) -> dict[str, Any]:
         out = {"type": "string", "enum": list(f.choice_values)}
         out["x-labels"] = {c.value: {"en": c.label_en, "hi": c.label_hi} for c in f.choices}
     elif f.kind == DECIMAL:
-        out = {"type": ["number", "string"], "pattern": r"^-?[0-9]+(\.[0-9]{1,3})?$"}
+        out = {
+            "type": ["number", "string"],
+            "pattern": r"^-?[0-9]+(\.[0-9]{1,3})?$",
+            "maxLength": DECIMAL_TEXT_MAX,
+        }
         if f.minimum is not None:
             out["minimum"] = float(f.minimum)
         if f.maximum is not None:

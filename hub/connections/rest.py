@@ -20,6 +20,7 @@ from forms.newconnection import FORMS, read_application, read_documents
 from forms.reader import Reader, parse_json_object
 from hub.connections.service import REGISTRY_KEY, ConnectionService
 from hub.errors import Problem
+from hub.openapi import text_schema
 from hub.rest import client_label
 
 SW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
@@ -175,7 +176,7 @@ def submission_schema() -> dict[str, Any]:
         "required": ["sw_application_id", "form_version", "form"],
         "additionalProperties": False,
         "properties": {
-            "sw_application_id": {"type": "string", "pattern": f"^{SW_ID.pattern}$"},
+            "sw_application_id": text_schema(64, SW_ID),
             "form_version": {"type": "integer", "enum": sorted(FORMS)},
             "form": {"oneOf": [FORMS[v].definition.json_schema() for v in sorted(FORMS)]},
         },
@@ -186,7 +187,9 @@ def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     upload_cap = int(settings["hub.upload_max_body_bytes"])
     tags = ["connections"]
-    path_param = [{"name": "sw_application_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    path_param = [
+        {"name": "sw_application_id", "in": "path", "required": True, "schema": text_schema(64, SW_ID)}
+    ]
     latest = FORMS[max(FORMS)].definition
     documents_schema = latest.json_schema()["properties"]["documents"]
     routes: list[tuple[str, str, str, Callable[[Request], Any], dict[str, Any]]] = [
@@ -307,13 +310,13 @@ def includeme(config: Configurator) -> None:
                             "name": "X-Payment-Timestamp",
                             "in": "header",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "schema": text_schema(20),
                         },
                         {
                             "name": "X-Payment-Signature",
                             "in": "header",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "schema": text_schema(128),
                         },
                     ],
                     "requestBody": {

@@ -495,7 +495,7 @@ class ConnectionService:
         if replay is not None:
             raise Problem(
                 "payment_replayed",
-                extra={"application_no": application.application_no, "status": application.status},
+                extra={"application_no": application.application_no, "state": application.status},
             )
         outcome = {
             "application_no": application.application_no,
@@ -513,7 +513,7 @@ class ConnectionService:
             )
             return {**outcome, "outcome": "payment_failed", "status": application.status}
         if application.status != "awaiting_payment":
-            raise Problem("payment_not_expected", extra={"status": application.status})
+            raise Problem("payment_not_expected", extra={"state": application.status})
         if paid.amount != application.demand_amount:
             raise Problem(
                 "payment_amount_mismatch",
@@ -619,7 +619,7 @@ class ConnectionService:
             raise Problem(
                 "application_state_conflict",
                 f"{action!r} is not possible while the application is {case.state}",
-                extra={"status": case.state},
+                extra={"state": case.state},
             )
         return sorted(allowed[action].roles & set(roles))[0]
 
@@ -644,7 +644,7 @@ class ConnectionService:
             raise Problem(
                 "application_state_conflict",
                 f"{action!r} is not possible while the application is {case.state}",
-                extra={"status": case.state},
+                extra={"state": case.state},
             ) from None
 
     def _issuer(self, application: ConnectionApplication, role: str, officer: str) -> Issuer:

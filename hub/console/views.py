@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +19,15 @@ from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.officers import authenticate
 from hub.documents import IST
+from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.openapi import text_schema
 from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 from hub.workflow import WorkflowError, WorkflowRegistry
 
+CASE_ID = re.compile(r"[0-9]{1,11}")
 log = logging.getLogger(__name__)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -89,6 +93,14 @@ def _csrf_ok(request: Request) -> bool:
     return bool(check_csrf_token(request, raises=False))
 
 
+def _require_readable_form(request: Request) -> None:
+    """A form body webob cannot parse (multipart without a boundary, ...) is the sender's mistake."""
+    try:
+        request.POST  # noqa: B018 - parsed here so the failure is a 400, not a 500 later
+    except ValueError:
+        raise Problem("bad_request", "the form body cannot be read") from None
+
+
 # -- sign-in ---------------------------------------------------------------------------------
 
 
@@ -99,6 +111,7 @@ def login_page(request: Request) -> Response:
 
 
 def login(request: Request) -> Response:
+    _require_readable_form(request)
     if not _csrf_ok(request):
         return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
     username = str(request.POST.get("username", "")).strip().lower()[:60]
@@ -138,6 +151,7 @@ def _slow_down(request: Request, username: str, wait: int) -> Response:
 
 
 def logout(request: Request) -> Response:
+    _require_readable_form(request)
     if not _csrf_ok(request):
         return render(request, "login.html", status=403, officer=None, error=ERROR_TEXT["csrf"], username="")
     request.session.invalidate()
@@ -230,7 +244,7 @@ def queue(request: Request) -> Response:
 
 def _visible_case(request: Request, officer: Officer) -> WorkflowCase:
     raw = str(request.matchdict["case_id"])
-    case = request.dbsession.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    case = request.dbsession.get(WorkflowCase, int(raw)) if CASE_ID.fullmatch(raw) else None
     if case is None or case.office_code not in officer.offices:
         # Another office's case looks exactly like a missing one.
         raise _not_found(request)
@@ -339,14 +353,22 @@ def _outside_system_down(request: Request, action: str, exc: ConnectorUnavailabl
 
 def includeme(config: Configurator) -> None:
     tags = ["console"]
-    html = {"200": {"description": "HTML page", "content": {"text/html": {}}}}
-    redirect = {"302": {"description": "redirect (to the queue, or to sign-in)"}, **html}
+    page = {"text/html": {"schema": {"type": "string"}}}
+    html = {"200": {"description": "HTML page", "content": page}}
+    # A refused form is shown again, with its reason, as a page (other errors are problems).
+    refused = {
+        str(status): {"description": f"the form again, with the reason ({why})", "content": page}
+        for status, why in ((401, "wrong sign-in"), (403, "form expired"), (409, "action not possible now"))
+    }
+    redirect = {"302": {"description": "redirect (to the queue, or to sign-in)"}, **html, **refused}
     config.add_route("console.login", "/console/login")
     config.add_route("console.logout", "/console/logout")
     config.add_route("console.queue", "/console")
     config.add_route("console.case", "/console/cases/{case_id}")
     config.add_route("console.decide", "/console/cases/{case_id}/decide")
     common: dict[str, Any] = {"public": True}
+    # Case ids are database ids: at most 11 digits (_visible_case); anything else is not found.
+    case_param = [{"name": "case_id", "in": "path", "required": True, "schema": text_schema(11, CASE_ID)}]
     config.add_view(
         login_page,
         route_name="console.login",
@@ -394,6 +416,7 @@ def includeme(config: Configurator) -> None:
         request_method="GET",
         operation_id="consoleCase",
         openapi={
+            "parameters": case_param,
             "summary": "A case with its evidence, history and actions (HTML)",
             "tags": tags,
             "responses": redirect,
@@ -406,6 +429,7 @@ def includeme(config: Configurator) -> None:
         request_method="POST",
         operation_id="consoleDecide",
         openapi={
+            "parameters": case_param,
             "summary": "Take an action on a case (form: action, reason, csrf_token)",
             "tags": tags,
             "responses": redirect,

@@ -14,16 +14,18 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
+from connectors.billing import MAX_DUES_BATCH
 from forms.errors import FieldProblem, FormError
-from hub.election.dues import dues_status, read_dues_question
+from hub.election.dues import CONSUMER_NUMBER, dues_status, read_dues_question
 from hub.election.jobs import JobLimits, create_job, job_view
 from hub.election.soap import read_batch
 from hub.election.verification import MAX_BATCH, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
+from hub.openapi import text_schema
 from hub.rest import json_reader, json_response
-from hub.views.certificates import CertificateQuestion
+from hub.views.certificates import QUESTION_PROPERTIES, REF_MAX, SAMAGRA, CertificateQuestion
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]
@@ -128,13 +130,37 @@ _ITEM_SCHEMA = {
     "type": "object",
     "required": ["number"],
     "properties": {
-        "ref": {"type": "string", "description": "the caller's own reference, echoed back"},
-        "number": {"type": "string"},
-        "code": {"type": "string"},
-        "holder_name": {"type": "string"},
-        "samagra_id": {"type": "string"},
+        "ref": text_schema(REF_MAX, description="the caller's own reference, echoed back"),
+        **QUESTION_PROPERTIES,
     },
 }
+_DUES_SCHEMA = {
+    "type": "object",
+    "required": ["answered_at", "as_of", "connections"],
+    "properties": {
+        "answered_at": {"type": "string", "format": "date-time"},
+        "as_of": {"type": "string", "format": "date"},
+        "samagra_id": {"type": "string"},
+        "clear": {"type": "boolean"},
+        "no_connection": {"type": "boolean"},
+        "connections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["consumer_number", "status"],
+                "properties": {
+                    "consumer_number": {"type": "string"},
+                    "status": {"type": "string"},
+                    "amount": {"type": "string"},
+                    "evidence_id": {"type": "string"},
+                    "last_bill_date": {"type": "string", "format": "date"},
+                },
+            },
+        },
+    },
+}
+# Job ids are "ej_" and 20 URL-safe characters (hub.election.jobs); anything else is not found.
+_JOB_PARAM = [{"name": "job_id", "in": "path", "required": True, "schema": text_schema(64)}]
 _JOB_SCHEMA = {
     "type": "object",
     "properties": {
@@ -204,15 +230,25 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "properties": {
-                                "consumer_numbers": {"type": "array", "items": {"type": "string"}},
-                                "samagra_id": {"type": "string"},
+                                "consumer_numbers": {
+                                    "type": "array",
+                                    "items": text_schema(12, CONSUMER_NUMBER),
+                                    "maxItems": MAX_DUES_BATCH,
+                                },
+                                "samagra_id": text_schema(9, SAMAGRA),
                                 "as_of": {"type": "string", "format": "date"},
                             },
                         }
                     }
                 },
             },
-            "responses": {"503": {"$ref": "#/components/responses/Problem"}},
+            "responses": {
+                "200": {
+                    "description": "the dues, one entry per connection in the order asked",
+                    "content": {"application/json": {"schema": _DUES_SCHEMA}},
+                },
+                "503": {"$ref": "#/components/responses/Problem"},
+            },
         },
     )
     config.add_view(
@@ -240,6 +276,7 @@ def includeme(config: Configurator) -> None:
         scopes=verify,
         operation_id="getVerificationJob",
         openapi={
+            "parameters": _JOB_PARAM,
             "summary": "A job's progress (rows processed) and, when done, its result links",
             "tags": TAGS,
         },
@@ -251,6 +288,7 @@ def includeme(config: Configurator) -> None:
         scopes=verify,
         operation_id="getVerificationJobCsv",
         openapi={
+            "parameters": _JOB_PARAM,
             "summary": "The job's results as CSV (formula-safe cells)",
             "tags": TAGS,
             "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}},
@@ -263,6 +301,7 @@ def includeme(config: Configurator) -> None:
         scopes=verify,
         operation_id="getVerificationJobXml",
         openapi={
+            "parameters": _JOB_PARAM,
             "summary": "The job's results as XML signed with the hub's evidence key (XML-DSig)",
             "tags": TAGS,
             "responses": {"200": {"description": "signed XML", "content": {"application/xml": {}}}},

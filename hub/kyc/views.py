@@ -23,15 +23,17 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from connectors.billing import is_consumer_number, is_mobile, is_samagra_id
+from forms.reader import INT64_MAX, INT64_MIN
 from hub.errors import FieldError, Problem, problem_response
 from hub.kyc import consent as consents
-from hub.kyc.cursor import CursorInvalid, CursorSigner, Position
+from hub.kyc.cursor import MAX_CURSOR_LENGTH, CursorInvalid, CursorSigner, Position
 from hub.kyc.limits import MAX_BATCH, KycApiSettings, KycLimits, Refusal
 from hub.kyc.policy import PURPOSE, FieldPolicy, known_purposes, load_policy
 from hub.kyc.release import EXPORT_FORMATS, ExportStream, Requester, changes, disclosures_of, lookup
 from hub.kycstore import bank_box
 from hub.models.client import PartnerClient
 from hub.models.meta import utcnow
+from hub.openapi import text_schema
 from hub.otp import OtpRefused
 from hub.rest import json_reader
 
@@ -329,15 +331,13 @@ def list_kyc_consents(request: Request) -> dict[str, Any]:
 
 def list_disclosures(request: Request) -> dict[str, Any]:
     samagra_id, mobile, reader = _person(request)
-    limit = reader.decimal("limit", required=False)
-    before = reader.decimal("before", required=False)
+    limit = reader.integer("limit", required=False)
+    before = reader.integer("before", required=False)
     reader.done()
     _check_person(request, samagra_id, mobile)
     maximum = _config(request).disclosures_page_max
-    size = int(limit) if limit is not None and 0 < limit <= maximum else maximum
-    entries, next_before = disclosures_of(
-        request.dbsession, samagra_id, before=int(before) if before is not None else None, limit=size
-    )
+    size = limit if limit is not None and 0 < limit <= maximum else maximum
+    entries, next_before = disclosures_of(request.dbsession, samagra_id, before=before, limit=size)
     _no_store(request.response)
     return {"disclosures": entries, "next_before": next_before}
 
@@ -366,9 +366,11 @@ def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _PERSON = {
-    "samagra_id": {"type": "string"},
-    "mobile": {"type": "string", "description": "as verified by the portal"},
+    "samagra_id": text_schema(9),
+    "mobile": text_schema(10, description="as verified by the portal"),
 }
+_PURPOSE = text_schema(40, PURPOSE)
+_IDS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 32}, "maxItems": MAX_BATCH}
 
 
 def includeme(config: Configurator) -> None:
@@ -380,12 +382,12 @@ def includeme(config: Configurator) -> None:
     config.add_route("kyc.withdrawal", "/api/v1/kyc/consents/withdrawal")
     config.add_route("kyc.my_consents", "/api/v1/kyc/my/consents")
     config.add_route("kyc.my_disclosures", "/api/v1/kyc/my/disclosures")
-    purpose_q = {"name": "purpose", "in": "query", "required": True, "schema": {"type": "string"}}
+    purpose_q = {"name": "purpose", "in": "query", "required": True, "schema": _PURPOSE}
     cursor_q = {
         "name": "cursor",
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": text_schema(MAX_CURSOR_LENGTH),
         "description": "opaque; from next_cursor / a _checkpoint. Altered or foreign cursors: 400 kyc_cursor_invalid",
     }
     config.add_view(
@@ -400,9 +402,9 @@ def includeme(config: Configurator) -> None:
             "tags": TAGS,
             "requestBody": _body(
                 {
-                    "purpose": {"type": "string"},
-                    "consumer_numbers": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BATCH},
-                    "samagra_ids": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BATCH},
+                    "purpose": _PURPOSE,
+                    "consumer_numbers": _IDS,
+                    "samagra_ids": _IDS,
                 },
                 ["purpose"],
             ),
@@ -480,13 +482,10 @@ def includeme(config: Configurator) -> None:
             "summary": "Send the person an OTP (to the mobile on their KYC record) to consent for a scheme",
             "tags": TAGS,
             "requestBody": _body(
-                {
-                    "samagra_id": {"type": "string"},
-                    "purpose": {"type": "string"},
-                    "days": {"type": "integer"},
-                },
+                {"samagra_id": _PERSON["samagra_id"], "purpose": _PURPOSE, "days": {"type": "integer"}},
                 ["samagra_id", "purpose"],
             ),
+            "responses": {"202": {"description": "OTP queued; challenge_id, expires_at"}},
         },
     )
     config.add_view(
@@ -501,14 +500,15 @@ def includeme(config: Configurator) -> None:
             "tags": TAGS,
             "requestBody": _body(
                 {
-                    "samagra_id": {"type": "string"},
-                    "purpose": {"type": "string"},
+                    "samagra_id": _PERSON["samagra_id"],
+                    "purpose": _PURPOSE,
                     "days": {"type": "integer"},
-                    "challenge_id": {"type": "string"},
-                    "otp": {"type": "string"},
+                    "challenge_id": text_schema(40),
+                    "otp": text_schema(6),
                 },
                 ["samagra_id", "purpose", "challenge_id", "otp"],
             ),
+            "responses": {"201": {"description": "consent recorded"}},
         },
     )
     config.add_view(
@@ -521,9 +521,7 @@ def includeme(config: Configurator) -> None:
         openapi={
             "summary": "Withdraw consent for a scheme (effective on the scheme's next pull)",
             "tags": TAGS,
-            "requestBody": _body(
-                {**_PERSON, "purpose": {"type": "string"}}, ["samagra_id", "mobile", "purpose"]
-            ),
+            "requestBody": _body({**_PERSON, "purpose": _PURPOSE}, ["samagra_id", "mobile", "purpose"]),
         },
     )
     config.add_view(
@@ -550,7 +548,11 @@ def includeme(config: Configurator) -> None:
             "summary": "Who received the person's KYC, when, for which purpose, which fields",
             "tags": TAGS,
             "requestBody": _body(
-                {**_PERSON, "limit": {"type": "integer"}, "before": {"type": "integer"}},
+                {
+                    **_PERSON,
+                    "limit": {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                    "before": {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                },
                 ["samagra_id", "mobile"],
             ),
         },

@@ -48,6 +48,7 @@ from hub.nodues.names import (
     SAMAGRA_ID,
     read_name,
 )
+from hub.openapi import text_schema
 from hub.otp import OtpRefused, consume_otp
 from hub.rest import json_reader
 
@@ -383,9 +384,17 @@ def list_applications(request: Request) -> dict[str, Any]:
 # -- wiring -------------------------------------------------------------------------------------------
 
 _OTP_FIELDS = {
-    "challenge_id": {"type": "string", "description": "from sendOtp"},
-    "otp": {"type": "string", "pattern": "^[0-9]{6}$", "description": "what the person typed"},
+    "challenge_id": text_schema(60, CHALLENGE_ID, description="from sendOtp"),
+    "otp": text_schema(6, OTP_CODE, description="what the person typed"),
 }
+
+
+def _path_params(**patterns: Any) -> list[dict[str, Any]]:
+    """Path parameters as ``_path`` checks them (wrong format: 400)."""
+    return [
+        {"name": name, "in": "path", "required": True, "schema": text_schema(64, pattern)}
+        for name, pattern in patterns.items()
+    ]
 
 
 def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -424,12 +433,11 @@ def includeme(config: Configurator) -> None:
             "requestBody": _body(
                 {
                     "purpose": {"enum": list(OTP_PURPOSES)},
-                    "mobile": {"type": "string", "pattern": "^[6-9][0-9]{9}$"},
-                    "account_id": {"type": "string"},
-                    "consumer_number": {"type": "string", "pattern": "^[0-9]{10,12}$"},
+                    "mobile": text_schema(10, MOBILE),
+                    "account_id": text_schema(200, ACCOUNT_ID),
+                    "consumer_number": text_schema(12, CONSUMER_NUMBER),
                     "samagra_id": {
-                        "type": "string",
-                        "pattern": "^[0-9]{9}$",
+                        **text_schema(9, SAMAGRA_ID),
                         "description": "apply: the person applying (default: the account's e-KYC Samagra ID)",
                     },
                 },
@@ -450,7 +458,7 @@ def includeme(config: Configurator) -> None:
             "connections billing registers to that mobile",
             "tags": tags,
             "requestBody": _body(
-                {"mobile": {"type": "string"}, **_OTP_FIELDS}, ["mobile", "challenge_id", "otp"]
+                {"mobile": text_schema(10, MOBILE), **_OTP_FIELDS}, ["mobile", "challenge_id", "otp"]
             ),
             "responses": {
                 "201": {"description": "account opened"},
@@ -465,7 +473,11 @@ def includeme(config: Configurator) -> None:
         renderer="json",
         scopes=read_scope,
         operation_id="listConnections",
-        openapi={"summary": "The account's linked connections with their e-KYC status", "tags": tags},
+        openapi={
+            "summary": "The account's linked connections with their e-KYC status",
+            "tags": tags,
+            "parameters": _path_params(account_id=ACCOUNT_ID),
+        },
     )
     config.add_view(
         link_connection,
@@ -478,7 +490,10 @@ def includeme(config: Configurator) -> None:
             "summary": "Link a connection (up to 25): proved by an OTP to its registered mobile, or by "
             "billing's Samagra ID matching the account's e-KYC one",
             "tags": tags,
-            "requestBody": _body({"consumer_number": {"type": "string"}, **_OTP_FIELDS}, ["consumer_number"]),
+            "parameters": _path_params(account_id=ACCOUNT_ID),
+            "requestBody": _body(
+                {"consumer_number": text_schema(12, CONSUMER_NUMBER), **_OTP_FIELDS}, ["consumer_number"]
+            ),
             "responses": {"201": {"description": "linked"}, "200": {"description": "already linked"}},
         },
     )
@@ -491,6 +506,7 @@ def includeme(config: Configurator) -> None:
         openapi={
             "summary": "Unlink a connection",
             "tags": tags,
+            "parameters": _path_params(account_id=ACCOUNT_ID, consumer_number=CONSUMER_NUMBER),
             "responses": {"204": {"description": "unlinked"}},
         },
     )
@@ -505,10 +521,12 @@ def includeme(config: Configurator) -> None:
             "summary": "e-KYC of a linked connection: Samagra ID + OTP to its registered mobile. The KYC "
             "system is asked after the commit; follow ekyc_status with listConnections",
             "tags": tags,
+            "parameters": _path_params(account_id=ACCOUNT_ID, consumer_number=CONSUMER_NUMBER),
             "requestBody": _body(
-                {"samagra_id": {"type": "string", "pattern": "^[0-9]{9}$"}, **_OTP_FIELDS},
+                {"samagra_id": text_schema(9, SAMAGRA_ID), **_OTP_FIELDS},
                 ["samagra_id", "challenge_id", "otp"],
             ),
+            "responses": {"202": {"description": "e-KYC queued; the link with its ekyc_status"}},
         },
     )
     config.add_view(
@@ -526,14 +544,15 @@ def includeme(config: Configurator) -> None:
             "tags": tags,
             "requestBody": _body(
                 {
-                    "account_id": {"type": "string"},
-                    "name_deva": {"type": "string", "description": "applicant's name in Devanagari"},
-                    "name_latin": {"type": "string", "description": "applicant's name in Latin letters"},
-                    "samagra_id": {"type": "string", "pattern": "^[0-9]{9}$"},
-                    "mobile": {"type": "string", "description": "optional; must be the account's mobile"},
+                    "account_id": text_schema(40, ACCOUNT_ID),
+                    "name_deva": text_schema(120, description="applicant's name in Devanagari"),
+                    "name_latin": text_schema(120, description="applicant's name in Latin letters"),
+                    "samagra_id": text_schema(9, SAMAGRA_ID),
+                    "mobile": text_schema(10, MOBILE, description="optional; must be the account's mobile"),
                     "connections": {
                         "type": "array",
-                        "items": {"type": "string"},
+                        "items": text_schema(12, CONSUMER_NUMBER),
+                        "maxItems": acc.MAX_CONNECTIONS,
                         "description": "default: every linked connection",
                     },
                     "no_connection": {
@@ -545,8 +564,8 @@ def includeme(config: Configurator) -> None:
                         "required": ["election", "body"],
                         "properties": {
                             "election": {"enum": list(ELECTIONS)},
-                            "body": {"type": "string"},
-                            "ward": {"type": "string"},
+                            "body": text_schema(120),
+                            "ward": text_schema(60),
                         },
                     },
                     "dues_as_of": {"type": "string", "format": "date"},
@@ -568,8 +587,8 @@ def includeme(config: Configurator) -> None:
             "summary": "The caller's own applications, newest first (at most 100)",
             "tags": tags,
             "parameters": [
-                {"name": "status", "in": "query", "schema": {"type": "string"}},
-                {"name": "samagra_id", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": text_schema(30)},
+                {"name": "samagra_id", "in": "query", "schema": text_schema(9, SAMAGRA_ID)},
             ],
         },
     )
@@ -583,5 +602,6 @@ def includeme(config: Configurator) -> None:
         openapi={
             "summary": "An application: status, checks with evidence, reasons, certificate, status history",
             "tags": tags,
+            "parameters": _path_params(application_id=APPLICATION_ID),
         },
     )

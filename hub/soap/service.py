@@ -16,9 +16,11 @@ and dooms the request's transaction.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from pyramid.config import Configurator
@@ -30,7 +32,7 @@ from connectors.errors import ConnectorUnavailable
 from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_head, parse_untrusted_xml
 from hub.api import check_rate
 from hub.auth.clients import KNOWN_SCOPES
-from hub.errors import Problem, problem_response
+from hub.errors import FieldError, Problem, problem_response
 from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
@@ -99,6 +101,8 @@ class SoapService:
     xsds: dict[str, bytes]
     default_rate: int
     refusals_per_minute: int  # per address, for requests the header had to authenticate
+    # Every element name the service's schemas declare: what a validation fault may name.
+    element_names: frozenset[str] = frozenset()
 
 
 def content_version(request: Request) -> tuple[SoapVersion | None, str | None]:
@@ -113,6 +117,96 @@ def content_version(request: Request) -> tuple[SoapVersion | None, str | None]:
             if key.strip().lower() == "action":
                 action = value.strip().strip('"')
     return version, action
+
+
+# ----------------------------------------------------------------- schema errors
+
+# libxml2's error types -> the field codes the REST readers use (forms.reader).
+_SCHEMA_ERROR_CODES = {
+    "SCHEMAV_CVC_MAXLENGTH_VALID": "too_long",
+    "SCHEMAV_CVC_MINLENGTH_VALID": "too_short",
+    "SCHEMAV_CVC_LENGTH_VALID": "format",
+    "SCHEMAV_CVC_PATTERN_VALID": "format",
+    "SCHEMAV_CVC_ENUMERATION_VALID": "choice",
+    "SCHEMAV_CVC_MININCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MAXINCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MINEXCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_MAXEXCLUSIVE_VALID": "range",
+    "SCHEMAV_CVC_TOTALDIGITS_VALID": "range",
+    "SCHEMAV_CVC_FRACTIONDIGITS_VALID": "range",
+    "SCHEMAV_CVC_DATATYPE_VALID_1_2_1": "type",
+    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_2": "unexpected",
+    "SCHEMAV_CVC_COMPLEX_TYPE_4": "required",
+    "SCHEMAV_CVC_ELT_1": "unexpected",
+}
+_STEP = re.compile(r"^(?:[^:\[\]]*:)?([^:\[\]]+)(?:\[([0-9]+)\])?$")
+_EXPECTED = re.compile(r"Expected is \( \{[^}]*\}([A-Za-z_][\w.-]*) \)")
+
+
+def _failed_element(payload: etree._Element, path: str) -> etree._Element | None:
+    """The element libxml2's path names, found by walking the payload.
+
+    Its steps are ``prefix:name[n]``, or ``*[n]`` for an element in a default namespace: the
+    n-th child matching the step (the only one without [n]). Prefixes are the sender's, so only
+    local names are compared.
+    """
+    element = payload
+    for raw in path.split("/")[2:]:  # "", then the payload element itself
+        step = _STEP.match(raw)
+        if step is None:
+            return None
+        name, index = step.group(1), int(step.group(2) or 1)
+        children = [
+            c for c in element if isinstance(c.tag, str) and (name == "*" or etree.QName(c).localname == name)
+        ]
+        if index > len(children):
+            return None
+        element = children[index - 1]
+    return element
+
+
+def _field_path(payload: etree._Element, element: etree._Element, declared: frozenset[str]) -> list[str]:
+    """Local names from below the payload down to ``element``, a repeated one with its position;
+    the path stops before a name the schemas do not declare (a sender's name is never echoed)."""
+    chain: list[etree._Element] = []
+    node: etree._Element | None = element
+    while node is not None and node is not payload:
+        chain.append(node)
+        node = node.getparent()
+    steps: list[str] = []
+    for node in reversed(chain):
+        name = etree.QName(node).localname
+        if name not in declared:
+            break
+        parent = node.getparent()
+        same = [c for c in parent if c.tag == node.tag] if parent is not None else [node]
+        steps.append(f"{name}[{same.index(node) + 1}]" if len(same) > 1 else name)
+    return steps
+
+
+def schema_field_errors(service: SoapService, payload: etree._Element, log_entries: Any) -> list[FieldError]:
+    """The fields the payload's XSD validation failed on, as REST names them.
+
+    A field is the element path below the payload (``connections/connection[2]/consumerNumber``)
+    built only from names the service's schemas declare: an undeclared element or a sender's
+    prefix is never echoed, nor is libxml2's message (it quotes the value).
+    """
+    found: dict[str, FieldError] = {}
+    for entry in log_entries:  # an lxml error log (its stubs declare no iteration)
+        element = _failed_element(payload, entry.path or "")
+        steps = _field_path(payload, element, service.element_names) if element is not None else []
+        code = _SCHEMA_ERROR_CODES.get(entry.type_name, "invalid")
+        if entry.type_name == "SCHEMAV_ELEMENT_CONTENT":
+            if "Missing child" in entry.message:
+                code = "required"
+                expected = _EXPECTED.search(entry.message)
+                if expected is not None and expected.group(1) in service.element_names:
+                    steps.append(expected.group(1))
+            else:
+                code = "unexpected"
+        field_path = "/".join(steps) or "."
+        found.setdefault(field_path, FieldError(field_path, code, "does not match the service's schema"))
+    return list(found.values())
 
 
 # ----------------------------------------------------------------- POST
@@ -288,11 +382,14 @@ def _soap_post(service: SoapService, request: Request) -> Response:
             raise SoapFault("insufficient_scope")
 
         try:
-            valid = service.schema.validate(payload)
+            service.schema.assertValid(payload)
+        except etree.DocumentInvalid as invalid:
+            # The exception holds its own copy of the log: the schema's is shared between threads.
+            raise SoapFault(
+                "validation_failed", errors=schema_field_errors(service, payload, invalid.error_log)
+            ) from None
         except etree.XMLSchemaValidateError:
-            valid = False
-        if not valid:
-            raise SoapFault("validation_failed")
+            raise SoapFault("validation_failed") from None
 
         answer = operation.handler(request, payload, caller)
         if not isinstance(answer, etree._Element | RenderedPayload):
@@ -485,6 +582,12 @@ def add_soap_service(
         xsds=xsds,
         default_rate=int(settings["hub.ratelimit.default_per_minute"]),
         refusals_per_minute=int(settings["hub.ratelimit.public_per_minute"]),
+        element_names=frozenset(
+            str(element.get("name"))
+            for tree in description.xsd_trees.values()
+            for element in tree.iter("{http://www.w3.org/2001/XMLSchema}element")
+            if element.get("name")
+        ),
     )
     _register(config, service, description, database)
 

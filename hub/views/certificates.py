@@ -34,6 +34,7 @@ from hub.documents import (
 )
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
+from hub.openapi import text_schema
 from hub.registry import RegistryEntry
 from hub.rest import client_label, json_reader, json_response, optional_partner
 
@@ -44,6 +45,7 @@ SAMAGRA = re.compile(r"[0-9]{8,9}")
 REF_MAX = 64
 HOLDER_NAME_MAX = 200
 REVOCATION_REASON_MAX = 500
+QR_PAYLOAD_MAX = 4000
 XML_TYPES = ("application/xml", "text/xml")
 
 VERIFICATION_SCHEMA = {
@@ -61,6 +63,15 @@ VERIFICATION_SCHEMA = {
         "issued_at": {"type": "string", "format": "date-time"},
         "valid_until": {"type": "string", "format": "date-time"},
     },
+}
+
+
+# A question's fields as read_question takes them (verifyCertificate, and each item of a batch).
+QUESTION_PROPERTIES: dict[str, Any] = {
+    "number": text_schema(64, NUMBER, examples=["MPCZ/ND/2026-27/000123"]),
+    "code": text_schema(20, CODE, examples=["K7QF-2MXD-9TZA"]),
+    "holder_name": text_schema(HOLDER_NAME_MAX, description="with a certificates:verify token"),
+    "samagra_id": text_schema(9, SAMAGRA, description="with a certificates:verify token"),
 }
 
 
@@ -188,7 +199,7 @@ def verify_certificate_document(request: Request) -> dict[str, Any]:
 
 def verify_certificate_qr(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
-    payload = reader.text("payload", max_length=4000)
+    payload = reader.text("payload", max_length=QR_PAYLOAD_MAX)
     reader.done()
     assert payload is not None
     keys: DocumentKeys = request.registry["document_keys"]
@@ -300,12 +311,7 @@ def includeme(config: Configurator) -> None:
                 "schema": {
                     "type": "object",
                     "required": ["number"],
-                    "properties": {
-                        "number": {"type": "string", "examples": ["MPCZ/ND/2026-27/000123"]},
-                        "code": {"type": "string", "examples": ["K7QF-2MXD-9TZA"]},
-                        "holder_name": {"type": "string", "description": "with a certificates:verify token"},
-                        "samagra_id": {"type": "string", "description": "with a certificates:verify token"},
-                    },
+                    "properties": QUESTION_PROPERTIES,
                 }
             }
         },
@@ -315,7 +321,7 @@ def includeme(config: Configurator) -> None:
             "name": "number",
             "in": "path",
             "required": True,
-            "schema": {"type": "string"},
+            "schema": text_schema(64, NUMBER),
             "description": "the certificate number, slashes included",
         }
     ]
@@ -323,7 +329,7 @@ def includeme(config: Configurator) -> None:
         "name": "code",
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": text_schema(20, CODE),
         "description": "the verification code (or send a certificates:read token)",
     }
     config.add_route("certificates.pem", "/.well-known/hub-certificates.pem")
@@ -363,8 +369,8 @@ def includeme(config: Configurator) -> None:
             "summary": "Human verification page (Hindi and English)",
             "tags": tags,
             "parameters": [
-                {"name": "number", "in": "query", "schema": {"type": "string"}},
-                {"name": "code", "in": "query", "schema": {"type": "string"}},
+                {"name": "number", "in": "query", "schema": text_schema(64, NUMBER)},
+                {"name": "code", "in": "query", "schema": text_schema(20, CODE)},
             ],
         },
     )
@@ -418,7 +424,7 @@ def includeme(config: Configurator) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["payload"],
-                            "properties": {"payload": {"type": "string"}},
+                            "properties": {"payload": text_schema(QR_PAYLOAD_MAX)},
                         }
                     }
                 },
@@ -475,9 +481,8 @@ def includeme(config: Configurator) -> None:
                             "required": ["reason"],
                             "properties": {
                                 "reason": {
-                                    "type": "string",
+                                    **text_schema(REVOCATION_REASON_MAX),
                                     "minLength": 1,
-                                    "maxLength": REVOCATION_REASON_MAX,
                                     "description": "why, and who asked for it (shown to verifiers)",
                                 }
                             },
