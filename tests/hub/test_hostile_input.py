@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.auth.clients import KNOWN_SCOPES
-from tests.hub.documents_fixtures import issue
 
 
 def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -74,26 +73,6 @@ def test_a_nul_in_a_certificate_number_is_a_400(
     assert_problem(response, 400, "bad_request")
 
 
-def test_a_free_text_longer_than_its_column_is_a_400_before_the_database_sees_it(
-    testapp: TestApp, dbsession: Session, all_scopes: dict[str, str]
-) -> None:
-    issued = issue(dbsession, testapp.app.registry)
-    number = issued.record.number
-    # Within the reader's limit, but what is stored (with the client id) is longer than its column.
-    response = testapp.post_json(
-        f"/api/v1/certificates/{number}/revocation",
-        {"reason": "dues found", "revoked_by": "R" * 199},
-        headers=all_scopes,
-        expect_errors=True,
-    )
-    body = assert_problem(response, 400, "validation_failed")
-    assert [e["code"] for e in body["errors"]] == ["too_long"]
-    assert body["errors"][0]["field"] == "revoked_by"
-    dbsession.expire_all()
-    assert issued.record.status == "valid"
-
-
-@pytest.mark.parametrize("path", ["/console/login", "/console/logout"])
 def test_multipart_without_a_boundary_on_the_console_is_a_400(testapp: TestApp, path: str) -> None:
     response = testapp.post(
         path, b"username=a&password=b", headers={"Content-Type": "multipart/form-data"}, expect_errors=True
