@@ -73,6 +73,7 @@ def test_a_nul_in_a_certificate_number_is_a_400(
     assert_problem(response, 400, "bad_request")
 
 
+@pytest.mark.parametrize("path", ["/console/login", "/console/logout"])
 def test_multipart_without_a_boundary_on_the_console_is_a_400(testapp: TestApp, path: str) -> None:
     response = testapp.post(
         path, b"username=a&password=b", headers={"Content-Type": "multipart/form-data"}, expect_errors=True
