@@ -15,6 +15,7 @@ from hub.models.workflow import WorkflowCase
 
 # The single window, the document host and the hub wired to them, as the connection tests have them.
 from tests.hub.connections.conftest import (  # noqa: F401
+    Hub,
     doc_host,
     hub,
     hub_url,
@@ -24,7 +25,6 @@ from tests.hub.connections.conftest import (  # noqa: F401
     portal,
     sw_key,
 )
-from tests.hub.connections.conftest import Hub
 from tests.hub.connections.samples import document, lt_industrial_form, submission
 
 URL = "/api/v1/connections/applications"
@@ -38,7 +38,9 @@ def client(live_client: Any) -> dict[str, Any]:
     return made
 
 
-def test_the_officer_reads_the_applicants_answer_to_their_query(hub: Hub, client: dict[str, Any]) -> None:
+def test_the_officer_reads_the_applicants_answer_to_their_query(  # noqa: F811 (fixture)
+    hub: Hub, client: dict[str, Any]
+) -> None:
     sw_id = "SW-CONSOLE-Q1"
     ack = hub.app.post_json(
         URL, submission(sw_id, lt_industrial_form(area_class="metro")), headers=client["headers"], status=201
