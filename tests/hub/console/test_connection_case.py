@@ -38,8 +38,9 @@ def client(live_client: Any) -> dict[str, Any]:
     return made
 
 
-def test_the_officer_reads_the_applicants_answer_to_their_query(  # noqa: F811 (fixture)
-    hub: Hub, client: dict[str, Any]
+def test_the_officer_reads_the_applicants_answer_to_their_query(
+    hub: Hub,  # noqa: F811 (the imported fixture)
+    client: dict[str, Any],
 ) -> None:
     sw_id = "SW-CONSOLE-Q1"
     ack = hub.app.post_json(
