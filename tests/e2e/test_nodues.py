@@ -148,6 +148,9 @@ def test_a_candidate_is_certified_verified_and_revoked(
     assert CLEAN.name_hi in page.inner_text("main")
     page.get_by_role("button", name="Approve", exact=False).click()
     page.wait_for_load_state()
+    page.screens.shot("approve-confirm")
+    page.get_by_role("button", name="Confirm", exact=False).click()
+    page.wait_for_load_state()
     page.screens.shot("approved")
 
     before = portal.last_sms()
@@ -183,6 +186,8 @@ def test_a_candidate_is_certified_verified_and_revoked(
     page.get_by_role("link", name=application_id, exact=False).click()
     page.fill("textarea", "दस्तावेज़ में त्रुटि / issued in error")
     page.get_by_role("button", name="Revoke", exact=False).click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Confirm", exact=False).click()
     page.wait_for_load_state()
     page.screens.shot("revoked")
     assert port.VerifyCertificate(number=certificate, code=code).result.status == "revoked"
