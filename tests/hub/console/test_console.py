@@ -378,3 +378,40 @@ def test_a_many_connection_no_dues_case_starts_with_its_summary(console: dict[st
         "UTC",
     ):
         assert raw not in page, raw
+
+
+def test_hub_admin_clients_update_replaces_scopes_and_is_audited(tmp_path: Any, capsys: Any) -> None:
+    import json
+
+    from sqlalchemy import create_engine, select
+
+    from hub import cli
+    from hub.migrate import upgrade
+    from hub.models import AuditEntry, PartnerClient
+
+    url = f"sqlite:///{tmp_path}/clients.sqlite"
+    upgrade(url)
+    ini = tmp_path / "hub.ini"
+    ini.write_text(f"[app:main]\nuse = egg:discom-hub\nhub.database_url = {url}\nhub.secret_key = k\n")
+    assert (
+        cli.main([str(ini), "clients", "create", "--name", "Single window", "--scopes", "connections:apply"])
+        == 0
+    )
+    client_id = json.loads(capsys.readouterr().out)["client_id"]
+    scopes = "connections:apply certificates:read"
+    assert cli.main([str(ini), "clients", "update", client_id, "--scopes", scopes]) == 0
+    assert json.loads(capsys.readouterr().out)["scopes"] == ["certificates:read", "connections:apply"]
+    # Unknown scopes and unknown clients change nothing.
+    assert cli.main([str(ini), "clients", "update", client_id, "--scopes", "everything:all"]) == 2
+    assert cli.main([str(ini), "clients", "update", "c_nobody", "--scopes", "connections:apply"]) == 1
+    engine = create_engine(url)
+    with Session(engine) as session:
+        client = session.execute(
+            select(PartnerClient).where(PartnerClient.client_id == client_id)
+        ).scalar_one()
+        assert client.scopes == ["certificates:read", "connections:apply"]
+        entries = (
+            session.execute(select(AuditEntry).where(AuditEntry.action == "client.update")).scalars().all()
+        )
+        assert [(e.actor, e.subject_id) for e in entries] == [("hub-admin", client_id)]
+    engine.dispose()
