@@ -97,6 +97,9 @@ def includeme(config: Configurator) -> None:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    from hub.console.labels import value_label
+
+    config.registry[TEMPLATES_KEY].filters["words"] = value_label
     config.set_session_factory(
         SignedCookieSessionFactory(
             session_secret(str(settings["hub.secret_key"])),

@@ -79,6 +79,14 @@ VALUES.update(
         "False": ("नहीं", "No"),
         "ekyc": ("ई-केवाईसी", "e-KYC"),
         "samagra_otp": ("समग्र ओटीपी", "Samagra OTP"),
+        # Roles, as the history and the header name who acted.
+        "dgm": ("उप महाप्रबंधक", "DGM"),
+        "gm": ("महाप्रबंधक", "GM"),
+        "dc_office_assistant": ("वितरण केंद्र कार्यालय सहायक", "DC office assistant"),
+        "dc_assistant_manager": ("वितरण केंद्र सहायक प्रबंधक", "DC assistant manager"),
+        "dc_manager": ("वितरण केंद्र प्रबंधक", "DC manager"),
+        "applicant": ("आवेदक", "Applicant"),
+        "system": ("प्रणाली", "System"),
     }
 )
 for _choices in (

@@ -276,6 +276,7 @@ def test_times_are_in_ist_and_actions_in_words(console: dict[str, Any]) -> None:
     assert "UTC" not in page
     assert "आवेदन प्राप्त" in page and "Application received" in page
     assert "<td>start</td>" not in page and "<td>approve</td>" not in page
+    assert "उप महाप्रबंधक / DGM" in page and "(dgm)" not in page  # roles in words too
 
 
 def test_the_console_serves_its_own_fonts_and_its_policy_allows_them(console: dict[str, Any]) -> None:
