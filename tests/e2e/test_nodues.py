@@ -145,6 +145,12 @@ def test_a_candidate_is_certified_verified_and_revoked(
     sign_in(page, served_hub, "dgm.bpl1")
     page.get_by_role("link", name=application_id, exact=False).click()
     page.screens.shot("case")
+    # On a phone the page itself never scrolls sideways: wide tables scroll in their own box.
+    desk = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screens.shot("case-phone")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size(desk)
     assert CLEAN.name_hi in page.inner_text("main")
     page.get_by_role("button", name="Approve", exact=False).click()
     page.wait_for_load_state()
