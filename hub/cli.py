@@ -154,6 +154,44 @@ def cmd_clients_list(settings: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clients_update(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    """Replace an existing client's scopes (and purposes, if given); audited with the before and after."""
+    from hub.audit import record
+    from hub.auth.clients import KNOWN_SCOPES
+    from hub.models import PartnerClient
+
+    scopes = sorted(set(args.scopes.split()))
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if not scopes or unknown:
+        print(
+            f"hub-admin: unknown scopes: {' '.join(unknown)}" if unknown else "hub-admin: no scopes",
+            file=sys.stderr,
+        )
+        return 2
+    with session_scope(settings) as session:
+        client = session.execute(
+            select(PartnerClient).where(PartnerClient.client_id == args.client_id)
+        ).scalar_one_or_none()
+        if client is None or not client.active:
+            print(f"hub-admin: no active client {args.client_id}", file=sys.stderr)
+            return 1
+        before = {"scopes": list(client.scopes), "purposes": list(client.purposes or [])}
+        client.scopes = scopes
+        if args.purposes is not None:
+            client.purposes = sorted(set(args.purposes.split()))
+        after = {"scopes": list(client.scopes), "purposes": list(client.purposes or [])}
+        record(
+            session,
+            "hub-admin",
+            "client.update",
+            "partner_client",
+            client.client_id,
+            {"before": before, "after": after},
+        )
+    print(json.dumps({"client_id": args.client_id, **after}))
+    return 0
+
+
 def cmd_clients_revoke(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.auth.clients import revoke_client
 
@@ -236,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clients_create)
     p = clients.add_parser("list")
     p.set_defaults(func=cmd_clients_list)
+    p = clients.add_parser("update", help="replace an existing client's scopes (and purposes)")
+    p.add_argument("client_id")
+    p.add_argument("--scopes", required=True, help="space-separated: the client's whole new set of scopes")
+    p.add_argument("--purposes", default=None, help="space-separated purposes; left as they are if not given")
+    p.set_defaults(func=cmd_clients_update)
     p = clients.add_parser("revoke")
     p.add_argument("client_id")
     p.set_defaults(func=cmd_clients_revoke)

@@ -45,13 +45,18 @@ class Field:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A table of evidence: column labels and rows of text; ``failed`` rows are highlighted."""
+    """A table of evidence: column labels and rows of text; ``failed`` rows are highlighted.
+
+    A ``collapsed`` table is shown folded (``<details>``) under its title: long detail the
+    officer opens when the case summary is not enough.
+    """
 
     title_hi: str
     title_en: str
     columns: Sequence[tuple[str, str]]
     rows: Sequence[Sequence[str]]
     failed: Sequence[bool] = ()
+    collapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ def includeme(config: Configurator) -> None:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    from hub.console.labels import value_label
+
+    config.registry[TEMPLATES_KEY].filters["words"] = value_label
     config.set_session_factory(
         SignedCookieSessionFactory(
             session_secret(str(settings["hub.secret_key"])),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pyramid.config import Configurator
@@ -15,10 +16,11 @@ from pyramid.response import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import certs
 from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
+from hub.console.labels import action_label, in_ist
 from hub.console.officers import authenticate
-from hub.documents import IST
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
@@ -30,12 +32,24 @@ from hub.workflow import WorkflowError, WorkflowRegistry
 CASE_ID = re.compile(r"[0-9]{1,11}")
 log = logging.getLogger(__name__)
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; font-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# Actions that cannot be undone from the console: taken only after a confirmation page.
+IRREVERSIBLE = frozenset({"approve", "reject", "revoke", "release"})
+# The repository's own fonts (SIL OFL), so Devanagari shows on machines that have none installed.
+FONTS_DIR = Path(certs.__file__).parent / "fonts"
+FONTS = frozenset(p.name for p in FONTS_DIR.glob("*.ttf"))
 
 ERROR_TEXT = {
     "reason_required": ("कारण लिखना आवश्यक है", "A reason is required"),
     "action_not_allowed": ("यह कार्य अभी संभव नहीं है", "This action is not possible now"),
     "case_closed": ("प्रकरण बंद हो चुका है", "The case is closed"),
+    "confirm_required": (
+        "यह कार्य वापस नहीं हो सकता: पुष्टि आवश्यक है",
+        "This action cannot be undone: it needs your confirmation",
+    ),
     "csrf": ("फ़ॉर्म की अवधि समाप्त; पुनः प्रयास करें", "The form expired; please try again"),
     "login": ("उपयोगकर्ता नाम या पासवर्ड गलत है", "Wrong username or password"),
     "slow_down": (
@@ -171,24 +185,20 @@ def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
     return ("समय-सीमा पार: " + text if overdue else text), overdue
 
 
-def _in_ist(at: datetime | None) -> str:
-    return at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") if at is not None else ""
-
-
 def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
     """Time left to the statutory date, the date in IST, and whether it passed (paused time excluded)."""
     due = case.statutory_due_at
     if due is None:
         return "—", "", False
     if case.closed_at is not None:  # the clock stopped when the case was decided
-        return "बंद / closed", _in_ist(due), due < case.closed_at
+        return "बंद / closed", in_ist(due), due < case.closed_at
     if case.clock_paused_at is not None:
         # The date moves on while the applicant owes us something; it passed only if it had before.
         due = due + (now - case.clock_paused_at) if due > case.clock_paused_at else due
     left, overdue = _time_left(due, now)
     if case.clock_paused_at is not None and not overdue:
         left += " (रुकी / paused)"
-    return left, _in_ist(due), overdue
+    return left, in_ist(due), overdue
 
 
 def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
@@ -212,7 +222,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
         "state_en": state.label_en,
         "office": case.office_code,
         "time_left": left,
-        "due": _in_ist(case.due_at),
+        "due": in_ist(case.due_at),
         "overdue": overdue,
         "statutory_left": statutory_left,
         "statutory_due": statutory_due,
@@ -279,8 +289,9 @@ def _case_page(
         actions=workflows.allowed_actions(case, officer.roles),
         history=[
             {
-                "at": e.at.strftime("%Y-%m-%d %H:%M UTC"),
-                "action": e.action,
+                "at": in_ist(e.at),
+                "action_hi": action_label(definition, e.from_state, e.action)[0],
+                "action_en": action_label(definition, e.from_state, e.action)[1],
                 "to_hi": definition.state(e.to_state).label_hi,
                 "to_en": definition.state(e.to_state).label_en,
                 "actor": e.actor,
@@ -315,17 +326,51 @@ def _prepare_outside_calls(request: Request, action: str) -> None:
             workflows.prepare(peek, case, action)
 
 
+def _confirmed(request: Request, action: str) -> bool:
+    return action not in IRREVERSIBLE or request.POST.get("confirm") == "yes"
+
+
+def _confirm_page(
+    request: Request, officer: Officer, case: WorkflowCase, action: str, reason: str | None
+) -> Response:
+    """The second step of an irreversible action: what will happen, and one button to do it."""
+    workflows: WorkflowRegistry = request.registry["workflows"]
+    allowed = {a.name: a for a in workflows.allowed_actions(case, officer.roles)}
+    if action not in allowed:
+        return _case_page(request, officer, case, ERROR_TEXT["action_not_allowed"], status=409)
+    if allowed[action].requires_reason and not reason:
+        return _case_page(request, officer, case, ERROR_TEXT["reason_required"], status=409)
+    provider = _provider(request, case)
+    label_hi, label_en = action_label(workflows.for_case(case), case.state, action)
+    return render(
+        request,
+        "confirm.html",
+        status=409 if "confirm" in request.POST else 200,
+        officer=officer,
+        case=case,
+        title=provider.title(request.dbsession, case) if provider else f"{case.workflow} {case.subject_id}",
+        action=action,
+        label_hi=label_hi,
+        label_en=label_en,
+        reason=reason or "",
+        error=ERROR_TEXT["confirm_required"] if "confirm" in request.POST else None,
+    )
+
+
 def decide(request: Request) -> Response:
     action = str(request.POST.get("action", ""))[:60]
-    try:
-        _prepare_outside_calls(request, action)
-    except ConnectorUnavailable as exc:
-        return _outside_system_down(request, action, exc)
+    if _confirmed(request, action):
+        try:
+            _prepare_outside_calls(request, action)
+        except ConnectorUnavailable as exc:
+            return _outside_system_down(request, action, exc)
     officer = _require_officer(request)
     case = _visible_case(request, officer)
     if not _csrf_ok(request):
         return _case_page(request, officer, case, ERROR_TEXT["csrf"], status=403)
     reason = " ".join(str(request.POST.get("reason", "")).split())[:1000] or None
+    if not _confirmed(request, action):
+        return _confirm_page(request, officer, case, action, reason)
     workflows: WorkflowRegistry = request.registry["workflows"]
     session = request.dbsession
     # Lock the case so two officers deciding at once are serialised (PostgreSQL; SQLite has one writer).
@@ -333,13 +378,16 @@ def decide(request: Request) -> Response:
     try:
         # A savepoint: a decision its workflow refuses midway (dues no longer clear at issue) leaves no trace.
         with session.begin_nested():
-            workflows.act(session, case, action, f"officer:{officer.username}", officer.roles, reason=reason)
+            event = workflows.act(
+                session, case, action, f"officer:{officer.username}", officer.roles, reason=reason
+            )
     except WorkflowError as exc:
         return _case_page(request, officer, case, ERROR_TEXT.get(exc.code, (str(exc), str(exc))), status=409)
     except ConnectorUnavailable as exc:
         request.tm.doom()  # what the action had written is rolled back: nothing is decided
         return _outside_system_down(request, action, exc)
-    request.session.flash(f"{action}: {case.subject_id}")
+    label_hi, label_en = action_label(workflows.for_case(case), event.from_state, action)
+    request.session.flash(f"{label_hi} / {label_en}: {case.subject_id}")
     return HTTPFound(location=request.route_path("console.queue"))
 
 
@@ -349,6 +397,17 @@ def _outside_system_down(request: Request, action: str, exc: ConnectorUnavailabl
     hi, en = ERROR_TEXT["unavailable"]
     request.session.flash(f"{hi} / {en}")
     return HTTPFound(location=request.route_path("console.queue"))
+
+
+def font(request: Request) -> Response:
+    name = str(request.matchdict["name"])
+    if name not in FONTS:
+        return Response(status=404, content_type="text/plain", body=b"no such font")
+    response = Response(body=(FONTS_DIR / name).read_bytes(), content_type="font/ttf")
+    # The file of a name never changes within a release; a year's cache saves every page view a fetch.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def includeme(config: Configurator) -> None:
@@ -366,6 +425,7 @@ def includeme(config: Configurator) -> None:
     config.add_route("console.queue", "/console")
     config.add_route("console.case", "/console/cases/{case_id}")
     config.add_route("console.decide", "/console/cases/{case_id}/decide")
+    config.add_route("console.font", "/console/fonts/{name}")
     common: dict[str, Any] = {"public": True}
     # Case ids are database ids: at most 11 digits (_visible_case); anything else is not found.
     case_param = [{"name": "case_id", "in": "path", "required": True, "schema": text_schema(11, CASE_ID)}]
@@ -433,6 +493,18 @@ def includeme(config: Configurator) -> None:
             "summary": "Take an action on a case (form: action, reason, csrf_token)",
             "tags": tags,
             "responses": redirect,
+        },
+        **common,
+    )
+    config.add_view(
+        font,
+        route_name="console.font",
+        request_method="GET",
+        operation_id="consoleFont",
+        openapi={
+            "summary": "The console's web fonts (Noto Sans, Noto Sans Devanagari; SIL OFL)",
+            "tags": tags,
+            "responses": {"200": {"description": "TrueType font", "content": {"font/ttf": {}}}},
         },
         **common,
     )

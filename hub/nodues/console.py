@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.console import CaseView, Evidence, Field
+from hub.console.labels import details_text, in_ist, value_label
 from hub.documents import mask_mobile
 from hub.models.document import IssuedDocument
 from hub.models.nodues import NoDuesApplication, NoDuesCheck
@@ -27,6 +30,28 @@ PROOF_LABELS = {
     "samagra_otp": "समग्र में दर्ज मोबाइल पर ओटीपी / OTP to the mobile Samagra holds",
 }
 MISMATCH = "मेल नहीं खाता / MISMATCH"
+COLLAPSE_ABOVE = 12  # check rows shown open; more are folded under the summary
+
+
+def _counts(app: NoDuesApplication, checks: list[NoDuesCheck]) -> list[Field]:
+    """The case in four numbers, before any detail."""
+    failed = [c for c in checks if c.result != "pass"]
+    dues = sum((Decimal(str(c.details.get("amount", "0"))) for c in checks if c.name == "dues"), Decimal("0"))
+    return [
+        Field("कनेक्शन", "Connections", str(len(app.connections or []))),
+        Field("सफल जाँचें", "Checks passed", f"{len(checks) - len(failed)} / {len(checks)}"),
+        Field(
+            "असफल जाँचें",
+            "Checks failed",
+            str(len(failed))
+            + (
+                " — " + ", ".join(sorted({CHECK_LABELS.get(c.name, (c.name, c.name))[1] for c in failed}))
+                if failed
+                else ""
+            ),
+        ),
+        Field("कुल बकाया", "Total dues", f"₹ {dues:,.2f}"),
+    ]
 
 
 def identity_evidence(app: NoDuesApplication) -> Evidence:
@@ -92,18 +117,26 @@ class NoDuesCaseProvider:
                 "उद्देश्य",
                 "Purpose",
                 " · ".join(
-                    v for v in (purpose.get("election"), purpose.get("body"), purpose.get("ward")) if v
+                    v
+                    for v in (
+                        value_label(purpose["election"]) if purpose.get("election") else None,
+                        purpose.get("body"),
+                        purpose.get("ward"),
+                    )
+                    if v
                 ),
             ),
             Field(
                 "बकाया की तिथि", "Dues as of", app.dues_as_of.isoformat() if app.dues_as_of else "आज / today"
             ),
-            Field("आवेदन तिथि", "Filed", app.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+            Field("आवेदन तिथि", "Filed", in_ist(app.created_at)),
         ]
         if app.certificate_id is not None:
             record = session.get(IssuedDocument, app.certificate_id)
             if record is not None:
-                summary.append(Field("प्रमाण-पत्र", "Certificate", f"{record.number} ({record.status})"))
+                summary.append(
+                    Field("प्रमाण-पत्र", "Certificate", f"{record.number} ({value_label(record.status)})")
+                )
         checks = list(
             session.execute(
                 select(NoDuesCheck).where(NoDuesCheck.application_id == app.id).order_by(NoDuesCheck.id)
@@ -112,15 +145,14 @@ class NoDuesCaseProvider:
         rows = []
         for c in checks:
             hi, en = CHECK_LABELS.get(c.name, (c.name, c.name))
-            detail = ", ".join(f"{k}: {v}" for k, v in sorted(c.details.items()))
             rows.append(
                 [
                     f"{hi} / {en}",
                     c.consumer_number or "—",
-                    "सफल / pass" if c.result == "pass" else "असफल / FAIL",
-                    detail,
+                    value_label(c.result),
+                    details_text(c.details),
                     c.evidence_ref,
-                    c.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    in_ist(c.checked_at, seconds=True),
                 ]
             )
         evidence = Evidence(
@@ -136,7 +168,10 @@ class NoDuesCaseProvider:
             ),
             rows,
             [c.result != "pass" for c in checks],
+            # A many-connection case: the counts above tell the story, the rows are there to open.
+            collapsed=len(rows) > COLLAPSE_ABOVE,
         )
+        summary[:0] = _counts(app, checks)
         notes = []
         if app.status == "checks_pending":
             notes.append(

@@ -14,16 +14,30 @@ APPLICATIONS = "/api/v1/connections/applications"
 
 
 def _act(
-    page: Any, hub: ServedHub, username: str, application_no: str, button: str, reason: str = ""
+    page: Any,
+    hub: ServedHub,
+    username: str,
+    application_no: str,
+    button: str,
+    reason: str = "",
+    confirm: bool = False,
+    see: tuple[str, ...] = (),
 ) -> None:
-    """An officer opens the case from their queue and takes one action."""
+    """An officer opens the case from their queue and takes one action (confirming it if it asks)."""
     sign_in(page, hub, username)
     page.get_by_role("link", name=application_no, exact=False).click()
+    shown = page.inner_text("main")
+    for text in see:
+        assert text in shown, text
     if reason:
         page.fill("textarea", reason)
     page.screens.shot(f"{username}-before")
     page.get_by_role("button", name=button, exact=False).click()
     page.wait_for_load_state()
+    if confirm:
+        page.screens.shot(f"{username}-confirm")
+        page.get_by_role("button", name="Confirm", exact=False).click()
+        page.wait_for_load_state()
     page.screens.shot(f"{username}-after")
     error = page.locator(".error")
     assert error.count() == 0, error.all_inner_texts()
@@ -67,7 +81,15 @@ def test_a_new_connection_from_filing_to_release(served_hub: ServedHub, page: An
         timeout=30,
     )
     assert answered.status_code == 200, answered.text
-    _act(page, served_hub, "oa101", number, "Documents complete")
+    # The officer reads the answer and the document sent with it before accepting.
+    _act(
+        page,
+        served_hub,
+        "oa101",
+        number,
+        "Documents complete",
+        see=("Attested copy attached", "ownership_proof.pdf"),
+    )
     assert status() == "site_inspection"
     _act(page, served_hub, "am101", number, "Site found feasible")
     assert status() == "demand_note"
@@ -94,5 +116,5 @@ def test_a_new_connection_from_filing_to_release(served_hub: ServedHub, page: An
         pdf = httpx.get(url, headers=portal["headers"], timeout=30)
         assert pdf.status_code == 200, (url, pdf.text[:300])
         assert pdf.content.startswith(b"%PDF")
-    _act(page, served_hub, "am101", number, "Meter installed")
+    _act(page, served_hub, "am101", number, "Meter installed", confirm=True)
     assert status() == "closed"

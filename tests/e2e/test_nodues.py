@@ -145,8 +145,17 @@ def test_a_candidate_is_certified_verified_and_revoked(
     sign_in(page, served_hub, "dgm.bpl1")
     page.get_by_role("link", name=application_id, exact=False).click()
     page.screens.shot("case")
+    # On a phone the page itself never scrolls sideways: wide tables scroll in their own box.
+    desk = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screens.shot("case-phone")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size(desk)
     assert CLEAN.name_hi in page.inner_text("main")
     page.get_by_role("button", name="Approve", exact=False).click()
+    page.wait_for_load_state()
+    page.screens.shot("approve-confirm")
+    page.get_by_role("button", name="Confirm", exact=False).click()
     page.wait_for_load_state()
     page.screens.shot("approved")
 
@@ -183,6 +192,8 @@ def test_a_candidate_is_certified_verified_and_revoked(
     page.get_by_role("link", name=application_id, exact=False).click()
     page.fill("textarea", "दस्तावेज़ में त्रुटि / issued in error")
     page.get_by_role("button", name="Revoke", exact=False).click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Confirm", exact=False).click()
     page.wait_for_load_state()
     page.screens.shot("revoked")
     assert port.VerifyCertificate(number=certificate, code=code).result.status == "revoked"

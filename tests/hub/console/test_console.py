@@ -171,11 +171,15 @@ def test_decisions_follow_roles_offices_and_reasons(console: dict[str, Any]) -> 
         f"/console/cases/{case.id}/decide", {"action": "reject", "csrf_token": token}, status=409
     )
     assert "A reason is required" in refused.text
-    app.post(f"/console/cases/{case.id}/decide", {"action": "approve", "csrf_token": token}, status=302)
+    app.post(
+        f"/console/cases/{case.id}/decide",
+        {"action": "approve", "csrf_token": token, "confirm": "yes"},
+        status=302,
+    )
     console["session"].refresh(case)
     assert case.state == "done"
     queue = app.get("/console").text
-    assert "approve: T-1" in queue  # the flash
+    assert "स्वीकृत करें / approve: T-1" in queue  # the flash
     assert "Toy &lt;b&gt;T-1" not in queue
 
 
@@ -223,3 +227,192 @@ def test_hub_admin_officers_create(tmp_path: Any, monkeypatch: pytest.MonkeyPatc
     assert cli.main([*argv, "--offices", "DIV-BPL-1 DIV-BPL-2"]) == 0
     assert '"offices": ["DIV-BPL-1", "DIV-BPL-2"]' in capsys.readouterr().out
     assert cli.main([*argv, "--offices", "DIV-BPL-1"]) == 1
+
+
+def _confirm_form(app: TestApp, case_id: int, action: str, reason: str = "") -> dict[str, str]:
+    token = CSRF.search(app.get(f"/console/cases/{case_id}").text)
+    assert token is not None
+    return {"action": action, "reason": reason, "csrf_token": token.group(1)}
+
+
+def test_an_irreversible_action_waits_for_the_officers_confirmation(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    case = console["case"]
+    _login(app, "dgm.one")
+    form = _confirm_form(app, case.id, "approve")
+    # Pressing Approve asks first: a page saying what will happen, nothing decided yet.
+    asked = app.post(f"/console/cases/{case.id}/decide", form, status=200)
+    assert "Confirm: approve" in asked.text and "This cannot be undone" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    console["session"].refresh(case)
+    assert case.state == "waiting"
+    # Anything but the confirmation page's answer is refused.
+    refused = app.post(f"/console/cases/{case.id}/decide", {**form, "confirm": "no"}, status=409)
+    assert "it needs your confirmation" in refused.text
+    console["session"].refresh(case)
+    assert case.state == "waiting"
+    # A reason the action needs is asked for before the confirmation, not after.
+    no_reason = app.post(f"/console/cases/{case.id}/decide", {**form, "action": "reject"}, status=409)
+    assert "A reason is required" in no_reason.text
+    app.post(f"/console/cases/{case.id}/decide", {**form, "confirm": "yes"}, status=302)
+    console["session"].refresh(case)
+    assert case.state == "done"
+
+
+def test_times_are_in_ist_and_actions_in_words(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    case = console["case"]
+    _login(app, "dgm.one")
+    form = _confirm_form(app, case.id, "approve")
+    app.post(f"/console/cases/{case.id}/decide", {**form, "confirm": "yes"}, status=302)
+    queue = app.get("/console").text
+    assert "स्वीकृत करें / approve: T-1" in queue  # the workflow's label, not the bare key
+    assert "approve: T-1" not in queue.replace("स्वीकृत करें / approve: T-1", "")
+    page = app.get(f"/console/cases/{case.id}").text
+    from hub.documents import IST
+
+    started = console["workflows"].history(console["session"], case)[0].at
+    assert started.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") in page
+    assert "UTC" not in page
+    assert "आवेदन प्राप्त" in page and "Application received" in page
+    assert "<td>start</td>" not in page and "<td>approve</td>" not in page
+    assert "उप महाप्रबंधक / DGM" in page and "(dgm)" not in page  # roles in words too
+
+
+def test_the_console_serves_its_own_fonts_and_its_policy_allows_them(console: dict[str, Any]) -> None:
+    app: TestApp = console["app"]
+    login = app.get("/console/login")
+    assert "font-src 'self'" in login.headers["Content-Security-Policy"]
+    urls = re.findall(r'url\("([^"]+)"\) format\("truetype"\)', login.text)
+    assert "/console/fonts/NotoSansDevanagari-Regular.ttf" in urls and len(urls) == 4
+    for url in urls:
+        font = app.get(url)  # no sign-in needed: the sign-in page shows Devanagari too
+        assert font.content_type == "font/ttf"
+        assert font.body[:4] == b"\x00\x01\x00\x00"  # a TrueType file
+        assert "max-age=31536000" in font.headers["Cache-Control"]
+    app.get("/console/fonts/OFL.txt", status=404)
+    app.get("/console/fonts/..%2F..%2Fsetup.cfg", status=404)
+
+
+def test_a_many_connection_no_dues_case_starts_with_its_summary(console: dict[str, Any]) -> None:
+    from hub.models.nodues import ConsumerAccount, NoDuesApplication, NoDuesCheck
+    from hub.nodues.workflow import SUBJECT_TYPE, WORKFLOW
+    from hub.workflow import SYSTEM_ROLE
+
+    session: Session = console["session"]
+    account = ConsumerAccount(public_id="ACC-MANY", client_id="c_test", mobile="9826000001")
+    session.add(account)
+    session.flush()
+    numbers = [f"N{n:010d}" for n in range(25)]
+    app = NoDuesApplication(
+        public_id="ND-MANY-1",
+        client_id="c_test",
+        account_id=account.id,
+        name_deva="रमेश कुमार",
+        name_latin="Ramesh Kumar",
+        samagra_id="123456789",
+        mobile="9826000001",
+        connections=numbers,
+        purpose={"election": "gram_panchayat", "body": "ग्राम पंचायत कोलार", "ward": "7"},
+        office_code="DIV-BPL-1",
+        status="awaiting_decision",
+    )
+    session.add(app)
+    session.flush()
+    for i, number in enumerate(numbers):
+        owed = "4572.50" if i == 3 else "0.00"
+        session.add_all(
+            [
+                NoDuesCheck(
+                    application_id=app.id,
+                    name="dues",
+                    consumer_number=number,
+                    result="fail" if i == 3 else "pass",
+                    evidence_ref=f"RB-{i}",
+                    details={"amount": owed, "as_of": "2026-12-04"},
+                ),
+                NoDuesCheck(
+                    application_id=app.id,
+                    name="meter",
+                    consumer_number=number,
+                    result="pass",
+                    evidence_ref=f"billing:meter:{i}",
+                    details={"health": "healthy", "meter_type": "smart", "meter_number": f"M{i}"},
+                ),
+                NoDuesCheck(
+                    application_id=app.id,
+                    name="ekyc",
+                    consumer_number=number,
+                    result="pass",
+                    evidence_ref=f"kyc:{i}",
+                    details={"status": "complete"},
+                ),
+            ]
+        )
+    workflows: WorkflowRegistry = console["workflows"]
+    case = workflows.start(session, WORKFLOW, SUBJECT_TYPE, app.public_id, "DIV-BPL-1", "system", SYSTEM_ROLE)
+    session.flush()
+    browser: TestApp = console["app"]
+    _login(browser, "dgm.one")
+    page = browser.get(f"/console/cases/{case.id}").text
+    summary = page.index("Case summary")
+    for label, value in (
+        ("Connections", "25"),
+        ("Checks passed", "74 / 75"),
+        ("Checks failed", "1 — Outstanding dues"),
+        ("Total dues", "₹ 4,572.50"),
+    ):
+        assert re.search(rf"<small>{label}</small></th><td>{re.escape(value)}</td>", page), label
+    # The 75 rows are there, folded below the summary.
+    details = page.index("<details>")
+    assert summary < details < page.index("RB-24") and page.count("<tr class=") >= 75
+    # Values in words, not codes.
+    assert "ग्राम पंचायत / Gram panchayat" in page and "ठीक / Working" in page
+    for raw in (
+        "gram_panchayat",
+        "healthy",
+        ">pass<",
+        ": pass",
+        "smart<",
+        "checks_pending<",
+        ">start<",
+        "UTC",
+    ):
+        assert raw not in page, raw
+
+
+def test_hub_admin_clients_update_replaces_scopes_and_is_audited(tmp_path: Any, capsys: Any) -> None:
+    import json
+
+    from sqlalchemy import create_engine, select
+
+    from hub import cli
+    from hub.migrate import upgrade
+    from hub.models import AuditEntry, PartnerClient
+
+    url = f"sqlite:///{tmp_path}/clients.sqlite"
+    upgrade(url)
+    ini = tmp_path / "hub.ini"
+    ini.write_text(f"[app:main]\nuse = egg:discom-hub\nhub.database_url = {url}\nhub.secret_key = k\n")
+    assert (
+        cli.main([str(ini), "clients", "create", "--name", "Single window", "--scopes", "connections:apply"])
+        == 0
+    )
+    client_id = json.loads(capsys.readouterr().out)["client_id"]
+    scopes = "connections:apply certificates:read"
+    assert cli.main([str(ini), "clients", "update", client_id, "--scopes", scopes]) == 0
+    assert json.loads(capsys.readouterr().out)["scopes"] == ["certificates:read", "connections:apply"]
+    # Unknown scopes and unknown clients change nothing.
+    assert cli.main([str(ini), "clients", "update", client_id, "--scopes", "everything:all"]) == 2
+    assert cli.main([str(ini), "clients", "update", "c_nobody", "--scopes", "connections:apply"]) == 1
+    engine = create_engine(url)
+    with Session(engine) as session:
+        client = session.execute(
+            select(PartnerClient).where(PartnerClient.client_id == client_id)
+        ).scalar_one()
+        assert client.scopes == ["certificates:read", "connections:apply"]
+        entries = (
+            session.execute(select(AuditEntry).where(AuditEntry.action == "client.update")).scalars().all()
+        )
+        assert [(e.actor, e.subject_id) for e in entries] == [("hub-admin", client_id)]
+    engine.dispose()

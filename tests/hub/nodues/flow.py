@@ -127,7 +127,8 @@ class Flow:
         assert token is not None
         answer = browser.post(
             f"/console/cases/{case_id}/decide",
-            {"action": action, "reason": reason, "csrf_token": token.group(1)},
+            # As pressed on the confirmation page irreversible actions ask for.
+            {"action": action, "reason": reason, "csrf_token": token.group(1), "confirm": "yes"},
             status=status,
         )
         self.drain()
