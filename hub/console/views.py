@@ -41,6 +41,7 @@ IRREVERSIBLE = frozenset({"approve", "reject", "revoke", "release"})
 # The repository's own fonts (SIL OFL), so Devanagari shows on machines that have none installed.
 FONTS_DIR = Path(certs.__file__).parent / "fonts"
 FONTS = frozenset(p.name for p in FONTS_DIR.glob("*.ttf"))
+FONT_NAME_MAX = 60
 
 ERROR_TEXT = {
     "reason_required": ("कारण लिखना आवश्यक है", "A reason is required"),
@@ -402,7 +403,7 @@ def _outside_system_down(request: Request, action: str, exc: ConnectorUnavailabl
 def font(request: Request) -> Response:
     name = str(request.matchdict["name"])
     if name not in FONTS:
-        return Response(status=404, content_type="text/plain", body=b"no such font")
+        raise Problem("not_found")
     response = Response(body=(FONTS_DIR / name).read_bytes(), content_type="font/ttf")
     # The file of a name never changes within a release; a year's cache saves every page view a fetch.
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -504,6 +505,14 @@ def includeme(config: Configurator) -> None:
         openapi={
             "summary": "The console's web fonts (Noto Sans, Noto Sans Devanagari; SIL OFL)",
             "tags": tags,
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {**text_schema(FONT_NAME_MAX), "enum": sorted(FONTS)},
+                }
+            ],
             "responses": {"200": {"description": "TrueType font", "content": {"font/ttf": {}}}},
         },
         **common,
