@@ -244,3 +244,19 @@ def sign_in(page: Any, hub: ServedHub, username: str) -> None:
     page.fill("#password", OFFICER_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{hub.url}/console")
+
+
+def file_connection(hub: ServedHub) -> tuple[dict[str, Any], str, str]:
+    """The single window files a metro LT industrial application; (its client, its id, our number)."""
+    from tests.hub.connections.samples import lt_industrial_form, submission
+
+    portal = hub.client("State single window", "connections:apply")
+    sw_id = "SW-E2E-" + secrets.token_hex(4).upper()
+    filed = httpx.post(
+        hub.url + "/api/v1/connections/applications",
+        json=submission(sw_id, lt_industrial_form()),
+        headers=portal["headers"],
+        timeout=30,
+    )
+    assert filed.status_code == 201, filed.text
+    return portal, sw_id, str(filed.json()["application_no"])

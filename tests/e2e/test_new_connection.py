@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import ServedHub, sign_in
-from tests.hub.connections.samples import document, lt_industrial_form, submission
+from tests.e2e.conftest import ServedHub, file_connection, sign_in
+from tests.hub.connections.samples import document
 
 APPLICATIONS = "/api/v1/connections/applications"
 
@@ -45,16 +44,7 @@ def _act(
 
 
 def test_a_new_connection_from_filing_to_release(served_hub: ServedHub, page: Any) -> None:
-    portal = served_hub.client("State single window", "connections:apply")
-    sw_id = "SW-E2E-" + secrets.token_hex(4).upper()
-    filed = httpx.post(
-        served_hub.url + APPLICATIONS,
-        json=submission(sw_id, lt_industrial_form()),
-        headers=portal["headers"],
-        timeout=30,
-    )
-    assert filed.status_code == 201, filed.text
-    number = filed.json()["application_no"]
+    portal, sw_id, number = file_connection(served_hub)
 
     def status() -> str:
         answer = httpx.get(f"{served_hub.url}{APPLICATIONS}/{sw_id}", headers=portal["headers"], timeout=10)

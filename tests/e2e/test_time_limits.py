@@ -4,18 +4,14 @@ statutory date passed goes up again and is reported to the single window, once."
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from hub.connections import STATUTORY_JOB
 from hub.models.meta import utcnow
 from hub.workflow import ESCALATION_JOB
-from tests.e2e.conftest import ServedHub, sign_in
-from tests.hub.connections.samples import lt_industrial_form, submission
+from tests.e2e.conftest import ServedHub, file_connection, sign_in
 
 APPLICATIONS = "/api/v1/connections/applications"
 
@@ -32,16 +28,7 @@ def _wait(predicate: Any, what: str, seconds: float = 40) -> None:
 def test_overdue_and_statutory_breach_reach_the_senior_officers_and_the_single_window(
     served_hub: ServedHub, page: Any
 ) -> None:
-    portal = served_hub.client("State single window", "connections:apply")
-    sw_id = "SW-E2E-" + secrets.token_hex(4).upper()
-    filed = httpx.post(
-        served_hub.url + APPLICATIONS,
-        json=submission(sw_id, lt_industrial_form()),
-        headers=portal["headers"],
-        timeout=30,
-    )
-    assert filed.status_code == 201, filed.text
-    number = filed.json()["application_no"]
+    portal, sw_id, number = file_connection(served_hub)
     served_hub.officer("dgm101", "Suresh Verma", "dgm", "DC-101")
     served_hub.officer("gm101", "महेश गुप्ता", "gm", "DC-101")
 
