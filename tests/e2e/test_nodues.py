@@ -91,6 +91,27 @@ def _election_port(hub: ServedHub, received: list[bytes]) -> Any:
     return client.bind("ElectionService", "ElectionPort11")
 
 
+def _apply(portal: Portal, account_id: str) -> str:
+    """The candidate applies with an OTP sent to the mobile the Samagra registry holds."""
+    apply_proof = portal.otp(
+        CLEAN.mobile, purpose="apply", account_id=account_id, samagra_id=CLEAN.samagra_id
+    )
+    filed = portal.call(
+        "POST",
+        "/api/v1/nodues/applications",
+        202,
+        json={
+            "account_id": account_id,
+            "purpose": PURPOSE,
+            "samagra_id": CLEAN.samagra_id,
+            "name_deva": CLEAN.name_hi,
+            "name_latin": CLEAN.name_en,
+            **apply_proof,
+        },
+    )
+    return str(filed["application_id"])
+
+
 def test_a_candidate_is_certified_verified_and_revoked(
     served_hub: ServedHub, page: Any, tmp_path: Path
 ) -> None:
@@ -116,23 +137,7 @@ def test_a_candidate_is_certified_verified_and_revoked(
         ],
         "e-KYC",
     )
-    apply_proof = portal.otp(
-        CLEAN.mobile, purpose="apply", account_id=account_id, samagra_id=CLEAN.samagra_id
-    )
-    filed = portal.call(
-        "POST",
-        "/api/v1/nodues/applications",
-        202,
-        json={
-            "account_id": account_id,
-            "purpose": PURPOSE,
-            "samagra_id": CLEAN.samagra_id,
-            "name_deva": CLEAN.name_hi,
-            "name_latin": CLEAN.name_en,
-            **apply_proof,
-        },
-    )
-    application_id = filed["application_id"]
+    application_id = _apply(portal, account_id)
     _wait_for(
         lambda: (
             portal.call("GET", f"/api/v1/nodues/applications/{application_id}", 200)["status"]
@@ -197,3 +202,23 @@ def test_a_candidate_is_certified_verified_and_revoked(
     page.wait_for_load_state()
     page.screens.shot("revoked")
     assert port.VerifyCertificate(number=certificate, code=code).result.status == "revoked"
+
+    # The candidate applies again; the DGM rejects it with a reason, and the candidate is told.
+    again = _apply(portal, account_id)
+    _wait_for(
+        lambda: (
+            portal.call("GET", f"/api/v1/nodues/applications/{again}", 200)["status"] == "awaiting_decision"
+        ),
+        "the automatic checks of the second application",
+    )
+    before = portal.last_sms()
+    page.goto(f"{served_hub.url}/console")
+    page.get_by_role("link", name=again, exact=False).click()
+    page.fill("textarea", "नामांकन वापस लिया / nomination withdrawn")
+    page.get_by_role("button", name="Reject", exact=False).click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Confirm", exact=False).click()
+    page.wait_for_load_state()
+    page.screens.shot("rejected")
+    assert portal.call("GET", f"/api/v1/nodues/applications/{again}", 200)["status"] == "rejected"
+    portal.sms_since(CLEAN.mobile, before, "nodues_decided")
