@@ -6,6 +6,11 @@ ignores ``shaping`` and prints "किरण" as "करिण", so every piece 
 Devanagari runs get their own font (Noto Sans / Noto Sans Devanagari, shipped in
 ``certs/fonts`` under the OFL so a fresh install renders Hindi with no system fonts).
 
+Shaped runs are written as glyph ids whose ToUnicode map cannot give back reordered or
+conjunct characters (pdftotext read "शर्मा" as "शमा"). So every paragraph carrying Devanagari is
+wrapped in a marked-content span whose /ActualText is the source string: text extraction, search
+and screen readers get the words as written while the glyphs stay shaped.
+
 The PDF is for people. Machines read the signed XML and the QR payload, not PDF text.
 """
 
@@ -16,6 +21,7 @@ import io
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 from decimal import Decimal
 from importlib import resources
 from xml.sax.saxutils import escape
@@ -28,6 +34,7 @@ from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
 from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
 from certs.document import Document
@@ -125,6 +132,31 @@ def mixed(text: str, *, bold: bool = False) -> str:
     return "".join(f'<font face="{deva_face if d else latin_face}">{escape(t)}</font>' for d, t in runs)
 
 
+def _actual_text(text: str) -> str:
+    """A PDF text string (UTF-16BE with byte order mark, hex) for /ActualText."""
+    return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
+
+
+class Text(Paragraph):  # type: ignore[misc]
+    """A paragraph of plain text; Devanagari text carries its source string as /ActualText.
+
+    Every Text sits in a table cell, which reportlab never splits across pages, so the span
+    always covers exactly the words drawn.
+    """
+
+    def __init__(self, text: str, style: ParagraphStyle, *, bold: bool = False) -> None:
+        super().__init__(mixed(text, bold=bold), style)
+        self.source = " ".join(text.split())
+
+    def drawOn(self, canvas: Canvas, x: float, y: float, _sW: float = 0) -> None:  # noqa: N802, N803
+        if not any(_is_devanagari(ch) for ch in self.source):
+            super().drawOn(canvas, x, y, _sW)
+            return
+        canvas.addLiteral(f"/Span <</ActualText {_actual_text(self.source)}>> BDC")
+        super().drawOn(canvas, x, y, _sW)
+        canvas.addLiteral("EMC")
+
+
 def _style(name: str, size: float, *, align: int = TA_LEFT, leading: float | None = None) -> ParagraphStyle:
     return ParagraphStyle(
         name,
@@ -148,6 +180,7 @@ class _Styles:
         self.title = _style("title", 15, align=TA_CENTER, leading=20)
         self.cell = _style("cell", 8.6)
         self.cell_right = _style("cell_right", 8.6, align=TA_RIGHT)
+        self.foot = _style("foot", 7.5, align=TA_CENTER)
 
 
 def inr(amount: Decimal) -> str:
@@ -211,8 +244,9 @@ class QrCode(Flowable):
         self.canv.addLiteral("\n".join(ops))
 
 
-def _grid(data: list[list[Flowable | str]], widths: list[float], *, header: bool = False) -> Table:
-    table = Table(data, colWidths=widths, hAlign="LEFT")
+def _grid(data: Sequence[Sequence[Flowable | str]], widths: list[float], *, header: bool = False) -> Table:
+    # A table header repeats on continuation pages so each page's columns are named.
+    table = Table(data, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
     commands = [
         ("GRID", (0, 0), (-1, -1), 0.5, GRID),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -233,12 +267,12 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     header = Table(
         [
             [
-                Paragraph(mixed(doc.issuer.discom_name_en, bold=True), s.head),
-                Paragraph(mixed(doc.issuer.discom_name_hi, bold=True), s.head_hi),
+                Text(doc.issuer.discom_name_en, s.head, bold=True),
+                Text(doc.issuer.discom_name_hi, s.head_hi, bold=True),
             ],
             [
-                Paragraph(mixed(doc.issuer.office_name), s.small),
-                Paragraph(mixed(doc.issuer.office_code), s.label_hi),
+                Text(doc.issuer.office_name, s.small),
+                Text(doc.issuer.office_code, s.label_hi),
             ],
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -257,8 +291,8 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     title = Table(
         [
             [
-                Paragraph(mixed(kind.title_en, bold=True), s.title),
-                Paragraph(mixed(kind.title_hi, bold=True), s.title),
+                Text(kind.title_en, s.title, bold=True),
+                Text(kind.title_hi, s.title, bold=True),
             ]
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -290,9 +324,9 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     ]
     facts = [
         [
-            Paragraph(mixed(en), s.label),
-            Paragraph(mixed(value, bold=True), s.cell),
-            Paragraph(mixed(hi), s.label_hi),
+            Text(en, s.label),
+            Text(value, s.cell, bold=True),
+            Text(hi, s.label_hi),
         ]
         for en, value, hi in rows
     ]
@@ -306,8 +340,8 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     statement = Table(
         [
             [
-                Paragraph(mixed(kind.statement_en.format(holder=holder)), s.body),
-                Paragraph(mixed(kind.statement_hi.format(holder=holder)), s.body),
+                Text(kind.statement_en.format(holder=holder), s.body),
+                Text(kind.statement_hi.format(holder=holder), s.body),
             ]
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -319,22 +353,20 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     # Connections and their dues as of the check.
     if doc.connections:
-        head = [
-            Paragraph(mixed("Consumer number / उपभोक्ता क्रमांक", bold=True), s.cell),
-            Paragraph(mixed("Outstanding dues (₹) / बकाया राशि", bold=True), s.cell),
-            Paragraph(mixed("Dues as of / दिनांक", bold=True), s.cell),
-            Paragraph(mixed("Meter status / मीटर स्थिति", bold=True), s.cell),
+        head: list[Flowable | str] = [
+            Text("Consumer number / उपभोक्ता क्रमांक", s.cell, bold=True),
+            Text("Outstanding dues (₹) / बकाया राशि", s.cell, bold=True),
+            Text("Dues as of / दिनांक", s.cell, bold=True),
+            Text("Meter status / मीटर स्थिति", s.cell, bold=True),
         ]
         body: list[list[Flowable | str]] = [head]
         for c in doc.connections:
             body.append(
                 [
-                    Paragraph(mixed(c.consumer_number), s.cell),
-                    Paragraph(
-                        mixed(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues)), s.cell_right
-                    ),
-                    Paragraph(mixed(_when(c.dues_as_of)), s.cell),
-                    Paragraph(mixed(c.meter_status), s.cell),
+                    Text(c.consumer_number, s.cell),
+                    Text(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues), s.cell_right),
+                    Text(_when(c.dues_as_of), s.cell),
+                    Text(c.meter_status, s.cell),
                 ]
             )
         story.append(
@@ -349,10 +381,8 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
             _grid(
                 [
                     [
-                        Paragraph(
-                            mixed("No electricity connection is recorded in the name of the holder."), s.body
-                        ),
-                        Paragraph(mixed("धारक के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है।"), s.body),
+                        Text("No electricity connection is recorded in the name of the holder.", s.body),
+                        Text("धारक के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है।", s.body),
                     ]
                 ],
                 [CONTENT_WIDTH / 2] * 2,
@@ -363,16 +393,16 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     if doc.checks:
         checks: list[list[Flowable | str]] = [
             [
-                Paragraph(mixed("Check / जाँच", bold=True), s.cell),
-                Paragraph(mixed("Result / परिणाम", bold=True), s.cell),
-                Paragraph(mixed("Checked at / जाँच का समय", bold=True), s.cell),
+                Text("Check / जाँच", s.cell, bold=True),
+                Text("Result / परिणाम", s.cell, bold=True),
+                Text("Checked at / जाँच का समय", s.cell, bold=True),
             ]
         ]
         checks += [
             [
-                Paragraph(mixed(c.name), s.cell),
-                Paragraph(mixed(c.result), s.cell),
-                Paragraph(mixed(_when(c.checked_at)), s.cell),
+                Text(c.name, s.cell),
+                Text(c.result, s.cell),
+                Text(_when(c.checked_at), s.cell),
             ]
             for c in doc.checks
         ]
@@ -383,29 +413,27 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     if doc.details:
         details: list[list[Flowable | str]] = [
-            [Paragraph(mixed(key), s.cell), Paragraph(mixed(inr(v) if isinstance(v, Decimal) else v), s.cell)]
+            [Text(key, s.cell), Text(inr(v) if isinstance(v, Decimal) else v, s.cell)]
             for key, v in doc.details.items()
         ]
         story += [_grid(details, [0.35 * CONTENT_WIDTH, 0.65 * CONTENT_WIDTH]), Spacer(1, 3 * mm)]
 
     # Officer, verification and QR.
     officer = [
-        Paragraph(mixed(doc.issuer.officer_name, bold=True), s.body),
-        Paragraph(
-            mixed(
-                " / ".join(
-                    x for x in (doc.issuer.officer_designation_en, doc.issuer.officer_designation_hi) if x
-                )
+        Text(doc.issuer.officer_name, s.body, bold=True),
+        Text(
+            " / ".join(
+                x for x in (doc.issuer.officer_designation_en, doc.issuer.officer_designation_hi) if x
             ),
             s.body,
         ),
-        Paragraph(mixed(doc.issuer.office_name), s.small),
+        Text(doc.issuer.office_name, s.small),
         Spacer(1, 2 * mm),
-        Paragraph(mixed("Digitally signed. Verify this document, its code and its signature at:"), s.small),
-        Paragraph(mixed("इस प्रमाण-पत्र का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:"), s.small),
-        Paragraph(mixed(doc.verification_url), s.small),
+        Text("Digitally signed. Verify this document, its code and its signature at:", s.small),
+        Text("इस प्रमाण-पत्र का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:", s.small),
+        Text(doc.verification_url, s.small),
         Spacer(1, 2 * mm),
-        Paragraph(mixed("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।"), s.small),
+        Text("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।", s.small),
     ]
     qr_size = 46 * mm
     footer = Table(
@@ -417,6 +445,32 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     )
     story.append(footer)
     return story
+
+
+def _numbered_canvas(number: str, style: ParagraphStyle) -> type[Canvas]:
+    """A canvas that holds its pages until the count is known, then puts the document number and
+    "page x of y" at the foot of every page (continuation pages must name the document too)."""
+
+    class NumberedCanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self._held_pages: list[dict[str, object]] = []
+
+        def showPage(self) -> None:  # noqa: N802
+            self._held_pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._held_pages)
+            for page, state in enumerate(self._held_pages, start=1):
+                self.__dict__.update(state)
+                foot = Text(f"{number} · Page {page} of {total} · पृष्ठ {page} / {total}", style)
+                _, height = foot.wrap(CONTENT_WIDTH, MARGIN)
+                foot.drawOn(self, MARGIN, MARGIN / 2 - height / 2)
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
 
 
 def render_pdf(doc: Document, qr_payload: str) -> bytes:
@@ -436,5 +490,6 @@ def render_pdf(doc: Document, qr_payload: str) -> bytes:
         creator="discom hub certs",
         invariant=1,
     )
-    template.build(_story(doc, qr_payload, _Styles()))
+    styles = _Styles()
+    template.build(_story(doc, qr_payload, styles), canvasmaker=_numbered_canvas(doc.number, styles.foot))
     return buffer.getvalue()
