@@ -7,9 +7,10 @@ Devanagari runs get their own font (Noto Sans / Noto Sans Devanagari, shipped in
 ``certs/fonts`` under the OFL so a fresh install renders Hindi with no system fonts).
 
 Shaped runs are written as glyph ids whose ToUnicode map cannot give back reordered or
-conjunct characters (pdftotext read "शर्मा" as "शमा"). So every paragraph carrying Devanagari is
-wrapped in a marked-content span whose /ActualText is the source string: text extraction, search
-and screen readers get the words as written while the glyphs stay shaped.
+conjunct characters (pdftotext read "शर्मा" as "शमा"). So every paragraph is wrapped in a
+marked-content span whose /ActualText is the source string: text extraction, search and screen
+readers get the words as written (a URL wrapped mid-word reads back whole too) while the glyphs
+stay shaped.
 
 The PDF is for people. Machines read the signed XML and the QR payload, not PDF text.
 """
@@ -37,7 +38,7 @@ from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
-from certs.document import Document
+from certs.document import DEMAND_NOTE, NO_DUES_CERTIFICATE, Document
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 LATIN = "HubLatin"
@@ -138,7 +139,8 @@ def _actual_text(text: str) -> str:
 
 
 class Text(Paragraph):  # type: ignore[misc]
-    """A paragraph of plain text; Devanagari text carries its source string as /ActualText.
+    """A paragraph of plain text carrying its source string as /ActualText: shaped Devanagari and
+    long tokens wrapped mid-word (a payment URL) read back as written.
 
     Every Text sits in a table cell, which reportlab never splits across pages, so the span
     always covers exactly the words drawn.
@@ -149,12 +151,100 @@ class Text(Paragraph):  # type: ignore[misc]
         self.source = " ".join(text.split())
 
     def drawOn(self, canvas: Canvas, x: float, y: float, _sW: float = 0) -> None:  # noqa: N802, N803
-        if not any(_is_devanagari(ch) for ch in self.source):
-            super().drawOn(canvas, x, y, _sW)
-            return
         canvas.addLiteral(f"/Span <</ActualText {_actual_text(self.source)}>> BDC")
         super().drawOn(canvas, x, y, _sW)
         canvas.addLiteral("EMC")
+
+
+# Printed words for the machine values a document carries (the signed XML keeps the values).
+VALUE_LABELS: dict[str, tuple[str, str]] = {
+    "pass": ("Passed", "सफल"),
+    "passed": ("Passed", "सफल"),
+    "fail": ("Failed", "असफल"),
+    "failed": ("Failed", "असफल"),
+    "healthy": ("Healthy", "ठीक"),
+    "faulty": ("Faulty", "खराब"),
+    "working": ("Working", "चालू"),
+    "lt_domestic": ("LT domestic", "निम्न दाब घरेलू"),
+    "lt_non_domestic": ("LT non-domestic", "निम्न दाब गैर-घरेलू"),
+    "lt_industrial": ("LT industrial", "निम्न दाब औद्योगिक"),
+    "ht_industrial": ("HT industrial", "उच्च दाब औद्योगिक"),
+    "gram_panchayat": ("Gram Panchayat", "ग्राम पंचायत"),
+    "janpad_panchayat": ("Janpad Panchayat", "जनपद पंचायत"),
+    "zila_panchayat": ("Zila Panchayat", "जिला पंचायत"),
+    "nagar_parishad": ("Nagar Parishad", "नगर परिषद"),
+    "nagar_palika": ("Nagar Palika", "नगर पालिका"),
+    "nagar_nigam": ("Nagar Nigam", "नगर निगम"),
+    "kW": ("connected load (kW)", "संयोजित भार (किलोवाट)"),
+    "kVA": ("contract demand (kVA)", "अनुबंधित मांग (केवीए)"),
+}
+
+# Check names as the hub records them ("dues:N3456789012"): the part before ":".
+CHECK_LABELS: dict[str, tuple[str, str]] = {
+    "no_connection": ("No connection in the holder's name", "धारक के नाम पर कोई कनेक्शन नहीं"),
+    "connection": ("Connection is the holder's", "कनेक्शन धारक का है"),
+    "dues": ("No dues outstanding", "कोई बकाया नहीं"),
+    "dues_outstanding": ("No dues outstanding", "कोई बकाया नहीं"),
+    "meter": ("Meter status", "मीटर स्थिति"),
+    "ekyc": ("e-KYC of the holder", "धारक का ई-केवाईसी"),
+    "ekyc_complete": ("e-KYC of the holder", "धारक का ई-केवाईसी"),
+}
+
+# Kind-specific details (demand-note fee lines, sanctioned load...): English and Hindi labels.
+DETAIL_LABELS: dict[str, tuple[str, str]] = {
+    "application_no": ("Application number", "आवेदन क्रमांक"),
+    "sw_application_id": ("Single window application ID", "सिंगल विंडो आवेदन आईडी"),
+    "category": ("Category", "श्रेणी"),
+    "charged_on": ("Charged on", "प्रभार का आधार"),
+    "total": ("Total amount due (₹)", "कुल देय राशि (₹)"),
+    "pay_by": ("Pay by", "भुगतान की अंतिम तिथि"),
+    "payment_url": ("Pay online at", "ऑनलाइन भुगतान हेतु"),
+    "connected_load_kw": ("Connected load (kW)", "संयोजित भार (किलोवाट)"),
+    "contract_demand_kva": ("Contract demand (kVA)", "अनुबंधित मांग (केवीए)"),
+    "supply_voltage": ("Supply voltage", "आपूर्ति वोल्टेज"),
+    "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
+    "premises": ("Premises", "परिसर"),
+    "district": ("District", "जिला"),
+    "fee.registration_fee": ("Registration fee (₹)", "पंजीयन शुल्क (₹)"),
+    "fee.meter_cost": ("Meter cost (₹)", "मीटर लागत (₹)"),
+    "fee.metering_cubicle": ("Metering cubicle (₹)", "मीटरिंग क्यूबिकल (₹)"),
+    "fee.supply_affording_charges": ("Supply affording charges (₹)", "प्रदाय व्यवस्था शुल्क (₹)"),
+    "fee.security_deposit": ("Security deposit (₹)", "सुरक्षा निधि (₹)"),
+    "complaint_note": ("Complaint", "शिकायत"),
+    "load_kw": ("Load (kW)", "भार (किलोवाट)"),
+}
+
+NUMBER_LABELS: dict[str, tuple[str, str]] = {
+    "no_dues_certificate": ("Certificate number", "प्रमाण-पत्र क्रमांक"),
+    "sanction_letter": ("Sanction letter number", "स्वीकृति पत्र क्रमांक"),
+    "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
+}
+
+NO_CONNECTION_STATEMENT = (
+    "This is to certify that no electricity connection is recorded in the name of {holder}, so no "
+    "amount is outstanding, and that the checks listed below passed.",
+    "प्रमाणित किया जाता है कि {holder} के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है, अतः कोई बकाया "
+    "राशि शेष नहीं है, तथा नीचे दी गई सभी जाँच सफल रहीं।",
+)
+
+
+def printed_value(value: str) -> str:
+    """A machine value in words, English / Hindi; anything else (names, numbers) as given."""
+    words = VALUE_LABELS.get(value)
+    return f"{words[0]} / {words[1]}" if words else value
+
+
+def check_label(name: str) -> str:
+    code, _, subject = name.partition(":")
+    words = CHECK_LABELS.get(code)
+    if words is None:
+        return name
+    return f"{words[0]} / {words[1]}" + (f" ({subject})" if subject else "")
+
+
+def detail_labels(key: str) -> tuple[str, str]:
+    """Labels for a detail key; an unlisted key is printed as words, never as the raw key."""
+    return DETAIL_LABELS.get(key) or (key.rpartition(".")[2].replace("_", " ").capitalize(), "")
 
 
 def _style(name: str, size: float, *, align: int = TA_LEFT, leading: float | None = None) -> ParagraphStyle:
@@ -300,10 +390,14 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     story += [title, Spacer(1, 3 * mm)]
 
     # Facts: English label | value | Hindi label.
+    number_en, number_hi = NUMBER_LABELS.get(doc.kind, ("Document number", "दस्तावेज़ क्रमांक"))
+    holder_en, holder_hi = (
+        ("Name of holder", "धारक का नाम") if doc.kind == NO_DUES_CERTIFICATE.code else ("Applicant", "आवेदक")
+    )
     rows: list[tuple[str, str, str]] = [
-        ("Certificate number", doc.number, "प्रमाण-पत्र क्रमांक"),
+        (number_en, doc.number, number_hi),
         ("Verification code", doc.verification_code, "सत्यापन कोड"),
-        ("Name of holder", doc.holder.display_name, "धारक का नाम"),
+        (holder_en, doc.holder.display_name, holder_hi),
     ]
     if doc.holder.samagra_id:
         rows.append(("Samagra ID", doc.holder.samagra_id, "समग्र आईडी"))
@@ -317,10 +411,14 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
             ("Ward", doc.purpose.ward, "वार्ड"),
         ):
             if value:
-                rows.append((en, value, hi))
+                rows.append((en, printed_value(value), hi))
     rows += [
         ("Issued on", _when(doc.issued_at), "जारी दिनांक"),
-        ("Valid until", _when(doc.valid_until), "वैधता दिनांक"),
+        (
+            ("Pay by", _when(doc.valid_until), "भुगतान की अंतिम तिथि")
+            if doc.kind == DEMAND_NOTE.code
+            else ("Valid until", _when(doc.valid_until), "वैधता दिनांक")
+        ),
     ]
     facts = [
         [
@@ -337,11 +435,16 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     # The statement, side by side.
     holder = doc.holder.display_name
+    statement_en, statement_hi = (
+        NO_CONNECTION_STATEMENT
+        if doc.kind == NO_DUES_CERTIFICATE.code and not doc.connections
+        else (kind.statement_en, kind.statement_hi)
+    )
     statement = Table(
         [
             [
-                Text(kind.statement_en.format(holder=holder), s.body),
-                Text(kind.statement_hi.format(holder=holder), s.body),
+                Text(statement_en.format(holder=holder), s.body),
+                Text(statement_hi.format(holder=holder), s.body),
             ]
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -366,7 +469,7 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
                     Text(c.consumer_number, s.cell),
                     Text(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues), s.cell_right),
                     Text(_when(c.dues_as_of), s.cell),
-                    Text(c.meter_status, s.cell),
+                    Text(printed_value(c.meter_status), s.cell),
                 ]
             )
         story.append(
@@ -376,19 +479,7 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
                 header=True,
             )
         )
-    else:
-        story.append(
-            _grid(
-                [
-                    [
-                        Text("No electricity connection is recorded in the name of the holder.", s.body),
-                        Text("धारक के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है।", s.body),
-                    ]
-                ],
-                [CONTENT_WIDTH / 2] * 2,
-            )
-        )
-    story.append(Spacer(1, 3 * mm))
+        story.append(Spacer(1, 3 * mm))
 
     if doc.checks:
         checks: list[list[Flowable | str]] = [
@@ -400,8 +491,8 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
         ]
         checks += [
             [
-                Text(c.name, s.cell),
-                Text(c.result, s.cell),
+                Text(check_label(c.name), s.cell),
+                Text(printed_value(c.result), s.cell),
                 Text(_when(c.checked_at), s.cell),
             ]
             for c in doc.checks
@@ -412,11 +503,15 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
         ]
 
     if doc.details:
-        details: list[list[Flowable | str]] = [
-            [Text(key, s.cell), Text(inr(v) if isinstance(v, Decimal) else v, s.cell)]
-            for key, v in doc.details.items()
+        details: list[list[Flowable | str]] = []
+        for key, v in doc.details.items():
+            en, hi = detail_labels(key)
+            value = inr(v) if isinstance(v, Decimal) else printed_value(v)
+            details.append([Text(en, s.label), Text(value, s.cell, bold=True), Text(hi, s.label_hi)])
+        story += [
+            _grid(details, [0.27 * CONTENT_WIDTH, 0.46 * CONTENT_WIDTH, 0.27 * CONTENT_WIDTH]),
+            Spacer(1, 3 * mm),
         ]
-        story += [_grid(details, [0.35 * CONTENT_WIDTH, 0.65 * CONTENT_WIDTH]), Spacer(1, 3 * mm)]
 
     # Officer, verification and QR.
     officer = [
@@ -430,7 +525,7 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
         Text(doc.issuer.office_name, s.small),
         Spacer(1, 2 * mm),
         Text("Digitally signed. Verify this document, its code and its signature at:", s.small),
-        Text("इस प्रमाण-पत्र का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:", s.small),
+        Text("इस दस्तावेज़ का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:", s.small),
         Text(doc.verification_url, s.small),
         Spacer(1, 2 * mm),
         Text("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।", s.small),
