@@ -513,6 +513,26 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
             Spacer(1, 3 * mm),
         ]
 
+    payment_url = doc.details.get("payment_url")
+    if doc.kind == DEMAND_NOTE.code and isinstance(payment_url, str) and payment_url:
+        pay_size = 30 * mm
+        pay = Table(
+            [
+                [
+                    [
+                        Text("Scan to pay the total amount online, or open the link above.", s.body),
+                        Text("कुल राशि का ऑनलाइन भुगतान करने हेतु स्कैन करें, या ऊपर दिया लिंक खोलें।", s.body),
+                    ],
+                    QrCode(payment_url, pay_size),
+                ]
+            ],
+            colWidths=[CONTENT_WIDTH - pay_size - 4 * mm, pay_size + 4 * mm],
+        )
+        pay.setStyle(
+            TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("BOX", (0, 0), (-1, -1), 0.5, GRID)])
+        )
+        story += [pay, Spacer(1, 3 * mm)]
+
     # Officer, verification and QR.
     officer = [
         Text(doc.issuer.officer_name, s.body, bold=True),

@@ -31,16 +31,19 @@ def client(live_client: Any) -> dict[str, Any]:
     return made
 
 
-def pdf_text(hub: Hub, number: str, tmp_path: Path) -> str:
+def pdf_bytes(hub: Hub, number: str) -> bytes:
     with Session(hub.engine) as session:
         doc = session.scalars(
             select(IssuedDocument)
             .where(IssuedDocument.number == number)
             .options(selectinload(IssuedDocument.files))
         ).one()
-        pdf = doc.files.pdf
+        return doc.files.pdf
+
+
+def pdf_text(hub: Hub, number: str, tmp_path: Path) -> str:
     f = tmp_path / "doc.pdf"
-    f.write_bytes(pdf)
+    f.write_bytes(pdf_bytes(hub, number))
     out = subprocess.run(["pdftotext", str(f), "-"], capture_output=True, text=True, check=True, timeout=60)
     return " ".join(out.stdout.split())
 
@@ -68,6 +71,20 @@ def test_demand_note_and_sanction_letter_say_what_they_are(
     assert app.payment_url in note, note
     assert "Meter cost (₹)" in note and "मीटर लागत (₹)" in note
     assert "LT industrial / निम्न दाब औद्योगिक" in note
+    # A QR of the payment link, next to the verification QR.
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "150", "-singlefile", str(tmp_path / "doc.pdf"), str(tmp_path / "note")],
+        check=True,
+        timeout=60,
+    )
+    codes = subprocess.run(
+        ["zbarimg", "-q", "--raw", str(tmp_path / "note.png")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert app.payment_url in codes, codes
 
     post_callback(hub, pay(hub, sw_id))
     hub.officer(sw_id, "sanction", MGR)
