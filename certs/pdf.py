@@ -6,6 +6,12 @@ ignores ``shaping`` and prints "किरण" as "करिण", so every piece 
 Devanagari runs get their own font (Noto Sans / Noto Sans Devanagari, shipped in
 ``certs/fonts`` under the OFL so a fresh install renders Hindi with no system fonts).
 
+Shaped runs are written as glyph ids whose ToUnicode map cannot give back reordered or
+conjunct characters (pdftotext read "शर्मा" as "शमा"). So every paragraph is wrapped in a
+marked-content span whose /ActualText is the source string: text extraction, search and screen
+readers get the words as written (a URL wrapped mid-word reads back whole too) while the glyphs
+stay shaped.
+
 The PDF is for people. Machines read the signed XML and the QR payload, not PDF text.
 """
 
@@ -16,6 +22,7 @@ import io
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 from decimal import Decimal
 from importlib import resources
 from xml.sax.saxutils import escape
@@ -28,9 +35,10 @@ from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
 from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
-from certs.document import Document
+from certs.document import DEMAND_NOTE, NO_DUES_CERTIFICATE, Document
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 LATIN = "HubLatin"
@@ -125,6 +133,120 @@ def mixed(text: str, *, bold: bool = False) -> str:
     return "".join(f'<font face="{deva_face if d else latin_face}">{escape(t)}</font>' for d, t in runs)
 
 
+def _actual_text(text: str) -> str:
+    """A PDF text string (UTF-16BE with byte order mark, hex) for /ActualText."""
+    return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
+
+
+class Text(Paragraph):  # type: ignore[misc]
+    """A paragraph of plain text carrying its source string as /ActualText: shaped Devanagari and
+    long tokens wrapped mid-word (a payment URL) read back as written.
+
+    Every Text sits in a table cell, which reportlab never splits across pages, so the span
+    always covers exactly the words drawn.
+    """
+
+    def __init__(self, text: str, style: ParagraphStyle, *, bold: bool = False) -> None:
+        super().__init__(mixed(text, bold=bold), style)
+        self.source = " ".join(text.split())
+
+    def drawOn(self, canvas: Canvas, x: float, y: float, _sW: float = 0) -> None:  # noqa: N802, N803
+        canvas.addLiteral(f"/Span <</ActualText {_actual_text(self.source)}>> BDC")
+        super().drawOn(canvas, x, y, _sW)
+        canvas.addLiteral("EMC")
+
+
+# Printed words for the machine values a document carries (the signed XML keeps the values).
+VALUE_LABELS: dict[str, tuple[str, str]] = {
+    "pass": ("Passed", "सफल"),
+    "passed": ("Passed", "सफल"),
+    "fail": ("Failed", "असफल"),
+    "failed": ("Failed", "असफल"),
+    "healthy": ("Healthy", "ठीक"),
+    "faulty": ("Faulty", "खराब"),
+    "working": ("Working", "चालू"),
+    "lt_domestic": ("LT domestic", "निम्न दाब घरेलू"),
+    "lt_non_domestic": ("LT non-domestic", "निम्न दाब गैर-घरेलू"),
+    "lt_industrial": ("LT industrial", "निम्न दाब औद्योगिक"),
+    "ht_industrial": ("HT industrial", "उच्च दाब औद्योगिक"),
+    "gram_panchayat": ("Gram Panchayat", "ग्राम पंचायत"),
+    "janpad_panchayat": ("Janpad Panchayat", "जनपद पंचायत"),
+    "zila_panchayat": ("Zila Panchayat", "जिला पंचायत"),
+    "nagar_parishad": ("Nagar Parishad", "नगर परिषद"),
+    "nagar_palika": ("Nagar Palika", "नगर पालिका"),
+    "nagar_nigam": ("Nagar Nigam", "नगर निगम"),
+    "kW": ("connected load (kW)", "संयोजित भार (किलोवाट)"),
+    "kVA": ("contract demand (kVA)", "अनुबंधित मांग (केवीए)"),
+}
+
+# Check names as the hub records them ("dues:N3456789012"): the part before ":".
+CHECK_LABELS: dict[str, tuple[str, str]] = {
+    "no_connection": ("No connection in the holder's name", "धारक के नाम पर कोई कनेक्शन नहीं"),
+    "connection": ("Connection is the holder's", "कनेक्शन धारक का है"),
+    "dues": ("No dues outstanding", "कोई बकाया नहीं"),
+    "dues_outstanding": ("No dues outstanding", "कोई बकाया नहीं"),
+    "meter": ("Meter status", "मीटर स्थिति"),
+    "ekyc": ("e-KYC of the holder", "धारक का ई-केवाईसी"),
+    "ekyc_complete": ("e-KYC of the holder", "धारक का ई-केवाईसी"),
+}
+
+# Kind-specific details (demand-note fee lines, sanctioned load...): English and Hindi labels.
+DETAIL_LABELS: dict[str, tuple[str, str]] = {
+    "application_no": ("Application number", "आवेदन क्रमांक"),
+    "sw_application_id": ("Single window application ID", "सिंगल विंडो आवेदन आईडी"),
+    "category": ("Category", "श्रेणी"),
+    "charged_on": ("Charged on", "प्रभार का आधार"),
+    "total": ("Total amount due (₹)", "कुल देय राशि (₹)"),
+    "pay_by": ("Pay by", "भुगतान की अंतिम तिथि"),
+    "payment_url": ("Pay online at", "ऑनलाइन भुगतान हेतु"),
+    "connected_load_kw": ("Connected load (kW)", "संयोजित भार (किलोवाट)"),
+    "contract_demand_kva": ("Contract demand (kVA)", "अनुबंधित मांग (केवीए)"),
+    "supply_voltage": ("Supply voltage", "आपूर्ति वोल्टेज"),
+    "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
+    "premises": ("Premises", "परिसर"),
+    "district": ("District", "जिला"),
+    "fee.registration_fee": ("Registration fee (₹)", "पंजीयन शुल्क (₹)"),
+    "fee.meter_cost": ("Meter cost (₹)", "मीटर लागत (₹)"),
+    "fee.metering_cubicle": ("Metering cubicle (₹)", "मीटरिंग क्यूबिकल (₹)"),
+    "fee.supply_affording_charges": ("Supply affording charges (₹)", "प्रदाय व्यवस्था शुल्क (₹)"),
+    "fee.security_deposit": ("Security deposit (₹)", "सुरक्षा निधि (₹)"),
+    "complaint_note": ("Complaint", "शिकायत"),
+    "load_kw": ("Load (kW)", "भार (किलोवाट)"),
+}
+
+NUMBER_LABELS: dict[str, tuple[str, str]] = {
+    "no_dues_certificate": ("Certificate number", "प्रमाण-पत्र क्रमांक"),
+    "sanction_letter": ("Sanction letter number", "स्वीकृति पत्र क्रमांक"),
+    "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
+}
+
+NO_CONNECTION_STATEMENT = (
+    "This is to certify that no electricity connection is recorded in the name of {holder}, so no "
+    "amount is outstanding, and that the checks listed below passed.",
+    "प्रमाणित किया जाता है कि {holder} के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है, अतः कोई बकाया "
+    "राशि शेष नहीं है, तथा नीचे दी गई सभी जाँच सफल रहीं।",
+)
+
+
+def printed_value(value: str) -> str:
+    """A machine value in words, English / Hindi; anything else (names, numbers) as given."""
+    words = VALUE_LABELS.get(value)
+    return f"{words[0]} / {words[1]}" if words else value
+
+
+def check_label(name: str) -> str:
+    code, _, subject = name.partition(":")
+    words = CHECK_LABELS.get(code)
+    if words is None:
+        return name
+    return f"{words[0]} / {words[1]}" + (f" ({subject})" if subject else "")
+
+
+def detail_labels(key: str) -> tuple[str, str]:
+    """Labels for a detail key; an unlisted key is printed as words, never as the raw key."""
+    return DETAIL_LABELS.get(key) or (key.rpartition(".")[2].replace("_", " ").capitalize(), "")
+
+
 def _style(name: str, size: float, *, align: int = TA_LEFT, leading: float | None = None) -> ParagraphStyle:
     return ParagraphStyle(
         name,
@@ -148,6 +270,7 @@ class _Styles:
         self.title = _style("title", 15, align=TA_CENTER, leading=20)
         self.cell = _style("cell", 8.6)
         self.cell_right = _style("cell_right", 8.6, align=TA_RIGHT)
+        self.foot = _style("foot", 7.5, align=TA_CENTER)
 
 
 def inr(amount: Decimal) -> str:
@@ -211,8 +334,9 @@ class QrCode(Flowable):
         self.canv.addLiteral("\n".join(ops))
 
 
-def _grid(data: list[list[Flowable | str]], widths: list[float], *, header: bool = False) -> Table:
-    table = Table(data, colWidths=widths, hAlign="LEFT")
+def _grid(data: Sequence[Sequence[Flowable | str]], widths: list[float], *, header: bool = False) -> Table:
+    # A table header repeats on continuation pages so each page's columns are named.
+    table = Table(data, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
     commands = [
         ("GRID", (0, 0), (-1, -1), 0.5, GRID),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -233,12 +357,12 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     header = Table(
         [
             [
-                Paragraph(mixed(doc.issuer.discom_name_en, bold=True), s.head),
-                Paragraph(mixed(doc.issuer.discom_name_hi, bold=True), s.head_hi),
+                Text(doc.issuer.discom_name_en, s.head, bold=True),
+                Text(doc.issuer.discom_name_hi, s.head_hi, bold=True),
             ],
             [
-                Paragraph(mixed(doc.issuer.office_name), s.small),
-                Paragraph(mixed(doc.issuer.office_code), s.label_hi),
+                Text(doc.issuer.office_name, s.small),
+                Text(doc.issuer.office_code, s.label_hi),
             ],
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -257,8 +381,8 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     title = Table(
         [
             [
-                Paragraph(mixed(kind.title_en, bold=True), s.title),
-                Paragraph(mixed(kind.title_hi, bold=True), s.title),
+                Text(kind.title_en, s.title, bold=True),
+                Text(kind.title_hi, s.title, bold=True),
             ]
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -266,10 +390,14 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     story += [title, Spacer(1, 3 * mm)]
 
     # Facts: English label | value | Hindi label.
+    number_en, number_hi = NUMBER_LABELS.get(doc.kind, ("Document number", "दस्तावेज़ क्रमांक"))
+    holder_en, holder_hi = (
+        ("Name of holder", "धारक का नाम") if doc.kind == NO_DUES_CERTIFICATE.code else ("Applicant", "आवेदक")
+    )
     rows: list[tuple[str, str, str]] = [
-        ("Certificate number", doc.number, "प्रमाण-पत्र क्रमांक"),
+        (number_en, doc.number, number_hi),
         ("Verification code", doc.verification_code, "सत्यापन कोड"),
-        ("Name of holder", doc.holder.display_name, "धारक का नाम"),
+        (holder_en, doc.holder.display_name, holder_hi),
     ]
     if doc.holder.samagra_id:
         rows.append(("Samagra ID", doc.holder.samagra_id, "समग्र आईडी"))
@@ -283,16 +411,20 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
             ("Ward", doc.purpose.ward, "वार्ड"),
         ):
             if value:
-                rows.append((en, value, hi))
+                rows.append((en, printed_value(value), hi))
     rows += [
         ("Issued on", _when(doc.issued_at), "जारी दिनांक"),
-        ("Valid until", _when(doc.valid_until), "वैधता दिनांक"),
+        (
+            ("Pay by", _when(doc.valid_until), "भुगतान की अंतिम तिथि")
+            if doc.kind == DEMAND_NOTE.code
+            else ("Valid until", _when(doc.valid_until), "वैधता दिनांक")
+        ),
     ]
     facts = [
         [
-            Paragraph(mixed(en), s.label),
-            Paragraph(mixed(value, bold=True), s.cell),
-            Paragraph(mixed(hi), s.label_hi),
+            Text(en, s.label),
+            Text(value, s.cell, bold=True),
+            Text(hi, s.label_hi),
         ]
         for en, value, hi in rows
     ]
@@ -303,11 +435,16 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     # The statement, side by side.
     holder = doc.holder.display_name
+    statement_en, statement_hi = (
+        NO_CONNECTION_STATEMENT
+        if doc.kind == NO_DUES_CERTIFICATE.code and not doc.connections
+        else (kind.statement_en, kind.statement_hi)
+    )
     statement = Table(
         [
             [
-                Paragraph(mixed(kind.statement_en.format(holder=holder)), s.body),
-                Paragraph(mixed(kind.statement_hi.format(holder=holder)), s.body),
+                Text(statement_en.format(holder=holder), s.body),
+                Text(statement_hi.format(holder=holder), s.body),
             ]
         ],
         colWidths=[CONTENT_WIDTH / 2] * 2,
@@ -319,22 +456,20 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     # Connections and their dues as of the check.
     if doc.connections:
-        head = [
-            Paragraph(mixed("Consumer number / उपभोक्ता क्रमांक", bold=True), s.cell),
-            Paragraph(mixed("Outstanding dues (₹) / बकाया राशि", bold=True), s.cell),
-            Paragraph(mixed("Dues as of / दिनांक", bold=True), s.cell),
-            Paragraph(mixed("Meter status / मीटर स्थिति", bold=True), s.cell),
+        head: list[Flowable | str] = [
+            Text("Consumer number / उपभोक्ता क्रमांक", s.cell, bold=True),
+            Text("Outstanding dues (₹) / बकाया राशि", s.cell, bold=True),
+            Text("Dues as of / दिनांक", s.cell, bold=True),
+            Text("Meter status / मीटर स्थिति", s.cell, bold=True),
         ]
         body: list[list[Flowable | str]] = [head]
         for c in doc.connections:
             body.append(
                 [
-                    Paragraph(mixed(c.consumer_number), s.cell),
-                    Paragraph(
-                        mixed(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues)), s.cell_right
-                    ),
-                    Paragraph(mixed(_when(c.dues_as_of)), s.cell),
-                    Paragraph(mixed(c.meter_status), s.cell),
+                    Text(c.consumer_number, s.cell),
+                    Text(("₹ " if c.currency == "INR" else c.currency + " ") + inr(c.dues), s.cell_right),
+                    Text(_when(c.dues_as_of), s.cell),
+                    Text(printed_value(c.meter_status), s.cell),
                 ]
             )
         story.append(
@@ -344,35 +479,21 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
                 header=True,
             )
         )
-    else:
-        story.append(
-            _grid(
-                [
-                    [
-                        Paragraph(
-                            mixed("No electricity connection is recorded in the name of the holder."), s.body
-                        ),
-                        Paragraph(mixed("धारक के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है।"), s.body),
-                    ]
-                ],
-                [CONTENT_WIDTH / 2] * 2,
-            )
-        )
-    story.append(Spacer(1, 3 * mm))
+        story.append(Spacer(1, 3 * mm))
 
     if doc.checks:
         checks: list[list[Flowable | str]] = [
             [
-                Paragraph(mixed("Check / जाँच", bold=True), s.cell),
-                Paragraph(mixed("Result / परिणाम", bold=True), s.cell),
-                Paragraph(mixed("Checked at / जाँच का समय", bold=True), s.cell),
+                Text("Check / जाँच", s.cell, bold=True),
+                Text("Result / परिणाम", s.cell, bold=True),
+                Text("Checked at / जाँच का समय", s.cell, bold=True),
             ]
         ]
         checks += [
             [
-                Paragraph(mixed(c.name), s.cell),
-                Paragraph(mixed(c.result), s.cell),
-                Paragraph(mixed(_when(c.checked_at)), s.cell),
+                Text(check_label(c.name), s.cell),
+                Text(printed_value(c.result), s.cell),
+                Text(_when(c.checked_at), s.cell),
             ]
             for c in doc.checks
         ]
@@ -382,30 +503,52 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
         ]
 
     if doc.details:
-        details: list[list[Flowable | str]] = [
-            [Paragraph(mixed(key), s.cell), Paragraph(mixed(inr(v) if isinstance(v, Decimal) else v), s.cell)]
-            for key, v in doc.details.items()
+        details: list[list[Flowable | str]] = []
+        for key, v in doc.details.items():
+            en, hi = detail_labels(key)
+            value = inr(v) if isinstance(v, Decimal) else printed_value(v)
+            details.append([Text(en, s.label), Text(value, s.cell, bold=True), Text(hi, s.label_hi)])
+        story += [
+            _grid(details, [0.27 * CONTENT_WIDTH, 0.46 * CONTENT_WIDTH, 0.27 * CONTENT_WIDTH]),
+            Spacer(1, 3 * mm),
         ]
-        story += [_grid(details, [0.35 * CONTENT_WIDTH, 0.65 * CONTENT_WIDTH]), Spacer(1, 3 * mm)]
+
+    payment_url = doc.details.get("payment_url")
+    if doc.kind == DEMAND_NOTE.code and isinstance(payment_url, str) and payment_url:
+        pay_size = 30 * mm
+        pay = Table(
+            [
+                [
+                    [
+                        Text("Scan to pay the total amount online, or open the link above.", s.body),
+                        Text("कुल राशि का ऑनलाइन भुगतान करने हेतु स्कैन करें, या ऊपर दिया लिंक खोलें।", s.body),
+                    ],
+                    QrCode(payment_url, pay_size),
+                ]
+            ],
+            colWidths=[CONTENT_WIDTH - pay_size - 4 * mm, pay_size + 4 * mm],
+        )
+        pay.setStyle(
+            TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("BOX", (0, 0), (-1, -1), 0.5, GRID)])
+        )
+        story += [pay, Spacer(1, 3 * mm)]
 
     # Officer, verification and QR.
     officer = [
-        Paragraph(mixed(doc.issuer.officer_name, bold=True), s.body),
-        Paragraph(
-            mixed(
-                " / ".join(
-                    x for x in (doc.issuer.officer_designation_en, doc.issuer.officer_designation_hi) if x
-                )
+        Text(doc.issuer.officer_name, s.body, bold=True),
+        Text(
+            " / ".join(
+                x for x in (doc.issuer.officer_designation_en, doc.issuer.officer_designation_hi) if x
             ),
             s.body,
         ),
-        Paragraph(mixed(doc.issuer.office_name), s.small),
+        Text(doc.issuer.office_name, s.small),
         Spacer(1, 2 * mm),
-        Paragraph(mixed("Digitally signed. Verify this document, its code and its signature at:"), s.small),
-        Paragraph(mixed("इस प्रमाण-पत्र का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:"), s.small),
-        Paragraph(mixed(doc.verification_url), s.small),
+        Text("Digitally signed. Verify this document, its code and its signature at:", s.small),
+        Text("इस दस्तावेज़ का सत्यापन कोड एवं डिजिटल हस्ताक्षर सहित यहाँ करें:", s.small),
+        Text(doc.verification_url, s.small),
         Spacer(1, 2 * mm),
-        Paragraph(mixed("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।"), s.small),
+        Text("For a complaint call 1912. / शिकायत हेतु 1912 पर कॉल करें।", s.small),
     ]
     qr_size = 46 * mm
     footer = Table(
@@ -417,6 +560,32 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
     )
     story.append(footer)
     return story
+
+
+def _numbered_canvas(number: str, style: ParagraphStyle) -> type[Canvas]:
+    """A canvas that holds its pages until the count is known, then puts the document number and
+    "page x of y" at the foot of every page (continuation pages must name the document too)."""
+
+    class NumberedCanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self._held_pages: list[dict[str, object]] = []
+
+        def showPage(self) -> None:  # noqa: N802
+            self._held_pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._held_pages)
+            for page, state in enumerate(self._held_pages, start=1):
+                self.__dict__.update(state)
+                foot = Text(f"{number} · Page {page} of {total} · पृष्ठ {page} / {total}", style)
+                _, height = foot.wrap(CONTENT_WIDTH, MARGIN)
+                foot.drawOn(self, MARGIN, MARGIN / 2 - height / 2)
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
 
 
 def render_pdf(doc: Document, qr_payload: str) -> bytes:
@@ -436,5 +605,6 @@ def render_pdf(doc: Document, qr_payload: str) -> bytes:
         creator="discom hub certs",
         invariant=1,
     )
-    template.build(_story(doc, qr_payload, _Styles()))
+    styles = _Styles()
+    template.build(_story(doc, qr_payload, styles), canvasmaker=_numbered_canvas(doc.number, styles.foot))
     return buffer.getvalue()

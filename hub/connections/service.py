@@ -49,6 +49,7 @@ from hub.models.connection import (
     ConnectionPayment,
 )
 from hub.models.meta import utcnow
+from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue, unit_of_work
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
@@ -647,13 +648,17 @@ class ConnectionService:
                 extra={"state": case.state},
             ) from None
 
-    def _issuer(self, application: ConnectionApplication, role: str, officer: str) -> Issuer:
+    def _issuer(
+        self, session: Session, application: ConnectionApplication, role: str, officer: str
+    ) -> Issuer:
         en, hi = self.settings.officer_designations.get(role, (role, ""))
+        # A document is signed in the officer's name, not the console login id.
+        account = session.scalar(select(Officer).where(Officer.username == officer))
         return Issuer(
             discom_name_en=self.discom_en,
             discom_name_hi=self.discom_hi,
             office_name=f"Distribution Centre {application.office_code} / वितरण केन्द्र",
-            officer_name=officer,
+            officer_name=account.name if account is not None else officer,
             officer_designation_en=en,
             officer_designation_hi=hi,
             office_code=application.office_code,
@@ -702,14 +707,17 @@ class ConnectionService:
         self, session: Session, application: ConnectionApplication, role: str, officer: str, now: datetime
     ) -> None:
         lines, quantity, total = self._fees(application)
+        # The order first: the demand note tells the applicant where to pay.
+        order = self._payment_order(application)
         details: dict[str, str | Decimal] = {
             "application_no": application.application_no,
             "sw_application_id": application.sw_application_id,
             "category": application.category,
             "charged_on": quantity,
-            "total": total,
         }
         details.update({f"fee.{line.name}": line.amount for line in lines})
+        details["total"] = total
+        details["payment_url"] = order.payment_url
         issued = issue_document(
             session,
             self._keys,
@@ -718,7 +726,7 @@ class ConnectionService:
                 office_code=application.office_code,
                 subject_type=SUBJECT_TYPE,
                 subject_id=application.application_no,
-                issuer=self._issuer(application, role, officer),
+                issuer=self._issuer(session, application, role, officer),
                 holder=self._holder(application),
                 valid_for=timedelta(days=30),
                 details=details,
@@ -728,7 +736,6 @@ class ConnectionService:
             now,
         )
         number = issued.record.number
-        order = self._payment_order(application)
         application.demand_note_number = number
         application.demand_amount = total
         application.demand_lines = {line.name: str(line.amount) for line in lines}
@@ -758,7 +765,7 @@ class ConnectionService:
                 office_code=application.office_code,
                 subject_type=SUBJECT_TYPE,
                 subject_id=application.application_no,
-                issuer=self._issuer(application, role, officer),
+                issuer=self._issuer(session, application, role, officer),
                 holder=self._holder(application),
                 valid_for=timedelta(days=180),
                 details=details,
