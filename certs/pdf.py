@@ -39,6 +39,7 @@ from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
 from certs.document import DEMAND_NOTE, NO_DUES_CERTIFICATE, Document
+from forms.labels import VALUE_LABELS
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 LATIN = "HubLatin"
@@ -156,29 +157,6 @@ class Text(Paragraph):  # type: ignore[misc]
         canvas.addLiteral("EMC")
 
 
-# Printed words for the machine values a document carries (the signed XML keeps the values).
-VALUE_LABELS: dict[str, tuple[str, str]] = {
-    "pass": ("Passed", "सफल"),
-    "passed": ("Passed", "सफल"),
-    "fail": ("Failed", "असफल"),
-    "failed": ("Failed", "असफल"),
-    "healthy": ("Healthy", "ठीक"),
-    "faulty": ("Faulty", "खराब"),
-    "working": ("Working", "चालू"),
-    "lt_domestic": ("LT domestic", "निम्न दाब घरेलू"),
-    "lt_non_domestic": ("LT non-domestic", "निम्न दाब गैर-घरेलू"),
-    "lt_industrial": ("LT industrial", "निम्न दाब औद्योगिक"),
-    "ht_industrial": ("HT industrial", "उच्च दाब औद्योगिक"),
-    "gram_panchayat": ("Gram Panchayat", "ग्राम पंचायत"),
-    "janpad_panchayat": ("Janpad Panchayat", "जनपद पंचायत"),
-    "zila_panchayat": ("Zila Panchayat", "जिला पंचायत"),
-    "nagar_parishad": ("Nagar Parishad", "नगर परिषद"),
-    "nagar_palika": ("Nagar Palika", "नगर पालिका"),
-    "nagar_nigam": ("Nagar Nigam", "नगर निगम"),
-    "kW": ("connected load (kW)", "संयोजित भार (किलोवाट)"),
-    "kVA": ("contract demand (kVA)", "अनुबंधित मांग (केवीए)"),
-}
-
 # Check names as the hub records them ("dues:N3456789012"): the part before ":".
 CHECK_LABELS: dict[str, tuple[str, str]] = {
     "no_connection": ("No connection in the holder's name", "धारक के नाम पर कोई कनेक्शन नहीं"),
@@ -231,7 +209,7 @@ NO_CONNECTION_STATEMENT = (
 def printed_value(value: str) -> str:
     """A machine value in words, English / Hindi; anything else (names, numbers) as given."""
     words = VALUE_LABELS.get(value)
-    return f"{words[0]} / {words[1]}" if words else value
+    return f"{words[1]} / {words[0]}" if words else value
 
 
 def check_label(name: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from forms.newconnection import v1 as newconnection_form
+from forms.labels import VALUE_LABELS as VALUES
 from hub.documents import IST
 from hub.workflow import WorkflowDefinition
 
@@ -27,33 +27,6 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "supersede": ("नए आवेदन से प्रतिस्थापित", "Superseded by a new application"),
 }
 
-# Coded values outside the new-connection form's choices.
-VALUES: dict[str, tuple[str, str]] = {
-    "pass": ("सफल", "Passed"),
-    "fail": ("असफल", "Failed"),
-    "healthy": ("ठीक", "Working"),
-    "faulty": ("खराब", "Faulty"),
-    "no_meter": ("मीटर नहीं", "No meter"),
-    "smart": ("स्मार्ट मीटर", "Smart meter"),
-    "conventional": ("साधारण मीटर", "Conventional meter"),
-    "connected": ("जुड़ा हुआ", "Connected"),
-    "disconnected": ("कटा हुआ", "Disconnected"),
-    "complete": ("पूर्ण", "Complete"),
-    "incomplete": ("अपूर्ण", "Incomplete"),
-    "pending": ("लंबित", "Pending"),
-    "not_done": ("नहीं हुआ", "Not done"),
-    "issued": ("जारी", "Issued"),
-    "revoked": ("निरस्त", "Revoked"),
-    "superseded": ("प्रतिस्थापित", "Superseded"),
-    "gram_panchayat": ("ग्राम पंचायत", "Gram panchayat"),
-    "janpad_panchayat": ("जनपद पंचायत", "Janpad panchayat"),
-    "zila_panchayat": ("ज़िला पंचायत", "Zila panchayat"),
-    "nagar_parishad": ("नगर परिषद", "Nagar parishad"),
-    "municipal_council": ("नगर पालिका", "Municipal council"),
-    "municipal_corporation": ("नगर निगम", "Municipal corporation"),
-    "cooperative_society": ("सहकारी संस्था", "Cooperative society"),
-    "other": ("अन्य", "Other"),
-}
 # Keys of the evidence details the automatic checks record.
 DETAIL_KEYS: dict[str, tuple[str, str]] = {
     "amount": ("राशि ₹", "Amount ₹"),
@@ -70,35 +43,6 @@ DETAIL_KEYS: dict[str, tuple[str, str]] = {
     "outside_application": ("आवेदन से बाहर", "Outside the application"),
     "owing": ("बकायादार", "Owing"),
 }
-VALUES.update(
-    {
-        "member": ("सदस्य", "Member"),
-        "unknown": ("अज्ञात", "Unknown"),
-        "none": ("कोई नहीं", "None"),
-        "True": ("हाँ", "Yes"),
-        "False": ("नहीं", "No"),
-        "ekyc": ("ई-केवाईसी", "e-KYC"),
-        "samagra_otp": ("समग्र ओटीपी", "Samagra OTP"),
-        # Roles, as the history and the header name who acted.
-        "dgm": ("उप महाप्रबंधक", "DGM"),
-        "gm": ("महाप्रबंधक", "GM"),
-        "dc_office_assistant": ("वितरण केंद्र कार्यालय सहायक", "DC office assistant"),
-        "dc_assistant_manager": ("वितरण केंद्र सहायक प्रबंधक", "DC assistant manager"),
-        "dc_manager": ("वितरण केंद्र प्रबंधक", "DC manager"),
-        "applicant": ("आवेदक", "Applicant"),
-        "system": ("प्रणाली", "System"),
-    }
-)
-for _choices in (
-    newconnection_form.AREA_CLASSES,
-    newconnection_form.CATEGORIES,
-    newconnection_form.VOLTAGES,
-    newconnection_form.DISTRICTS,
-    newconnection_form.CONSTITUTIONS,
-    newconnection_form.DOCUMENT_TYPES,
-):
-    for _choice in _choices:
-        VALUES.setdefault(_choice.value, (_choice.label_hi, _choice.label_en))
 
 
 def in_ist(at: datetime | None, seconds: bool = False) -> str:

@@ -70,7 +70,7 @@ def test_demand_note_and_sanction_letter_say_what_they_are(
     assert "Pay by" in note and "भुगतान की अंतिम तिथि" in note
     assert app.payment_url in note, note
     assert "Meter cost (₹)" in note and "मीटर लागत (₹)" in note
-    assert "LT industrial / निम्न दाब औद्योगिक" in note
+    assert "LT industrial / निम्नदाब औद्योगिक" in note
     # A QR of the payment link, next to the verification QR.
     subprocess.run(
         ["pdftoppm", "-png", "-r", "150", "-singlefile", str(tmp_path / "doc.pdf"), str(tmp_path / "note")],

@@ -367,7 +367,7 @@ def test_a_many_connection_no_dues_case_starts_with_its_summary(console: dict[st
     details = page.index("<details>")
     assert summary < details < page.index("RB-24") and page.count("<tr class=") >= 75
     # Values in words, not codes.
-    assert "ग्राम पंचायत / Gram panchayat" in page and "ठीक / Working" in page
+    assert "ग्राम पंचायत / Gram panchayat" in page and "ठीक / Healthy" in page
     for raw in (
         "gram_panchayat",
         "healthy",

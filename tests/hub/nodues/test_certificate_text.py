@@ -53,7 +53,8 @@ def test_no_connection_certificate_says_one_thing_in_words(flow: Flow, tmp_path:
     )
     assert person.name_hi in text and OFFICER in text
     assert f"no electricity connection is recorded in the name of {person.name_hi}" in text
-    assert f"{person.name_hi} के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है" in text
+    # The holder as the Samagra registry records them: Devanagari, then the Latin spelling.
+    assert f"{person.name_hi} ({person.name_en}) के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है" in text
     assert "connections listed below" not in text and "बिजली कनेक्शनों पर" not in text
     assert "No connection in the holder's name / धारक के नाम पर कोई कनेक्शन नहीं" in text
     assert "Passed / सफल" in text
