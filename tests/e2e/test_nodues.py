@@ -91,6 +91,17 @@ def _election_port(hub: ServedHub, received: list[bytes]) -> Any:
     return client.bind("ElectionService", "ElectionPort11")
 
 
+def _decide_with_reason(page: Any, hub: ServedHub, application_id: str, button: str, reason: str) -> None:
+    """The signed-in officer opens the case from the queue, gives a reason, acts and confirms."""
+    page.goto(f"{hub.url}/console")
+    page.get_by_role("link", name=application_id, exact=False).click()
+    page.fill("textarea", reason)
+    page.get_by_role("button", name=button, exact=False).click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Confirm", exact=False).click()
+    page.wait_for_load_state()
+
+
 def _apply(portal: Portal, account_id: str) -> str:
     """The candidate applies with an OTP sent to the mobile the Samagra registry holds."""
     apply_proof = portal.otp(
@@ -193,13 +204,7 @@ def test_a_candidate_is_certified_verified_and_revoked(
     assert "valid" in page.inner_text("body").lower()
 
     # The DGM revokes; the very next question answers revoked.
-    page.goto(f"{served_hub.url}/console")
-    page.get_by_role("link", name=application_id, exact=False).click()
-    page.fill("textarea", "दस्तावेज़ में त्रुटि / issued in error")
-    page.get_by_role("button", name="Revoke", exact=False).click()
-    page.wait_for_load_state()
-    page.get_by_role("button", name="Confirm", exact=False).click()
-    page.wait_for_load_state()
+    _decide_with_reason(page, served_hub, application_id, "Revoke", "दस्तावेज़ में त्रुटि / issued in error")
     page.screens.shot("revoked")
     assert port.VerifyCertificate(number=certificate, code=code).result.status == "revoked"
 
@@ -212,13 +217,7 @@ def test_a_candidate_is_certified_verified_and_revoked(
         "the automatic checks of the second application",
     )
     before = portal.last_sms()
-    page.goto(f"{served_hub.url}/console")
-    page.get_by_role("link", name=again, exact=False).click()
-    page.fill("textarea", "नामांकन वापस लिया / nomination withdrawn")
-    page.get_by_role("button", name="Reject", exact=False).click()
-    page.wait_for_load_state()
-    page.get_by_role("button", name="Confirm", exact=False).click()
-    page.wait_for_load_state()
+    _decide_with_reason(page, served_hub, again, "Reject", "नामांकन वापस लिया / nomination withdrawn")
     page.screens.shot("rejected")
     assert portal.call("GET", f"/api/v1/nodues/applications/{again}", 200)["status"] == "rejected"
     portal.sms_since(CLEAN.mobile, before, "nodues_decided")
