@@ -137,7 +137,7 @@ class ReferenceBilling:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceBilling:
-        return cls(context.engine)
+        return cls(context.reference_store())
 
     # -- plumbing ---------------------------------------------------------------
 
