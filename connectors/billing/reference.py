@@ -1,12 +1,12 @@
 """Reference billing: the discom's billing system simulated on ``ref_`` tables.
 
-It shares the hub's engine but, like an outside system, commits its own short
-transactions and never joins the hub's unit of work. Switch it off with
+Like an outside system it keeps its own store (connectors.reference_db, never the
+hub's database) and commits its own short transactions there. Switch it off with
 ``connectors.reference_db.set_down(engine, "billing")``: every call then raises
 ConnectorUnavailable, which is how tests show the hub failing closed.
 
 ini: ``hub.billing.backend = connectors.billing.reference:ReferenceBilling``
-(no other option; it uses the hub's database engine).
+(no other option; it uses the reference store, ``hub.reference.database_url``).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def _rupees(paise: Any) -> Decimal:
 
 @implementer(IBilling)
 class ReferenceBilling:
-    """IBilling on the ``ref_`` tables of the hub's database."""
+    """IBilling on the ``ref_`` tables of the reference store."""
 
     system = SYSTEM
 
