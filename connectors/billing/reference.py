@@ -35,6 +35,7 @@ from connectors.billing import (
     MeterStatus,
     MeterType,
     NewConsumer,
+    Office,
     OfficeCodes,
     OutstandingDues,
     PostingReceipt,
@@ -263,6 +264,19 @@ class ReferenceBilling:
         )
 
     # -- writes -----------------------------------------------------------------
+
+    def office(self, code: str) -> Office:
+        if not code or len(code) > 16:
+            raise NotFound("billing: unknown office", system=self.system)
+        with self._begin() as conn:
+            row = conn.execute(
+                select(offices_t.c.code, offices_t.c.level, offices_t.c.name_en, offices_t.c.name_hi).where(
+                    offices_t.c.code == code
+                )
+            ).first()
+        if row is None:
+            raise NotFound("billing: unknown office", system=self.system)
+        return Office(code=row.code, level=row.level, name_en=row.name_en, name_hi=row.name_hi)
 
     def post_payment(
         self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str

@@ -44,6 +44,18 @@ def test_built_from_settings(demo_engine: Engine) -> None:
     billing.heartbeat()
 
 
+def test_office_names_from_the_demo_hierarchy(demo_engine: Engine) -> None:
+    from connectors.demo import office_hierarchy
+
+    billing = ReferenceBilling(demo_engine)
+    expected = next(o for o in office_hierarchy() if o.code == "DIV-BPL-1")
+    office = billing.office("DIV-BPL-1")
+    assert (office.level, office.name_en, office.name_hi) == ("division", expected.name_en, expected.name_hi)
+    assert office.name_en != office.code
+    with pytest.raises(NotFound):
+        billing.office("DIV-XYZ-9")
+
+
 def test_dues_as_of_a_date_and_evidence(demo_engine: Engine) -> None:
     billing = ReferenceBilling(demo_engine)
     number = DUES.consumer_numbers[0]
