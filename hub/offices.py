@@ -1,6 +1,6 @@
 """Offices by name: billing owns the discom's office hierarchy, the hub prints its names.
 
-Documents and the console show "भोपाल शहर संभाग 1 / Bhopal City Division 1", not ``DIV-BPL-1``.
+Documents and the console show "भोपाल संभाग 1 / Bhopal Division 1", not ``DIV-BPL-1``.
 Names are asked of billing (``IBilling.office``) and kept for the life of the process: offices
 are renamed about never, and a console page lists many cases of the same few offices.
 """
