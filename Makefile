@@ -13,7 +13,8 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Every address the hub publishes (WSDL soap:address, token issuer, QR and PDF links, the
 # reference checkout) follows HOST and PORT, so `make run PORT=6611` serves a consistent hub.
 PUBLIC_URL ?= http://$(HOST):$(PORT)
-# DATA_DIR: where the database, keys and queue live (empty: var/, as development.ini says).
+# DATA_DIR: where the database, keys, queue and the reference systems' own store live
+# (empty: var/, as development.ini says).
 # DATABASE_URL may name PostgreSQL instead of DATA_DIR's SQLite file. The end-to-end tests
 # serve a hub of their own this way: `make run PORT=n DATA_DIR=dir DEMO_CONSUMERS=300`.
 DATA_DIR ?=
@@ -21,7 +22,8 @@ DEMO_CONSUMERS ?= 10000
 ifneq ($(DATA_DIR),)
 DATA := $(abspath $(DATA_DIR))
 DATABASE_URL ?= sqlite:///$(DATA)/hub.sqlite
-DATA_ENV := HUB_DATABASE_URL='$(DATABASE_URL)' HUB_KEYS_DIR=$(DATA)/keys HUB_QUEUE_SQLITE_PATH=$(DATA)/queue.sqlite
+DATA_ENV := HUB_DATABASE_URL='$(DATABASE_URL)' HUB_KEYS_DIR=$(DATA)/keys HUB_QUEUE_SQLITE_PATH=$(DATA)/queue.sqlite \
+	HUB_REFERENCE_DATABASE_URL=sqlite:///$(DATA)/reference.sqlite
 else
 DATA := var
 DATA_ENV :=

@@ -56,7 +56,7 @@ def _candidates(app: Any, count: int) -> list[Any]:
 
     from connectors.billing.tables import RefConsumer
 
-    engine = app.registry["db_engine"]
+    engine = app.registry["reference_store"]
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -209,9 +209,12 @@ def run(args: argparse.Namespace) -> list[Figure]:
         postgres=bool(getattr(args, "postgres", False)), ratelimit="database", extra_settings=CONNECTORS
     ) as env:
         from connectors.demo import generate_demo_data
+        from connectors.reference_db import open_reference_store
 
         engine = env.engine(pool_size=8)
-        generate_demo_data(engine, consumers=max(2000, count * rounds * 8), seed=1)
+        store = open_reference_store(env.settings["hub.reference.database_url"])
+        generate_demo_data(store, consumers=max(2000, count * rounds * 8), seed=1)
+        store.dispose()
         app = main({}, **env.settings, **{"hub.test_engine": engine})
         with Session(engine) as session, session.begin():
             client = create_client(

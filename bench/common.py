@@ -514,6 +514,8 @@ def hub_environment(
             "hub.secret_key": "bench-" + secrets.token_hex(16),
             "hub.keys_dir": str(root / "keys"),
             "hub.queue.sqlite_path": str(root / "queue.sqlite"),
+            # The reference systems' own store, as `make run` has it.
+            "hub.reference.database_url": f"sqlite:///{root / 'reference.sqlite'}",
             "hub.public_url": "http://127.0.0.1:6543",
             "hub.oauth.issuer": "http://127.0.0.1:6543",
             "hub.log_json": "true",

@@ -16,13 +16,20 @@ class ConnectorContext:
 
     ``options`` are the ini keys under the connector's prefix with the prefix
     stripped (``hub.billing.wsdl_url`` -> ``wsdl_url``). ``engine`` is the
-    hub's database engine; reference backends keep their ``ref_`` tables there
-    but use their own short transactions, as an outside system would.
+    reference store (``hub.reference.database_url``, see
+    :mod:`connectors.reference_db`), the outside systems' own database, never
+    the hub's; None when the deployment has none (real clients need none).
     """
 
     name: str
     options: Mapping[str, str]
-    engine: Engine
+    engine: Engine | None = None
+
+    def reference_store(self) -> Engine:
+        """The reference store, for a reference backend; ValueError if none is configured."""
+        if self.engine is None:
+            raise ValueError(f"connector {self.name}: a reference backend needs hub.reference.database_url")
+        return self.engine
 
     def option(self, key: str, default: str | None = None) -> str:
         value = self.options.get(key, default)

@@ -1,17 +1,35 @@
-"""The tables of the reference backends: the discom's systems, simulated.
+"""The reference store: where the reference backends (the discom's systems, simulated) keep their data.
 
-They live in the hub's database under a ``ref_`` prefix but on their own
-metadata, so the hub's models never depend on them and a deployment with the
-real systems simply leaves them empty. Alembic creates them (the hub's
-migration environment includes this metadata).
+An outside system has its own database, so the reference backends do too: a
+database of their own (``hub.reference.database_url``; a SQLite file beside the
+hub's in development), never the hub's. Their tables (``ref_`` prefix,
+:class:`ReferenceBase` metadata) are created by the reference side itself when
+:func:`open_reference_store` first opens it, not by the hub's migrations. Each
+call runs in its own short transaction on this store, so a reference backend
+never holds or waits on the hub's database locks, even when it is called from
+inside a hub transaction.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, MetaData, String, TypeDecorator, insert, select, update
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from connectors.errors import ConnectorUnavailable
@@ -108,9 +126,54 @@ REFERENCE_TABLE_MODULES = (
 
 
 def load_reference_tables() -> None:
-    """Import every module that declares ref_ tables, so ReferenceBase.metadata is complete
-    (Alembic's environment compares it with the database)."""
+    """Import every module that declares ref_ tables, so ReferenceBase.metadata is complete."""
     import importlib
 
     for name in REFERENCE_TABLE_MODULES:
         importlib.import_module(name)
+
+
+# Any constant of our own: serialises schema creation by concurrent processes on PostgreSQL.
+SCHEMA_LOCK = 0x52454653
+
+
+def open_reference_store(url: str, pool_size: int = 4) -> Engine:
+    """An engine on the reference store at ``url``, its tables created if missing.
+
+    SQLite: WAL (readers never wait on a writer), a busy timeout, and BEGIN IMMEDIATE,
+    so a transaction that reads and then writes waits its turn for the store's write
+    lock instead of failing at once. The store is its own file: the hub's write lock
+    is never involved. Creating the schema is idempotent and safe for several
+    processes starting together (it runs under the store's write lock, or an
+    advisory lock on PostgreSQL).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    create_reference_schema(engine)
+    return engine
+
+
+def create_reference_schema(engine: Engine) -> None:
+    """Create every reference table that does not exist yet (never alters or drops one)."""
+    load_reference_tables()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+        ReferenceBase.metadata.create_all(conn, checkfirst=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The transaction is begun explicitly (the "begin" listener), not by pysqlite.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

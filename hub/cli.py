@@ -41,6 +41,14 @@ def engine_for(settings: dict[str, Any]) -> Engine:
     return make_engine(settings["hub.database_url"], pool_size=2, writer=True)
 
 
+def reference_store_for(settings: dict[str, Any]) -> Engine | None:
+    """The reference backends' own store, its tables created if missing (None when not configured)."""
+    from connectors.reference_db import open_reference_store
+
+    url = settings.get("hub.reference.database_url", "")
+    return open_reference_store(url, pool_size=2) if url else None
+
+
 @contextmanager
 def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back otherwise."""
@@ -74,7 +82,11 @@ def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
 def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.demo import DemoDataExists, generate_demo_data
 
-    engine = engine_for(settings)
+    # The demo data is the simulated systems' own: it goes to their store, never the hub's database.
+    engine = reference_store_for(settings)
+    if engine is None:
+        print("hub-admin: demo data needs a reference store (hub.reference.database_url)", file=sys.stderr)
+        return 2
     total = args.consumers
     state = {"last": -1}
 

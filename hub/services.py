@@ -3,6 +3,9 @@
 ``hub.<system>.backend`` names the class (``connectors.billing.reference:ReferenceBilling``);
 the other ``hub.<system>.*`` keys are its options. Views call
 ``request.find_service(IBilling)``. Every connector's heartbeat joins /readyz.
+
+Reference backends get the reference store (``hub.reference.database_url``), the
+simulated systems' own database, opened once per process here; never the hub's engine.
 """
 
 from __future__ import annotations
@@ -10,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from pyramid.config import Configurator
+from sqlalchemy.engine import Engine
 from zope.interface import providedBy
 
 from connectors.base import ConnectorContext, load_connector, options_under
+from connectors.reference_db import open_reference_store
 from hub.settings import ConfigurationError, ConnectorOptions
 
 SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt")
 
 
-def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
+def build_connectors(settings: dict[str, Any], reference_store: Engine | None) -> dict[str, Any]:
     built: dict[str, Any] = {}
     for system in SYSTEMS:
         options = options_under(settings, f"hub.{system}")
@@ -26,7 +31,7 @@ def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
         if not backend:
             continue
         context = ConnectorContext(
-            name=system, options=ConnectorOptions(f"hub.{system}", options), engine=engine
+            name=system, options=ConnectorOptions(f"hub.{system}", options), engine=reference_store
         )
         try:
             built[system] = load_connector(backend, context)
@@ -40,7 +45,12 @@ def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
 def includeme(config: Configurator) -> None:
     config.include("pyramid_services")
     registry = config.registry
-    connectors = build_connectors(config.get_settings(), registry["db_engine"])
+    url = config.get_settings().get("hub.reference.database_url", "")
+    reference_store = registry.get("reference_store")
+    if reference_store is None and url:
+        reference_store = open_reference_store(url)
+        registry["reference_store"] = reference_store
+    connectors = build_connectors(config.get_settings(), reference_store)
     registry["connectors"] = connectors
     for system, instance in connectors.items():
         for iface in providedBy(instance):

@@ -161,6 +161,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("hub.database_pool_size", as_positive_int, 16, doc="connections per process"),
     Setting(
+        "hub.reference.database_url",
+        str,
+        "",
+        doc="SQLAlchemy URL of the reference backends' own store (never the hub's database): "
+        "sqlite:///var/reference.sqlite in development; empty when only real systems are configured",
+    ),
+    Setting(
         "hub.public_url", as_url, "http://127.0.0.1:6543", doc="base URL printed on documents and QR codes"
     ),
     Setting(

@@ -7,6 +7,11 @@ schema, migrated once with Alembic; each test runs in a transaction that is
 rolled back at the end (SAVEPOINTs let the code under test commit).
 Tests that need real commits seen by other processes (the worker, a threaded
 server) use ``committed_engine`` and clean up after themselves.
+
+The reference backends (the simulated outside systems) keep their own store,
+as in development: a second SQLite file, or a second PostgreSQL schema, never
+the hub's database. ``reference_engine`` / ``live_reference_engine`` are the
+app's own engines on it.
 """
 
 from __future__ import annotations
@@ -38,10 +43,10 @@ def database_kind() -> str:
     return os.environ.get("HUB_TEST_DATABASE", "sqlite")
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _scratch_database(prefix: str, tmp_path_factory: pytest.TempPathFactory, filename: str) -> Iterator[str]:
+    """A URL of an empty database: a fresh PostgreSQL schema (dropped after) or a new SQLite file."""
     if database_kind() == "postgresql":
-        schema = "t_" + secrets.token_hex(6)
+        schema = prefix + secrets.token_hex(6)
         admin = make_engine(POSTGRES_URL, pool_size=1)
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -51,7 +56,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
     else:
-        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "hub.sqlite")
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / filename)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _scratch_database("t_", tmp_path_factory, "hub.sqlite")
+
+
+@pytest.fixture(scope="session")
+def reference_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The reference backends' own store (not the hub's database); they create its tables."""
+    yield from _scratch_database("r_", tmp_path_factory, "reference.sqlite")
 
 
 @pytest.fixture(scope="session")
@@ -69,11 +85,12 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_settings(
-    database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, reference_database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     var = tmp_path_factory.mktemp("var")
     return {
         "hub.database_url": database_url,
+        "hub.reference.database_url": reference_database_url,
         "hub.secret_key": "test-secret-key",
         "hub.keys_dir": str(keys_dir),
         "hub.queue.sqlite_path": str(var / "queue.sqlite"),
@@ -138,6 +155,16 @@ def app_settings(base_settings: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def wsgi_app(engine: Engine, app_settings: dict[str, Any]) -> Any:
     return main({}, **app_settings, **{"hub.test_engine": engine})
+
+
+@pytest.fixture(scope="session")
+def reference_engine(reference_database_url: str) -> Iterator[Engine]:
+    """An engine on the test app's reference store: switch a system down, read what it received."""
+    from connectors.reference_db import open_reference_store
+
+    engine = open_reference_store(reference_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture()
@@ -281,6 +308,12 @@ def live_database_url(
 
 
 @pytest.fixture(scope="module")
+def live_reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A module's own reference store, empty (demo data is loaded by the modules that need it)."""
+    yield from _scratch_database("lr_", tmp_path_factory, "reference.sqlite")
+
+
+@pytest.fixture(scope="module")
 def live_engine(live_database_url: str) -> Iterator[Engine]:
     engine = make_engine(live_database_url, pool_size=4)
     yield engine
@@ -289,11 +322,12 @@ def live_engine(live_database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def live_settings(
-    live_database_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    live_database_url: str, live_reference_url: str, keys_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     var = tmp_path_factory.mktemp("livevar")
     return {
         "hub.database_url": live_database_url,
+        "hub.reference.database_url": live_reference_url,
         "hub.secret_key": "test-secret-key",
         "hub.keys_dir": str(keys_dir),
         "hub.queue.sqlite_path": str(var / "queue.sqlite"),
@@ -310,6 +344,13 @@ def live_settings(
 @pytest.fixture(scope="module")
 def live_wsgi_app(live_engine: Engine, live_settings: dict[str, Any]) -> Any:
     return main({}, **live_settings, **{"hub.test_engine": live_engine})
+
+
+@pytest.fixture(scope="module")
+def live_reference_engine(live_wsgi_app: Any) -> Engine:
+    """The live app's engine on its reference store."""
+    engine: Engine = live_wsgi_app.registry["reference_store"]
+    return engine
 
 
 @pytest.fixture()

@@ -113,6 +113,16 @@ class OfficeCodes:
 
 
 @dataclass(frozen=True)
+class Office:
+    """One office of the discom's hierarchy as billing names it (printed on documents and the console)."""
+
+    code: str
+    level: str  # dc / zone / division / circle
+    name_en: str
+    name_hi: str
+
+
+@dataclass(frozen=True)
 class Consumer:
     consumer_number: str
     name_en: str
@@ -222,6 +232,9 @@ class IBilling(Interface):
 
     def meter_status(consumer_number: str) -> MeterStatus:
         """The connection's meter. NotFound if unknown (or no meter installed)."""
+
+    def office(code: str) -> Office:
+        """The office with this code (``DIV-BPL-1``), with its names. NotFound if unknown."""
 
     def post_payment(
         consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str

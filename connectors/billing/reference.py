@@ -1,12 +1,12 @@
 """Reference billing: the discom's billing system simulated on ``ref_`` tables.
 
-It shares the hub's engine but, like an outside system, commits its own short
-transactions and never joins the hub's unit of work. Switch it off with
+Like an outside system it keeps its own store (connectors.reference_db, never the
+hub's database) and commits its own short transactions there. Switch it off with
 ``connectors.reference_db.set_down(engine, "billing")``: every call then raises
 ConnectorUnavailable, which is how tests show the hub failing closed.
 
 ini: ``hub.billing.backend = connectors.billing.reference:ReferenceBilling``
-(no other option; it uses the hub's database engine).
+(no other option; it uses the reference store, ``hub.reference.database_url``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from connectors.billing import (
     MeterStatus,
     MeterType,
     NewConsumer,
+    Office,
     OfficeCodes,
     OutstandingDues,
     PostingReceipt,
@@ -128,7 +129,7 @@ def _rupees(paise: Any) -> Decimal:
 
 @implementer(IBilling)
 class ReferenceBilling:
-    """IBilling on the ``ref_`` tables of the hub's database."""
+    """IBilling on the ``ref_`` tables of the reference store."""
 
     system = SYSTEM
 
@@ -137,7 +138,7 @@ class ReferenceBilling:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceBilling:
-        return cls(context.engine)
+        return cls(context.reference_store())
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -263,6 +264,19 @@ class ReferenceBilling:
         )
 
     # -- writes -----------------------------------------------------------------
+
+    def office(self, code: str) -> Office:
+        if not code or len(code) > 16:
+            raise NotFound("billing: unknown office", system=self.system)
+        with self._begin() as conn:
+            row = conn.execute(
+                select(offices_t.c.code, offices_t.c.level, offices_t.c.name_en, offices_t.c.name_hi).where(
+                    offices_t.c.code == code
+                )
+            ).first()
+        if row is None:
+            raise NotFound("billing: unknown office", system=self.system)
+        return Office(code=row.code, level=row.level, name_en=row.name_en, name_hi=row.name_hi)
 
     def post_payment(
         self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str

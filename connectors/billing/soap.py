@@ -58,6 +58,7 @@ from connectors.billing import (
     MeterStatus,
     MeterType,
     NewConsumer,
+    Office,
     OfficeCodes,
     OutstandingDues,
     PostingReceipt,
@@ -71,6 +72,7 @@ from connectors.billing.reference import india_today
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 
 WSDL_PATH = Path(__file__).with_name("billing.wsdl")
+OFFICE_LEVELS = frozenset({"dc", "zone", "division", "circle"})
 NS = "urn:discom:billing:1"
 BINDING = "{urn:discom:billing:1:wsdl}BillingSoapBinding"
 REJECTION_CODES = frozenset({"reference_conflict", "invalid_request", "unknown_office", "invalid_amount"})
@@ -370,6 +372,25 @@ class SoapBilling:
             )
 
         return self._call("GetMeterStatus", convert, consumerNumber=consumer_number)
+
+    def office(self, code: str) -> Office:
+        if not code or len(code) > 16:
+            raise NotFound(f"{self.system}: unknown office", system=self.system)
+
+        def convert(answer: Any) -> Office:
+            o = self._single(answer, "office")
+            if o.code != code:
+                raise _Garbage("answer for another office")
+            if o.level not in OFFICE_LEVELS:
+                raise _Garbage("unknown office level")
+            return Office(
+                code=code,
+                level=_text(o.level, "level", max_len=10),
+                name_en=_text(o.nameEn, "nameEn", max_len=120),
+                name_hi=_text(o.nameHi, "nameHi", max_len=120),
+            )
+
+        return self._call("GetOffice", convert, officeCode=code)
 
     def post_payment(
         self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str

@@ -1,7 +1,6 @@
 """The reference billing system's tables (``ref_`` prefix, ReferenceBase metadata).
 
-Created by migration ``0002_reference_systems``; keep the two in step (a test
-compares them).
+In the reference store, which creates them (connectors.reference_db.open_reference_store).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class ReferenceDbt:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceDbt:
-        return cls(context.engine)
+        return cls(context.reference_store())
 
     def notify(self, notice: KycChangeNotice) -> None:
         ensure_up(self.engine, SYSTEM)

@@ -110,7 +110,7 @@ class ReferenceHeadEnd:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceHeadEnd:
-        return cls(context.engine, context.float_option("execute_after", 0.0))
+        return cls(context.reference_store(), context.float_option("execute_after", 0.0))
 
     def install_meter(
         self,

@@ -102,7 +102,7 @@ class ReferenceKyc:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceKyc:
-        return cls(context.engine)
+        return cls(context.reference_store())
 
     def _begin(self) -> AbstractContextManager[Connection]:
         return reference_transaction(self.engine, self.system)

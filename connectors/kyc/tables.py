@@ -1,6 +1,6 @@
 """The reference KYC system's table: the KYC records (the Samagra extract is :mod:`connectors.samagra.tables`).
 
-Created by migration ``0002_reference_systems``.
+In the reference store (connectors.reference_db), which creates it.
 """
 
 from __future__ import annotations

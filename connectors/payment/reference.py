@@ -74,7 +74,7 @@ class ReferencePayment:
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferencePayment:
         return cls(
-            context.engine,
+            context.reference_store(),
             CallbackVerifier.from_context(context),
             context.option("checkout_url", "http://127.0.0.1:6543/reference/pay"),
             context.option("callback_url", ""),

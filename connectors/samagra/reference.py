@@ -43,7 +43,7 @@ class ReferenceSamagra:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceSamagra:
-        return cls(context.engine, context.float_option("delay_seconds", 0.0))
+        return cls(context.reference_store(), context.float_option("delay_seconds", 0.0))
 
     def _wait(self) -> None:
         if self.delay_seconds:

@@ -1,6 +1,6 @@
 """The reference Samagra registry's table (an extract of the state registry).
 
-Created by migration ``0002_reference_systems``. The reference KYC system
+In the reference store (connectors.reference_db), which creates it. The reference KYC system
 reads it too, as the real one consults Samagra during e-KYC.
 """
 

@@ -54,7 +54,7 @@ class ReferenceSingleWindow:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceSingleWindow:
-        return cls(context.engine)
+        return cls(context.reference_store())
 
     def deliver(self, update: StatusUpdate) -> DeliveryReceipt:
         ensure_up(self.engine, SYSTEM)

@@ -68,7 +68,7 @@ class ReferenceSms:
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceSms:
-        return cls(context.engine, DltRegistration.from_options(context.options))
+        return cls(context.reference_store(), DltRegistration.from_options(context.options))
 
     def send(self, mobile: str, text: str, template: str, idempotency_key: str) -> str:
         ensure_up(self.engine, SYSTEM)

@@ -51,6 +51,7 @@ from hub.models.connection import (
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
+from hub.offices import office_names
 from hub.outbox import enqueue, unit_of_work
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
@@ -657,7 +658,7 @@ class ConnectionService:
         return Issuer(
             discom_name_en=self.discom_en,
             discom_name_hi=self.discom_hi,
-            office_name=f"Distribution Centre {application.office_code} / वितरण केन्द्र",
+            office_name=office_names(self.registry).printed(application.office_code),
             officer_name=account.name if account is not None else officer,
             officer_designation_en=en,
             officer_designation_hi=hi,

@@ -25,6 +25,7 @@ from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.offices import office_names
 from hub.openapi import text_schema
 from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 from hub.workflow import WorkflowError, WorkflowRegistry
@@ -221,7 +222,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
         else f"{case.workflow} {case.subject_id}",
         "state_hi": state.label_hi,
         "state_en": state.label_en,
-        "office": case.office_code,
+        "office": office_names(request.registry).shown(case.office_code),
         "time_left": left,
         "due": in_ist(case.due_at),
         "overdue": overdue,

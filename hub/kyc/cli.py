@@ -10,12 +10,13 @@ from typing import Any
 
 def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
-    from hub.cli import engine_for
+    from hub.cli import engine_for, reference_store_for
     from hub.kyc.sync import sync_kyc
     from hub.services import build_connectors
 
     engine = engine_for(settings)
-    kyc = build_connectors(settings, engine).get("kyc")
+    reference_store = reference_store_for(settings)
+    kyc = build_connectors(settings, reference_store).get("kyc")
     if kyc is None:
         print("hub-admin: no KYC connector configured (hub.kyc.backend)", file=sys.stderr)
         return 2
@@ -32,6 +33,8 @@ def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
+        if reference_store is not None:
+            reference_store.dispose()
     print(json.dumps(result.as_json()))
     return 0
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from alembic import context
 
 import hub.models
-from connectors.reference_db import ReferenceBase, load_reference_tables
 from hub.db import make_engine
 
 config = context.config
-load_reference_tables()
-target_metadata = [hub.models.Base.metadata, ReferenceBase.metadata]
+# The reference backends' tables are not the hub's: they live in the reference store.
+target_metadata = hub.models.Base.metadata
 
 
 def run() -> None:

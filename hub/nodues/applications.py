@@ -53,6 +53,7 @@ from hub.models.workflow import WorkflowCase, WorkflowEvent
 from hub.nodues.accounts import Billing, Kyc, Samagra
 from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
+from hub.offices import office_names
 from hub.outbox import enqueue, enqueue_sms, submit_after_commit, take_new_ids
 from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
@@ -632,7 +633,7 @@ class NoDuesTransitions:
             issuer=Issuer(
                 discom_name_en=str(settings["hub.discom.name_en"]),
                 discom_name_hi=str(settings["hub.discom.name_hi"]),
-                office_name=app.office_code,
+                office_name=office_names(self.registry).printed(app.office_code),
                 officer_name=officer.name if officer is not None else event.actor,
                 officer_designation_en=designation[0],
                 officer_designation_hi=designation[1],

@@ -19,7 +19,7 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.billing import ConnectionStatus, Consumer, MeterStatus, OfficeCodes
+from connectors.billing import ConnectionStatus, Consumer, MeterStatus, Office, OfficeCodes
 from forms.safexml import parse_untrusted_xml
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
 
@@ -39,6 +39,7 @@ class BillingData:
     # Each ledger entry: (date, amount in rupees; positive = owed).
     ledger: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
     meters: dict[str, MeterStatus] = field(default_factory=dict)
+    offices: dict[str, Office] = field(default_factory=dict)
     postings: dict[str, tuple[str, Decimal, datetime, str]] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
     next_serial: int = 1
@@ -235,6 +236,18 @@ class FakeBillingSoap:
         self._el(node, "health", meter.health.value)
         self._el(node, "supply", meter.supply.value)
         self._el(node, "lastReadOn", meter.last_read_on.isoformat() if meter.last_read_on else None)
+        return out
+
+    def op_GetOfficeRequest(self, req: etree._Element) -> etree._Element:
+        office = self.data.offices.get(req.findtext(b("officeCode")) or "")
+        if office is None:
+            raise SoapFault("not_found")
+        out = etree.Element(b("GetOfficeResponse"))
+        node = etree.SubElement(out, b("office"))
+        self._el(node, "code", office.code)
+        self._el(node, "level", office.level)
+        self._el(node, "nameEn", office.name_en)
+        self._el(node, "nameHi", office.name_hi)
         return out
 
     def _post(self, tag: str, reference: str, number: str, amount: Decimal, day: date) -> etree._Element:

@@ -1,8 +1,9 @@
-"""Migrated SQLite and PostgreSQL databases for the reference billing/KYC backends.
+"""Reference stores on SQLite and PostgreSQL for the reference billing/KYC backends.
 
 ``ref_engine`` is parametrized over both backends (each test runs on each):
 one temp SQLite file, or one uniquely named PostgreSQL schema in db ``test``
-(dropped at the end), per test session, migrated with the real Alembic chain.
+(dropped at the end), per test session, its tables created by the reference
+side itself (connectors.reference_db.open_reference_store), as when served.
 ``demo_engine`` reloads a small deterministic demo data set before each test,
 so tests may write (payments, e-KYC) without leaking into each other.
 """
@@ -19,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from connectors.demo import generate_demo_data
+from connectors.reference_db import open_reference_store
 from hub.db import make_engine
-from hub.migrate import upgrade
 
 __all__ = ["DEMO_CONSUMERS", "DEMO_REFERENCE_DATE", "demo_engine", "ref_engine"]
 
@@ -33,8 +34,7 @@ DEMO_CONSUMERS = 300
 def ref_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     if request.param == "sqlite":
         url = "sqlite:///" + str(tmp_path_factory.mktemp("refdb") / "ref.sqlite")
-        upgrade(url)
-        engine = make_engine(url, pool_size=4)
+        engine = open_reference_store(url)
         yield engine
         engine.dispose()
         return
@@ -44,8 +44,7 @@ def ref_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     try:
-        upgrade(url)
-        engine = make_engine(url, pool_size=4)
+        engine = open_reference_store(url)
         yield engine
         engine.dispose()
     finally:

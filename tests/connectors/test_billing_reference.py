@@ -26,7 +26,8 @@ CLEAN = PERSONAS["clean"]
 AS_OF = date(2026, 11, 30)
 
 
-def test_migration_matches_the_models(ref_engine: Engine) -> None:
+def test_the_store_holds_the_tables_the_models_describe(ref_engine: Engine) -> None:
+    """The reference side creates its own schema (open_reference_store); the hub's migrations do not."""
     ours = {t for t in ReferenceBase.metadata.tables if t.startswith("ref_")}
     with ref_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), ReferenceBase.metadata)
@@ -41,6 +42,18 @@ def test_built_from_settings(demo_engine: Engine) -> None:
     billing = load_connector(context.options["backend"], context)
     assert IBilling.providedBy(billing)
     billing.heartbeat()
+
+
+def test_office_names_from_the_demo_hierarchy(demo_engine: Engine) -> None:
+    from connectors.demo import office_hierarchy
+
+    billing = ReferenceBilling(demo_engine)
+    expected = next(o for o in office_hierarchy() if o.code == "DIV-BPL-1")
+    office = billing.office("DIV-BPL-1")
+    assert (office.level, office.name_en, office.name_hi) == ("division", expected.name_en, expected.name_hi)
+    assert office.name_en != office.code
+    with pytest.raises(NotFound):
+        billing.office("DIV-XYZ-9")
 
 
 def test_dues_as_of_a_date_and_evidence(demo_engine: Engine) -> None:

@@ -20,6 +20,7 @@ from connectors.billing import (
     MeterStatus,
     MeterType,
     NewConsumer,
+    Office,
     OfficeCodes,
     SupplyState,
     UnknownConsumers,
@@ -85,6 +86,7 @@ def _data() -> BillingData:
         SupplyState.CONNECTED,
         date(2026, 10, 1),
     )
+    data.offices["DIV-BPL-1"] = Office("DIV-BPL-1", "division", "Bhopal City Division 1", "भोपाल शहर संभाग 1")
     return data
 
 
@@ -188,6 +190,17 @@ def test_meter_status(billing: SoapBilling) -> None:
     assert meter.last_read_on == date(2026, 10, 1)
     with pytest.raises(NotFound):
         billing.meter_status(SUNITA.consumer_number)
+
+
+def test_office_names(billing: SoapBilling) -> None:
+    office = billing.office("DIV-BPL-1")
+    assert (office.level, office.name_en, office.name_hi) == (
+        "division",
+        "Bhopal City Division 1",
+        "भोपाल शहर संभाग 1",
+    )
+    with pytest.raises(NotFound):
+        billing.office("DIV-XYZ-9")
 
 
 def test_post_payment_is_idempotent_and_conflicts_are_rejected(billing: SoapBilling) -> None:

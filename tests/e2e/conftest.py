@@ -46,6 +46,7 @@ class ServedHub:
     url: str
     env: dict[str, str]
     database_url: str
+    reference_url: str
     log: Path
 
     def admin(self, *args: str, env: dict[str, str] | None = None) -> str:
@@ -122,13 +123,22 @@ class ServedHub:
             engine.dispose()
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
-        """Read what an outside system holds (the reference SMS gateway's messages, a ledger)."""
-        engine = make_engine(self.database_url, pool_size=1)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(statement), params))
-        finally:
-            engine.dispose()
+        """Read what the hub's database holds."""
+        return _query(self.database_url, statement, params)
+
+    def reference_sql(self, statement: str, **params: Any) -> list[Any]:
+        """Read what an outside system holds (the reference SMS gateway's messages, a ledger):
+        the reference systems' own store, beside the hub's database in DATA_DIR."""
+        return _query(self.reference_url, statement, params)
+
+
+def _query(url: str, statement: str, params: dict[str, Any]) -> list[Any]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(statement), params))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -147,10 +157,13 @@ def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHub]:
         args.append(f"DATABASE_URL={database_url}")
     else:
         database_url = f"sqlite:///{data}/hub.sqlite"
+    # The Makefile puts the reference systems' store in DATA_DIR (see its DATA_ENV).
+    reference_url = f"sqlite:///{data}/reference.sqlite"
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "HUB_DATABASE_URL": database_url,
+        "HUB_REFERENCE_DATABASE_URL": reference_url,
         "HUB_KEYS_DIR": str(data / "keys"),
         "HUB_QUEUE_SQLITE_PATH": str(data / "queue.sqlite"),
         "HUB_PUBLIC_URL": url,
@@ -179,7 +192,7 @@ def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHub]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the hub did not become ready:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield ServedHub(url, env, database_url, log)
+        yield ServedHub(url, env, database_url, reference_url, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -22,7 +22,7 @@ def _otp_sent_to(hub: ServedHub, mobile: str, after_id: int) -> tuple[int, str]:
     """The person reads the OTP on their phone: the reference SMS gateway's message."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        rows = hub.sql(
+        rows = hub.reference_sql(
             "SELECT id, text FROM ref_sms_message WHERE mobile = :m AND id > :i ORDER BY id DESC",
             m=mobile,
             i=after_id,
@@ -36,7 +36,7 @@ def _otp_sent_to(hub: ServedHub, mobile: str, after_id: int) -> tuple[int, str]:
 
 
 def _last_sms_id(hub: ServedHub) -> int:
-    return int(hub.sql("SELECT COALESCE(MAX(id), 0) FROM ref_sms_message")[0][0])
+    return int(hub.reference_sql("SELECT COALESCE(MAX(id), 0) FROM ref_sms_message")[0][0])
 
 
 def test_a_scheme_gets_consented_kyc_and_only_the_fields_its_policy_allows(served_hub: ServedHub) -> None:

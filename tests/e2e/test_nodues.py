@@ -38,7 +38,7 @@ class Portal:
     def sms_since(self, mobile: str, after: int, template: str, seconds: float = 30) -> tuple[int, str]:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            rows = self.hub.sql(
+            rows = self.hub.reference_sql(
                 "SELECT id, text FROM ref_sms_message WHERE mobile = :m AND id > :i AND template_name = :t "
                 "ORDER BY id DESC",
                 m=mobile,
@@ -51,7 +51,7 @@ class Portal:
         raise AssertionError(f"no {template} SMS reached {mobile}")
 
     def last_sms(self) -> int:
-        return int(self.hub.sql("SELECT COALESCE(MAX(id), 0) FROM ref_sms_message")[0][0])
+        return int(self.hub.reference_sql("SELECT COALESCE(MAX(id), 0) FROM ref_sms_message")[0][0])
 
     def otp(self, to: str, **body: Any) -> dict[str, str]:
         before = self.last_sms()

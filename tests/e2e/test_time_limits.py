@@ -53,7 +53,9 @@ def test_overdue_and_statutory_breach_reach_the_senior_officers_and_the_single_w
     served_hub.run_job_now(STATUTORY_JOB)
 
     def breach_notices() -> list[dict[str, Any]]:
-        rows = served_hub.sql("SELECT details FROM ref_sw_delivery WHERE application_id = :a", a=sw_id)
+        rows = served_hub.reference_sql(
+            "SELECT details FROM ref_sw_delivery WHERE application_id = :a", a=sw_id
+        )
         return [d for d in (json.loads(r[0]) for r in rows) if d.get("statutory_breached")]
 
     _wait(lambda: len(breach_notices()) == 1, "tell the single window of the statutory breach")

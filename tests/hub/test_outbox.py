@@ -100,10 +100,10 @@ def rows(committed_engine: Engine) -> Iterator[OutboxRows]:
 
 
 @pytest.fixture()
-def connectors(committed_engine: Engine) -> Iterator[dict[str, Any]]:
-    built = build_connectors(dict(CONNECTORS), committed_engine)
+def connectors(reference_engine: Engine) -> Iterator[dict[str, Any]]:
+    built = build_connectors(dict(CONNECTORS), reference_engine)
     yield built
-    ensure_up_all(committed_engine)
+    ensure_up_all(reference_engine)
 
 
 def ensure_up_all(engine: Engine) -> None:
@@ -234,9 +234,13 @@ def test_sms_delivered_once_with_the_delivery_id(
 
 
 def test_connector_down_retries_with_backoff_then_parks(
-    rows: OutboxRows, deliverer: OutboxDeliverer, committed_engine: Engine, queue: OutboxQueue
+    rows: OutboxRows,
+    deliverer: OutboxDeliverer,
+    committed_engine: Engine,
+    reference_engine: Engine,
+    queue: OutboxQueue,
 ) -> None:
-    set_down(committed_engine, "sms")
+    set_down(reference_engine, "sms")
     message_id = rows.add("sms", {"mobile": "9876543210", "text": "Notice: parked", "template": "notice"})
     before = utcnow()
     [first] = deliverer.deliver([message_id])
@@ -263,7 +267,7 @@ def test_connector_down_retries_with_backoff_then_parks(
     assert deliverer.deliver([message_id])[0].result == "skipped"
 
     # The operator brings it back once the gateway is up.
-    ensure_up_all(committed_engine)
+    ensure_up_all(reference_engine)
     with Session(committed_engine) as session, session.begin():
         assert [m.id for m in list_messages(session, "parked") if m.id == message_id] == [message_id]
         revived = retry(session, message_id)
@@ -306,17 +310,17 @@ def test_order_per_key(
 
 
 def test_parked_message_holds_its_key(
-    rows: OutboxRows, deliverer: OutboxDeliverer, committed_engine: Engine
+    rows: OutboxRows, deliverer: OutboxDeliverer, committed_engine: Engine, reference_engine: Engine
 ) -> None:
     key = "connection-application:HOLD-1"
-    set_down(committed_engine, "singlewindow")
+    set_down(reference_engine, "singlewindow")
     first = rows.add("singlewindow.status", status_update("HOLD-1", 1), key)
     second = rows.add("singlewindow.status", status_update("HOLD-1", 2), key)
     for _ in range(3):
         rows.make_due(first)
         deliverer.deliver([first])
     assert rows.get(first).status == "parked"
-    ensure_up_all(committed_engine)
+    ensure_up_all(reference_engine)
     assert deliverer.deliver([second])[0].result == "skipped"
     assert second not in deliverer.due_ids()
     with Session(committed_engine) as session, session.begin():
@@ -409,13 +413,13 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
 
 
 def test_sms_reference_table_records_the_delivery(
-    rows: OutboxRows, deliverer: OutboxDeliverer, committed_engine: Engine
+    rows: OutboxRows, deliverer: OutboxDeliverer, reference_engine: Engine
 ) -> None:
     message_id = rows.add("sms", {"mobile": "9876543210", "text": "Notice: table", "template": "notice"})
     deliverer.deliver([message_id])
-    with Session(committed_engine) as session:
+    with Session(reference_engine) as session:
         stored = session.scalars(
             select(RefSmsMessage).where(RefSmsMessage.idempotency_key == f"hub-outbox-{message_id}")
         ).all()
     assert [m.text for m in stored] == ["Notice: table"]
-    ensure_up(committed_engine, "sms")
+    ensure_up(reference_engine, "sms")

@@ -37,6 +37,6 @@ def test_production_ini_names_a_real_client_for_every_system(
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
-    built = build_connectors(overlay_environment(ini), engine)
+    built = build_connectors(overlay_environment(ini), None)
     assert set(built) == set(SYSTEMS)
     assert not [name for name, c in built.items() if type(c).__module__.endswith((".reference", "demo"))]

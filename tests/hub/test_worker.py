@@ -149,6 +149,7 @@ def worker_settings(
 ) -> dict[str, str]:
     return {
         "hub.database_url": database_url,
+        "hub.reference.database_url": base_settings["hub.reference.database_url"],
         "hub.secret_key": "test-secret-key",
         "hub.keys_dir": str(base_settings["hub.keys_dir"]),
         "hub.log_json": "false",
@@ -166,12 +167,12 @@ def worker_settings(
 
 
 @pytest.fixture()
-def rows(committed_engine: Engine) -> Iterator[OutboxRows]:
+def rows(committed_engine: Engine, reference_engine: Engine) -> Iterator[OutboxRows]:
     tracker = OutboxRows(committed_engine)
     yield tracker
     tracker.cleanup()
     for system in ("sms", "singlewindow"):
-        set_down(committed_engine, system, down=False)
+        set_down(reference_engine, system, down=False)
 
 
 @pytest.fixture()
@@ -196,12 +197,12 @@ def status_of(rows: OutboxRows, message_id: int) -> str:
 
 
 def test_worker_delivers_an_sms(
-    worker: WorkerProcess, rows: OutboxRows, producer: OutboxQueue, committed_engine: Engine
+    worker: WorkerProcess, rows: OutboxRows, producer: OutboxQueue, reference_engine: Engine
 ) -> None:
     message_id = rows.add("sms", {"mobile": "9876543210", "text": "Notice: worker", "template": "notice"})
     producer.submit([message_id])
     wait_for(lambda: status_of(rows, message_id) == "delivered", worker, "delivery")
-    with Session(committed_engine) as session:
+    with Session(reference_engine) as session:
         sent = session.scalars(
             select(RefSmsMessage).where(RefSmsMessage.idempotency_key == f"hub-outbox-{message_id}")
         ).all()
@@ -212,10 +213,10 @@ def test_worker_retries_then_parks_and_the_operator_retries(
     worker: WorkerProcess,
     rows: OutboxRows,
     producer: OutboxQueue,
-    committed_engine: Engine,
+    reference_engine: Engine,
     worker_settings: dict[str, str],
 ) -> None:
-    set_down(committed_engine, "sms")
+    set_down(reference_engine, "sms")
     message_id = rows.add("sms", {"mobile": "9876543210", "text": "Notice: park", "template": "notice"})
     producer.submit([message_id])
     wait_for(lambda: status_of(rows, message_id) == "parked", worker, "parking")
@@ -236,7 +237,7 @@ def test_worker_retries_then_parks_and_the_operator_retries(
     )
     assert message_id in [json.loads(line)["id"] for line in listed.stdout.splitlines()]
 
-    set_down(committed_engine, "sms", down=False)
+    set_down(reference_engine, "sms", down=False)
     retried = subprocess.run(
         [sys.executable, "-m", "hub.cli", ini, "outbox", "retry", str(message_id)],
         cwd=ROOT,
@@ -256,7 +257,7 @@ def test_sweep_requeues_a_message_whose_task_was_lost(worker: WorkerProcess, row
 
 
 def test_order_per_key_with_several_threads(
-    worker: WorkerProcess, rows: OutboxRows, producer: OutboxQueue, committed_engine: Engine
+    worker: WorkerProcess, rows: OutboxRows, producer: OutboxQueue, reference_engine: Engine
 ) -> None:
     application = f"WRK-{uuid.uuid4().hex[:8]}"
     key = f"connection-application:{application}"
@@ -265,9 +266,9 @@ def test_order_per_key_with_several_threads(
     for message_id in reversed(ids):
         producer.submit([message_id])
     wait_for(lambda: all(status_of(rows, i) == "delivered" for i in ids), worker, "six deliveries")
-    portal = ReferenceSingleWindow(committed_engine)
+    portal = ReferenceSingleWindow(reference_engine)
     received = sorted(portal.received(application), key=lambda u: u.delivery_id)
-    with Session(committed_engine) as session:
+    with Session(reference_engine) as session:
         from connectors.singlewindow.reference import RefSwDelivery
 
         arrival = session.scalars(
@@ -283,7 +284,7 @@ def test_killed_mid_delivery_every_callback_arrives_exactly_once(
     worker: WorkerProcess,
     rows: OutboxRows,
     producer: OutboxQueue,
-    committed_engine: Engine,
+    reference_engine: Engine,
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "journal.txt"
@@ -319,7 +320,7 @@ def test_killed_mid_delivery_every_callback_arrives_exactly_once(
     # At least once to the receiver: the interrupted delivery was sent again ...
     assert [a for a in attempts if a[0] == stalled] == [[stalled, "accepted"], [stalled, "duplicate"]]
     # ... and exactly once in effect: the receiver holds each delivery id once, in sequence order.
-    portal = ReferenceSingleWindow(committed_engine)
+    portal = ReferenceSingleWindow(reference_engine)
     received = portal.received(application)
     assert [u.delivery_id for u in received] == [f"hub-outbox-{i}" for i in ids]
     assert [u.sequence for u in received] == [1, 2, 3, 4, 5]

@@ -107,6 +107,7 @@ def connection_settings(portal_url: str, key_file: Path, document_origin: str) -
 @pytest.fixture(scope="module")
 def live_settings(  # overrides tests/conftest.py: this module's app talks to the fakes above
     live_database_url: str,
+    live_reference_url: str,
     keys_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
     portal: FakeSingleWindow,
@@ -117,6 +118,7 @@ def live_settings(  # overrides tests/conftest.py: this module's app talks to th
     var = tmp_path_factory.mktemp("connvar")
     return {
         "hub.database_url": live_database_url,
+        "hub.reference.database_url": live_reference_url,
         "hub.secret_key": "test-secret-key",
         "hub.keys_dir": str(keys_dir),
         "hub.queue.sqlite_path": str(var / "queue.sqlite"),
@@ -128,9 +130,9 @@ def live_settings(  # overrides tests/conftest.py: this module's app talks to th
 
 
 @pytest.fixture(scope="module")
-def offices(live_engine: Engine) -> None:
+def offices(live_reference_engine: Engine) -> None:
     """The discom's offices in reference billing (create_consumer needs the DC)."""
-    with live_engine.begin() as conn:
+    with live_reference_engine.begin() as conn:
         if conn.execute(select(RefOffice.code).limit(1)).first() is None:
             conn.execute(
                 insert(RefOffice),

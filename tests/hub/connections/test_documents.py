@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from connectors.demo import office_hierarchy
 from hub.models.document import IssuedDocument
 from hub.models.officer import Officer
 from tests.connectors.fake_singlewindow import FakeSingleWindow
@@ -65,6 +66,9 @@ def test_demand_note_and_sanction_letter_say_what_they_are(
 
     note = pdf_text(hub, app.demand_note_number, tmp_path)
     assert "Demand Note" in note and "मांग पत्र (डिमांड नोट)" in note
+    # The distribution centre by the names billing gives it, not its code.
+    office = next(o for o in office_hierarchy() if o.code == app.office_code)
+    assert f"{office.name_hi} / {office.name_en}" in note, note
     # How to pay: the amount, the last date and where.
     assert "Total amount due (₹)" in note and "कुल देय राशि (₹)" in note
     assert "Pay by" in note and "भुगतान की अंतिम तिथि" in note
@@ -96,6 +100,8 @@ def test_demand_note_and_sanction_letter_say_what_they_are(
     # Signed by the officer's name and designation, not the login id.
     assert MANAGER_NAME in letter and "Manager / प्रबंधक" in letter
     assert "Connected load (kW)" in letter and "संयोजित भार (किलोवाट)" in letter
+    assert "415 V three phase / 415 वोल्ट तीन फेज" in letter and "415V" not in letter
+    assert f"{office.name_hi} / {office.name_en}" in letter
     # Nothing of the no-dues certificate, and no raw keys or codes.
     assert "No electricity connection" not in letter and "कोई बिजली कनेक्शन" not in letter
     for text in (note, letter):

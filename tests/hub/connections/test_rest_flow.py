@@ -210,11 +210,12 @@ def test_overdue_state_escalates_and_missed_statutory_date_is_compensated(
     hub.drain()
     app = hub.application(sw_id)
     assert app.compensation_receipt
-    with Session(hub.engine) as session:
-        credits = session.scalars(
+    with Session(hub.app.app.registry["reference_store"]) as billing:
+        credits = billing.scalars(
             select(RefLedgerEntry).where(RefLedgerEntry.reference == f"COMP/{no}")
         ).all()
         assert [(c.kind, c.amount_paise) for c in credits] == [("credit", -300000)]  # a credit lowers dues
+    with Session(hub.engine) as session:
         statutory = session.scalars(
             select(WorkflowBreach).where(WorkflowBreach.state == "statutory_due_date")
         ).all()

@@ -52,10 +52,10 @@ def live_settings(live_settings: dict[str, Any], http_server: tuple[str, Threadi
 
 
 @pytest.fixture(scope="module")
-def demo(live_engine: Engine) -> None:
+def demo(live_reference_engine: Engine) -> None:
     from connectors.demo import generate_demo_data
 
-    generate_demo_data(live_engine, consumers=40, seed=5)
+    generate_demo_data(live_reference_engine, consumers=40, seed=5)
 
 
 @pytest.fixture(scope="module")

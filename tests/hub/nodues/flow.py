@@ -20,9 +20,11 @@ PURPOSE = {"election": "gram_panchayat", "body": "ग्राम पंचा�
 
 
 class Flow:
-    def __init__(self, app: TestApp, engine: Engine, make_client: Any) -> None:
+    def __init__(self, app: TestApp, engine: Engine, make_client: Any, reference: Engine) -> None:
         self.app = app
         self.engine = engine
+        # The reference systems' own store (switch one down, change what a registry holds).
+        self.reference = reference
         self.client = make_client(["nodues:apply", "nodues:read", "certificates:read", "certificates:revoke"])
         self.headers = self.client["headers"]
         self.registry = app.app.registry

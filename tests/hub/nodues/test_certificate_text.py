@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from connectors.demo import PERSONAS
+from connectors.demo import PERSONAS, office_hierarchy
 from hub.models.document import IssuedDocument
 from tests.hub.nodues.flow import Flow
 
@@ -52,6 +52,9 @@ def test_no_connection_certificate_says_one_thing_in_words(flow: Flow, tmp_path:
         ).stdout.split()
     )
     assert person.name_hi in text and OFFICER in text
+    # The deciding office by the names billing gives it.
+    office = next(o for o in office_hierarchy() if o.code == "DIV-BPL-1")
+    assert f"{office.name_hi} / {office.name_en}" in text, text
     assert f"no electricity connection is recorded in the name of {person.name_hi}" in text
     # The holder as the Samagra registry records them: Devanagari, then the Latin spelling.
     assert f"{person.name_hi} ({person.name_en}) के नाम पर कोई बिजली कनेक्शन दर्ज नहीं है" in text

@@ -230,7 +230,7 @@ def test_billing_down_during_checks_waits_then_completes_never_early(flow: Flow)
     ).json["application_id"]
     flow.officer("dgm.down", ["dgm"], ["DIV-BPL-1"])
     dgm = flow.console("dgm.down")
-    set_down(flow.engine, "billing")
+    set_down(flow.reference, "billing")
     try:
         outcomes = flow.drain()
         assert [o.result for o in outcomes] == ["retry"]
@@ -244,7 +244,7 @@ def test_billing_down_during_checks_waits_then_completes_never_early(flow: Flow)
         assert [o.result for o in flow.drain()] == ["retry"]
         assert flow.application(app_id)["status"] == "checks_pending"
     finally:
-        set_down(flow.engine, "billing", down=False)
+        set_down(flow.reference, "billing", down=False)
     _due_now(flow)
     flow.drain()
     app = flow.application(app_id)

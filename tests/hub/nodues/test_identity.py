@@ -99,7 +99,7 @@ def test_the_registry_mobile_changed_after_the_otp_was_sent_is_not_proof(flow: F
     person = PERSONAS["no_connection"]
     account = flow.open_account(ATTACKER_MOBILE, status="*")["account_id"]  # type: ignore[arg-type]
     proof = flow.otp(person.mobile, purpose="apply", account_id=account, samagra_id=person.samagra_id)
-    with flow.engine.begin() as conn:
+    with flow.reference.begin() as conn:
         conn.execute(
             update(RefSamagraPerson)
             .where(RefSamagraPerson.samagra_id == person.samagra_id)
@@ -121,7 +121,7 @@ def test_the_registry_mobile_changed_after_the_otp_was_sent_is_not_proof(flow: F
         )
         assert refused.json["code"] == "identity_not_proved"
     finally:
-        with flow.engine.begin() as conn:
+        with flow.reference.begin() as conn:
             conn.execute(
                 update(RefSamagraPerson)
                 .where(RefSamagraPerson.samagra_id == person.samagra_id)
@@ -233,7 +233,7 @@ def test_approval_while_billing_is_down_issues_nothing_and_the_case_waits(flow: 
     assert flow.application(app_id)["status"] == "awaiting_decision"
     flow.officer("dgm.billingdown", ["dgm"], ["DIV-BPL-1"])
     dgm = flow.console("dgm.billingdown")
-    set_down(flow.engine, "billing")
+    set_down(flow.reference, "billing")
     try:
         answer = flow.decide(dgm, app_id, "approve")
         assert answer.location.endswith("/console")
@@ -243,7 +243,7 @@ def test_approval_while_billing_is_down_issues_nothing_and_the_case_waits(flow: 
         page = dgm.get(f"/console/cases/{flow.case_id(app_id)}").text
         assert 'value="approve"' in page  # the officer can try again
     finally:
-        set_down(flow.engine, "billing", down=False)
+        set_down(flow.reference, "billing", down=False)
     waiting = flow.application(app_id)
     assert waiting["status"] == "awaiting_decision" and waiting["certificate"] is None
     assert [h["action"] for h in waiting["history"]] == ["start", "checks_passed"]
@@ -282,7 +282,7 @@ def test_when_the_registry_is_down_readyz_says_so_and_nobody_applies(flow: Flow)
     person = PERSONAS["incomplete_kyc"]
     account = flow.open_account(person.mobile, status="*")["account_id"]  # type: ignore[arg-type]
     assert flow.app.get("/readyz").json["checks"]["samagra"]["status"] == "ok"
-    set_down(flow.engine, "samagra")
+    set_down(flow.reference, "samagra")
     try:
         ready = flow.app.get("/readyz", status=503).json
         assert ready["checks"]["samagra"]["status"] != "ok"
@@ -294,7 +294,7 @@ def test_when_the_registry_is_down_readyz_says_so_and_nobody_applies(flow: Flow)
         )
         assert waiting.json["code"] == "dependency_unavailable"
     finally:
-        set_down(flow.engine, "samagra", down=False)
+        set_down(flow.reference, "samagra", down=False)
 
 
 def test_an_application_without_proof_of_identity_supersedes_nothing(flow: Flow) -> None:
