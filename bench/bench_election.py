@@ -137,7 +137,6 @@ def wait_for_replica(
     ``contents``: LMDB allows one environment per file in a process).
     """
     import lmdb
-
     from hub.registry import replica_contents
 
     started = time.monotonic()

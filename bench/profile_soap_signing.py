@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hub.soap.payload import RenderedPayload, leaf, rendered_payload
 from lxml import etree
 
 from certs.keys import KeyRing
 from certs.wssecurity import message_signer
 from certs.xmldsig import canonical_signature
 from hub.soap.envelope import SOAP11, envelope_bytes, signed_envelope_response
-from hub.soap.payload import RenderedPayload, leaf, rendered_payload
 
 NS = "urn:discom-hub:election:1"
 

@@ -30,8 +30,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from forms.errors import FieldProblem, FormError
-from hub.election.soap import batch_payload, read_batch
-from hub.election.verification import MAX_BATCH, BatchItem, verify_many
+from hub.certificates.questions import read_batch
+from hub.certificates.verification import MAX_BATCH, BatchItem, verify_many
+from hub.election.soap import batch_element
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
@@ -210,10 +211,9 @@ def run_job(registry: Registry, job_id: int) -> None:
     for start in range(0, len(rows), CHUNK):
         questions = read_batch(rows[start : start + CHUNK])
         # expire_on_commit=False: the answers are read again when the report is written.
-        # The job's own transaction logs its verifications (inline): a job is already a bulk write.
-        # Their holders are texted by the verification log's follower (hub.election.verification).
+        # The chunk's verifications are logged in its own transaction; their holders are texted by hub-worker from the verification log (hub.election.holder_sms).
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            answered = verify_many(registry, session, questions, client_id=client_id, inline=True)
+            answered = verify_many(session, questions, client_id=client_id)
             session.execute(
                 update(ElectionVerificationJob)
                 .where(ElectionVerificationJob.id == job_id)
@@ -221,7 +221,7 @@ def run_job(registry: Registry, job_id: int) -> None:
             )
         items += [item._replace(index=item.index + start) for item in answered]
     finished = utcnow()
-    report = batch_payload(
+    report = batch_element(
         "VerificationReport",
         items,
         finished,

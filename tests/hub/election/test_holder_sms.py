@@ -11,17 +11,17 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
-
 from hub.election.verification import (
     HOLDER_NOTICES,
     follow_verification_log,
     notify_holders,
 )
+from hub.verifications import Verification, write_verifications
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
 from hub.models import FeedCursor
 from hub.models.document import IssuedDocument
-from hub.verifications import Verification, write_verifications
 from tests.hub.election.conftest import AUTHORITY_NAME, Election
 
 # 18:00 UTC is 23:30 in India: an hour later is the next India day.

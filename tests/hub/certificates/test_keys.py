@@ -13,7 +13,7 @@ from lxml import etree
 from certs.errors import KeyRingError
 from certs.keys import KeyRing
 from certs.xmldsig import DS_NS, XmlSignatureVerifier
-from hub.documents import DocumentKeys, load_keyring, rotate_document_keys
+from hub.certificates.keys import DocumentKeys, load_keyring, rotate_document_keys
 
 PASSPHRASE = "s3cret"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
