@@ -41,7 +41,6 @@ KIND_SERIES_CODES: dict[str, str] = {
 }
 
 
-
 def financial_year(moment: datetime) -> str:
     """India's financial year (April to March) of ``moment`` in IST: ``2026-27``."""
     local = moment.astimezone(IST)

@@ -264,7 +264,9 @@ def _log_one(session: Session, result: VerificationResult, method: str, verifier
     record_verifications(session, [result], method, verifier, utcnow())
 
 
-def verify_uploaded_xml(session: Session, keys: DocumentKeys, data: bytes, verifier: str) -> VerificationResult:
+def verify_uploaded_xml(
+    session: Session, keys: DocumentKeys, data: bytes, verifier: str
+) -> VerificationResult:
     """An uploaded document: its signature first, then its status in the registry.
 
     Input that is not one of our documents at all (hostile or malformed XML,

@@ -126,7 +126,11 @@ def verify_certificate(request: Request, payload: etree._Element, caller: SoapCa
         question = read_question(_fields(payload, QUESTION_FIELDS))
     now = utcnow()
     result = verify_by_number(
-        request.dbsession, question, verifier=f"client:{caller.client_id}", client_id=caller.client_id, now=now
+        request.dbsession,
+        question,
+        verifier=f"client:{caller.client_id}",
+        client_id=caller.client_id,
+        now=now,
     )
     root = etree.Element(E + "VerifyCertificateResponse", nsmap=NSMAP)
     _sub(root, "answered_at", now.isoformat())

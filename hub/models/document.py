@@ -100,7 +100,9 @@ class DocumentVerification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     # The certificate answered about (None: unknown number, or a wrong secret).
-    document_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"), nullable=True, index=True)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issued_documents.id"), nullable=True, index=True
+    )
     number_given: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
