@@ -169,7 +169,7 @@ def follow_verification_log(factory: sessionmaker[Session], on_commit: Callable[
 
 # One statement for any number of notices, cached like any other. The arrays travel as array
 # literals in one text parameter each: psycopg dumps a Python list element by element in Python,
-# which for a thousand notices cost more than the rest of the journal's bulk write.
+# which for a thousand notices cost more than the rest of the run.
 _CLAIM_PG = text(
     "INSERT INTO election_holder_notices (document_id, day, client_id, created_at) "
     "SELECT d, y, c, CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS integer[]), "
@@ -216,7 +216,7 @@ def claim_first_notices(
 
 # The subjects travel as one array literal, not an IN list: an IN list of a few hundred
 # parameters is a new statement for every length, rendered by SQLAlchemy and parsed by
-# psycopg and PostgreSQL each time (~20 µs a verification in the journal's bulk write).
+# psycopg and PostgreSQL each time.
 _MOBILES_PG = text(
     "SELECT public_id, mobile FROM nodues_applications WHERE public_id = ANY(CAST(:ids AS varchar[]))"
 )

@@ -211,7 +211,8 @@ def run_job(registry: Registry, job_id: int) -> None:
     for start in range(0, len(rows), CHUNK):
         questions = read_batch(rows[start : start + CHUNK])
         # expire_on_commit=False: the answers are read again when the report is written.
-        # The chunk's verifications are logged in its own transaction; their holders are texted by hub-worker from the verification log (hub.election.holder_sms).
+        # The chunk's verifications are logged in its own transaction; their holders are
+        # texted by hub-worker from the verification log (hub.election.holder_sms).
         with Session(engine, expire_on_commit=False) as session, session.begin():
             answered = verify_many(session, questions, client_id=client_id)
             session.execute(
