@@ -37,7 +37,8 @@ QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
 # Order of CertificateVerification in election.xsd; keys of VerificationResult.as_dict().
 _RESULT_SCALARS_HEAD = ("number", "status", "reason", "kind", "holder_name", "issuer_office")
 _RESULT_SCALARS_TAIL = ("issued_at", "valid_until", "revoked_at", "revocation_reason", "superseded")
-_CONNECTION_FIELDS = ("consumer_number", "dues", "meter_status")
+_CONNECTION = E + "connection"
+_CONNECTION_TAGS = tuple((name, E + name) for name in ("consumer_number", "dues", "meter_status"))
 _PURPOSE_FIELDS = ("description", "election", "body", "ward")
 _ERROR_FIELDS = ("code", "field", "message")
 _DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
@@ -56,8 +57,9 @@ def form_errors_as_faults() -> Iterator[None]:
 def _sub(parent: etree._Element, name: str, value: Any) -> None:
     if value is None:
         return
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    etree.SubElement(parent, E + name).text = text
+    if type(value) is not str:
+        value = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    etree.SubElement(parent, E + name).text = value
 
 
 def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
@@ -81,9 +83,9 @@ def result_element(parent: etree._Element, tag: str, data: Mapping[str, Any]) ->
     if connections is not None:
         holder = etree.SubElement(element, E + "connections")
         for connection in connections:
-            item = etree.SubElement(holder, E + "connection")
-            for name in _CONNECTION_FIELDS:
-                etree.SubElement(item, E + name).text = str(connection.get(name, ""))
+            item = etree.SubElement(holder, _CONNECTION)
+            for name, tag_name in _CONNECTION_TAGS:
+                etree.SubElement(item, tag_name).text = str(connection.get(name, ""))
     _sub(element, "no_connection", data.get("no_connection"))
     purpose = data.get("purpose")
     if purpose is not None:
