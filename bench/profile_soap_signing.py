@@ -28,7 +28,7 @@ from certs.keys import KeyRing
 from certs.wssecurity import message_signer
 from certs.xmldsig import sign_element
 from hub.certificates.verification import BatchItem, RegistryEntry, VerificationResult
-from hub.election.soap import NSMAP, E, batch_element, result_element
+from hub.election.answers import NSMAP, E, batch_element, result_element
 from hub.soap.envelope import SOAP11, signed_envelope_response
 
 ISSUED = datetime(2026, 12, 4, 10, tzinfo=UTC)

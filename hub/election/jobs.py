@@ -7,7 +7,7 @@ transaction; the client gets the job id (202). The worker verifies it in
 chunks of :data:`CHUNK` rows, each chunk its own transaction (one lookup
 query, one log INSERT, the holders' SMS), advancing ``processed_rows`` so
 progress shows while it runs. At the end it stores a result CSV and a signed
-XML report (XML-DSig with the hub's ECDSA evidence key, ``registry["soap_signer"]``).
+XML report (XML-DSig with the hub's ECDSA evidence key, hub.certificates.keys).
 
 A bad row is answered in the results with its error and never fails the job.
 If the worker dies mid-job the outbox hands the message to another worker,
@@ -25,19 +25,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
 from pyramid.registry import Registry
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from forms.errors import FieldProblem, FormError
+from hub.certificates.keys import DocumentKeys
 from hub.certificates.questions import read_batch
 from hub.certificates.verification import MAX_BATCH, BatchItem, verify_many
-from hub.election.soap import batch_element
+from hub.election.answers import batch_element
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import enqueue
-from hub.soap.service import sign_payload
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,9 @@ def run_job(registry: Registry, job_id: int) -> None:
         finished,
         head=(("job_id", public_id), ("client_id", client_id), ("created_at", created_at.isoformat())),
     )
-    xml = XML_DECLARATION + sign_payload(registry, report)
+    keys: DocumentKeys = registry["document_keys"]
+    signed = keys.sign_element(report)
+    xml = XML_DECLARATION + etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
     with Session(engine) as session, session.begin():
         session.execute(
             update(ElectionVerificationJob)

@@ -22,25 +22,16 @@ from pyramid.request import Request
 
 from forms.errors import FormError
 from hub.certificates.questions import read_batch, read_question
-from hub.certificates.verification import BatchItem, verify_by_number, verify_many
+from hub.certificates.verification import verify_by_number, verify_many
+from hub.election.answers import NSMAP, E, batch_element, result_element, sub
 from hub.election.dues import dues_status, read_dues_question
 from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
 from hub.soap import SoapCaller
 
 HERE = Path(__file__).parent
-NS = "urn:discom-hub:election:1"
-E = "{" + NS + "}"
 PATH = "/soap/election"
-NSMAP = {"e": NS}
 QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
-# Order of CertificateVerification in election.xsd; keys of VerificationResult.as_dict().
-_RESULT_SCALARS_HEAD = ("number", "status", "reason", "kind", "holder_name", "issuer_office")
-_RESULT_SCALARS_TAIL = ("issued_at", "valid_until", "revoked_at", "revocation_reason", "superseded")
-_CONNECTION = E + "connection"
-_CONNECTION_TAGS = tuple((name, E + name) for name in ("consumer_number", "dues", "meter_status"))
-_PURPOSE_FIELDS = ("description", "election", "body", "ward")
-_ERROR_FIELDS = ("code", "field", "message")
 _DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
 
 
@@ -52,14 +43,6 @@ def form_errors_as_faults() -> Iterator[None]:
         raise Problem(
             exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
         ) from None
-
-
-def _sub(parent: etree._Element, name: str, value: Any) -> None:
-    if value is None:
-        return
-    if type(value) is not str:
-        value = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    etree.SubElement(parent, E + name).text = value
 
 
 def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
@@ -74,55 +57,6 @@ def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def result_element(parent: etree._Element, tag: str, data: Mapping[str, Any]) -> etree._Element:
-    """A CertificateVerification element from a verification answer (``VerificationResult.as_dict``)."""
-    element = etree.SubElement(parent, E + tag)
-    for name in _RESULT_SCALARS_HEAD:
-        _sub(element, name, data.get(name))
-    connections = data.get("connections")
-    if connections is not None:
-        holder = etree.SubElement(element, E + "connections")
-        for connection in connections:
-            item = etree.SubElement(holder, _CONNECTION)
-            for name, tag_name in _CONNECTION_TAGS:
-                etree.SubElement(item, tag_name).text = str(connection.get(name, ""))
-    _sub(element, "no_connection", data.get("no_connection"))
-    purpose = data.get("purpose")
-    if purpose is not None:
-        holder = etree.SubElement(element, E + "purpose")
-        for name in _PURPOSE_FIELDS:
-            _sub(holder, name, purpose.get(name))
-    for name in _RESULT_SCALARS_TAIL:
-        _sub(element, name, data.get(name))
-    return element
-
-
-def batch_element(
-    tag: str,
-    items: Sequence[BatchItem],
-    answered_at: datetime,
-    head: Sequence[tuple[str, Any]] = (),
-) -> etree._Element:
-    """VerifyCertificatesResponse, or (with ``head``) a bulk job's VerificationReport."""
-    root = etree.Element(E + tag, nsmap=NSMAP)
-    for name, value in head:
-        _sub(root, name, value)
-    _sub(root, "answered_at", answered_at.isoformat())
-    _sub(root, "count", len(items))
-    for batch_item in items:
-        data = batch_item.as_dict()
-        item = etree.SubElement(root, E + "item")
-        _sub(item, "index", data["index"])
-        _sub(item, "ref", data.get("ref"))
-        if "result" in data:
-            result_element(item, "result", data["result"])
-        else:
-            error = etree.SubElement(item, E + "error")
-            for name in _ERROR_FIELDS:
-                _sub(error, name, data["error"].get(name))
-    return root
-
-
 def verify_certificate(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
     with form_errors_as_faults():
         question = read_question(_fields(payload, QUESTION_FIELDS))
@@ -135,7 +69,7 @@ def verify_certificate(request: Request, payload: etree._Element, caller: SoapCa
         now=now,
     )
     root = etree.Element(E + "VerifyCertificateResponse", nsmap=NSMAP)
-    _sub(root, "answered_at", now.isoformat())
+    sub(root, "answered_at", now.isoformat())
     result_element(root, "result", result.as_dict())
     return root
 
@@ -149,16 +83,16 @@ def verify_certificates(request: Request, payload: etree._Element, caller: SoapC
 
 def dues_element(tag: str, answer: Mapping[str, Any], answered_at: datetime) -> etree._Element:
     root = etree.Element(E + tag, nsmap=NSMAP)
-    _sub(root, "answered_at", answered_at.isoformat())
-    _sub(root, "as_of", answer["as_of"])
-    _sub(root, "samagra_id", answer.get("samagra_id"))
-    _sub(root, "status", answer["status"])
-    _sub(root, "clear", answer["clear"])
-    _sub(root, "no_connection", answer["no_connection"])
+    sub(root, "answered_at", answered_at.isoformat())
+    sub(root, "as_of", answer["as_of"])
+    sub(root, "samagra_id", answer.get("samagra_id"))
+    sub(root, "status", answer["status"])
+    sub(root, "clear", answer["clear"])
+    sub(root, "no_connection", answer["no_connection"])
     for connection in answer["connections"]:
         item = etree.SubElement(root, E + "connection")
         for name in _DUES_FIELDS:
-            _sub(item, name, connection.get(name))
+            sub(item, name, connection.get(name))
     return root
 
 

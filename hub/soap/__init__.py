@@ -19,9 +19,7 @@ envelopes get a 429 Fault before anything is parsed. The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
 ``registry["soap_message_signer"]`` (``Callable[[etree._Element], etree._Element]``)
 signs the answers of signed operations per WS-Security (certs.wssecurity: the
-whole envelope, in its Header); without it they fail closed.
-``registry["soap_signer"]`` signs a payload kept as a standalone document
-(:func:`hub.soap.service.sign_payload`, enveloped XML-DSig). Both sign with the
+whole envelope, in its Header); without it they fail closed. It signs with the
 hub's document keys (``registry["document_keys"]``, hub.certificates) when they
 are loaded.
 """
@@ -70,8 +68,6 @@ def includeme(config: Configurator) -> None:
     if keys is not None:
         # Answers are evidence signed by the hub's own keys; read per call, so a rotated key signs
         # from the next answer on.
-        signer: Signer = keys.sign_element
-        registry["soap_signer"] = signer
         message_signer: Signer = keys.sign_message
         registry["soap_message_signer"] = message_signer
     registry.setdefault("soap_routes", set())

@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 # A handler answers with the payload element.
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element]
-# registry["soap_signer"] signs a standalone document (the bulk report, enveloped XML-DSig);
 # registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
 
@@ -418,27 +417,6 @@ def _signed_answer(
     except Exception:
         log.exception("signing the SOAP response failed", extra={"operation": operation.name})
         raise SoapFault("signing_unavailable") from None
-
-
-class SigningUnavailable(Exception):
-    """No signer is registered, or it failed: a signed answer cannot be given (fail closed)."""
-
-
-def sign_payload(registry: Mapping[str, object], payload: etree._Element) -> bytes:
-    """``payload`` with its enveloped XML-DSig (``registry["soap_signer"]``), serialised (no declaration).
-
-    For a payload kept as a standalone document, the bulk report (hub.election.jobs); SOAP
-    answers are signed per WS-Security instead (:func:`_signed_answer`). Raises
-    :class:`SigningUnavailable` (with the cause) if nothing signs it.
-    """
-    signer = registry.get("soap_signer")
-    if not callable(signer):
-        raise SigningUnavailable("no soap_signer registered")
-    try:
-        signed = signer(payload)
-        return etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
-    except Exception as exc:
-        raise SigningUnavailable(str(exc)) from exc
 
 
 # ----------------------------------------------------------------- GET
