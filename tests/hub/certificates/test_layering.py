@@ -11,7 +11,9 @@ import pytest
 def loaded_after(module: str) -> set[str]:
     """The hub modules importing ``module`` loads, in a fresh interpreter."""
     code = f"import sys, {module}; print('\\n'.join(m for m in sys.modules if m.startswith('hub')))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     return set(done.stdout.split())
 
 
