@@ -89,8 +89,10 @@ def record_verifications(
     if not results:
         return
     verifier = verifier[:_VERIFIER_MAX]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
+    # Core on the session's connection (its transaction): no ORM machinery for plain rows.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
             _INSERT_PG,
             {
                 "at": at,
@@ -117,6 +119,6 @@ def record_verifications(
             }
             for r in results
         ]
-        session.execute(_INSERT, rows)
+        connection.execute(_INSERT, rows)
     # Core statements: the request's transaction must be told it wrote, or it would roll back.
     mark_written(session)

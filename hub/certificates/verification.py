@@ -62,6 +62,7 @@ class RegistryEntry(NamedTuple):
 # Core columns of the registry table: the rows become entries as they are, with no ORM loading.
 _REGISTRY = cast(Table, IssuedDocument.__table__)
 _SELECT_ENTRY = select(*(_REGISTRY.c[name] for name in RegistryEntry._fields))
+_SELECT_ONE = _SELECT_ENTRY.where(_REGISTRY.c.number == bindparam("number"))
 _SELECT_ENTRIES_PG = _SELECT_ENTRY.where(
     _REGISTRY.c.number == any_(bindparam("numbers", type_=postgresql.ARRAY(String)))
 )
@@ -72,14 +73,16 @@ def find_entries(session: Session, numbers: Iterable[str]) -> dict[str, Registry
     wanted = sorted({n for n in numbers if n})
     if not wanted:
         return {}
+    # Core on the session's connection (its transaction): no ORM machinery for plain rows.
+    connection = session.connection()
     if len(wanted) == 1:
-        rows = session.execute(_SELECT_ENTRY.where(_REGISTRY.c.number == wanted[0]))
-    elif session.get_bind().dialect.name == "postgresql":
+        rows = connection.execute(_SELECT_ONE, {"number": wanted[0]})
+    elif connection.dialect.name == "postgresql":
         # One array parameter, not an IN list of up to a thousand: psycopg rewrites the
         # placeholders of a statement that long on every call, which cost more than the query.
-        rows = session.execute(_SELECT_ENTRIES_PG, {"numbers": wanted})
+        rows = connection.execute(_SELECT_ENTRIES_PG, {"numbers": wanted})
     else:
-        rows = session.execute(_SELECT_ENTRY.where(_REGISTRY.c.number.in_(wanted)))
+        rows = connection.execute(_SELECT_ENTRY.where(_REGISTRY.c.number.in_(wanted)))
     return {row.number: RegistryEntry._make(row) for row in rows}
 
 
