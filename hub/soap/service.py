@@ -464,9 +464,8 @@ def add_soap_service(
     authenticated partner). ``signed_operations`` answer with a WS-Security
     signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
-    file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
-    (hub.api): ``"lazy"`` for a service whose operations mostly answer without
-    the database (a transaction begins only if one touches it, no retry loop).
+    file name; they are served at ``path?xsd=NAME``. ``database`` is passed on
+    to both views (hub.api's view option).
     """
     if "{" in path or not path.startswith("/"):
         raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")
