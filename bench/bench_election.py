@@ -8,18 +8,24 @@ are no-dues certificates whose subject has no application row, so each
 verification writes its log row and (in hub-worker) its holder-SMS ledger row
 (the daily dedup) but queues no SMS (no mobile to text).
 
-A ``hub-worker`` runs beside the hub, as in production: it follows the
-verification log into the holders' SMS ledger (each verification of a certificate
-no one else checked that day is a ledger row), so that work is measured too.
+The hub is served as production.ini serves it: every verification reads the
+registry row in its request's transaction and logs its answer with one INSERT
+before the COMMIT (there is no other path). A ``hub-worker`` runs beside it, as
+in production: it claims the log rows marked for the holders' SMS into the
+ledger (each verification of a certificate no one else checked that day is a
+ledger row), so that work is measured too.
 
 Figures, each contender next to its baseline on the same granian command, alternated:
 
 * REST ``verifyCertificate`` (authority token, random certificate + code) vs the bare
-  Pyramid view (target >= 0.40);
+  Pyramid view doing the same indexed SELECT, one INSERT and COMMIT through SQLAlchemy
+  on the same database (``bare_verify_app.py``; target >= 0.75);
 * SOAP ``VerifyCertificate`` (SOAP 1.1, bearer, signed answer) vs REST
   ``verifyCertificate`` (target >= 0.70);
 * one 1,000-item SOAP ``VerifyCertificates`` vs one SOAP ``VerifyCertificate``, sequential
   latency medians (target <= 20x).
+
+Every round prints each contender's requests/s with its p50 and p99 latency.
 """
 
 from __future__ import annotations
@@ -30,9 +36,7 @@ import io
 import json
 import random
 import secrets
-import tempfile
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -44,8 +48,8 @@ from bench.common import (
     SkipSection,
     alternate,
     fetch_token,
+    granian_server,
     http_json,
-    hub_and_bare,
     hub_environment,
     hub_worker,
     median,
@@ -54,7 +58,7 @@ from bench.common import (
 )
 
 SECTION = "election"
-ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # hub.documents' verification-code alphabet
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # hub.certificates.issuing's verification-code alphabet
 SERIES = "MPCZ/ND/2026-27"
 SOAP_NS = "urn:discom-hub:election:1"
 SOAP_ACTION = "urn:discom-hub:election:1/"
@@ -125,34 +129,6 @@ def load_certificates(engine: Any, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def wait_for_replica(
-    path: Path,
-    rows: int,
-    timeout: float = 300.0,
-    contents: Callable[[], tuple[int, float | None]] | None = None,
-) -> float:
-    """Seconds until the replica at ``path`` holds ``rows`` entries and is freshly stamped.
-
-    ``contents``: how to read it when this process serves the hub too (its RegistryReplica's
-    ``contents``: LMDB allows one environment per file in a process).
-    """
-    import lmdb
-
-    from hub.registry import replica_contents
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if path.is_file():
-            try:
-                count, stamp = contents() if contents is not None else replica_contents(path)
-                if stamp and count >= rows and time.time() - stamp < 2:
-                    return time.monotonic() - started
-            except lmdb.Error:
-                pass  # not created yet
-        time.sleep(0.5)
-    raise BenchError(f"the registry replica did not reach {rows:,} entries in {timeout:.0f} s")
-
-
 def _random_script(
     directory: Path, rows: int, template: str, content_type: str, headers: dict[str, str]
 ) -> Path:
@@ -217,18 +193,12 @@ def run(args: argparse.Namespace) -> list[Figure]:
         raise BenchError("--election-rows must be at least 1000 (one full batch)")
     figures: list[Figure] = []
     with ExitStack() as stack:
-        replica = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-replica-")))
-        replica_path = replica / "registry.lmdb"
         env = stack.enter_context(
             hub_environment(
                 postgres=True,
                 ratelimit=args.ratelimit,
-                extra_settings={
-                    # verifyCertificate is limited per address; wrk is one address.
-                    "hub.ratelimit.public_per_minute": "1000000000",
-                    # As production.ini: the host-local registry replica (hub.registry).
-                    "hub.registry.replica_path": str(replica_path),
-                },
+                # verifyCertificate is limited per address; wrk is one address.
+                extra_settings={"hub.ratelimit.public_per_minute": "1000000000"},
             )
         )
         engine = env.engine()
@@ -238,9 +208,22 @@ def run(args: argparse.Namespace) -> list[Figure]:
             engine.dispose()
         print(f"  loaded {rows:,} synthetic certificates in {load_seconds:.1f} s", flush=True)
         client_id, secret = env.create_client("bench: election authority", ["certificates:verify"])
-        hub, bare = hub_and_bare(stack, env)
-        # As production runs it beside the web processes: it follows the verification log (the
-        # holders' SMS ledger), so its share of the database is in every figure.
+        hub = stack.enter_context(
+            granian_server(
+                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+            )
+        )
+        bare = stack.enter_context(
+            granian_server(
+                "bare-verify",
+                "bench.bare_verify_app:application",
+                env={"BENCH_DATABASE_URL": env.database_url},
+                ready_path="/bare/verify",
+                log_dir=env.root,
+            )
+        )
+        # As production runs it beside the web processes: it claims the log rows marked for the
+        # holders' SMS ledger, so its share of the database is in every figure.
         stack.enter_context(hub_worker(env.ini, env.root))
         token = fetch_token(hub, client_id, secret, "certificates:verify")
         auth = {"Authorization": f"Bearer {token}"}
@@ -264,8 +247,14 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         if status != 200 or ">valid<" not in body:
             raise BenchError(f"VerifyCertificate answered {status}: {body[:300]}")
-        # Those first verifications started the replica's follower: measure once it holds everything.
-        print(f"  replica built in {wait_for_replica(replica_path, rows):.1f} s", flush=True)
+        status, body = http_json(
+            "POST",
+            bare.url("/bare/verify"),
+            body=json.dumps(check).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        if status != 200 or not isinstance(body, dict) or body.get("status") != "valid":
+            raise BenchError(f"the bare verify view answered {status}: {body!r:.300}")
 
         rest_script = _random_script(
             env.root,
@@ -284,7 +273,13 @@ def run(args: argparse.Namespace) -> list[Figure]:
         soap = Contender(
             "SOAP VerifyCertificate", lambda s: run_wrk(hub.url("/soap/election"), s, script=soap_script)
         )
-        base = Contender("bare Pyramid view", lambda s: run_wrk(bare.url("/bare"), s))
+        bare_script = _random_script(
+            env.root, rows, json.dumps({"number": "__NUMBER__", "code": "__CODE__"}), "application/json", {}
+        )
+        base = Contender(
+            "bare view: SELECT + INSERT + COMMIT",
+            lambda s: run_wrk(bare.url("/bare/verify"), s, script=bare_script),
+        )
         runs = alternate([rest, soap, base], rounds=args.rounds, seconds=args.seconds)
         setting = {"database": "postgresql", "certificates": rows, "synthetic_rows": True}
         figures.append(
@@ -292,9 +287,9 @@ def run(args: argparse.Namespace) -> list[Figure]:
                 SECTION,
                 f"REST verifyCertificate ({rows:,} certificates, random)",
                 runs[rest.name],
-                "bare Pyramid view",
+                base.name,
                 runs[base.name],
-                target=0.40,
+                target=0.75,
                 details=setting,
             )
         )

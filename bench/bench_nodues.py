@@ -7,7 +7,7 @@ billing and KYC (outbox delivered in-process), the officer's approval
 (automated: the same ``WorkflowRegistry.act`` the console calls), which
 issues and stores the signed XML + PDF, and the SMS with the link.
 
-Baseline: ``hub.documents.issue_document`` alone for the same number of
+Baseline: ``hub.certificates.issuing.issue_document`` alone for the same number of
 certificates, each in its own committed transaction.
 
 The ratio (contender rate / issuing rate) is the share of the time that is
@@ -168,7 +168,8 @@ class Driver:
 def _issue_only(app: Any, count: int) -> float:
     from sqlalchemy.orm import Session
 
-    from hub.documents import Check, Connection, DocumentRequest, Holder, Issuer, Purpose, issue_document
+    from certs.document import Check, Connection, Holder, Issuer, Purpose
+    from hub.certificates.issuing import DocumentRequest, issue_document
     from hub.models.meta import utcnow
 
     keys = app.registry["document_keys"]
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             name="no-dues applications submit -> issued certificate (officer automated)",
             value=median(contender),
             unit="applications/s",
-            baseline_name="hub.documents.issue_document alone",
+            baseline_name="hub.certificates.issuing.issue_document alone",
             baseline_value=median(baseline),
             samples=contender,
             baseline_samples=baseline,

@@ -139,13 +139,6 @@ class EvidenceSigner:
             f"<ds:SignatureValue></ds:SignatureValue>"
             f"<ds:KeyInfo><ds:X509Data>{certificates}</ds:X509Data></ds:KeyInfo></ds:Signature>"
         )
-        # The same Signature as bytes around its two values, for payloads that are already bytes.
-        self._text_head = f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{_SIGNED_INFO_BODY}'.encode()
-        self._text_middle = f"{_SIGNED_INFO_END}<ds:SignatureValue>".encode()
-        self._text_tail = (
-            f"</ds:SignatureValue><ds:KeyInfo><ds:X509Data>{certificates}</ds:X509Data></ds:KeyInfo>"
-            "</ds:Signature>"
-        ).encode()
         # One parsed template per thread: copying a tree is ~3x cheaper than parsing the text, and
         # a per-thread tree keeps every document a thread builds on that thread's lxml dictionary.
         self._local = threading.local()
@@ -177,17 +170,6 @@ class EvidenceSigner:
         element.append(signature)
         return element
 
-    def signature_for(self, canonical: bytes) -> bytes:
-        """The serialised Signature element for a payload given as its exclusive-C14N bytes.
-
-        The same signature :meth:`sign` appends, for a payload that was written as canonical
-        bytes in the first place (hub.soap.payload): append the returned bytes as the payload
-        root's last child. ``canonical`` must be exactly the payload's exclusive C14N (without
-        comments); any other bytes give a signature that does not verify.
-        """
-        digest, value = self._values(canonical)
-        return self._text_head + digest + self._text_middle + value + self._text_tail
-
     def _values(self, canonical: bytes) -> tuple[bytes, bytes]:
         """DigestValue and SignatureValue (base64) for the payload's exclusive-C14N octets."""
         digest = base64.b64encode(hashlib.sha256(canonical).digest())
@@ -216,18 +198,6 @@ def sign_element(element: etree._Element, keyring: KeyRing) -> etree._Element:
     if evidence is None:
         return sign_with_identity(element, keyring.current)
     return evidence_signer(evidence).sign(element)
-
-
-def canonical_signature(canonical: bytes, keyring: KeyRing) -> bytes | None:
-    """The Signature element (bytes) over a payload given as exclusive-C14N bytes, or None.
-
-    :meth:`EvidenceSigner.signature_for` with the current identity's evidence key; None when the
-    identity has no evidence key (signxml signs only trees: use :func:`sign_element` then).
-    """
-    evidence = keyring.current.evidence
-    if evidence is None:
-        return None
-    return evidence_signer(evidence).signature_for(canonical)
 
 
 class _PinnedChainVerifier(X509CertChainVerifier):

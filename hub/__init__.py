@@ -54,14 +54,14 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.services")
     config.include("hub.auth")
     config.include("hub.openapi")
-    config.include("hub.documents")
+    config.include("hub.certificates")
     config.include("hub.periodic")
     config.include("hub.workflow")
     config.include("hub.outbox")
     config.include("hub.soap")
     # Routes are tried in the order they were added (a fixed path goes straight to its
     # route, hub.routing): those with variables that scrutiny day hammers come first.
-    config.include("hub.views.certificates")
+    config.include("hub.certificates.views")
     config.include("hub.election")
     config.include("hub.views.ping")
     config.include("hub.console")

@@ -223,7 +223,7 @@ def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
             row = rotate_signing_key(session, SecretBox(settings["hub.secret_key"], "token-signing-keys"))
             out["token_kid"] = row.kid
     if args.which in ("documents", "all"):
-        from hub.documents import rotate_document_keys
+        from hub.certificates.keys import rotate_document_keys
 
         out["document_kid"] = rotate_document_keys(settings)
     print(json.dumps(out))
@@ -232,7 +232,7 @@ def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
 def cmd_keys_init(settings: dict[str, Any], args: argparse.Namespace) -> int:
     """Make (development) or install (production PKCS#12) the document keys before any process starts."""
-    from hub.documents import load_keyring
+    from hub.certificates.keys import load_keyring
 
     keyring, created = load_keyring(settings)
     print(json.dumps({"document_kid": keyring.current.kid, "created": created}))

@@ -24,7 +24,7 @@ def add_heartbeat(config: Configurator, name: str, check: Heartbeat) -> None:
 
 
 def add_status_report(config: Configurator, name: str, report: Callable[[], dict[str, Any]]) -> None:
-    """Register information /readyz shows without judging readiness by it (e.g. a replica's lag)."""
+    """Register information /readyz shows without judging readiness by it (e.g. the holder-SMS backlog)."""
     config.registry.setdefault("status_reports", {})[name] = report
 
 

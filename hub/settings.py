@@ -392,36 +392,6 @@ SETTINGS: tuple[Setting, ...] = (
         "hub.connections.max_document_bytes", as_positive_int, 2_097_152, doc="largest application document"
     ),
     Setting(
-        "hub.registry.replica_path",
-        str,
-        "",
-        doc="host-local LMDB read replica of the document registry for verification; empty: off",
-    ),
-    Setting(
-        "hub.registry.replica_poll_seconds",
-        as_positive_float,
-        0.25,
-        doc="how often the replica follows the registry's change feed",
-    ),
-    Setting(
-        "hub.registry.replica_max_lag_seconds",
-        as_positive_float,
-        3.0,
-        doc="a replica not synced for this long is not used: verification asks the database",
-    ),
-    Setting(
-        "hub.verification.log",
-        as_choice("deferred", "inline"),
-        "deferred",
-        doc="verification log + holder SMS: deferred (buffered, written in bulk) or inline (in the request)",
-    ),
-    Setting(
-        "hub.verification.flush_seconds",
-        as_positive_float,
-        0.2,
-        doc="deferred verification log: longest a verification waits in memory before it is written",
-    ),
-    Setting(
         "hub.connections.fetch_timeout",
         as_positive_float,
         5.0,

@@ -97,9 +97,6 @@ def base_settings(
         "hub.public_url": "http://hub.test",
         "hub.oauth.issuer": "http://hub.test",
         "hub.log_json": "false",
-        # The test's rows live in its open outer transaction, which the deferred
-        # journal's own connection could not see: log verifications in the request.
-        "hub.verification.log": "inline",
         # Counters on their own connection would wait on the test's open
         # SQLite write transaction; Redis is real and shared, as in production.
         "hub.ratelimit.redis_url": "redis://127.0.0.1:6379/15",
@@ -334,9 +331,6 @@ def live_settings(
         "hub.public_url": "http://hub.test",
         "hub.oauth.issuer": "http://hub.test",
         "hub.log_json": "false",
-        # Flows read their verification rows right after the request; the deferred
-        # journal has its own tests (tests/hub/test_verifications.py).
-        "hub.verification.log": "inline",
         **CONNECTOR_SETTINGS,
     }
 

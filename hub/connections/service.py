@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certs.document import Holder, Issuer
 from connectors.billing import NewConsumer
 from connectors.errors import ConnectorRejected, ConnectorUnavailable
 from connectors.payment import PaymentCallbackInvalid, PaymentStatus
@@ -39,8 +40,9 @@ from connectors.singlewindow import StatusUpdate
 from forms.newconnection import ConnectionApplicationForm, DocumentRef
 from forms.newconnection.workflow import APPLICANT, NEXT_STEPS, SYSTEM, WORKFLOW_NAME
 from hub.audit import record as audit_record
+from hub.certificates.issuing import DocumentRequest, financial_year, issue_document
+from hub.certificates.keys import DocumentKeys
 from hub.connections.config import BILLING_CATEGORIES, ConnectionSettings, origin
-from hub.documents import IST, DocumentKeys, DocumentRequest, Holder, Issuer, financial_year, issue_document
 from hub.errors import Problem
 from hub.models.connection import (
     ConnectionApplication,
@@ -48,7 +50,7 @@ from hub.models.connection import (
     ConnectionIncident,
     ConnectionPayment,
 )
-from hub.models.meta import utcnow
+from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.offices import office_names

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from forms.labels import VALUE_LABELS as VALUES
-from hub.documents import IST
+from hub.models.meta import IST
 from hub.workflow import WorkflowDefinition
 
 # Actions a workflow definition leaves unlabelled: those the hub takes itself.

@@ -1,15 +1,15 @@
 """The state election authority's verification service: SOAP ``ElectionService`` and REST.
 
-``config.include("hub.election")`` (after hub.documents, hub.outbox, hub.soap
-and hub.views.certificates) adds:
+``config.include("hub.election")`` (after hub.certificates, hub.outbox, hub.soap
+and hub.certificates.views) adds:
 
 * SOAP ``ElectionService`` at ``/soap/election`` (``?wsdl``, ``?singleWsdl``):
   VerifyCertificate, VerifyCertificates (up to 1,000), GetDuesStatus, all signed;
 * REST verifyCertificates, getDuesStatus and bulk CSV jobs under ``/api/v1/election``
-  (``verifyCertificate`` is hub.views.certificates' operation);
+  (``verifyCertificate`` is hub.certificates.views' operation);
 * the outbox handler ``election.job`` that runs CSV jobs in the worker;
-* the periodic job (hub-worker) that follows the verification log and texts a
-  certificate's holder when an authority verified it, over SOAP or REST.
+* the periodic job (hub-worker) that claims the verification log's marked rows
+  and texts a certificate's holder when an authority verified it, over SOAP or REST.
 
 Optional settings: ``hub.election.csv_max_bytes`` (2 MiB), ``hub.election.csv_max_rows``
 (10,000), ``hub.election.batch_max_body_bytes`` (1 MiB), ``hub.election.soap_max_body_bytes`` (2 MiB).
@@ -21,13 +21,13 @@ from typing import Any
 
 from pyramid.config import Configurator
 
-from hub.election.jobs import JOB_KIND, ElectionJobHandler
-from hub.election.verification import (
+from hub.election.holder_sms import (
     HOLDER_NOTICES,
     HOLDER_NOTICES_INTERVAL_SECONDS,
     follow_verification_log,
     holder_notices_backlog,
 )
+from hub.election.jobs import JOB_KIND, ElectionJobHandler
 from hub.outbox import submit_after_commit
 
 

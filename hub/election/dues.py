@@ -21,9 +21,8 @@ from typing import Any
 from connectors.billing import MAX_DUES_BATCH, OutstandingDues, UnknownConsumers
 from connectors.errors import ConnectorUnavailable, NotFound
 from forms.reader import Reader
-from hub.documents import IST
-from hub.models.meta import utcnow
-from hub.views.certificates import SAMAGRA
+from hub.certificates.questions import SAMAGRA
+from hub.models.meta import IST, utcnow
 
 CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 

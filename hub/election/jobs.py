@@ -7,7 +7,7 @@ transaction; the client gets the job id (202). The worker verifies it in
 chunks of :data:`CHUNK` rows, each chunk its own transaction (one lookup
 query, one log INSERT, the holders' SMS), advancing ``processed_rows`` so
 progress shows while it runs. At the end it stores a result CSV and a signed
-XML report (XML-DSig with the hub's ECDSA evidence key, ``registry["soap_signer"]``).
+XML report (XML-DSig with the hub's ECDSA evidence key, hub.certificates.keys).
 
 A bad row is answered in the results with its error and never fails the job.
 If the worker dies mid-job the outbox hands the message to another worker,
@@ -25,18 +25,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
 from pyramid.registry import Registry
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from forms.errors import FieldProblem, FormError
-from hub.election.soap import batch_payload, read_batch
-from hub.election.verification import MAX_BATCH, BatchItem, verify_many
+from hub.certificates.keys import DocumentKeys
+from hub.certificates.questions import read_batch
+from hub.certificates.verification import MAX_BATCH, BatchItem, verify_many
+from hub.election.answers import batch_element
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import enqueue
-from hub.soap.service import sign_payload
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +212,10 @@ def run_job(registry: Registry, job_id: int) -> None:
     for start in range(0, len(rows), CHUNK):
         questions = read_batch(rows[start : start + CHUNK])
         # expire_on_commit=False: the answers are read again when the report is written.
-        # The job's own transaction logs its verifications (inline): a job is already a bulk write.
-        # Their holders are texted by the verification log's follower (hub.election.verification).
+        # The chunk's verifications are logged in its own transaction; their holders are
+        # texted by hub-worker from the verification log (hub.election.holder_sms).
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            answered = verify_many(registry, session, questions, client_id=client_id, inline=True)
+            answered = verify_many(session, questions, client_id=client_id)
             session.execute(
                 update(ElectionVerificationJob)
                 .where(ElectionVerificationJob.id == job_id)
@@ -221,13 +223,15 @@ def run_job(registry: Registry, job_id: int) -> None:
             )
         items += [item._replace(index=item.index + start) for item in answered]
     finished = utcnow()
-    report = batch_payload(
+    report = batch_element(
         "VerificationReport",
         items,
         finished,
         head=(("job_id", public_id), ("client_id", client_id), ("created_at", created_at.isoformat())),
     )
-    xml = XML_DECLARATION + sign_payload(registry, report)
+    keys: DocumentKeys = registry["document_keys"]
+    signed = keys.sign_element(report)
+    xml = XML_DECLARATION + etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
     with Session(engine) as session, session.begin():
         session.execute(
             update(ElectionVerificationJob)

@@ -1,6 +1,6 @@
 """The election service over REST: verifyCertificates, getDuesStatus and bulk verification by CSV.
 
-``verifyCertificate`` (one question) is hub.views.certificates' operation;
+``verifyCertificate`` (one question) is hub.certificates.views' operation;
 these answer in the same shapes, from the same functions the SOAP
 ``ElectionService`` calls.
 """
@@ -16,16 +16,22 @@ from sqlalchemy import select
 
 from connectors.billing import MAX_DUES_BATCH
 from forms.errors import FieldProblem, FormError
+from hub.certificates.questions import (
+    QUESTION_PROPERTIES,
+    REF_MAX,
+    SAMAGRA,
+    CertificateQuestion,
+    RejectedQuestion,
+    read_batch,
+)
+from hub.certificates.verification import MAX_BATCH, verify_many
 from hub.election.dues import CONSUMER_NUMBER, dues_status, read_dues_question
 from hub.election.jobs import JobLimits, create_job, job_view
-from hub.election.soap import read_batch
-from hub.election.verification import MAX_BATCH, RejectedQuestion, verify_many
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
 from hub.rest import json_reader, json_response
-from hub.views.certificates import QUESTION_PROPERTIES, REF_MAX, SAMAGRA, CertificateQuestion
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]
@@ -51,9 +57,7 @@ def verify_certificates(request: Request) -> Response:
             continue
         questions += read_batch([item], first_index=index)
     now = utcnow()
-    answered = verify_many(
-        request.registry, lambda: request.dbsession, questions, client_id=request.partner.client_id, now=now
-    )
+    answered = verify_many(request.dbsession, questions, client_id=request.partner.client_id, now=now)
     return json_response(
         {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
     )
@@ -189,7 +193,6 @@ def includeme(config: Configurator) -> None:
         route_name="election.verifications",
         request_method="POST",
         scopes=verify,
-        database="lazy",
         # 1,000 questions of a few hundred bytes.
         max_body=int(settings.get("hub.election.batch_max_body_bytes") or 1024 * 1024),
         operation_id="verifyCertificates",

@@ -13,10 +13,9 @@ from hub.models.document import (
     DocumentSeries,
     DocumentVerification,
     IssuedDocument,
-    RegistryChange,
 )
 from hub.models.election import ElectionVerificationJob, HolderNotice
-from hub.models.job import FeedCursor, JobLease
+from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
@@ -41,7 +40,6 @@ __all__ = [
     "DocumentSeries",
     "DocumentVerification",
     "ElectionVerificationJob",
-    "FeedCursor",
     "HolderNotice",
     "IssuedDocument",
     "JobLease",
@@ -58,7 +56,6 @@ __all__ = [
     "OutboxStatus",
     "PartnerClient",
     "RateLimitWindow",
-    "RegistryChange",
     "SignInFailures",
     "SoapNonce",
     "TokenSigningKey",

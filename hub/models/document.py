@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.models.meta import Base, utcnow
@@ -26,8 +26,7 @@ class DocumentSeries(Base):
 
 
 def status_at(status: str, valid_until: datetime, now: datetime) -> str:
-    """valid / revoked / superseded / expired, as a verifier should be told (a registry row, or its
-    snapshot hub.registry.RegistryEntry)."""
+    """valid / revoked / superseded / expired, as a verifier should be told."""
     if status != "valid":
         return status
     if now >= valid_until:
@@ -84,37 +83,33 @@ class DocumentFiles(Base):
 class DocumentVerification(Base):
     """Each verification: who asked (client or address), how, and what they were told.
 
-    Followers read it by ``id`` (hub.election's holder SMS): writers append under the
-    feed lock (hub.verifications), so ids become visible in order.
+    Written in the answering request's transaction (hub.certificates.log).
     """
 
     __tablename__ = "document_verifications"
+    __table_args__ = (
+        # Only the rows still to be told to their holder: small, whatever the log's size.
+        Index(
+            "ix_document_verifications_notify_holder",
+            "id",
+            postgresql_where=text("notify_holder"),
+            sqlite_where=text("notify_holder"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The certificate answered about. No foreign key (migration 0016): its check locked the
-    # certificate's row on every verification; the id is the hub's own, copied from the registry.
-    document_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # The certificate answered about (None: unknown number, or a wrong secret).
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issued_documents.id"), nullable=True, index=True
+    )
     number_given: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
     verifier: Mapped[str] = mapped_column(String(200))
-    # The partner (an authority) who asked, if one did: its checks are texted to the holder
-    # (hub.election follows this log by id).
+    # The partner (an authority) who asked, if one did: its checks are texted to the holder.
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class RegistryChange(Base):
-    """The registry's change feed: one row each time a document is issued or changes status.
-
-    Host-local read replicas of the registry (hub.registry) follow it by ``id``.
-    Writers take an advisory lock before appending (hub.db.lock_feed), so ids
-    become visible in increasing order and a follower never skips a row that
-    commits late.
-    """
-
-    __tablename__ = "registry_changes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # True until hub-worker has claimed the row for the holder's SMS (hub.election.holder_sms);
+    # None for rows no holder is told of. Claimed by this mark, not by id: ids are handed out
+    # before commit, so a cursor by id skips a row whose transaction commits late.
+    notify_holder: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -10,12 +10,12 @@ from pyramid.registry import Registry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from certs.document import mask_mobile
 from connectors.billing import Consumer
 from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.kyc import EkycOutcome
 from connectors.samagra import SamagraPerson
 from hub.audit import record as audit_record
-from hub.documents import mask_mobile
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication

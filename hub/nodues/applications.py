@@ -28,21 +28,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certs.document import Check, Connection, Holder, Issuer, Purpose, mask_mobile
 from connectors.billing import MeterHealth, OutstandingDues, UnknownConsumers
 from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.samagra import SamagraPerson
-from hub.documents import (
-    Check,
-    Connection,
-    DocumentKeys,
-    DocumentRequest,
-    Holder,
-    Issuer,
-    Purpose,
-    issue_document,
-    mask_mobile,
-    revoke_document,
-)
+from hub.certificates.issuing import DocumentRequest, issue_document, revoke_document
+from hub.certificates.keys import DocumentKeys
 from hub.errors import Problem
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow

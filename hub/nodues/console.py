@@ -7,9 +7,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from certs.document import mask_mobile
 from hub.console import CaseView, Evidence, Field
 from hub.console.labels import details_text, in_ist, value_label
-from hub.documents import mask_mobile
 from hub.models.document import IssuedDocument
 from hub.models.nodues import NoDuesApplication, NoDuesCheck
 from hub.models.workflow import WorkflowCase

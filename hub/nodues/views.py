@@ -19,12 +19,12 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
+from certs.document import mask_mobile
 from connectors.billing import IBilling
 from connectors.samagra import ISamagra
 from forms.reader import Reader
-from hub.documents import IST, mask_mobile
 from hub.errors import Problem, problem_response
-from hub.models.meta import utcnow
+from hub.models.meta import IST, utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.nodues import accounts as acc

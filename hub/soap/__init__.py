@@ -5,9 +5,7 @@
 the WS-Security UsernameToken verifier with its shared nonce store, and the
 ingress tween that answers oversized SOAP bodies with a Fault.
 
-Handlers: ``handler(request, payload_element, caller) -> response_element``, or
-a :class:`hub.soap.payload.RenderedPayload` (the answer already written as its
-exclusive-C14N bytes: cheaper for large answers); raise :class:`SoapFault`,
+Handlers: ``handler(request, payload_element, caller) -> response_element``; raise :class:`SoapFault`,
 ``hub.errors.Problem`` or ``connectors.errors.ConnectorUnavailable`` to answer
 with a Fault.
 
@@ -21,9 +19,9 @@ envelopes get a 429 Fault before anything is parsed. The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
 ``registry["soap_message_signer"]`` (``Callable[[etree._Element], etree._Element]``)
 signs the answers of signed operations per WS-Security (certs.wssecurity: the
-whole envelope, in its Header); without it they fail closed.
-``registry["soap_signer"]`` and the optional ``registry["soap_canonical_signer"]``
-sign a payload kept as a standalone document (:func:`hub.soap.service.sign_payload`).
+whole envelope, in its Header); without it they fail closed. It signs with the
+hub's document keys (``registry["document_keys"]``, hub.certificates) when they
+are loaded.
 """
 
 from __future__ import annotations
@@ -66,6 +64,12 @@ def includeme(config: Configurator) -> None:
     store: NonceStore = RedisNonceStore(redis_url) if redis_url else SqlNonceStore(engine)
     skew = int(settings.get("hub.soap.clock_skew_seconds") or 300)
     registry["soap_username_tokens"] = UsernameTokenVerifier(store, box, clock_skew_seconds=skew)
+    keys = registry.get("document_keys")
+    if keys is not None:
+        # Answers are evidence signed by the hub's own keys; read per call, so a rotated key signs
+        # from the next answer on.
+        message_signer: Signer = keys.sign_message
+        registry["soap_message_signer"] = message_signer
     registry.setdefault("soap_routes", set())
     registry.setdefault("soap_paths", {})
     config.add_directive("add_soap_service", add_soap_service)

@@ -7,7 +7,7 @@ The code itself travels in the detail as ``<hub:error><hub:code>...``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -69,25 +69,13 @@ _HEADS = {
 _TAILS = {v.name: f"</{v.prefix}:Body></{v.prefix}:Envelope>".encode() for v in (SOAP11, SOAP12)}
 
 
-# A payload already serialised (UTF-8, no XML declaration): whole, or in parts to be joined.
-SerialisedPayload = bytes | Sequence[bytes | memoryview]
+def envelope_bytes(version: SoapVersion, payload: etree._Element) -> bytes:
+    """The response envelope around ``payload``: two constants and the serialised payload, joined once."""
+    body = etree.tostring(payload, encoding="utf-8", xml_declaration=False, with_tail=False)
+    return b"".join((_HEADS[version.name], body, _TAILS[version.name]))
 
 
-def envelope_bytes(version: SoapVersion, payload: etree._Element | SerialisedPayload) -> bytes:
-    """The response envelope around ``payload``: two constants and the payload, joined once.
-
-    ``payload`` is an element (serialised here), or the payload already serialised.
-    """
-    if isinstance(payload, bytes):
-        parts: Sequence[bytes | memoryview] = (payload,)
-    elif isinstance(payload, etree._Element):
-        parts = (etree.tostring(payload, encoding="utf-8", xml_declaration=False, with_tail=False),)
-    else:
-        parts = payload
-    return b"".join((_HEADS[version.name], *parts, _TAILS[version.name]))
-
-
-def envelope_response(version: SoapVersion, payload: etree._Element | SerialisedPayload) -> Response:
+def envelope_response(version: SoapVersion, payload: etree._Element) -> Response:
     return Response(body=envelope_bytes(version, payload), status=200, content_type=version.content_type)
 
 

@@ -45,31 +45,15 @@ from hub.soap.envelope import (
     fault_response,
     signed_envelope_response,
 )
-from hub.soap.payload import RenderedPayload
 from hub.soap.security import SECURITY_TAG, SoapCaller, authenticate_soap, bearer_caller, security_headers
 from hub.soap.wsdl import ServiceDescription, WsdlError, load_service_description
 
 log = logging.getLogger(__name__)
 
-# A handler answers with the payload element, or with the payload already written as its
-# exclusive-C14N bytes (hub.soap.payload: cheaper for large answers).
-Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element | RenderedPayload]
-# registry["soap_signer"] signs a standalone document (the bulk report, enveloped XML-DSig);
+# A handler answers with the payload element.
+Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element]
 # registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
-
-
-@dataclass(frozen=True)
-class CanonicalSigner:
-    """Optional ``registry["soap_canonical_signer"]``: signs a rendered payload from its bytes.
-
-    ``sign`` returns the Signature (bytes) over a payload given as its exclusive-C14N bytes, or
-    None when it cannot (then the tree signer signs). It stands in for ``element_signer`` only:
-    if ``registry["soap_signer"]`` is replaced, answers are signed by the replacement.
-    """
-
-    element_signer: Signer
-    sign: Callable[[bytes], bytes | None]
 
 
 _TRUE = {"1", "true"}
@@ -392,13 +376,13 @@ def _soap_post(service: SoapService, request: Request) -> Response:
             raise SoapFault("validation_failed") from None
 
         answer = operation.handler(request, payload, caller)
-        if not isinstance(answer, etree._Element | RenderedPayload):
+        if not isinstance(answer, etree._Element):
             raise TypeError(
                 f"SOAP handler of {operation.name} returned {type(answer).__name__}, not an element"
             )
         if operation.signed:
             return _signed_answer(request, version, operation, answer)
-        return envelope_response(version, answer.data if isinstance(answer, RenderedPayload) else answer)
+        return envelope_response(version, answer)
     except SoapFault as fault:
         return _fault(request, version, fault, service, operation_name)
     except Problem as problem:
@@ -419,7 +403,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
 
 
 def _signed_answer(
-    request: Request, version: SoapVersion, operation: SoapOperation, answer: etree._Element | RenderedPayload
+    request: Request, version: SoapVersion, operation: SoapOperation, answer: etree._Element
 ) -> Response:
     """The answer signed per WS-Security by ``registry["soap_message_signer"]``; without it, a Fault."""
     signer = request.registry.get("soap_message_signer")
@@ -428,48 +412,11 @@ def _signed_answer(
             "no soap_message_signer registered: signed operation refused", extra={"operation": operation.name}
         )
         raise SoapFault("signing_unavailable")
-    # A rendered payload is our own well-formed bytes: parsed into the envelope's tree, which is
-    # what the signature's references point into.
-    payload = etree.fromstring(answer.data) if isinstance(answer, RenderedPayload) else answer
     try:
-        return signed_envelope_response(version, payload, signer)
+        return signed_envelope_response(version, answer, signer)
     except Exception:
         log.exception("signing the SOAP response failed", extra={"operation": operation.name})
         raise SoapFault("signing_unavailable") from None
-
-
-class SigningUnavailable(Exception):
-    """No signer is registered, or it failed: a signed answer cannot be given (fail closed)."""
-
-
-def sign_payload(registry: Mapping[str, object], payload: etree._Element | RenderedPayload) -> bytes:
-    """``payload`` with its enveloped XML-DSig (``registry["soap_signer"]``), serialised (no declaration).
-
-    For a payload kept as a standalone document, the bulk report (hub.election.jobs); SOAP
-    answers are signed per WS-Security instead (:func:`_signed_answer`). A
-    :class:`RenderedPayload` is signed from its bytes by ``registry["soap_canonical_signer"]``
-    (a :class:`CanonicalSigner` for this ``soap_signer``) when that can (no tree, no second
-    canonicalisation); otherwise it is parsed (our own bytes) and signed as a tree. Raises
-    :class:`SigningUnavailable` (with the cause) if nothing signs it.
-    """
-    signer = registry.get("soap_signer")
-    if not callable(signer):
-        # Without the element signer nothing signs: the canonical signer only ever speeds it up.
-        raise SigningUnavailable("no soap_signer registered")
-    try:
-        if isinstance(payload, RenderedPayload):
-            canonical = registry.get("soap_canonical_signer")
-            signature = None
-            # == and not "is": a bound method read twice is two objects, equal to each other.
-            if isinstance(canonical, CanonicalSigner) and canonical.element_signer == signer:
-                signature = canonical.sign(payload.data)
-            if signature is not None:
-                return b"".join(payload.parts_with_child(signature))
-            payload = etree.fromstring(payload.data)
-        signed = signer(payload)
-        return etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
-    except Exception as exc:
-        raise SigningUnavailable(str(exc)) from exc
 
 
 # ----------------------------------------------------------------- GET
@@ -517,9 +464,8 @@ def add_soap_service(
     authenticated partner). ``signed_operations`` answer with a WS-Security
     signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
-    file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
-    (hub.api): ``"lazy"`` for a service whose operations mostly answer without
-    the database (a transaction begins only if one touches it, no retry loop).
+    file name; they are served at ``path?xsd=NAME``. ``database`` is passed on
+    to both views (hub.api's view option).
     """
     if "{" in path or not path.startswith("/"):
         raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")

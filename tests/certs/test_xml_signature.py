@@ -32,7 +32,6 @@ from certs.xmldoc import NAMESPACE, build_xml, schema_errors
 from certs.xmldsig import (
     DS_NS,
     XmlSignatureVerifier,
-    canonical_signature,
     sign_element,
     sign_with_identity,
 )
@@ -438,44 +437,3 @@ def test_without_an_evidence_key_evidence_is_signed_with_the_document_key(keyrin
     )
     result = XmlSignatureVerifier(ring).verify(etree.tostring(signed))
     assert (result.signer_kid, result.signer_role) == (keyring.current.kid, "document")
-
-
-def canonical_sign(xml: bytes, keyring: KeyRing) -> bytes:
-    """A payload signed from its exclusive-C14N bytes, the Signature appended as its last child."""
-    canonical = etree.tostring(etree.fromstring(xml), method="c14n", exclusive=True, with_comments=False)
-    signature = canonical_signature(canonical, keyring)
-    assert signature is not None
-    end = canonical.rindex(b"</")
-    return canonical[:end] + signature + canonical[end:]
-
-
-@pytest.mark.parametrize("name", sorted(EVIDENCE_PAYLOADS))
-def test_a_signature_over_canonical_bytes_verifies_everywhere(
-    name: str, keyring: KeyRing, ca_pem: Path, tmp_path: Path
-) -> None:
-    signed = canonical_sign(EVIDENCE_PAYLOADS[name], keyring)
-    result = XmlSignatureVerifier(keyring).verify(signed)
-    assert (result.signer_kid, result.signer_role) == (keyring.current.kid, "evidence")
-    assert xmlsec1_verify(signed, ca_pem, tmp_path).returncode == 0
-    assert _python_xmlsec_verify(signed, ca_pem)
-    for changed in (_change_one_payload_byte(signed), _change_signature_value(signed)):
-        with pytest.raises(TamperedDocumentError):
-            XmlSignatureVerifier(keyring).verify(changed)
-        assert xmlsec1_verify(changed, ca_pem, tmp_path).returncode != 0
-
-
-def test_the_signature_over_canonical_bytes_is_the_one_sign_appends(keyring: KeyRing) -> None:
-    # Same SignedInfo, digest and KeyInfo; only the ECDSA value differs (a fresh nonce per signature).
-    from_bytes = etree.fromstring(canonical_sign(DEVANAGARI_ANSWER, keyring))[-1]
-    from_tree = sign_element(etree.fromstring(DEVANAGARI_ANSWER), keyring)[-1]
-    for signature in (from_bytes, from_tree):
-        _ds(signature, "ds:SignatureValue").text = ""
-    assert etree.tostring(from_bytes, method="c14n", exclusive=True) == etree.tostring(
-        from_tree, method="c14n", exclusive=True
-    )
-
-
-def test_without_an_evidence_key_canonical_bytes_are_not_signed(keyring: KeyRing) -> None:
-    no_evidence = replace(keyring.current, evidence=None)
-    ring = KeyRing(current=no_evidence, identities=(no_evidence,), trust_anchors=keyring.trust_anchors)
-    assert canonical_signature(EVIDENCE_PAYLOADS["ascii"], ring) is None

@@ -8,17 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.documents import (
-    Check,
-    Connection,
-    DocumentRequest,
-    Holder,
-    Issued,
-    Issuer,
-    Purpose,
-    issue_document,
-    mask_mobile,
-)
+from certs.document import Check, Connection, Holder, Issuer, Purpose, mask_mobile
+from hub.certificates.issuing import DocumentRequest, Issued, issue_document
 
 ISSUER = Issuer(
     discom_name_en="Madhya Pradesh Madhya Kshetra Vidyut Vitaran Company Limited",

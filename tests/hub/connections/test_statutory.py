@@ -219,7 +219,7 @@ def test_metro_case_past_its_statutory_date_is_escalated_and_the_single_window_t
     with Session(hub.engine) as session:
         due = case_of(session, on_time["application_no"]).statutory_due_at
         assert due is not None
-    from hub.documents import IST
+    from hub.models.meta import IST
 
     assert due.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") in waiting
     # The case page says it too, beside its summary's statutory due date.

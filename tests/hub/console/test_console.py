@@ -269,7 +269,7 @@ def test_times_are_in_ist_and_actions_in_words(console: dict[str, Any]) -> None:
     assert "स्वीकृत करें / approve: T-1" in queue  # the workflow's label, not the bare key
     assert "approve: T-1" not in queue.replace("स्वीकृत करें / approve: T-1", "")
     page = app.get(f"/console/cases/{case.id}").text
-    from hub.documents import IST
+    from hub.models.meta import IST
 
     started = console["workflows"].history(console["session"], case)[0].at
     assert started.astimezone(IST).strftime("%d-%m-%Y %H:%M IST") in page

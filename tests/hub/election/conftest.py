@@ -3,7 +3,7 @@
 Per module: a database (tests/conftest.py live mode), reference billing with
 the demo personas, the reference SMS gateway, and the hub on a threaded
 wsgiref server at 127.0.0.1 whose WSDL names that address. Certificates are
-issued through hub.documents for real no-dues applications (so the holder's
+issued through hub.certificates for real no-dues applications (so the holder's
 mobile is known, as in the no-dues flow).
 """
 
@@ -19,9 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
+from certs.document import Holder, mask_mobile
 from hub.auth.clients import create_client
-from hub.documents import Holder, Issued, mask_mobile, revoke_document
-from hub.election.verification import follow_verification_log
+from hub.certificates.issuing import Issued, revoke_document
+from hub.election.holder_sms import follow_verification_log
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication

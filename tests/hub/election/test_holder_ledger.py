@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.election.verification import claim_first_notices, holder_mobiles
+from hub.election.holder_sms import claim_first_notices, holder_mobiles
 from hub.models.election import HolderNotice
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 

@@ -1,6 +1,6 @@
 """The holders' SMS follow the verification log: hub-worker's job, not the answer's.
 
-Log rows are written here as the journal writes them (``write_verifications``),
+Log rows are written here as an answer writes them (``record_verifications``),
 with the moments and authorities each test needs; ``follow_verification_log``
 is what hub-worker runs every few seconds.
 """
@@ -11,17 +11,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from hub.election.verification import (
-    HOLDER_NOTICES,
-    follow_verification_log,
-    notify_holders,
-)
-from hub.models import FeedCursor
+from hub.certificates.log import record_verifications
+from hub.certificates.verification import RegistryEntry, VerificationResult
+from hub.election.holder_sms import follow_verification_log, notify_holders
 from hub.models.document import IssuedDocument
-from hub.verifications import Verification, write_verifications
 from tests.hub.election.conftest import AUTHORITY_NAME, Election
 
 # 18:00 UTC is 23:30 in India: an hour later is the next India day.
@@ -35,18 +31,24 @@ def log(
     at: datetime,
     number: str | None = None,
 ) -> None:
-    """One log row, as the journal writes it (its own transaction, under the feed lock)."""
-    row = Verification(
-        at,
-        number or (record.number if record is not None else "MPCZ/ND/2026-27/9999999"),
-        "code",
-        "valid" if record is not None else "unknown",
-        f"client:{client_id}" if client_id else "ip:127.0.0.1",
-        client_id,
-        record.id if record is not None else None,
-    )
+    """One log row, as an answer writes it, in its own transaction."""
     with Session(election.engine) as session, session.begin():
-        write_verifications(session, [row])
+        write(session, record, client_id, at, number)
+
+
+def write(
+    session: Session,
+    record: IssuedDocument | None,
+    client_id: str | None,
+    at: datetime,
+    number: str | None = None,
+) -> None:
+    if record is None:
+        result = VerificationResult("unknown", number or "MPCZ/ND/2026-27/9999999")
+    else:
+        result = VerificationResult("valid", number or record.number, RegistryEntry.of(record))
+    verifier = f"client:{client_id}" if client_id else "ip:127.0.0.1"
+    record_verifications(session, [result], "code", verifier, at, client_id)
 
 
 def follow(election: Election) -> int:
@@ -86,7 +88,7 @@ def test_anonymous_checks_wrong_secrets_and_old_rows_text_nobody(election: Elect
     authority = election.authority()
     log(election, record, None, EVENING)  # anyone with the code, on the public page
     log(election, None, authority["client_id"], EVENING, number=record.number)  # a wrong code
-    # A row logged before the log named authorities (revision 0015): no client_id.
+    # A row nobody marked for its holder (logged before the log named authorities).
     with Session(election.engine) as session, session.begin():
         session.execute(
             text(
@@ -99,7 +101,7 @@ def test_anonymous_checks_wrong_secrets_and_old_rows_text_nobody(election: Elect
     assert texts(election, mobile) == []
 
 
-def test_the_log_is_read_in_chunks_and_the_cursor_moves_with_the_sms(election: Election) -> None:
+def test_the_log_is_claimed_in_chunks_and_the_claim_commits_with_the_sms(election: Election) -> None:
     follow(election)
     issued = [election.certificate() for _ in range(5)]
     authority = election.authority()
@@ -107,58 +109,42 @@ def test_the_log_is_read_in_chunks_and_the_cursor_moves_with_the_sms(election: E
         log(election, record, authority["client_id"], EVENING)
     factory = election.registry["dbsession_factory"]
     with factory() as session, session.begin():
-        start = session.scalar(select(FeedCursor.position).where(FeedCursor.name == HOLDER_NOTICES))
         chunk = notify_holders(session, limit=2)
         assert chunk.read == 2 and chunk.texted == 2
-        moved = session.scalar(select(FeedCursor.position).where(FeedCursor.name == HOLDER_NOTICES))
-        assert start is not None and moved is not None and moved > start
-    # A run that fails after reading rolls back its cursor with its SMS: the next run sends them.
+    # A run that fails after claiming gives its rows back with its SMS: the next run sends them.
     with pytest.raises(RuntimeError), factory() as session, session.begin():
         assert notify_holders(session, limit=2).texted == 2
         raise RuntimeError("worker died mid-run")
     behind = election.app.get("/readyz").json["info"]["holder_sms"]
-    assert behind["rows_behind"] >= 3
+    assert behind["rows_due"] == 3
     assert follow(election) == 3  # the failed run's two, then the last one
     assert [len(texts(election, m)) for _r, _c, m in issued] == [1] * 5
-    assert election.app.get("/readyz").json["info"]["holder_sms"]["rows_behind"] == 0
+    assert election.app.get("/readyz").json["info"]["holder_sms"]["rows_due"] == 0
 
 
 @pytest.mark.postgresql_only
-def test_a_log_write_waits_for_the_one_before_it_to_commit(election: Election) -> None:
-    """The feed lock: ids become visible in order, so no row ever commits behind the cursor."""
+def test_a_check_that_commits_after_a_later_one_is_still_told(election: Election) -> None:
+    """Two answers interleaved: the first to take an id commits last, after the follower ran."""
     follow(election)
     record, _code, mobile = election.certificate()
     later, _code2, later_mobile = election.certificate()
     authority = election.authority()
     first = Session(election.engine)
     first.begin()
-    write_verifications(
-        first,
-        [
-            Verification(
-                EVENING, record.number, "code", "valid", "client:x", authority["client_id"], record.id
-            )
-        ],
-    )
+    write(first, record, authority["client_id"], EVENING)  # the lower id, not yet committed
     done = threading.Event()
     thread = threading.Thread(
         target=lambda: (log(election, later, authority["client_id"], EVENING), done.set())
     )
     thread.start()
     try:
-        assert not done.wait(0.5)  # blocked on the feed lock
-        assert follow(election) == 0  # nothing committed yet: the cursor stays
+        assert done.wait(10), "an answer's log write waited for another's transaction"
+        assert follow(election) == 1  # the later id, committed first
+        assert len(texts(election, later_mobile)) == 1
     finally:
         first.commit()
         first.close()
         thread.join(10)
-    assert done.is_set()
-    assert follow(election) == 2
-    assert len(texts(election, mobile)) == 1 and len(texts(election, later_mobile)) == 1
-    with Session(election.engine) as session:
-        waiting = session.scalar(
-            select(func.count())
-            .select_from(text("pg_locks"))
-            .where(text("locktype = 'advisory' AND NOT granted"))
-        )
-    assert waiting == 0
+    assert follow(election) == 1  # the earlier id, committed late: not skipped
+    assert len(texts(election, mobile)) == 1
+    assert follow(election) == 0

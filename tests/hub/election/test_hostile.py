@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hub.election.soap import NS, PATH
+from hub.election.answers import NS
+from hub.election.soap import PATH
 from hub.soap.envelope import SOAP11_ENV, SOAP12_ENV
 from tests.hub.election.conftest import Election
 from tests.hub.soap.soapkit import SENTINEL, assert_fault, minutes_ago, username_token

@@ -13,7 +13,7 @@ import pytest
 
 import hub.election.jobs as jobs
 from forms.safexml import parse_untrusted_xml
-from hub.election.soap import NS
+from hub.election.answers import NS
 from tests.hub.election.conftest import Election
 
 JOBS = "/api/v1/election/jobs"

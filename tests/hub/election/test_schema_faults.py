@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hub.election.soap import NS
+from hub.election.answers import NS
 from hub.soap.envelope import HUB_FAULT_NS
 from tests.hub.election.conftest import Election
 from tests.hub.election.test_hostile import envelope, post

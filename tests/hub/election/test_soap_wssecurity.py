@@ -21,7 +21,8 @@ from zeep.transports import Transport
 
 from connectors.demo import PERSONAS
 from forms.safexml import parse_untrusted_xml
-from hub.election.soap import NS, PATH
+from hub.election.answers import NS
+from hub.election.soap import PATH
 from tests.hub.election.conftest import Election
 from tests.hub.soap.wssecurity_check import (
     README_COMMAND,

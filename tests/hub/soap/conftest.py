@@ -18,7 +18,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import httpx
 import pytest
 import transaction
-from lxml import etree
 from pyramid.router import Router
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -27,7 +26,6 @@ from webtest import TestApp
 
 from certs.keys import KeyRing
 from certs.wssecurity import message_signer
-from certs.xmldsig import sign_element
 from hub import make_config
 from hub.auth.clients import create_client
 from hub.models import PartnerClient
@@ -47,10 +45,6 @@ def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, *
         config.include("hub.soap")
     add_echo_service(config)
 
-    def signer(element: etree._Element) -> etree._Element:
-        return sign_element(element, keyring)
-
-    config.registry["soap_signer"] = signer
     config.registry["soap_message_signer"] = message_signer(keyring).sign
     return config.make_wsgi_app()
 

@@ -13,7 +13,7 @@ from lxml import etree
 from certs.errors import KeyRingError
 from certs.keys import KeyRing
 from certs.xmldsig import DS_NS, XmlSignatureVerifier
-from hub.documents import DocumentKeys, load_keyring, rotate_document_keys
+from hub.certificates.keys import DocumentKeys, load_keyring, rotate_document_keys
 
 PASSPHRASE = "s3cret"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -72,7 +72,7 @@ def _fallback_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogReco
 
 
 def test_development_signs_evidence_with_ecdsa(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="hub.documents"):
+    with caplog.at_level(logging.WARNING, logger="hub.certificates.keys"):
         keys = DocumentKeys(_settings(tmp_path / "keys"))
     method, verified = _sign(keys)
     assert method == ECDSA_SHA256
@@ -99,7 +99,7 @@ def test_production_without_evidence_falls_back_to_rsa_and_warns_once(
 ) -> None:
     signing, _evidence = _write_p12s(ca_ring, tmp_path)
     settings = _settings(tmp_path / "keys", **{"hub.keys_pkcs12": str(signing)})
-    with caplog.at_level(logging.WARNING, logger="hub.documents"):
+    with caplog.at_level(logging.WARNING, logger="hub.certificates.keys"):
         keys = DocumentKeys(settings, check_seconds=0)
         for _ in range(2):
             method, verified = _sign(keys)

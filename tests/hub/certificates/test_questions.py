@@ -1,4 +1,4 @@
-"""The batch's plain-item reader reads what read_question reads, and leaves every other item to it."""
+"""Reading verification questions: each batch item on its own, a bad one rejected with its own error."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from forms.errors import FormError
-from hub.election.soap import _plain_question, read_batch
-from hub.election.verification import RejectedQuestion, read_ref
-from hub.views.certificates import HOLDER_NAME_MAX, REF_MAX, CertificateQuestion, read_question
+from hub.certificates.questions import (
+    HOLDER_NAME_MAX,
+    REF_MAX,
+    CertificateQuestion,
+    RejectedQuestion,
+    read_batch,
+)
 
 NUMBER = "MPCZ/ND/2026-27/0000007"
 CODE = "ABCD-EFGH-JKLM"
@@ -42,7 +45,7 @@ PLAIN: dict[str, dict[str, Any]] = {
     "unknown key": {"number": NUMBER, "code": CODE, "extra": "<x>"},
 }
 
-# Items the plain reader must leave to read_question: some are still valid (a value to clean).
+# Items with a value to clean (still asked) or a value refused (rejected).
 OTHER: dict[str, dict[str, Any]] = {
     "number with spaces around": {"number": f"  {NUMBER} ", "code": CODE},
     "code with a space": {"number": NUMBER, "code": "ABCD EFGH"},
@@ -80,44 +83,49 @@ OTHER: dict[str, dict[str, Any]] = {
 }
 
 
-def reference(data: dict[str, Any], index: int = 0) -> CertificateQuestion | RejectedQuestion:
-    try:
-        return read_question(data, prefix=f"items/{index}/")
-    except FormError as exc:
-        return RejectedQuestion(exc, read_ref(data))
-
-
-def same(left: CertificateQuestion | RejectedQuestion, right: CertificateQuestion | RejectedQuestion) -> bool:
-    if isinstance(left, RejectedQuestion) and isinstance(right, RejectedQuestion):
-        a, b = left.error, right.error
-        return (
-            left.ref == right.ref
-            and (a.code, a.message) == (b.code, b.message)
-            and [(p.field, p.code, p.message) for p in a.problems]
-            == [(p.field, p.code, p.message) for p in b.problems]
-        )
-    return left == right
-
-
 @pytest.mark.parametrize("name", sorted(PLAIN))
-def test_a_plain_item_is_read_as_read_question_reads_it(name: str) -> None:
+def test_a_valid_item_is_asked_with_its_values_cleaned(name: str) -> None:
     data = PLAIN[name]
-    plain = _plain_question(data)
-    assert plain is not None, "the plain reader should take this item"
-    assert plain == read_question(data)
-    assert same(read_batch([data])[0], reference(data))
+    (question,) = read_batch([data])
+    assert isinstance(question, CertificateQuestion)
+    assert question.number == data["number"]
+    assert question.code or question.holder_name or question.samagra_id
+    assert question.ref is None or question.ref == " ".join(str(data["ref"]).split())
 
 
-@pytest.mark.parametrize("name", sorted(OTHER))
-def test_any_other_item_is_left_to_read_question(name: str) -> None:
+CLEANED = {
+    "number with spaces around": CertificateQuestion(NUMBER, CODE),
+    "code with a space": CertificateQuestion(NUMBER, "ABCD EFGH"),
+    "samagra with spaces": CertificateQuestion(NUMBER, samagra_id="123456789"),
+    "code with spaces to fold": CertificateQuestion(NUMBER, "ABCD EFGH"),
+    "code only spaces": CertificateQuestion(NUMBER, holder_name="Kiran"),
+    "number with NUL": CertificateQuestion("MPCZ/ND/1", CODE),
+    "number with a newline": CertificateQuestion(NUMBER, CODE),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLEANED))
+def test_values_are_cleaned_before_they_are_asked(name: str) -> None:
+    assert read_batch([OTHER[name]]) == [CLEANED[name]]
+
+
+@pytest.mark.parametrize("name", sorted(set(OTHER) - set(CLEANED)))
+def test_a_bad_item_is_rejected_with_errors_naming_its_index(name: str) -> None:
     data = OTHER[name]
-    assert _plain_question(data) is None
-    assert same(read_batch([data], first_index=3)[0], reference(data, 3))
+    (rejected,) = read_batch([data], first_index=3)
+    assert isinstance(rejected, RejectedQuestion), rejected
+    assert rejected.error.problems
+    assert all(p.field.startswith("items/3/") for p in rejected.error.problems)
+    ref = data.get("ref")
+    assert rejected.ref == (" ".join(ref.split())[:REF_MAX] if isinstance(ref, str) else None)
 
 
-def test_a_mixed_batch_keeps_order_indexes_and_errors() -> None:
+def test_a_mixed_batch_keeps_order_and_indexes() -> None:
     items = [*PLAIN.values(), *OTHER.values()] * 2
     got = read_batch(items, first_index=10)
     assert len(got) == len(items)
     for index, (data, answer) in enumerate(zip(items, got, strict=True), start=10):
-        assert same(answer, reference(data, index)), data
+        if isinstance(answer, RejectedQuestion):
+            assert all(p.field.startswith(f"items/{index}/") for p in answer.error.problems)
+        else:
+            assert answer == read_batch([data])[0]

@@ -9,8 +9,6 @@ a missing one.
 from __future__ import annotations
 
 import html
-import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -19,31 +17,23 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from certs.errors import MalformedDocumentError
-from forms.reader import Reader, parse_json_object
-from hub.documents import (
-    CertificateQuestion,
-    DocumentKeys,
+from forms.reader import parse_json_object
+from hub.certificates.issuing import document_files, find_document, notify_revoked, revoke_document
+from hub.certificates.keys import DocumentKeys
+from hub.certificates.questions import CODE, NUMBER, QUESTION_PROPERTIES, CertificateQuestion, read_question
+from hub.certificates.verification import (
+    RegistryEntry,
     VerificationResult,
-    document_files,
-    find_document,
-    notify_revoked,
-    revoke_document,
     verify_by_number,
     verify_qr,
     verify_uploaded_xml,
 )
 from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
+from hub.models.meta import utcnow
 from hub.openapi import text_schema
-from hub.registry import RegistryEntry
 from hub.rest import client_label, json_reader, json_response, optional_partner
 
-NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/-]{3,63}")
-CODE = re.compile(r"[A-Za-z0-9 -]{4,20}")
-SAMAGRA = re.compile(r"[0-9]{8,9}")
-# The two free-text fields of a question (the SOAP batch reader holds itself to the same limits).
-REF_MAX = 64
-HOLDER_NAME_MAX = 200
 REVOCATION_REASON_MAX = 500
 QR_PAYLOAD_MAX = 4000
 XML_TYPES = ("application/xml", "text/xml")
@@ -66,30 +56,6 @@ VERIFICATION_SCHEMA = {
 }
 
 
-# A question's fields as read_question takes them (verifyCertificate, and each item of a batch).
-QUESTION_PROPERTIES: dict[str, Any] = {
-    "number": text_schema(64, NUMBER, examples=["MPCZ/ND/2026-27/000123"]),
-    "code": text_schema(20, CODE, examples=["K7QF-2MXD-9TZA"]),
-    "holder_name": text_schema(HOLDER_NAME_MAX, description="with a certificates:verify token"),
-    "samagra_id": text_schema(9, SAMAGRA, description="with a certificates:verify token"),
-}
-
-
-def read_question(data: Mapping[str, Any], prefix: str = "") -> CertificateQuestion:
-    """The REST reader's rules for one question (FormError with every field problem)."""
-    reader = Reader(data, prefix)
-    ref = reader.text("ref", required=False, max_length=REF_MAX)
-    number = reader.text("number", pattern=NUMBER, max_length=64)
-    code = reader.text("code", required=False, pattern=CODE, max_length=20)
-    holder_name = reader.text("holder_name", required=False, max_length=HOLDER_NAME_MAX)
-    samagra_id = reader.text("samagra_id", required=False, pattern=SAMAGRA, max_length=9)
-    if not (code or holder_name or samagra_id):
-        reader.problem("code", "required", "give the verification code, or the holder's name or Samagra ID")
-    reader.done()
-    assert number is not None
-    return CertificateQuestion(number, code or None, holder_name or None, samagra_id or None, ref or None)
-
-
 def _json_response(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "200": {"description": "verification result", "content": {"application/json": {"schema": body}}},
@@ -110,7 +76,6 @@ def _visible_document(request: Request) -> IssuedDocument:
     if record is not None:
         if code:
             result = verify_by_number(
-                request.registry,
                 request.dbsession,
                 CertificateQuestion(number, code=code),
                 verifier=client_label(request),
@@ -127,17 +92,11 @@ def _visible_document(request: Request) -> IssuedDocument:
 
 def get_certificate(request: Request) -> dict[str, Any]:
     record = _visible_document(request)
-    result = VerificationResult(record.status_at(_now()), record.number, RegistryEntry.of(record))
+    result = VerificationResult(record.status_at(utcnow()), record.number, RegistryEntry.of(record))
     base = request.route_path("certificate", number=record.number)
     body = result.as_dict()
     body["links"] = {"xml": base + "/xml", "pdf": base + "/pdf"}
     return body
-
-
-def _now() -> Any:
-    from hub.models.meta import utcnow
-
-    return utcnow()
 
 
 def get_certificate_xml(request: Request) -> Response:
@@ -172,10 +131,9 @@ def verify_certificate(request: Request) -> Response:
             "verifying without the code needs a token with certificates:verify",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    # A partner's verification is an authority's: its holder is told (hub.election's hook).
+    # A partner's verification is an authority's: its holder is told (hub.election.holder_sms).
     result = verify_by_number(
-        request.registry,
-        lambda: request.dbsession,
+        request.dbsession,
         question,
         verifier=client_label(request),
         client_id=partner.client_id if partner is not None else None,
@@ -188,9 +146,7 @@ def verify_certificate_document(request: Request) -> dict[str, Any]:
         raise Problem("unsupported_media_type", "upload the XML as application/xml")
     keys: DocumentKeys = request.registry["document_keys"]
     try:
-        result = verify_uploaded_xml(
-            request.registry, request.dbsession, keys, request.body, client_label(request)
-        )
+        result = verify_uploaded_xml(request.dbsession, keys, request.body, client_label(request))
     except MalformedDocumentError as exc:
         code = exc.reason if exc.reason in CODES else "document_malformed"
         raise Problem(code, "the upload is not a signed document of this hub") from None
@@ -203,7 +159,7 @@ def verify_certificate_qr(request: Request) -> dict[str, Any]:
     reader.done()
     assert payload is not None
     keys: DocumentKeys = request.registry["document_keys"]
-    return verify_qr(request.registry, request.dbsession, keys, payload, client_label(request)).as_dict()
+    return verify_qr(request.dbsession, keys, payload, client_label(request)).as_dict()
 
 
 def revoke_certificate(request: Request) -> dict[str, Any]:
@@ -266,7 +222,6 @@ def verify_page(request: Request) -> Response:
     if number and code:
         if NUMBER.fullmatch(number) and CODE.fullmatch(code):
             result = verify_by_number(
-                request.registry,
                 request.dbsession,
                 CertificateQuestion(number, code=code),
                 verifier=client_label(request),
@@ -380,8 +335,6 @@ def includeme(config: Configurator) -> None:
         request_method="POST",
         public=True,
         ratelimit="public",
-        # Answered from the registry replica: a transaction only if the database is asked.
-        database="lazy",
         operation_id="verifyCertificate",
         openapi={
             "summary": "Verify by number and code (public), or by holder name / Samagra ID "
