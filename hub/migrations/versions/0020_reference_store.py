@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_reference_store"
-down_revision = "0018_sign_in_failures"
+down_revision = "0019_verification_log_keyed"
 branch_labels = None
 depends_on = None
 
