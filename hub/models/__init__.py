@@ -1,6 +1,7 @@
 """The hub's own tables. Importing this module registers every model on Base.metadata."""
 
 from hub.models.audit import AuditEntry
+from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.connection import (
     ConnectionApplication,
@@ -31,6 +32,8 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "BillPayment",
+    "BillPaymentOrder",
     "ConnectionApplication",
     "ConnectionDocument",
     "ConnectionIncident",
@@ -57,6 +60,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "PartnerClient",
+    "PaymentEvent",
     "RateLimitWindow",
     "RegistryChange",
     "SignInFailures",

@@ -1,0 +1,59 @@
+"""Bills and payments from every channel.
+
+``config.include("hub.bills")`` (after hub.outbox) adds:
+
+* the channels of ``hub.bills.channels_file`` (gateway webhook, bill-payment
+  platform, citizen-services portal, counter file), each with its own
+  notification operation and authentication;
+* bill fetch (one consumer, or up to 25 at once) and gateway orders for bills;
+* the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
+  billing exactly once, then queue the receipt SMS and ``meters.payment_posted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyramid.config import Configurator
+
+from connectors.errors import ConnectorUnavailable
+from hub.bills.service import POST_KIND, REGISTRY_KEY, BillService, load_channels
+from hub.models.outbox import OutboxMessage
+from hub.settings import ConfigurationError
+
+DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
+
+
+class PostPaymentHandler:
+    """Outbox kind ``bills.post_payment``: payload ``{"payment_id"}``."""
+
+    def __init__(self, service: BillService) -> None:
+        self.service = service
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        billing = connectors.get("billing")
+        if billing is None:
+            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        self.service.post_payment(int(message.payload["payment_id"]), billing)
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    path = str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS)
+    try:
+        channels = load_channels(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigurationError(f"setting hub.bills.channels_file: {path}: {exc}") from None
+    from hub.auth.clients import KNOWN_SCOPES
+
+    for channel in channels.values():
+        if channel.scope is not None and channel.scope not in KNOWN_SCOPES:
+            raise ConfigurationError(
+                f"setting hub.bills.channels_file: {channel.name}: unknown scope {channel.scope}"
+            )
+    service = BillService(config.registry, channels, int(settings["hub.bills.order_minutes"]))
+    config.registry[REGISTRY_KEY] = service
+    config.add_outbox_handler(POST_KIND, PostPaymentHandler(service))
+    config.include("hub.bills.views")
