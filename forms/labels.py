@@ -59,6 +59,18 @@ VALUE_LABELS.update(
         "dc_manager": ("वितरण केंद्र प्रबंधक", "DC manager"),
         "applicant": ("आवेदक", "Applicant"),
         "system": ("प्रणाली", "System"),
+        "revenue": ("राजस्व अनुभाग", "Revenue section"),
+        # Why a payment waits in suspense, and how an officer settled it.
+        "unknown_consumer": ("उपभोक्ता बिलिंग में नहीं", "Consumer not in billing"),
+        "account_closed": ("खाता स्थायी रूप से बंद", "Account permanently closed"),
+        "nothing_due": ("कोई बकाया नहीं (संभवतः दोहरा भुगतान)", "Nothing due (perhaps paid twice)"),
+        "closed_bill": ("बिल बंद / पुराना बिल", "Bill closed or superseded"),
+        "excess_payment": ("देय से अधिक भुगतान", "Paid more than due"),
+        "short_payment": ("देय से कम भुगतान", "Paid less than due"),
+        "late_capture": ("आदेश की अवधि के बाद भुगतान", "Captured after the order expired"),
+        "apply": ("लागू", "Applied"),
+        "adjust": ("समायोजित", "Adjusted"),
+        "refund": ("वापसी", "Refunded"),
     }
 )
 for _choices in (

@@ -6,6 +6,8 @@
   platform, citizen-services portal, counter file), each with its own
   notification operation and authentication;
 * bill fetch (one consumer, or up to 25 at once) and gateway orders for bills;
+* the officers' console pages: the suspense queue (apply, adjust, refund) and
+  counter-file upload;
 * the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
   billing exactly once, then queue the receipt SMS and ``meters.payment_posted``.
 """
@@ -57,3 +59,5 @@ def includeme(config: Configurator) -> None:
     config.registry[REGISTRY_KEY] = service
     config.add_outbox_handler(POST_KIND, PostPaymentHandler(service))
     config.include("hub.bills.views")
+    if hasattr(config, "add_console_provider"):
+        config.include("hub.bills.console")

@@ -47,11 +47,15 @@ class Bills:
             return drain_outbox(registry, self.engine)
         from hub.outbox import HANDLERS_KEY, deliverer_from_settings
 
-        deliverer = deliverer_from_settings(registry.settings, self.engine, connectors, registry[HANDLERS_KEY])
+        deliverer = deliverer_from_settings(
+            registry.settings, self.engine, connectors, registry[HANDLERS_KEY]
+        )
         with self.engine.connect() as conn:
             ids = list(
                 conn.execute(
-                    select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.status == "pending")
+                    .order_by(OutboxMessage.id)
                 ).scalars()
             )
         return deliverer.deliver(ids)
@@ -112,8 +116,9 @@ class Bills:
 
         with Session(self.engine) as session:
             rows = list(
-                session.execute(select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id))
-                .scalars()
+                session.execute(
+                    select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+                ).scalars()
             )
             session.expunge_all()
             return rows

@@ -48,7 +48,10 @@ def test_bbps_notification_posted_once_and_status_readable(bills: Bills) -> None
     assert status["state"] == "posted"
     assert status["receipt_number"]
     assert bills.ledger_payments(DISCONNECTED) == [Decimal("1830.00")]
-    assert bills.app.get("/api/v1/bills/payments/bbps/NOPE1", headers=headers, status=404).json["code"] == "not_found"
+    assert (
+        bills.app.get("/api/v1/bills/payments/bbps/NOPE1", headers=headers, status=404).json["code"]
+        == "not_found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,11 +62,15 @@ def test_bbps_notification_posted_once_and_status_readable(bills: Bills) -> None
         ({"receipt_id": "RCPT0002"}, "payment_conflict"),
     ],
 )
-def test_same_transaction_with_other_details_is_a_conflict(bills: Bills, change: dict[str, str], code: str) -> None:
+def test_same_transaction_with_other_details_is_a_conflict(
+    bills: Bills, change: dict[str, str], code: str
+) -> None:
     headers = bills.headers("bills:bbps")
     body = bbps(bills)
     bills.app.post_json("/api/v1/bills/payments/bbps", body, headers=headers, status=202)
-    response = bills.app.post_json("/api/v1/bills/payments/bbps", {**body, **change}, headers=headers, status=409)
+    response = bills.app.post_json(
+        "/api/v1/bills/payments/bbps", {**body, **change}, headers=headers, status=409
+    )
     assert response.json["code"] == code
 
 
@@ -98,17 +105,25 @@ def test_redated_notification_is_a_conflict(bills: Bills) -> None:
 )
 def test_amounts_in_every_wrong_shape_are_refused(bills: Bills, amount: Any, code: str) -> None:
     response = bills.app.post_json(
-        "/api/v1/bills/payments/bbps", bbps(bills, amount=amount), headers=bills.headers("bills:bbps"), status=400
+        "/api/v1/bills/payments/bbps",
+        bbps(bills, amount=amount),
+        headers=bills.headers("bills:bbps"),
+        status=400,
     )
     assert response.json["code"] == "validation_failed"
-    assert {"field": "amount", "code": code} in [{"field": e["field"], "code": e["code"]} for e in response.json["errors"]]
+    assert {"field": "amount", "code": code} in [
+        {"field": e["field"], "code": e["code"]} for e in response.json["errors"]
+    ]
     assert bills.payments() == []
 
 
 def test_payment_dated_in_the_future_is_refused(bills: Bills) -> None:
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     response = bills.app.post_json(
-        "/api/v1/bills/payments/bbps", bbps(bills, paid_at=later), headers=bills.headers("bills:bbps"), status=400
+        "/api/v1/bills/payments/bbps",
+        bbps(bills, paid_at=later),
+        headers=bills.headers("bills:bbps"),
+        status=400,
     )
     assert response.json["errors"][0]["field"] == "paid_at"
 
@@ -122,9 +137,18 @@ def test_channel_needs_its_own_scope(bills: Bills) -> None:
 
 
 def test_same_payment_from_two_channels_second_goes_to_suspense(bills: Bills) -> None:
-    bills.app.post_json("/api/v1/bills/payments/bbps", bbps(bills), headers=bills.headers("bills:bbps"), status=202)
-    portal = {"cs_txn_no": "CS-778812", "ivrs_no": DISCONNECTED, "amount_paise": 183000, "txn_datetime": _now()}
-    bills.app.post_json("/api/v1/bills/payments/portal", portal, headers=bills.headers("bills:portal"), status=202)
+    bills.app.post_json(
+        "/api/v1/bills/payments/bbps", bbps(bills), headers=bills.headers("bills:bbps"), status=202
+    )
+    portal = {
+        "cs_txn_no": "CS-778812",
+        "ivrs_no": DISCONNECTED,
+        "amount_paise": 183000,
+        "txn_datetime": _now(),
+    }
+    bills.app.post_json(
+        "/api/v1/bills/payments/portal", portal, headers=bills.headers("bills:portal"), status=202
+    )
     bills.drain()
     assert bills.payment("bbps", "BBPS0001").state == "posted"
     second = bills.payment("portal", "CS-778812")
@@ -149,7 +173,9 @@ def test_portal_amount_in_paise_float_refused(bills: Bills) -> None:
         ("1830.00", "BL0000000000000", "closed_bill"),
     ],
 )
-def test_amounts_that_do_not_match_go_to_suspense(bills: Bills, amount: str, bill: str | None, reason: str) -> None:
+def test_amounts_that_do_not_match_go_to_suspense(
+    bills: Bills, amount: str, bill: str | None, reason: str
+) -> None:
     body = bbps(bills, amount=amount)
     if bill:
         body["bill_number"] = bill
@@ -176,7 +202,9 @@ def test_billing_down_payment_kept_and_posted_when_it_returns(bills: Bills) -> N
     body = bbps(bills)
     set_down(bills.engine, "billing")
     try:
-        accepted = bills.app.post_json("/api/v1/bills/payments/bbps", body, headers=bills.headers("bills:bbps"))
+        accepted = bills.app.post_json(
+            "/api/v1/bills/payments/bbps", body, headers=bills.headers("bills:bbps")
+        )
         assert accepted.status_code == 202
         outcomes = bills.drain()
         assert [o.result for o in outcomes] == ["retry"]
@@ -204,7 +232,9 @@ class CrashAfterPosting:
 
 
 def test_worker_crash_between_posting_and_recording_posts_once(bills: Bills) -> None:
-    bills.app.post_json("/api/v1/bills/payments/bbps", bbps(bills), headers=bills.headers("bills:bbps"), status=202)
+    bills.app.post_json(
+        "/api/v1/bills/payments/bbps", bbps(bills), headers=bills.headers("bills:bbps"), status=202
+    )
     connectors = dict(bills.app.app.registry["connectors"])
     connectors["billing"] = CrashAfterPosting(connectors["billing"])
     [outcome] = bills.drain(connectors)
@@ -265,6 +295,9 @@ def test_counter_file_needs_its_header_and_csv(bills: Bills) -> None:
     )
     assert no_header.json["errors"][0]["field"] == "line/1"
     wrong_type = bills.app.post(
-        "/api/v1/bills/payments/counter", COUNTER_CSV.encode(), headers={**headers, "Content-Type": "text/plain"}, status=415
+        "/api/v1/bills/payments/counter",
+        COUNTER_CSV.encode(),
+        headers={**headers, "Content-Type": "text/plain"},
+        status=415,
     )
     assert wrong_type.json["code"] == "unsupported_media_type"
