@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from webtest import TestApp
 
@@ -66,7 +66,7 @@ class Bills:
 
         with self.engine.begin() as conn:
             conn.execute(
-                OutboxMessage.__table__.update()
+                update(OutboxMessage)
                 .where(OutboxMessage.status == "pending")
                 .values(next_attempt_at=utcnow())
             )
