@@ -366,6 +366,12 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         doc="minutes a gateway order for a bill stays payable; a capture after it goes to suspense",
     ),
+    Setting(
+        "hub.bills.upi_vpa",
+        as_text,
+        "mpcz.bills@sbi",
+        doc="the discom's UPI address printed in each bill's payment QR (UPI intent)",
+    ),
     # New connections through the single window (hub.connections.config).
     Setting(
         "hub.connections.timeline_days",

@@ -55,7 +55,12 @@ def includeme(config: Configurator) -> None:
             raise ConfigurationError(
                 f"setting hub.bills.channels_file: {channel.name}: unknown scope {channel.scope}"
             )
-    service = BillService(config.registry, channels, int(settings["hub.bills.order_minutes"]))
+    service = BillService(
+        config.registry,
+        channels,
+        int(settings["hub.bills.order_minutes"]),
+        str(settings["hub.bills.upi_vpa"]),
+    )
     config.registry[REGISTRY_KEY] = service
     config.add_outbox_handler(POST_KIND, PostPaymentHandler(service))
     config.include("hub.bills.views")

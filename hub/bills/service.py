@@ -35,15 +35,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.billing import Bill, ConnectionStatus, is_consumer_number
+from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
+from connectors.billing import Bill, ConnectionStatus, Consumer, is_consumer_number
 from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
 from forms.reader import Reader
 from hub.audit import record as audit_record
-from hub.documents import IST
+from hub.documents import IST, DocumentKeys, DocumentRequest, issue_document
 from hub.errors import Problem
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
+from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 
@@ -54,6 +56,9 @@ POST_KIND = "bills.post_payment"
 # Handled by the smart-meter flow (reconnection after payment).
 METERS_KIND = "meters.payment_posted"
 SUBJECT_TYPE = "bill_payment"
+BILL_SUBJECT = "bill"
+BILL_VALID_FOR = timedelta(days=90)
+RECEIPT_VALID_FOR = timedelta(days=3650)
 MAX_LINKED = 25
 CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
@@ -174,13 +179,164 @@ def describe_payment(payment: BillPayment) -> dict[str, Any]:
     }
 
 
+def upi_intent(vpa: str, payee: str, bill: Bill) -> str:
+    """The UPI deep link (NPCI's ``upi://pay``) any UPI app opens with payee, amount and bill filled."""
+    from urllib.parse import quote
+
+    note = f"Bill {bill.bill_number} {bill.consumer_number}"
+    return (
+        f"upi://pay?pa={quote(vpa, safe='@.')}&pn={quote(payee)}&am={bill.amount_due}&cu=INR"
+        f"&tr={quote(bill.bill_number)}&tn={quote(note)}"
+    )
+
+
 class BillService:
     def __init__(
-        self, registry: Mapping[str, Any], channels: Mapping[str, Channel], order_minutes: int
+        self,
+        registry: Mapping[str, Any],
+        channels: Mapping[str, Channel],
+        order_minutes: int,
+        upi_vpa: str = "",
     ) -> None:
         self.registry = registry
         self.channels = dict(channels)
         self.order_minutes = order_minutes
+        self.upi_vpa = upi_vpa
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        settings: Mapping[str, Any] = self.registry.settings  # type: ignore[attr-defined]
+        return settings
+
+    def _issuer(self, consumer: Consumer, section_en: str, section_hi: str) -> Issuer:
+        return Issuer(
+            discom_name_en=str(self.settings["hub.discom.name_en"]),
+            discom_name_hi=str(self.settings["hub.discom.name_hi"]),
+            office_name=f"Distribution Centre {consumer.offices.dc} / वितरण केन्द्र",
+            officer_name="Computer-generated / कंप्यूटर जनित",
+            officer_designation_en=section_en,
+            officer_designation_hi=section_hi,
+            office_code=consumer.offices.dc,
+        )
+
+    @staticmethod
+    def _holder(consumer: Consumer) -> Holder:
+        return Holder(
+            name_deva=consumer.name_hi,
+            name_latin=consumer.name_en,
+            mobile_masked=mask_mobile(consumer.mobile),
+        )
+
+    def bill_pdf(self, session: Session, consumer_number: str, caller: str) -> bytes:
+        """The current bill as a signed Hindi/English PDF: issued the first time it is asked for, then kept."""
+        from hub.documents import document_files
+
+        billing = self.connector("billing")
+        try:
+            consumer = billing.get_consumer(consumer_number)
+        except NotFound:
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
+        bill = self.current_bill(consumer_number)
+        subject = f"{bill.bill_number}:{bill.amount_due}"
+        kept = session.execute(
+            select(IssuedDocument)
+            .where(IssuedDocument.subject_type == BILL_SUBJECT, IssuedDocument.subject_id == subject)
+            .order_by(IssuedDocument.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if kept is not None:
+            return bytes(document_files(session, kept).pdf)
+        details: dict[str, str | Decimal] = {
+            "bill_number": bill.bill_number,
+            "period": bill.period,
+            "bill_date": bill.bill_date.isoformat(),
+            "due_date": bill.due_date.isoformat(),
+            "category": consumer.category,
+            "meter_number": bill.meter_number or "",
+            "previous_reading": str(bill.previous_reading),
+            "current_reading": str(bill.current_reading),
+            "units": str(bill.units),
+        }
+        details.update({f"tariff.{line.code}": line.amount for line in bill.tariff_lines})
+        details["current_amount"] = bill.current_amount
+        details["arrears"] = bill.arrears
+        details["amount_due"] = max(bill.amount_due, Decimal("0.00"))
+        details["late_payment_amount"] = bill.late_payment_amount
+        if bill.is_due and self.upi_vpa:
+            details["upi_intent"] = upi_intent(self.upi_vpa, str(self.settings["hub.discom.name_en"]), bill)
+        now = utcnow()
+        issued = issue_document(
+            session,
+            self._keys,
+            DocumentRequest(
+                kind=ELECTRICITY_BILL.code,
+                office_code=consumer.offices.dc,
+                subject_type=BILL_SUBJECT,
+                subject_id=subject,
+                issuer=self._issuer(consumer, "Billing section", "बिलिंग अनुभाग"),
+                holder=self._holder(consumer),
+                valid_for=BILL_VALID_FOR,
+                connections=(
+                    Connection(
+                        consumer.consumer_number,
+                        max(bill.amount_due, Decimal("0.00")),
+                        now,
+                        consumer.connection_status.value,
+                    ),
+                ),
+                details=details,
+                requested_by_client=caller[:64],
+            ),
+            str(self.settings["hub.public_url"]),
+            now,
+        )
+        return bytes(document_files(session, issued.record).pdf)
+
+    def receipt_pdf(self, session: Session, payment: BillPayment) -> bytes:
+        from hub.documents import document_files
+
+        number = payment.details.get("receipt_document")
+        record = (
+            session.execute(
+                select(IssuedDocument).where(IssuedDocument.number == number)
+            ).scalar_one_or_none()
+            if isinstance(number, str)
+            else None
+        )
+        if record is None:
+            raise Problem("not_found", "no receipt yet: the payment is not posted")
+        return bytes(document_files(session, record).pdf)
+
+    def _issue_receipt(self, session: Session, payment: BillPayment, consumer: Consumer) -> str:
+        now = utcnow()
+        issued = issue_document(
+            session,
+            self._keys,
+            DocumentRequest(
+                kind=PAYMENT_RECEIPT.code,
+                office_code=consumer.offices.dc,
+                subject_type=SUBJECT_TYPE,
+                subject_id=str(payment.id),
+                issuer=self._issuer(consumer, "Revenue section", "राजस्व अनुभाग"),
+                holder=self._holder(consumer),
+                valid_for=RECEIPT_VALID_FOR,
+                details={
+                    "receipt_number": payment.receipt_number or "",
+                    "amount_paid": payment.amount,
+                    "paid_at": payment.paid_at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST"),
+                    "channel": payment.channel,
+                    "transaction_id": payment.transaction_id,
+                },
+            ),
+            str(self.settings["hub.public_url"]),
+            now,
+        )
+        return str(issued.record.number)
+
+    @property
+    def _keys(self) -> DocumentKeys:
+        keys: DocumentKeys = self.registry["document_keys"]
+        return keys
 
     def connector(self, system: str) -> Any:
         found = self.registry.get("connectors", {}).get(system)
@@ -583,6 +739,7 @@ class BillService:
             target, amount, reference = payment.posted_to, payment.amount, payment.billing_reference
             paid_at, channel = payment.paid_at, payment.channel
         assert target is not None
+        consumer = billing.get_consumer(target)  # for the receipt; down now means try again later
         receipt = billing.post_payment(target, amount, reference, paid_at, channel)
         with unit_of_work(self.registry) as session:
             payment = session.get(BillPayment, payment_id, with_for_update=True)
@@ -614,22 +771,13 @@ class BillService:
                     "channel": payment.channel,
                 },
             )
-            self._receipt_sms(session, payment, target, billing)
-
-    def _receipt_sms(
-        self, session: Session, payment: BillPayment, consumer_number: str, billing: Any
-    ) -> None:
-        try:
-            mobile = billing.get_consumer(consumer_number).mobile
-        except (ConnectorUnavailable, NotFound):
-            # The posting stands; the receipt is on the payment (and its PDF) even without the SMS.
-            log.warning("bills: no mobile for the receipt SMS of payment %s", payment.id)
-            return
-        text = (
-            f"Rs {payment.amount} received for consumer {consumer_number}. "
-            f"Receipt {payment.receipt_number}. -MPCZED"
-        )
-        enqueue_sms(session, mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
+            document = self._issue_receipt(session, payment, consumer)
+            payment.details = {**payment.details, "receipt_document": document}
+            text = (
+                f"Rs {payment.amount} received for consumer {target}. "
+                f"Receipt {payment.receipt_number}. -MPCZED"
+            )
+            enqueue_sms(session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
 
     def _mark_posting(self, payment: BillPayment) -> None:
         payment.state = PaymentState.POSTING.value

@@ -13,6 +13,7 @@ from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.request import Request
+from pyramid.response import Response
 
 from forms.reader import Reader, parse_json_object
 from hub.bills.service import (
@@ -124,6 +125,32 @@ def _bound(view: Callable[[Request, Channel], Any], channel: Channel) -> Callabl
 
     channel_view.__name__ = f"{view.__name__}_{channel.name}"
     return channel_view
+
+
+def _pdf(body: bytes, name: str) -> Response:
+    response = Response(body=body, content_type="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def bill_pdf(request: Request) -> Response:
+    number = request.matchdict["consumer_number"]
+    body = service_of(request).bill_pdf(request.dbsession, number, client_label(request))
+    return _pdf(body, f"bill-{number}")
+
+
+def receipt_pdf(request: Request, channel: Channel) -> Response:
+    service = service_of(request)
+    payment = service.find_payment(request.dbsession, channel.name, request.matchdict["transaction_id"])
+    if payment is None:
+        raise Problem("not_found")
+    return _pdf(service.receipt_pdf(request.dbsession, payment), f"receipt-{payment.id}")
+
+
+PDF_RESPONSE = {
+    "200": {"description": "signed PDF (PAdES), Hindi and English", "content": {"application/pdf": {}}}
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -312,6 +339,23 @@ def includeme(config: Configurator) -> None:
             },
         ),
         (
+            "bills.bill_pdf",
+            f"{BASE}/{{consumer_number}}/bill.pdf",
+            "GET",
+            bill_pdf,
+            {
+                "operation_id": "fetchBillPdf",
+                "scopes": ["bills:fetch"],
+                "openapi": {
+                    "tags": tags,
+                    "summary": "The current bill as a signed PDF: readings, tariff lines, arrears, due dates, "
+                    "UPI payment QR; made the first time it is asked for, then kept",
+                    "parameters": consumer_param,
+                    "responses": PDF_RESPONSE,
+                },
+            },
+        ),
+        (
             "bills.orders",
             f"{BASE}/{{consumer_number}}/payment-orders",
             "POST",
@@ -401,6 +445,32 @@ def includeme(config: Configurator) -> None:
                                 }
                             ],
                             "responses": {"200": _json(PAYMENT_SCHEMA, "the payment")},
+                        },
+                    },
+                )
+            )
+        if channel.status_operation_id and channel.scope:
+            routes.append(
+                (
+                    f"bills.receipt.{channel.name}",
+                    f"{BASE}/payments/{channel.name}/{{transaction_id}}/receipt.pdf",
+                    "GET",
+                    _bound(receipt_pdf, channel),
+                    {
+                        "operation_id": channel.status_operation_id + "Receipt",
+                        "scopes": [channel.scope],
+                        "openapi": {
+                            "tags": tags,
+                            "summary": f"The signed receipt of a posted payment of channel {channel.name}",
+                            "parameters": [
+                                {
+                                    "name": "transaction_id",
+                                    "in": "path",
+                                    "required": True,
+                                    "schema": text_schema(64, TRANSACTION_ID),
+                                }
+                            ],
+                            "responses": PDF_RESPONSE,
                         },
                     },
                 )
