@@ -13,19 +13,23 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
 from pyramid.response import Response
+from sqlalchemy import select
 
 from forms.errors import FormError
 from forms.labels import VALUE_LABELS
+from hub.bills.reconciliation import CATEGORIES, report_csv
 from hub.bills.service import CONSUMER_NUMBER, REGISTRY_KEY, RESOLUTIONS, BillService
 from hub.console.labels import in_ist
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
 from hub.errors import Problem
+from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.models.officer import Officer
 from hub.openapi import text_schema
 
 # The revenue section keeps the suspense ledger; the DGM and GM above it may act too.
 BILLS_ROLES = frozenset({"revenue", "dgm", "gm"})
 PAYMENT_ID = re.compile(r"[0-9]{1,15}")
+RUN_ID = re.compile(r"[0-9]{1,9}")
 
 
 def _bills_officer(request: Request) -> Officer:
@@ -154,6 +158,78 @@ def counter_upload(request: Request) -> Response:
     return HTTPFound(location=request.route_path("console.bills.counter"))
 
 
+def _rupees(value: int | None) -> str:
+    return "" if value is None else f"{value // 100}.{value % 100:02d}"
+
+
+def reconciliation_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    runs = request.dbsession.execute(
+        select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(100)
+    ).scalars()
+    rows = [
+        {
+            "channel": run.channel,
+            "day": run.day.isoformat(),
+            "matched": run.counts.get("matched", 0),
+            "unmatched": sum(v for k, v in run.counts.items() if k != "matched"),
+            "at": in_ist(run.finished_at or run.started_at),
+            "url": request.route_path("console.bills.reconciliation_run", run_id=run.id),
+        }
+        for run in runs
+    ]
+    return render(request, "bills_reconciliation.html", officer=officer, runs=rows, run=None)
+
+
+def _run(request: Request) -> ReconciliationRun:
+    run_id = request.matchdict["run_id"]
+    run = request.dbsession.get(ReconciliationRun, int(run_id)) if RUN_ID.fullmatch(run_id) else None
+    if run is None:
+        raise Problem("not_found")
+    return run
+
+
+def reconciliation_run_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    run = _run(request)
+    items = request.dbsession.execute(
+        select(ReconciliationItem)
+        .where(ReconciliationItem.run_id == run.id)
+        .order_by(ReconciliationItem.category, ReconciliationItem.id)
+        .limit(500)
+    ).scalars()
+    shown = []
+    for item in items:
+        hi, en = VALUE_LABELS.get(item.category, (item.category, item.category))
+        shown.append(
+            {
+                "hi": hi,
+                "en": en,
+                "transaction_id": item.transaction_id or "",
+                "payment_id": item.payment_id,
+                "channel": _rupees(item.channel_amount_paise),
+                "hub": _rupees(item.hub_amount_paise),
+                "billing": _rupees(item.billing_amount_paise),
+            }
+        )
+    counts = [(c, *VALUE_LABELS.get(c, (c, c)), run.counts.get(c, 0)) for c in CATEGORIES]
+    return render(
+        request, "bills_reconciliation.html", officer=officer, run=run, items=shown, counts=counts, runs=[]
+    )
+
+
+def reconciliation_csv(request: Request) -> Response:
+    _bills_officer(request)
+    run = _run(request)
+    body = b"".join(report_csv(request.dbsession.connection(), run.id))
+    response = Response(body=body, content_type="text/csv", charset="utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="reconciliation-{run.channel}-{run.day}.csv"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def includeme(config: Configurator) -> None:
     tags = ["console"]
     page = {"text/html": {"schema": {"type": "string"}}}
@@ -167,6 +243,10 @@ def includeme(config: Configurator) -> None:
     config.add_route("console.bills.suspense", "/console/bills/suspense")
     config.add_route("console.bills.resolve", "/console/bills/suspense/{payment_id}")
     config.add_route("console.bills.counter", "/console/bills/counter")
+    config.add_route("console.bills.reconciliation", "/console/bills/reconciliation")
+    config.add_route("console.bills.reconciliation_run", "/console/bills/reconciliation/{run_id}")
+    config.add_route("console.bills.reconciliation_csv", "/console/bills/reconciliation/{run_id}/report.csv")
+    run_param = [{"name": "run_id", "in": "path", "required": True, "schema": text_schema(9, RUN_ID)}]
     param = [{"name": "payment_id", "in": "path", "required": True, "schema": text_schema(15, PAYMENT_ID)}]
     views: list[tuple[Any, str, str, str, str, dict[str, Any]]] = [
         (
@@ -200,6 +280,36 @@ def includeme(config: Configurator) -> None:
             "consoleUploadCounter",
             "Upload a counter's collections (multipart: file, csrf_token)",
             {},
+        ),
+        (
+            reconciliation_page,
+            "console.bills.reconciliation",
+            "GET",
+            "consoleReconciliationRuns",
+            "Reconciliation runs by channel and day (HTML)",
+            {},
+        ),
+        (
+            reconciliation_run_page,
+            "console.bills.reconciliation_run",
+            "GET",
+            "consoleReconciliationRun",
+            "A reconciliation run: counts per category and the unmatched items (HTML)",
+            {"parameters": run_param},
+        ),
+        (
+            reconciliation_csv,
+            "console.bills.reconciliation_csv",
+            "GET",
+            "consoleReconciliationCsv",
+            "A reconciliation run's unmatched items as CSV",
+            {
+                "parameters": run_param,
+                "responses": {
+                    "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                    "302": {"description": "to sign-in"},
+                },
+            },
         ),
     ]
     for view, route, method, operation_id, summary, extra in views:

@@ -7,7 +7,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.meta import Base, utcnow
@@ -87,3 +99,57 @@ class PaymentEvent(Base):
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReconciliationRun(Base):
+    """One channel's settlement file for one day, matched against the hub and billing's ledger."""
+
+    __tablename__ = "bill_reconciliation_runs"
+    __table_args__ = (Index("ix_bill_reconciliation_runs_channel", "channel", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(200))
+    lines: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# Staging for a run (emptied afterwards): plain tables, written and read in bulk by SQL only.
+settlement_lines = Table(
+    "bill_settlement_lines",
+    Base.metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("transaction_id", String(64), nullable=False),
+    Column("amount_paise", BigInteger, nullable=False),
+    Index("ix_bill_settlement_lines_run_id", "run_id", "transaction_id"),
+)
+ledger_lines = Table(
+    "bill_ledger_lines",
+    Base.metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("amount_paise", BigInteger, nullable=False),
+    Index("ix_bill_ledger_lines_run_id", "run_id", "reference"),
+)
+
+
+class ReconciliationItem(Base):
+    """One thing that did not match (office work until an officer closes it)."""
+
+    __tablename__ = "bill_reconciliation_items"
+    __table_args__ = (Index("ix_bill_reconciliation_items_run_id", "run_id", "category"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("bill_reconciliation_runs.id"))
+    category: Mapped[str] = mapped_column(String(24))
+    transaction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    payment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    channel_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    hub_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    billing_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    state: Mapped[str] = mapped_column(String(12), default="open")
