@@ -1,7 +1,9 @@
-"""Live-mode fixtures for bills and payments: demo billing reloaded per test, partners, the worker."""
+"""Live-mode fixtures for bills and payments: demo billing reloaded per test, partners, the worker,
+revenue officers in the console."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,13 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from connectors.billing.tables import RefLedgerEntry
 from connectors.demo import PERSONAS, generate_demo_data
 from connectors.payment import SignedCallback
 from connectors.payment.reference import ReferencePayment
-from hub.models import BillPayment, BillPaymentOrder, OutboxMessage, PaymentEvent
+from hub.console.officers import create_officer
+from hub.models import BillPayment, BillPaymentOrder, Officer, OutboxMessage, PaymentEvent
 from hub.outbox import DeliveryOutcome
 from tests.hub.outbox_drain import drain_outbox
 
@@ -146,3 +150,36 @@ def bills(live_app: TestApp, live_engine: Engine, live_client: Any) -> Bills:
         for table in (BillPayment, BillPaymentOrder, PaymentEvent, OutboxMessage):
             conn.execute(delete(table))
     return Bills(live_app, live_engine, live_client)
+
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture()
+def officer_app(bills: Bills) -> TestApp:
+    with Session(bills.engine) as session, session.begin():
+        for username, roles in (("revenue.one", ["revenue"]), ("dgm.plain", ["dc_manager"])):
+            if (
+                session.execute(select(Officer).where(Officer.username == username)).scalar_one_or_none()
+                is None
+            ):
+                create_officer(session, username, "Kavita Joshi", PASSWORD, roles, ["DIV-BPL-1"])
+    app = TestApp(bills.app.app, extra_environ={"wsgi.url_scheme": "https"})
+    return app
+
+
+def login(app: TestApp, username: str) -> None:
+    token = CSRF.search(app.get("/console/login").text)
+    assert token is not None
+    app.post(
+        "/console/login",
+        {"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        status=302,
+    )
+
+
+def csrf(page: Any) -> str:
+    found = CSRF.search(page.text)
+    assert found is not None
+    return found.group(1)

@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import Any
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from webtest import TestApp
 
-from hub.console.officers import create_officer
-from hub.models import AuditEntry, Officer
-from tests.hub.bills.conftest import DISCONNECTED, DUES, Bills
+from hub.models import AuditEntry
+from tests.hub.bills.conftest import DISCONNECTED, DUES, Bills, csrf, login
 from tests.hub.bills.test_channels import COUNTER_CSV, bbps
-
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture()
-def officer_app(bills: Bills) -> TestApp:
-    with Session(bills.engine) as session, session.begin():
-        for username, roles in (("revenue.one", ["revenue"]), ("dgm.plain", ["dc_manager"])):
-            if (
-                session.execute(select(Officer).where(Officer.username == username)).scalar_one_or_none()
-                is None
-            ):
-                create_officer(session, username, "Kavita Joshi", PASSWORD, roles, ["DIV-BPL-1"])
-    app = TestApp(bills.app.app, extra_environ={"wsgi.url_scheme": "https"})
-    return app
-
-
-def login(app: TestApp, username: str) -> None:
-    token = CSRF.search(app.get("/console/login").text)
-    assert token is not None
-    app.post(
-        "/console/login",
-        {"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        status=302,
-    )
-
-
-def csrf(page: Any) -> str:
-    found = CSRF.search(page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def test_officer_applies_a_short_payment_and_it_is_posted_and_audited(

@@ -14,10 +14,7 @@ from connectors.billing.tables import RefLedgerEntry
 from hub.cli import main as hub_admin
 from hub.documents import IST
 from hub.models.bills import ReconciliationRun, ledger_lines, settlement_lines
-from tests.hub.bills.conftest import DUES, Bills
-from tests.hub.bills.test_console import csrf, login, officer_app  # noqa: F401 - fixture
-
-__all__ = ["csrf"]
+from tests.hub.bills.conftest import DUES, Bills, login
 
 
 def counter_file(rows: list[tuple[str, str]]) -> bytes:
@@ -39,7 +36,7 @@ def test_every_category_is_found_and_becomes_office_work(
     live_settings: dict[str, Any],
     tmp_path: Path,
     officer_app: Any,
-    capsys: Any,  # noqa: F811
+    capsys: Any,
 ) -> None:
     headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
     payments = [("C-1", "100.00"), ("C-2", "200.00"), ("C-3", "300.00"), ("C-4", "400.00"), ("C-5", "50.00")]
