@@ -9,7 +9,8 @@
 * the officers' console pages: the suspense queue (apply, adjust, refund) and
   counter-file upload;
 * the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
-  billing exactly once, then queue the receipt SMS and ``meters.payment_posted``.
+  billing exactly once, then queue the receipt SMS, ``meters.payment_posted`` and
+  ``bills.receipt`` (the signed receipt PDF, rendered apart).
 """
 
 from __future__ import annotations
@@ -21,24 +22,29 @@ from typing import Any
 from pyramid.config import Configurator
 
 from connectors.errors import ConnectorUnavailable
-from hub.bills.service import POST_KIND, REGISTRY_KEY, BillService, load_channels
+from hub.bills.service import POST_KIND, RECEIPT_KIND, REGISTRY_KEY, BillService, load_channels
 from hub.models.outbox import OutboxMessage
 from hub.settings import ConfigurationError
 
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
 
 
-class PostPaymentHandler:
-    """Outbox kind ``bills.post_payment``: payload ``{"payment_id"}``."""
+class PaymentHandler:
+    """Outbox kinds ``bills.post_payment`` and ``bills.receipt``: payload ``{"payment_id"}``."""
 
-    def __init__(self, service: BillService) -> None:
+    def __init__(self, service: BillService, kind: str) -> None:
         self.service = service
+        self.kind = kind
 
     def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
         billing = connectors.get("billing")
         if billing is None:
             raise ConnectorUnavailable("no billing connector configured", system="billing")
-        self.service.post_payment(int(message.payload["payment_id"]), billing)
+        payment_id = int(message.payload["payment_id"])
+        if self.kind == POST_KIND:
+            self.service.post_payment(payment_id, billing)
+        else:
+            self.service.issue_receipt(payment_id, billing)
 
 
 def includeme(config: Configurator) -> None:
@@ -62,7 +68,8 @@ def includeme(config: Configurator) -> None:
         str(settings["hub.bills.upi_vpa"]),
     )
     config.registry[REGISTRY_KEY] = service
-    config.add_outbox_handler(POST_KIND, PostPaymentHandler(service))
+    config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
+    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND))
     config.include("hub.bills.views")
     if hasattr(config, "add_console_provider"):
         config.include("hub.bills.console")

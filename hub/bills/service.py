@@ -55,6 +55,7 @@ REGISTRY_KEY = "bills_service"
 POST_KIND = "bills.post_payment"
 # Handled by the smart-meter flow (reconnection after payment).
 METERS_KIND = "meters.payment_posted"
+RECEIPT_KIND = "bills.receipt"
 SUBJECT_TYPE = "bill_payment"
 BILL_SUBJECT = "bill"
 BILL_VALID_FOR = timedelta(days=90)
@@ -306,6 +307,25 @@ class BillService:
         if record is None:
             raise Problem("not_found", "no receipt yet: the payment is not posted")
         return bytes(document_files(session, record).pdf)
+
+    def issue_receipt(self, payment_id: int, billing: Any) -> None:
+        """Outbox kind ``bills.receipt``: the signed receipt of a posted payment, once."""
+        engine = self.registry["db_engine"]
+        with Session(engine) as session:
+            payment = session.get(BillPayment, payment_id)
+            if payment is None or payment.state != PaymentState.POSTED.value:
+                return
+            if payment.details.get("receipt_document"):
+                return
+            target = payment.posted_to or payment.consumer_number
+        consumer = billing.get_consumer(target)
+        with unit_of_work(self.registry) as session:
+            payment = session.get(BillPayment, payment_id, with_for_update=True)
+            assert payment is not None
+            if payment.details.get("receipt_document"):
+                return
+            document = self._issue_receipt(session, payment, consumer)
+            payment.details = {**payment.details, "receipt_document": document}
 
     def _issue_receipt(self, session: Session, payment: BillPayment, consumer: Consumer) -> str:
         now = utcnow()
@@ -577,8 +597,9 @@ class BillService:
             if existing is None:  # pragma: no cover - a unique violation on something else
                 raise
             return same(existing), False
-        data = {"channel": channel.name, "transaction_id": transaction_id, "amount": str(amount)}
-        audit_record(session, received_from, "bills.payment_accepted", SUBJECT_TYPE, str(payment.id), data)
+        # The payment row itself records the acceptance (who sent it, when; unique, never rewritten):
+        # the audit log records the decisions on it (suspense, posting, resolution). An audit entry
+        # here would serialise every notification on the audit chain's lock.
         if suspense:
             audit_record(
                 session, "hub", "bills.payment_suspense", SUBJECT_TYPE, str(payment.id), {"reason": suspense}
@@ -771,8 +792,8 @@ class BillService:
                     "channel": payment.channel,
                 },
             )
-            document = self._issue_receipt(session, payment, consumer)
-            payment.details = {**payment.details, "receipt_document": document}
+            # The signed receipt is rendered apart: a PDF must not hold up the meter's reconnection.
+            enqueue(session, RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}")
             text = (
                 f"Rs {payment.amount} received for consumer {target}. "
                 f"Receipt {payment.receipt_number}. -MPCZED"
