@@ -128,8 +128,10 @@ def run(args: argparse.Namespace) -> list[Figure]:
             owing = list(
                 conn.execute(
                     text(
-                        "SELECT consumer_number FROM ref_ledger_entry GROUP BY consumer_number "
-                        "HAVING SUM(amount_paise) > 200000 ORDER BY consumer_number LIMIT 50"
+                        "SELECT l.consumer_number FROM ref_ledger_entry l JOIN ref_consumer c "
+                        "ON c.consumer_number = l.consumer_number WHERE c.connection_status <> "
+                        "'permanently_disconnected' GROUP BY l.consumer_number "
+                        "HAVING SUM(l.amount_paise) > 200000 ORDER BY l.consumer_number LIMIT 50"
                     )
                 ).scalars()
             )

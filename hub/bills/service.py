@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -568,35 +570,36 @@ class BillService:
                 raise Problem("payment_conflict", extra={"payment_id": existing.id})
             return existing
 
-        existing = self._by_transaction(session, channel.name, transaction_id)
-        if existing is not None:
-            return same(existing), False
         now = utcnow()
-        payment = BillPayment(
-            channel=channel.name,
-            transaction_id=transaction_id,
-            channel_receipt_id=channel_receipt_id,
-            consumer_number=consumer_number,
-            bill_number=bill_number,
-            amount=amount,
-            paid_at=paid_at,
-            paid_on=india_date(paid_at),
-            received_at=now,
-            received_from=received_from[:64],
-            state=(PaymentState.SUSPENSE if suspense else PaymentState.ACCEPTED).value,
-            suspense_reason=suspense,
-            details={},
-        )
-        try:
-            with session.begin_nested():
-                session.add(payment)
-                session.flush()
-        except IntegrityError:
-            # The browser return and the webhook raced (or two deliveries of one notification).
+        values: dict[str, Any] = {
+            "channel": channel.name,
+            "transaction_id": transaction_id,
+            "channel_receipt_id": channel_receipt_id,
+            "consumer_number": consumer_number,
+            "bill_number": bill_number,
+            "amount": amount,
+            "paid_at": paid_at,
+            "paid_on": india_date(paid_at),
+            "received_at": now,
+            "received_from": received_from[:64],
+            "state": (PaymentState.SUSPENSE if suspense else PaymentState.ACCEPTED).value,
+            "suspense_reason": suspense,
+            "details": {},
+        }
+        # One statement: a second delivery (or the browser return racing the webhook) inserts
+        # nothing and is answered with the first; the unique key decides, not a read before.
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        payment_id = session.execute(
+            dialect_insert(BillPayment)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["channel", "transaction_id"])
+            .returning(BillPayment.id)
+        ).scalar_one_or_none()
+        if payment_id is None:
             existing = self._by_transaction(session, channel.name, transaction_id)
-            if existing is None:  # pragma: no cover - a unique violation on something else
-                raise
+            assert existing is not None
             return same(existing), False
+        payment = BillPayment(id=payment_id, **values)
         # The payment row itself records the acceptance (who sent it, when; unique, never rewritten):
         # the audit log records the decisions on it (suspense, posting, resolution). An audit entry
         # here would serialise every notification on the audit chain's lock.
