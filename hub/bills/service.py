@@ -19,6 +19,7 @@ consumer are decided one after the other against billing's balance.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -241,6 +242,8 @@ class BillService:
             raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
         bill = self.current_bill(consumer_number)
         subject = f"{bill.bill_number}:{bill.amount_due}"
+        if len(subject) > 64:  # the document's subject column; billing's bill numbers may be long
+            subject = "sha256:" + hashlib.sha256(subject.encode()).hexdigest()[:57]
         kept = session.execute(
             select(IssuedDocument)
             .where(IssuedDocument.subject_type == BILL_SUBJECT, IssuedDocument.subject_id == subject)
@@ -404,9 +407,12 @@ class BillService:
         if not bill.is_due:
             raise Problem("nothing_due", extra={"consumer_number": consumer_number})
         reference = f"BILL-{consumer_number}-{uuid.uuid4().hex[:12]}"
-        order = self.connector("payment").create_order(
-            bill.amount_due, reference, f"Electricity bill {bill.bill_number} of {consumer_number}"
-        )
+        try:
+            order = self.connector("payment").create_order(
+                bill.amount_due, reference, f"Electricity bill {bill.bill_number} of {consumer_number}"
+            )
+        except ValueError as exc:
+            raise Problem("unprocessable", f"the gateway cannot take this amount: {exc}") from None
         now = utcnow()
         row = BillPaymentOrder(
             order_id=order.order_id,
@@ -860,7 +866,10 @@ class BillService:
         if resolution == "adjust":
             if consumer_number is None or not is_consumer_number(consumer_number):
                 raise Problem("validation_failed", "adjust needs the consumer number to post to")
-            self.connector("billing").get_consumer(consumer_number)
+            try:
+                self.connector("billing").get_consumer(consumer_number)
+            except NotFound:
+                raise Problem("consumer_not_found", "billing does not know that consumer number") from None
             payment.posted_to = consumer_number
         now = utcnow()
         payment.resolution, payment.resolved_by, payment.resolved_at = resolution, officer[:64], now

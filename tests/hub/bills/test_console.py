@@ -130,3 +130,23 @@ def test_officer_uploads_a_counter_file(bills: Bills, officer_app: TestApp) -> N
     bills.drain()
     assert bills.payment("counter", "CTR-101-0001").received_from == "officer:revenue.one"
     assert bills.payment("counter", "CTR-101-0001").state == "posted"
+
+
+def test_adjusting_to_an_unknown_consumer_is_refused(bills: Bills, officer_app: TestApp) -> None:
+    bills.app.post_json(
+        "/api/v1/bills/payments/bbps",
+        bbps(bills, amount="2000.00"),
+        headers=bills.headers("bills:bbps"),
+        status=202,
+    )
+    bills.drain()
+    payment = bills.payment("bbps", "BBPS0001")
+    login(officer_app, "revenue.one")
+    page = officer_app.get("/console/bills/suspense")
+    refused = officer_app.post(
+        f"/console/bills/suspense/{payment.id}",
+        {"resolution": "adjust", "consumer_number": "1019999999", "note": "typo", "csrf_token": csrf(page)},
+        status=409,
+    )
+    assert "billing does not know" in refused.text
+    assert bills.payment("bbps", "BBPS0001").state == "suspense"
