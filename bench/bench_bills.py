@@ -8,7 +8,7 @@ Baseline: ``bench.bare_insert_app`` on the same granian command inserting the sa
 one-column table of the same database, alternated.
 
 Posting: the payments accepted above, posted to the reference billing by ``hub-worker`` (decide,
-post, receipt PDF, SMS and ``meters.payment_posted`` rows); informational, next to one thread
+post; the SMS, ``meters.payment_posted`` and receipt rows queued); informational, next to one thread
 calling billing's ``post_payment`` directly.
 
 Reconciliation: ``--bills-reconcile-lines`` (default 100,000; the issue's figure is 1,000,000)
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
         figures.append(
             throughput_figure(
                 SECTION,
-                "payment notifications accepted (recorded once, audited, posting queued)",
+                "payment notifications accepted (recorded once, posting queued)",
                 results[notify.name],
                 baseline.name,
                 results[baseline.name],
@@ -241,7 +241,7 @@ def _posting(
         worker_rate = count / (time.perf_counter() - started)
     return Figure(
         SECTION,
-        "payments posted by hub-worker (decide, post, receipt PDF, SMS and meters rows)",
+        "payments posted by hub-worker (decide, post; SMS, meters and receipt rows queued)",
         worker_rate,
         "payments/s",
         "one thread calling billing's post_payment directly",
