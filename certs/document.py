@@ -89,6 +89,24 @@ DEMAND_NOTE = register_kind(
         statement_hi="{holder} से अनुरोध है कि नया कनेक्शन जारी होने से पहले नीचे दी गई राशि का भुगतान करें।",
     )
 )
+ELECTRICITY_BILL = register_kind(
+    DocumentKind(
+        code="electricity_bill",
+        title_en="Electricity Bill",
+        title_hi="विद्युत बिल",
+        statement_en="The electricity bill of {holder} for the connection below; pay by the due date to avoid the surcharge.",
+        statement_hi="{holder} का नीचे दर्शाए कनेक्शन का विद्युत बिल; अधिभार से बचने हेतु देय तिथि तक भुगतान करें।",
+    )
+)
+PAYMENT_RECEIPT = register_kind(
+    DocumentKind(
+        code="payment_receipt",
+        title_en="Payment Receipt",
+        title_hi="भुगतान रसीद",
+        statement_en="Received from {holder} the payment below, posted to the connection's account.",
+        statement_hi="{holder} से नीचे दर्शाया भुगतान प्राप्त हुआ तथा कनेक्शन के खाते में जमा किया गया।",
+    )
+)
 
 
 def mask_mobile(mobile: str) -> str:

@@ -190,12 +190,35 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "fee.security_deposit": ("Security deposit (₹)", "सुरक्षा निधि (₹)"),
     "complaint_note": ("Complaint", "शिकायत"),
     "load_kw": ("Load (kW)", "भार (किलोवाट)"),
+    "bill_number": ("Bill number", "बिल क्रमांक"),
+    "period": ("Billing month", "बिल माह"),
+    "bill_date": ("Bill date", "बिल दिनांक"),
+    "due_date": ("Due date", "देय तिथि"),
+    "meter_number": ("Meter number", "मीटर क्रमांक"),
+    "previous_reading": ("Previous reading (kWh)", "पिछली रीडिंग (यूनिट)"),
+    "current_reading": ("Current reading (kWh)", "वर्तमान रीडिंग (यूनिट)"),
+    "units": ("Units consumed (kWh)", "खपत यूनिट"),
+    "tariff.energy": ("Energy charge (₹)", "ऊर्जा प्रभार (₹)"),
+    "tariff.fixed": ("Fixed charge (₹)", "स्थायी प्रभार (₹)"),
+    "tariff.duty": ("Electricity duty (₹)", "विद्युत शुल्क (₹)"),
+    "current_amount": ("This month's bill (₹)", "इस माह का बिल (₹)"),
+    "arrears": ("Arrears (₹)", "बकाया (₹)"),
+    "amount_due": ("Amount due by the due date (₹)", "देय तिथि तक देय राशि (₹)"),
+    "late_payment_amount": ("Amount due after the due date (₹)", "देय तिथि के बाद देय राशि (₹)"),
+    "upi_intent": ("Pay by UPI", "यूपीआई से भुगतान"),
+    "receipt_number": ("Receipt number", "रसीद क्रमांक"),
+    "amount_paid": ("Amount paid (₹)", "भुगतान राशि (₹)"),
+    "paid_at": ("Paid at", "भुगतान समय"),
+    "channel": ("Paid through", "भुगतान माध्यम"),
+    "transaction_id": ("Transaction ID", "लेन-देन आईडी"),
 }
 
 NUMBER_LABELS: dict[str, tuple[str, str]] = {
     "no_dues_certificate": ("Certificate number", "प्रमाण-पत्र क्रमांक"),
     "sanction_letter": ("Sanction letter number", "स्वीकृति पत्र क्रमांक"),
     "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
+    "electricity_bill": ("Bill document number", "बिल दस्तावेज़ क्रमांक"),
+    "payment_receipt": ("Receipt document number", "रसीद दस्तावेज़ क्रमांक"),
 }
 
 NO_CONNECTION_STATEMENT = (
@@ -492,7 +515,10 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
         ]
 
     payment_url = doc.details.get("payment_url")
-    if doc.kind == DEMAND_NOTE.code and isinstance(payment_url, str) and payment_url:
+    if doc.kind != DEMAND_NOTE.code:
+        # A bill is paid from any UPI app: its QR is the UPI intent (payee, amount, bill number).
+        payment_url = doc.details.get("upi_intent")
+    if isinstance(payment_url, str) and payment_url:
         pay_size = 30 * mm
         pay = Table(
             [

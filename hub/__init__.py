@@ -67,6 +67,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.console")
     config.include("hub.nodues")
     config.include("hub.connections")
+    config.include("hub.bills")
     config.include("hub.reference_checkout")
     config.include("hub.kyc")
     return config

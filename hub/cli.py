@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.kyc.cli import register as register_kyc
 
     register_kyc(sub)
+    from hub.bills.cli import register as register_bills
+
+    register_bills(sub)
     return parser
 
 

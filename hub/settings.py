@@ -360,6 +360,25 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         doc="idle minutes before an officer signs in again",
     ),
+    # Bills and payments (hub.bills).
+    Setting(
+        "hub.bills.channels_file",
+        str,
+        "",
+        doc="payment channels JSON (format, scope, partial payments); empty: the shipped hub/bills/channels.json",
+    ),
+    Setting(
+        "hub.bills.order_minutes",
+        as_positive_int,
+        30,
+        doc="minutes a gateway order for a bill stays payable; a capture after it goes to suspense",
+    ),
+    Setting(
+        "hub.bills.upi_vpa",
+        as_text,
+        "mpcz.bills@sbi",
+        doc="the discom's UPI address printed in each bill's payment QR (UPI intent)",
+    ),
     # New connections through the single window (hub.connections.config).
     Setting(
         "hub.connections.timeline_days",

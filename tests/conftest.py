@@ -123,6 +123,7 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.sms.template.certificate_verified.id": "1107000000000000004",
     "hub.sms.template.connection_status.id": "1107000000000000005",
     "hub.sms.template.certificate_revoked.id": "1107000000000000006",
+    "hub.sms.template.payment_receipt.id": "1107000000000000007",
 }
 
 

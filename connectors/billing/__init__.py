@@ -29,7 +29,7 @@ is sent to billing, so a malformed number is a NotFound without a round trip):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -41,9 +41,11 @@ from connectors.errors import NotFound
 
 __all__ = [
     "MAX_DUES_BATCH",
+    "Bill",
     "ConnectionStatus",
     "Consumer",
     "IBilling",
+    "LedgerPayment",
     "MeterHealth",
     "MeterStatus",
     "MeterType",
@@ -52,6 +54,7 @@ __all__ = [
     "OutstandingDues",
     "PostingReceipt",
     "SupplyState",
+    "TariffLine",
     "UnknownConsumers",
     "is_consumer_number",
     "is_mobile",
@@ -196,6 +199,56 @@ class NewConsumer:
     category: str
 
 
+@dataclass(frozen=True)
+class TariffLine:
+    """One line of a bill's charges (energy charge, fixed charge, duty...)."""
+
+    code: str
+    label_en: str
+    label_hi: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Bill:
+    """A connection's latest bill and what it owes now.
+
+    ``amount_due`` is the whole balance (this bill plus ``arrears``, less
+    what was paid since); zero or less means nothing is due.
+    ``late_payment_amount`` is what is due after ``due_date`` (surcharge added).
+    """
+
+    consumer_number: str
+    bill_number: str
+    period: str  # YYYY-MM
+    bill_date: date
+    due_date: date
+    current_amount: Decimal
+    arrears: Decimal
+    amount_due: Decimal
+    late_payment_amount: Decimal
+    previous_reading: int
+    current_reading: int
+    units: int
+    meter_number: str | None
+    tariff_lines: tuple[TariffLine, ...]
+
+    @property
+    def is_due(self) -> bool:
+        return self.amount_due > 0
+
+
+@dataclass(frozen=True)
+class LedgerPayment:
+    """A payment as billing's ledger holds it (what reconciliation compares with)."""
+
+    reference: str
+    consumer_number: str
+    amount: Decimal
+    entry_date: date
+    receipt_number: str | None
+
+
 class UnknownConsumers(NotFound):
     """A batch named consumer numbers billing does not know (listed, in the caller's order)."""
 
@@ -249,6 +302,15 @@ class IBilling(Interface):
         consumer_number: str, amount: Decimal, credit_reference: str, reason: str
     ) -> PostingReceipt:
         """Post a credit (e.g. statutory compensation), idempotent by ``credit_reference``."""
+
+    def current_bill(consumer_number: str) -> Bill | None:
+        """The latest bill and the amount due now; None if the connection was never billed.
+
+        NotFound if billing does not know the consumer.
+        """
+
+    def payments_posted(day: date) -> Iterator[LedgerPayment]:
+        """Every payment billing's ledger dated ``day`` (India time), streamed in reference order."""
 
     def create_consumer(new: NewConsumer) -> Consumer:
         """Create the billing account of a released connection; idempotent by application reference."""

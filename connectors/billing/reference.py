@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -28,9 +28,11 @@ from connectors.base import ConnectorContext
 from connectors.billing import (
     MAX_DUES_BATCH,
     SYSTEM,
+    Bill,
     ConnectionStatus,
     Consumer,
     IBilling,
+    LedgerPayment,
     MeterHealth,
     MeterStatus,
     MeterType,
@@ -40,6 +42,7 @@ from connectors.billing import (
     OutstandingDues,
     PostingReceipt,
     SupplyState,
+    TariffLine,
     UnknownConsumers,
     is_consumer_number,
     is_mobile,
@@ -56,6 +59,21 @@ CATEGORY_CODES = frozenset({"LV1", "LV2", "LV3", "LV4", "LV5", "HV3"})
 # Serials of connections released through the hub start here, above anything the
 # demo generator hands out (< 500000 per DC) and below the demo personas (999xxx).
 NEW_CONNECTION_FIRST_SERIAL = 500_000
+# A bill is payable for this many days; after it the late-payment surcharge applies.
+BILL_PAYABLE_DAYS = 15
+LATE_SURCHARGE_RATE = Decimal("0.0125")  # of the current bill, once past the due date
+# Energy charge per unit by tariff category (rupees per kWh), for the bill's tariff lines.
+ENERGY_RATE = {
+    "LV1": Decimal("6.30"),
+    "LV2": Decimal("7.90"),
+    "LV3": Decimal("6.60"),
+    "LV4": Decimal("7.10"),
+    "LV5": Decimal("5.20"),
+    "HV3": Decimal("7.40"),
+}
+# How a bill's total splits into its lines (the remainder is the energy charge).
+FIXED_SHARE = Decimal("0.12")
+DUTY_SHARE = Decimal("0.09")
 
 consumers_t = cast(Table, RefConsumer.__table__)
 ledger_t = cast(Table, RefLedgerEntry.__table__)
@@ -263,6 +281,37 @@ class ReferenceBilling:
             last_read_on=row.last_read_on,
         )
 
+    def current_bill(self, consumer_number: str) -> Bill | None:
+        with self._begin() as conn:
+            consumer = self._get_consumer(conn, consumer_number)
+            le = ledger_t.c
+            bill = conn.execute(
+                select(le.reference, le.entry_date, le.amount_paise)
+                .where(le.consumer_number == consumer_number, le.kind == "bill")
+                .order_by(le.entry_date.desc(), le.id.desc())
+                .limit(1)
+            ).first()
+            if bill is None:
+                return None
+            balance = self._balance(conn, consumer_number)
+            meter = conn.execute(
+                select(meters_t.c.meter_number).where(meters_t.c.consumer_number == consumer_number)
+            ).scalar()
+        return make_bill(
+            consumer, bill.reference, bill.entry_date, _rupees(bill.amount_paise), balance, meter
+        )
+
+    def payments_posted(self, day: date) -> Iterator[LedgerPayment]:
+        le = ledger_t.c
+        query = (
+            select(le.reference, le.consumer_number, le.amount_paise, le.entry_date, le.receipt_number)
+            .where(le.kind == "payment", le.entry_date == day)
+            .order_by(le.reference)
+        )
+        with self._begin() as conn:
+            for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+                yield LedgerPayment(row[0], row[1], _rupees(-row[2]), row[3], row[4])
+
     # -- writes -----------------------------------------------------------------
 
     def office(self, code: str) -> Office:
@@ -467,6 +516,52 @@ class ReferenceBilling:
                 "billing: office hierarchy incomplete", system=self.system, code="unknown_office"
             )
         return chain
+
+
+def make_bill(
+    consumer: Consumer,
+    bill_number: str,
+    bill_date: date,
+    current: Decimal,
+    balance: Decimal,
+    meter_number: str | None,
+) -> Bill:
+    """The bill as the reference billing prints it: lines and readings follow from its total."""
+    rate = ENERGY_RATE.get(consumer.category, Decimal("6.50"))
+    fixed = (current * FIXED_SHARE).quantize(CENTS)
+    duty = (current * DUTY_SHARE).quantize(CENTS)
+    energy = current - fixed - duty
+    units = int(energy / rate) if energy > 0 else 0
+    seed = int(hashlib.sha256(consumer.consumer_number.encode()).hexdigest()[:6], 16)
+    previous = 1000 + seed % 40_000
+    amount_due = max(balance, Decimal("0.00"))
+    arrears = max(amount_due - current, Decimal("0.00"))
+    surcharge = (current * LATE_SURCHARGE_RATE).quantize(CENTS) if amount_due > 0 else Decimal("0.00")
+    return Bill(
+        consumer_number=consumer.consumer_number,
+        bill_number=bill_number,
+        period=f"{bill_date.year:04d}-{bill_date.month:02d}",
+        bill_date=bill_date,
+        due_date=bill_date + timedelta(days=BILL_PAYABLE_DAYS),
+        current_amount=current,
+        arrears=arrears,
+        amount_due=balance,
+        late_payment_amount=amount_due + surcharge,
+        previous_reading=previous,
+        current_reading=previous + units,
+        units=units,
+        meter_number=meter_number,
+        tariff_lines=(
+            TariffLine(
+                "energy",
+                f"Energy charge ({units} kWh @ {rate})",
+                f"ऊर्जा प्रभार ({units} यूनिट @ {rate})",
+                energy,
+            ),
+            TariffLine("fixed", "Fixed charge", "स्थायी प्रभार", fixed),
+            TariffLine("duty", "Electricity duty", "विद्युत शुल्क", duty),
+        ),
+    )
 
 
 @contextmanager

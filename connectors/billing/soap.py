@@ -8,6 +8,7 @@ ini (under ``hub.billing.``)::
     hub.billing.timeout = 10             # seconds to fetch the WSDL/XSD (default 10)
     hub.billing.operation_timeout = 5    # seconds per SOAP call, connect and each read (default 5)
     hub.billing.ca_file = /etc/hub/ngb-ca.pem                          # optional private CA
+    hub.billing.payments_page_size = 5000   # ledger payments per ListPayments call (reconciliation)
 
 Failure mapping (the hub fails closed on every ConnectorUnavailable):
 
@@ -34,7 +35,7 @@ entities and external references forbidden.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -51,9 +52,11 @@ from connectors.base import ConnectorContext
 from connectors.billing import (
     MAX_DUES_BATCH,
     SYSTEM,
+    Bill,
     ConnectionStatus,
     Consumer,
     IBilling,
+    LedgerPayment,
     MeterHealth,
     MeterStatus,
     MeterType,
@@ -63,6 +66,7 @@ from connectors.billing import (
     OutstandingDues,
     PostingReceipt,
     SupplyState,
+    TariffLine,
     UnknownConsumers,
     is_consumer_number,
     is_mobile,
@@ -118,6 +122,7 @@ class SoapBilling:
         timeout: float = 10.0,
         operation_timeout: float = 5.0,
         verify: str | bool = True,
+        page_size: int = 5000,
     ) -> None:
         if timeout <= 0 or operation_timeout <= 0:
             raise ValueError("billing: timeouts must be positive")
@@ -126,6 +131,9 @@ class SoapBilling:
         self.timeout = timeout
         self.operation_timeout = operation_timeout
         self.verify = verify
+        if not 0 < page_size <= 10_000:
+            raise ValueError("billing: payments_page_size must be 1-10000")
+        self.page_size = page_size
         self._service: Any = None
         self._lock = threading.Lock()
 
@@ -141,6 +149,7 @@ class SoapBilling:
             timeout=context.float_option("timeout", 10.0),
             operation_timeout=context.float_option("operation_timeout", 5.0),
             verify=ca_file if ca_file else True,
+            page_size=int(context.float_option("payments_page_size", 5000)),
         )
 
     # -- plumbing ---------------------------------------------------------------
@@ -391,6 +400,81 @@ class SoapBilling:
             )
 
         return self._call("GetOffice", convert, officeCode=code)
+
+    def current_bill(self, consumer_number: str) -> Bill | None:
+        if not is_consumer_number(consumer_number):
+            raise NotFound(f"{self.system}: unknown consumer number", system=self.system)
+
+        def convert(answer: Any) -> Bill | None:
+            bill = getattr(answer, "bill", answer) if answer is not None else None
+            if bill is None:
+                return None
+            if bill.consumerNumber != consumer_number:
+                raise _Garbage("answer for another consumer")
+            period = _text(bill.period, "period", max_len=7)
+            bill_date = _date(bill.billDate, "billDate")
+            due_date = _date(bill.dueDate, "dueDate")
+            assert bill_date is not None and due_date is not None
+            readings = [bill.previousReading, bill.currentReading, bill.units]
+            if not all(isinstance(r, int) and r >= 0 for r in readings):
+                raise _Garbage("readings")
+            return Bill(
+                consumer_number=consumer_number,
+                bill_number=_text(bill.billNumber, "billNumber", max_len=64),
+                period=period,
+                bill_date=bill_date,
+                due_date=due_date,
+                current_amount=_money(bill.currentAmount, "currentAmount"),
+                arrears=_money(bill.arrears, "arrears"),
+                amount_due=_money(bill.amountDue, "amountDue"),
+                late_payment_amount=_money(bill.latePaymentAmount, "latePaymentAmount"),
+                previous_reading=int(bill.previousReading),
+                current_reading=int(bill.currentReading),
+                units=int(bill.units),
+                meter_number=_text(bill.meterNumber, "meterNumber", optional=True, max_len=32),
+                tariff_lines=tuple(
+                    TariffLine(
+                        code=_text(line.code, "code", max_len=64),
+                        label_en=_text(line.labelEn, "labelEn", max_len=120),
+                        label_hi=_text(line.labelHi, "labelHi", max_len=120),
+                        amount=_money(line.amount, "amount"),
+                    )
+                    for line in (bill.tariffLine or [])
+                ),
+            )
+
+        return self._call("GetCurrentBill", convert, consumerNumber=consumer_number)
+
+    def payments_posted(self, day: date) -> Iterator[LedgerPayment]:
+        after: str | None = None
+        while True:
+            page = self._call("ListPayments", self._ledger_page, day=day, after=after, limit=self.page_size)
+            for payment in page:
+                if after is not None and payment.reference <= after:
+                    raise self._unavailable("garbage answer (payments out of order)")
+                after = payment.reference
+                yield payment
+            if len(page) < self.page_size:
+                return
+
+    def _ledger_page(self, answer: Any) -> list[LedgerPayment]:
+        items = answer if isinstance(answer, list) else getattr(answer, "payment", None) if answer else None
+        page = []
+        for p in items or []:
+            entry_date = _date(p.entryDate, "entryDate")
+            assert entry_date is not None
+            page.append(
+                LedgerPayment(
+                    reference=_text(p.reference, "reference", max_len=64),
+                    consumer_number=_text(p.consumerNumber, "consumerNumber"),
+                    amount=_money(p.amount, "amount"),
+                    entry_date=entry_date,
+                    receipt_number=_text(p.receiptNumber, "receiptNumber", optional=True, max_len=64),
+                )
+            )
+        if len(page) > self.page_size:
+            raise _Garbage("a longer page than asked for")
+        return page
 
     def post_payment(
         self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str

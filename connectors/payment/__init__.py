@@ -87,6 +87,8 @@ class PaymentConfirmation:
     status: PaymentStatus
     gateway_txn_id: str
     paid_at: datetime
+    # The gateway's id of this notification: the same event re-sent carries the same id.
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,9 @@ def parse_callback(body: bytes) -> PaymentConfirmation:
         raise bad("status or paid_at") from None
     if paid_at.tzinfo is None:
         raise bad("paid_at without zone")
+    event_id = data.get("event_id")
+    if event_id is not None and (not isinstance(event_id, str) or not event_id or len(event_id) > 100):
+        raise bad("event_id")
     return PaymentConfirmation(
         order_id=strings["order_id"],
         reference=strings["reference"],
@@ -212,6 +217,7 @@ def parse_callback(body: bytes) -> PaymentConfirmation:
         status=status,
         gateway_txn_id=strings["gateway_txn_id"],
         paid_at=paid_at.astimezone(UTC),
+        event_id=event_id,
     )
 
 
@@ -219,8 +225,10 @@ def callback_body(
     order: PaymentOrder, status: PaymentStatus, gateway_txn_id: str, paid_at: datetime
 ) -> bytes:
     """The callback JSON a gateway sends for ``order`` (amount as the gateway recorded it)."""
+    event = hashlib.sha256(f"{order.order_id}|{status.value}|{gateway_txn_id}".encode()).hexdigest()
     return json.dumps(
         {
+            "event_id": "evt_" + event[:24],
             "event": "payment." + status.value,
             "order_id": order.order_id,
             "reference": order.reference,

@@ -38,6 +38,8 @@ KIND_SERIES_CODES: dict[str, str] = {
     "no_dues_certificate": "ND",
     "sanction_letter": "SL",
     "demand_note": "DN",
+    "electricity_bill": "EB",
+    "payment_receipt": "PR",
 }
 
 

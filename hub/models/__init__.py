@@ -1,6 +1,7 @@
 """The hub's own tables. Importing this module registers every model on Base.metadata."""
 
 from hub.models.audit import AuditEntry
+from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.connection import (
     ConnectionApplication,
@@ -30,6 +31,8 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "BillPayment",
+    "BillPaymentOrder",
     "ConnectionApplication",
     "ConnectionDocument",
     "ConnectionIncident",
@@ -55,6 +58,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "PartnerClient",
+    "PaymentEvent",
     "RateLimitWindow",
     "SignInFailures",
     "SoapNonce",

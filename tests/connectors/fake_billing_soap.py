@@ -19,7 +19,7 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.billing import ConnectionStatus, Consumer, MeterStatus, Office, OfficeCodes
+from connectors.billing import Bill, ConnectionStatus, Consumer, MeterStatus, Office, OfficeCodes
 from forms.safexml import parse_untrusted_xml
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
 
@@ -43,6 +43,10 @@ class BillingData:
     postings: dict[str, tuple[str, Decimal, datetime, str]] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
     next_serial: int = 1
+    # Latest bill per consumer (its amount_due is recomputed from the ledger when asked).
+    bills: dict[str, Bill] = field(default_factory=dict)
+    # Ledger date of each payment posted (by reference), for ListPayments.
+    payment_days: dict[str, date] = field(default_factory=dict)
 
 
 class SoapFault(Exception):
@@ -275,8 +279,65 @@ class FakeBillingSoap:
             self._el(node, name, value)
         return out
 
+    def op_GetCurrentBillRequest(self, req: etree._Element) -> etree._Element:
+        number = req.findtext(b("consumerNumber")) or ""
+        self._consumer(number)
+        out = etree.Element(b("GetCurrentBillResponse"))
+        bill = self.data.bills.get(number)
+        if bill is None:
+            return out
+        node = etree.SubElement(out, b("bill"))
+        for name, value in (
+            ("consumerNumber", number),
+            ("billNumber", bill.bill_number),
+            ("period", bill.period),
+            ("billDate", bill.bill_date.isoformat()),
+            ("dueDate", bill.due_date.isoformat()),
+            ("currentAmount", f"{bill.current_amount:.2f}"),
+            ("arrears", f"{bill.arrears:.2f}"),
+            ("amountDue", f"{self._balance(number):.2f}"),
+            ("latePaymentAmount", f"{bill.late_payment_amount:.2f}"),
+            ("previousReading", str(bill.previous_reading)),
+            ("currentReading", str(bill.current_reading)),
+            ("units", str(bill.units)),
+            ("meterNumber", bill.meter_number),
+        ):
+            self._el(node, name, value)
+        for line in bill.tariff_lines:
+            item = etree.SubElement(node, b("tariffLine"))
+            for name, value in (
+                ("code", line.code),
+                ("labelEn", line.label_en),
+                ("labelHi", line.label_hi),
+                ("amount", f"{line.amount:.2f}"),
+            ):
+                self._el(item, name, value)
+        return out
+
+    def op_ListPaymentsRequest(self, req: etree._Element) -> etree._Element:
+        day = date.fromisoformat(req.findtext(b("day")) or "")
+        after = req.findtext(b("after"))
+        limit = int(req.findtext(b("limit")) or "0")
+        references = sorted(
+            r for r, d in self.data.payment_days.items() if d == day and (after is None or r > after)
+        )[:limit]
+        out = etree.Element(b("ListPaymentsResponse"))
+        for reference in references:
+            number, amount, _, receipt = self.data.postings[reference]
+            node = etree.SubElement(out, b("payment"))
+            for name, value in (
+                ("reference", reference),
+                ("consumerNumber", number),
+                ("amount", f"{amount:.2f}"),
+                ("entryDate", day.isoformat()),
+                ("receiptNumber", receipt),
+            ):
+                self._el(node, name, value)
+        return out
+
     def op_PostPaymentRequest(self, req: etree._Element) -> etree._Element:
         paid_at = datetime.fromisoformat(req.findtext(b("paidAt")) or "")
+        self.data.payment_days.setdefault(req.findtext(b("paymentReference")) or "", paid_at.date())
         return self._post(
             "PostPaymentResponse",
             req.findtext(b("paymentReference")) or "",

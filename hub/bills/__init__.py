@@ -1,0 +1,75 @@
+"""Bills and payments from every channel.
+
+``config.include("hub.bills")`` (after hub.outbox) adds:
+
+* the channels of ``hub.bills.channels_file`` (gateway webhook, bill-payment
+  platform, citizen-services portal, counter file), each with its own
+  notification operation and authentication;
+* bill fetch (one consumer, or up to 25 at once) and gateway orders for bills;
+* the officers' console pages: the suspense queue (apply, adjust, refund) and
+  counter-file upload;
+* the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
+  billing exactly once, then queue the receipt SMS, ``meters.payment_posted`` and
+  ``bills.receipt`` (the signed receipt PDF, rendered apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyramid.config import Configurator
+
+from connectors.errors import ConnectorUnavailable
+from hub.bills.service import POST_KIND, RECEIPT_KIND, REGISTRY_KEY, BillService, load_channels
+from hub.models.outbox import OutboxMessage
+from hub.settings import ConfigurationError
+
+DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
+
+
+class PaymentHandler:
+    """Outbox kinds ``bills.post_payment`` and ``bills.receipt``: payload ``{"payment_id"}``."""
+
+    def __init__(self, service: BillService, kind: str) -> None:
+        self.service = service
+        self.kind = kind
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        billing = connectors.get("billing")
+        if billing is None:
+            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        payment_id = int(message.payload["payment_id"])
+        if self.kind == POST_KIND:
+            self.service.post_payment(payment_id, billing)
+        else:
+            self.service.issue_receipt(payment_id, billing)
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    path = str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS)
+    try:
+        channels = load_channels(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigurationError(f"setting hub.bills.channels_file: {path}: {exc}") from None
+    from hub.auth.clients import KNOWN_SCOPES
+
+    for channel in channels.values():
+        if channel.scope is not None and channel.scope not in KNOWN_SCOPES:
+            raise ConfigurationError(
+                f"setting hub.bills.channels_file: {channel.name}: unknown scope {channel.scope}"
+            )
+    service = BillService(
+        config.registry,
+        channels,
+        int(settings["hub.bills.order_minutes"]),
+        str(settings["hub.bills.upi_vpa"]),
+    )
+    config.registry[REGISTRY_KEY] = service
+    config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
+    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND))
+    config.include("hub.bills.views")
+    if hasattr(config, "add_console_provider"):
+        config.include("hub.bills.console")

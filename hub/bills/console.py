@@ -1,0 +1,326 @@
+"""The officers' pages for payments: the suspense queue and its resolution, counter-file upload.
+
+Officers with one of :data:`BILLS_ROLES` see them. Every resolution needs a
+note and is audited under the officer's name (``bills.suspense_<resolution>``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPFound
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+
+from forms.errors import FormError
+from forms.labels import VALUE_LABELS
+from hub.bills.reconciliation import CATEGORIES, report_csv
+from hub.bills.service import CONSUMER_NUMBER, REGISTRY_KEY, RESOLUTIONS, BillService
+from hub.console.labels import in_ist
+from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
+from hub.errors import Problem
+from hub.models.bills import ReconciliationItem, ReconciliationRun
+from hub.models.officer import Officer
+from hub.openapi import text_schema
+
+# The revenue section keeps the suspense ledger; the DGM and GM above it may act too.
+BILLS_ROLES = frozenset({"revenue", "dgm", "gm"})
+PAYMENT_ID = re.compile(r"[0-9]{1,15}")
+RUN_ID = re.compile(r"[0-9]{1,9}")
+
+
+def _bills_officer(request: Request) -> Officer:
+    officer = _require_officer(request)
+    if not BILLS_ROLES.intersection(officer.roles):
+        raise Problem("forbidden", "payments are the revenue section's work")
+    return officer
+
+
+def _service(request: Request) -> BillService:
+    service: BillService = request.registry[REGISTRY_KEY]
+    return service
+
+
+def _suspense_page(
+    request: Request, officer: Officer, error: str | None = None, status: int = 200
+) -> Response:
+    rows: list[dict[str, Any]] = []
+    for payment in _service(request).suspense(request.dbsession):
+        reason = payment.suspense_reason or ""
+        hi, en = VALUE_LABELS.get(reason, (reason, reason))
+        rows.append(
+            {
+                "id": payment.id,
+                "channel": payment.channel,
+                "transaction_id": payment.transaction_id,
+                "paid_at": in_ist(payment.paid_at),
+                "consumer_number": payment.consumer_number,
+                "bill_number": payment.bill_number,
+                "amount": payment.amount,
+                "reason_hi": hi,
+                "reason_en": en,
+                "url": request.route_path("console.bills.resolve", payment_id=payment.id),
+            }
+        )
+    flash = request.session.pop_flash()
+    return render(
+        request,
+        "bills_suspense.html",
+        status=status,
+        officer=officer,
+        payments=rows,
+        flash=flash,
+        error=error,
+    )
+
+
+def suspense_page(request: Request) -> Response:
+    return _suspense_page(request, _bills_officer(request))
+
+
+def resolve(request: Request) -> Response:
+    officer = _bills_officer(request)
+    _require_readable_form(request)
+    if not _csrf_ok(request):
+        return _suspense_page(request, officer, " / ".join(ERROR_TEXT["csrf"]), status=403)
+    form = request.POST
+    resolution = str(form.get("resolution", ""))
+    note = " ".join(str(form.get("note", "")).split())[:500]
+    consumer = str(form.get("consumer_number", "")).strip() or None
+    if resolution not in RESOLUTIONS or not note:
+        return _suspense_page(request, officer, " / ".join(ERROR_TEXT["reason_required"]), status=409)
+    if consumer is not None and not CONSUMER_NUMBER.fullmatch(consumer):
+        return _suspense_page(request, officer, "उपभोक्ता क्रमांक 10-12 अंक / consumer number: 10-12 digits", 409)
+    payment_id = request.matchdict["payment_id"]
+    if not PAYMENT_ID.fullmatch(payment_id):
+        raise Problem("not_found")
+    try:
+        payment = _service(request).resolve(
+            request.dbsession, int(payment_id), resolution, f"officer:{officer.username}", note, consumer
+        )
+    except Problem as exc:
+        if exc.code == "not_found":
+            raise
+        return _suspense_page(request, officer, exc.detail or exc.code, status=409)
+    hi, en = VALUE_LABELS[resolution]
+    request.session.flash(f"भुगतान {payment.id}: {hi} / payment {payment.id}: {en}")
+    return HTTPFound(location=request.route_path("console.bills.suspense"))
+
+
+def counter_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    return render(
+        request, "bills_counter.html", officer=officer, flash=request.session.pop_flash(), errors=[]
+    )
+
+
+def counter_upload(request: Request) -> Response:
+    officer = _bills_officer(request)
+    _require_readable_form(request)
+    if not _csrf_ok(request):
+        return render(
+            request,
+            "bills_counter.html",
+            status=403,
+            officer=officer,
+            flash=[" / ".join(ERROR_TEXT["csrf"])],
+            errors=[],
+        )
+    upload = request.POST.get("file")
+    body = upload.file.read() if hasattr(upload, "file") else b""
+    service = _service(request)
+    channel = next(c for c in service.channels.values() if c.format == "counter_csv")
+    try:
+        lines = service.read_counter_file(body)
+    except FormError as exc:
+        return render(
+            request, "bills_counter.html", status=409, officer=officer, flash=[], errors=exc.problems
+        )
+    new = 0
+    for line in lines:
+        _, created = service.accept(
+            request.dbsession,
+            channel,
+            transaction_id=line["transaction_id"],
+            consumer_number=line["consumer_number"],
+            bill_number=None,
+            amount=line["amount"],
+            paid_at=line["paid_at"],
+            received_from=f"officer:{officer.username}",
+        )
+        new += created
+    request.session.flash(
+        f"{len(lines)} पंक्तियाँ, {new} नए भुगतान दर्ज / {len(lines)} lines, {new} new payments recorded"
+    )
+    return HTTPFound(location=request.route_path("console.bills.counter"))
+
+
+def _rupees(value: int | None) -> str:
+    return "" if value is None else f"{value // 100}.{value % 100:02d}"
+
+
+def reconciliation_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    runs = request.dbsession.execute(
+        select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(100)
+    ).scalars()
+    rows = [
+        {
+            "channel": run.channel,
+            "day": run.day.isoformat(),
+            "matched": run.counts.get("matched", 0),
+            "unmatched": sum(v for k, v in run.counts.items() if k != "matched"),
+            "at": in_ist(run.finished_at or run.started_at),
+            "url": request.route_path("console.bills.reconciliation_run", run_id=run.id),
+        }
+        for run in runs
+    ]
+    return render(request, "bills_reconciliation.html", officer=officer, runs=rows, run=None)
+
+
+def _run(request: Request) -> ReconciliationRun:
+    run_id = request.matchdict["run_id"]
+    run = request.dbsession.get(ReconciliationRun, int(run_id)) if RUN_ID.fullmatch(run_id) else None
+    if run is None:
+        raise Problem("not_found")
+    return run
+
+
+def reconciliation_run_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    run = _run(request)
+    items = request.dbsession.execute(
+        select(ReconciliationItem)
+        .where(ReconciliationItem.run_id == run.id)
+        .order_by(ReconciliationItem.category, ReconciliationItem.id)
+        .limit(500)
+    ).scalars()
+    shown = []
+    for item in items:
+        hi, en = VALUE_LABELS.get(item.category, (item.category, item.category))
+        shown.append(
+            {
+                "hi": hi,
+                "en": en,
+                "transaction_id": item.transaction_id or "",
+                "payment_id": item.payment_id,
+                "channel": _rupees(item.channel_amount_paise),
+                "hub": _rupees(item.hub_amount_paise),
+                "billing": _rupees(item.billing_amount_paise),
+            }
+        )
+    counts = [(c, *VALUE_LABELS.get(c, (c, c)), run.counts.get(c, 0)) for c in CATEGORIES]
+    return render(
+        request, "bills_reconciliation.html", officer=officer, run=run, items=shown, counts=counts, runs=[]
+    )
+
+
+def reconciliation_csv(request: Request) -> Response:
+    _bills_officer(request)
+    run = _run(request)
+    body = b"".join(report_csv(request.dbsession.connection(), run.id))
+    response = Response(body=body, content_type="text/csv", charset="utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="reconciliation-{run.channel}-{run.day}.csv"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def includeme(config: Configurator) -> None:
+    tags = ["console"]
+    page = {"text/html": {"schema": {"type": "string"}}}
+    responses = {
+        "200": {"description": "HTML page", "content": page},
+        "302": {"description": "redirect (to the page, or to sign-in)"},
+        "403": {"description": "form expired", "content": page},
+        "409": {"description": "the form again, with the reason", "content": page},
+    }
+    upload_cap = int(config.get_settings()["hub.upload_max_body_bytes"])
+    config.add_route("console.bills.suspense", "/console/bills/suspense")
+    config.add_route("console.bills.resolve", "/console/bills/suspense/{payment_id}")
+    config.add_route("console.bills.counter", "/console/bills/counter")
+    config.add_route("console.bills.reconciliation", "/console/bills/reconciliation")
+    config.add_route("console.bills.reconciliation_run", "/console/bills/reconciliation/{run_id}")
+    config.add_route("console.bills.reconciliation_csv", "/console/bills/reconciliation/{run_id}/report.csv")
+    run_param = [{"name": "run_id", "in": "path", "required": True, "schema": text_schema(9, RUN_ID)}]
+    param = [{"name": "payment_id", "in": "path", "required": True, "schema": text_schema(15, PAYMENT_ID)}]
+    views: list[tuple[Any, str, str, str, str, dict[str, Any]]] = [
+        (
+            suspense_page,
+            "console.bills.suspense",
+            "GET",
+            "consoleSuspense",
+            "Payments in suspense (HTML)",
+            {},
+        ),
+        (
+            resolve,
+            "console.bills.resolve",
+            "POST",
+            "consoleResolveSuspense",
+            "Resolve a payment in suspense (form: resolution apply/adjust/refund, note, consumer_number, csrf_token)",
+            {"parameters": param},
+        ),
+        (
+            counter_page,
+            "console.bills.counter",
+            "GET",
+            "consoleCounterPage",
+            "Counter-collection upload (HTML)",
+            {},
+        ),
+        (
+            counter_upload,
+            "console.bills.counter",
+            "POST",
+            "consoleUploadCounter",
+            "Upload a counter's collections (multipart: file, csrf_token)",
+            {},
+        ),
+        (
+            reconciliation_page,
+            "console.bills.reconciliation",
+            "GET",
+            "consoleReconciliationRuns",
+            "Reconciliation runs by channel and day (HTML)",
+            {},
+        ),
+        (
+            reconciliation_run_page,
+            "console.bills.reconciliation_run",
+            "GET",
+            "consoleReconciliationRun",
+            "A reconciliation run: counts per category and the unmatched items (HTML)",
+            {"parameters": run_param},
+        ),
+        (
+            reconciliation_csv,
+            "console.bills.reconciliation_csv",
+            "GET",
+            "consoleReconciliationCsv",
+            "A reconciliation run's unmatched items as CSV",
+            {
+                "parameters": run_param,
+                "responses": {
+                    "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                    "302": {"description": "to sign-in"},
+                },
+            },
+        ),
+    ]
+    for view, route, method, operation_id, summary, extra in views:
+        options: dict[str, Any] = {"public": True}
+        if view is counter_upload:
+            options["max_body"] = upload_cap
+        config.add_view(
+            view,
+            route_name=route,
+            request_method=method,
+            operation_id=operation_id,
+            openapi={"summary": summary, "tags": tags, "responses": responses, **extra},
+            **options,
+        )

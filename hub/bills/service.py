@@ -1,0 +1,891 @@
+"""Bills and payments: the domain. No HTTP here; views and the worker call these.
+
+A payment, from whichever channel, is first *accepted*: recorded once under
+its (channel, transaction id), with an outbox message to post it, in the
+caller's transaction. The worker then posts it in three steps, each safe to
+repeat after a crash:
+
+1. decide (billing's current bill): post it, or hold it in suspense with a reason;
+   the decision is committed before billing is called;
+2. post to billing under the payment's own billing reference (billing is
+   idempotent on it, so a retry after a crash returns the first receipt);
+3. mark it posted and, in the same transaction, queue the receipt SMS and
+   the ``meters.payment_posted`` message.
+
+Messages of one consumer share an outbox key, so two payments of one
+consumer are decided one after the other against billing's balance.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
+from connectors.billing import Bill, ConnectionStatus, Consumer, is_consumer_number
+from connectors.errors import ConnectorUnavailable, NotFound
+from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
+from forms.errors import FieldProblem, FormError
+from forms.reader import Reader
+from hub.audit import record as audit_record
+from hub.certificates.issuing import DocumentRequest, issue_document
+from hub.certificates.keys import DocumentKeys
+from hub.errors import Problem
+from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
+from hub.models.document import IssuedDocument
+from hub.models.meta import IST, utcnow
+from hub.outbox import enqueue, enqueue_sms, unit_of_work
+
+log = logging.getLogger(__name__)
+
+REGISTRY_KEY = "bills_service"
+POST_KIND = "bills.post_payment"
+# Handled by the smart-meter flow (reconnection after payment).
+METERS_KIND = "meters.payment_posted"
+RECEIPT_KIND = "bills.receipt"
+SUBJECT_TYPE = "bill_payment"
+BILL_SUBJECT = "bill"
+BILL_VALID_FOR = timedelta(days=90)
+RECEIPT_VALID_FOR = timedelta(days=3650)
+MAX_LINKED = 25
+CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
+TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
+# Rupees as text: no sign, no exponent, at most two decimals (floats never carry money).
+AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,2})?")
+MAX_AMOUNT = Decimal("10000000.00")
+# A payment time this far in the future is a wrong clock or a forgery, not a payment.
+FUTURE_SKEW = timedelta(minutes=5)
+COUNTER_HEADER = ("receipt_no", "consumer_number", "amount", "paid_at")
+COUNTER_MAX_LINES = 20_000
+FORMATS = ("gateway_webhook", "bbps", "citizen_portal", "counter_csv")
+SUSPENSE_REASONS = (
+    "unknown_consumer",
+    "account_closed",
+    "nothing_due",
+    "closed_bill",
+    "excess_payment",
+    "short_payment",
+    "late_capture",
+)
+RESOLUTIONS = ("apply", "refund", "adjust")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One way money reaches the discom, as configured (``hub.bills.channels_file``)."""
+
+    name: str
+    format: str
+    operation_id: str
+    summary: str
+    scope: str | None
+    partial_allowed: bool
+    status_operation_id: str | None
+
+
+def load_channels(path: str) -> dict[str, Channel]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    channels: dict[str, Channel] = {}
+    for name, spec in data.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,19}", name):
+            raise ValueError(f"bills channel name {name!r}: 1-20 lower-case letters, digits or _")
+        if spec.get("format") not in FORMATS:
+            raise ValueError(f"bills channel {name}: format must be one of {FORMATS}")
+        if spec["format"] != "gateway_webhook" and not spec.get("scope"):
+            raise ValueError(f"bills channel {name}: a scope is required (only the gateway signs)")
+        channels[name] = Channel(
+            name=name,
+            format=spec["format"],
+            operation_id=spec["operation_id"],
+            summary=spec.get("summary", ""),
+            scope=spec.get("scope"),
+            partial_allowed=bool(spec.get("partial_allowed", False)),
+            status_operation_id=spec.get("status_operation_id"),
+        )
+    return channels
+
+
+def read_amount(reader: Reader, name: str) -> Decimal | None:
+    """Rupees as a JSON string ("1830.00"); a JSON number is refused, so no float touches money."""
+    raw = reader.data.get(name)
+    if raw is None:
+        reader.problem(name, "required", "this field is required")
+        return None
+    if not isinstance(raw, str):
+        reader.problem(name, "type", 'must be a string of rupees such as "1830.00", not a number')
+        return None
+    return _amount_text(raw, lambda code, message: reader.problem(name, code, message))
+
+
+def _amount_text(raw: str, problem: Any) -> Decimal | None:
+    if len(raw) > 13 or not AMOUNT.fullmatch(raw):
+        problem("format", "rupees with at most two decimals, no sign or exponent")
+        return None
+    amount = Decimal(raw)
+    if amount <= 0 or amount > MAX_AMOUNT:
+        problem("range", f"must be more than 0 and at most {MAX_AMOUNT}")
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def india_date(moment: datetime) -> date:
+    return moment.astimezone(IST).date()
+
+
+def bill_answer(consumer_number: str, bill: Bill | None) -> dict[str, Any]:
+    """One of amount_due / nothing_due, in the shape bill-payment platforms expect of a biller."""
+    if bill is None or not bill.is_due:
+        return {"consumer_number": consumer_number, "status": "nothing_due", "bill": None}
+    return {
+        "consumer_number": consumer_number,
+        "status": "amount_due",
+        "bill": {
+            "bill_number": bill.bill_number,
+            "period": bill.period,
+            "bill_date": bill.bill_date.isoformat(),
+            "due_date": bill.due_date.isoformat(),
+            "amount": str(bill.amount_due),
+            "late_payment_amount": str(bill.late_payment_amount),
+            "current_amount": str(bill.current_amount),
+            "arrears": str(bill.arrears),
+        },
+    }
+
+
+def describe_payment(payment: BillPayment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.id,
+        "channel": payment.channel,
+        "transaction_id": payment.transaction_id,
+        "consumer_number": payment.consumer_number,
+        "amount": str(payment.amount),
+        "paid_at": payment.paid_at.isoformat(),
+        "state": payment.state,
+        "suspense_reason": payment.suspense_reason,
+        "receipt_number": payment.receipt_number,
+        "posted_at": payment.posted_at.isoformat() if payment.posted_at else None,
+    }
+
+
+def upi_intent(vpa: str, payee: str, bill: Bill) -> str:
+    """The UPI deep link (NPCI's ``upi://pay``) any UPI app opens with payee, amount and bill filled."""
+    from urllib.parse import quote
+
+    note = f"Bill {bill.bill_number} {bill.consumer_number}"
+    return (
+        f"upi://pay?pa={quote(vpa, safe='@.')}&pn={quote(payee)}&am={bill.amount_due}&cu=INR"
+        f"&tr={quote(bill.bill_number)}&tn={quote(note)}"
+    )
+
+
+class BillService:
+    def __init__(
+        self,
+        registry: Mapping[str, Any],
+        channels: Mapping[str, Channel],
+        order_minutes: int,
+        upi_vpa: str = "",
+    ) -> None:
+        self.registry = registry
+        self.channels = dict(channels)
+        self.order_minutes = order_minutes
+        self.upi_vpa = upi_vpa
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        settings: Mapping[str, Any] = self.registry.settings  # type: ignore[attr-defined]
+        return settings
+
+    def _issuer(self, consumer: Consumer, section_en: str, section_hi: str) -> Issuer:
+        return Issuer(
+            discom_name_en=str(self.settings["hub.discom.name_en"]),
+            discom_name_hi=str(self.settings["hub.discom.name_hi"]),
+            office_name=f"Distribution Centre {consumer.offices.dc} / वितरण केन्द्र",
+            officer_name="Computer-generated / कंप्यूटर जनित",
+            officer_designation_en=section_en,
+            officer_designation_hi=section_hi,
+            office_code=consumer.offices.dc,
+        )
+
+    @staticmethod
+    def _holder(consumer: Consumer) -> Holder:
+        return Holder(
+            name_deva=consumer.name_hi,
+            name_latin=consumer.name_en,
+            mobile_masked=mask_mobile(consumer.mobile),
+        )
+
+    def bill_pdf(self, session: Session, consumer_number: str, caller: str) -> bytes:
+        """The current bill as a signed Hindi/English PDF: issued the first time it is asked for, then kept."""
+        from hub.certificates.issuing import document_files
+
+        billing = self.connector("billing")
+        try:
+            consumer = billing.get_consumer(consumer_number)
+        except NotFound:
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
+        bill = self.current_bill(consumer_number)
+        subject = f"{bill.bill_number}:{bill.amount_due}"
+        if len(subject) > 64:  # the document's subject column; billing's bill numbers may be long
+            subject = "sha256:" + hashlib.sha256(subject.encode()).hexdigest()[:57]
+        kept = session.execute(
+            select(IssuedDocument)
+            .where(IssuedDocument.subject_type == BILL_SUBJECT, IssuedDocument.subject_id == subject)
+            .order_by(IssuedDocument.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if kept is not None:
+            return bytes(document_files(session, kept).pdf)
+        details: dict[str, str | Decimal] = {
+            "bill_number": bill.bill_number,
+            "period": bill.period,
+            "bill_date": bill.bill_date.isoformat(),
+            "due_date": bill.due_date.isoformat(),
+            "category": consumer.category,
+            "meter_number": bill.meter_number or "",
+            "previous_reading": str(bill.previous_reading),
+            "current_reading": str(bill.current_reading),
+            "units": str(bill.units),
+        }
+        details.update({f"tariff.{line.code}": line.amount for line in bill.tariff_lines})
+        details["current_amount"] = bill.current_amount
+        details["arrears"] = bill.arrears
+        details["amount_due"] = max(bill.amount_due, Decimal("0.00"))
+        details["late_payment_amount"] = bill.late_payment_amount
+        if bill.is_due and self.upi_vpa:
+            details["upi_intent"] = upi_intent(self.upi_vpa, str(self.settings["hub.discom.name_en"]), bill)
+        now = utcnow()
+        issued = issue_document(
+            session,
+            self._keys,
+            DocumentRequest(
+                kind=ELECTRICITY_BILL.code,
+                office_code=consumer.offices.dc,
+                subject_type=BILL_SUBJECT,
+                subject_id=subject,
+                issuer=self._issuer(consumer, "Billing section", "बिलिंग अनुभाग"),
+                holder=self._holder(consumer),
+                valid_for=BILL_VALID_FOR,
+                connections=(
+                    Connection(
+                        consumer.consumer_number,
+                        max(bill.amount_due, Decimal("0.00")),
+                        now,
+                        consumer.connection_status.value,
+                    ),
+                ),
+                details=details,
+                requested_by_client=caller[:64],
+            ),
+            str(self.settings["hub.public_url"]),
+            now,
+        )
+        return bytes(document_files(session, issued.record).pdf)
+
+    def receipt_pdf(self, session: Session, payment: BillPayment) -> bytes:
+        from hub.certificates.issuing import document_files
+
+        number = payment.details.get("receipt_document")
+        record = (
+            session.execute(
+                select(IssuedDocument).where(IssuedDocument.number == number)
+            ).scalar_one_or_none()
+            if isinstance(number, str)
+            else None
+        )
+        if record is None:
+            raise Problem("not_found", "no receipt yet: the payment is not posted")
+        return bytes(document_files(session, record).pdf)
+
+    def issue_receipt(self, payment_id: int, billing: Any) -> None:
+        """Outbox kind ``bills.receipt``: the signed receipt of a posted payment, once."""
+        engine = self.registry["db_engine"]
+        with Session(engine) as session:
+            payment = session.get(BillPayment, payment_id)
+            if payment is None or payment.state != PaymentState.POSTED.value:
+                return
+            if payment.details.get("receipt_document"):
+                return
+            target = payment.posted_to or payment.consumer_number
+        consumer = billing.get_consumer(target)
+        with unit_of_work(self.registry) as session:
+            payment = session.get(BillPayment, payment_id, with_for_update=True)
+            assert payment is not None
+            if payment.details.get("receipt_document"):
+                return
+            document = self._issue_receipt(session, payment, consumer)
+            payment.details = {**payment.details, "receipt_document": document}
+
+    def _issue_receipt(self, session: Session, payment: BillPayment, consumer: Consumer) -> str:
+        now = utcnow()
+        issued = issue_document(
+            session,
+            self._keys,
+            DocumentRequest(
+                kind=PAYMENT_RECEIPT.code,
+                office_code=consumer.offices.dc,
+                subject_type=SUBJECT_TYPE,
+                subject_id=str(payment.id),
+                issuer=self._issuer(consumer, "Revenue section", "राजस्व अनुभाग"),
+                holder=self._holder(consumer),
+                valid_for=RECEIPT_VALID_FOR,
+                details={
+                    "receipt_number": payment.receipt_number or "",
+                    "amount_paid": payment.amount,
+                    "paid_at": payment.paid_at.astimezone(IST).strftime("%d-%m-%Y %H:%M IST"),
+                    "channel": payment.channel,
+                    "transaction_id": payment.transaction_id,
+                },
+            ),
+            str(self.settings["hub.public_url"]),
+            now,
+        )
+        return str(issued.record.number)
+
+    @property
+    def _keys(self) -> DocumentKeys:
+        keys: DocumentKeys = self.registry["document_keys"]
+        return keys
+
+    def connector(self, system: str) -> Any:
+        found = self.registry.get("connectors", {}).get(system)
+        if found is None:
+            raise ConnectorUnavailable(f"no {system} connector configured", system=system)
+        return found
+
+    # -- bills -------------------------------------------------------------------------------
+
+    def fetch_bill(self, consumer_number: str) -> dict[str, Any]:
+        """amount_due or nothing_due; an unknown consumer is Problem consumer_not_found."""
+        try:
+            bill = self.connector("billing").current_bill(consumer_number)
+        except NotFound:
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
+        return bill_answer(consumer_number, bill)
+
+    def fetch_bills(self, consumer_numbers: Sequence[str]) -> list[dict[str, Any]]:
+        """Each number's answer, in order; unknown ones answer consumer_not_found in the list."""
+        billing = self.connector("billing")
+        answers = []
+        for number in consumer_numbers:
+            try:
+                answers.append(bill_answer(number, billing.current_bill(number)))
+            except NotFound:
+                answers.append({"consumer_number": number, "status": "consumer_not_found", "bill": None})
+        return answers
+
+    def current_bill(self, consumer_number: str) -> Bill:
+        try:
+            bill = self.connector("billing").current_bill(consumer_number)
+        except NotFound:
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
+        if bill is None:
+            raise Problem("consumer_not_found", "the connection has no bill yet")
+        return bill
+
+    # -- gateway orders ------------------------------------------------------------------------
+
+    def open_order(self, session: Session, consumer_number: str, caller: str) -> dict[str, Any]:
+        """A gateway order for what the consumer owes now (billing asked), valid ``order_minutes``."""
+        bill = self.current_bill(consumer_number)
+        if not bill.is_due:
+            raise Problem("nothing_due", extra={"consumer_number": consumer_number})
+        reference = f"BILL-{consumer_number}-{uuid.uuid4().hex[:12]}"
+        try:
+            order = self.connector("payment").create_order(
+                bill.amount_due, reference, f"Electricity bill {bill.bill_number} of {consumer_number}"
+            )
+        except ValueError as exc:
+            raise Problem("unprocessable", f"the gateway cannot take this amount: {exc}") from None
+        now = utcnow()
+        row = BillPaymentOrder(
+            order_id=order.order_id,
+            reference=reference,
+            consumer_number=consumer_number,
+            bill_number=bill.bill_number,
+            amount=bill.amount_due,
+            payment_url=order.payment_url,
+            created_by=caller[:64],
+            created_at=now,
+            expires_at=now + timedelta(minutes=self.order_minutes),
+        )
+        session.add(row)
+        session.flush()
+        return {
+            "order_id": row.order_id,
+            "consumer_number": consumer_number,
+            "bill_number": bill.bill_number,
+            "amount": str(row.amount),
+            "payment_url": row.payment_url,
+            "expires_at": row.expires_at.isoformat(),
+        }
+
+    def gateway_notification(
+        self, session: Session, channel: Channel, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        """The gateway's webhook: signature and age, event once, confirmed with its status API."""
+        gateway = self.connector("payment")
+        try:
+            paid = gateway.verify_callback(body, headers)
+        except PaymentCallbackInvalid as exc:
+            code = exc.code if exc.code in ("payment_stale", "payment_malformed") else "payment_bad_signature"
+            raise Problem(code) from None
+        order = session.execute(
+            select(BillPaymentOrder).where(BillPaymentOrder.order_id == paid.order_id)
+        ).scalar_one_or_none()
+        if order is None or order.reference != paid.reference:
+            raise Problem("payment_reference_unknown", extra={"reference": paid.reference})
+        if paid.event_id is not None:
+            try:
+                with session.begin_nested():
+                    session.add(
+                        PaymentEvent(channel=channel.name, event_id=paid.event_id, received_at=utcnow())
+                    )
+                    session.flush()
+            except IntegrityError:
+                existing = self._by_transaction(session, channel.name, order.order_id)
+                answer = describe_payment(existing) if existing else {"order_id": order.order_id}
+                return {**answer, "outcome": "duplicate_event"}, False
+        if paid.status is not PaymentStatus.SUCCESS:
+            # A failure (or a failure arriving after the success): noted, changes nothing.
+            audit_record(
+                session,
+                f"gateway:{channel.name}",
+                "bills.gateway_payment_failed",
+                "bill_payment_order",
+                order.order_id,
+                {"gateway_txn_id": paid.gateway_txn_id},
+            )
+            existing = self._by_transaction(session, channel.name, order.order_id)
+            answer = describe_payment(existing) if existing else {"order_id": order.order_id}
+            return {**answer, "outcome": "payment_failed_noted"}, False
+        return self._confirm_order(session, channel, order, paid.amount, paid.paid_at, "webhook")
+
+    def browser_return(
+        self, session: Session, channel: Channel, order_id: str
+    ) -> tuple[dict[str, Any], bool]:
+        """The payer's browser back from the gateway: the status API alone decides."""
+        order = session.execute(
+            select(BillPaymentOrder).where(BillPaymentOrder.order_id == order_id)
+        ).scalar_one_or_none()
+        if order is None:
+            raise Problem("not_found")
+        return self._confirm_order(session, channel, order, None, None, "browser_return")
+
+    def _confirm_order(
+        self,
+        session: Session,
+        channel: Channel,
+        order: BillPaymentOrder,
+        notified_amount: Decimal | None,
+        paid_at: datetime | None,
+        source: str,
+    ) -> tuple[dict[str, Any], bool]:
+        status = self.connector("payment").get_order(order.order_id)
+        if status.status is not OrderStatus.PAID:
+            raise Problem("payment_not_confirmed", extra={"order_status": status.status.value})
+        if notified_amount is not None and notified_amount != status.amount:
+            raise Problem(
+                "payment_amount_mismatch",
+                f"notified {notified_amount}, the gateway's status says {status.amount}",
+            )
+        now = utcnow()
+        paid_at = paid_at or now
+        suspense = None
+        if paid_at > order.expires_at:
+            suspense = "late_capture"
+        elif status.amount != order.amount:
+            suspense = "excess_payment" if status.amount > order.amount else "short_payment"
+        payment, created = self.accept(
+            session,
+            channel,
+            transaction_id=order.order_id,
+            consumer_number=order.consumer_number,
+            bill_number=order.bill_number,
+            amount=status.amount,
+            paid_at=paid_at,
+            received_from=f"gateway:{source}",
+            suspense=suspense,
+            compare_paid_at=False,
+        )
+        return {
+            **describe_payment(payment),
+            "outcome": "accepted" if created else "already_recorded",
+        }, created
+
+    # -- every channel -------------------------------------------------------------------------
+
+    def find_payment(self, session: Session, channel: str, transaction_id: str) -> BillPayment | None:
+        return self._by_transaction(session, channel, transaction_id)
+
+    def _by_transaction(self, session: Session, channel: str, transaction_id: str) -> BillPayment | None:
+        return session.execute(
+            select(BillPayment).where(
+                BillPayment.channel == channel, BillPayment.transaction_id == transaction_id
+            )
+        ).scalar_one_or_none()
+
+    def accept(
+        self,
+        session: Session,
+        channel: Channel,
+        *,
+        transaction_id: str,
+        consumer_number: str,
+        bill_number: str | None,
+        amount: Decimal,
+        paid_at: datetime,
+        received_from: str,
+        channel_receipt_id: str | None = None,
+        suspense: str | None = None,
+        compare_paid_at: bool = True,
+    ) -> tuple[BillPayment, bool]:
+        """Record a payment once per (channel, transaction id); the same one again is answered with
+        the first, a different one under the same id is ``payment_conflict``."""
+        if paid_at > utcnow() + FUTURE_SKEW:
+            raise FormError(
+                "validation_failed",
+                "paid in the future",
+                [FieldProblem("paid_at", "range", "is in the future")],
+            )
+
+        def same(existing: BillPayment) -> BillPayment:
+            differs = (
+                existing.consumer_number != consumer_number
+                or existing.amount != amount
+                or (compare_paid_at and existing.paid_at != paid_at)
+                or (channel_receipt_id is not None and existing.channel_receipt_id != channel_receipt_id)
+            )
+            if differs:
+                raise Problem("payment_conflict", extra={"payment_id": existing.id})
+            return existing
+
+        now = utcnow()
+        values: dict[str, Any] = {
+            "channel": channel.name,
+            "transaction_id": transaction_id,
+            "channel_receipt_id": channel_receipt_id,
+            "consumer_number": consumer_number,
+            "bill_number": bill_number,
+            "amount": amount,
+            "paid_at": paid_at,
+            "paid_on": india_date(paid_at),
+            "received_at": now,
+            "received_from": received_from[:64],
+            "state": (PaymentState.SUSPENSE if suspense else PaymentState.ACCEPTED).value,
+            "suspense_reason": suspense,
+            "details": {},
+        }
+        # One statement: a second delivery (or the browser return racing the webhook) inserts
+        # nothing and is answered with the first; the unique key decides, not a read before.
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        payment_id = session.execute(
+            dialect_insert(BillPayment)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["channel", "transaction_id"])
+            .returning(BillPayment.id)
+        ).scalar_one_or_none()
+        if payment_id is None:
+            existing = self._by_transaction(session, channel.name, transaction_id)
+            assert existing is not None
+            return same(existing), False
+        payment = BillPayment(id=payment_id, **values)
+        # The payment row itself records the acceptance (who sent it, when; unique, never rewritten):
+        # the audit log records the decisions on it (suspense, posting, resolution). An audit entry
+        # here would serialise every notification on the audit chain's lock.
+        if suspense:
+            audit_record(
+                session, "hub", "bills.payment_suspense", SUBJECT_TYPE, str(payment.id), {"reason": suspense}
+            )
+        else:
+            self._enqueue_posting(session, payment)
+        return payment, True
+
+    def _enqueue_posting(self, session: Session, payment: BillPayment) -> None:
+        enqueue(
+            session, POST_KIND, {"payment_id": payment.id}, key=f"bills.consumer:{payment.consumer_number}"
+        )
+
+    def read_notification(self, channel: Channel, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A platform's or portal's JSON notification, in its own format, as accept()'s fields."""
+        reader = Reader(data)
+        if channel.format == "bbps":
+            fields = {
+                "transaction_id": reader.text("transaction_id", max_length=64, pattern=TRANSACTION_ID),
+                "channel_receipt_id": reader.text("receipt_id", max_length=64, pattern=TRANSACTION_ID),
+                "consumer_number": reader.text("consumer_number", max_length=12, pattern=CONSUMER_NUMBER),
+                "bill_number": reader.text("bill_number", max_length=64, pattern=TRANSACTION_ID),
+                "amount": read_amount(reader, "amount"),
+                "paid_at": reader.moment("paid_at"),
+            }
+            known: tuple[str, ...] = (
+                "transaction_id",
+                "receipt_id",
+                "consumer_number",
+                "bill_number",
+                "amount",
+                "paid_at",
+            )
+        else:  # citizen_portal: its own names, amounts in whole paise
+            paise = reader.integer("amount_paise", minimum=1, maximum=int(MAX_AMOUNT * 100))
+            fields = {
+                "transaction_id": reader.text("cs_txn_no", max_length=64, pattern=TRANSACTION_ID),
+                "channel_receipt_id": None,
+                "consumer_number": reader.text("ivrs_no", max_length=12, pattern=CONSUMER_NUMBER),
+                "bill_number": reader.text("bill_no", required=False, max_length=64, pattern=TRANSACTION_ID),
+                "amount": (Decimal(paise) / 100).quantize(Decimal("0.01")) if paise is not None else None,
+                "paid_at": reader.moment("txn_datetime"),
+            }
+            known = ("cs_txn_no", "ivrs_no", "bill_no", "amount_paise", "txn_datetime")
+        for name in data:
+            if name not in known:
+                reader.problem(str(name)[:64], "unknown_field", "is not a field of this notification")
+        reader.done()
+        return fields
+
+    def read_counter_file(self, body: bytes) -> list[dict[str, Any]]:
+        """A counter's CSV: every line checked before any is recorded (one bad line refuses the file)."""
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise FormError(
+                "validation_failed", "the file is not UTF-8", [FieldProblem("file", "format", "not UTF-8")]
+            ) from None
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = next(rows, None)
+        if header is None or tuple(h.strip() for h in header) != COUNTER_HEADER:
+            raise FormError(
+                "validation_failed",
+                "the first line must be " + ",".join(COUNTER_HEADER),
+                [FieldProblem("line/1", "format", "header must be " + ",".join(COUNTER_HEADER))],
+            )
+        problems: list[FieldProblem] = []
+        lines: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for number, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            if len(lines) >= COUNTER_MAX_LINES:
+                problems.append(FieldProblem(f"line/{number}", "range", f"at most {COUNTER_MAX_LINES} lines"))
+                break
+            if len(row) != len(COUNTER_HEADER):
+                problems.append(
+                    FieldProblem(f"line/{number}", "format", f"{len(COUNTER_HEADER)} columns expected")
+                )
+                continue
+            receipt, consumer, amount_raw, paid_raw = (c.strip() for c in row)
+            bad = len(problems)
+
+            def problem(field: str, code: str, message: str, _n: int = number) -> None:
+                problems.append(FieldProblem(f"line/{_n}/{field}", code, message))
+
+            if not TRANSACTION_ID.fullmatch(receipt):
+                problem("receipt_no", "format", "1-64 letters, digits or _.:/-")
+            elif receipt in seen:
+                problem("receipt_no", "duplicate", "appears twice in the file")
+            if not CONSUMER_NUMBER.fullmatch(consumer):
+                problem("consumer_number", "format", "10-12 digits")
+            amount = _amount_text(amount_raw, lambda code, message: problem("amount", code, message))
+            try:
+                paid_at = datetime.fromisoformat(paid_raw) if len(paid_raw) <= 40 else None
+            except ValueError:
+                paid_at = None
+            if paid_at is None or paid_at.tzinfo is None:
+                problem("paid_at", "format", "an ISO 8601 date-time with offset")
+            elif paid_at > utcnow() + FUTURE_SKEW:
+                problem("paid_at", "range", "is in the future")
+            if len(problems) == bad:
+                seen.add(receipt)
+                lines.append(
+                    {
+                        "transaction_id": receipt,
+                        "consumer_number": consumer,
+                        "amount": amount,
+                        "paid_at": paid_at,
+                    }
+                )
+        if problems:
+            raise FormError(
+                "validation_failed", "the file has invalid lines; nothing was recorded", problems[:200]
+            )
+        return lines
+
+    # -- posting (hub-worker) --------------------------------------------------------------------
+
+    def post_payment(self, payment_id: int, billing: Any) -> None:
+        """Outbox kind ``bills.post_payment``: decide, post, then record; each step repeatable."""
+        engine = self.registry["db_engine"]
+        with Session(engine) as session:
+            payment = session.get(BillPayment, payment_id)
+            if payment is None:
+                return
+            state, consumer_number = payment.state, payment.posted_to or payment.consumer_number
+        if state == PaymentState.ACCEPTED.value:
+            try:
+                status: ConnectionStatus | None = billing.get_consumer(consumer_number).connection_status
+                bill = billing.current_bill(consumer_number)
+            except NotFound:
+                status, bill = None, None
+            with unit_of_work(self.registry) as session:
+                payment = session.get(BillPayment, payment_id, with_for_update=True)
+                assert payment is not None
+                if payment.state != PaymentState.ACCEPTED.value:
+                    return  # another delivery decided meanwhile; its own message goes on
+                reason = self.suspense_reason(payment, status, bill)
+                if reason is not None:
+                    payment.state, payment.suspense_reason = PaymentState.SUSPENSE.value, reason
+                    audit_record(
+                        session,
+                        "hub",
+                        "bills.payment_suspense",
+                        SUBJECT_TYPE,
+                        str(payment.id),
+                        {"reason": reason},
+                    )
+                    return
+                self._mark_posting(payment)
+            state = PaymentState.POSTING.value
+        if state != PaymentState.POSTING.value:
+            return
+        with Session(engine) as session:
+            payment = session.get(BillPayment, payment_id)
+            assert payment is not None and payment.billing_reference is not None
+            target, amount, reference = payment.posted_to, payment.amount, payment.billing_reference
+            paid_at, channel = payment.paid_at, payment.channel
+        assert target is not None
+        consumer = billing.get_consumer(target)  # for the receipt; down now means try again later
+        receipt = billing.post_payment(target, amount, reference, paid_at, channel)
+        with unit_of_work(self.registry) as session:
+            payment = session.get(BillPayment, payment_id, with_for_update=True)
+            assert payment is not None
+            if payment.state != PaymentState.POSTING.value:
+                return
+            payment.state = PaymentState.POSTED.value
+            payment.receipt_number = receipt.receipt_number
+            payment.posted_at = utcnow()
+            audit_record(
+                session,
+                "hub",
+                "bills.payment_posted",
+                SUBJECT_TYPE,
+                str(payment.id),
+                {
+                    "receipt_number": receipt.receipt_number,
+                    "consumer_number": target,
+                    "duplicate": receipt.duplicate,
+                },
+            )
+            enqueue(
+                session,
+                METERS_KIND,
+                {
+                    "consumer_number": target,
+                    "payment_id": payment.id,
+                    "amount": str(payment.amount),
+                    "channel": payment.channel,
+                },
+            )
+            # The signed receipt is rendered apart: a PDF must not hold up the meter's reconnection.
+            enqueue(session, RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}")
+            text = (
+                f"Rs {payment.amount} received for consumer {target}. "
+                f"Receipt {payment.receipt_number}. -MPCZED"
+            )
+            enqueue_sms(session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
+
+    def _mark_posting(self, payment: BillPayment) -> None:
+        payment.state = PaymentState.POSTING.value
+        payment.posted_to = payment.posted_to or payment.consumer_number
+        payment.billing_reference = f"HUB-{payment.channel}-{payment.id}"
+
+    def suspense_reason(
+        self, payment: BillPayment, status: ConnectionStatus | None, bill: Bill | None
+    ) -> str | None:
+        channel = self.channels.get(payment.channel)
+        if status is None:
+            return "unknown_consumer"
+        if status is ConnectionStatus.PERMANENTLY_DISCONNECTED:
+            return "account_closed"
+        if bill is None or not bill.is_due:
+            return "nothing_due"
+        if payment.bill_number and payment.bill_number != bill.bill_number:
+            return "closed_bill"
+        late = payment.paid_on > bill.due_date and payment.amount == bill.late_payment_amount
+        if payment.amount > bill.amount_due and not late:
+            return "excess_payment"
+        if payment.amount < bill.amount_due and not (channel and channel.partial_allowed):
+            return "short_payment"
+        return None
+
+    # -- suspense (officers) ---------------------------------------------------------------------
+
+    def suspense(self, session: Session, limit: int = 200) -> list[BillPayment]:
+        return list(
+            session.execute(
+                select(BillPayment)
+                .where(BillPayment.state == PaymentState.SUSPENSE.value)
+                .order_by(BillPayment.received_at, BillPayment.id)
+                .limit(limit)
+            ).scalars()
+        )
+
+    def resolve(
+        self,
+        session: Session,
+        payment_id: int,
+        resolution: str,
+        officer: str,
+        note: str,
+        consumer_number: str | None = None,
+    ) -> BillPayment:
+        """apply: post it as it is; adjust: post it to another connection; refund: money goes back
+        through the channel (the office does it), never posted. Audited with the officer's note."""
+        if resolution not in RESOLUTIONS:
+            raise Problem("validation_failed", "resolution must be apply, refund or adjust")
+        payment = session.get(BillPayment, payment_id, with_for_update=True)
+        if payment is None:
+            raise Problem("not_found")
+        if payment.state != PaymentState.SUSPENSE.value:
+            raise Problem("conflict", "the payment is not in suspense", extra={"state": payment.state})
+        if resolution == "adjust":
+            if consumer_number is None or not is_consumer_number(consumer_number):
+                raise Problem("validation_failed", "adjust needs the consumer number to post to")
+            try:
+                self.connector("billing").get_consumer(consumer_number)
+            except NotFound:
+                raise Problem("consumer_not_found", "billing does not know that consumer number") from None
+            payment.posted_to = consumer_number
+        now = utcnow()
+        payment.resolution, payment.resolved_by, payment.resolved_at = resolution, officer[:64], now
+        payment.details = {**payment.details, "resolution_note": note[:500]}
+        if resolution == "refund":
+            payment.state = PaymentState.REFUNDED.value
+        else:
+            self._mark_posting(payment)
+            self._enqueue_posting(session, payment)
+        audit_record(
+            session,
+            officer,
+            f"bills.suspense_{resolution}",
+            SUBJECT_TYPE,
+            str(payment.id),
+            {"reason": payment.suspense_reason, "note": note[:500], "posted_to": payment.posted_to},
+        )
+        return payment

@@ -1,0 +1,131 @@
+"""Daily reconciliation through hub-admin: every category found, shown in the console, as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from connectors.billing.tables import RefLedgerEntry
+from hub.cli import main as hub_admin
+from hub.models.bills import ReconciliationRun, ledger_lines, settlement_lines
+from hub.models.meta import IST
+from tests.hub.bills.conftest import DUES, Bills, login
+
+
+def counter_file(rows: list[tuple[str, str]]) -> bytes:
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    lines = ["receipt_no,consumer_number,amount,paid_at"] + [f"{r},{DUES},{a},{now}" for r, a in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def ini_file(tmp_path: Path, settings: dict[str, Any]) -> Path:
+    ini = tmp_path / "hub.ini"
+    lines = ["[app:main]", "use = egg:discom-hub"]
+    lines += [f"{k} = {v.replace('%', '%%')}" for k, v in settings.items() if isinstance(v, str)]
+    ini.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ini
+
+
+def test_every_category_is_found_and_becomes_office_work(
+    bills: Bills,
+    live_settings: dict[str, Any],
+    tmp_path: Path,
+    officer_app: Any,
+    capsys: Any,
+) -> None:
+    headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
+    payments = [("C-1", "100.00"), ("C-2", "200.00"), ("C-3", "300.00"), ("C-4", "400.00"), ("C-5", "50.00")]
+    payments.append(("C-6", "9999.00"))  # more than owed: suspense
+    bills.app.post("/api/v1/bills/payments/counter", counter_file(payments), headers=headers, status=202)
+    bills.drain()
+    assert bills.payment("counter", "C-6").state == "suspense"
+    # Billing lost C-5's posting (its ledger no longer has it).
+    with bills.reference.begin() as conn:
+        conn.execute(
+            delete(RefLedgerEntry).where(
+                RefLedgerEntry.reference == f"HUB-counter-{bills.payment('counter', 'C-5').id}"
+            )
+        )
+    day = datetime.now(UTC).astimezone(IST).date().isoformat()
+    settlement = tmp_path / "counter.csv"
+    settlement.write_text(
+        "transaction_id,amount,paid_on\n"
+        f"C-1,100.00,{day}\n"  # matched
+        f"C-2,250.00,{day}\n"  # amount differs
+        f"C-4,400.00,{day}\n"  # duplicate at the channel
+        f"C-4,400.00,{day}\n"
+        f"C-5,50.00,{day}\n"  # missing in billing
+        f"C-6,9999.00,{day}\n"  # in suspense
+        f"C-9,75.00,{day}\n"  # missing in the hub
+        "garbage line\n",  # C-3 is missing at the channel
+        encoding="utf-8",
+    )
+    ini = ini_file(tmp_path, live_settings)
+    assert (
+        hub_admin(
+            [str(ini), "bills", "reconcile", "--channel", "counter", "--day", day, "--file", str(settlement)]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert '"matched": 1' in printed
+    with bills.engine.connect() as conn:
+        run = conn.execute(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(1)).one()
+        assert conn.execute(select(settlement_lines)).first() is None  # staging emptied
+        assert conn.execute(select(ledger_lines)).first() is None
+    counts = run.counts
+    assert counts == {
+        "matched": 1,
+        "missing_in_hub": 1,
+        "missing_at_channel": 1,
+        "missing_in_billing": 1,
+        "amount_differs": 1,
+        "duplicate_at_channel": 1,
+        "not_yet_posted": 0,
+        "in_suspense": 1,
+        "billing_only": 0,
+        "unreadable_line": 1,
+    }
+    assert run.lines == 8  # lines after the header
+
+    login(officer_app, "revenue.one")
+    page = officer_app.get(f"/console/bills/reconciliation/{run.id}")
+    assert "राशि भिन्न" in page.text and "Missing in billing" in page.text
+    assert "C-9" in page.text and "line 9" in page.text
+    listing = officer_app.get("/console/bills/reconciliation")
+    assert f"/console/bills/reconciliation/{run.id}" in listing.text
+    report = officer_app.get(f"/console/bills/reconciliation/{run.id}/report.csv")
+    assert report.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(report.text)))
+    by_txn = {(r["category"], r["transaction_id"]): r for r in rows}
+    assert by_txn[("amount_differs", "C-2")]["channel_amount"] == "250.00"
+    assert by_txn[("amount_differs", "C-2")]["hub_amount"] == "200.00"
+    assert ("missing_at_channel", "C-3") in by_txn
+    assert ("missing_in_billing", "C-5") in by_txn
+    assert len(rows) == 7
+    officer_app.get("/console/bills/reconciliation/999999", status=404)
+
+
+def test_a_file_without_its_header_is_refused(
+    bills: Bills, live_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    settlement = tmp_path / "bad.csv"
+    settlement.write_text("C-1,100.00,2026-12-01\n", encoding="utf-8")
+    ini = ini_file(tmp_path, live_settings)
+    argv = [
+        str(ini),
+        "bills",
+        "reconcile",
+        "--channel",
+        "bbps",
+        "--day",
+        "2026-12-01",
+        "--file",
+        str(settlement),
+    ]
+    assert hub_admin(argv) == 2
