@@ -145,9 +145,7 @@ class Bills:
 
 
 @pytest.fixture()
-def bills(
-    live_app: TestApp, live_engine: Engine, live_reference_engine: Engine, live_client: Any
-) -> Bills:
+def bills(live_app: TestApp, live_engine: Engine, live_reference_engine: Engine, live_client: Any) -> Bills:
     generate_demo_data(live_reference_engine, consumers=40, seed=3, replace=True)
     with live_engine.begin() as conn:
         for table in (BillPayment, BillPaymentOrder, PaymentEvent, OutboxMessage):
