@@ -268,8 +268,14 @@ class CallbackVerifier:
 class IPaymentGateway(Interface):
     """The payment gateway (``request.find_service(IPaymentGateway)``)."""
 
-    def create_order(amount: Decimal, reference: str, description: str) -> PaymentOrder:  # type: ignore[empty-body]
+    def create_order(  # type: ignore[empty-body]
+        amount: Decimal, reference: str, description: str, notify_url: str | None = None
+    ) -> PaymentOrder:
         """Open an order for ``amount`` rupees under the hub's unique ``reference``.
+
+        ``notify_url``: where the gateway POSTs this order's signed callback, when the flow
+        that opened it has a webhook of its own (bills); otherwise the merchant account's
+        configured webhook (``callback_url``) is called.
 
         Idempotent on ``reference``: the same reference and amount give the
         same order; a different amount under it is ConnectorRejected

@@ -58,7 +58,9 @@ class HttpPayment:
         auth = (context.option("key_id"), context.option("key_secret"))
         return cls(JsonHttp.from_context(SYSTEM, context, auth=auth), CallbackVerifier.from_context(context))
 
-    def create_order(self, amount: Decimal, reference: str, description: str) -> PaymentOrder:
+    def create_order(
+        self, amount: Decimal, reference: str, description: str, notify_url: str | None = None
+    ) -> PaymentOrder:
         paise = to_paise(amount)
         check_reference(reference)
         _, body = self.http.call(
@@ -69,6 +71,7 @@ class HttpPayment:
                 "amount_paise": paise,
                 "currency": "INR",
                 "description": description[:200],
+                **({"notify_url": notify_url} if notify_url else {}),
             },
         )
         order = self._order(body)

@@ -41,6 +41,7 @@ from connectors.payment import (
     callback_body,
     check_reference,
     from_paise,
+    parse_callback,
     sign_callback,
     to_paise,
 )
@@ -57,6 +58,7 @@ class RefPaymentOrder(ReferenceBase):
     description: Mapped[str] = mapped_column(String(200), nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False)
     gateway_txn_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    notify_url: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -90,7 +92,9 @@ class ReferencePayment:
             payment_url=f"{self.checkout_url}/{row.order_id}",
         )
 
-    def create_order(self, amount: Decimal, reference: str, description: str) -> PaymentOrder:
+    def create_order(
+        self, amount: Decimal, reference: str, description: str, notify_url: str | None = None
+    ) -> PaymentOrder:
         ensure_up(self.engine, SYSTEM)
         paise = to_paise(amount)
         check_reference(reference)
@@ -103,6 +107,7 @@ class ReferencePayment:
                 currency="INR",
                 description=description[:200],
                 status=OrderStatus.CREATED.value,
+                notify_url=notify_url,
                 created_at=datetime.now(UTC),
             )
             try:
@@ -168,16 +173,23 @@ class ReferencePayment:
         return sign_callback(self.verifier.secrets[0], body, signed_at)
 
     def notify(self, callback: SignedCallback, attempts: int = 3) -> int:
-        """POST the signed callback to the merchant's webhook (``callback_url``), server to server,
-        as a gateway does after a payment; a failed delivery is tried again a few times.
-        Returns the webhook's last HTTP status (0: it could not be reached)."""
-        if not self.callback_url:
+        """POST the signed callback to the order's ``notify_url``, or else the merchant's webhook
+        (``callback_url``), server to server, as a gateway does after a payment; a failed delivery
+        is tried again a few times. Returns the webhook's last HTTP status (0: it could not be reached)."""
+        with Session(self.engine) as session:
+            url = session.scalar(
+                select(RefPaymentOrder.notify_url).where(
+                    RefPaymentOrder.order_id == parse_callback(callback.body).order_id
+                )
+            )
+        url = url or self.callback_url
+        if not url:
             raise ConnectorRejected("no callback_url is configured", system=SYSTEM, code="no_callback_url")
         status = 0
         for attempt in range(attempts):
             try:
                 answer = httpx.post(
-                    self.callback_url,
+                    url,
                     content=callback.body,
                     headers={**callback.headers, "Content-Type": "application/json"},
                     timeout=httpx.Timeout(10.0, connect=2.0),

@@ -213,6 +213,16 @@ class BillService:
         settings: Mapping[str, Any] = self.registry.settings  # type: ignore[attr-defined]
         return settings
 
+    @property
+    def gateway_webhook_url(self) -> str | None:
+        """Where the gateway calls back for a bill order: the gateway channel's own webhook."""
+        for channel in self.channels.values():
+            if channel.format == "gateway_webhook":
+                return (
+                    f"{str(self.settings['hub.public_url']).rstrip('/')}/api/v1/bills/payments/{channel.name}"
+                )
+        return None
+
     def _issuer(self, consumer: Consumer, section_en: str, section_hi: str) -> Issuer:
         return Issuer(
             discom_name_en=str(self.settings["hub.discom.name_en"]),
@@ -410,7 +420,10 @@ class BillService:
         reference = f"BILL-{consumer_number}-{uuid.uuid4().hex[:12]}"
         try:
             order = self.connector("payment").create_order(
-                bill.amount_due, reference, f"Electricity bill {bill.bill_number} of {consumer_number}"
+                bill.amount_due,
+                reference,
+                f"Electricity bill {bill.bill_number} of {consumer_number}",
+                notify_url=self.gateway_webhook_url,
             )
         except ValueError as exc:
             raise Problem("unprocessable", f"the gateway cannot take this amount: {exc}") from None

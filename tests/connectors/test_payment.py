@@ -278,3 +278,23 @@ def test_client_failures_are_unavailable(gateway: tuple[FakeServer, FakeGateway]
         gw.create_order(Decimal("10.00"), "DN-1", "x")
     with pytest.raises(ConnectorUnavailable):
         gw.heartbeat()
+
+
+def test_the_reference_gateway_calls_back_the_orders_own_webhook_before_the_accounts(
+    ref_engine: Engine,
+) -> None:
+    received: dict[str, list[bytes]] = {"/account": [], "/bills": []}
+
+    def webhook(request: FakeRequest) -> FakeResponse:
+        received[request.path].append(request.body)
+        return FakeResponse.json(200, {"ok": True})
+
+    with FakeServer(webhook) as merchant:
+        settings = {**SETTINGS, "callback_url": f"{merchant.url}/account"}
+        gw = ReferencePayment.from_context(ref_context("payment", ref_engine, **settings))
+        bill = gw.create_order(Decimal("10.00"), "BILL-1", "bill", notify_url=f"{merchant.url}/bills")
+        note = gw.create_order(Decimal("20.00"), "DN-1", "demand note")
+        assert gw.notify(gw.complete_order(bill.order_id)) == 200
+        assert gw.notify(gw.complete_order(note.order_id)) == 200
+    assert [json.loads(b)["reference"] for b in received["/bills"]] == ["BILL-1"]
+    assert [json.loads(b)["reference"] for b in received["/account"]] == ["DN-1"]
