@@ -51,6 +51,7 @@ from hub.errors import Problem
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
+from hub.offices import office_names
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class BillService:
         return Issuer(
             discom_name_en=str(self.settings["hub.discom.name_en"]),
             discom_name_hi=str(self.settings["hub.discom.name_hi"]),
-            office_name=f"Distribution Centre {consumer.offices.dc} / वितरण केन्द्र",
+            office_name=office_names(self.registry).printed(consumer.offices.dc),  # type: ignore[arg-type]
             officer_name="Computer-generated / कंप्यूटर जनित",
             officer_designation_en=section_en,
             officer_designation_hi=section_hi,
