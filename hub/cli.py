@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.kyc.cli import register as register_kyc
 
     register_kyc(sub)
+    from hub.meters.cli import register as register_meters
+
+    register_meters(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
@@ -112,6 +113,16 @@ def as_text(raw: Any) -> str:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def as_rupees(raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError("must be an amount in rupees, e.g. 10.00") from None
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError("must be a non-negative amount in rupees with at most two decimals")
+    return value.quantize(Decimal("0.01"))
 
 
 def as_url(raw: Any) -> str:
@@ -447,6 +458,49 @@ SETTINGS: tuple[Setting, ...] = (
             )
         ),
         doc="DISTRICT=DC pairs: the distribution centre handling new connections in each district",
+    ),
+    Setting(
+        "hub.meters.reconnect_threshold",
+        as_rupees,
+        "0.00",
+        doc="a smart meter disconnected for non-payment is reconnected once what remains owed is at most this",
+    ),
+    Setting(
+        "hub.meters.notification_secret",
+        str,
+        "",
+        secret=True,
+        doc="HMAC-SHA256 key shared with the head-end for its state-change notifications; empty: all refused",
+    ),
+    Setting(
+        "hub.meters.command_window_seconds",
+        as_positive_int,
+        300,
+        doc="a meter command's expiry: after it the hub stops waiting and queries the relay",
+    ),
+    Setting(
+        "hub.meters.max_attempts",
+        as_positive_int,
+        3,
+        doc="attempts at a meter command before the case goes to the distribution centre for a field visit",
+    ),
+    Setting(
+        "hub.meters.retry_seconds",
+        as_positive_int,
+        60,
+        doc="wait before the second attempt at a meter command; doubled for each further one",
+    ),
+    Setting(
+        "hub.meters.watch_interval_seconds",
+        as_positive_int,
+        30,
+        doc="how often hub-worker looks for meter commands past their window or due for a retry",
+    ),
+    Setting(
+        "hub.meters.notification_max_age_seconds",
+        as_positive_int,
+        300,
+        doc="a head-end notification sent longer ago than this (or this far ahead) is refused as replayed",
     ),
 )
 

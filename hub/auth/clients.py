@@ -26,6 +26,7 @@ KNOWN_SCOPES: dict[str, str] = {
     "dues:read": "read live dues status",
     "connections:apply": "submit and follow new-connection applications (single window)",
     "payments:record": "record payments",
+    "meters:read": "read the state of smart-meter reconnections",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

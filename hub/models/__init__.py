@@ -19,6 +19,7 @@ from hub.models.election import ElectionVerificationJob, HolderNotice
 from hub.models.job import FeedCursor, JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
+from hub.models.meter import CommandStatus, MeterCommand
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
@@ -31,6 +32,7 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "CommandStatus",
     "ConnectionApplication",
     "ConnectionDocument",
     "ConnectionIncident",
@@ -50,6 +52,7 @@ __all__ = [
     "KycFieldPolicy",
     "KycSyncState",
     "LinkedConnection",
+    "MeterCommand",
     "NoDuesApplication",
     "NoDuesCheck",
     "Officer",
