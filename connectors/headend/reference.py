@@ -171,7 +171,9 @@ class ReferenceHeadEnd:
             if existing is not None:
                 if existing.meter_no != request.meter_no or existing.action != request.action.value:
                     raise ConnectorRejected(
-                        "transaction id reused for another command", system=SYSTEM, code="idempotency_conflict"
+                        "transaction id reused for another command",
+                        system=SYSTEM,
+                        code="idempotency_conflict",
                     )
                 return
             meter = session.get(RefHesMeter, request.meter_no)

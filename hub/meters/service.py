@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,7 +118,9 @@ class MeterService:
             meter = billing.meter_status(consumer_number)
             dues = billing.outstanding_dues(consumer_number)
         except NotFound:
-            self._note(consumer_number, "meters.reconnect_skipped", {"payment_id": payment_id, "why": "unknown"})
+            self._note(
+                consumer_number, "meters.reconnect_skipped", {"payment_id": payment_id, "why": "unknown"}
+            )
             return
         disconnected = (
             consumer.connection_status is ConnectionStatus.DISCONNECTED
@@ -184,7 +186,9 @@ class MeterService:
                 )
                 session.add(command)
                 session.flush()
-                self._audit(session, command, "hub-worker", "meters.command_requested", {"payment_id": payment_id})
+                self._audit(
+                    session, command, "hub-worker", "meters.command_requested", {"payment_id": payment_id}
+                )
                 session.expunge(command)
                 return command
         except IntegrityError:
@@ -229,27 +233,17 @@ class MeterService:
                 self._failed(command_id, attempt, exc.code or "rejected", CommandStatus.FAILED)
             return
         with unit_of_work(self.registry) as session:
-            now = utcnow()
-            moved = session.execute(
-                update(MeterCommand)
-                .where(MeterCommand.id == command_id, MeterCommand.attempts == attempt - 1)
-                .where(MeterCommand.status != CommandStatus.EXECUTED.value)
-                .where(MeterCommand.status != CommandStatus.FIELD_VISIT.value)
-                .values(
-                    status=CommandStatus.ACCEPTED.value,
-                    attempts=attempt,
-                    expires_at=request.expires_at,
-                    next_check_at=request.expires_at,
-                    failure_code=None,
-                    updated_at=now,
-                )
-            ).rowcount
-            if moved:
-                command = session.get(MeterCommand, command_id)
-                assert command is not None
-                self._audit(
-                    session, command, "hub-worker", "meters.command_accepted", {"attempt": attempt}
-                )
+            command = session.get(MeterCommand, command_id, with_for_update=True)
+            assert command is not None
+            if command.attempts != attempt - 1 or CommandStatus(command.status).final:
+                return  # a notification or another run recorded this attempt already
+            command.status = CommandStatus.ACCEPTED.value
+            command.attempts = attempt
+            command.expires_at = request.expires_at
+            command.next_check_at = request.expires_at
+            command.failure_code = None
+            command.updated_at = utcnow()
+            self._audit(session, command, "hub-worker", "meters.command_accepted", {"attempt": attempt})
 
     def _failed(self, command_id: int, attempt: int, code: str, status: CommandStatus) -> None:
         with unit_of_work(self.registry) as session:
@@ -272,7 +266,11 @@ class MeterService:
         wait = self.settings.retry_seconds * 2 ** max(command.attempts - 1, 0)
         command.next_check_at = now + timedelta(seconds=wait)
         self._audit(
-            session, command, "hub-worker", f"meters.command_{status.value}", {"failure_code": code, "retry_in": wait}
+            session,
+            command,
+            "hub-worker",
+            f"meters.command_{status.value}",
+            {"failure_code": code, "retry_in": wait},
         )
 
     def _to_field(self, command_id: int, code: str) -> None:
@@ -398,8 +396,10 @@ class MeterService:
         current = command.attempts
         if command.status == CommandStatus.REQUESTED.value and attempt == current + 1:
             current = attempt  # the head-end answered before the hub recorded its acceptance
-        if CommandStatus(command.status).final or attempt != current or (
-            change.outcome is Outcome.ACCEPTED and command.status != CommandStatus.REQUESTED.value
+        if (
+            CommandStatus(command.status).final
+            or attempt != current
+            or (change.outcome is Outcome.ACCEPTED and command.status != CommandStatus.REQUESTED.value)
         ):
             raise Problem(
                 "meter_command_state_conflict",
@@ -408,16 +408,18 @@ class MeterService:
         command.attempts = current
         command.last_notification_id = change.notification_id
         command.updated_at = now
-        data = {"attempt": attempt, "outcome": change.outcome.value, "notification_id": change.notification_id}
+        data = {
+            "attempt": attempt,
+            "outcome": change.outcome.value,
+            "notification_id": change.notification_id,
+        }
         if change.outcome is Outcome.ACCEPTED:
             command.status = CommandStatus.ACCEPTED.value
             self._audit(session, command, "headend", "meters.command_accepted", data)
         elif change.outcome is Outcome.EXECUTED:
             self._executed(session, command, "headend", now)
         else:
-            self._retry_or_field(
-                session, command, change.failure_code or "failed", CommandStatus.FAILED, now
-            )
+            self._retry_or_field(session, command, change.failure_code or "failed", CommandStatus.FAILED, now)
         return {"transaction_id": change.transaction_id, "status": command.status}
 
     # -- reading -------------------------------------------------------------------------------

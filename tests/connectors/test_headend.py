@@ -33,7 +33,9 @@ SECRET = "hes-notification-secret"
 CALLBACK = "https://hub.example/api/v1/meters/headend/notifications"
 
 
-def command(meter: str, txn: str, action: CommandAction = CommandAction.CONNECT, **kw: object) -> CommandRequest:
+def command(
+    meter: str, txn: str, action: CommandAction = CommandAction.CONNECT, **kw: object
+) -> CommandRequest:
     fields: dict[str, object] = {
         "meter_no": meter,
         "action": action,
@@ -47,7 +49,9 @@ def command(meter: str, txn: str, action: CommandAction = CommandAction.CONNECT,
 
 
 def reference(engine: Engine, **options: str) -> ReferenceHeadEnd:
-    return ReferenceHeadEnd.from_context(ref_context("headend", engine, notification_secret=SECRET, **options))
+    return ReferenceHeadEnd.from_context(
+        ref_context("headend", engine, notification_secret=SECRET, **options)
+    )
 
 
 def test_reference_executes_and_owes_a_signed_notification(ref_engine: Engine) -> None:
@@ -62,7 +66,11 @@ def test_reference_executes_and_owes_a_signed_notification(ref_engine: Engine) -
     assert signature_ok(SECRET, note.body, note.headers[SIGNATURE_HEADER])
     assert not signature_ok("other", note.body, note.headers[SIGNATURE_HEADER])
     change = StateChange.decode(note.body)
-    assert (change.transaction_id, change.outcome, change.relay) == ("RC-1.1", Outcome.EXECUTED, RelayState.CONNECTED)
+    assert (change.transaction_id, change.outcome, change.relay) == (
+        "RC-1.1",
+        Outcome.EXECUTED,
+        RelayState.CONNECTED,
+    )
     assert hes.take_notifications() == []  # sent once
     with pytest.raises(ConnectorRejected) as err:
         hes.initiate(command("SM-4410001", "RC-1.1", CommandAction.DISCONNECT))
@@ -121,7 +129,13 @@ def test_reference_refuses_what_it_cannot_do(ref_engine: Engine) -> None:
 
 def test_notification_decoding_refuses_bad_shapes() -> None:
     good = StateChange(
-        "N1", "RC-1.1", "SM-4410001", CommandAction.CONNECT, Outcome.EXECUTED, RelayState.CONNECTED, None,
+        "N1",
+        "RC-1.1",
+        "SM-4410001",
+        CommandAction.CONNECT,
+        Outcome.EXECUTED,
+        RelayState.CONNECTED,
+        None,
         datetime.now(UTC),
     )
     assert StateChange.decode(good.encode()) == good
@@ -219,21 +233,37 @@ def test_client_initiates_and_queries(hes_server: tuple[FakeServer, FakeHes]) ->
     hes.heartbeat()
 
 
-def test_client_refuses_an_answer_about_another_meter_or_command(hes_server: tuple[FakeServer, FakeHes]) -> None:
+def test_client_refuses_an_answer_about_another_meter_or_command(
+    hes_server: tuple[FakeServer, FakeHes],
+) -> None:
     server, _ = hes_server
     server.handler = lambda request: FakeResponse.json(
         200,
-        {"meter_no": "SM-OTHER", "relay": "connected", "communicating": True, "remote_switch": True, "last_seen": None},
+        {
+            "meter_no": "SM-OTHER",
+            "relay": "connected",
+            "communicating": True,
+            "remote_switch": True,
+            "last_seen": None,
+        },
     )
     with pytest.raises(ConnectorUnavailable):
         client_for(server).meter_state("SM-4410001")
     server.handler = lambda request: FakeResponse.json(
         200,
-        {"meter_no": "SM-4410001", "relay": "half-open", "communicating": True, "remote_switch": True, "last_seen": None},
+        {
+            "meter_no": "SM-4410001",
+            "relay": "half-open",
+            "communicating": True,
+            "remote_switch": True,
+            "last_seen": None,
+        },
     )
     with pytest.raises(ConnectorUnavailable):
         client_for(server).meter_state("SM-4410001")
-    server.handler = lambda request: FakeResponse.json(202, {"transaction_id": "RC-OTHER", "status": "accepted"})
+    server.handler = lambda request: FakeResponse.json(
+        202, {"transaction_id": "RC-OTHER", "status": "accepted"}
+    )
     with pytest.raises(ConnectorUnavailable):
         client_for(server).initiate(command("SM-4410001", "RC-1.1"))
 

@@ -99,7 +99,9 @@ class MeterFlow:
 
     # -- reading ------------------------------------------------------------------------------
     def status(self, consumer_number: str) -> dict[str, Any]:
-        return dict(self.app.get(f"/api/v1/meters/reconnections/{consumer_number}", headers=self.headers).json)
+        return dict(
+            self.app.get(f"/api/v1/meters/reconnections/{consumer_number}", headers=self.headers).json
+        )
 
     def commands(self, consumer_number: str) -> list[MeterCommand]:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -193,7 +193,10 @@ def _notification(transaction_id: str, meter: str, outcome: str, **changes: obje
 def _post(flow: MeterFlow, body: dict[str, object], status: int, secret: str = SECRET) -> dict[str, object]:
     raw = json.dumps(body).encode()
     answer = flow.app.post(
-        NOTIFY, raw, headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, raw)}, status=status
+        NOTIFY,
+        raw,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, raw)},
+        status=status,
     )
     if status >= 400:
         assert answer.content_type == "application/problem+json"
@@ -210,7 +213,9 @@ def test_forged_replayed_stale_unknown_and_out_of_order_notifications_are_refuse
     assert _post(flow, executed, 401, secret="guessed")["code"] == "meter_notification_forged"
     unsigned = flow.app.post(NOTIFY, json.dumps(executed).encode(), status=401)
     assert unsigned.json["code"] == "meter_notification_forged"
-    stale = _notification(txn, meter, "executed", sent_at=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    stale = _notification(
+        txn, meter, "executed", sent_at=(datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    )
     assert _post(flow, stale, 400)["code"] == "meter_notification_stale"
     unknown = _notification("RC-0000000000-1.1", meter, "executed")
     assert _post(flow, unknown, 422)["code"] == "meter_transaction_unknown"
