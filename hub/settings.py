@@ -125,6 +125,23 @@ def as_rupees(raw: Any) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+def as_hour_range(raw: Any) -> tuple[int, int]:
+    start, sep, end = str(raw).strip().partition("-")
+    if not sep or not start.isdigit() or not end.isdigit() or not 0 <= int(start) < int(end) <= 24:
+        raise ValueError("must be START-END hours with 0 <= START < END <= 24, e.g. 10-16")
+    return int(start), int(end)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def as_weekdays(raw: Any) -> frozenset[int]:
+    names = str(raw).lower().split()
+    if not names or any(n not in WEEKDAYS for n in names):
+        raise ValueError(f"must be weekday names from {' '.join(WEEKDAYS)}")
+    return frozenset(WEEKDAYS.index(n) for n in names)
+
+
 def as_url(raw: Any) -> str:
     text = as_text(raw)
     if "://" not in text:
@@ -495,6 +512,24 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int,
         30,
         doc="how often hub-worker looks for meter commands past their window or due for a retry",
+    ),
+    Setting(
+        "hub.meters.notice_clear_days",
+        as_positive_int,
+        15,
+        doc="clear days between the written notice of disconnection and the earliest disconnection (section 56)",
+    ),
+    Setting(
+        "hub.meters.switching_hours",
+        as_hour_range,
+        "10-16",
+        doc="IST hours (start-end, end exclusive) in which a meter may be disconnected",
+    ),
+    Setting(
+        "hub.meters.switching_days",
+        as_weekdays,
+        "mon tue wed thu fri",
+        doc="weekdays on which a meter may be disconnected",
     ),
     Setting(
         "hub.meters.notification_max_age_seconds",

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--consumer-number", default=None)
     p.add_argument(
         "--status",
-        choices=("requested", "accepted", "executed", "failed", "expired", "field_visit"),
+        choices=("requested", "accepted", "executed", "failed", "expired", "field_visit", "withdrawn"),
         default=None,
         help="field_visit: the distribution centres' field queue",
     )

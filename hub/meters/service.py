@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,8 @@ from hub.outbox import enqueue_sms, unit_of_work
 log = logging.getLogger(__name__)
 
 PAYMENT_POSTED = "meters.payment_posted"
+DISCONNECTION_ORDERED = "meters.disconnection_ordered"
+IST = timezone(timedelta(hours=5, minutes=30))
 SUBJECT = "meter_command"
 SMS_TEMPLATE = "meter_reconnected"
 NOTIFICATIONS_PATH = "/api/v1/meters/headend/notifications"
@@ -65,6 +67,9 @@ class MeterSettings:
     watch_interval_seconds: int
     max_age: timedelta
     response_url: str
+    notice_clear_days: int
+    switching_hours: tuple[int, int]
+    switching_days: frozenset[int]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> MeterSettings:
@@ -77,7 +82,29 @@ class MeterSettings:
             watch_interval_seconds=int(settings["hub.meters.watch_interval_seconds"]),
             max_age=timedelta(seconds=int(settings["hub.meters.notification_max_age_seconds"])),
             response_url=str(settings["hub.public_url"]).rstrip("/") + NOTIFICATIONS_PATH,
+            notice_clear_days=int(settings["hub.meters.notice_clear_days"]),
+            switching_hours=settings["hub.meters.switching_hours"],
+            switching_days=frozenset(settings["hub.meters.switching_days"]),
         )
+
+    def earliest_disconnection(self, notice_served_on: date, now: datetime) -> datetime:
+        """The first moment a meter may be disconnected: after the notice's clear days, in switching hours.
+
+        Clear days exclude the day the notice was served and the day of
+        disconnection: a notice served on the 1st with 15 clear days allows the 17th.
+        """
+        first_day = notice_served_on + timedelta(days=self.notice_clear_days + 1)
+        start = max(now.astimezone(IST), datetime.combine(first_day, time(0), IST))
+        opens, closes = self.switching_hours
+        for offset in range(8):
+            day = start.date() + timedelta(days=offset)
+            if day.weekday() not in self.switching_days:
+                continue
+            window_open = datetime.combine(day, time(0), IST) + timedelta(hours=opens)
+            window_close = datetime.combine(day, time(0), IST) + timedelta(hours=closes)
+            if start < window_close:
+                return max(start, window_open).astimezone(now.tzinfo)
+        raise ValueError("no switching day configured")
 
 
 def _connector(connectors: Mapping[str, Any], system: str) -> Any:
@@ -198,6 +225,119 @@ class MeterService:
                 session.expunge(found)
                 return found
 
+    # -- disconnection orders ---------------------------------------------------------------------
+    def on_disconnection_ordered(self, message: Any, connectors: Mapping[str, Any]) -> None:
+        """Outbox kind ``meters.disconnection_ordered`` (billing): disconnect after the notice, in hours.
+
+        Payload ``{"consumer_number", "order_id", "notice_served_on": "YYYY-MM-DD"}``. The command
+        waits until the notice's clear days have passed and switching is allowed; just before it
+        is sent billing is asked again, and dues paid meanwhile withdraw it.
+        """
+        payload = message.payload
+        consumer_number = str(payload.get("consumer_number", ""))
+        order_id = payload.get("order_id")
+        try:
+            served = date.fromisoformat(str(payload.get("notice_served_on", "")))
+        except ValueError:
+            served = None
+        if (
+            not is_consumer_number(consumer_number)
+            or not isinstance(order_id, int)
+            or order_id < 1
+            or not served
+        ):
+            raise ValueError(
+                "meters.disconnection_ordered: consumer_number, order_id or notice_served_on malformed"
+            )
+        billing = _connector(connectors, "billing")
+        headend = _connector(connectors, HEADEND)
+        try:
+            consumer = billing.get_consumer(consumer_number)
+            meter = billing.meter_status(consumer_number)
+        except NotFound:
+            self._note(
+                consumer_number, "meters.disconnection_skipped", {"order_id": order_id, "why": "unknown"}
+            )
+            return
+        if (
+            consumer.connection_status is not ConnectionStatus.ACTIVE
+            or meter.supply is not SupplyState.CONNECTED
+        ):
+            self._note(
+                consumer_number,
+                "meters.disconnection_skipped",
+                {"order_id": order_id, "why": "not_connected"},
+            )
+            return
+        now = utcnow()
+        transaction_id = f"DC-{consumer_number}-{order_id}"
+        try:
+            with unit_of_work(self.registry) as session:
+                command = session.scalars(
+                    select(MeterCommand).where(MeterCommand.transaction_id == transaction_id)
+                ).first()
+                if command is None:
+                    command = MeterCommand(
+                        transaction_id=transaction_id,
+                        consumer_number=consumer_number,
+                        meter_no=meter.meter_number,
+                        action=CommandAction.DISCONNECT.value,
+                        payment_id=None,
+                        reason=f"non-payment: disconnection order {order_id}"[:200],
+                        notice_served_on=served,
+                        status=CommandStatus.REQUESTED.value,
+                        attempts=0,
+                        next_check_at=self.settings.earliest_disconnection(served, now),
+                        dc_code=consumer.offices.dc,
+                        mobile=consumer.mobile,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(command)
+                    session.flush()
+                    self._audit(
+                        session,
+                        command,
+                        "hub-worker",
+                        "meters.command_requested",
+                        {
+                            "order_id": order_id,
+                            "notice_served_on": served,
+                            "not_before": command.next_check_at,
+                        },
+                    )
+                command_id, status, due = command.id, command.status, command.next_check_at
+        except IntegrityError:
+            return  # another delivery of the same order wrote it; the watcher sends it
+        if status == CommandStatus.REQUESTED.value and due is not None and due <= now:
+            self._send(command_id, headend)
+
+    def _still_owed(self, command_id: int) -> bool:
+        """Before a disconnection leaves: does billing still say the dues are above the threshold?"""
+        with unit_of_work(self.registry) as session:
+            command = session.get(MeterCommand, command_id)
+            assert command is not None
+            consumer_number = command.consumer_number
+        billing = _connector(self.registry.get("connectors", {}), "billing")
+        dues = billing.outstanding_dues(consumer_number)
+        if dues.amount > self.settings.threshold:
+            return True
+        with unit_of_work(self.registry) as session:
+            command = session.get(MeterCommand, command_id, with_for_update=True)
+            assert command is not None
+            if not CommandStatus(command.status).final:
+                command.status = CommandStatus.WITHDRAWN.value
+                command.next_check_at = None
+                command.updated_at = utcnow()
+                self._audit(
+                    session,
+                    command,
+                    "hub-worker",
+                    "meters.command_withdrawn",
+                    {"dues": str(dues.amount), "evidence_id": dues.evidence_id},
+                )
+        return False
+
     # -- sending -----------------------------------------------------------------------------
     def _send(self, command_id: int, headend: Any) -> None:
         """Send the next attempt; raises ConnectorUnavailable (nothing recorded) if the head-end is down.
@@ -211,6 +351,13 @@ class MeterService:
             assert command is not None
             if CommandStatus(command.status).final or command.status == CommandStatus.ACCEPTED.value:
                 return
+            now = utcnow()
+            if command.action == CommandAction.DISCONNECT.value:
+                assert command.notice_served_on is not None
+                allowed = self.settings.earliest_disconnection(command.notice_served_on, now)
+                if allowed > now:
+                    command.next_check_at = allowed  # outside switching hours: wait for them
+                    return
             attempt = command.attempts + 1
             head_end_id = f"{command.transaction_id}.{attempt}"
             request = CommandRequest(
@@ -221,6 +368,8 @@ class MeterService:
                 expires_at=utcnow() + self.settings.window,
                 response_url=self.settings.response_url,
             )
+        if request.action is CommandAction.DISCONNECT and not self._still_owed(command_id):
+            return
         try:
             headend.initiate(request)
         except NotFound:

@@ -22,7 +22,9 @@ COMMAND_SCHEMA: dict[str, Any] = {
         "meter_no": {"type": "string"},
         "action": {"enum": ["connect", "disconnect"]},
         "payment_id": {"type": ["integer", "null"]},
-        "status": {"enum": ["requested", "accepted", "executed", "failed", "expired", "field_visit"]},
+        "status": {
+            "enum": ["requested", "accepted", "executed", "failed", "expired", "field_visit", "withdrawn"]
+        },
         "attempts": {"type": "integer"},
         "failure_code": {"type": ["string", "null"]},
         "requested_at": {"type": "string", "format": "date-time"},

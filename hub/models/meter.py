@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.meta import Base, UTCDateTime
@@ -20,15 +20,17 @@ class CommandStatus(StrEnum):
     FAILED = "failed"  # the head-end reported failure; retried after a backoff
     EXPIRED = "expired"  # no answer within the window and the relay did not switch; retried
     FIELD_VISIT = "field_visit"  # in the distribution centre's queue for a visit (final)
+    WITHDRAWN = "withdrawn"  # a disconnection no longer due (the dues were paid before it) (final)
 
     @property
     def final(self) -> bool:
-        return self in (CommandStatus.EXECUTED, CommandStatus.FIELD_VISIT)
+        return self in (CommandStatus.EXECUTED, CommandStatus.FIELD_VISIT, CommandStatus.WITHDRAWN)
 
 
 class MeterCommand(Base):
     """One remote command. ``transaction_id`` is the unique, idempotency and head-end key.
 
+    A disconnection carries billing's order (``DC-<consumer>-<order>``, no payment).
     A reconnection carries the payment that cleared the dues; the unique
     ``(meter_no, payment_id)`` makes a second delivery of the same payment find
     this row instead of commanding again. Each attempt goes to the head-end as
@@ -48,6 +50,8 @@ class MeterCommand(Base):
     action: Mapped[str] = mapped_column(String(12))  # connect / disconnect
     payment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     reason: Mapped[str] = mapped_column(String(200))
+    # A disconnection: the day the written notice was served (section 56 needs 15 clear days).
+    notice_served_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(12))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When the watcher next looks: the window's end (accepted) or the next retry (failed / expired).

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(12), nullable=False),
         sa.Column("payment_id", sa.BigInteger(), nullable=True),
         sa.Column("reason", sa.String(200), nullable=False),
+        sa.Column("notice_served_on", sa.Date(), nullable=True),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_check_at", UTCDateTime(), nullable=True),

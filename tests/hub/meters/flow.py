@@ -25,6 +25,9 @@ METER_SETTINGS: dict[str, str] = {
     "hub.console.secure_cookie": "false",
     "hub.meters.max_attempts": "2",
     "hub.meters.retry_seconds": "60",
+    # Disconnections may leave at any hour here; the hours themselves are tested on their own.
+    "hub.meters.switching_hours": "0-24",
+    "hub.meters.switching_days": "mon tue wed thu fri sat sun",
 }
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -67,6 +70,20 @@ class MeterFlow:
                     "channel": "gateway",
                 },
                 key=f"payment:{payment_id}",
+            )
+
+    def disconnection_ordered(self, consumer_number: str, order_id: int, notice_served_on: str) -> None:
+        """Billing orders a disconnection for non-payment after serving the written notice."""
+        with unit_of_work(self.registry) as session:
+            enqueue(
+                session,
+                "meters.disconnection_ordered",
+                {
+                    "consumer_number": consumer_number,
+                    "order_id": order_id,
+                    "notice_served_on": notice_served_on,
+                },
+                key=f"disconnection:{consumer_number}",
             )
 
     # -- hub-worker ---------------------------------------------------------------------------
