@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.headend import SIGNATURE_HEADER, RelayState, sign
@@ -125,7 +125,7 @@ def test_failures_retry_then_go_to_the_field_queue(flow: MeterFlow) -> None:
     assert answer.json["status"] == "field_visit"
     assert flow.headend_commands(meter) == 2
     browser = flow.console("dc.manager", [command.dc_code])
-    page = browser.get("/console/meters/field-visits")
+    page = browser.get("/console").click(href="/console/meters/field-visits")
     assert number in page.text and meter in page.text
     other = flow.console("other.dc", ["DC-999"])
     assert number not in other.get("/console/meters/field-visits").text
@@ -236,3 +236,29 @@ def test_status_needs_its_scope_and_a_consumer_number(flow: MeterFlow) -> None:
     answer = flow.app.get("/api/v1/meters/reconnections/12ab", headers=flow.headers, status=404)
     assert answer.content_type == "application/problem+json"
     assert flow.status("1019990067")["commands"] == []
+
+
+def test_worker_killed_between_sending_and_recording_switches_once(flow: MeterFlow) -> None:
+    from hub.models.meter import MeterCommand
+
+    number, meter, mobile = flow.persona("disconnected_smart")
+    flow.pay(number, "1830.00")
+    flow.drain()
+    # The worker died after the head-end took the command and before the hub recorded it:
+    # the row still says requested and the message is delivered again.
+    with flow.engine.begin() as conn:
+        conn.execute(MeterCommand.__table__.update().values(status="requested", attempts=0))
+        # Never acknowledged: its lease ran out and it is pending again.
+        last = conn.execute(select(func.max(OutboxMessage.id))).scalar_one()
+        conn.execute(
+            OutboxMessage.__table__.update()
+            .where(OutboxMessage.id == last, OutboxMessage.kind == "meters.payment_posted")
+            .values(status="pending", claimed_until=None, next_attempt_at=datetime.now(UTC))
+        )
+    assert [o.result for o in flow.drain()] == ["delivered"]
+    assert flow.headend_commands(meter) == 1
+    [command] = flow.commands(number)
+    assert command.status == "accepted" and command.attempts == 1
+    flow.deliver_notifications()
+    flow.drain()
+    assert len(flow.sms(mobile)) == 1
