@@ -24,6 +24,7 @@ def flow(live_app: TestApp, live_engine: Engine, live_client: Any) -> MeterFlow:
     from connectors.reference_db import set_down
     from connectors.sms.reference import RefSmsMessage
     from hub.models.meter import MeterCommand
+    from hub.models.outbox import OutboxMessage
 
     # Every test starts from the personas as documented: fresh demo data, no commands.
     generate_demo_data(live_engine, consumers=20, seed=1, replace=True)
@@ -31,5 +32,6 @@ def flow(live_app: TestApp, live_engine: Engine, live_client: Any) -> MeterFlow:
         conn.execute(delete(RefHesCommand))
         conn.execute(delete(MeterCommand))
         conn.execute(delete(RefSmsMessage))
+        conn.execute(delete(OutboxMessage))  # an earlier test's undelivered SMS is not this one's
     set_down(live_engine, "headend", False)
     return MeterFlow(live_app, live_engine, live_client)
