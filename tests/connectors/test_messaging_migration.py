@@ -1,4 +1,7 @@
-"""Migration 0003 creates exactly the messaging ref_ tables the models describe, on SQLite and PostgreSQL."""
+"""The migrations create exactly the messaging ref_ tables the models describe, on SQLite and PostgreSQL.
+
+Migration 0003 made them; 0024_reference_headend remade the head-end's for its command protocol.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from hub.migrate import alembic_config
 from tests.connectors.messaging_fixtures import MESSAGING_TABLES, PG_URL
 
-REVISION = "0003_reference_messaging"
+REVISION = "heads"
 OWN_TABLES = [t for t in MESSAGING_TABLES if t.name != "ref_system_status"]  # 0002 creates that one
 
 
