@@ -27,6 +27,9 @@ Shapes (documented so the hub's validation and the README can rely on them):
   something, disconnected ones mostly with arrears.
 * **meters**: ~35 % smart; ~3 % faulty; supply follows the connection status,
   so disconnected smart meters exist (for the automatic-reconnection flow).
+  Every smart meter is also in the reference head-end (``ref_hes_meter``):
+  whole-current ones switch remotely, CT-operated ones (categories LV3, LV4,
+  HV3) do not; faulty ones do not communicate.
 * **KYC**: ~70 % complete, ~22 % incomplete (not done), ~8 % pending (no bank
   account in Samagra).
 
@@ -49,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from connectors.billing.reference import india_today, make_consumer_number
 from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, RefMeter, RefOffice
+from connectors.headend.tables import RefHesMeter
 from connectors.kyc.reference import CHANGE_COUNTER
 from connectors.kyc.tables import RefKycRecord
 from connectors.reference_db import SystemStatus
@@ -64,10 +68,13 @@ meters_t = cast(Table, RefMeter.__table__)
 counters_t = cast(Table, RefCounter.__table__)
 persons_t = cast(Table, RefSamagraPerson.__table__)
 kyc_t = cast(Table, RefKycRecord.__table__)
+hes_t = cast(Table, RefHesMeter.__table__)
 status_t = cast(Table, SystemStatus.__table__)
 
 # Insert order (parents of nothing, but deletes go in reverse for readability).
-DEMO_TABLES = (offices_t, consumers_t, meters_t, ledger_t, persons_t, kyc_t)
+DEMO_TABLES = (offices_t, consumers_t, meters_t, ledger_t, persons_t, kyc_t, hes_t)
+# Large loads are metered through current transformers: such smart meters cannot switch remotely.
+CT_OPERATED_CATEGORIES = frozenset({"LV3", "LV4", "HV3"})
 
 # (code, English, Hindi, relative number of connections)
 DISTRICTS: tuple[tuple[str, str, str, float], ...] = (
@@ -432,6 +439,19 @@ PERSONAS: dict[str, Persona] = {
             "UBIN0520455",
         ),
         Persona(
+            "disconnected_ct_meter",
+            "LT industrial connection disconnected for ₹24,000.00 unpaid; its CT-operated smart "
+            "meter cannot switch remotely (a field visit reconnects it)",
+            "Kailash Chandra Meena",
+            "कैलाश चंद्र मीणा",
+            "900000081",
+            "90000008",
+            "9999000081",
+            (_pc(10, "LV4", "24000.00", connection_status="disconnected"),),
+            "60077788899",
+            "SBIN0060077",
+        ),
+        Persona(
             "several_connections",
             "Home, shop and farm connections, all clear",
             "Rajesh Gupta",
@@ -491,6 +511,7 @@ class _Chunk:
     ledger: list[tuple[Any, ...]] = field(default_factory=list)
     persons: list[tuple[Any, ...]] = field(default_factory=list)
     kyc: list[tuple[Any, ...]] = field(default_factory=list)
+    hes_meters: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 CONSUMER_COLS = (
@@ -508,6 +529,7 @@ CONSUMER_COLS = (
     "connection_status",
     "connected_on",
 )
+HES_COLS = ("meter_no", "relay", "communicating", "remote_switch", "simulate", "last_seen")
 METER_COLS = ("consumer_number", "meter_number", "meter_type", "health", "supply", "last_read_on")
 LEDGER_COLS = (
     "consumer_number",
@@ -676,6 +698,17 @@ class _Generator:
             else bill_day - timedelta(days=rng.randrange(1, 4))
         )
         chunk.meters.append((number, meter_number, meter_type, health, supply, read_on))
+        if meter_type == "smart":
+            chunk.hes_meters.append(
+                (
+                    meter_number,
+                    supply,
+                    health == "healthy",
+                    category not in CT_OPERATED_CATEGORIES,
+                    "normal",
+                    self.posted(read_on) if read_on else None,
+                )
+            )
         self.counts.faulty += health == "faulty"
         self.counts.disconnected_smart += meter_type == "smart" and supply == "disconnected"
         # The last monthly bill, and its payment unless it is still due.
@@ -929,6 +962,7 @@ def _flush(conn: Connection, chunk: _Chunk) -> int:
     _bulk(conn, meters_t, METER_COLS, chunk.meters)
     _bulk(conn, ledger_t, LEDGER_COLS, chunk.ledger)
     _bulk(conn, kyc_t, KYC_COLS, chunk.kyc)
+    _bulk(conn, hes_t, HES_COLS, chunk.hes_meters)
     return len(chunk.ledger)
 
 
@@ -968,7 +1002,7 @@ def generate_demo_data(
                 conn.execute(delete(table))
             conn.execute(delete(counters_t).where(counters_t.c.name.like("consumer_serial:%")))
             conn.execute(delete(counters_t).where(counters_t.c.name == CHANGE_COUNTER))
-        conn.execute(delete(status_t).where(status_t.c.system.in_(("billing", "kyc"))))
+        conn.execute(delete(status_t).where(status_t.c.system.in_(("billing", "kyc", "headend"))))
         gen = _Generator(seed, reference_date)
         _bulk(
             conn,
@@ -1024,6 +1058,7 @@ def reference_data_digest(engine: Engine) -> str:
         (ledger_t, LEDGER_COLS, "reference"),
         (persons_t, PERSON_COLS, "samagra_id"),
         (kyc_t, KYC_COLS, "consumer_number"),
+        (hes_t, HES_COLS, "meter_no"),
     )
     with engine.connect() as conn:
         for table, columns, order in orders:

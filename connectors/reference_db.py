@@ -119,7 +119,7 @@ REFERENCE_TABLE_MODULES = (
     "connectors.samagra.tables",
     "connectors.sms.reference",
     "connectors.payment.reference",
-    "connectors.headend.reference",
+    "connectors.headend.tables",
     "connectors.singlewindow.reference",
     "connectors.dbt.reference",
 )

@@ -323,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.bills.cli import register as register_bills
 
     register_bills(sub)
+
+    from hub.meters.cli import register as register_meters
+
+    register_meters(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
@@ -112,6 +113,33 @@ def as_text(raw: Any) -> str:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def as_rupees(raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError("must be an amount in rupees, e.g. 10.00") from None
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError("must be a non-negative amount in rupees with at most two decimals")
+    return value.quantize(Decimal("0.01"))
+
+
+def as_hour_range(raw: Any) -> tuple[int, int]:
+    start, sep, end = str(raw).strip().partition("-")
+    if not sep or not start.isdigit() or not end.isdigit() or not 0 <= int(start) < int(end) <= 24:
+        raise ValueError("must be START-END hours with 0 <= START < END <= 24, e.g. 10-16")
+    return int(start), int(end)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def as_weekdays(raw: Any) -> frozenset[int]:
+    names = str(raw).lower().split()
+    if not names or any(n not in WEEKDAYS for n in names):
+        raise ValueError(f"must be weekday names from {' '.join(WEEKDAYS)}")
+    return frozenset(WEEKDAYS.index(n) for n in names)
 
 
 def as_url(raw: Any) -> str:
@@ -443,6 +471,67 @@ SETTINGS: tuple[Setting, ...] = (
             )
         ),
         doc="DISTRICT=DC pairs: the distribution centre handling new connections in each district",
+    ),
+    Setting(
+        "hub.meters.reconnect_threshold",
+        as_rupees,
+        "0.00",
+        doc="a smart meter disconnected for non-payment is reconnected once what remains owed is at most this",
+    ),
+    Setting(
+        "hub.meters.notification_secret",
+        str,
+        "",
+        secret=True,
+        doc="HMAC-SHA256 key shared with the head-end for its state-change notifications; empty: all refused",
+    ),
+    Setting(
+        "hub.meters.command_window_seconds",
+        as_positive_int,
+        300,
+        doc="a meter command's expiry: after it the hub stops waiting and queries the relay",
+    ),
+    Setting(
+        "hub.meters.max_attempts",
+        as_positive_int,
+        3,
+        doc="attempts at a meter command before the case goes to the distribution centre for a field visit",
+    ),
+    Setting(
+        "hub.meters.retry_seconds",
+        as_positive_int,
+        60,
+        doc="wait before the second attempt at a meter command; doubled for each further one",
+    ),
+    Setting(
+        "hub.meters.watch_interval_seconds",
+        as_positive_int,
+        30,
+        doc="how often hub-worker looks for meter commands past their window or due for a retry",
+    ),
+    Setting(
+        "hub.meters.notice_clear_days",
+        as_positive_int,
+        15,
+        doc="clear days between the written notice of disconnection and the earliest disconnection (section 56)",
+    ),
+    Setting(
+        "hub.meters.switching_hours",
+        as_hour_range,
+        "10-16",
+        doc="IST hours (start-end, end exclusive) in which a meter may be disconnected",
+    ),
+    Setting(
+        "hub.meters.switching_days",
+        as_weekdays,
+        "mon tue wed thu fri",
+        doc="weekdays on which a meter may be disconnected",
+    ),
+    Setting(
+        "hub.meters.notification_max_age_seconds",
+        as_positive_int,
+        300,
+        doc="a head-end notification sent longer ago than this (or this far ahead) is refused as replayed",
     ),
 )
 

@@ -112,6 +112,8 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.payment.backend": "connectors.payment.reference:ReferencePayment",
     "hub.payment.callback_secret": "test-payment-callback-secret",
     "hub.headend.backend": "connectors.headend.reference:ReferenceHeadEnd",
+    "hub.headend.notification_secret": "test-headend-notification-secret",
+    "hub.meters.notification_secret": "test-headend-notification-secret",
     "hub.singlewindow.backend": "connectors.singlewindow.reference:ReferenceSingleWindow",
     "hub.dbt.backend": "connectors.dbt.reference:ReferenceDbt",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
@@ -124,6 +126,7 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.sms.template.connection_status.id": "1107000000000000005",
     "hub.sms.template.certificate_revoked.id": "1107000000000000006",
     "hub.sms.template.payment_receipt.id": "1107000000000000007",
+    "hub.sms.template.meter_reconnected.id": "1107000000000000008",
 }
 
 

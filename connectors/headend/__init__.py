@@ -1,14 +1,23 @@
-"""The smart-meter head-end system (HES): remote connect / disconnect and relay status.
+"""The smart-meter head-end system (HES): remote connect / disconnect and relay state.
 
-A head-end does not switch a meter while we wait: it *accepts* a command,
-queues it to the meter over RF/cellular, and later reports it *executed*
-(or *failed*, e.g. the meter has not been heard from). So the hub sends a
-command from the outbox, keeps the command id, and polls
-:meth:`IHeadEnd.command_status` until it is final (docs/domain.md, smart-meter head-end:
-reconnection within minutes of an online payment).
+The protocol follows MultiSpeak's connect/disconnect service:
 
-Commands are idempotent on the hub's ``idempotency_key``: after a crash the
-worker sends again and gets the same command back, never a second one.
+1. The hub **initiates** a command: meter, ``connect`` or ``disconnect``, a
+   reason, the hub's *transaction id*, an *expiry* time and the *response URL*.
+   The immediate reply only reports errors (unknown meter, a meter that cannot
+   switch remotely, a transaction id reused for another command); a repeat of
+   the same transaction id is accepted again and switches nothing twice.
+2. The head-end queues the command to the meter over RF/cellular and later
+   POSTs a **state-change notification** (:class:`StateChange`) to the response
+   URL: the transaction id, the outcome (``executed`` or ``failed``) and the
+   relay state. The body is signed with HMAC-SHA256 (:func:`sign`) under a
+   secret shared with the hub, and carries the time it was sent.
+3. After the expiry no notification will come: the hub **queries the meter's
+   state** (:meth:`IHeadEnd.meter_state`) and decides from the relay.
+
+Whole-current smart meters (IS 16444) switch remotely; CT-operated meters do
+not (``MeterState.remote_switch`` false): the head-end refuses their commands
+with ``remote_switch_unsupported``.
 
 Settings (under ``hub.headend.``)::
 
@@ -18,15 +27,21 @@ Settings (under ``hub.headend.``)::
 # ruff: noqa: N805  (zope.interface methods are declared without self)
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from zope.interface import Interface
 
 SYSTEM = "headend"
+SIGNATURE_HEADER = "X-HES-Signature"
 _METER_NO = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,29}$")
+TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
 class RelayState(StrEnum):
@@ -39,35 +54,131 @@ class CommandAction(StrEnum):
     CONNECT = "connect"
     DISCONNECT = "disconnect"
 
+    @property
+    def relay(self) -> RelayState:
+        """The relay state the command leaves the meter in."""
+        return RelayState.CONNECTED if self is CommandAction.CONNECT else RelayState.DISCONNECTED
 
-class CommandState(StrEnum):
+
+class Outcome(StrEnum):
+    """What a state-change notification reports."""
+
     ACCEPTED = "accepted"
     EXECUTED = "executed"
     FAILED = "failed"
 
-    @property
-    def final(self) -> bool:
-        return self is not CommandState.ACCEPTED
-
 
 @dataclass(frozen=True)
-class MeterStatus:
+class MeterState:
     meter_no: str
     relay: RelayState
-    last_seen: datetime | None
     communicating: bool
+    # False for CT-operated meters: they cannot be switched remotely.
+    remote_switch: bool
+    last_seen: datetime | None
 
 
 @dataclass(frozen=True)
-class MeterCommand:
-    command_id: str
+class CommandRequest:
     meter_no: str
     action: CommandAction
-    state: CommandState
     reason: str
-    requested_at: datetime
-    executed_at: datetime | None = None
-    failure_code: str | None = None
+    transaction_id: str
+    expires_at: datetime
+    response_url: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "transaction_id": self.transaction_id,
+            "meter_no": self.meter_no,
+            "action": self.action.value,
+            "reason": self.reason,
+            "expires_at": self.expires_at.astimezone(UTC).isoformat(),
+            "response_url": self.response_url,
+        }
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """The head-end's notification of a command's outcome (POSTed to the response URL)."""
+
+    notification_id: str
+    transaction_id: str
+    meter_no: str
+    action: CommandAction
+    outcome: Outcome
+    relay: RelayState
+    failure_code: str | None
+    sent_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "notification_id": self.notification_id,
+            "transaction_id": self.transaction_id,
+            "meter_no": self.meter_no,
+            "action": self.action.value,
+            "outcome": self.outcome.value,
+            "relay": self.relay.value,
+            "failure_code": self.failure_code,
+            "sent_at": self.sent_at.astimezone(UTC).isoformat(),
+        }
+
+    def encode(self) -> bytes:
+        return json.dumps(self.as_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def decode(cls, body: bytes) -> StateChange:
+        """Parse a notification body; ValueError names what is wrong."""
+        try:
+            raw = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("body is not JSON") from None
+        if not isinstance(raw, dict):
+            raise ValueError("body is not a JSON object")
+
+        def text(key: str, limit: int) -> str:
+            value = raw.get(key)
+            if not isinstance(value, str) or not 0 < len(value) <= limit:
+                raise ValueError(f"{key} must be a string of 1-{limit} characters")
+            return value
+
+        transaction_id = text("transaction_id", 64)
+        if not TRANSACTION_ID.match(transaction_id):
+            raise ValueError("transaction_id is malformed")
+        failure = raw.get("failure_code")
+        if failure is not None and (not isinstance(failure, str) or len(failure) > 40):
+            raise ValueError("failure_code must be a string of at most 40 characters")
+        try:
+            sent_at = datetime.fromisoformat(text("sent_at", 40))
+            action = CommandAction(text("action", 12))
+            outcome = Outcome(text("outcome", 12))
+            relay = RelayState(text("relay", 12))
+        except ValueError:
+            raise ValueError("sent_at, action, outcome or relay is not a known value") from None
+        if sent_at.tzinfo is None:
+            raise ValueError("sent_at must carry a time zone")
+        return cls(
+            notification_id=text("notification_id", 64),
+            transaction_id=transaction_id,
+            meter_no=check_meter_no(text("meter_no", 30)),
+            action=action,
+            outcome=outcome,
+            relay=relay,
+            failure_code=failure,
+            sent_at=sent_at.astimezone(UTC),
+        )
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value: ``sha256=`` and the HMAC-SHA256 of the raw body, in hex."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: str, body: bytes, given: str | None) -> bool:
+    """Constant-time check of a notification's signature (an empty secret accepts nothing)."""
+    if not secret or not given:
+        return False
+    return hmac.compare_digest(sign(secret, body).encode("ascii"), given.strip().encode("ascii", "replace"))
 
 
 def check_meter_no(meter_no: str) -> str:
@@ -77,31 +188,33 @@ def check_meter_no(meter_no: str) -> str:
     return meter_no
 
 
-def check_command(reason: str, idempotency_key: str) -> None:
-    if not reason or len(reason) > 200:
+def check_request(request: CommandRequest) -> None:
+    check_meter_no(request.meter_no)
+    if not request.reason or len(request.reason) > 200:
         raise ValueError("reason must be 1-200 characters")
-    if not idempotency_key or len(idempotency_key) > 100:
-        raise ValueError("idempotency_key must be 1-100 characters")
+    if not TRANSACTION_ID.match(request.transaction_id):
+        raise ValueError("transaction id must be 1-64 letters, digits or ._:-")
+    if request.expires_at.tzinfo is None:
+        raise ValueError("expiry must carry a time zone")
+    if not request.response_url.startswith(("http://", "https://")) or len(request.response_url) > 500:
+        raise ValueError("response URL must be an http(s) URL of at most 500 characters")
 
 
 class IHeadEnd(Interface):
-    """The head-end system (``request.find_service(IHeadEnd)``)."""
+    """The head-end system (``connectors["headend"]``)."""
 
-    def connect(meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:  # type: ignore[empty-body]
-        """Ask HES to close the meter's relay (reconnect). Returns the command, usually ``accepted``.
+    def initiate(request: CommandRequest) -> None:  # type: ignore[misc]
+        """Hand a connect/disconnect command to the head-end; the outcome comes later as a StateChange.
 
-        NotFound for an unknown meter; ConnectorRejected(``idempotency_conflict``)
-        if the key was used for another meter or action.
+        Returns when the head-end accepted it (also for a repeat of the same
+        transaction id). NotFound for an unknown meter; ConnectorRejected with
+        code ``remote_switch_unsupported`` (CT-operated meter),
+        ``idempotency_conflict`` (transaction id used for another command) or
+        ``expired`` (the expiry has passed); ConnectorUnavailable if it does not answer.
         """
 
-    def disconnect(meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:  # type: ignore[empty-body]
-        """Ask HES to open the meter's relay."""
-
-    def command_status(command_id: str) -> MeterCommand:  # type: ignore[empty-body]
-        """The command's current state (poll until ``state.final``). NotFound if unknown."""
-
-    def status(meter_no: str) -> MeterStatus:  # type: ignore[empty-body]
-        """The meter's relay state and when HES last heard from it. NotFound if unknown."""
+    def meter_state(meter_no: str) -> MeterState:  # type: ignore[empty-body]
+        """The meter's relay state now. NotFound if unknown."""
 
     def heartbeat() -> None:  # type: ignore[misc]
         """Return if HES answers; raise ConnectorUnavailable if not."""

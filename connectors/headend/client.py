@@ -1,20 +1,22 @@
-"""The REST client of the smart-meter head-end system.
+"""The REST client of the smart-meter head-end system (MultiSpeak-style connect/disconnect).
 
 Wire contract::
 
-    POST {url}/v1/meters/{meter_no}/commands     (Authorization: Bearer {api_key})
-      {"action": "connect" | "disconnect", "reason": "...", "idempotency_key": "..."}
-      202 (accepted) or 200 (same idempotency_key again: the same command)
-    GET  {url}/v1/commands/{command_id}
-      -> 200 {"command_id", "meter_no", "action", "state": "accepted"|"executed"|"failed",
-              "reason", "requested_at": ISO-8601, "executed_at": ISO-8601|null,
-              "failure_code": str|null}
+    POST {url}/v1/commands                       (Authorization: Bearer {api_key})
+      {"transaction_id", "meter_no", "action": "connect" | "disconnect", "reason",
+       "expires_at": ISO-8601, "response_url"}
+      202 {"transaction_id", "status": "accepted"}   (200: the same transaction again)
+      404 {"error": "unknown_meter"}                  -> NotFound
+      409 {"error": "idempotency_conflict"}           -> ConnectorRejected
+      422 {"error": "remote_switch_unsupported" | "expired"} -> ConnectorRejected
     GET  {url}/v1/meters/{meter_no}
       -> 200 {"meter_no", "relay": "connected"|"disconnected"|"unknown",
-              "last_seen": ISO-8601|null, "communicating": bool}
-    404 {"error": "unknown_meter" | "unknown_command"} -> NotFound
-    409 {"error": "idempotency_conflict"}              -> ConnectorRejected
+              "communicating": bool, "remote_switch": bool, "last_seen": ISO-8601|null}
     GET  {url}/v1/health -> 200 {"status": "ok"}
+
+    later, from the head-end:  POST {response_url}   (X-HES-Signature: sha256=<hex HMAC of the body>)
+      {"notification_id", "transaction_id", "meter_no", "action",
+       "outcome": "accepted"|"executed"|"failed", "relay", "failure_code", "sent_at"}
 
 Settings (under ``hub.headend.``): ``url``, ``api_key``, ``connect_timeout``,
 ``read_timeout``, ``ca_file``.
@@ -22,10 +24,8 @@ Settings (under ``hub.headend.``): ``url``, ``api_key``, ``connect_timeout``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from zope.interface import implementer
 
@@ -33,20 +33,18 @@ from connectors.base import ConnectorContext
 from connectors.errors import ConnectorUnavailable
 from connectors.headend import (
     SYSTEM,
-    CommandAction,
-    CommandState,
+    CommandRequest,
     IHeadEnd,
-    MeterCommand,
-    MeterStatus,
+    MeterState,
     RelayState,
-    check_command,
     check_meter_no,
+    check_request,
 )
 from connectors.rest import JsonHttp, field
 
 
-def _time(value: Any, key: str, *, optional: bool = False) -> datetime | None:
-    if value is None and optional:
+def _time(value: Any, key: str) -> datetime | None:
+    if value is None:
         return None
     if not isinstance(value, str):
         raise ConnectorUnavailable(f"headend: garbage answer ({key})", system=SYSTEM)
@@ -69,20 +67,13 @@ class HttpHeadEnd:
         api_key = context.option("api_key")
         return cls(JsonHttp.from_context(SYSTEM, context, headers={"Authorization": f"Bearer {api_key}"}))
 
-    def connect(self, meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:
-        return self._send(CommandAction.CONNECT, meter_no, reason, idempotency_key)
-
-    def disconnect(self, meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:
-        return self._send(CommandAction.DISCONNECT, meter_no, reason, idempotency_key)
-
-    def command_status(self, command_id: str) -> MeterCommand:
-        _, body = self.http.call("GET", f"/v1/commands/{quote(command_id, safe='')}")
-        command = self._command(body)
-        if command.command_id != command_id:
+    def initiate(self, request: CommandRequest) -> None:
+        check_request(request)
+        _, body = self.http.call("POST", "/v1/commands", json_body=request.as_json())
+        if body.get("transaction_id") != request.transaction_id or body.get("status") != "accepted":
             raise ConnectorUnavailable("headend: answer for another command", system=SYSTEM)
-        return command
 
-    def status(self, meter_no: str) -> MeterStatus:
+    def meter_state(self, meter_no: str) -> MeterState:
         check_meter_no(meter_no)
         _, body = self.http.call("GET", f"/v1/meters/{meter_no}")
         if field(body, "meter_no", str, SYSTEM) != meter_no:
@@ -91,50 +82,15 @@ class HttpHeadEnd:
             relay = RelayState(field(body, "relay", str, SYSTEM))
         except ValueError:
             raise ConnectorUnavailable("headend: unknown relay state", system=SYSTEM) from None
-        return MeterStatus(
+        return MeterState(
             meter_no=meter_no,
             relay=relay,
-            last_seen=_time(body.get("last_seen"), "last_seen", optional=True),
             communicating=field(body, "communicating", bool, SYSTEM),
+            remote_switch=field(body, "remote_switch", bool, SYSTEM),
+            last_seen=_time(body.get("last_seen"), "last_seen"),
         )
 
     def heartbeat(self) -> None:
         _, body = self.http.call("GET", "/v1/health")
         if body.get("status") != "ok":
             raise ConnectorUnavailable("headend: reports not ok", system=SYSTEM)
-
-    def _send(self, action: CommandAction, meter_no: str, reason: str, key: str) -> MeterCommand:
-        check_meter_no(meter_no)
-        check_command(reason, key)
-        _, body = self.http.call(
-            "POST",
-            f"/v1/meters/{meter_no}/commands",
-            json_body={"action": action.value, "reason": reason, "idempotency_key": key},
-        )
-        command = self._command(body)
-        if command.meter_no != meter_no or command.action is not action:
-            raise ConnectorUnavailable("headend: answer for another command", system=SYSTEM)
-        return command
-
-    @staticmethod
-    def _command(body: Mapping[str, Any]) -> MeterCommand:
-        try:
-            action = CommandAction(field(body, "action", str, SYSTEM))
-            state = CommandState(field(body, "state", str, SYSTEM))
-        except ValueError:
-            raise ConnectorUnavailable("headend: unknown action or state", system=SYSTEM) from None
-        failure = body.get("failure_code")
-        if failure is not None and not isinstance(failure, str):
-            raise ConnectorUnavailable("headend: garbage answer (failure_code)", system=SYSTEM)
-        requested_at = _time(body.get("requested_at"), "requested_at")
-        assert requested_at is not None
-        return MeterCommand(
-            command_id=field(body, "command_id", str, SYSTEM),
-            meter_no=field(body, "meter_no", str, SYSTEM),
-            action=action,
-            state=state,
-            reason=field(body, "reason", str, SYSTEM),
-            requested_at=requested_at,
-            executed_at=_time(body.get("executed_at"), "executed_at", optional=True),
-            failure_code=failure,
-        )

@@ -1,81 +1,92 @@
-"""The reference head-end: simulated smart meters in ``ref_hes_meter``, commands in ``ref_hes_command``.
+"""The reference head-end: simulated smart meters and their commands (tables in connectors.headend.tables).
 
 A command is accepted at once and executes ``execute_after`` seconds later
-(setting, default 0 = at once). Execution is lazy: it happens when anyone
-next looks at the command or the meter, so no background thread is needed
-and tests stay deterministic. A meter marked not communicating fails its
-commands with ``meter_not_communicating``, as a real one out of reach would.
+(option, default 0 = at once). Execution is lazy: it happens when anyone next
+looks at the meter or asks for notifications, so no thread is needed and tests
+stay deterministic. Then the head-end owes the response URL a signed
+state-change notification:
 
-Meters are created by the demo data (``seed_meters``) and by tests
-(``ReferenceHeadEnd.install_meter``).
+* ``callback = hold`` (default): notifications wait until
+  :meth:`ReferenceHeadEnd.take_notifications` hands them out (tests POST them
+  to the hub themselves, as the head-end would);
+* ``callback = post``: after each command a timer thread POSTs them with httpx
+  (the demo), keeping any the hub did not acknowledge for the next round.
 
-Settings (under ``hub.headend.``): ``execute_after`` (seconds, default 0).
+Simulated faults, per meter (``install_meter``): ``communicating=False`` fails
+its commands (``meter_not_communicating``); ``simulate="lose"`` executes but
+sends no notification; ``simulate="ignore"`` never executes; a CT-operated
+meter (``remote_switch=False``) refuses commands. ``set_down`` (reference_db)
+makes the whole head-end unavailable.
+
+Options (under ``hub.headend.``): ``execute_after`` (seconds), ``callback``
+(hold | post), ``notification_secret`` (HMAC key shared with the hub),
+``post_timeout`` (seconds, default 5).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Boolean, String, insert, select
+import httpx
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.errors import ConnectorRejected, NotFound
 from connectors.headend import (
+    SIGNATURE_HEADER,
     SYSTEM,
     CommandAction,
-    CommandState,
+    CommandRequest,
     IHeadEnd,
-    MeterCommand,
-    MeterStatus,
+    MeterState,
+    Outcome,
     RelayState,
-    check_command,
+    StateChange,
     check_meter_no,
+    check_request,
+    sign,
 )
-from connectors.reference_db import ReferenceBase, UTCDateTime, ensure_up
+from connectors.headend.tables import RefHesCommand, RefHesMeter
+from connectors.reference_db import ensure_up
+
+__all__ = ["Notification", "RefHesCommand", "RefHesMeter", "ReferenceHeadEnd", "seed_meters"]
+
+SIMULATIONS = ("normal", "lose", "ignore")
 
 
-class RefHesMeter(ReferenceBase):
-    __tablename__ = "ref_hes_meter"
+@dataclass(frozen=True)
+class Notification:
+    """A signed state-change notification the head-end owes a response URL."""
 
-    meter_no: Mapped[str] = mapped_column(String(30), primary_key=True)
-    relay: Mapped[str] = mapped_column(String(12), nullable=False)
-    communicating: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
-class RefHesCommand(ReferenceBase):
-    __tablename__ = "ref_hes_command"
-
-    command_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
-    meter_no: Mapped[str] = mapped_column(String(30), nullable=False, index=True)
-    action: Mapped[str] = mapped_column(String(12), nullable=False)
-    reason: Mapped[str] = mapped_column(String(200), nullable=False)
-    state: Mapped[str] = mapped_column(String(10), nullable=False)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    failure_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    url: str
+    body: bytes
+    headers: dict[str, str]
 
 
 def seed_meters(
-    engine: Engine, meters: Iterable[tuple[str, RelayState, bool, datetime | None]], batch: int = 5000
+    engine: Engine,
+    meters: Iterable[tuple[str, RelayState, bool, bool, datetime | None]],
+    batch: int = 5000,
 ) -> int:
-    """Bulk-insert simulated meters ``(meter_no, relay, communicating, last_seen)`` (demo data)."""
+    """Bulk-insert meters ``(meter_no, relay, communicating, remote_switch, last_seen)`` (demo data)."""
     count = 0
     rows: list[dict[str, object]] = []
     with engine.begin() as conn:
-        for meter_no, relay, communicating, last_seen in meters:
+        for meter_no, relay, communicating, remote_switch, last_seen in meters:
             rows.append(
                 {
                     "meter_no": meter_no,
                     "relay": relay.value,
                     "communicating": communicating,
+                    "remote_switch": remote_switch,
+                    "simulate": "normal",
                     "last_seen": last_seen,
                 }
             )
@@ -89,74 +100,124 @@ def seed_meters(
     return count
 
 
-def _command(row: RefHesCommand) -> MeterCommand:
-    return MeterCommand(
-        command_id=row.command_id,
-        meter_no=row.meter_no,
-        action=CommandAction(row.action),
-        state=CommandState(row.state),
-        reason=row.reason,
-        requested_at=row.requested_at,
-        executed_at=row.executed_at,
-        failure_code=row.failure_code,
-    )
-
-
 @implementer(IHeadEnd)
 class ReferenceHeadEnd:
-    def __init__(self, engine: Engine, execute_after: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        execute_after: float = 0.0,
+        *,
+        secret: str = "",
+        callback: str = "hold",
+        post_timeout: float = 5.0,
+    ) -> None:
+        if callback not in ("hold", "post"):
+            raise ValueError("headend callback must be hold or post")
         self.engine = engine
         self.execute_after = timedelta(seconds=execute_after)
+        self.secret = secret
+        self.callback = callback
+        self.post_timeout = post_timeout
+        self._posting = threading.Lock()
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferenceHeadEnd:
-        return cls(context.reference_store(), context.float_option("execute_after", 0.0))
+        return cls(
+            context.reference_store(),
+            context.float_option("execute_after", 0.0),
+            secret=context.option("notification_secret", ""),
+            callback=context.option("callback", "hold"),
+            post_timeout=context.float_option("post_timeout", 5.0),
+        )
 
+    # -- set-up (tests, demo) --------------------------------------------------------
     def install_meter(
         self,
         meter_no: str,
         relay: RelayState = RelayState.CONNECTED,
         *,
         communicating: bool = True,
+        remote_switch: bool = True,
+        simulate: str = "normal",
         last_seen: datetime | None = None,
     ) -> None:
-        seed_meters(self.engine, [(check_meter_no(meter_no), relay, communicating, last_seen)])
+        if simulate not in SIMULATIONS:
+            raise ValueError(f"simulate must be one of {SIMULATIONS}")
+        seed_meters(self.engine, [(check_meter_no(meter_no), relay, communicating, remote_switch, last_seen)])
+        self.simulate(meter_no, simulate=simulate)
 
-    def set_communicating(self, meter_no: str, communicating: bool) -> None:
+    def simulate(
+        self, meter_no: str, *, simulate: str | None = None, communicating: bool | None = None
+    ) -> None:
+        """Change a meter's simulated behaviour (faults on request)."""
         with Session(self.engine) as session, session.begin():
             meter = session.get(RefHesMeter, meter_no)
             if meter is None:
-                raise NotFound("no such meter", system=SYSTEM)
-            meter.communicating = communicating
+                raise NotFound("no such meter", system=SYSTEM, code="unknown_meter")
+            if simulate is not None:
+                if simulate not in SIMULATIONS:
+                    raise ValueError(f"simulate must be one of {SIMULATIONS}")
+                meter.simulate = simulate
+            if communicating is not None:
+                meter.communicating = communicating
 
-    def connect(self, meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:
-        return self._command(CommandAction.CONNECT, meter_no, reason, idempotency_key)
-
-    def disconnect(self, meter_no: str, reason: str, idempotency_key: str) -> MeterCommand:
-        return self._command(CommandAction.DISCONNECT, meter_no, reason, idempotency_key)
-
-    def command_status(self, command_id: str) -> MeterCommand:
+    # -- IHeadEnd ----------------------------------------------------------------------
+    def initiate(self, request: CommandRequest) -> None:
         ensure_up(self.engine, SYSTEM)
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            row = session.get(RefHesCommand, command_id)
-            if row is None:
-                raise NotFound("no such command", system=SYSTEM)
-            self._run_due(session, row.meter_no)
-            return _command(row)
+        check_request(request)
+        now = datetime.now(UTC)
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(RefHesCommand, request.transaction_id)
+            if existing is not None:
+                if existing.meter_no != request.meter_no or existing.action != request.action.value:
+                    raise ConnectorRejected(
+                        "transaction id reused for another command",
+                        system=SYSTEM,
+                        code="idempotency_conflict",
+                    )
+                return
+            meter = session.get(RefHesMeter, request.meter_no)
+            if meter is None:
+                raise NotFound("no such meter", system=SYSTEM, code="unknown_meter")
+            if not meter.remote_switch:
+                raise ConnectorRejected(
+                    "meter cannot switch remotely", system=SYSTEM, code="remote_switch_unsupported"
+                )
+            if request.expires_at <= now:
+                raise ConnectorRejected("command expired before it arrived", system=SYSTEM, code="expired")
+            session.add(
+                RefHesCommand(
+                    transaction_id=request.transaction_id,
+                    meter_no=request.meter_no,
+                    action=request.action.value,
+                    reason=request.reason,
+                    response_url=request.response_url,
+                    expires_at=request.expires_at,
+                    state=Outcome.ACCEPTED.value,
+                    requested_at=now,
+                )
+            )
+            session.flush()
+            self._run_due(session, request.meter_no)
+        if self.callback == "post":
+            timer = threading.Timer(self.execute_after.total_seconds() + 0.05, self.post_notifications)
+            timer.daemon = True
+            timer.start()
 
-    def status(self, meter_no: str) -> MeterStatus:
+    def meter_state(self, meter_no: str) -> MeterState:
         ensure_up(self.engine, SYSTEM)
         check_meter_no(meter_no)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             meter = session.get(RefHesMeter, meter_no)
             if meter is None:
-                raise NotFound("no such meter", system=SYSTEM)
+                raise NotFound("no such meter", system=SYSTEM, code="unknown_meter")
             self._run_due(session, meter_no)
-            return MeterStatus(
+            return MeterState(
                 meter_no=meter.meter_no,
                 relay=RelayState(meter.relay),
-                last_seen=meter.last_seen,
                 communicating=meter.communicating,
+                remote_switch=meter.remote_switch,
+                last_seen=meter.last_seen,
             )
 
     def heartbeat(self) -> None:
@@ -164,71 +225,95 @@ class ReferenceHeadEnd:
         with self.engine.connect() as conn:
             conn.execute(select(RefHesMeter.meter_no).limit(1))
 
-    # -- simulation ------------------------------------------------------------------
-    def _command(self, action: CommandAction, meter_no: str, reason: str, key: str) -> MeterCommand:
+    # -- notifications -----------------------------------------------------------------
+    def take_notifications(self) -> list[Notification]:
+        """Execute what is due and hand out the notifications not yet sent (marked sent)."""
         ensure_up(self.engine, SYSTEM)
-        check_meter_no(meter_no)
-        check_command(reason, key)
-        existing = self._by_key(key)
-        if existing is None:
+        now = datetime.now(UTC)
+        out: list[Notification] = []
+        with Session(self.engine) as session, session.begin():
+            waiting = session.scalars(
+                select(RefHesCommand.meter_no).where(RefHesCommand.state == Outcome.ACCEPTED.value).distinct()
+            ).all()
+            for meter_no in waiting:
+                self._run_due(session, meter_no)
+            rows = session.execute(
+                select(RefHesCommand, RefHesMeter)
+                .join(RefHesMeter, RefHesMeter.meter_no == RefHesCommand.meter_no)
+                .where(RefHesCommand.state != Outcome.ACCEPTED.value, RefHesCommand.notified_at.is_(None))
+                .order_by(RefHesCommand.executed_at, RefHesCommand.transaction_id)
+            ).all()
+            for command, meter in rows:
+                command.notified_at = now
+                if meter.simulate == "lose":
+                    continue
+                change = StateChange(
+                    notification_id="N" + uuid.uuid4().hex[:24],
+                    transaction_id=command.transaction_id,
+                    meter_no=command.meter_no,
+                    action=CommandAction(command.action),
+                    outcome=Outcome(command.state),
+                    relay=RelayState(meter.relay),
+                    failure_code=command.failure_code,
+                    sent_at=now,
+                )
+                body = change.encode()
+                headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)}
+                out.append(Notification(command.response_url, body, headers))
+        return out
+
+    def post_notifications(self) -> int:
+        """POST what is owed (callback = post); those not acknowledged are offered again next time."""
+        with self._posting:
             try:
-                with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                    if session.get(RefHesMeter, meter_no) is None:
-                        raise NotFound("no such meter", system=SYSTEM)
-                    row = RefHesCommand(
-                        command_id="cmd_" + uuid.uuid4().hex[:20],
-                        idempotency_key=key,
-                        meter_no=meter_no,
-                        action=action.value,
-                        reason=reason,
-                        state=CommandState.ACCEPTED.value,
-                        requested_at=datetime.now(UTC),
-                    )
-                    session.add(row)
-                    session.flush()
-                    self._run_due(session, meter_no)
-                    return _command(row)
-            except IntegrityError:
-                existing = self._by_key(key)
-                if existing is None:
-                    raise
-        if existing.meter_no != meter_no or existing.action is not action:
-            raise ConnectorRejected(
-                "idempotency key reused for another command", system=SYSTEM, code="idempotency_conflict"
-            )
-        return self.command_status(existing.command_id)
+                notifications = self.take_notifications()
+            except Exception:
+                return 0
+            delivered = 0
+            timeout = httpx.Timeout(self.post_timeout, connect=min(self.post_timeout, 2.0))
+            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                for note in notifications:
+                    try:
+                        status = client.post(note.url, content=note.body, headers=note.headers).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    if 200 <= status < 300:
+                        delivered += 1
+                    elif status >= 500 or status == 0:
+                        self._unsent(StateChange.decode(note.body).transaction_id)
+            return delivered
 
-    def _by_key(self, key: str) -> MeterCommand | None:
-        with Session(self.engine) as session:
-            row = session.scalars(select(RefHesCommand).where(RefHesCommand.idempotency_key == key)).first()
-            return _command(row) if row else None
+    def _unsent(self, transaction_id: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            command = session.get(RefHesCommand, transaction_id)
+            if command is not None:
+                command.notified_at = None
 
+    # -- simulation --------------------------------------------------------------------
     def _run_due(self, session: Session, meter_no: str) -> None:
         """Execute, in order, the meter's accepted commands whose delay has passed."""
         now = datetime.now(UTC)
+        meter = session.get(RefHesMeter, meter_no, with_for_update=True)
+        if meter is None or meter.simulate == "ignore":
+            return
         due = session.scalars(
             select(RefHesCommand)
             .where(
                 RefHesCommand.meter_no == meter_no,
-                RefHesCommand.state == CommandState.ACCEPTED.value,
+                RefHesCommand.state == Outcome.ACCEPTED.value,
                 RefHesCommand.requested_at <= now - self.execute_after,
             )
-            .order_by(RefHesCommand.requested_at, RefHesCommand.command_id)
+            .order_by(RefHesCommand.requested_at, RefHesCommand.transaction_id)
         ).all()
-        if not due:
-            return
-        meter = session.get(RefHesMeter, meter_no, with_for_update=True)
-        assert meter is not None
         for command in due:
-            if not meter.communicating:
-                command.state = CommandState.FAILED.value
+            if command.expires_at <= now:
+                command.state = Outcome.FAILED.value
+                command.failure_code = "expired"
+            elif not meter.communicating:
+                command.state = Outcome.FAILED.value
                 command.failure_code = "meter_not_communicating"
             else:
-                meter.relay = (
-                    RelayState.CONNECTED.value
-                    if command.action == CommandAction.CONNECT.value
-                    else RelayState.DISCONNECTED.value
-                )
+                meter.relay = CommandAction(command.action).relay.value
                 meter.last_seen = now
-                command.state = CommandState.EXECUTED.value
+                command.state = Outcome.EXECUTED.value
             command.executed_at = now

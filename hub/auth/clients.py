@@ -31,6 +31,7 @@ KNOWN_SCOPES: dict[str, str] = {
     "bills:bbps": "notify payments as the bill-payment platform",
     "bills:portal": "notify payments as the state citizen-services portal",
     "bills:counter": "upload counter collections as a collection centre",
+    "meters:read": "read the state of smart-meter reconnections",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

@@ -19,6 +19,7 @@ from hub.models.election import ElectionVerificationJob, HolderNotice
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
+from hub.models.meter import CommandStatus, MeterCommand
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
@@ -33,6 +34,7 @@ __all__ = [
     "Base",
     "BillPayment",
     "BillPaymentOrder",
+    "CommandStatus",
     "ConnectionApplication",
     "ConnectionDocument",
     "ConnectionIncident",
@@ -51,6 +53,7 @@ __all__ = [
     "KycFieldPolicy",
     "KycSyncState",
     "LinkedConnection",
+    "MeterCommand",
     "NoDuesApplication",
     "NoDuesCheck",
     "Officer",

@@ -1,0 +1,35 @@
+"""Smart meters back on within minutes of payment: remote reconnection through the head-end.
+
+``config.include("hub.meters")`` (after hub.outbox, hub.periodic and hub.console) adds:
+
+* the outbox handler for ``meters.payment_posted`` (sent by billing's payment
+  posting): reconnect when the payment cleared what was owed;
+* the outbox handler for ``meters.disconnection_ordered`` (billing): disconnect
+  after section 56's notice, only in the allowed switching hours and days;
+* the periodic job ``meters.watch`` (hub-worker): relay query after a command's
+  window, retries with backoff, field visits after the last attempt;
+* REST ``getReconnectionStatus`` and the head-end's signed notification endpoint;
+* the console page of the distribution centres' field queue.
+
+Settings: ``hub.meters.*`` (hub.settings).
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from hub.meters.service import DISCONNECTION_ORDERED, PAYMENT_POSTED, MeterService, MeterSettings
+from hub.meters.views import REGISTRY_KEY
+
+WATCH_JOB = "meters.watch"
+
+
+def includeme(config: Configurator) -> None:
+    settings = MeterSettings.from_settings(config.get_settings())
+    service = MeterService(config.registry, settings)
+    config.registry[REGISTRY_KEY] = service
+    config.add_outbox_handler(PAYMENT_POSTED, service.on_payment_posted)  # type: ignore[attr-defined]
+    config.add_outbox_handler(DISCONNECTION_ORDERED, service.on_disconnection_ordered)  # type: ignore[attr-defined]
+    config.add_periodic_job(WATCH_JOB, float(settings.watch_interval_seconds), service.watch)  # type: ignore[attr-defined]
+    config.include("hub.meters.views")
+    config.include("hub.meters.console")
