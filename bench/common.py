@@ -518,7 +518,6 @@ def hub_environment(
             "hub.oauth.issuer": "http://127.0.0.1:6543",
             "hub.log_json": "true",
             "hub.access_log": "true",
-            "hub.access_log_flush_seconds": "0.5",
             "hub.ratelimit.redis_url": REDIS_URL if ratelimit == "redis" else "",
             **(extra_settings or {}),
         }

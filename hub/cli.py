@@ -10,44 +10,16 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+
+from hub.commands import engine_for, load_settings, session_scope
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 Command = Callable[[dict[str, Any], argparse.Namespace], int]
-
-
-def load_settings(ini: str) -> dict[str, Any]:
-    """The app's settings from ``ini`` with the environment overlay, validated."""
-    from plaster import get_settings
-
-    from hub import settings as hub_settings
-
-    raw = dict(get_settings(ini, "app:main"))
-    merged = hub_settings.overlay_environment(raw)
-    hub_settings.validate(merged)
-    return merged
-
-
-def engine_for(settings: dict[str, Any]) -> Engine:
-    from hub.db import make_engine
-
-    return make_engine(settings["hub.database_url"], pool_size=2, writer=True)
-
-
-@contextmanager
-def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
-    """One transaction: committed when the block ends normally, rolled back otherwise."""
-    engine = engine_for(settings)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
-    engine.dispose()
 
 
 def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:

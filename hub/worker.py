@@ -2,7 +2,7 @@
 
 The worker builds the same application configuration as the web process
 (``hub.make_config``), so it sees the same settings, the same connectors
-(``hub.services.build_connectors``) and every handler registered with
+(``hub.systems.build_connectors``) and every handler registered with
 ``config.add_outbox_handler``. Then it runs Huey's consumer with
 ``hub.outbox.workers`` threads on the queue the web processes submit to
 (SQLite at ``hub.queue.sqlite_path``, or Redis at ``hub.redis_url``), plus

@@ -28,8 +28,10 @@ from webtest import TestApp
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from hub import main  # noqa: E402
+from hub.api import ClientStatus  # noqa: E402
 from hub.db import make_engine  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
+from hub.systems import process_service  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -333,7 +335,7 @@ def live_client(live_app: TestApp, live_engine: Engine) -> Any:
                 secret_box=live_app.app.registry["secret_box.soap"],
                 **kwargs,
             )
-        live_app.app.registry["client_status"].invalidate()
+        process_service(live_app.app.registry, ClientStatus).invalidate()
         token = live_app.post(
             "/oauth/token",
             {"grant_type": "client_credentials"},

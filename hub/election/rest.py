@@ -24,14 +24,14 @@ from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
-from hub.rest import json_reader, json_response
+from hub.view_helpers import json_reader
 from hub.views.certificates import QUESTION_PROPERTIES, REF_MAX, SAMAGRA, CertificateQuestion
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]
 
 
-def verify_certificates(request: Request) -> Response:
+def verify_certificates(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
     raw = reader.data.get("items")
     items: list[Any] = raw if isinstance(raw, list) else []
@@ -54,9 +54,7 @@ def verify_certificates(request: Request) -> Response:
     answered = verify_many(
         request.registry, lambda: request.dbsession, questions, client_id=request.partner.client_id, now=now
     )
-    return json_response(
-        {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
-    )
+    return {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
 
 
 def get_dues_status(request: Request) -> dict[str, Any]:
@@ -188,8 +186,8 @@ def includeme(config: Configurator) -> None:
         verify_certificates,
         route_name="election.verifications",
         request_method="POST",
+        renderer="json",
         scopes=verify,
-        database="lazy",
         # 1,000 questions of a few hundred bytes.
         max_body=int(settings.get("hub.election.batch_max_body_bytes") or 1024 * 1024),
         operation_id="verifyCertificates",

@@ -305,5 +305,4 @@ def includeme(config: Configurator) -> None:
         max_body=int(settings.get("hub.election.soap_max_body_bytes") or 2 * 1024 * 1024),
         # As REST verifyCertificate(s): answers come from the registry replica and the deferred
         # journal; a transaction begins only when an operation touches the database.
-        database="lazy",
     )

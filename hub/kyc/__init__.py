@@ -39,7 +39,7 @@ def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
         return
     job = partial(
         kyc_sync_job,
-        registry["db_engine"],
+        registry,
         kyc,
         api_settings.sync_page,
         config.get_settings()["hub.secret_key"],

@@ -35,7 +35,7 @@ from hub.models.client import PartnerClient
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
 from hub.otp import OtpRefused
-from hub.rest import json_reader
+from hub.view_helpers import json_reader
 
 TAGS = ["kyc"]
 

@@ -53,7 +53,7 @@ from hub.models.workflow import WorkflowCase, WorkflowEvent
 from hub.nodues.accounts import Billing, Kyc, Samagra
 from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
-from hub.outbox import enqueue, enqueue_sms, submit_after_commit, take_new_ids
+from hub.outbox import enqueue, enqueue_sms, unit_of_work
 from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -448,8 +448,7 @@ def run_checks(
     registry: Registry, connectors: Mapping[str, Any], public_id: str, now: datetime | None = None
 ) -> str:
     """Check one application; returns its state afterwards. Raises ConnectorUnavailable to be retried."""
-    engine = registry["db_engine"]
-    with Session(engine, expire_on_commit=False) as session:
+    with unit_of_work(registry) as session:
         app = session.execute(
             select(NoDuesApplication).where(NoDuesApplication.public_id == public_id)
         ).scalar_one_or_none()
@@ -481,7 +480,7 @@ def run_checks(
             linked=linked,
         )
     except ConnectorUnavailable as exc:
-        with Session(engine) as session, session.begin():
+        with unit_of_work(registry) as session:
             session.execute(
                 update(NoDuesApplication)
                 .where(NoDuesApplication.public_id == public_id)
@@ -493,48 +492,45 @@ def run_checks(
             )
         raise
     workflows: WorkflowRegistry = registry["workflows"]
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
-            app = session.execute(
-                select(NoDuesApplication).where(NoDuesApplication.public_id == public_id).with_for_update()
-            ).scalar_one()
-            if app.status != "checks_pending":
-                return app.status  # another delivery of the same message got here first
-            for result in results:
-                session.add(
-                    NoDuesCheck(
-                        application_id=app.id,
-                        name=result.name,
-                        consumer_number=result.consumer_number,
-                        result="pass" if result.passed else "fail",
-                        evidence_ref=result.evidence_ref[:200],
-                        details=result.details,
-                        checked_at=now,
-                    )
+    with unit_of_work(registry) as session:
+        app = session.execute(
+            select(NoDuesApplication).where(NoDuesApplication.public_id == public_id).with_for_update()
+        ).scalar_one()
+        if app.status != "checks_pending":
+            return app.status  # another delivery of the same message got here first
+        for result in results:
+            session.add(
+                NoDuesCheck(
+                    application_id=app.id,
+                    name=result.name,
+                    consumer_number=result.consumer_number,
+                    result="pass" if result.passed else "fail",
+                    evidence_ref=result.evidence_ref[:200],
+                    details=result.details,
+                    checked_at=now,
                 )
-            app.check_attempts += 1
-            app.last_check_error = None
-            app.checks_completed_at = now
-            reasons = [r.reason for r in results if r.reason is not None]
-            app.rejection_reasons = reasons
-            case = find_case(session, WORKFLOW, SUBJECT_TYPE, public_id)
-            assert case is not None
-            if reasons:
-                workflows.act(
-                    session,
-                    case,
-                    "checks_failed",
-                    "hub",
-                    [SYSTEM_ROLE],
-                    reason="; ".join(str(r["message_en"]) for r in reasons),
-                    data={"failed": [r["code"] for r in reasons]},
-                    now=now,
-                )
-            else:
-                workflows.act(session, case, "checks_passed", "hub", [SYSTEM_ROLE], now=now)
-            state = app.status
-            new_ids = take_new_ids(session)
-        submit_after_commit(registry, new_ids)
+            )
+        app.check_attempts += 1
+        app.last_check_error = None
+        app.checks_completed_at = now
+        reasons = [r.reason for r in results if r.reason is not None]
+        app.rejection_reasons = reasons
+        case = find_case(session, WORKFLOW, SUBJECT_TYPE, public_id)
+        assert case is not None
+        if reasons:
+            workflows.act(
+                session,
+                case,
+                "checks_failed",
+                "hub",
+                [SYSTEM_ROLE],
+                reason="; ".join(str(r["message_en"]) for r in reasons),
+                data={"failed": [r["code"] for r in reasons]},
+                now=now,
+            )
+        else:
+            workflows.act(session, case, "checks_passed", "hub", [SYSTEM_ROLE], now=now)
+        state = app.status
     return state
 
 

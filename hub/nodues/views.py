@@ -50,7 +50,7 @@ from hub.nodues.names import (
 )
 from hub.openapi import text_schema
 from hub.otp import OtpRefused, consume_otp
-from hub.rest import json_reader
+from hub.view_helpers import json_reader
 
 OTP_PURPOSES = ("account", "link", "ekyc", "apply")
 

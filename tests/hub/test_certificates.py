@@ -583,7 +583,7 @@ def test_optional_partner_authenticates_a_token_no_view_deriver_checked(
 ) -> None:
     from hub.errors import Problem
     from hub.request import HubRequest
-    from hub.rest import optional_partner
+    from hub.view_helpers import optional_partner
 
     def request(headers: dict[str, str]) -> HubRequest:
         made = HubRequest.blank("/", headers=headers)

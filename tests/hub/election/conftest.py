@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
+from hub.api import ClientStatus
 from hub.auth.clients import create_client
 from hub.documents import Holder, Issued, mask_mobile, revoke_document
 from hub.election.verification import follow_verification_log
@@ -26,6 +27,7 @@ from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.outbox import DeliveryOutcome
+from hub.systems import process_service
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
 from tests.hub.live_server import ThreadingServer
@@ -82,7 +84,7 @@ class Election:
                 secret_box=self.registry["secret_box.soap"],
                 soap=True,
             )
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
         token = self.app.post(
             "/oauth/token",
             {"grant_type": "client_credentials"},

@@ -29,9 +29,11 @@ from certs.keys import KeyRing
 from certs.wssecurity import message_signer
 from certs.xmldsig import sign_element
 from hub import make_config
+from hub.api import ClientStatus
 from hub.auth.clients import create_client
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
+from hub.systems import process_service
 from tests.hub.soap.echo_service import add_echo_service
 
 
@@ -112,7 +114,7 @@ class CommittedClients:
         with Session(self.engine) as session:
             assert revoke_client(session, client_id)
             session.commit()
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
 
     def cleanup(self) -> None:
         if not self.created:
@@ -120,7 +122,7 @@ class CommittedClients:
         with self.engine.begin() as conn:
             conn.execute(delete(SoapNonce).where(SoapNonce.client_id.in_(self.created)))
             conn.execute(delete(PartnerClient).where(PartnerClient.client_id.in_(self.created)))
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
 
 
 @pytest.fixture()
