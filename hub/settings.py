@@ -166,7 +166,13 @@ SETTINGS: tuple[Setting, ...] = (
         required=True,
         doc="SQLAlchemy URL: sqlite:///var/hub.sqlite or postgresql+psycopg://...",
     ),
-    Setting("hub.database_pool_size", as_positive_int, 16, doc="connections per process"),
+    Setting(
+        "hub.database_pool_size",
+        as_positive_int,
+        16,
+        doc="pooled connections per process: one per request thread (granian --blocking-threads); "
+        "as many again may open for short side work (rate-limit counters, SOAP nonces)",
+    ),
     Setting(
         "hub.public_url", as_url, "http://127.0.0.1:6543", doc="base URL printed on documents and QR codes"
     ),

@@ -318,9 +318,7 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
 
 
 @pytest.mark.parametrize("path", ['/verify/"},{"admin":true}/प्रमाण\n', '/verify/"},{"admin":true}\\\n\x00'])
-def test_access_record_is_one_json_line_even_for_hostile_paths(
-    capsys: Any, path: str, wsgi_app: Any
-) -> None:
+def test_access_record_is_one_json_line_even_for_hostile_paths(capsys: Any, path: str, wsgi_app: Any) -> None:
     from urllib.parse import quote
 
     from pyramid.response import Response
