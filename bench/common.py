@@ -51,7 +51,7 @@ GRANIAN_WORKERS = 2
 # backpressure/2 (256 here): dozens of threads per process contending for one GIL, which
 # costs every request that waits on SQLite, PostgreSQL or Redis a GIL hand-off. The
 # contender and its baseline always run with the same value.
-GRANIAN_BLOCKING_THREADS = int(os.environ.get("HUB_BENCH_BLOCKING_THREADS", "2"))
+GRANIAN_BLOCKING_THREADS = int(os.environ.get("HUB_BENCH_BLOCKING_THREADS", "16"))
 # Clients the bench creates must never meet their rate limit: the limiter still
 # runs on every request (its cost is part of the figure), it just always says yes.
 UNLIMITED_PER_MINUTE = 1_000_000_000
