@@ -29,13 +29,13 @@ def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     # The first token signing key, made here rather than by N server
     # processes racing for it on their first start.
     from hub.auth.tokens import TokenKeyRing
-    from hub.crypto import SecretBox
+    from hub.crypto import token_key_box
     from hub.db import session_factory
 
     engine = engine_for(settings)
     TokenKeyRing(
         session_factory(engine),
-        SecretBox(settings["hub.secret_key"], "token-signing-keys"),
+        token_key_box(settings),
         settings["hub.oauth.token_lifetime"],
     ).reload()
     engine.dispose()
@@ -83,7 +83,7 @@ def _jsonable(value: Any) -> Any:
 
 def cmd_clients_create(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.auth.clients import create_client
-    from hub.crypto import SecretBox
+    from hub.crypto import soap_password_box
 
     with session_scope(settings) as session:
         created = create_client(
@@ -91,7 +91,7 @@ def cmd_clients_create(settings: dict[str, Any], args: argparse.Namespace) -> in
             args.name,
             args.scopes.split(),
             args.purposes.split() if args.purposes else [],
-            secret_box=SecretBox(settings["hub.secret_key"], "soap-username-token"),
+            secret_box=soap_password_box(settings),
             soap=args.soap,
             rate_per_minute=args.rate_per_minute,
         )
@@ -175,12 +175,12 @@ def cmd_clients_revoke(settings: dict[str, Any], args: argparse.Namespace) -> in
 
 def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.auth.tokens import rotate_signing_key
-    from hub.crypto import SecretBox
+    from hub.crypto import token_key_box
 
     out: dict[str, Any] = {}
     if args.which in ("tokens", "all"):
         with session_scope(settings) as session:
-            row = rotate_signing_key(session, SecretBox(settings["hub.secret_key"], "token-signing-keys"))
+            row = rotate_signing_key(session, token_key_box(settings))
             out["token_kid"] = row.kid
     if args.which in ("documents", "all"):
         from hub.documents import rotate_document_keys

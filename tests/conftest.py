@@ -29,6 +29,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 
 from hub import main  # noqa: E402
 from hub.api import ClientStatus  # noqa: E402
+from hub.crypto import soap_password_box  # noqa: E402
 from hub.db import make_engine  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
 from hub.systems import process_service  # noqa: E402
@@ -201,7 +202,7 @@ def make_client(testapp: TestApp, dbsession: Session) -> Any:
             "test client",
             scopes,
             purposes or [],
-            secret_box=testapp.app.registry["secret_box.soap"],
+            secret_box=soap_password_box(testapp.app.registry.settings),
             **kwargs,
         )
         dbsession.flush()
@@ -332,7 +333,7 @@ def live_client(live_app: TestApp, live_engine: Engine) -> Any:
                 "live client",
                 scopes,
                 purposes or [],
-                secret_box=live_app.app.registry["secret_box.soap"],
+                secret_box=soap_password_box(live_app.app.registry.settings),
                 **kwargs,
             )
         process_service(live_app.app.registry, ClientStatus).invalidate()

@@ -199,12 +199,12 @@ def token_view(request: Request) -> Response:
         from hub.errors import problem_response
 
         return problem_response(request, "unsupported_media_type", "use application/x-www-form-urlencoded")
-    server: HubAuthorizationServer = request.registry["oauth_server"]
+    server: HubAuthorizationServer = request.find_service(HubAuthorizationServer)
     return server.token_response(request)
 
 
 def jwks_view(request: Request) -> dict[str, Any]:
-    token_keys: TokenKeyRing = request.registry["token_keys"]
+    token_keys: TokenKeyRing = request.find_service(TokenKeyRing)
     keys = list(token_keys.jwks()["keys"])
     extra = request.registry.get("document_jwks")
     if extra is not None:
@@ -222,14 +222,6 @@ def jwks_view(request: Request) -> dict[str, Any]:
 
 
 def includeme(config: Configurator) -> None:
-    settings = config.get_settings()
-    keys: TokenKeyRing = config.registry["token_keys"]
-    config.registry["oauth_server"] = HubAuthorizationServer(
-        keys,
-        issuer=settings["hub.oauth.issuer"],
-        audience=settings["hub.oauth.audience"],
-        lifetime=settings["hub.oauth.token_lifetime"],
-    )
     config.add_route("oauth.token", "/oauth/token")
     config.add_route("jwks", "/.well-known/jwks.json")
     config.add_view(

@@ -20,9 +20,9 @@ def includeme(config: Configurator) -> None:
     kycstore.configure(settings["hub.secret_key"])
     api_settings = KycApiSettings.from_settings(settings)
     registry = config.registry
-    registry["kyc_api_settings"] = api_settings
-    registry["kyc_limits"] = KycLimits(registry["shared_counter"], api_settings)
-    registry["kyc_cursor_signer"] = CursorSigner(settings["hub.secret_key"])
+    config.register_service(api_settings, KycApiSettings)
+    config.register_service(KycLimits(registry["shared_counter"], api_settings), KycLimits)
+    config.register_service(CursorSigner(settings["hub.secret_key"]), CursorSigner)
     config.include("hub.kyc.views")
     _register_sync(config, api_settings)
 

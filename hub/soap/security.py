@@ -273,6 +273,6 @@ def authenticate_soap(request: Request, header: etree._Element | None) -> SoapCa
     """Exactly one credential: a bearer token in HTTP, or a UsernameToken in the SOAP header."""
     securities = security_headers(request, header)
     if securities:
-        verifier: UsernameTokenVerifier = request.registry["soap_username_tokens"]
+        verifier: UsernameTokenVerifier = request.find_service(UsernameTokenVerifier)
         return verifier.verify(request, securities[0])
     return bearer_caller(request)

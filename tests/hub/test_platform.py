@@ -13,7 +13,8 @@ from joserfc.jwk import ECKey, RSAKey
 from webtest import TestApp
 
 from hub.api import ClientStatus
-from hub.auth.tokens import rotate_signing_key
+from hub.auth.tokens import TokenKeyRing, rotate_signing_key
+from hub.crypto import token_key_box
 from hub.systems import process_service
 
 
@@ -50,12 +51,16 @@ def test_token_and_protected_call(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["hub:ping"])
     response = testapp.get("/api/v1/ping", headers=client["headers"])
     assert response.json == {"status": "ok", "client_id": client["client_id"]}
-    claims = jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).claims
+    claims = jwt.decode(
+        client["token"], process_service(testapp.app.registry, TokenKeyRing).public_keyset()
+    ).claims
     assert claims["client_id"] == client["client_id"]
     assert claims["aud"] == "discom-hub"
     assert claims["exp"] - claims["iat"] == 900
     assert (
-        jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).header["typ"]
+        jwt.decode(
+            client["token"], process_service(testapp.app.registry, TokenKeyRing).public_keyset()
+        ).header["typ"]
         == "at+jwt"
     )
 
@@ -160,7 +165,7 @@ def _claims(client_id: str, **override: Any) -> dict[str, Any]:
 def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: str) -> None:
     client = make_client(["hub:ping"])
     cid = client["client_id"]
-    keys = testapp.app.registry["token_keys"]
+    keys = process_service(testapp.app.registry, TokenKeyRing)
     signing = keys.signing_keyset().keys[0]
     kid = signing.kid
     url = "/api/v1/ping"
@@ -218,7 +223,7 @@ def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: s
 
 def test_ec_key_of_same_kid_is_rejected(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["hub:ping"])
-    kid = testapp.app.registry["token_keys"].signing_keyset().keys[0].kid
+    kid = process_service(testapp.app.registry, TokenKeyRing).signing_keyset().keys[0].kid
     forged = _forge(_claims(client["client_id"]), ECKey.generate_key("P-256"), "ES256", {"kid": kid})
     testapp.get("/api/v1/ping", headers={"Authorization": "Bearer " + forged}, status=401)
 
@@ -237,9 +242,9 @@ def test_revoked_client_loses_access(testapp: TestApp, make_client: Any, dbsessi
 def test_key_rotation_keeps_old_tokens_valid(testapp: TestApp, make_client: Any, dbsession: Any) -> None:
     old = make_client(["hub:ping"])
     registry = testapp.app.registry
-    keys = registry["token_keys"]
+    keys = process_service(registry, TokenKeyRing)
     old_kid = keys.signing_keyset().keys[0].kid
-    rotate_signing_key(dbsession, registry["secret_box.keys"])
+    rotate_signing_key(dbsession, token_key_box(registry.settings))
     dbsession.flush()
     keys._session_factory = lambda: _NonClosing(dbsession)
     try:

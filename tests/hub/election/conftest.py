@@ -21,6 +21,7 @@ from webtest import TestApp
 
 from hub.api import ClientStatus
 from hub.auth.clients import create_client
+from hub.crypto import soap_password_box
 from hub.documents import Holder, Issued, mask_mobile, revoke_document
 from hub.election.verification import follow_verification_log
 from hub.models.document import IssuedDocument
@@ -81,7 +82,7 @@ class Election:
                 session,
                 name,
                 scopes or ["certificates:verify", "dues:read"],
-                secret_box=self.registry["secret_box.soap"],
+                secret_box=soap_password_box(self.registry.settings),
                 soap=True,
             )
         process_service(self.registry, ClientStatus).invalidate()

@@ -31,6 +31,7 @@ from certs.xmldsig import sign_element
 from hub import make_config
 from hub.api import ClientStatus
 from hub.auth.clients import create_client
+from hub.crypto import soap_password_box
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
 from hub.systems import process_service
@@ -45,8 +46,6 @@ def soap_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
 
 def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, **overrides: Any) -> Router:
     config = make_config({}, **{**settings, **overrides, "hub.test_engine": engine})
-    if "soap_username_tokens" not in config.registry:  # until hub.main includes hub.soap
-        config.include("hub.soap")
     add_echo_service(config)
 
     def signer(element: etree._Element) -> etree._Element:
@@ -79,7 +78,11 @@ class CommittedClients:
     def __call__(self, scopes: list[str]) -> dict[str, Any]:
         with Session(self.engine) as session:
             made = create_client(
-                session, "soap test client", scopes, secret_box=self.registry["secret_box.soap"], soap=True
+                session,
+                "soap test client",
+                scopes,
+                secret_box=soap_password_box(self.registry.settings),
+                soap=True,
             )
             session.commit()
         self.created.append(made.client_id)
