@@ -7,15 +7,18 @@ the other ``hub.<system>.*`` keys are its options. Views call
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pyramid.config import Configurator
 from pyramid.registry import Registry
 from pyramid_services import find_service_factory
 from zope.interface import providedBy
+from zope.interface.interface import InterfaceClass
 
 from connectors.base import ConnectorContext, load_connector, options_under
+from connectors.errors import ConnectorUnavailable
 from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
@@ -23,7 +26,32 @@ T = TypeVar("T")
 SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt")
 
 
-def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
+class Connectors(Mapping[str, Any]):
+    """The deployment's connectors by system name (``"billing"``, ``"sms"``, …): what outbox
+    handlers are given, and what code choosing a system by name reads. A view that needs one
+    system asks for its interface instead: ``request.find_service(IBilling)``."""
+
+    def __init__(self, built: Mapping[str, Any]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, system: str) -> Any:
+        return self._built[system]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def require(self, system: str) -> Any:
+        """The connector of ``system``; ConnectorUnavailable (503, retried) when none is configured."""
+        found = self._built.get(system)
+        if found is None:
+            raise ConnectorUnavailable(f"no {system} connector configured", system=system)
+        return found
+
+
+def build_connectors(settings: Mapping[str, Any], engine: Any) -> Connectors:
     built: dict[str, Any] = {}
     for system in SYSTEMS:
         options = options_under(settings, f"hub.{system}")
@@ -39,13 +67,13 @@ def build_connectors(settings: dict[str, Any], engine: Any) -> dict[str, Any]:
             raise ConfigurationError(
                 f"setting hub.{system}.backend: cannot build {backend!r}: {exc}"
             ) from exc
-    return built
+    return Connectors(built)
 
 
 def includeme(config: Configurator) -> None:
     registry = config.registry
     connectors = build_connectors(config.get_settings(), registry["db_engine"])
-    registry["connectors"] = connectors
+    config.register_service(connectors, Connectors)
     for system, instance in connectors.items():
         for iface in providedBy(instance):
             config.register_service(instance, iface)
@@ -57,6 +85,15 @@ def process_service(registry: Registry, kind: type[T]) -> T:
     that has no request: the worker, commands, tests. Views use ``request.find_service(kind)``."""
     factory = find_service_factory(SimpleNamespace(registry=registry), kind)
     service = factory(None, None)
-    if not isinstance(service, kind):
+    provided = kind.providedBy(service) if isinstance(kind, InterfaceClass) else isinstance(service, kind)
+    if not provided:
         raise LookupError(f"{kind.__name__} is registered as a per-request factory")
-    return service
+    return cast(T, service)
+
+
+def find_connector(registry: Registry, kind: type[T]) -> T | None:
+    """The connector providing interface ``kind``, or None when the deployment has none."""
+    try:
+        return process_service(registry, kind)
+    except LookupError:
+        return None

@@ -35,6 +35,7 @@ from hub.outbox import (
     registered_handlers,
 )
 from hub.periodic import JOBS_KEY, PeriodicJob, Scheduler
+from hub.systems import Connectors, process_service
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -88,7 +89,7 @@ def build_worker(settings: dict[str, Any]) -> Worker:
     deliverer = deliverer_from_settings(
         app_settings,
         engine=registry["db_engine"],
-        connectors=registry.get("connectors", {}),
+        connectors=process_service(registry, Connectors),
         handlers=registry[HANDLERS_KEY],
         queue=queue,
     )

@@ -32,6 +32,7 @@ from pyramid.response import Response
 from hub.auth.clients import check_secret, find_active_client
 from hub.auth.tokens import ALGORITHM, TokenKeyRing
 from hub.models import PartnerClient
+from hub.systems import Connectors
 from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 
 
@@ -213,7 +214,7 @@ def jwks_view(request: Request) -> dict[str, Any]:
         keys.extend(extra()["keys"])
     # Keys that sign what the hub sends to partners (e.g. JWS on single-window
     # status callbacks), so they verify with this one URL too.
-    for connector in request.registry.get("connectors", {}).values():
+    for connector in request.find_service(Connectors).values():
         signer = getattr(connector, "signer", None)
         public_jwk = getattr(signer, "public_jwk", None)
         if callable(public_jwk):

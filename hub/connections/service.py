@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.billing import NewConsumer
-from connectors.errors import ConnectorRejected, ConnectorUnavailable
+from connectors.errors import ConnectorRejected
 from connectors.payment import PaymentCallbackInvalid, PaymentStatus
 from connectors.singlewindow import StatusUpdate
 from forms.newconnection import ConnectionApplicationForm, DocumentRef
@@ -52,6 +52,7 @@ from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue, unit_of_work
+from hub.systems import Connectors, process_service
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,7 @@ class ConnectionService:
         return engine
 
     def connector(self, system: str) -> Any:
-        found = self.registry.get("connectors", {}).get(system)
-        if found is None:
-            raise ConnectorUnavailable(f"no {system} connector configured", system=system)
-        return found
+        return process_service(self.registry, Connectors).require(system)
 
     # -- incidents ---------------------------------------------------------------------
 

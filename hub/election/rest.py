@@ -24,6 +24,7 @@ from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
+from hub.systems import Connectors
 from hub.view_helpers import json_reader
 from hub.views.certificates import QUESTION_PROPERTIES, REF_MAX, SAMAGRA, CertificateQuestion
 
@@ -61,7 +62,7 @@ def get_dues_status(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
     now = utcnow()
     question = read_dues_question(reader.data, now)
-    connectors = request.registry["connectors"]
+    connectors = request.find_service(Connectors)
     answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return {"answered_at": now.isoformat(), **answer}
 

@@ -44,6 +44,7 @@ from hub.models.meta import utcnow
 from hub.soap import SoapCaller
 from hub.soap.payload import RenderedPayload, leaf, rendered_payload, scalar_text
 from hub.soap.payload import escaped as _t
+from hub.systems import Connectors
 from hub.views.certificates import (
     CODE,
     HOLDER_NAME_MAX,
@@ -276,7 +277,7 @@ def get_dues_status(request: Request, payload: etree._Element, caller: SoapCalle
     now = utcnow()
     with form_errors_as_faults():
         question = read_dues_question(data, now)
-    connectors = request.registry["connectors"]
+    connectors = request.find_service(Connectors)
     answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return dues_element("GetDuesStatusResponse", answer, now)
 

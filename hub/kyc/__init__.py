@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
+from connectors.kyc import IKyc
 from hub import kycstore
 from hub.kyc.cursor import CursorSigner
 from hub.kyc.limits import KycApiSettings, KycLimits
+from hub.systems import find_connector
 
 
 def includeme(config: Configurator) -> None:
@@ -34,7 +36,7 @@ def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
     from hub.kyc.sync import kyc_sync_job
 
     registry = config.registry
-    kyc = registry.get("connectors", {}).get("kyc")
+    kyc = find_connector(registry, IKyc)
     if kyc is None:
         return
     job = partial(

@@ -54,6 +54,7 @@ from hub.nodues.accounts import Billing, Kyc, Samagra
 from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.systems import Connectors, process_service
 from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -690,9 +691,7 @@ class NoDuesTransitions:
         (ConnectorUnavailable: whoever acts rolls back and says so) or its answer is no longer
         clear (WorkflowError).
         """
-        billing = self.registry["connectors"].get("billing")
-        if billing is None:
-            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        billing = process_service(self.registry, Connectors).require("billing")
         try:
             if app.no_connection:
                 found = person_connections(

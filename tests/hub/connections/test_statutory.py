@@ -26,6 +26,7 @@ from hub.models import AuditEntry, JobLease
 from hub.models.connection import ConnectionApplication
 from hub.models.workflow import WorkflowBreach, WorkflowCase
 from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
+from hub.systems import Connectors, process_service
 from hub.workflow import WorkflowRegistry
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import Hub
@@ -246,7 +247,7 @@ def test_a_case_reported_late_is_compensated_once_at_release(
     hub.officer("SW-STAT-COMP", "inspection_passed", "dc_assistant_manager")
     hub.officer("SW-STAT-COMP", "issue_demand_note", "dc_manager")
     order_id = hub.application("SW-STAT-COMP").payment_order_id
-    callback = hub.app.app.registry["connectors"]["payment"].complete_order(order_id)
+    callback = process_service(hub.app.app.registry, Connectors)["payment"].complete_order(order_id)
     hub.app.post("/api/v1/connections/payments", callback.body, headers=dict(callback.headers))
     hub.officer("SW-STAT-COMP", "sanction", "dc_manager")
     due = datetime.fromisoformat(

@@ -28,7 +28,7 @@ from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.outbox import DeliveryOutcome
-from hub.systems import process_service
+from hub.systems import Connectors, process_service
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
 from tests.hub.live_server import ThreadingServer
@@ -161,7 +161,9 @@ class Election:
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:
         return [
-            m for m in self.registry["connectors"]["sms"].messages_to(mobile) if m.template_name == template
+            m
+            for m in process_service(self.registry, Connectors)["sms"].messages_to(mobile)
+            if m.template_name == template
         ]
 
 

@@ -19,6 +19,7 @@ from hub.models.nodues import LinkedConnection, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase
+from hub.systems import Connectors, process_service
 from tests.hub.nodues.flow import PURPOSE, Flow
 
 CLEAN = PERSONAS["clean"]
@@ -196,7 +197,7 @@ def test_unknown_and_someone_elses_connections_unlink_and_unlinked_applications(
 
 def test_the_26th_connection_is_refused(flow: Flow) -> None:
     mobile = "9812345670"
-    billing = flow.registry["connectors"]["billing"]
+    billing = process_service(flow.registry, Connectors)["billing"]
     numbers = [
         billing.create_consumer(
             NewConsumer(f"test-26-{i}", "Kamal Soni", "कमल सोनी", None, mobile, "DC-101", "LV1")
