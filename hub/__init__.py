@@ -53,7 +53,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.outbox")
     config.include("hub.soap")
     # The platform is in place: committing it lets the flows' includeme find its services
-    # (hub.systems.process_service) while they configure themselves.
+    # (hub.lookup.process_service) while they configure themselves.
     config.commit()
     # Routes are tried in the order they were added: the ones scrutiny day hammers first.
     config.include("hub.views.certificates")

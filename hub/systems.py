@@ -8,17 +8,15 @@ the other ``hub.<system>.*`` keys are its options. Views call
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pyramid.config import Configurator
 from pyramid.registry import Registry
-from pyramid_services import find_service_factory
 from zope.interface import providedBy
-from zope.interface.interface import InterfaceClass
 
 from connectors.base import ConnectorContext, load_connector, options_under
 from connectors.errors import ConnectorUnavailable
+from hub.lookup import process_service
 from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
@@ -78,17 +76,6 @@ def includeme(config: Configurator) -> None:
         for iface in providedBy(instance):
             config.register_service(instance, iface)
         config.add_heartbeat(system, instance.heartbeat)
-
-
-def process_service(registry: Registry, kind: type[T]) -> T:
-    """The process-wide service registered for ``kind`` (``config.register_service``), for code
-    that has no request: the worker, commands, tests. Views use ``request.find_service(kind)``."""
-    factory = find_service_factory(SimpleNamespace(registry=registry), kind)
-    service = factory(None, None)
-    provided = kind.providedBy(service) if isinstance(kind, InterfaceClass) else isinstance(service, kind)
-    if not provided:
-        raise LookupError(f"{kind.__name__} is registered as a per-request factory")
-    return cast(T, service)
 
 
 def find_connector(registry: Registry, kind: type[T]) -> T | None:

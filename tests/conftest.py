@@ -31,8 +31,8 @@ from hub import main  # noqa: E402
 from hub.api import ClientStatus  # noqa: E402
 from hub.crypto import soap_password_box  # noqa: E402
 from hub.db import make_engine  # noqa: E402
+from hub.lookup import process_service  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
-from hub.systems import process_service  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -42,6 +42,7 @@ from hub.audit import record as audit_record
 from hub.connections.config import BILLING_CATEGORIES, ConnectionSettings, origin
 from hub.documents import IST, DocumentKeys, DocumentRequest, Holder, Issuer, financial_year, issue_document
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.connection import (
     ConnectionApplication,
     ConnectionDocument,
@@ -52,7 +53,7 @@ from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue, unit_of_work
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class ConnectionService:
 
     @property
     def workflows(self) -> WorkflowRegistry:
-        workflows: WorkflowRegistry = self.registry["workflows"]
+        workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
         return workflows
 
     @property

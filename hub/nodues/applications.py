@@ -44,6 +44,7 @@ from hub.documents import (
     revoke_document,
 )
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
@@ -54,7 +55,7 @@ from hub.nodues.accounts import Billing, Kyc, Samagra
 from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -492,7 +493,7 @@ def run_checks(
                 )
             )
         raise
-    workflows: WorkflowRegistry = registry["workflows"]
+    workflows: WorkflowRegistry = process_service(registry, WorkflowRegistry)
     with unit_of_work(registry) as session:
         app = session.execute(
             select(NoDuesApplication).where(NoDuesApplication.public_id == public_id).with_for_update()
@@ -720,7 +721,7 @@ class NoDuesTransitions:
             return
         case = find_case(session, WORKFLOW, SUBJECT_TYPE, previous.subject_id)
         if case is not None and case.state == "approved":
-            workflows: WorkflowRegistry = self.registry["workflows"]
+            workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
             workflows.act(
                 session,
                 case,
@@ -741,7 +742,7 @@ class NoDuesTransitions:
         """The certificate was revoked outside the console (REST): the case follows it."""
         case = find_case(session, WORKFLOW, SUBJECT_TYPE, record.subject_id)
         if case is not None and case.state == "approved":
-            workflows: WorkflowRegistry = self.registry["workflows"]
+            workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
             workflows.act(session, case, "revoke", revoked_by, [SYSTEM_ROLE], reason=reason or "revoked")
 
     def _revoke(self, session: Session, app: NoDuesApplication, event: WorkflowEvent) -> None:

@@ -26,7 +26,8 @@ from connectors.billing import (
 )
 from connectors.billing.soap import SoapBilling
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
-from hub.systems import Connectors, process_service
+from hub.lookup import process_service
+from hub.systems import Connectors
 from tests.connectors.fake_billing_soap import BillingData, FakeBillingSoap, SoapFault
 from tests.connectors.fakehttp import closed_port
 

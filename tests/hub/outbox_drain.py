@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.outbox import HANDLERS_KEY, DeliveryOutcome, deliverer_from_settings
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 
 
 def drain_outbox(registry: Any, engine: Engine, rounds: int = 20) -> list[DeliveryOutcome]:

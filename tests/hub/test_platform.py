@@ -15,7 +15,7 @@ from webtest import TestApp
 from hub.api import ClientStatus
 from hub.auth.tokens import TokenKeyRing, rotate_signing_key
 from hub.crypto import token_key_box
-from hub.systems import process_service
+from hub.lookup import process_service
 
 
 def test_liveness_and_readiness(testapp: TestApp) -> None:

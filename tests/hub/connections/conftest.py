@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 from connectors.billing.tables import RefOffice
 from connectors.demo import office_hierarchy
 from hub.connections.service import ConnectionService
+from hub.lookup import process_service
 from hub.models.connection import ConnectionApplication
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
 from hub.outbox import OutboxDeliverer, deliverer_from_settings
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
 from tests.hub.live_server import ThreadingServer

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from connectors.billing.tables import RefLedgerEntry
 from connectors.payment import PaymentStatus
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.connection import ConnectionApplication, ConnectionIncident, ConnectionPayment
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowBreach, WorkflowCase
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import DocumentHost, Hub
 from tests.hub.connections.samples import PDF, document, industrial_form, lt_industrial_form, submission

@@ -13,8 +13,9 @@ from zeep import Client, Settings
 from zeep.exceptions import Fault
 from zeep.transports import Transport
 
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import Hub
 from tests.hub.connections.samples import industrial_form

@@ -22,11 +22,12 @@ from webtest import TestApp
 from forms.newconnection.workflow import WORKFLOW_NAME
 from hub.connections.config import AREA_CLASSES
 from hub.console.officers import create_officer
+from hub.lookup import process_service
 from hub.models import AuditEntry, JobLease
 from hub.models.connection import ConnectionApplication
 from hub.models.workflow import WorkflowBreach, WorkflowCase
 from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from hub.workflow import WorkflowRegistry
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import Hub
@@ -85,7 +86,7 @@ def breach_notices(portal: FakeSingleWindow, sw_id: str) -> list[Any]:
 def test_stage_limits_fit_inside_the_statutory_period_of_every_area_class(
     hub: Hub, client: dict[str, Any]
 ) -> None:
-    workflows: WorkflowRegistry = hub.app.app.registry["workflows"]
+    workflows: WorkflowRegistry = process_service(hub.app.app.registry, WorkflowRegistry)
     definition = workflows.get(WORKFLOW_NAME)  # what new cases start under
     # A metro application filed over REST gets its first stage's share of 3 days, not 48 hours.
     ack = file_metro(hub, client, "SW-STAT-LIMIT")

@@ -24,11 +24,12 @@ from hub.auth.clients import create_client
 from hub.crypto import soap_password_box
 from hub.documents import Holder, Issued, mask_mobile, revoke_document
 from hub.election.verification import follow_verification_log
+from hub.lookup import process_service
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.outbox import DeliveryOutcome
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
 from tests.hub.live_server import ThreadingServer

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from connectors.errors import ConnectorUnavailable
+from hub.lookup import process_service
 from hub.models.document import DocumentVerification
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.hub.election.conftest import AUTHORITY_NAME, Election
 
 VERIFY = "/api/v1/certificates/verify"

@@ -17,8 +17,9 @@ from zeep.wsse.username import UsernameToken
 from connectors.demo import PERSONAS
 from connectors.errors import ConnectorUnavailable
 from hub.election.soap import PATH
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.hub.election.conftest import Election
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)

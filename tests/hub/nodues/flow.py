@@ -9,8 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
+from hub.lookup import process_service
 from hub.outbox import DeliveryOutcome
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
 # The reference connectors come from tests/conftest.py (CONNECTOR_SETTINGS); the console runs on http here.

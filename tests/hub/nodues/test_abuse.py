@@ -14,12 +14,13 @@ from webtest import TestApp
 
 from connectors.billing import NewConsumer
 from connectors.demo import PERSONAS
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.nodues import LinkedConnection, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase
-from hub.systems import Connectors, process_service
+from hub.systems import Connectors
 from tests.hub.nodues.flow import PURPOSE, Flow
 
 CLEAN = PERSONAS["clean"]

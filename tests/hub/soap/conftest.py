@@ -32,9 +32,9 @@ from hub import make_config
 from hub.api import ClientStatus
 from hub.auth.clients import create_client
 from hub.crypto import soap_password_box
+from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
-from hub.systems import process_service
 from tests.hub.soap.echo_service import add_echo_service
 
 
