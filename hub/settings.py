@@ -107,13 +107,6 @@ def as_ratio(raw: Any) -> float:
     return value
 
 
-def as_non_negative_float(raw: Any) -> float:
-    value = float(str(raw).strip())
-    if value < 0:
-        raise ValueError("must be zero or more")
-    return value
-
-
 def as_text(raw: Any) -> str:
     text = str(raw).strip()
     if not text:
