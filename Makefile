@@ -6,8 +6,10 @@ INI ?= development.ini
 HOST ?= 127.0.0.1
 PORT ?= 6543
 WORKERS ?= 2
-# Threads per worker: a few, not granian's WSGI default of hundreds contending for one GIL.
-THREADS ?= 2
+# Threads per worker (granian --blocking-threads), and as many pooled database connections:
+# enough that requests waiting on billing or Samagra (5 s timeouts) leave threads free for
+# verification; not granian's default of hundreds. Why 16: README.md, "Threads per worker".
+THREADS ?= 16
 PACKAGES := hub connectors forms certs
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Every address the hub publishes (WSDL soap:address, token issuer, QR and PDF links, the
@@ -28,7 +30,7 @@ else
 DATA := var
 DATA_ENV :=
 endif
-SERVE_ENV := $(DATA_ENV) HUB_INI=$(INI) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBLIC_URL) \
+SERVE_ENV := $(DATA_ENV) HUB_INI=$(INI) HUB_DATABASE_POOL_SIZE=$(THREADS) HUB_PUBLIC_URL=$(PUBLIC_URL) HUB_OAUTH_ISSUER=$(PUBLIC_URL) \
 	HUB_PAYMENT_CHECKOUT_URL=$(PUBLIC_URL)/reference/pay HUB_PAYMENT_CALLBACK_URL=$(PUBLIC_URL)/api/v1/connections/payments
 # Debian packages the tests call, as command-or-file:package: the independent checkers
 # (libxmlsec1, poppler's pdfsig/pdftotext/pdftoppm, NSS's certutil, zbar), wrk for the bench,
@@ -89,6 +91,7 @@ lint: setup
 	$(BIN)/ruff check $(PACKAGES) tests bench
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
 	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format $(PACKAGES) tests bench

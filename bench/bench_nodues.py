@@ -26,6 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hub.lookup import process_service
+from hub.systems import Connectors
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,8 +53,8 @@ PURPOSE = {"election": "gram_panchayat", "body": "ग्राम पंचा�
 
 def _candidates(app: Any, count: int) -> list[Any]:
     """Demo consumers who would pass every check, one connection each, distinct people."""
-    billing = app.registry["connectors"]["billing"]
-    kyc = app.registry["connectors"]["kyc"]
+    billing = process_service(app.registry, Connectors)["billing"]
+    kyc = process_service(app.registry, Connectors)["kyc"]
     from sqlalchemy import select
 
     from connectors.billing.tables import RefConsumer
@@ -101,7 +104,7 @@ class Driver:
         registry = app.registry
         self.engine = registry["db_engine"]
         self.deliverer = deliverer_from_settings(
-            registry.settings, self.engine, registry["connectors"], registry[HANDLERS_KEY]
+            registry.settings, self.engine, process_service(registry, Connectors), registry[HANDLERS_KEY]
         )
 
     def drain(self) -> None:
@@ -120,7 +123,7 @@ class Driver:
     def otp(self, to: str, **body: Any) -> dict[str, str]:
         answer = self.web.post_json("/api/v1/nodues/otp", body, headers=self.headers, status=202).json
         self.drain()
-        text = self.app.registry["connectors"]["sms"].messages_to(to)[-1].text
+        text = process_service(self.app.registry, Connectors)["sms"].messages_to(to)[-1].text
         match = re.match(r"[0-9]{6}", text)
         assert match is not None
         return {"challenge_id": answer["challenge_id"], "otp": match.group(0)}

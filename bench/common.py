@@ -51,7 +51,7 @@ GRANIAN_WORKERS = 2
 # backpressure/2 (256 here): dozens of threads per process contending for one GIL, which
 # costs every request that waits on SQLite, PostgreSQL or Redis a GIL hand-off. The
 # contender and its baseline always run with the same value.
-GRANIAN_BLOCKING_THREADS = int(os.environ.get("HUB_BENCH_BLOCKING_THREADS", "2"))
+GRANIAN_BLOCKING_THREADS = int(os.environ.get("HUB_BENCH_BLOCKING_THREADS", "16"))
 # Clients the bench creates must never meet their rate limit: the limiter still
 # runs on every request (its cost is part of the figure), it just always says yes.
 UNLIMITED_PER_MINUTE = 1_000_000_000
@@ -520,7 +520,6 @@ def hub_environment(
             "hub.oauth.issuer": "http://127.0.0.1:6543",
             "hub.log_json": "true",
             "hub.access_log": "true",
-            "hub.access_log_flush_seconds": "0.5",
             "hub.ratelimit.redis_url": REDIS_URL if ratelimit == "redis" else "",
             **(extra_settings or {}),
         }

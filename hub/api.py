@@ -14,8 +14,6 @@ Options:
 * ``max_body``: body cap in bytes for this view (default ``hub.max_body_bytes``);
 * ``database=False``: the view never touches the database, so requests to its
   (fixed) path skip the transaction (hub.db); touching it anyway fails loudly;
-* ``database="lazy"``: the view usually answers without the database; its
-  transaction begins only if it touches ``request.dbsession`` (hub.db);
 * ``operation_id`` / ``openapi``: the OpenAPI operation.
 """
 
@@ -113,9 +111,9 @@ def bearer_token(request: Request) -> str:
 
 def authenticate(request: Request) -> AccessToken:
     """The partner behind the request's bearer token, or InvalidAccessToken."""
-    validator: AccessTokenValidator = request.registry["token_validator"]
+    validator: AccessTokenValidator = request.find_service(AccessTokenValidator)
     access = validator.validate(bearer_token(request))
-    if not request.registry["client_status"].is_active(access.client_id):
+    if not request.find_service(ClientStatus).is_active(access.client_id):
         raise InvalidAccessToken("client revoked")
     return access
 
@@ -145,7 +143,7 @@ def _rate_limited(request: Request, retry_after: int) -> Response:
 
 def check_rate(request: Request, bucket: str, limit: int) -> None:
     """Raise 429 when ``bucket`` spent its allowance of this minute (for views that limit themselves)."""
-    limiter: RateLimiter = request.registry["rate_limiter"]
+    limiter: RateLimiter = request.find_service(RateLimiter)
     verdict = limiter.hit(bucket, limit)
     if not verdict.allowed:
         raise Problem("rate_limited", headers={"Retry-After": str(verdict.retry_after)})
@@ -174,11 +172,9 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
             }
         )
     database = options.get("database", True)
-    if database not in (True, False, "lazy"):
-        raise ConfigurationError(f"view on route {route_name!r}: database must be True, False or 'lazy'")
-    kind = {False: "routes_without_database", "lazy": "routes_lazy_database"}.get(
-        database, "routes_with_database"
-    )
+    if database not in (True, False):
+        raise ConfigurationError(f"view on route {route_name!r}: database must be True or False")
+    kind = "routes_with_database" if database else "routes_without_database"
     info.registry.setdefault(kind, set()).add(route_name)
     settings = info.registry.settings
     max_body = int(options.get("max_body") or settings["hub.max_body_bytes"])
@@ -203,10 +199,10 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                         return _unauthorized(request)
                     request.partner = access
                     bucket = "client:" + access.client_id
-                    limit = request.registry["client_status"].limit_for(access.client_id, default_rate)
+                    limit = request.find_service(ClientStatus).limit_for(access.client_id, default_rate)
                 else:
                     bucket, limit = "ip:" + (request.client_addr or "?"), public_rate
-                verdict = request.registry["rate_limiter"].hit(bucket, limit)
+                verdict = request.find_service(RateLimiter).hit(bucket, limit)
                 if not verdict.allowed:
                     return _rate_limited(request, verdict.retry_after)
             return view(context, request)
@@ -216,8 +212,8 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
             return _unauthorized(request)
         if not access.scopes.issuperset(scopes):
             return _insufficient_scope(request, scopes)
-        limit = request.registry["client_status"].limit_for(access.client_id, default_rate)
-        verdict = request.registry["rate_limiter"].hit("client:" + access.client_id, limit)
+        limit = request.find_service(ClientStatus).limit_for(access.client_id, default_rate)
+        verdict = request.find_service(RateLimiter).hit("client:" + access.client_id, limit)
         if not verdict.allowed:
             return _rate_limited(request, verdict.retry_after)
         request.partner = access
@@ -230,4 +226,5 @@ api_view_deriver.options = API_OPTIONS  # type: ignore[attr-defined]
 
 
 def includeme(config: Configurator) -> None:
+    config.register_service(ClientStatus(config.registry["db_engine"]), ClientStatus)
     config.add_view_deriver(api_view_deriver, name="hub_api")

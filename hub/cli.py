@@ -10,52 +10,16 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+
+from hub.commands import engine_for, load_settings, reference_store_for, session_scope
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 Command = Callable[[dict[str, Any], argparse.Namespace], int]
-
-
-def load_settings(ini: str) -> dict[str, Any]:
-    """The app's settings from ``ini`` with the environment overlay, validated."""
-    from plaster import get_settings
-
-    from hub import settings as hub_settings
-
-    raw = dict(get_settings(ini, "app:main"))
-    merged = hub_settings.overlay_environment(raw)
-    hub_settings.validate(merged)
-    return merged
-
-
-def engine_for(settings: dict[str, Any]) -> Engine:
-    from hub.db import make_engine
-
-    return make_engine(settings["hub.database_url"], pool_size=2, writer=True)
-
-
-def reference_store_for(settings: dict[str, Any]) -> Engine | None:
-    """The reference backends' own store, its tables created if missing (None when not configured)."""
-    from connectors.reference_db import open_reference_store
-
-    url = settings.get("hub.reference.database_url", "")
-    return open_reference_store(url, pool_size=2) if url else None
-
-
-@contextmanager
-def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
-    """One transaction: committed when the block ends normally, rolled back otherwise."""
-    engine = engine_for(settings)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
-    engine.dispose()
 
 
 def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
@@ -65,13 +29,13 @@ def cmd_migrate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     # The first token signing key, made here rather than by N server
     # processes racing for it on their first start.
     from hub.auth.tokens import TokenKeyRing
-    from hub.crypto import SecretBox
+    from hub.crypto import token_key_box
     from hub.db import session_factory
 
     engine = engine_for(settings)
     TokenKeyRing(
         session_factory(engine),
-        SecretBox(settings["hub.secret_key"], "token-signing-keys"),
+        token_key_box(settings),
         settings["hub.oauth.token_lifetime"],
     ).reload()
     engine.dispose()
@@ -123,7 +87,7 @@ def _jsonable(value: Any) -> Any:
 
 def cmd_clients_create(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.auth.clients import create_client
-    from hub.crypto import SecretBox
+    from hub.crypto import soap_password_box
 
     with session_scope(settings) as session:
         created = create_client(
@@ -131,7 +95,7 @@ def cmd_clients_create(settings: dict[str, Any], args: argparse.Namespace) -> in
             args.name,
             args.scopes.split(),
             args.purposes.split() if args.purposes else [],
-            secret_box=SecretBox(settings["hub.secret_key"], "soap-username-token"),
+            secret_box=soap_password_box(settings),
             soap=args.soap,
             rate_per_minute=args.rate_per_minute,
         )
@@ -215,12 +179,12 @@ def cmd_clients_revoke(settings: dict[str, Any], args: argparse.Namespace) -> in
 
 def cmd_keys_rotate(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.auth.tokens import rotate_signing_key
-    from hub.crypto import SecretBox
+    from hub.crypto import token_key_box
 
     out: dict[str, Any] = {}
     if args.which in ("tokens", "all"):
         with session_scope(settings) as session:
-            row = rotate_signing_key(session, SecretBox(settings["hub.secret_key"], "token-signing-keys"))
+            row = rotate_signing_key(session, token_key_box(settings))
             out["token_kid"] = row.kid
     if args.which in ("documents", "all"):
         from hub.certificates.keys import rotate_document_keys

@@ -9,6 +9,8 @@ HKDF so one leaked ciphertext class does not help against another.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -30,3 +32,13 @@ class SecretBox:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise ValueError("ciphertext does not decrypt with this hub.secret_key") from None
+
+
+def token_key_box(settings: Mapping[str, Any]) -> SecretBox:
+    """Encrypts the token signing keys in the database."""
+    return SecretBox(settings["hub.secret_key"], "token-signing-keys")
+
+
+def soap_password_box(settings: Mapping[str, Any]) -> SecretBox:
+    """Encrypts partners' WS-Security UsernameToken passwords."""
+    return SecretBox(settings["hub.secret_key"], "soap-username-token")

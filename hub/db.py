@@ -11,13 +11,15 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import transaction
 import zope.sqlalchemy
 from pyramid.config import Configurator
+from pyramid.events import ApplicationCreated
+from pyramid.interfaces import IRoutesMapper
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
@@ -137,20 +139,14 @@ def mark_written(session: Session) -> None:
 
 
 def dbsession_for(request: Request) -> Session:
-    """The request's session, joined to its transaction (``request.dbsession``).
+    """The request's session, joined to its transaction (``request.dbsession``, hub.request).
 
     Created on first use only, so requests that never touch the database
-    pay nothing for it. On a path whose views declared ``database="lazy"``
-    the transaction itself begins here, on first use (see :func:`transaction_modes`).
-    Hooks in ``registry["dbsession_hooks"]`` (e.g. the outbox's after-commit
-    hand-off) run once per session.
+    pay nothing for it. Hooks in ``registry["dbsession_hooks"]`` (e.g. the
+    outbox's after-commit hand-off) run once per session.
     """
-    environ = request.environ
-    if "tm.active" not in environ and LAZY_TRANSACTION not in environ and _is_lazy(request):
-        request.tm.begin()
-        environ[LAZY_TRANSACTION] = True
     # A test may hand in its own session (joined to its outer transaction).
-    session: Session | None = environ.get("hub.dbsession")
+    session: Session | None = request.environ.get("hub.dbsession")
     if session is None:
         factory: sessionmaker[Session] = request.registry["dbsession_factory"]
         session = tm_session(factory, request.tm)
@@ -159,80 +155,34 @@ def dbsession_for(request: Request) -> Session:
     return session
 
 
-# request.environ key: this request's transaction was begun on first use of its session.
-LAZY_TRANSACTION = "hub.tm.lazy"
-
-
-def transaction_mode(request: Request) -> str | None:
-    """ "none", "lazy", or None (a transaction around the whole request) for this request's path.
-
-    Looked up with PATH_INFO as the server passed it (the modes' keys are in that form,
-    see :func:`transaction_modes`): ``request.path_info`` decodes it again on every read,
-    and pyramid_tm, pyramid_retry and the session each ask.
-    """
-    modes: Mapping[str, str] = request.registry.get("transaction_modes", {})
-    return modes.get(request.environ.get("PATH_INFO", ""))
-
-
-def _is_lazy(request: Request) -> bool:
-    return transaction_mode(request) == "lazy"
-
-
-def end_lazy_transaction(request: Request, response: Response | None) -> None:
-    """Commit a transaction :func:`dbsession_for` began on first use, as pyramid_tm would have.
-
-    Aborted instead if there is no response (an exception is on its way up), if the
-    response is an exception view's (``request.exc_info``), or if the transaction is doomed.
-    """
-    del request.environ[LAZY_TRANSACTION]
-    manager: transaction.TransactionManager = request.tm
-    if response is None or getattr(request, "exc_info", None) is not None or manager.isDoomed():
-        manager.abort()
-        return
-    try:
-        manager.commit()
-    except Exception:
-        manager.abort()
-        raise
-
-
 def needs_transaction(request: Request) -> bool:
-    """pyramid_tm's activate hook: every path but the fixed ones whose views declare
-    ``database=False`` (no transaction) or ``database="lazy"`` (begun on first use).
+    """pyramid_tm's activate hook: every path but the fixed ones whose views all declare
+    ``database=False`` (hub.api). Such a view touching ``request.dbsession`` fails loudly
+    (pyramid_tm refuses ``request.tm`` outside a transaction)."""
+    paths: frozenset[str] = request.registry.get(PATHS_WITHOUT_DATABASE, frozenset())
+    return request.environ.get("PATH_INFO", "") not in paths
 
-    The modes are computed once, after configuration, from the routes (hub.request).
+
+# registry key: the fixed paths whose views declared database=False, as PATH_INFO arrives.
+PATHS_WITHOUT_DATABASE = "paths_without_database"
+
+
+def find_paths_without_database(event: ApplicationCreated) -> None:
+    """Once the routes are known: the literal paths whose every view declared ``database=False``.
+
+    pyramid_tm decides before the route is matched, so the decision is by path; a route with
+    a variable part always gets a transaction.
     """
-    return transaction_mode(request) is None
-
-
-def transaction_modes(config: Configurator) -> dict[str, str]:
-    """Literal path -> "none" or "lazy", for routes whose every view declared ``database=False``
-    or ``database="lazy"``; every other path gets a transaction around the whole request.
-
-    "lazy" is for views that mostly answer without the database (certificate verification
-    from the registry replica): pyramid_tm's begin and commit, and pyramid_retry's loop,
-    cost such a request a tenth of its time. Their transaction begins when the view
-    first touches ``request.dbsession`` and ends in hub.db's tween; they are not retried
-    (a transient error answers 503 with Retry-After).
-    """
-    from pyramid.interfaces import IRoutesMapper
-
-    registry = config.registry
-    full = registry.get("routes_with_database", set())
-    none = registry.get("routes_without_database", set()) - full
-    lazy = registry.get("routes_lazy_database", set()) - full
+    registry = event.app.registry
+    without = registry.get("routes_without_database", set()) - registry.get("routes_with_database", set())
     mapper = registry.queryUtility(IRoutesMapper)
-    modes: dict[str, str] = {}
-    for route in mapper.get_routes() if mapper is not None else ():
-        if "{" in route.pattern:
-            continue
-        # Keyed as PATH_INFO arrives from the server (WSGI: the UTF-8 bytes as latin-1 text).
-        path = route.pattern.encode("utf-8").decode("latin-1")
-        if route.name in lazy:
-            modes[path] = "lazy"
-        elif route.name in none:
-            modes[path] = "none"
-    return modes
+    paths = {
+        # WSGI's PATH_INFO: the UTF-8 bytes as latin-1 text.
+        route.pattern.encode("utf-8").decode("latin-1")
+        for route in (mapper.get_routes() if mapper is not None else ())
+        if route.name in without and "{" not in route.pattern
+    }
+    registry[PATHS_WITHOUT_DATABASE] = frozenset(paths)
 
 
 def retry_attempts(request: Request) -> int | None:
@@ -243,9 +193,8 @@ def retry_attempts(request: Request) -> int | None:
     replay it; an oversized or endless chunked body must be refused (hub.observability)
     without being read first.
     """
-    if request.environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD") or _is_lazy(request):
-        # Safe methods and reading views: a client may simply repeat them (a busy answer
-        # carries Retry-After), and the retry loop costs every such request ~12 µs.
+    if request.environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+        # Safe methods: a client may simply repeat them (a busy answer carries Retry-After).
         return 1
     length = request.content_length
     cap = int(request.registry.settings["hub.upload_max_body_bytes"])
@@ -295,18 +244,12 @@ def database_error_view(exc: OperationalError, request: Request) -> Response:
 def transaction_errors_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
-    """Errors raised by the commit itself (outside every view) still get problem+json, never a bare 500;
-    a transaction begun on first use (``database="lazy"``) is committed or aborted here."""
+    """Errors raised by the commit itself (outside every view) still get problem+json, never a bare 500."""
 
     def tween(request: Request) -> Response:
         try:
-            response = handler(request)
-            if LAZY_TRANSACTION in request.environ:
-                end_lazy_transaction(request, response)
-            return response
+            return handler(request)
         except Exception as exc:
-            if LAZY_TRANSACTION in request.environ:
-                end_lazy_transaction(request, None)
             if is_transient(exc):
                 if retry_later(request, exc):
                     raise
@@ -338,6 +281,7 @@ def includeme(config: Configurator) -> None:
         config.registry["db_engine"] = engine
     config.registry["dbsession_factory"] = session_factory(engine)
     config.registry.setdefault("dbsession_hooks", [])
+    config.add_subscriber(find_paths_without_database, ApplicationCreated)
     config.add_exception_view(database_error_view, context=OperationalError)
     config.add_tween(
         "hub.db.transaction_errors_tween_factory",

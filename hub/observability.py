@@ -8,19 +8,15 @@ tokens and bodies are never logged.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import itertools
 import json
 import logging
 import re
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from json.encoder import encode_basestring
 from typing import Any
 
 from pyramid.config import Configurator
@@ -29,12 +25,12 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
-from hub.background import ProcessThread
 from hub.errors import problem_response
 
 current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
+access_log = logging.getLogger("hub.access")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -55,118 +51,62 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (a server or a test may
+    replace it after logging was configured)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(json_logs: bool, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     if any(getattr(h, "_hub", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler._hub = True  # type: ignore[attr-defined]
     handler.setFormatter(
         JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s")
     )
     root.addHandler(handler)
     root.setLevel(level)
+    # Access records are JSON even where the other records are text: machines read them.
+    access = _StderrHandler()
+    access.setFormatter(JsonFormatter())
+    access_log.addHandler(access)
+    access_log.propagate = False
+    access_log.setLevel(logging.INFO)
 
 
-def write_access_line(
-    request: Request,
-    response: Response,
-    started: float,
-    request_id: str,
-    sink: Callable[[str], None] | None = None,
-) -> None:
-    """One JSON line per request, to ``sink`` (an :class:`AccessLog`), or straight to stderr.
+def log_access(request: Request, response: Response, started: float) -> None:
+    """One ``hub.access`` record per request: method, path, client, status and milliseconds.
 
-    The same shape as the logging records, built by hand: ``logging``'s record
-    and formatter machinery cost ~60 µs a request and a generic ``json.dumps``
-    ~15 µs (bench/profile_platform.py). The request id is already restricted
-    to ``[A-Za-z0-9._:-]``; method and path come from the caller and are
-    JSON-escaped, and so is the client's address.
+    Granian's own access log cannot say which request id or which client (behind the
+    hub's proxies, hub.request.client_address) a line is about; this record can.
     """
     environ = request.environ
     path = environ.get("PATH_INFO", "")
     if not path.isascii():
-        # The server's latin-1 text of the raw bytes, decoded; bytes that are not UTF-8 are replaced.
+        # The server's latin-1 text of the raw bytes, decoded (checked readable by the tween).
         path = path.encode("latin-1", "replace").decode("utf-8", "replace")
-    line = (
-        f'{{"ts": {time.time():.3f}, "level": "info", "logger": "hub.access", "msg": "request", '
-        f'"request_id": "{request_id}", "method": {_json_string(environ.get("REQUEST_METHOD", "GET"))}, '
-        f'"path": {_json_string(path)}, "client": {_client_json(request)}, "status": {response.status_int}, '
-        f'"ms": {(time.perf_counter() - started) * 1000:.2f}}}\n'
+    access_log.info(
+        "request",
+        extra={
+            "method": environ.get("REQUEST_METHOD", "GET"),
+            "path": path,
+            "client": request.client_addr,
+            "status": response.status_int,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
     )
-    (sink or _to_stderr)(line)
-
-
-def _client_json(request: Request) -> str:
-    # hub.request.HubRequest's address: X-Forwarded-For only from the hub's own proxies.
-    address = request.client_addr
-    return "null" if address is None else _json_string(address)
-
-
-def _to_stderr(text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):  # a broken stderr must never fail a request
-        sys.stderr.write(text)
-
-
-class AccessLog:
-    """Access lines on their way to stderr, written together at most ``flush_seconds`` after the first.
-
-    A line written as each request ends is a system call per request, and with it a
-    GIL hand-off between the server's threads (~5% of a certificate verification
-    under load). With ``flush_seconds`` > 0, a thread of each process writes what
-    gathered every ``flush_seconds`` (sooner past 64 KiB) in one call; a normal exit
-    writes the rest. A killed process loses at most that window of access lines:
-    never an answer, a log record of ``logging`` or an audit entry. 0 writes each line
-    at once (development, tests).
-    """
-
-    MAX_HELD_CHARS = 64 * 1024
-
-    def __init__(self, flush_seconds: float, write: Callable[[str], None] = _to_stderr) -> None:
-        self.flush_seconds = flush_seconds
-        self._write = write
-        self._held: list[str] = []
-        self._held_chars = 0
-        self._lock = threading.Lock()
-        self._writer = ProcessThread(self._flush_forever, "access-log", on_start=self._begin_in_process)
-
-    def __call__(self, line: str) -> None:
-        if self.flush_seconds <= 0:
-            self._write(line)
-            return
-        self._writer.start()
-        with self._lock:
-            self._held.append(line)
-            self._held_chars += len(line)
-            full = self._held_chars >= self.MAX_HELD_CHARS
-        if full:
-            self.flush()
-
-    def flush(self) -> None:
-        # One lock for taking and writing: lines reach stderr in the order they were held.
-        with self._lock:
-            if not self._held:
-                return
-            text = "".join(self._held)
-            self._held.clear()
-            self._held_chars = 0
-            self._write(text)
-
-    def _begin_in_process(self) -> None:
-        # Lines held by the parent before a fork are the parent's to write.
-        with self._lock:
-            self._held.clear()
-            self._held_chars = 0
-        atexit.register(self.flush)
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(self.flush_seconds)
-            self.flush()
-
-
-# What json.JSONEncoder(ensure_ascii=False).encode does with a str, without its Python frame.
-_json_string = encode_basestring
 
 
 _ID_PREFIX = secrets.token_hex(4)
@@ -204,8 +144,7 @@ def request_id_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
     upload_cap = int(registry.settings["hub.upload_max_body_bytes"])
-    log_access = bool(registry.settings.get("hub.access_log", False))
-    access_log = AccessLog(float(registry.settings.get("hub.access_log_flush_seconds") or 0))
+    access_logged = bool(registry.settings["hub.access_log"])
 
     def tween(request: Request) -> Response:
         # environ reads: webob's header and descriptor objects cost more than
@@ -235,8 +174,8 @@ def request_id_tween_factory(
             else:
                 response = handler(request)
             response.headerlist.append(("X-Request-Id", request_id))
-            if log_access:
-                write_access_line(request, response, started, request_id, access_log)
+            if access_logged:
+                log_access(request, response, started)
             return response
         finally:
             current_request_id.reset(token)

@@ -13,6 +13,8 @@ from typing import Any
 from pyramid.registry import Registry
 
 from connectors.errors import ConnectorUnavailable, NotFound
+from hub.lookup import process_service
+from hub.systems import Connectors
 
 KEY = "office_names"
 
@@ -33,9 +35,7 @@ class OfficeNames:
             known = self._known.get(code)
         if known is not None:
             return known
-        billing: Any = self.registry.get("connectors", {}).get("billing")
-        if billing is None:
-            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        billing: Any = process_service(self.registry, Connectors).require("billing")
         try:
             office = billing.office(code)
         except NotFound:

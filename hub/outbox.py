@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session, aliased
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
+from hub.shared_state import redis_url
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,9 @@ def submit_after_commit(registry: Mapping[str, Any], ids: Sequence[int]) -> None
 def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
     """Work outside a request (periodic jobs, worker handlers, admin commands): one transaction
     on its own session, and the outbox messages it wrote handed to the worker once it commits,
-    as a request's are. If it raises, nothing is committed and nothing is handed over."""
-    with Session(registry["db_engine"]) as session, session.begin():
+    as a request's are. If it raises, nothing is committed and nothing is handed over. Objects
+    stay readable after the commit (the caller often reports what it wrote)."""
+    with Session(registry["db_engine"], expire_on_commit=False) as session, session.begin():
         yield session
         ids = take_new_ids(session)
     submit_after_commit(registry, ids)
@@ -197,12 +199,12 @@ class OutboxQueue:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> OutboxQueue:
-        redis_url = str(settings.get("hub.redis_url") or "")
-        if redis_url:
-            return cls(RedisHuey("hub-outbox", url=redis_url, results=False))
+        url = redis_url(settings, "queue")
+        if url is not None:
+            return cls(RedisHuey("hub-outbox", url=url, results=False))
         from pathlib import Path
 
-        path = Path(str(settings.get("hub.queue.sqlite_path") or "var/queue.sqlite"))
+        path = Path(str(settings["hub.queue.sqlite_path"]))
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(SqliteHuey("hub-outbox", filename=str(path), results=False))
 

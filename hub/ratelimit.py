@@ -21,8 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pyramid.config import Configurator
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
+
+from hub.shared_state import redis_client, redis_url
 
 WINDOW_SECONDS = 60
 
@@ -74,12 +77,12 @@ def counter_file_for(database_url: str) -> str | None:
 
 
 def shared_counter(settings: Mapping[str, Any], engine: Engine) -> SharedCounter:
-    """The one place that decides where shared counters live (see the module docstring)."""
+    """The counters, where hub.shared_state puts them (see also the module docstring)."""
     from hub.db import make_engine
 
-    redis_url = settings.get("hub.ratelimit.redis_url") or settings.get("hub.redis_url") or ""
-    if redis_url:
-        return RedisCounter(redis_url)
+    url = redis_url(settings, "counters")
+    if url is not None:
+        return RedisCounter(url)
     counter_file = counter_file_for(str(engine.url))
     if counter_file is None:
         return SqlCounter(engine)
@@ -91,9 +94,7 @@ def shared_counter(settings: Mapping[str, Any], engine: Engine) -> SharedCounter
 
 class RedisCounter:
     def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redis_client(url)
 
     def add(self, bucket: str, window_start: int, amount: int) -> int:
         key = f"hub:rl:{bucket}:{window_start}"
@@ -170,3 +171,11 @@ class RateLimiter:
             if len(self._leases) > 50_000:
                 self._leases = {b: lv for b, lv in self._leases.items() if lv.window_start == window_start}
         return ALLOWED
+
+
+def includeme(config: Configurator) -> None:
+    """The process's counters (shared with KYC limits) and the limiter views find with
+    ``request.find_service(RateLimiter)``."""
+    registry = config.registry
+    registry["shared_counter"] = counter = shared_counter(config.get_settings(), registry["db_engine"])
+    config.register_service(RateLimiter(counter), RateLimiter)

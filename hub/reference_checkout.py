@@ -19,6 +19,7 @@ from connectors.errors import ConnectorError, NotFound
 from connectors.payment import IPaymentGateway, OrderStatus
 from connectors.payment.reference import ReferencePayment
 from hub.openapi import text_schema
+from hub.systems import find_connector
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -82,7 +83,7 @@ def pay(request: Request) -> Response:
 
 
 def includeme(config: Configurator) -> None:
-    payment = config.registry.get("connectors", {}).get("payment")
+    payment = find_connector(config.registry, IPaymentGateway)
     if not isinstance(payment, ReferencePayment):
         return
     path = urlsplit(payment.checkout_url).path.rstrip("/") or "/reference/pay"

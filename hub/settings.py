@@ -101,10 +101,10 @@ def as_positive_float(raw: Any) -> float:
     return value
 
 
-def as_non_negative_float(raw: Any) -> float:
-    value = float(str(raw).strip())
-    if value < 0:
-        raise ValueError("must be zero or more")
+def as_ratio(raw: Any) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be above 0 and at most 1")
     return value
 
 
@@ -187,7 +187,13 @@ SETTINGS: tuple[Setting, ...] = (
         required=True,
         doc="SQLAlchemy URL: sqlite:///var/hub.sqlite or postgresql+psycopg://...",
     ),
-    Setting("hub.database_pool_size", as_positive_int, 16, doc="connections per process"),
+    Setting(
+        "hub.database_pool_size",
+        as_positive_int,
+        16,
+        doc="pooled connections per process: one per request thread (granian --blocking-threads); "
+        "as many again may open for short side work (rate-limit counters, SOAP nonces)",
+    ),
     Setting(
         "hub.reference.database_url",
         str,
@@ -347,20 +353,61 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("hub.heartbeat_timeout", as_positive_float, 2.0, doc="seconds /readyz waits for each dependency"),
     Setting("hub.log_json", as_bool, True, doc="structured JSON logs"),
-    Setting("hub.access_log", as_bool, False, doc="one log line per request (method, path, status, ms)"),
     Setting(
-        "hub.access_log_flush_seconds",
-        as_non_negative_float,
-        0.0,
-        doc="access lines are written in batches at most this old (0: each line at once)",
+        "hub.access_log",
+        as_bool,
+        False,
+        doc="one hub.access log record per request (method, path, client, status, ms)",
     ),
     Setting(
-        "hub.gil_switch_interval_ms",
-        as_positive_float,
-        0.2,
-        doc="how long a web process's thread waits for the GIL before the holder must hand it over "
-        "(Python's default is 5 ms)",
+        "hub.election.batch_max_body_bytes",
+        as_positive_int,
+        1_048_576,
+        doc="REST batch verification bodies larger than this are refused (1,000 questions fit)",
     ),
+    Setting(
+        "hub.election.soap_max_body_bytes",
+        as_positive_int,
+        2_097_152,
+        doc="SOAP election envelopes larger than this get a Fault before parsing",
+    ),
+    Setting(
+        "hub.election.csv_max_bytes", as_positive_int, 2_097_152, doc="largest uploaded verification CSV"
+    ),
+    Setting(
+        "hub.election.csv_max_rows", as_positive_int, 10_000, doc="most rows of an uploaded verification CSV"
+    ),
+    Setting(
+        "hub.kyc_api.ids_per_minute", as_positive_int, 20_000, doc="KYC ids a partner may ask about a minute"
+    ),
+    Setting(
+        "hub.kyc_api.absent_ratio",
+        as_ratio,
+        0.5,
+        doc="a partner whose questions are more than this share unknown ids is refused (enumeration)",
+    ),
+    Setting(
+        "hub.kyc_api.absent_min_sample",
+        as_positive_int,
+        200,
+        doc="questions counted before absent_ratio is judged",
+    ),
+    Setting(
+        "hub.kyc_api.exports_per_minute", as_positive_int, 2, doc="KYC exports a partner may start a minute"
+    ),
+    Setting("hub.kyc_api.changes_page_max", as_positive_int, 1000, doc="largest page of the KYC change feed"),
+    Setting(
+        "hub.kyc_api.changes_max_scan", as_positive_int, 10_000, doc="feed rows one change-feed page may scan"
+    ),
+    Setting("hub.kyc_api.export_chunk", as_positive_int, 2000, doc="rows per chunk of a KYC export"),
+    Setting("hub.kyc_api.consent_days", as_positive_int, 365, doc="days a consumer's KYC consent lasts"),
+    Setting(
+        "hub.kyc_api.disclosures_page_max", as_positive_int, 200, doc="largest page of the disclosure log"
+    ),
+    Setting(
+        "hub.kyc_api.sync_interval_seconds", as_positive_int, 300, doc="seconds between KYC register syncs"
+    ),
+    Setting("hub.kyc_api.sync_page", as_positive_int, 500, doc="records per page of a KYC register sync"),
     Setting("hub.nodues.validity_days", as_positive_int, 90, doc="days a no-dues certificate stays valid"),
     Setting(
         "hub.nodues.decision_hours",

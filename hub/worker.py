@@ -2,7 +2,7 @@
 
 The worker builds the same application configuration as the web process
 (``hub.make_config``), so it sees the same settings, the same connectors
-(``hub.services.build_connectors``) and every handler registered with
+(``hub.systems.build_connectors``, the ``Connectors`` service) and every handler registered with
 ``config.add_outbox_handler``. Then it runs Huey's consumer with
 ``hub.outbox.workers`` threads on the queue the web processes submit to
 (SQLite at ``hub.queue.sqlite_path``, or Redis at ``hub.redis_url``), plus
@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hub.lookup import process_service
 from hub.outbox import (
     HANDLERS_KEY,
     QUEUE_KEY,
@@ -35,6 +36,7 @@ from hub.outbox import (
     registered_handlers,
 )
 from hub.periodic import JOBS_KEY, PeriodicJob, Scheduler
+from hub.systems import Connectors
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -88,7 +90,7 @@ def build_worker(settings: dict[str, Any]) -> Worker:
     deliverer = deliverer_from_settings(
         app_settings,
         engine=registry["db_engine"],
-        connectors=registry.get("connectors", {}),
+        connectors=process_service(registry, Connectors),
         handlers=registry[HANDLERS_KEY],
         queue=queue,
     )

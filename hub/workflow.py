@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import unit_of_work
@@ -517,7 +518,7 @@ def find_case(session: Session, workflow: str, subject_type: str, subject_id: st
 
 
 def add_workflow(config: Any, definition: WorkflowDefinition) -> None:
-    config.registry["workflows"].add(definition)
+    process_service(config.registry, WorkflowRegistry).add(definition)
 
 
 ESCALATION_JOB = "workflow.escalate_overdue"
@@ -527,7 +528,7 @@ ESCALATION_INTERVAL_SECONDS = 60.0  # time limits are hours or days; a minute la
 def includeme(config: Any) -> None:
     registry = config.registry
     flows = WorkflowRegistry()
-    registry["workflows"] = flows
+    config.register_service(flows, WorkflowRegistry)
     config.add_directive("add_workflow", add_workflow)
 
     def escalate() -> int:

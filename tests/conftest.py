@@ -33,7 +33,10 @@ from webtest import TestApp
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from hub import main  # noqa: E402
+from hub.api import ClientStatus  # noqa: E402
+from hub.crypto import soap_password_box  # noqa: E402
 from hub.db import make_engine  # noqa: E402
+from hub.lookup import process_service  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -227,7 +230,7 @@ def make_client(testapp: TestApp, dbsession: Session) -> Any:
             "test client",
             scopes,
             purposes or [],
-            secret_box=testapp.app.registry["secret_box.soap"],
+            secret_box=soap_password_box(testapp.app.registry.settings),
             **kwargs,
         )
         dbsession.flush()
@@ -369,10 +372,10 @@ def live_client(live_app: TestApp, live_engine: Engine) -> Any:
                 "live client",
                 scopes,
                 purposes or [],
-                secret_box=live_app.app.registry["secret_box.soap"],
+                secret_box=soap_password_box(live_app.app.registry.settings),
                 **kwargs,
             )
-        live_app.app.registry["client_status"].invalidate()
+        process_service(live_app.app.registry, ClientStatus).invalidate()
         token = live_app.post(
             "/oauth/token",
             {"grant_type": "client_credentials"},

@@ -32,6 +32,7 @@ from pyramid.response import Response
 from hub.auth.clients import check_secret, find_active_client
 from hub.auth.tokens import ALGORITHM, TokenKeyRing
 from hub.models import PartnerClient
+from hub.systems import Connectors
 from hub.throttle import SignInKeys, record_failure, record_success, seconds_to_wait
 
 
@@ -199,12 +200,12 @@ def token_view(request: Request) -> Response:
         from hub.errors import problem_response
 
         return problem_response(request, "unsupported_media_type", "use application/x-www-form-urlencoded")
-    server: HubAuthorizationServer = request.registry["oauth_server"]
+    server: HubAuthorizationServer = request.find_service(HubAuthorizationServer)
     return server.token_response(request)
 
 
 def jwks_view(request: Request) -> dict[str, Any]:
-    token_keys: TokenKeyRing = request.registry["token_keys"]
+    token_keys: TokenKeyRing = request.find_service(TokenKeyRing)
     keys = list(token_keys.jwks()["keys"])
     extra = request.registry.get("document_jwks")
     if extra is not None:
@@ -213,7 +214,7 @@ def jwks_view(request: Request) -> dict[str, Any]:
         keys.extend(extra()["keys"])
     # Keys that sign what the hub sends to partners (e.g. JWS on single-window
     # status callbacks), so they verify with this one URL too.
-    for connector in request.registry.get("connectors", {}).values():
+    for connector in request.find_service(Connectors).values():
         signer = getattr(connector, "signer", None)
         public_jwk = getattr(signer, "public_jwk", None)
         if callable(public_jwk):
@@ -222,14 +223,6 @@ def jwks_view(request: Request) -> dict[str, Any]:
 
 
 def includeme(config: Configurator) -> None:
-    settings = config.get_settings()
-    keys: TokenKeyRing = config.registry["token_keys"]
-    config.registry["oauth_server"] = HubAuthorizationServer(
-        keys,
-        issuer=settings["hub.oauth.issuer"],
-        audience=settings["hub.oauth.audience"],
-        lifetime=settings["hub.oauth.token_lifetime"],
-    )
     config.add_route("oauth.token", "/oauth/token")
     config.add_route("jwks", "/.well-known/jwks.json")
     config.add_view(

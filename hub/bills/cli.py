@@ -14,9 +14,9 @@ def cmd_bills_reconcile(settings: dict[str, Any], args: argparse.Namespace) -> i
 
     from connectors.errors import ConnectorError
     from hub.bills.reconciliation import Reconciler
-    from hub.cli import engine_for, reference_store_for
+    from hub.commands import engine_for, reference_store_for
     from hub.models.bills import ReconciliationRun
-    from hub.services import build_connectors
+    from hub.systems import build_connectors
 
     try:
         day = date.fromisoformat(args.day)

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
 from connectors.billing import Bill, ConnectionStatus, Consumer, is_consumer_number
-from connectors.errors import ConnectorUnavailable, NotFound
+from connectors.errors import NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
 from forms.reader import Reader
@@ -48,11 +48,13 @@ from hub.audit import record as audit_record
 from hub.certificates.issuing import DocumentRequest, issue_document
 from hub.certificates.keys import DocumentKeys
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
 from hub.offices import office_names
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.systems import Connectors
 
 log = logging.getLogger(__name__)
 
@@ -376,10 +378,7 @@ class BillService:
         return keys
 
     def connector(self, system: str) -> Any:
-        found = self.registry.get("connectors", {}).get(system)
-        if found is None:
-            raise ConnectorUnavailable(f"no {system} connector configured", system=system)
-        return found
+        return process_service(self.registry, Connectors).require(system)  # type: ignore[arg-type]
 
     # -- bills -------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from hub.bills.service import (
 )
 from hub.errors import Problem
 from hub.openapi import text_schema
-from hub.rest import client_label
+from hub.view_helpers import client_label
 
 BASE = "/api/v1/bills"
 ORDER_ID = TRANSACTION_ID

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     Boolean,
@@ -38,8 +38,22 @@ from hub.db import mark_written
 from hub.models.document import DocumentVerification
 from hub.models.meta import UTCDateTime
 
-if TYPE_CHECKING:
-    from hub.certificates.verification import VerificationResult
+
+class _Certificate(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class Answer(Protocol):
+    """What the log keeps of an answer (hub.certificates.verification.VerificationResult)."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def record(self) -> _Certificate | None: ...
+
 
 # One INSERT for any number of answers. PostgreSQL: the per-answer values travel as three
 # arrays (a statement with a thousand rows of placeholders is rewritten by psycopg on every
@@ -76,7 +90,7 @@ _VERIFIER_MAX = 200
 
 def record_verifications(
     session: Session,
-    results: Sequence[VerificationResult],
+    results: Sequence[Answer],
     method: str,
     verifier: str,
     at: datetime,

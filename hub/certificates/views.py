@@ -32,7 +32,7 @@ from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
-from hub.rest import client_label, json_reader, json_response, optional_partner
+from hub.view_helpers import client_label, json_reader, optional_partner
 
 REVOCATION_REASON_MAX = 500
 QR_PAYLOAD_MAX = 4000
@@ -119,7 +119,7 @@ def _download(body: bytes, content_type: str, number: str, extension: str) -> Re
     return response
 
 
-def verify_certificate(request: Request) -> Response:
+def verify_certificate(request: Request) -> dict[str, Any]:
     question = read_question(parse_json_object(request.body, request.content_type))
     # Verifying by name or Samagra ID is for the election authority only:
     # otherwise anyone could test whether a person holds a certificate.
@@ -138,7 +138,7 @@ def verify_certificate(request: Request) -> Response:
         verifier=client_label(request),
         client_id=partner.client_id if partner is not None else None,
     )
-    return json_response(result.as_dict())
+    return result.as_dict()
 
 
 def verify_certificate_document(request: Request) -> dict[str, Any]:
@@ -333,6 +333,7 @@ def includeme(config: Configurator) -> None:
         verify_certificate,
         route_name="certificate.verify",
         request_method="POST",
+        renderer="json",
         public=True,
         ratelimit="public",
         operation_id="verifyCertificate",

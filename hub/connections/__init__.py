@@ -25,8 +25,9 @@ from pyramid.config import Configurator
 from forms.newconnection.workflow import WORKFLOW_NAME, WORKFLOW_V1, WORKFLOW_V2
 from hub.connections.config import ConnectionSettings
 from hub.connections.service import COMPENSATION_KIND, REGISTRY_KEY, ConnectionService
+from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
-from hub.workflow import WorkflowDefinition
+from hub.workflow import WorkflowDefinition, WorkflowRegistry
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def includeme(config: Configurator) -> None:
     # Cases keep the version they were filed under; new ones start under the latest.
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V2))
-    registry["workflows"].on_transition(WORKFLOW_NAME, service.on_transition)
-    registry["workflows"].before_act(WORKFLOW_NAME, service.prepare_action)
+    process_service(registry, WorkflowRegistry).on_transition(WORKFLOW_NAME, service.on_transition)
+    process_service(registry, WorkflowRegistry).before_act(WORKFLOW_NAME, service.prepare_action)
     config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))
     # Overdue states escalate through hub.workflow's periodic job, for every workflow; the
     # statutory date is this flow's own (hub-worker runs it, one worker at a time).

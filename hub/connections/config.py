@@ -147,7 +147,7 @@ class ConnectionSettings:
             ) from None
         if any(v <= 0 for v in days.values()):
             raise ConfigurationError("setting hub.connections.timeline_days: days must be positive")
-        fee_file = str(settings.get("hub.connections.fee_schedule_file") or "") or str(DEFAULT_FEE_SCHEDULE)
+        fee_file = str(settings["hub.connections.fee_schedule_file"]) or str(DEFAULT_FEE_SCHEDULE)
         origins: set[str] = set()
         for url in settings["hub.connections.document_hosts"]:
             found = origin(url)

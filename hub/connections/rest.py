@@ -21,7 +21,7 @@ from forms.reader import Reader, parse_json_object
 from hub.connections.service import REGISTRY_KEY, ConnectionService
 from hub.errors import Problem
 from hub.openapi import text_schema
-from hub.rest import client_label
+from hub.view_helpers import client_label
 
 SW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 BASE = "/api/v1/connections"

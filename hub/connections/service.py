@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from certs.document import Holder, Issuer
 from connectors.billing import NewConsumer
-from connectors.errors import ConnectorRejected, ConnectorUnavailable
+from connectors.errors import ConnectorRejected
 from connectors.payment import PaymentCallbackInvalid, PaymentStatus
 from connectors.singlewindow import StatusUpdate
 from forms.newconnection import ConnectionApplicationForm, DocumentRef
@@ -44,6 +44,7 @@ from hub.certificates.issuing import DocumentRequest, financial_year, issue_docu
 from hub.certificates.keys import DocumentKeys
 from hub.connections.config import BILLING_CATEGORIES, ConnectionSettings, origin
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.connection import (
     ConnectionApplication,
     ConnectionDocument,
@@ -55,6 +56,7 @@ from hub.models.officer import Officer
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.offices import office_names
 from hub.outbox import enqueue, unit_of_work
+from hub.systems import Connectors
 from hub.workflow import STATUTORY_ACTION, STATUTORY_BREACH, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ class ConnectionService:
 
     @property
     def workflows(self) -> WorkflowRegistry:
-        workflows: WorkflowRegistry = self.registry["workflows"]
+        workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
         return workflows
 
     @property
@@ -120,10 +122,7 @@ class ConnectionService:
         return engine
 
     def connector(self, system: str) -> Any:
-        found = self.registry.get("connectors", {}).get(system)
-        if found is None:
-            raise ConnectorUnavailable(f"no {system} connector configured", system=system)
-        return found
+        return process_service(self.registry, Connectors).require(system)
 
     # -- incidents ---------------------------------------------------------------------
 

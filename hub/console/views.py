@@ -209,7 +209,7 @@ def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
 
 
 def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     state = workflows.for_case(case).state(case.state)
     provider = _provider(request, case)
     left, overdue = _time_left(case.due_at, now)
@@ -236,7 +236,7 @@ def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:
 
 def queue(request: Request) -> Response:
     officer = _require_officer(request)
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     now = utcnow()
     session = request.dbsession
     waiting = [_row(request, c, now) for c in workflows.queue(session, officer.roles, officer.offices)]
@@ -271,7 +271,7 @@ def _not_found(request: Request) -> HTTPFound:
 def _case_page(
     request: Request, officer: Officer, case: WorkflowCase, error: tuple[str, str] | None, status: int = 200
 ) -> Response:
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     provider = _provider(request, case)
     view = (
         provider.case_view(request.dbsession, case)
@@ -317,7 +317,7 @@ def _prepare_outside_calls(request: Request, action: str) -> None:
     signed-in officer who may take ``action`` on a case of their office, with a valid form."""
     if not _csrf_ok(request):
         return
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     with Session(request.registry["db_engine"]) as peek:
         officer = _officer_in(peek, request)
         raw = str(request.matchdict["case_id"])
@@ -336,7 +336,7 @@ def _confirm_page(
     request: Request, officer: Officer, case: WorkflowCase, action: str, reason: str | None
 ) -> Response:
     """The second step of an irreversible action: what will happen, and one button to do it."""
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     allowed = {a.name: a for a in workflows.allowed_actions(case, officer.roles)}
     if action not in allowed:
         return _case_page(request, officer, case, ERROR_TEXT["action_not_allowed"], status=409)
@@ -373,7 +373,7 @@ def decide(request: Request) -> Response:
     reason = " ".join(str(request.POST.get("reason", "")).split())[:1000] or None
     if not _confirmed(request, action):
         return _confirm_page(request, officer, case, action, reason)
-    workflows: WorkflowRegistry = request.registry["workflows"]
+    workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
     session = request.dbsession
     # Lock the case so two officers deciding at once are serialised (PostgreSQL; SQLite has one writer).
     session.refresh(case, with_for_update=True)

@@ -76,8 +76,8 @@ class JobLimits:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> JobLimits:
         return cls(
-            int(settings.get("hub.election.csv_max_bytes") or cls.max_bytes),
-            int(settings.get("hub.election.csv_max_rows") or cls.max_rows),
+            int(settings["hub.election.csv_max_bytes"]),
+            int(settings["hub.election.csv_max_rows"]),
         )
 
 

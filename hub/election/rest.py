@@ -31,13 +31,14 @@ from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
-from hub.rest import json_reader, json_response
+from hub.systems import Connectors
+from hub.view_helpers import json_reader
 
 CSV_TYPES = ("text/csv",)
 TAGS = ["election"]
 
 
-def verify_certificates(request: Request) -> Response:
+def verify_certificates(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
     raw = reader.data.get("items")
     items: list[Any] = raw if isinstance(raw, list) else []
@@ -58,16 +59,14 @@ def verify_certificates(request: Request) -> Response:
         questions += read_batch([item], first_index=index)
     now = utcnow()
     answered = verify_many(request.dbsession, questions, client_id=request.partner.client_id, now=now)
-    return json_response(
-        {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
-    )
+    return {"answered_at": now.isoformat(), "count": len(answered), "items": [i.as_dict() for i in answered]}
 
 
 def get_dues_status(request: Request) -> dict[str, Any]:
     reader = json_reader(request)
     now = utcnow()
     question = read_dues_question(reader.data, now)
-    connectors = request.registry["connectors"]
+    connectors = request.find_service(Connectors)
     answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return {"answered_at": now.isoformat(), **answer}
 
@@ -192,9 +191,10 @@ def includeme(config: Configurator) -> None:
         verify_certificates,
         route_name="election.verifications",
         request_method="POST",
+        renderer="json",
         scopes=verify,
         # 1,000 questions of a few hundred bytes.
-        max_body=int(settings.get("hub.election.batch_max_body_bytes") or 1024 * 1024),
+        max_body=int(settings["hub.election.batch_max_body_bytes"]),
         operation_id="verifyCertificates",
         openapi={
             "summary": "Verify up to 1,000 certificates; each item is answered on its own",

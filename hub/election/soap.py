@@ -28,6 +28,7 @@ from hub.election.dues import dues_status, read_dues_question
 from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
 from hub.soap import SoapCaller
+from hub.systems import Connectors
 
 HERE = Path(__file__).parent
 PATH = "/soap/election"
@@ -104,7 +105,7 @@ def get_dues_status(request: Request, payload: etree._Element, caller: SoapCalle
     now = utcnow()
     with form_errors_as_faults():
         question = read_dues_question(data, now)
-    connectors = request.registry["connectors"]
+    connectors = request.find_service(Connectors)
     answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return dues_element("GetDuesStatusResponse", answer, now)
 
@@ -130,5 +131,5 @@ def includeme(config: Configurator) -> None:
         # Every answer is evidence a returning officer may have to produce.
         signed_operations=("VerifyCertificate", "VerifyCertificates", "GetDuesStatus"),
         # 1,000 batch items of a few hundred bytes each.
-        max_body=int(settings.get("hub.election.soap_max_body_bytes") or 2 * 1024 * 1024),
+        max_body=int(settings["hub.election.soap_max_body_bytes"]),
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
+from connectors.kyc import IKyc
 from hub import kycstore
 from hub.kyc.cursor import CursorSigner
 from hub.kyc.limits import KycApiSettings, KycLimits
+from hub.systems import find_connector
 
 
 def includeme(config: Configurator) -> None:
@@ -20,9 +22,9 @@ def includeme(config: Configurator) -> None:
     kycstore.configure(settings["hub.secret_key"])
     api_settings = KycApiSettings.from_settings(settings)
     registry = config.registry
-    registry["kyc_api_settings"] = api_settings
-    registry["kyc_limits"] = KycLimits(registry["shared_counter"], api_settings)
-    registry["kyc_cursor_signer"] = CursorSigner(settings["hub.secret_key"])
+    config.register_service(api_settings, KycApiSettings)
+    config.register_service(KycLimits(registry["shared_counter"], api_settings), KycLimits)
+    config.register_service(CursorSigner(settings["hub.secret_key"]), CursorSigner)
     config.include("hub.kyc.views")
     _register_sync(config, api_settings)
 
@@ -34,12 +36,12 @@ def _register_sync(config: Configurator, api_settings: KycApiSettings) -> None:
     from hub.kyc.sync import kyc_sync_job
 
     registry = config.registry
-    kyc = registry.get("connectors", {}).get("kyc")
+    kyc = find_connector(registry, IKyc)
     if kyc is None:
         return
     job = partial(
         kyc_sync_job,
-        registry["db_engine"],
+        registry,
         kyc,
         api_settings.sync_page,
         config.get_settings()["hub.secret_key"],

@@ -10,9 +10,9 @@ from typing import Any
 
 def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
-    from hub.cli import engine_for, reference_store_for
+    from hub.commands import engine_for, reference_store_for
     from hub.kyc.sync import sync_kyc
-    from hub.services import build_connectors
+    from hub.systems import build_connectors
 
     engine = engine_for(settings)
     reference_store = reference_store_for(settings)
@@ -22,7 +22,7 @@ def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
         return 2
     try:
         result = sync_kyc(
-            engine,
+            {"db_engine": engine},
             kyc,
             page_size=args.page_size,
             max_pages=args.max_pages,
@@ -40,7 +40,7 @@ def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def cmd_kyc_policy_set(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from hub.cli import session_scope
+    from hub.commands import session_scope
     from hub.kyc.policy import PolicyError, set_policy
 
     try:
@@ -73,7 +73,7 @@ def cmd_kyc_policy_set(settings: dict[str, Any], args: argparse.Namespace) -> in
 def cmd_kyc_policy_list(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.cli import session_scope
+    from hub.commands import session_scope
     from hub.models.kyc import KycFieldPolicy
 
     with session_scope(settings) as session:

@@ -47,22 +47,8 @@ class KycApiSettings:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> KycApiSettings:
-        """Read ``hub.kyc_api.*`` (defaults above); ConfigurationError names a malformed key."""
-        values: dict[str, Any] = {}
-        for name, default in cls().__dict__.items():
-            key = PREFIX + name
-            raw = settings.get(key)
-            if raw is None or raw == "":
-                continue
-            try:
-                value = type(default)(raw)
-            except (TypeError, ValueError):
-                raise ConfigurationError(
-                    f"setting {key}: expected {type(default).__name__}, got {raw!r}"
-                ) from None
-            if value <= 0 or (name == "absent_ratio" and value > 1):
-                raise ConfigurationError(f"setting {key}: out of range ({raw!r})")
-            values[name] = value
+        """Read ``hub.kyc_api.*`` (declared and checked in hub.settings)."""
+        values = {name: settings[PREFIX + name] for name in cls.__dataclass_fields__}
         made = cls(**values)
         if made.consent_days > 730:
             raise ConfigurationError(f"setting {PREFIX}consent_days: at most 730")

@@ -16,16 +16,17 @@ logged with its values, so one bad record does not stall the feed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hub.kycstore import KycRecordRejected, record_ekyc
 from hub.models.kyc import KycSyncState
 from hub.models.meta import utcnow
+from hub.outbox import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,20 @@ def _state(session: Session, lock: bool = False) -> KycSyncState:
 
 
 def sync_kyc(
-    engine: Engine, kyc: Any, *, page_size: int = 500, max_pages: int = 1000, secret_key: str | None = None
+    registry: Mapping[str, Any],
+    kyc: Any,
+    *,
+    page_size: int = 500,
+    max_pages: int = 1000,
+    secret_key: str | None = None,
 ) -> SyncResult:
     """Apply pages of the connector's change feed until caught up or ``max_pages``."""
     result = SyncResult()
-    with Session(engine) as session, session.begin():
+    with unit_of_work(registry) as session:
         result.cursor = _state(session).cursor
     while result.pages < max_pages:
         page = kyc.changes_since(result.cursor, page_size)
-        with Session(engine) as session, session.begin():
+        with unit_of_work(registry) as session:
             state = _state(session, lock=True)
             if state.cursor != result.cursor:
                 log.info("kyc sync: another sync moved the cursor; stopping this one")
@@ -94,8 +100,8 @@ def sync_kyc(
     return result
 
 
-def kyc_sync_job(engine: Engine, kyc: Any, page_size: int, secret_key: str) -> SyncResult:
+def kyc_sync_job(registry: Mapping[str, Any], kyc: Any, page_size: int, secret_key: str) -> SyncResult:
     """The periodic sync: at most 100 pages a run, so one run never hogs a worker thread."""
-    result = sync_kyc(engine, kyc, page_size=page_size, max_pages=100, secret_key=secret_key)
+    result = sync_kyc(registry, kyc, page_size=page_size, max_pages=100, secret_key=secret_key)
     log.info("kyc sync", extra=result.as_json())
     return result

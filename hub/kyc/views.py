@@ -35,21 +35,24 @@ from hub.models.client import PartnerClient
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
 from hub.otp import OtpRefused
-from hub.rest import json_reader
+from hub.view_helpers import json_reader
 
 TAGS = ["kyc"]
 
 
 def _config(request: Request) -> KycApiSettings:
-    return request.registry["kyc_api_settings"]  # type: ignore[no-any-return]
+    config: KycApiSettings = request.find_service(KycApiSettings)
+    return config
 
 
 def _limits(request: Request) -> KycLimits:
-    return request.registry["kyc_limits"]  # type: ignore[no-any-return]
+    limits: KycLimits = request.find_service(KycLimits)
+    return limits
 
 
 def _signer(request: Request) -> CursorSigner:
-    return request.registry["kyc_cursor_signer"]  # type: ignore[no-any-return]
+    signer: CursorSigner = request.find_service(CursorSigner)
+    return signer
 
 
 def _refused(refusal: Refusal) -> Problem:

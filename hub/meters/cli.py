@@ -10,7 +10,7 @@ from typing import Any
 def cmd_meters_status(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.cli import session_scope
+    from hub.commands import session_scope
     from hub.meters.service import describe
     from hub.models.meter import MeterCommand
 

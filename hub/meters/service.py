@@ -42,9 +42,11 @@ from connectors.headend import (
 )
 from hub import audit
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.meter import CommandStatus, MeterCommand
 from hub.outbox import enqueue_sms, unit_of_work
+from hub.systems import Connectors
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,10 @@ class MeterService:
     def __init__(self, registry: Any, settings: MeterSettings) -> None:
         self.registry = registry
         self.settings = settings
+
+    @property
+    def _connectors(self) -> Connectors:
+        return process_service(self.registry, Connectors)
 
     # -- the payment ---------------------------------------------------------------------------
     def on_payment_posted(self, message: Any, connectors: Mapping[str, Any]) -> None:
@@ -318,7 +324,7 @@ class MeterService:
             command = session.get(MeterCommand, command_id)
             assert command is not None
             consumer_number = command.consumer_number
-        billing = _connector(self.registry.get("connectors", {}), "billing")
+        billing = self._connectors.require("billing")
         dues = billing.outstanding_dues(consumer_number)
         if dues.amount > self.settings.threshold:
             return True
@@ -454,7 +460,7 @@ class MeterService:
     # -- the watcher (hub-worker) ----------------------------------------------------------------
     def watch(self) -> int:
         """Periodic job: decide commands past their window, send retries that are due. Returns how many."""
-        connectors = self.registry.get("connectors", {})
+        connectors = self._connectors
         headend = connectors.get(HEADEND)
         if headend is None:
             return 0

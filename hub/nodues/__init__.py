@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
+from hub.lookup import process_service
 from hub.nodues import views
 from hub.nodues.accounts import EKYC_KIND, EkycRunner
 from hub.nodues.applications import CHECKS_KIND, ChecksRunner, NoDuesTransitions
 from hub.nodues.workflow import SUBJECT_TYPE, WORKFLOW, definition, parse_routing
+from hub.workflow import WorkflowRegistry
 
 
 def includeme(config: Configurator) -> None:
@@ -29,7 +31,7 @@ def includeme(config: Configurator) -> None:
     )
     registry = config.registry
     transitions = NoDuesTransitions(registry)
-    registry["workflows"].on_transition(WORKFLOW, transitions)
+    process_service(registry, WorkflowRegistry).on_transition(WORKFLOW, transitions)
     config.add_revocation_listener(SUBJECT_TYPE, transitions.certificate_revoked)  # type: ignore[attr-defined]
     config.add_outbox_handler(CHECKS_KIND, ChecksRunner(registry))  # type: ignore[attr-defined]
     config.add_outbox_handler(EKYC_KIND, EkycRunner(registry))  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ from connectors.samagra import SamagraPerson
 from hub.certificates.issuing import DocumentRequest, issue_document, revoke_document
 from hub.certificates.keys import DocumentKeys
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
@@ -45,7 +46,8 @@ from hub.nodues.accounts import Billing, Kyc, Samagra
 from hub.nodues.names import same_name
 from hub.nodues.workflow import OPEN_STATES, SUBJECT_TYPE, WORKFLOW, parse_routing
 from hub.offices import office_names
-from hub.outbox import enqueue, enqueue_sms, submit_after_commit, take_new_ids
+from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.systems import Connectors
 from hub.workflow import SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
@@ -440,8 +442,7 @@ def run_checks(
     registry: Registry, connectors: Mapping[str, Any], public_id: str, now: datetime | None = None
 ) -> str:
     """Check one application; returns its state afterwards. Raises ConnectorUnavailable to be retried."""
-    engine = registry["db_engine"]
-    with Session(engine, expire_on_commit=False) as session:
+    with unit_of_work(registry) as session:
         app = session.execute(
             select(NoDuesApplication).where(NoDuesApplication.public_id == public_id)
         ).scalar_one_or_none()
@@ -473,7 +474,7 @@ def run_checks(
             linked=linked,
         )
     except ConnectorUnavailable as exc:
-        with Session(engine) as session, session.begin():
+        with unit_of_work(registry) as session:
             session.execute(
                 update(NoDuesApplication)
                 .where(NoDuesApplication.public_id == public_id)
@@ -484,49 +485,46 @@ def run_checks(
                 )
             )
         raise
-    workflows: WorkflowRegistry = registry["workflows"]
-    with Session(engine, expire_on_commit=False) as session:
-        with session.begin():
-            app = session.execute(
-                select(NoDuesApplication).where(NoDuesApplication.public_id == public_id).with_for_update()
-            ).scalar_one()
-            if app.status != "checks_pending":
-                return app.status  # another delivery of the same message got here first
-            for result in results:
-                session.add(
-                    NoDuesCheck(
-                        application_id=app.id,
-                        name=result.name,
-                        consumer_number=result.consumer_number,
-                        result="pass" if result.passed else "fail",
-                        evidence_ref=result.evidence_ref[:200],
-                        details=result.details,
-                        checked_at=now,
-                    )
+    workflows: WorkflowRegistry = process_service(registry, WorkflowRegistry)
+    with unit_of_work(registry) as session:
+        app = session.execute(
+            select(NoDuesApplication).where(NoDuesApplication.public_id == public_id).with_for_update()
+        ).scalar_one()
+        if app.status != "checks_pending":
+            return app.status  # another delivery of the same message got here first
+        for result in results:
+            session.add(
+                NoDuesCheck(
+                    application_id=app.id,
+                    name=result.name,
+                    consumer_number=result.consumer_number,
+                    result="pass" if result.passed else "fail",
+                    evidence_ref=result.evidence_ref[:200],
+                    details=result.details,
+                    checked_at=now,
                 )
-            app.check_attempts += 1
-            app.last_check_error = None
-            app.checks_completed_at = now
-            reasons = [r.reason for r in results if r.reason is not None]
-            app.rejection_reasons = reasons
-            case = find_case(session, WORKFLOW, SUBJECT_TYPE, public_id)
-            assert case is not None
-            if reasons:
-                workflows.act(
-                    session,
-                    case,
-                    "checks_failed",
-                    "hub",
-                    [SYSTEM_ROLE],
-                    reason="; ".join(str(r["message_en"]) for r in reasons),
-                    data={"failed": [r["code"] for r in reasons]},
-                    now=now,
-                )
-            else:
-                workflows.act(session, case, "checks_passed", "hub", [SYSTEM_ROLE], now=now)
-            state = app.status
-            new_ids = take_new_ids(session)
-        submit_after_commit(registry, new_ids)
+            )
+        app.check_attempts += 1
+        app.last_check_error = None
+        app.checks_completed_at = now
+        reasons = [r.reason for r in results if r.reason is not None]
+        app.rejection_reasons = reasons
+        case = find_case(session, WORKFLOW, SUBJECT_TYPE, public_id)
+        assert case is not None
+        if reasons:
+            workflows.act(
+                session,
+                case,
+                "checks_failed",
+                "hub",
+                [SYSTEM_ROLE],
+                reason="; ".join(str(r["message_en"]) for r in reasons),
+                data={"failed": [r["code"] for r in reasons]},
+                now=now,
+            )
+        else:
+            workflows.act(session, case, "checks_passed", "hub", [SYSTEM_ROLE], now=now)
+        state = app.status
     return state
 
 
@@ -686,9 +684,7 @@ class NoDuesTransitions:
         (ConnectorUnavailable: whoever acts rolls back and says so) or its answer is no longer
         clear (WorkflowError).
         """
-        billing = self.registry["connectors"].get("billing")
-        if billing is None:
-            raise ConnectorUnavailable("no billing connector configured", system="billing")
+        billing = process_service(self.registry, Connectors).require("billing")
         try:
             if app.no_connection:
                 found = person_connections(
@@ -717,7 +713,7 @@ class NoDuesTransitions:
             return
         case = find_case(session, WORKFLOW, SUBJECT_TYPE, previous.subject_id)
         if case is not None and case.state == "approved":
-            workflows: WorkflowRegistry = self.registry["workflows"]
+            workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
             workflows.act(
                 session,
                 case,
@@ -738,7 +734,7 @@ class NoDuesTransitions:
         """The certificate was revoked outside the console (REST): the case follows it."""
         case = find_case(session, WORKFLOW, SUBJECT_TYPE, record.subject_id)
         if case is not None and case.state == "approved":
-            workflows: WorkflowRegistry = self.registry["workflows"]
+            workflows: WorkflowRegistry = process_service(self.registry, WorkflowRegistry)
             workflows.act(session, case, "revoke", revoked_by, [SYSTEM_ROLE], reason=reason or "revoked")
 
     def _revoke(self, session: Session, app: NoDuesApplication, event: WorkflowEvent) -> None:

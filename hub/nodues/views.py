@@ -50,7 +50,8 @@ from hub.nodues.names import (
 )
 from hub.openapi import text_schema
 from hub.otp import OtpRefused, consume_otp
-from hub.rest import json_reader
+from hub.view_helpers import json_reader
+from hub.workflow import WorkflowRegistry
 
 OTP_PURPOSES = ("account", "link", "ekyc", "apply")
 
@@ -325,7 +326,7 @@ def apply(request: Request) -> Response | dict[str, Any]:
         )
     app = file_application(
         session,
-        request.registry["workflows"],
+        request.find_service(WorkflowRegistry),
         Filing(
             account=account,
             client_id=_client(request),
@@ -346,7 +347,7 @@ def apply(request: Request) -> Response | dict[str, Any]:
     request.response.headers["Location"] = request.route_path(
         "nodues.application", application_id=app.public_id
     )
-    return application_json(session, request.registry["workflows"], app)
+    return application_json(session, request.find_service(WorkflowRegistry), app)
 
 
 def _field_error(field: str, code: str, message: str) -> None:
@@ -358,7 +359,7 @@ def _field_error(field: str, code: str, message: str) -> None:
 def get_application(request: Request) -> dict[str, Any]:
     public_id = _path(request, "application_id", APPLICATION_ID)
     app = find_application(request.dbsession, _client(request), public_id)
-    return application_json(request.dbsession, request.registry["workflows"], app)
+    return application_json(request.dbsession, request.find_service(WorkflowRegistry), app)
 
 
 def list_applications(request: Request) -> dict[str, Any]:
@@ -376,7 +377,7 @@ def list_applications(request: Request) -> dict[str, Any]:
         if not SAMAGRA_ID.fullmatch(samagra):
             _field_error("samagra_id", "format", "has the wrong format")
         query = query.where(NoDuesApplication.samagra_id == samagra)
-    workflows = request.registry["workflows"]
+    workflows = request.find_service(WorkflowRegistry)
     apps = request.dbsession.execute(query).scalars()
     return {"applications": [application_json(request.dbsession, workflows, a, full=False) for a in apps]}
 

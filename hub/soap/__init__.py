@@ -1,6 +1,6 @@
 """A small SOAP stack on lxml: document/literal wrapped services over SOAP 1.1 and 1.2.
 
-``config.include("hub.soap")`` (after hub.db and hub.core) adds the
+``config.include("hub.soap")`` (after hub.db) adds the
 ``config.add_soap_service(...)`` directive (:func:`hub.soap.service.add_soap_service`),
 the WS-Security UsernameToken verifier with its shared nonce store, and the
 ingress tween that answers oversized SOAP bodies with a Fault.
@@ -29,6 +29,8 @@ from __future__ import annotations
 from pyramid.config import Configurator
 from pyramid.tweens import INGRESS
 
+from hub.crypto import soap_password_box
+from hub.shared_state import redis_url
 from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion
 from hub.soap.security import (
     NonceStore,
@@ -55,15 +57,15 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     settings = config.get_settings()
     engine = registry.get("db_engine")
-    box = registry.get("secret_box.soap")
-    if engine is None or box is None:
+    if engine is None:
         from pyramid.exceptions import ConfigurationError
 
-        raise ConfigurationError("include hub.soap after hub.db and hub.core")
-    redis_url = str(settings.get("hub.redis_url") or "")
-    store: NonceStore = RedisNonceStore(redis_url) if redis_url else SqlNonceStore(engine)
-    skew = int(settings.get("hub.soap.clock_skew_seconds") or 300)
-    registry["soap_username_tokens"] = UsernameTokenVerifier(store, box, clock_skew_seconds=skew)
+        raise ConfigurationError("include hub.soap after hub.db")
+    box = soap_password_box(settings)
+    url = redis_url(settings, "nonces")
+    store: NonceStore = RedisNonceStore(url) if url is not None else SqlNonceStore(engine)
+    skew = int(settings["hub.soap.clock_skew_seconds"])
+    config.register_service(UsernameTokenVerifier(store, box, clock_skew_seconds=skew), UsernameTokenVerifier)
     keys = registry.get("document_keys")
     if keys is not None:
         # Answers are evidence signed by the hub's own keys; read per call, so a rotated key signs

@@ -33,11 +33,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import Executable
 
-from hub.api import authenticate
+from hub.api import ClientStatus, authenticate
 from hub.auth.tokens import InvalidAccessToken
 from hub.crypto import SecretBox
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
+from hub.shared_state import redis_client
 from hub.soap.envelope import SoapFault
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,7 @@ class RedisNonceStore:
     """``SET NX EX``: one round trip, expiry handled by Redis."""
 
     def __init__(self, url: str, prefix: str = "hub:soap:nonce:") -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     def remember(self, client_id: str, nonce: str, created: datetime, expires_at: datetime) -> bool:
@@ -242,7 +241,7 @@ class UsernameTokenVerifier:
         if not (hmac.compare_digest(expected, digest) and password):
             raise _invalid()
         assert row is not None
-        if not row.active or not request.registry["client_status"].is_active(username):
+        if not row.active or not request.find_service(ClientStatus).is_active(username):
             raise _invalid()
         # Burn the nonce only for a token that proved the password: strangers
         # cannot fill the table, and a failure after this point still burns it.
@@ -274,6 +273,6 @@ def authenticate_soap(request: Request, header: etree._Element | None) -> SoapCa
     """Exactly one credential: a bearer token in HTTP, or a UsernameToken in the SOAP header."""
     securities = security_headers(request, header)
     if securities:
-        verifier: UsernameTokenVerifier = request.registry["soap_username_tokens"]
+        verifier: UsernameTokenVerifier = request.find_service(UsernameTokenVerifier)
         return verifier.verify(request, securities[0])
     return bearer_caller(request)

@@ -30,7 +30,7 @@ from pyramid.response import Response
 
 from connectors.errors import ConnectorUnavailable
 from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_head, parse_untrusted_xml
-from hub.api import check_rate
+from hub.api import ClientStatus, check_rate
 from hub.auth.clients import KNOWN_SCOPES
 from hub.errors import FieldError, Problem, problem_response
 from hub.ratelimit import RateLimiter
@@ -264,7 +264,7 @@ def _read_body(request: Request, service: SoapService) -> bytes:
     if length is not None and length > service.max_body:
         raise SoapFault("body_too_large")
     if length is not None:
-        data: bytes = request.body  # a known length within the cap: read in one call (HubRequest)
+        data: bytes = request.body  # within the cap (checked above)
         return data
     data = request.body_file.read(service.max_body + 1)
     if len(data) > service.max_body:
@@ -293,7 +293,7 @@ def _authenticate_from_header(
     (``hub.ratelimit.public_per_minute``), and an address that has spent its allowance is
     refused before anything is parsed.
     """
-    limiter: RateLimiter = request.registry["rate_limiter"]
+    limiter: RateLimiter = request.find_service(RateLimiter)
     bucket = "soap-ip:" + (request.client_addr or "?")
     verdict = limiter.spent(bucket)
     if not verdict.allowed:
@@ -334,7 +334,7 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         else:
             caller, data = _authenticate_from_header(request, service, version)
         request.partner = caller
-        limit = request.registry["client_status"].limit_for(caller.client_id, service.default_rate)
+        limit = request.find_service(ClientStatus).limit_for(caller.client_id, service.default_rate)
         check_rate(request, "client:" + caller.client_id, limit)
 
         if data is None:
@@ -455,7 +455,7 @@ def add_soap_service(
     *,
     max_body: int | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
-    database: bool | str = True,
+    database: bool = True,
 ) -> None:
     """Serve a document/literal wrapped SOAP 1.1 + 1.2 service at ``path``.
 
@@ -464,8 +464,8 @@ def add_soap_service(
     authenticated partner). ``signed_operations`` answer with a WS-Security
     signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
-    file name; they are served at ``path?xsd=NAME``. ``database`` is passed on
-    to both views (hub.api's view option).
+    file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
+    (hub.api).
     """
     if "{" in path or not path.startswith("/"):
         raise ConfigurationError(f"SOAP service {name!r}: path must be a fixed absolute path")
@@ -502,14 +502,14 @@ def add_soap_service(
         if bad:
             raise ConfigurationError(f"SOAP service {name!r}: unknown scopes {sorted(bad)}")
 
-    cap = int(max_body or settings.get("hub.soap.max_body_bytes") or settings["hub.max_body_bytes"])
+    cap = int(max_body or settings["hub.soap.max_body_bytes"])
     route_name = f"soap.{name}"
     service = SoapService(
         name=name,
         path=path,
         route_name=route_name,
         max_body=cap,
-        max_header=min(cap, int(settings.get("hub.soap.max_header_bytes") or 32768)),
+        max_header=min(cap, int(settings["hub.soap.max_header_bytes"])),
         max_depth=max_depth,
         by_input={
             op.input_element: SoapOperation(

@@ -27,6 +27,8 @@ from connectors.billing import (
 )
 from connectors.billing.soap import SoapBilling
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from hub.lookup import process_service
+from hub.systems import Connectors
 from tests.connectors.fake_billing_soap import BillingData, FakeBillingSoap, SoapFault
 from tests.connectors.fakehttp import closed_port
 
@@ -321,7 +323,7 @@ def test_the_hub_takes_connector_options_from_the_environment(
     settings = {k: v for k, v in app_settings.items() if not k.startswith("hub.billing.")}
     settings["hub.billing.backend"] = "connectors.billing.reference:ReferenceBilling"
     app = main({}, **settings, **{"hub.test_engine": engine})
-    billing = app.registry["connectors"]["billing"]
+    billing = process_service(app.registry, Connectors)["billing"]
     assert isinstance(billing, SoapBilling)
     assert (billing.wsdl_url, billing.operation_timeout) == (fake.wsdl_url, 0.5)
     checks = TestApp(app).get("/readyz", status="*").json["checks"]

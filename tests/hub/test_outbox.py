@@ -36,7 +36,7 @@ from hub.outbox import (
     retry,
     take_new_ids,
 )
-from hub.services import build_connectors
+from hub.systems import build_connectors
 
 # Reference connectors as a deployment's ini would name them.
 CONNECTORS: dict[str, str] = {
@@ -113,7 +113,9 @@ def ensure_up_all(engine: Engine) -> None:
 
 @pytest.fixture()
 def queue(tmp_path: Path) -> OutboxQueue:
-    return OutboxQueue.from_settings({"hub.queue.sqlite_path": str(tmp_path / "queue.sqlite")})
+    return OutboxQueue.from_settings(
+        {"hub.redis_url": "", "hub.queue.sqlite_path": str(tmp_path / "queue.sqlite")}
+    )
 
 
 def queued_ids(queue: OutboxQueue) -> list[int]:

@@ -12,7 +12,10 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from webtest import TestApp
 
-from hub.auth.tokens import rotate_signing_key
+from hub.api import ClientStatus
+from hub.auth.tokens import TokenKeyRing, rotate_signing_key
+from hub.crypto import token_key_box
+from hub.lookup import process_service
 
 
 def test_liveness_and_readiness(testapp: TestApp) -> None:
@@ -48,12 +51,16 @@ def test_token_and_protected_call(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["hub:ping"])
     response = testapp.get("/api/v1/ping", headers=client["headers"])
     assert response.json == {"status": "ok", "client_id": client["client_id"]}
-    claims = jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).claims
+    claims = jwt.decode(
+        client["token"], process_service(testapp.app.registry, TokenKeyRing).public_keyset()
+    ).claims
     assert claims["client_id"] == client["client_id"]
     assert claims["aud"] == "discom-hub"
     assert claims["exp"] - claims["iat"] == 900
     assert (
-        jwt.decode(client["token"], testapp.app.registry["token_keys"].public_keyset()).header["typ"]
+        jwt.decode(
+            client["token"], process_service(testapp.app.registry, TokenKeyRing).public_keyset()
+        ).header["typ"]
         == "at+jwt"
     )
 
@@ -158,7 +165,7 @@ def _claims(client_id: str, **override: Any) -> dict[str, Any]:
 def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: str) -> None:
     client = make_client(["hub:ping"])
     cid = client["client_id"]
-    keys = testapp.app.registry["token_keys"]
+    keys = process_service(testapp.app.registry, TokenKeyRing)
     signing = keys.signing_keyset().keys[0]
     kid = signing.kid
     url = "/api/v1/ping"
@@ -216,7 +223,7 @@ def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: s
 
 def test_ec_key_of_same_kid_is_rejected(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["hub:ping"])
-    kid = testapp.app.registry["token_keys"].signing_keyset().keys[0].kid
+    kid = process_service(testapp.app.registry, TokenKeyRing).signing_keyset().keys[0].kid
     forged = _forge(_claims(client["client_id"]), ECKey.generate_key("P-256"), "ES256", {"kid": kid})
     testapp.get("/api/v1/ping", headers={"Authorization": "Bearer " + forged}, status=401)
 
@@ -228,16 +235,16 @@ def test_revoked_client_loses_access(testapp: TestApp, make_client: Any, dbsessi
     testapp.get("/api/v1/ping", headers=client["headers"])
     assert revoke_client(dbsession, client["client_id"])
     dbsession.flush()
-    with testapp.app.registry["client_status"].reading_from(dbsession.connection()):
+    with process_service(testapp.app.registry, ClientStatus).reading_from(dbsession.connection()):
         testapp.get("/api/v1/ping", headers=client["headers"], status=401)
 
 
 def test_key_rotation_keeps_old_tokens_valid(testapp: TestApp, make_client: Any, dbsession: Any) -> None:
     old = make_client(["hub:ping"])
     registry = testapp.app.registry
-    keys = registry["token_keys"]
+    keys = process_service(registry, TokenKeyRing)
     old_kid = keys.signing_keyset().keys[0].kid
-    rotate_signing_key(dbsession, registry["secret_box.keys"])
+    rotate_signing_key(dbsession, token_key_box(registry.settings))
     dbsession.flush()
     keys._session_factory = lambda: _NonClosing(dbsession)
     try:
@@ -278,7 +285,7 @@ def test_oversized_body_is_413_before_parsing(testapp: TestApp) -> None:
 
 def test_rate_limit_gives_429_with_retry_after(testapp: TestApp, make_client: Any, dbsession: Any) -> None:
     client = make_client(["hub:ping"], rate_per_minute=3)
-    with testapp.app.registry["client_status"].reading_from(dbsession.connection()):
+    with process_service(testapp.app.registry, ClientStatus).reading_from(dbsession.connection()):
         codes = [
             testapp.get("/api/v1/ping", headers=client["headers"], expect_errors=True).status_int
             for _ in range(5)
@@ -316,81 +323,25 @@ def test_docs_page_works_offline(testapp: TestApp) -> None:
 
 
 @pytest.mark.parametrize("path", ['/verify/"},{"admin":true}/प्रमाण\n', '/verify/"},{"admin":true}\\\n\x00'])
-def test_access_line_is_json_even_for_hostile_paths(capsys: Any, path: str) -> None:
+def test_access_record_is_one_json_line_even_for_hostile_paths(capsys: Any, path: str, wsgi_app: Any) -> None:
     from urllib.parse import quote
 
-    from pyramid.request import Request
     from pyramid.response import Response
 
-    from hub.observability import write_access_line
+    from hub.observability import configure_logging, current_request_id, log_access
+    from hub.request import HubRequest
 
-    request = Request.blank(quote(path), method='P"UT')
-    write_access_line(request, Response(status=404), time.perf_counter(), "abc12345")
+    configure_logging(json_logs=False)
+    request = HubRequest.blank(quote(path), method='P"UT')
+    request.registry = wsgi_app.registry
+    capsys.readouterr()
+    token = current_request_id.set("abc12345")
+    try:
+        log_access(request, Response(status=404), time.perf_counter())
+    finally:
+        current_request_id.reset(token)
     line = capsys.readouterr().err
     assert line.endswith("\n") and line.count("\n") == 1
     entry = json.loads(line)
-    assert entry["path"] == path and entry["method"] == 'P"UT'
+    assert entry["logger"] == "hub.access" and entry["path"] == path and entry["method"] == 'P"UT'
     assert entry["status"] == 404 and entry["request_id"] == "abc12345" and "admin" not in entry
-
-
-def test_access_lines_held_for_a_moment_are_written_together_and_in_order() -> None:
-    from hub.observability import AccessLog
-
-    written: list[str] = []
-    log = AccessLog(0.05, written.append)
-    for n in range(3):
-        log(f"line {n}\n")
-    assert written == [], "held, not written per request"
-    deadline = time.monotonic() + 5
-    while not written and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert written == ["line 0\nline 1\nline 2\n"], "one write, in order"
-
-
-def test_access_lines_past_the_holding_limit_are_written_at_once() -> None:
-    from hub.observability import AccessLog
-
-    written: list[str] = []
-    log = AccessLog(3600, written.append)
-    line = "x" * 1023 + "\n"
-    for _ in range(AccessLog.MAX_HELD_CHARS // len(line)):
-        log(line)
-    assert len(written) == 1 and written[0] == line * (AccessLog.MAX_HELD_CHARS // len(line))
-    immediate: list[str] = []
-    AccessLog(0, immediate.append)("now\n")
-    assert immediate == ["now\n"]
-
-
-def test_web_app_sets_the_gil_switch_interval(engine: Any, app_settings: dict[str, Any]) -> None:
-    import sys
-
-    from hub import main
-
-    before = sys.getswitchinterval()
-    try:
-        main({}, **app_settings, **{"hub.test_engine": engine, "hub.gil_switch_interval_ms": "0.7"})
-        assert sys.getswitchinterval() == pytest.approx(0.0007)
-        main({}, **app_settings, **{"hub.test_engine": engine})
-        assert sys.getswitchinterval() == pytest.approx(0.0002)  # the default
-    finally:
-        sys.setswitchinterval(before)
-
-
-def test_gil_switch_interval_must_be_positive(engine: Any, app_settings: dict[str, Any]) -> None:
-    from hub import main
-
-    with pytest.raises(Exception, match="gil_switch_interval_ms"):
-        main({}, **app_settings, **{"hub.test_engine": engine, "hub.gil_switch_interval_ms": "0"})
-
-
-def test_no_request_extension_is_applied_per_request(wsgi_app: Any) -> None:
-    # Pyramid binds every request method and builds a class for reified properties on each
-    # request; the hub's (pyramid_tm's, pyramid_services') are declared on HubRequest instead.
-    from connectors.billing import IBilling
-    from hub.request import HubRequest
-
-    assert wsgi_app.request_extensions is None
-    request = HubRequest.blank("/")
-    request.registry = wsgi_app.registry
-    assert request.find_service(IBilling) is request.find_service(IBilling)
-    assert request.find_service_factory(IBilling) is not None

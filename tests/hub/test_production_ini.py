@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey
 
-from hub.services import SYSTEMS, build_connectors
 from hub.settings import overlay_environment
+from hub.systems import SYSTEMS, build_connectors
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 
 from connectors.demo import PERSONAS
+from hub.lookup import process_service
+from hub.systems import Connectors
 from tests.conftest import database_kind
 
 DUES = PERSONAS["dues"]
@@ -52,7 +54,7 @@ def test_reference_backends_answer_while_the_hub_holds_its_write_lock(
     hub_file = make_url(live_database_url).database
     assert hub_file is not None
     assert live_reference_engine.url.database != hub_file
-    connectors = live_wsgi_app.registry["connectors"]
+    connectors = process_service(live_wsgi_app.registry, Connectors)
     billing, samagra = connectors["billing"], connectors["samagra"]
     number = DUES.consumer_numbers[0]
     owed = billing.outstanding_dues(number).amount

@@ -31,6 +31,7 @@ from connectors.singlewindow.reference import ReferenceSingleWindow
 from connectors.sms.reference import RefSmsMessage
 from hub.models.outbox import OutboxMessage
 from hub.outbox import OutboxQueue, register_handler
+from hub.settings import validate
 from tests.hub.test_outbox import CONNECTORS, OutboxRows, status_update
 
 pytestmark = pytest.mark.slow
@@ -186,7 +187,9 @@ def worker(rows: OutboxRows, worker_settings: dict[str, str], tmp_path: Path) ->
 @pytest.fixture()
 def producer(worker_settings: dict[str, str]) -> OutboxQueue:
     """The web process's side of the queue: what the after-commit hook submits to."""
-    return OutboxQueue.from_settings(worker_settings)
+    settings: dict[str, Any] = dict(worker_settings)
+    validate(settings)
+    return OutboxQueue.from_settings(settings)
 
 
 def status_of(rows: OutboxRows, message_id: int) -> str:

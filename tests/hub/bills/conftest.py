@@ -20,8 +20,10 @@ from connectors.demo import PERSONAS, generate_demo_data
 from connectors.payment import SignedCallback
 from connectors.payment.reference import ReferencePayment
 from hub.console.officers import create_officer
+from hub.lookup import process_service
 from hub.models import BillPayment, BillPaymentOrder, Officer, OutboxMessage, PaymentEvent
 from hub.outbox import DeliveryOutcome
+from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
 DUES = PERSONAS["dues"].consumer_numbers[0]  # owes 4572.50
@@ -43,7 +45,7 @@ class Bills:
 
     @property
     def gateway(self) -> ReferencePayment:
-        gateway: ReferencePayment = self.app.app.registry["connectors"]["payment"]
+        gateway: ReferencePayment = process_service(self.app.app.registry, Connectors)["payment"]
         return gateway
 
     def drain(self, connectors: dict[str, Any] | None = None) -> list[DeliveryOutcome]:

@@ -10,6 +10,8 @@ import pytest
 
 from connectors.errors import ConnectorUnavailable
 from connectors.reference_db import set_down
+from hub.lookup import process_service
+from hub.systems import Connectors
 from tests.hub.bills.conftest import DISCONNECTED, DUES, UNKNOWN, Bills
 
 
@@ -235,7 +237,7 @@ def test_worker_crash_between_posting_and_recording_posts_once(bills: Bills) -> 
     bills.app.post_json(
         "/api/v1/bills/payments/bbps", bbps(bills), headers=bills.headers("bills:bbps"), status=202
     )
-    connectors = dict(bills.app.app.registry["connectors"])
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
     connectors["billing"] = CrashAfterPosting(connectors["billing"])
     [outcome] = bills.drain(connectors)
     assert outcome.result == "retry"

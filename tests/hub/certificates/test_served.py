@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hub.auth.clients import create_client
+from hub.crypto import soap_password_box
 from hub.models.document import DocumentVerification
 from hub.settings import env_name
 from tests.hub.documents_fixtures import issue, no_dues_request
@@ -89,7 +90,10 @@ class Served:
     def partner(self, scopes: list[str]) -> tuple[str, dict[str, str]]:
         with Session(self.engine) as session, session.begin():
             made = create_client(
-                session, "Returning Officer Bhopal", scopes, secret_box=self.registry["secret_box.soap"]
+                session,
+                "Returning Officer Bhopal",
+                scopes,
+                secret_box=soap_password_box(self.registry.settings),
             )
         basic = base64.b64encode(f"{made.client_id}:{made.client_secret}".encode()).decode()
         token = httpx.post(

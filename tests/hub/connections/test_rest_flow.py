@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from connectors.billing.tables import RefLedgerEntry
 from connectors.payment import PaymentStatus
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.connection import ConnectionApplication, ConnectionIncident, ConnectionPayment
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowBreach, WorkflowCase
+from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import DocumentHost, Hub
 from tests.hub.connections.samples import PDF, document, industrial_form, lt_industrial_form, submission
@@ -48,7 +50,7 @@ def pay(hub: Hub, sw_id: str, **kw: Any) -> Any:
     """The gateway: the payer pays the demand note's order; returns the signed callback."""
     order_id = hub.application(sw_id).payment_order_id
     assert order_id
-    return hub.app.app.registry["connectors"]["payment"].complete_order(order_id, **kw)
+    return process_service(hub.app.app.registry, Connectors)["payment"].complete_order(order_id, **kw)
 
 
 def post_callback(hub: Hub, callback: Any, status: int = 200) -> Any:

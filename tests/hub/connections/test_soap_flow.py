@@ -13,7 +13,9 @@ from zeep import Client, Settings
 from zeep.exceptions import Fault
 from zeep.transports import Transport
 
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
+from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import Hub
 from tests.hub.connections.samples import industrial_form
@@ -85,7 +87,9 @@ def test_industrial_application_through_soap_to_release(
 
     # The single window relays the gateway's signed callback verbatim.
     app = hub.application(sw_id)
-    callback = hub.app.app.registry["connectors"]["payment"].complete_order(app.payment_order_id)
+    callback = process_service(hub.app.app.registry, Connectors)["payment"].complete_order(
+        app.payment_order_id
+    )
     relayed = {
         "callback_body": callback.body,
         "payment_timestamp": callback.headers["X-Payment-Timestamp"],

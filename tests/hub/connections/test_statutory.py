@@ -22,10 +22,12 @@ from webtest import TestApp
 from forms.newconnection.workflow import WORKFLOW_NAME
 from hub.connections.config import AREA_CLASSES
 from hub.console.officers import create_officer
+from hub.lookup import process_service
 from hub.models import AuditEntry, JobLease
 from hub.models.connection import ConnectionApplication
 from hub.models.workflow import WorkflowBreach, WorkflowCase
 from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
+from hub.systems import Connectors
 from hub.workflow import WorkflowRegistry
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import Hub
@@ -84,7 +86,7 @@ def breach_notices(portal: FakeSingleWindow, sw_id: str) -> list[Any]:
 def test_stage_limits_fit_inside_the_statutory_period_of_every_area_class(
     hub: Hub, client: dict[str, Any]
 ) -> None:
-    workflows: WorkflowRegistry = hub.app.app.registry["workflows"]
+    workflows: WorkflowRegistry = process_service(hub.app.app.registry, WorkflowRegistry)
     definition = workflows.get(WORKFLOW_NAME)  # what new cases start under
     # A metro application filed over REST gets its first stage's share of 3 days, not 48 hours.
     ack = file_metro(hub, client, "SW-STAT-LIMIT")
@@ -246,7 +248,7 @@ def test_a_case_reported_late_is_compensated_once_at_release(
     hub.officer("SW-STAT-COMP", "inspection_passed", "dc_assistant_manager")
     hub.officer("SW-STAT-COMP", "issue_demand_note", "dc_manager")
     order_id = hub.application("SW-STAT-COMP").payment_order_id
-    callback = hub.app.app.registry["connectors"]["payment"].complete_order(order_id)
+    callback = process_service(hub.app.app.registry, Connectors)["payment"].complete_order(order_id)
     hub.app.post("/api/v1/connections/payments", callback.body, headers=dict(callback.headers))
     hub.officer("SW-STAT-COMP", "sanction", "dc_manager")
     due = datetime.fromisoformat(

@@ -13,6 +13,7 @@ from webtest import TestApp
 
 from hub.console import CaseView, Evidence, Field
 from hub.console.officers import OfficerError, create_officer
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.throttle import SignInFailures
 from hub.models.workflow import WorkflowCase
@@ -58,7 +59,7 @@ class ToyProvider:
 @pytest.fixture()
 def console(testapp: TestApp, dbsession: Session) -> dict[str, Any]:
     registry = testapp.app.registry
-    workflows: WorkflowRegistry = registry["workflows"]
+    workflows: WorkflowRegistry = process_service(registry, WorkflowRegistry)
     if "console_toy" not in workflows.latest:
         workflows.add(WorkflowDefinition.from_dict(TOY))
         registry["console_providers"]["console_toy"] = ToyProvider()

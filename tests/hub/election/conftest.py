@@ -20,13 +20,17 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from certs.document import Holder, mask_mobile
+from hub.api import ClientStatus
 from hub.auth.clients import create_client
 from hub.certificates.issuing import Issued, revoke_document
+from hub.crypto import soap_password_box
 from hub.election.holder_sms import follow_verification_log
+from hub.lookup import process_service
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.outbox import DeliveryOutcome
+from hub.systems import Connectors
 from tests.conftest import _basic
 from tests.hub.documents_fixtures import issue, no_dues_request
 from tests.hub.live_server import ThreadingServer
@@ -80,10 +84,10 @@ class Election:
                 session,
                 name,
                 scopes or ["certificates:verify", "dues:read"],
-                secret_box=self.registry["secret_box.soap"],
+                secret_box=soap_password_box(self.registry.settings),
                 soap=True,
             )
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
         token = self.app.post(
             "/oauth/token",
             {"grant_type": "client_credentials"},
@@ -159,7 +163,9 @@ class Election:
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:
         return [
-            m for m in self.registry["connectors"]["sms"].messages_to(mobile) if m.template_name == template
+            m
+            for m in process_service(self.registry, Connectors)["sms"].messages_to(mobile)
+            if m.template_name == template
         ]
 
 

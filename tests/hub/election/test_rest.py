@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from connectors.errors import ConnectorUnavailable
+from hub.lookup import process_service
 from hub.models.document import DocumentVerification
+from hub.systems import Connectors
 from tests.hub.election.conftest import AUTHORITY_NAME, Election
 
 VERIFY = "/api/v1/certificates/verify"
@@ -184,7 +186,7 @@ def test_dues_when_billing_is_down_is_503_not_a_guess(
     election: Election, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     authority = election.authority()
-    billing = election.registry["connectors"]["billing"]
+    billing = process_service(election.registry, Connectors)["billing"]
 
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectorUnavailable("billing timed out", system="billing")

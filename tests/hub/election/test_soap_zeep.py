@@ -17,7 +17,9 @@ from zeep.wsse.username import UsernameToken
 from connectors.demo import PERSONAS
 from connectors.errors import ConnectorUnavailable
 from hub.election.soap import PATH
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
+from hub.systems import Connectors
 from tests.hub.election.conftest import Election
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -208,7 +210,9 @@ def test_faults_reach_zeep(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectorUnavailable("billing timed out", system="billing")
 
-    monkeypatch.setattr(election.registry["connectors"]["billing"], "outstanding_dues_many", down)
+    monkeypatch.setattr(
+        process_service(election.registry, Connectors)["billing"], "outstanding_dues_many", down
+    )
     with pytest.raises(Fault) as raised:
         port.GetDuesStatus(consumer_number=["1234567890"])
     assert fault_code(raised.value) == "dependency_unavailable"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hub.kyc.limits import KycApiSettings, KycLimits
-from hub.settings import ConfigurationError
+from hub.settings import ConfigurationError, validate
 
 
 class MemoryCounter:
@@ -63,13 +65,15 @@ def test_exports_per_minute() -> None:
         {"hub.kyc_api.consent_days": "900"},
     ],
 )
-def test_malformed_settings_are_named(settings: dict[str, str]) -> None:
+def test_malformed_settings_are_named(settings: dict[str, str], app_settings: dict[str, Any]) -> None:
+    merged = {**app_settings, **settings}
     with pytest.raises(ConfigurationError, match="hub.kyc_api."):
-        KycApiSettings.from_settings(settings)
+        validate(merged)
+        KycApiSettings.from_settings(merged)
 
 
-def test_settings_defaults_and_overrides() -> None:
-    parsed = KycApiSettings.from_settings(
-        {"hub.kyc_api.export_chunk": "500", "hub.kyc_api.absent_ratio": "0.3"}
-    )
+def test_settings_defaults_and_overrides(app_settings: dict[str, Any]) -> None:
+    merged = {**app_settings, "hub.kyc_api.export_chunk": "500", "hub.kyc_api.absent_ratio": "0.3"}
+    validate(merged)
+    parsed = KycApiSettings.from_settings(merged)
     assert parsed.export_chunk == 500 and parsed.absent_ratio == 0.3 and parsed.ids_per_minute == 20_000

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from connectors.demo import PERSONAS
+from hub.lookup import process_service
 from hub.models.meter import CommandStatus, MeterCommand
 from hub.outbox import DeliveryOutcome, enqueue, unit_of_work
 from hub.periodic import JOBS_KEY
+from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
 METER_SETTINGS: dict[str, str] = {
@@ -40,7 +42,7 @@ class MeterFlow:
         self.engine = engine
         self.reference = reference  # the outside systems' own store (the head-end's commands)
         self.registry = app.app.registry
-        self.connectors = self.registry["connectors"]
+        self.connectors = process_service(self.registry, Connectors)
         self.headers = make_client(["meters:read"])["headers"]
 
     @staticmethod

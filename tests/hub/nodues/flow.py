@@ -9,7 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
+from hub.lookup import process_service
 from hub.outbox import DeliveryOutcome
+from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
 # The reference connectors come from tests/conftest.py (CONNECTOR_SETTINGS); the console runs on http here.
@@ -36,7 +38,7 @@ class Flow:
         return drain_outbox(self.registry, self.engine)
 
     def sms(self, mobile: str, template: str | None = None) -> list[Any]:
-        sent = self.registry["connectors"]["sms"].messages_to(mobile)
+        sent = process_service(self.registry, Connectors)["sms"].messages_to(mobile)
         return [m for m in sent if template is None or m.template_name == template]
 
     # -- REST ----------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from webtest import TestApp
 
 from connectors.billing import NewConsumer
 from connectors.demo import PERSONAS
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.nodues import LinkedConnection, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase
+from hub.systems import Connectors
 from tests.hub.nodues.flow import PURPOSE, Flow
 
 CLEAN = PERSONAS["clean"]
@@ -196,7 +198,7 @@ def test_unknown_and_someone_elses_connections_unlink_and_unlinked_applications(
 
 def test_the_26th_connection_is_refused(flow: Flow) -> None:
     mobile = "9812345670"
-    billing = flow.registry["connectors"]["billing"]
+    billing = process_service(flow.registry, Connectors)["billing"]
     numbers = [
         billing.create_consumer(
             NewConsumer(f"test-26-{i}", "Kamal Soni", "कमल सोनी", None, mobile, "DC-101", "LV1")

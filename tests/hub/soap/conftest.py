@@ -27,7 +27,10 @@ from webtest import TestApp
 from certs.keys import KeyRing
 from certs.wssecurity import message_signer
 from hub import make_config
+from hub.api import ClientStatus
 from hub.auth.clients import create_client
+from hub.crypto import soap_password_box
+from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
 from tests.hub.soap.echo_service import add_echo_service
@@ -41,8 +44,6 @@ def soap_keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
 
 def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, **overrides: Any) -> Router:
     config = make_config({}, **{**settings, **overrides, "hub.test_engine": engine})
-    if "soap_username_tokens" not in config.registry:  # until hub.main includes hub.soap
-        config.include("hub.soap")
     add_echo_service(config)
 
     config.registry["soap_message_signer"] = message_signer(keyring).sign
@@ -71,7 +72,11 @@ class CommittedClients:
     def __call__(self, scopes: list[str]) -> dict[str, Any]:
         with Session(self.engine) as session:
             made = create_client(
-                session, "soap test client", scopes, secret_box=self.registry["secret_box.soap"], soap=True
+                session,
+                "soap test client",
+                scopes,
+                secret_box=soap_password_box(self.registry.settings),
+                soap=True,
             )
             session.commit()
         self.created.append(made.client_id)
@@ -106,7 +111,7 @@ class CommittedClients:
         with Session(self.engine) as session:
             assert revoke_client(session, client_id)
             session.commit()
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
 
     def cleanup(self) -> None:
         if not self.created:
@@ -114,7 +119,7 @@ class CommittedClients:
         with self.engine.begin() as conn:
             conn.execute(delete(SoapNonce).where(SoapNonce.client_id.in_(self.created)))
             conn.execute(delete(PartnerClient).where(PartnerClient.client_id.in_(self.created)))
-        self.registry["client_status"].invalidate()
+        process_service(self.registry, ClientStatus).invalidate()
 
 
 @pytest.fixture()

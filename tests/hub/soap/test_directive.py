@@ -25,8 +25,6 @@ XSDS = [HERE / "echo.xsd", HERE / "common.xsd"]
 @pytest.fixture()
 def config(engine: Engine, app_settings: dict[str, Any]) -> Any:
     config = make_config({}, **{**app_settings, "hub.test_engine": engine})
-    if "soap_username_tokens" not in config.registry:
-        config.include("hub.soap")
     return config
 
 

@@ -1,14 +1,10 @@
-"""Small helpers every REST view uses to read its input."""
+"""Small helpers REST views share: the JSON body as a Reader, who is asking, an optional partner token."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from pyramid.request import Request
-from pyramid.response import Response
 
 from forms.reader import Reader, parse_json_object
 from hub.api import authenticate
@@ -19,39 +15,6 @@ from hub.errors import Problem
 def json_reader(request: Request) -> Reader:
     """The JSON object body as a :class:`forms.reader.Reader`; FormError becomes problem+json (hub.errors)."""
     return Reader(parse_json_object(request.body, request.content_type))
-
-
-# One encoder for every json_response: json.dumps(value, **options) builds a new one per call,
-# and JSONEncoder.encode builds its C encoder on every call too (~1.3 µs of a 3 µs encode):
-# build that once. No cycle check: bodies are trees the hub builds itself.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-_C_ENCODER = (
-    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True)
-    if c_make_encoder is not None
-    else None
-)
-
-
-def _encode(body: Mapping[str, Any]) -> str:
-    if _C_ENCODER is None:
-        return _ENCODER.encode(body)
-    return "".join(_C_ENCODER(body, 0))
-
-
-def json_response(body: Mapping[str, Any]) -> Response:
-    """A JSON answer written straight into a Response, for the hub's hottest answers.
-
-    The "json" renderer answers the same bytes' worth of JSON, but Pyramid's
-    renderer machinery (system values, BeforeRender, the lazily made
-    request.response, its charset rules) costs ~60 µs per answer: on
-    certificate verification, a fifth of the request. ``body`` holds only
-    JSON types (no adapters are consulted).
-    """
-    data = _encode(body).encode()
-    return Response(
-        body=data,
-        headerlist=[("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))],
-    )
 
 
 def client_label(request: Request) -> str:

@@ -1,0 +1,53 @@
+"""What every ``hub-admin`` command shares: its settings, an engine, a unit of work.
+
+hub.cli only dispatches; the commands of a flow live in that flow's ``cli.py`` and use this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+
+def load_settings(ini: str) -> dict[str, Any]:
+    """The app's settings from ``ini`` with the environment overlay, validated."""
+    from plaster import get_settings
+
+    from hub import settings as hub_settings
+
+    raw = dict(get_settings(ini, "app:main"))
+    merged = hub_settings.overlay_environment(raw)
+    hub_settings.validate(merged)
+    return merged
+
+
+def engine_for(settings: dict[str, Any]) -> Engine:
+    from hub.db import make_engine
+
+    return make_engine(settings["hub.database_url"], pool_size=2, writer=True)
+
+
+def reference_store_for(settings: dict[str, Any]) -> Engine | None:
+    """The reference backends' own store, its tables created if missing (None when not configured)."""
+    from connectors.reference_db import open_reference_store
+
+    url = settings.get("hub.reference.database_url", "")
+    return open_reference_store(url, pool_size=2) if url else None
+
+
+@contextmanager
+def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
+    """One transaction (hub.outbox.unit_of_work): committed when the block ends normally,
+    rolled back otherwise. Outbox messages it writes wait for the worker's sweep."""
+    from hub.outbox import unit_of_work
+
+    engine = engine_for(settings)
+    try:
+        with unit_of_work({"db_engine": engine}) as session:
+            yield session
+    finally:
+        engine.dispose()
