@@ -64,7 +64,7 @@ def includeme(config: Configurator) -> None:
     # Overdue states escalate through hub.workflow's periodic job, for every workflow; the
     # statutory date is this flow's own (hub-worker runs it, one worker at a time).
     config.add_periodic_job(STATUTORY_JOB, STATUTORY_INTERVAL_SECONDS, service.watch_statutory_dates)
-    config.include("hub.connections.rest")
+    config.include("hub.connections.views")
     config.include("hub.connections.soap")
     if hasattr(config, "add_console_provider"):
         from hub.connections.console import ConnectionCaseProvider

@@ -52,4 +52,4 @@ def includeme(config: Configurator) -> None:
     config.add_status_report("holder_sms", backlog)
     config.add_outbox_handler(JOB_KIND, ElectionJobHandler(config.registry))
     config.include("hub.election.soap")
-    config.include("hub.election.rest")
+    config.include("hub.election.views")

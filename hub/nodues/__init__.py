@@ -13,7 +13,7 @@ from pyramid.config import Configurator
 from hub.lookup import process_service
 from hub.nodues import views
 from hub.nodues.accounts import EKYC_KIND, EkycRunner
-from hub.nodues.applications import CHECKS_KIND, ChecksRunner, NoDuesTransitions
+from hub.nodues.service import CHECKS_KIND, ChecksRunner, NoDuesTransitions
 from hub.nodues.workflow import SUBJECT_TYPE, WORKFLOW, definition, parse_routing
 from hub.workflow import WorkflowRegistry
 

@@ -13,8 +13,8 @@ from hub.console.labels import details_text, in_ist, value_label
 from hub.models.document import IssuedDocument
 from hub.models.nodues import NoDuesApplication, NoDuesCheck
 from hub.models.workflow import WorkflowCase
-from hub.nodues.applications import IDENTITY_PROOFS
 from hub.nodues.names import same_name
+from hub.nodues.service import IDENTITY_PROOFS
 
 CHECK_LABELS = {
     "dues": ("बकाया राशि", "Outstanding dues"),

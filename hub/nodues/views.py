@@ -29,15 +29,6 @@ from hub.models.nodues import ConsumerAccount, NoDuesApplication
 from hub.models.otp import OtpChallenge
 from hub.nodues import accounts as acc
 from hub.nodues.accounts import Billing
-from hub.nodues.applications import (
-    ELECTIONS,
-    Filing,
-    application_json,
-    file_application,
-    find_application,
-    has_open_application,
-    person_connections,
-)
 from hub.nodues.names import (
     ACCOUNT_ID,
     APPLICATION_ID,
@@ -47,6 +38,15 @@ from hub.nodues.names import (
     OTP_CODE,
     SAMAGRA_ID,
     read_name,
+)
+from hub.nodues.service import (
+    ELECTIONS,
+    Filing,
+    application_json,
+    file_application,
+    find_application,
+    has_open_application,
+    person_connections,
 )
 from hub.openapi import text_schema
 from hub.otp import OtpRefused, consume_otp

@@ -21,8 +21,8 @@ def loaded_after(module: str) -> set[str]:
     ("module", "forbidden"),
     [
         ("hub.certificates.views", {"hub.soap", "hub.election.soap", "hub.election"}),
-        ("hub.election.rest", {"hub.soap", "hub.election.soap"}),
-        ("hub.election.soap", {"hub.certificates.views", "hub.election.rest"}),
+        ("hub.election.views", {"hub.soap", "hub.election.soap"}),
+        ("hub.election.soap", {"hub.certificates.views", "hub.election.views"}),
     ],
 )
 def test_a_layer_does_not_load_what_it_must_not_know(module: str, forbidden: set[str]) -> None:
