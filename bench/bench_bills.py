@@ -250,12 +250,12 @@ def _posting(
     )
 
 
-def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
+def reconciliation_data(engine: Any, root: Path, lines: int, day: str) -> Path:
+    """``lines`` posted payments of channel bbps on ``day`` with their ledger postings, and a
+    settlement file of as many lines (1% amounts differ, 1% missing in the hub)."""
     from sqlalchemy import text
 
-    lines = int(args.bills_reconcile_lines)
-    day = "2026-11-30"
-    settlement = env.root / "settlement.csv"
+    settlement = root / "settlement.csv"
     with engine.begin() as conn:
         driver = conn.connection.driver_connection
         with driver.cursor() as cur:
@@ -285,7 +285,15 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
     with engine.begin() as conn:
         conn.execute(text("ANALYZE bill_payments"))
         conn.execute(text("ANALYZE ref_ledger_entry"))
+    return settlement
 
+
+def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
+    from sqlalchemy import text
+
+    lines = int(args.bills_reconcile_lines)
+    day = "2026-11-30"
+    settlement = reconciliation_data(engine, env.root, lines, day)
     code = (
         "import sys, json, resource, time; from datetime import date\n"
         "from hub.db import make_engine\n"
