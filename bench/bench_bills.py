@@ -303,7 +303,7 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
         "day = date.fromisoformat(sys.argv[3])\n"
         "t = time.perf_counter()\n"
         "with open(sys.argv[2]) as f:\n"
-        "    run_id = Reconciler(engine).run('bbps', day, sys.argv[2], f, ReferenceBilling(engine).payments_posted(day), 'bench')\n"
+        "    run_id = Reconciler(engine).run('bbps', day, sys.argv[2], f, ReferenceBilling(engine).payments_posted_tsv(day), 'bench')\n"
         "elapsed = time.perf_counter() - t\n"
         "print(json.dumps({'seconds': elapsed, 'run_id': run_id, 'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
     )
