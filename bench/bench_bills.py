@@ -51,6 +51,8 @@ from bench.common import (
 )
 
 SECTION = "bills"
+# The reconciler's peak RSS, whatever the file's size (interpreter, SQLAlchemy, one chunk).
+RECONCILE_RSS_LIMIT_KIB = 200 * 1024
 SETTINGS = {
     "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
@@ -340,6 +342,9 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
         )
     from bench.common import median
 
+    # Flat memory: the reconciler holds a chunk, never the file; its peak RSS must not grow with it.
+    if max(rss) > RECONCILE_RSS_LIMIT_KIB:
+        raise BenchError(f"reconciliation peaked at {max(rss) // 1024} MiB (limit {RECONCILE_RSS_LIMIT_KIB // 1024} MiB)")
     expected_differ = sum(1 for i in range(lines) if i % 100 == 7)
     if counts.get("amount_differs") != expected_differ:
         raise BenchError(f"reconciliation counted {counts}, expected {expected_differ} amounts differing")

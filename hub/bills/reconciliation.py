@@ -86,11 +86,18 @@ _STAGING = (
     "CREATE TEMPORARY TABLE recon_unreadable (line_no INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_ledger (reference VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL)",
 )
-# A settlement line as _settlement_rows reads it: id, amount in rupees, anything; fields may be
-# quoted and padded. The file's line 1 is the header, so the n-th loaded line is line n + 1.
-_LINE = (
-    r'^\s*"?\s*([A-Za-z0-9][A-Za-z0-9_.:/-]{0,63})\s*"?\s*,'
-    r'\s*"?\s*(0|[1-9][0-9]{0,9})(?:\.([0-9]{1,2}))?\s*"?\s*,[^,]*\r?$'
+# A settlement line as _settlement_rows reads it: three fields, an id and an amount in rupees
+# (quotes and padding around a field ignored). Line 1 is the header: the n-th loaded line is line n + 1.
+_SPLIT = """
+    SELECT line_no + 1 AS line_no, BTRIM(SPLIT_PART(line, ',', 1), ' "') AS txn,
+           BTRIM(SPLIT_PART(line, ',', 2), ' "') AS amount,
+           line LIKE '%,%,%' AND line NOT LIKE '%,%,%,%' AS three_fields
+    FROM recon_raw WHERE BTRIM(line, E' \\r') <> ''
+"""
+# (text(): a colon is escaped; bounded repeats are slow in PostgreSQL's regex engine, lengths are checked apart.)
+_READABLE = (
+    "three_fields AND LENGTH(txn) <= 64 AND txn ~ '^[A-Za-z0-9][A-Za-z0-9_.\\:/-]*$' "
+    "AND amount ~ '^(0|[1-9][0-9]*)([.][0-9][0-9]?)?$' AND LENGTH(SPLIT_PART(amount, '.', 1)) <= 10"
 )
 
 
@@ -121,17 +128,12 @@ def _parse_in_database(conn: Connection) -> tuple[int, int]:
     loaded = conn.execute(
         text(
             "INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) "
-            "SELECT line_no + 1, m[1], CAST(m[2] AS BIGINT) * 100 + CAST(RPAD(COALESCE(m[3], '0'), 2, '0') AS BIGINT) "
-            "FROM (SELECT line_no, regexp_match(line, :pattern) AS m FROM recon_raw) parsed WHERE m IS NOT NULL"
-        ),
-        {"pattern": _LINE},
+            f"SELECT line_no, txn, CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM ({_SPLIT}) f "
+            f"WHERE {_READABLE}"
+        )
     ).rowcount
     unreadable = conn.execute(
-        text(
-            "INSERT INTO recon_unreadable (line_no) SELECT line_no + 1 FROM recon_raw "
-            "WHERE line !~ :pattern AND line !~ '^\\s*$'"
-        ),
-        {"pattern": _LINE},
+        text(f"INSERT INTO recon_unreadable (line_no) SELECT line_no FROM ({_SPLIT}) f WHERE NOT ({_READABLE})")
     ).rowcount
     return int(loaded), int(unreadable)
 
