@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     from sqlalchemy import select, text
 
     from connectors.demo import generate_demo_data
+    from connectors.reference_db import create_reference_schema
     from hub.models.bills import BillPayment
 
     figures: list[Figure] = []
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         engine = env.engine()
         stack.callback(engine.dispose)
+        create_reference_schema(engine)
         generate_demo_data(engine, consumers=400, seed=11)
         with engine.begin() as conn:
             owing = list(
