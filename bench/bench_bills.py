@@ -346,7 +346,9 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
 
     # Flat memory: the reconciler holds a chunk, never the file; its peak RSS must not grow with it.
     if max(rss) > RECONCILE_RSS_LIMIT_KIB:
-        raise BenchError(f"reconciliation peaked at {max(rss) // 1024} MiB (limit {RECONCILE_RSS_LIMIT_KIB // 1024} MiB)")
+        raise BenchError(
+            f"reconciliation peaked at {max(rss) // 1024} MiB (limit {RECONCILE_RSS_LIMIT_KIB // 1024} MiB)"
+        )
     expected_differ = sum(1 for i in range(lines) if i % 100 == 7)
     if counts.get("amount_differs") != expected_differ:
         raise BenchError(f"reconciliation counted {counts}, expected {expected_differ} amounts differing")

@@ -30,8 +30,8 @@ import io
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from datetime import date
+from itertools import islice
 from typing import TextIO
 
 from sqlalchemy import Connection, func, insert, select, text, update
@@ -123,18 +123,30 @@ def _chunks(spool: TextIO) -> Iterator[str]:
         yield chunk
 
 
+_PARSE = "".join(
+    (
+        "INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) SELECT line_no, txn, ",
+        "CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM (",
+        _SPLIT,
+        ") f WHERE ",
+        _READABLE,
+    )
+)
+_UNREADABLE = "".join(
+    (
+        "INSERT INTO recon_unreadable (line_no) SELECT line_no FROM (",
+        _SPLIT,
+        ") f WHERE NOT (",
+        _READABLE,
+        ")",
+    )
+)
+
+
 def _parse_in_database(conn: Connection) -> tuple[int, int]:
     """Split the loaded lines into settlement rows and unreadable line numbers; (loaded, unreadable)."""
-    loaded = conn.execute(
-        text(
-            "INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) "
-            f"SELECT line_no, txn, CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM ({_SPLIT}) f "
-            f"WHERE {_READABLE}"
-        )
-    ).rowcount
-    unreadable = conn.execute(
-        text(f"INSERT INTO recon_unreadable (line_no) SELECT line_no FROM ({_SPLIT}) f WHERE NOT ({_READABLE})")
-    ).rowcount
+    loaded = conn.execute(text(_PARSE)).rowcount
+    unreadable = conn.execute(text(_UNREADABLE)).rowcount
     return int(loaded), int(unreadable)
 
 
@@ -224,7 +236,9 @@ class Reconciler:
         cursor.executemany("INSERT INTO recon_unreadable (line_no) VALUES (?)", unreadable)
         ledger = (line.rstrip("\n").split("\t") for line in spool)
         while chunk_ledger := list(islice(ledger, self.batch)):
-            cursor.executemany("INSERT INTO recon_ledger (reference, amount_paise) VALUES (?, ?)", chunk_ledger)
+            cursor.executemany(
+                "INSERT INTO recon_ledger (reference, amount_paise) VALUES (?, ?)", chunk_ledger
+            )
         cursor.close()
         return loaded, len(unreadable)
 
@@ -316,8 +330,12 @@ class Reconciler:
             .group_by(ReconciliationItem.category)
         ):
             counts[category] = int(count)
-        distinct = conn.execute(text("SELECT COUNT(DISTINCT transaction_id) FROM recon_settlement")).scalar_one()
-        counts["unreadable_line"] = int(conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one())
+        distinct = conn.execute(
+            text("SELECT COUNT(DISTINCT transaction_id) FROM recon_settlement")
+        ).scalar_one()
+        counts["unreadable_line"] = int(
+            conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
+        )
         from_file = sum(
             counts[c]
             for c in (
