@@ -123,22 +123,16 @@ def _chunks(spool: TextIO) -> Iterator[str]:
         yield chunk
 
 
+# One pass over the lines: the readable ones into recon_settlement, the others' numbers noted.
 _PARSE = "".join(
     (
-        "INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) SELECT line_no, txn, ",
-        "CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM (",
-        _SPLIT,
-        ") f WHERE ",
+        "WITH parsed AS MATERIALIZED (SELECT line_no, txn, amount, ",
         _READABLE,
-    )
-)
-_UNREADABLE = "".join(
-    (
-        "INSERT INTO recon_unreadable (line_no) SELECT line_no FROM (",
+        " AS readable FROM (",
         _SPLIT,
-        ") f WHERE NOT (",
-        _READABLE,
-        ")",
+        ") f), unreadable AS (INSERT INTO recon_unreadable (line_no) SELECT line_no FROM parsed ",
+        "WHERE NOT readable) INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) ",
+        "SELECT line_no, txn, CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM parsed WHERE readable",
     )
 )
 
@@ -146,7 +140,7 @@ _UNREADABLE = "".join(
 def _parse_in_database(conn: Connection) -> tuple[int, int]:
     """Split the loaded lines into settlement rows and unreadable line numbers; (loaded, unreadable)."""
     loaded = conn.execute(text(_PARSE)).rowcount
-    unreadable = conn.execute(text(_UNREADABLE)).rowcount
+    unreadable = conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
     return int(loaded), int(unreadable)
 
 
