@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> list[Figure]:
     figures: list[Figure] = []
     with ExitStack() as stack:
         env = stack.enter_context(
-            hub_environment(postgres=True, ratelimit=args.ratelimit, extra_settings=SETTINGS)
+            hub_environment(
+                postgres=True, ratelimit=args.ratelimit, extra_settings=SETTINGS, reference_in_database=True
+            )
         )
         engine = env.engine()
         stack.callback(engine.dispose)
