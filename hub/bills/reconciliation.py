@@ -188,6 +188,10 @@ class Reconciler:
             # Staging is in temporary tables of this one connection: no other run sees them,
             # nothing is logged, and they are gone when the connection is returned.
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # A day's file is large: let the sorts and hashes of this one transaction
+                    # stay in memory rather than spill to disk.
+                    conn.execute(text("SET LOCAL work_mem = '128MB'"))
                 _create_staging(conn)
                 try:
                     if conn.dialect.name == "postgresql":
