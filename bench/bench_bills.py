@@ -341,7 +341,8 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
             )
         bare_samples.append(lines / _bare_sql(engine, settlement, day))
         print(
-            f"  round {round_no + 1}/{args.rounds}: hub {samples[-1]:,.0f} lines/s, bare {bare_samples[-1]:,.0f} lines/s",
+            f"  round {round_no + 1}/{args.rounds}: hub {samples[-1]:,.0f} lines/s, bare {bare_samples[-1]:,.0f} "
+            f"lines/s, ratio {samples[-1] / bare_samples[-1]:.2f}, reconciler peak RSS {rss[-1] / 1024:.0f} MiB",
             flush=True,
         )
     from bench.common import median
