@@ -51,6 +51,8 @@ from bench.common import (
 )
 
 SECTION = "bills"
+# The reconciler's peak RSS, whatever the file's size (interpreter, SQLAlchemy, one chunk).
+RECONCILE_RSS_LIMIT_KIB = 200 * 1024
 SETTINGS = {
     "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
@@ -114,15 +116,19 @@ def run(args: argparse.Namespace) -> list[Figure]:
     from sqlalchemy import select, text
 
     from connectors.demo import generate_demo_data
+    from connectors.reference_db import create_reference_schema
     from hub.models.bills import BillPayment
 
     figures: list[Figure] = []
     with ExitStack() as stack:
         env = stack.enter_context(
-            hub_environment(postgres=True, ratelimit=args.ratelimit, extra_settings=SETTINGS)
+            hub_environment(
+                postgres=True, ratelimit=args.ratelimit, extra_settings=SETTINGS, reference_in_database=True
+            )
         )
         engine = env.engine()
         stack.callback(engine.dispose)
+        create_reference_schema(engine)
         generate_demo_data(engine, consumers=400, seed=11)
         with engine.begin() as conn:
             owing = list(
@@ -250,12 +256,12 @@ def _posting(
     )
 
 
-def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
+def reconciliation_data(engine: Any, root: Path, lines: int, day: str) -> Path:
+    """``lines`` posted payments of channel bbps on ``day`` with their ledger postings, and a
+    settlement file of as many lines (1% amounts differ, 1% missing in the hub)."""
     from sqlalchemy import text
 
-    lines = int(args.bills_reconcile_lines)
-    day = "2026-11-30"
-    settlement = env.root / "settlement.csv"
+    settlement = root / "settlement.csv"
     with engine.begin() as conn:
         driver = conn.connection.driver_connection
         with driver.cursor() as cur:
@@ -285,7 +291,15 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
     with engine.begin() as conn:
         conn.execute(text("ANALYZE bill_payments"))
         conn.execute(text("ANALYZE ref_ledger_entry"))
+    return settlement
 
+
+def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
+    from sqlalchemy import text
+
+    lines = int(args.bills_reconcile_lines)
+    day = "2026-11-30"
+    settlement = reconciliation_data(engine, env.root, lines, day)
     code = (
         "import sys, json, resource, time; from datetime import date\n"
         "from hub.db import make_engine\n"
@@ -295,7 +309,7 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
         "day = date.fromisoformat(sys.argv[3])\n"
         "t = time.perf_counter()\n"
         "with open(sys.argv[2]) as f:\n"
-        "    run_id = Reconciler(engine).run('bbps', day, sys.argv[2], f, ReferenceBilling(engine).payments_posted(day), 'bench')\n"
+        "    run_id = Reconciler(engine).run('bbps', day, sys.argv[2], f, ReferenceBilling(engine).payments_posted_tsv(day), 'bench')\n"
         "elapsed = time.perf_counter() - t\n"
         "print(json.dumps({'seconds': elapsed, 'run_id': run_id, 'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
     )
@@ -327,11 +341,17 @@ def _reconciliation(args: argparse.Namespace, env: Any, engine: Any) -> Figure:
             )
         bare_samples.append(lines / _bare_sql(engine, settlement, day))
         print(
-            f"  round {round_no + 1}/{args.rounds}: hub {samples[-1]:,.0f} lines/s, bare {bare_samples[-1]:,.0f} lines/s",
+            f"  round {round_no + 1}/{args.rounds}: hub {samples[-1]:,.0f} lines/s, bare {bare_samples[-1]:,.0f} "
+            f"lines/s, ratio {samples[-1] / bare_samples[-1]:.2f}, reconciler peak RSS {rss[-1] / 1024:.0f} MiB",
             flush=True,
         )
     from bench.common import median
 
+    # Flat memory: the reconciler holds a chunk, never the file; its peak RSS must not grow with it.
+    if max(rss) > RECONCILE_RSS_LIMIT_KIB:
+        raise BenchError(
+            f"reconciliation peaked at {max(rss) // 1024} MiB (limit {RECONCILE_RSS_LIMIT_KIB // 1024} MiB)"
+        )
     expected_differ = sum(1 for i in range(lines) if i % 100 == 7)
     if counts.get("amount_differs") != expected_differ:
         raise BenchError(f"reconciliation counted {counts}, expected {expected_differ} amounts differing")

@@ -466,7 +466,11 @@ def _ini_value(value: str) -> str:
 
 @contextmanager
 def hub_environment(
-    *, postgres: bool = False, ratelimit: str = "auto", extra_settings: Mapping[str, str] | None = None
+    *,
+    postgres: bool = False,
+    ratelimit: str = "auto",
+    extra_settings: Mapping[str, str] | None = None,
+    reference_in_database: bool = False,
 ) -> Iterator[HubEnv]:
     """A throwaway hub: temp dir, ini, database migrated with Alembic.
 
@@ -514,8 +518,11 @@ def hub_environment(
             "hub.secret_key": "bench-" + secrets.token_hex(16),
             "hub.keys_dir": str(root / "keys"),
             "hub.queue.sqlite_path": str(root / "queue.sqlite"),
-            # The reference systems' own store, as `make run` has it.
-            "hub.reference.database_url": f"sqlite:///{root / 'reference.sqlite'}",
+            # The reference systems' own store, as `make run` has it; or the hub's database, for a
+            # section that loads bulk reference data next to the hub's (one PostgreSQL schema).
+            "hub.reference.database_url": database_url
+            if reference_in_database
+            else f"sqlite:///{root / 'reference.sqlite'}",
             "hub.public_url": "http://127.0.0.1:6543",
             "hub.oauth.issuer": "http://127.0.0.1:6543",
             "hub.log_json": "true",

@@ -312,6 +312,10 @@ class IBilling(Interface):
     def payments_posted(day: date) -> Iterator[LedgerPayment]:
         """Every payment billing's ledger dated ``day`` (India time), streamed in reference order."""
 
+    def payments_posted_tsv(day: date) -> Iterator[str]:
+        """The same payments in bulk, for reconciliation: text chunks of whole
+        ``reference<TAB>amount in paise<NEWLINE>`` lines (references hold no tab or backslash)."""
+
     def create_consumer(new: NewConsumer) -> Consumer:
         """Create the billing account of a released connection; idempotent by application reference."""
 

@@ -312,6 +312,29 @@ class ReferenceBilling:
             for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
                 yield LedgerPayment(row[0], row[1], _rupees(-row[2]), row[3], row[4])
 
+    def payments_posted_tsv(self, day: date) -> Iterator[str]:
+        le = ledger_t.c
+        with self._begin() as conn:
+            if conn.dialect.name == "postgresql":
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                statement = (
+                    "COPY (SELECT reference, -amount_paise FROM ref_ledger_entry "
+                    "WHERE kind = 'payment' AND entry_date = %s ORDER BY reference) TO STDOUT"
+                )
+                with driver.cursor() as cursor, cursor.copy(statement, (day,)) as copy:
+                    for block in copy:
+                        yield bytes(block).decode()
+                return
+            query = (
+                select(le.reference, le.amount_paise)
+                .where(le.kind == "payment", le.entry_date == day)
+                .order_by(le.reference)
+            )
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+            for rows in result.partitions():
+                yield "".join(f"{reference}\t{-int(amount)}\n" for reference, amount in rows)
+
     # -- writes -----------------------------------------------------------------
 
     def office(self, code: str) -> Office:

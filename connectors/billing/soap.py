@@ -457,6 +457,16 @@ class SoapBilling:
             if len(page) < self.page_size:
                 return
 
+    def payments_posted_tsv(self, day: date) -> Iterator[str]:
+        chunk: list[str] = []
+        for payment in self.payments_posted(day):
+            chunk.append(f"{payment.reference}\t{int(payment.amount * 100)}\n")
+            if len(chunk) == self.page_size:
+                yield "".join(chunk)
+                chunk = []
+        if chunk:
+            yield "".join(chunk)
+
     def _ledger_page(self, answer: Any) -> list[LedgerPayment]:
         items = answer if isinstance(answer, list) else getattr(answer, "payment", None) if answer else None
         page = []

@@ -31,7 +31,7 @@ def cmd_bills_reconcile(settings: dict[str, Any], args: argparse.Namespace) -> i
     try:
         with open(args.file, encoding="utf-8-sig", newline="") as lines:
             run_id = Reconciler(engine).run(
-                args.channel, day, args.file, lines, billing.payments_posted(day), "hub-admin"
+                args.channel, day, args.file, lines, billing.payments_posted_tsv(day), "hub-admin"
             )
         with engine.connect() as conn:
             counts = conn.execute(

@@ -1,11 +1,14 @@
 """Daily reconciliation: a channel's settlement file against the hub's payments and billing's ledger.
 
-The file and billing's ledger for the day are streamed into staging tables
-(COPY on PostgreSQL, batched inserts on SQLite), then matched by SQL joins;
-Python never holds more than a batch, so a file of a million lines runs in
-flat memory. What does not match is kept as items (office work, in the
-console and as CSV); what matches is only counted. Staging rows are removed
-at the end.
+The file and billing's ledger for the day are streamed into temporary staging
+tables of the run's connection (on PostgreSQL the file's lines go in as they
+are with COPY and are checked and split by one SQL statement; on SQLite they
+are read in Python and inserted in big batches), then matched by a few SQL
+statements (joins, GROUP BY for duplicates). Python never holds more than a
+chunk, so a file of a million lines runs in flat memory. What does not match
+is kept as items (office work, in the console and as CSV); what matches is
+only counted. Every unreadable line is counted; the first 10,000 are kept as
+items.
 
 Categories (one per settlement transaction, hub payment or ledger posting):
 
@@ -28,12 +31,13 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import Any
+from itertools import islice
+from typing import TextIO
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 
-from hub.models.bills import ReconciliationItem, ReconciliationRun, ledger_lines, settlement_lines
+from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.models.meta import utcnow
 
 SETTLEMENT_HEADER = ("transaction_id", "amount", "paid_on")
@@ -61,27 +65,83 @@ def paise(text_amount: str) -> int | None:
     return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
 
 
-def _settlement_rows(lines: Iterable[str], unreadable: list[int]) -> Iterator[tuple[int, str, int]]:
-    """(line number, transaction id, paise) for each readable line; unreadable line numbers noted."""
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != SETTLEMENT_HEADER:
-        raise ValueError("the settlement file must start with " + ",".join(SETTLEMENT_HEADER))
-    for number, row in enumerate(reader, start=2):
+def _settlement_rows(lines: Iterable[str], unreadable: list[tuple[int]]) -> Iterator[tuple[int, str, int]]:
+    """(line number, transaction id, paise) for each readable line after the header; unreadable
+    line numbers noted."""
+    for number, row in enumerate(csv.reader(lines), start=2):
         if not row:
             continue
         amount = paise(row[1].strip()) if len(row) == 3 else None
         txn = row[0].strip() if row else ""
         if amount is None or not _TXN.fullmatch(txn):
-            if len(unreadable) < 10_000:
-                unreadable.append(number)
+            unreadable.append((number,))
             continue
         yield number, txn, amount
 
 
-def _ledger_fields(line: str) -> tuple[str, int]:
-    reference, amount = line.rstrip("\n").split("\t")
-    return reference, int(amount)
+_STAGING = (
+    "CREATE TEMPORARY TABLE recon_raw (line_no INTEGER {identity}, line TEXT NOT NULL)",
+    "CREATE TEMPORARY TABLE recon_settlement (line_no INTEGER NOT NULL, transaction_id VARCHAR(64) NOT NULL, "
+    "amount_paise BIGINT NOT NULL)",
+    "CREATE TEMPORARY TABLE recon_unreadable (line_no INTEGER NOT NULL)",
+    "CREATE TEMPORARY TABLE recon_ledger (reference VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL)",
+)
+# A settlement line as _settlement_rows reads it: three fields, an id and an amount in rupees
+# (quotes and padding around a field ignored). Line 1 is the header: the n-th loaded line is line n + 1.
+_SPLIT = """
+    SELECT line_no + 1 AS line_no, BTRIM(SPLIT_PART(line, ',', 1), ' "') AS txn,
+           BTRIM(SPLIT_PART(line, ',', 2), ' "') AS amount,
+           line LIKE '%,%,%' AND line NOT LIKE '%,%,%,%' AS three_fields
+    FROM recon_raw WHERE BTRIM(line, E' \\r') <> ''
+"""
+# (text(): a colon is escaped; bounded repeats are slow in PostgreSQL's regex engine, lengths are checked apart.)
+_READABLE = (
+    "three_fields AND LENGTH(txn) <= 64 AND txn ~ '^[A-Za-z0-9][A-Za-z0-9_.\\:/-]*$' "
+    "AND amount ~ '^(0|[1-9][0-9]*)([.][0-9][0-9]?)?$' AND LENGTH(SPLIT_PART(amount, '.', 1)) <= 10"
+)
+
+
+def _create_staging(conn: Connection) -> None:
+    identity = "GENERATED ALWAYS AS IDENTITY" if conn.dialect.name == "postgresql" else ""
+    for statement in _STAGING:
+        conn.execute(text(statement.format(identity=identity)))
+
+
+def _drop_staging(conn: Connection) -> None:
+    for table in ("recon_raw", "recon_settlement", "recon_unreadable", "recon_ledger"):
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+def _escaped_lines(settlement: TextIO) -> Iterator[str]:
+    """The file in big chunks, escaped for COPY's text format (one column: the whole line)."""
+    while chunk := settlement.read(1 << 20):
+        yield chunk.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _chunks(spool: TextIO) -> Iterator[str]:
+    while chunk := spool.read(1 << 20):
+        yield chunk
+
+
+# One pass over the lines: the readable ones into recon_settlement, the others' numbers noted.
+_PARSE = "".join(
+    (
+        "WITH parsed AS MATERIALIZED (SELECT line_no, txn, amount, ",
+        _READABLE,
+        " AS readable FROM (",
+        _SPLIT,
+        ") f), unreadable AS (INSERT INTO recon_unreadable (line_no) SELECT line_no FROM parsed ",
+        "WHERE NOT readable) INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) ",
+        "SELECT line_no, txn, CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM parsed WHERE readable",
+    )
+)
+
+
+def _parse_in_database(conn: Connection) -> tuple[int, int]:
+    """Split the loaded lines into settlement rows and unreadable line numbers; (loaded, unreadable)."""
+    loaded = conn.execute(text(_PARSE)).rowcount
+    unreadable = conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
+    return int(loaded), int(unreadable)
 
 
 class Reconciler:
@@ -94,12 +154,15 @@ class Reconciler:
         channel: str,
         day: date,
         source: str,
-        lines: Iterable[str],
-        ledger: Iterable[Any],
+        settlement: TextIO,
+        ledger: Iterable[str],
         started_by: str,
     ) -> int:
-        """Load, match, keep the unmatched; returns the run's id. ``ledger``: billing's payments
-        of the day (LedgerPayment), streamed."""
+        """Load, match, keep the unmatched; returns the run's id. ``settlement``: the channel's file
+        (text); ``ledger``: billing's payments of the day as ``payments_posted_tsv`` chunks."""
+        header = settlement.readline().lstrip("\ufeff")
+        if tuple(h.strip() for h in header.split(",")) != SETTLEMENT_HEADER:
+            raise ValueError("the settlement file must start with " + ",".join(SETTLEMENT_HEADER))
         with self.engine.begin() as conn:
             run_id = int(
                 conn.execute(
@@ -116,82 +179,69 @@ class Reconciler:
                     .returning(ReconciliationRun.id)
                 ).scalar_one()
             )
-        unreadable: list[int] = []
-        prefix = f"HUB-{channel}-"
-        try:
-            # Billing's answer is spooled to disk first: its read must not overlap the load's
-            # write transaction (SQLite has one writer, and billing may share the database).
-            with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-                for posting in ledger:
-                    if posting.reference.startswith(prefix):
-                        spool.write(f"{posting.reference}\t{int(posting.amount * 100)}\n")
-                spool.seek(0)
-                with self.engine.begin() as conn:
-                    loaded = self._load(
-                        conn,
-                        "bill_settlement_lines",
-                        ("run_id", "line_no", "transaction_id", "amount_paise"),
-                        ((run_id, n, t, a) for n, t, a in _settlement_rows(lines, unreadable)),
-                    )
-                    self._load(
-                        conn,
-                        "bill_ledger_lines",
-                        ("run_id", "reference", "amount_paise"),
-                        ((run_id, *_ledger_fields(line)) for line in spool),
-                    )
+        # Billing's answer is spooled to disk first: its read must not overlap the load's
+        # write transaction (SQLite has one writer, and billing may share the database).
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+            for chunk in ledger:
+                spool.write(chunk)
+            spool.seek(0)
+            # Staging is in temporary tables of this one connection: no other run sees them,
+            # nothing is logged, and they are gone when the connection is returned.
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text("ANALYZE bill_settlement_lines"))
-                    conn.execute(text("ANALYZE bill_ledger_lines"))
-                counts = self._match(conn, run_id, channel, day, unreadable)
-                conn.execute(
-                    update(ReconciliationRun)
-                    .where(ReconciliationRun.id == run_id)
-                    .values(lines=loaded + len(unreadable), counts=counts, finished_at=utcnow())
-                )
-        finally:
-            with self.engine.begin() as conn:
-                conn.execute(settlement_lines.delete().where(settlement_lines.c.run_id == run_id))
-                conn.execute(ledger_lines.delete().where(ledger_lines.c.run_id == run_id))
+                    # A day's file is large: let the sorts and hashes of this one transaction
+                    # stay in memory rather than spill to disk.
+                    conn.execute(text("SET LOCAL work_mem = '128MB'"))
+                _create_staging(conn)
+                try:
+                    if conn.dialect.name == "postgresql":
+                        self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
+                        self._copy(conn, "recon_ledger (reference, amount_paise)", _chunks(spool))
+                        loaded, unreadable = _parse_in_database(conn)
+                        conn.execute(text("ANALYZE recon_settlement"))
+                        conn.execute(text("ANALYZE recon_ledger"))
+                    else:
+                        loaded, unreadable = self._insert_sqlite(conn, settlement, spool)
+                    counts = self._match(conn, run_id, channel, day)
+                    conn.execute(
+                        update(ReconciliationRun)
+                        .where(ReconciliationRun.id == run_id)
+                        .values(lines=loaded + unreadable, counts=counts, finished_at=utcnow())
+                    )
+                finally:
+                    _drop_staging(conn)
         return run_id
 
-    def _load(
-        self, conn: Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
-    ) -> int:
-        count = 0
-        if conn.dialect.name == "postgresql":
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            copy_statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
-                buffer = io.StringIO()
-                for row in rows:
-                    # Identifiers are checked against a pattern without tabs or backslashes.
-                    buffer.write("\t".join(str(v) for v in row))
-                    buffer.write("\n")
-                    count += 1
-                    if count % self.batch == 0:
-                        copy.write(buffer.getvalue())
-                        buffer = io.StringIO()
-                copy.write(buffer.getvalue())
-            return count
-        target = settlement_lines if table == "bill_settlement_lines" else ledger_lines
-        statement = insert(target).values({c: bindparam(c) for c in columns})  # executemany
-        chunk: list[dict[str, Any]] = []
-        for row in rows:
-            chunk.append(dict(zip(columns, row, strict=True)))
-            count += 1
-            if len(chunk) == self.batch:
-                conn.execute(statement, chunk)
-                chunk = []
-        if chunk:
-            conn.execute(statement, chunk)
-        return count
+    def _copy(self, conn: Connection, target: str, chunks: Iterable[str]) -> None:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for chunk in chunks:
+                copy.write(chunk)
 
-    def _match(
-        self, conn: Connection, run_id: int, channel: str, day: date, unreadable: list[int]
-    ) -> dict[str, int]:
-        params = {"run": run_id, "channel": channel, "day": day}
+    def _insert_sqlite(self, conn: Connection, settlement: TextIO, spool: TextIO) -> tuple[int, int]:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        unreadable: list[tuple[int]] = []
+        loaded = 0
+        rows = _settlement_rows(settlement, unreadable)
+        while chunk := list(islice(rows, self.batch)):
+            cursor.executemany(
+                "INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) VALUES (?, ?, ?)", chunk
+            )
+            loaded += len(chunk)
+        cursor.executemany("INSERT INTO recon_unreadable (line_no) VALUES (?)", unreadable)
+        ledger = (line.rstrip("\n").split("\t") for line in spool)
+        while chunk_ledger := list(islice(ledger, self.batch)):
+            cursor.executemany(
+                "INSERT INTO recon_ledger (reference, amount_paise) VALUES (?, ?)", chunk_ledger
+            )
+        cursor.close()
+        return loaded, len(unreadable)
+
+    def _match(self, conn: Connection, run_id: int, channel: str, day: date) -> dict[str, int]:
+        params = {"run": run_id, "channel": channel, "day": day, "prefix": f"HUB-{channel}-"}
         # One row per transaction of the file (duplicates counted apart), against the hub and billing.
         conn.execute(
             text(
@@ -215,11 +265,11 @@ class Reconciler:
                            END AS category
                     FROM (
                         SELECT transaction_id, MIN(amount_paise) AS amount_paise, COUNT(*) AS copies
-                        FROM bill_settlement_lines WHERE run_id = :run GROUP BY transaction_id
+                        FROM recon_settlement GROUP BY transaction_id
                     ) s
                     LEFT JOIN bill_payments p
                       ON p.channel = :channel AND p.transaction_id = s.transaction_id AND p.state <> 'refunded'
-                    LEFT JOIN bill_ledger_lines l ON l.run_id = :run AND l.reference = p.billing_reference
+                    LEFT JOIN recon_ledger l ON l.reference = p.billing_reference
                 ) matched
                 WHERE category <> 'matched'
                 """
@@ -237,8 +287,7 @@ class Reconciler:
                 FROM bill_payments p
                 WHERE p.channel = :channel AND p.paid_on = :day AND p.state <> 'refunded'
                   AND NOT EXISTS (
-                    SELECT 1 FROM bill_settlement_lines s
-                    WHERE s.run_id = :run AND s.transaction_id = p.transaction_id
+                    SELECT 1 FROM recon_settlement s WHERE s.transaction_id = p.transaction_id
                   )
                 """
             ),
@@ -252,8 +301,8 @@ class Reconciler:
                     (run_id, category, transaction_id, payment_id, channel_amount_paise,
                      hub_amount_paise, billing_amount_paise, state)
                 SELECT :run, 'billing_only', l.reference, NULL, NULL, NULL, l.amount_paise, 'open'
-                FROM bill_ledger_lines l
-                WHERE l.run_id = :run AND NOT EXISTS (
+                FROM recon_ledger l
+                WHERE SUBSTR(l.reference, 1, LENGTH(:prefix)) = :prefix AND NOT EXISTS (
                     SELECT 1 FROM bill_payments p
                     WHERE p.billing_reference = l.reference AND p.channel = :channel AND p.paid_on = :day
                 )
@@ -261,19 +310,17 @@ class Reconciler:
             ),
             params,
         )
-        if unreadable:
-            conn.execute(
-                insert(ReconciliationItem),
-                [
-                    {
-                        "run_id": run_id,
-                        "category": "unreadable_line",
-                        "transaction_id": f"line {n}",
-                        "state": "open",
-                    }
-                    for n in unreadable
-                ],
-            )
+        # The first 10,000 unreadable lines are kept as items; all are counted.
+        conn.execute(
+            text(
+                """
+                INSERT INTO bill_reconciliation_items (run_id, category, transaction_id, state)
+                SELECT :run, 'unreadable_line', 'line ' || CAST(line_no AS VARCHAR(12)), 'open'
+                FROM (SELECT line_no FROM recon_unreadable ORDER BY line_no LIMIT 10000) first_lines
+                """
+            ),
+            params,
+        )
         counts = {category: 0 for category in CATEGORIES}
         for category, count in conn.execute(
             select(ReconciliationItem.category, func.count())
@@ -282,10 +329,11 @@ class Reconciler:
         ):
             counts[category] = int(count)
         distinct = conn.execute(
-            select(func.count(func.distinct(settlement_lines.c.transaction_id))).where(
-                settlement_lines.c.run_id == run_id
-            )
+            text("SELECT COUNT(DISTINCT transaction_id) FROM recon_settlement")
         ).scalar_one()
+        counts["unreadable_line"] = int(
+            conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
+        )
         from_file = sum(
             counts[c]
             for c in (

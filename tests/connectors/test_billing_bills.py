@@ -91,6 +91,9 @@ def test_payments_of_a_day_come_page_by_page_in_order(fake: FakeBillingSoap, bil
     assert [p.reference for p in payments] == [f"HUB-bbps-{n}" for n in (1, 2, 3, 4, 5)]
     assert all(p.amount == Decimal("10.00") and p.receipt_number for p in payments)
     assert fake.calls.count("ListPaymentsRequest") == 3  # pages of 2, 2 and 1
+    # In bulk for reconciliation: the same payments as reference<TAB>paise lines.
+    bulk = "".join(billing.payments_posted_tsv(date(2026, 10, 20)))
+    assert bulk == "".join(f"HUB-bbps-{n}\t1000\n" for n in (1, 2, 3, 4, 5))
 
 
 def test_garbage_bill_is_unavailable(fake: FakeBillingSoap, billing: SoapBilling) -> None:
@@ -115,3 +118,5 @@ def test_reference_bills_follow_the_ledger(demo_engine: Engine) -> None:  # noqa
     assert after is not None and not after.is_due and after.late_payment_amount == Decimal("0.00")
     posted = [p for p in billing.payments_posted(date(2026, 11, 20)) if p.reference == "HUB-bbps-77"]
     assert [(p.consumer_number, p.amount) for p in posted] == [(number, Decimal("4572.50"))]
+    bulk = "".join(billing.payments_posted_tsv(date(2026, 11, 20))).splitlines()
+    assert "HUB-bbps-77\t457250" in bulk
