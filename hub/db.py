@@ -11,7 +11,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy import String, Table, create_engine, event, inspect, text
+from sqlalchemy import String, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -300,31 +300,3 @@ def lock_feed(session: Session, key: int) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
-def bulk_insert(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """Insert many rows (values in ``columns``' order) in the session's transaction: COPY on
-    PostgreSQL, one executemany elsewhere.
-
-    For background bulk writes (hub.verifications): COPY costs PostgreSQL and
-    the client a fraction of a multi-row INSERT per row, and rows as tuples
-    cost no dict each. The column names are checked against ``table``, never
-    taken from input.
-    """
-    if not rows:
-        return
-    names = [table.c[name].name for name in columns]  # KeyError for a column the table lacks
-    mark_written(session)
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
-        return
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
