@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import transaction
+import zope.sqlalchemy
 from pyramid.config import Configurator
 from pyramid.events import ApplicationCreated
 from pyramid.interfaces import IRoutesMapper
@@ -28,7 +29,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapper, Session, sessionmaker
-from zope.sqlalchemy.datamanager import ZopeTransactionEvents
 
 from hub.errors import FieldError, Problem, problem_response
 
@@ -121,84 +121,21 @@ def tm_session(factory: sessionmaker[Session], manager: transaction.TransactionM
     return session
 
 
-# session.info key: the session's zope.sqlalchemy listeners (ZopeTransactionEvents), set by join_manager.
-_TRANSACTION_EVENTS = "transaction_events"
-
-
 def join_manager(
     session: Session, manager: transaction.TransactionManager, keep_session: bool = False
 ) -> None:
-    """Join ``session`` to ``manager``: committed or aborted with the manager's transaction.
-
-    zope.sqlalchemy's listeners are registered once on the Session class (below) and act on the
-    sessions whose ``info`` names their ZopeTransactionEvents. Registering them on each session
-    instead copies SQLAlchemy's event dispatch for that one instance, seven listeners a request.
-    """
-    session.info[_TRANSACTION_EVENTS] = ZopeTransactionEvents(
-        transaction_manager=manager, keep_session=keep_session
-    )
-
-
-def _transaction_events(session: Session) -> ZopeTransactionEvents | None:
-    events: ZopeTransactionEvents | None = session.info.get(_TRANSACTION_EVENTS)
-    return events
-
-
-def _after_begin(session: Session, transaction_: Any, connection: Any) -> None:
-    if (events := _transaction_events(session)) is not None:
-        events.after_begin(session, transaction_, connection)
-
-
-def _after_attach(session: Session, instance: Any) -> None:
-    if (events := _transaction_events(session)) is not None:
-        events.after_attach(session, instance)
-
-
-def _after_flush(session: Session, flush_context: Any) -> None:
-    if (events := _transaction_events(session)) is not None:
-        events.after_flush(session, flush_context)
-
-
-def _after_bulk_update(update_context: Any) -> None:
-    if (events := _transaction_events(update_context.session)) is not None:
-        events.after_bulk_update(update_context)
-
-
-def _after_bulk_delete(delete_context: Any) -> None:
-    if (events := _transaction_events(delete_context.session)) is not None:
-        events.after_bulk_delete(delete_context)
-
-
-def _before_commit(session: Session) -> None:
-    if (events := _transaction_events(session)) is not None:
-        events.before_commit(session)
-
-
-def _do_orm_execute(execute_state: Any) -> None:
-    if (events := _transaction_events(execute_state.session)) is not None:
-        events.do_orm_execute(execute_state)
-
-
-# The same listeners zope.sqlalchemy.register would add to each session, each session's own
-# ZopeTransactionEvents doing the work; sessions not joined to a manager are left alone.
-for _name, _listener in (
-    ("after_begin", _after_begin),
-    ("after_attach", _after_attach),
-    ("after_flush", _after_flush),
-    ("after_bulk_update", _after_bulk_update),
-    ("after_bulk_delete", _after_bulk_delete),
-    ("before_commit", _before_commit),
-    ("do_orm_execute", _do_orm_execute),
-):
-    event.listen(Session, _name, _listener)
+    """Join ``session`` to ``manager`` (zope.sqlalchemy), remembering the manager for :func:`mark_written`."""
+    zope.sqlalchemy.register(session, transaction_manager=manager, keep_session=keep_session)
+    session.info["transaction_manager"] = manager
 
 
 def mark_written(session: Session) -> None:
     """Tell the request's transaction that ``session`` wrote outside the ORM (COPY, Core on a raw
     connection): zope.sqlalchemy would otherwise roll back a transaction it saw no flush in.
     A session not joined to a transaction manager (the caller commits it) needs nothing."""
-    if (events := _transaction_events(session)) is not None:
-        events.mark_changed(session)
+    manager = session.info.get("transaction_manager")
+    if manager is not None:
+        zope.sqlalchemy.mark_changed(session, transaction_manager=manager)
 
 
 def dbsession_for(request: Request) -> Session:
