@@ -109,11 +109,16 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request) -> AccessToken:
-    """The partner behind the request's bearer token, or InvalidAccessToken."""
+def authenticate(request: Request, clients: ClientStatus | None = None) -> AccessToken:
+    """The partner behind the request's bearer token, or InvalidAccessToken.
+
+    ``clients``: the ClientStatus service when the caller already found it (for the partner's rate).
+    """
     validator: AccessTokenValidator = request.find_service(AccessTokenValidator)
     access = validator.validate(bearer_token(request))
-    if not request.find_service(ClientStatus).is_active(access.client_id):
+    if clients is None:
+        clients = request.find_service(ClientStatus)
+    if not clients.is_active(access.client_id):
         raise InvalidAccessToken("client revoked")
     return access
 
@@ -193,26 +198,28 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                     # election authority verifying certificates) is counted
                     # against its own quota, not the per-address one meant
                     # for anonymous visitors. A token that is sent must be valid.
+                    clients: ClientStatus = request.find_service(ClientStatus)
                     try:
-                        access = authenticate(request)
+                        access = authenticate(request, clients)
                     except InvalidAccessToken:
                         return _unauthorized(request)
                     request.partner = access
                     bucket = "client:" + access.client_id
-                    limit = request.find_service(ClientStatus).limit_for(access.client_id, default_rate)
+                    limit = clients.limit_for(access.client_id, default_rate)
                 else:
                     bucket, limit = "ip:" + (request.client_addr or "?"), public_rate
                 verdict = request.find_service(RateLimiter).hit(bucket, limit)
                 if not verdict.allowed:
                     return _rate_limited(request, verdict.retry_after)
             return view(context, request)
+        clients = request.find_service(ClientStatus)
         try:
-            access = authenticate(request)
+            access = authenticate(request, clients)
         except InvalidAccessToken:
             return _unauthorized(request)
         if not access.scopes.issuperset(scopes):
             return _insufficient_scope(request, scopes)
-        limit = request.find_service(ClientStatus).limit_for(access.client_id, default_rate)
+        limit = clients.limit_for(access.client_id, default_rate)
         verdict = request.find_service(RateLimiter).hit("client:" + access.client_id, limit)
         if not verdict.allowed:
             return _rate_limited(request, verdict.retry_after)
