@@ -25,7 +25,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy import String, create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapper, Session, sessionmaker
@@ -88,14 +88,23 @@ def make_engine(url: str, pool_size: int = 16, *, writer: bool = False, **kwargs
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks
         # SAVEPOINT; take control of it (SQLAlchemy docs, "Serializable isolation").
-        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        default_begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+        def begin(conn: Connection) -> None:
+            takes_lock = conn.get_execution_options().get(WRITE_LOCK_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if takes_lock else default_begin)
+
+        event.listen(engine, "begin", begin)
         return engine
     # No pre-ping: it costs a round trip on every checkout (~0.5 ms on our
     # machines, a tenth of a certificate verification). A connection the
     # server dropped fails on first use instead; SQLAlchemy invalidates the
     # pool and pyramid_retry runs the request again (is_transient below).
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **kwargs)
+
+
+# Execution option (SQLite): this connection's transactions take the write lock when they begin.
+WRITE_LOCK_OPTION = "hub_write_lock"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -112,13 +121,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-def tm_session(factory: sessionmaker[Session], manager: transaction.TransactionManager) -> Session:
-    """A session joined to ``manager``: committed or aborted with the transaction."""
-    session = factory()
-    join_manager(session, manager)
-    return session
 
 
 def join_manager(
@@ -149,10 +151,27 @@ def dbsession_for(request: Request) -> Session:
     session: Session | None = request.environ.get("hub.dbsession")
     if session is None:
         factory: sessionmaker[Session] = request.registry["dbsession_factory"]
-        session = tm_session(factory, request.tm)
+        session = factory(bind=_bind_for_attempt(request))
+        join_manager(session, request.tm)
     for hook in request.registry.get("dbsession_hooks", ()):
         hook(request, session)
     return session
+
+
+def _bind_for_attempt(request: Request) -> Engine:
+    """The engine for this attempt of the request.
+
+    SQLite has one writer. A first attempt reads without a lock, so outside calls made before its
+    first write (ConnectionService.prepare) hold nobody up; if another connection committed in the
+    meantime, its write is refused at once and pyramid_retry runs the request again. That second
+    attempt takes the write lock when it begins, waiting for it up to the busy timeout, so a
+    request that keeps losing the race (an officer's sign-in under a busy worker) cannot lose it
+    every time. PostgreSQL's row locks need none of this.
+    """
+    engine: Engine = request.registry["db_engine"]
+    if engine.dialect.name != "sqlite" or not int(request.environ.get("retry.attempt", 0)):
+        return engine
+    return engine.execution_options(**{WRITE_LOCK_OPTION: True})
 
 
 def needs_transaction(request: Request) -> bool:

@@ -129,7 +129,10 @@ class ConnectionService:
     def record_incident(
         self, operation: str, code: str, caller: str, reference: str | None, detail: str
     ) -> None:
-        """Write a refused input on its own connection: the request's transaction is rolled back."""
+        """Write a refused input on its own connection: the request's transaction is rolled back.
+
+        Called once that transaction has ended (:func:`hub.connections.views.recorded`): on SQLite a
+        second connection writing while the request holds the write lock would wait on it."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(

@@ -39,12 +39,23 @@ def recorded(request: Request, operation: str, reference: str | None = None) -> 
     try:
         yield
     except Problem as exc:
-        service_of(request).record_incident(operation, exc.code, caller, reference, exc.detail or "")
+        record_incident_after(request, operation, exc.code, caller, reference, exc.detail or "")
         raise
     except FormError as exc:
         detail = "; ".join(f"{p.field}: {p.code}" for p in exc.problems) or exc.message
-        service_of(request).record_incident(operation, exc.code, caller, reference, detail)
+        record_incident_after(request, operation, exc.code, caller, reference, detail)
         raise
+
+
+def record_incident_after(
+    request: Request, operation: str, code: str, caller: str, reference: str | None, detail: str
+) -> None:
+    """Record the incident once the request's transaction has rolled back (finished callbacks run
+    after pyramid_tm's tween), so it never waits on the request's own SQLite write lock."""
+    service = service_of(request)
+    request.add_finished_callback(
+        lambda _request: service.record_incident(operation, code, caller, reference, detail)
+    )
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from connectors.payment import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from forms.errors import FormError
 from forms.newconnection import read_application_xml, read_documents_xml
 from hub.connections.service import REGISTRY_KEY, ConnectionService
+from hub.connections.views import record_incident_after
 from hub.errors import FieldError, Problem
 from hub.soap import SoapCaller
 
@@ -39,17 +40,16 @@ def _service(request: Request) -> ConnectionService:
 @contextmanager
 def recorded(request: Request, operation: str, caller: SoapCaller, reference: str | None) -> Iterator[None]:
     """Record refusals; a FormError becomes a Problem (a Fault with the field errors in its detail)."""
-    service = _service(request)
     try:
         yield
     except Problem as exc:
-        service.record_incident(
-            operation, exc.code, f"client:{caller.client_id}", reference, exc.detail or ""
+        record_incident_after(
+            request, operation, exc.code, f"client:{caller.client_id}", reference, exc.detail or ""
         )
         raise
     except FormError as exc:
         detail = "; ".join(f"{p.field}: {p.code}" for p in exc.problems) or exc.message
-        service.record_incident(operation, exc.code, f"client:{caller.client_id}", reference, detail)
+        record_incident_after(request, operation, exc.code, f"client:{caller.client_id}", reference, detail)
         raise Problem(
             exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
         ) from None
