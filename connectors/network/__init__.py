@@ -25,9 +25,11 @@ Every method may raise ConnectorUnavailable (GIS down, slow, garbage answer).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from zope.interface import Interface
 
@@ -67,6 +69,10 @@ class NetworkNode:
     capacity_kva: int | None
     # False once the node is taken out of service (its consumers move elsewhere).
     in_service: bool
+
+    def as_record(self) -> dict[str, Any]:
+        """The node as a flat record (the feed's wire form, and a table row)."""
+        return {**dataclasses.asdict(self), "kind": self.kind.value}
 
 
 @dataclass(frozen=True)

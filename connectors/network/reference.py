@@ -151,7 +151,7 @@ class ReferenceNetwork:
     def put_node(self, node: NetworkNode) -> None:
         """Add or change a node, as a GIS editor would; it enters the feed."""
         check_node(node)
-        values = _node_row(node)
+        values = node.as_record()
         with reference_transaction(self.engine, self.system) as conn:
             updated = conn.execute(update(nodes_t).where(nodes_t.c.code == node.code).values(values)).rowcount
             if not updated:
@@ -181,20 +181,6 @@ def _node(row: Any) -> NetworkNode:
         capacity_kva=row.capacity_kva,
         in_service=bool(row.in_service),
     )
-
-
-def _node_row(node: NetworkNode) -> dict[str, Any]:
-    return {
-        "code": node.code,
-        "kind": node.kind.value,
-        "parent_code": node.parent_code,
-        "office_code": node.office_code,
-        "name_en": node.name_en,
-        "name_hi": node.name_hi,
-        "meter_no": node.meter_no,
-        "capacity_kva": node.capacity_kva,
-        "in_service": node.in_service,
-    }
 
 
 # -- demo network ----------------------------------------------------------------------------
@@ -274,7 +260,7 @@ def generate_network(conn: Connection, dcs: Sequence[DistributionCentre], seed: 
     nodes = network_nodes(dcs, seed, per_dc)
     for start in range(0, len(nodes), _CHUNK):
         part = nodes[start : start + _CHUNK]
-        conn.execute(insert(nodes_t), [_node_row(n) for n in part])
+        conn.execute(insert(nodes_t), [n.as_record() for n in part])
         conn.execute(insert(changes_t), [{"entity": "node", "key": n.code} for n in part])
     dts_by_office: dict[str, list[str]] = {}
     for node in nodes:

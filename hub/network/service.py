@@ -139,19 +139,7 @@ def apply_page(session: Session, page: ChangePage) -> None:
     for change in page.changes:
         if change.node is not None:
             node = change.node
-            nodes[node.code] = {
-                "code": node.code,
-                "kind": node.kind.value,
-                "parent_code": node.parent_code,
-                "office_code": node.office_code,
-                "name_en": node.name_en,
-                "name_hi": node.name_hi,
-                "meter_no": node.meter_no,
-                "capacity_kva": node.capacity_kva,
-                "in_service": node.in_service,
-                "seq": change.seq,
-                "updated_at": now,
-            }
+            nodes[node.code] = {**node.as_record(), "seq": change.seq, "updated_at": now}
         elif change.link is not None:
             links[change.link.consumer_number] = {
                 "consumer_number": change.link.consumer_number,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,13 +21,15 @@ from tests.connectors.refdb_fixtures import *  # noqa: F403 - the ref_engine/dem
 
 def _wire(change: NetworkChange) -> dict[str, Any]:
     if change.node is not None:
-        node = dataclasses.asdict(change.node)
-        node["kind"] = change.node.kind.value
+        node = change.node.as_record()
         # Fields the hub does not know are ignored, never copied.
         node["survey_remarks"] = "pole 17 leaning"
         return {"seq": change.seq, "node": node}
     assert change.link is not None
-    return {"seq": change.seq, "link": dataclasses.asdict(change.link)}
+    return {
+        "seq": change.seq,
+        "link": {"consumer_number": change.link.consumer_number, "dt_code": change.link.dt_code},
+    }
 
 
 class FakeGis:
