@@ -218,7 +218,9 @@ def includeme(config: Configurator) -> None:
             "FetchBills": fetch,
             # The channel named in the request decides: its own scope, checked by the handler.
             "GetReceipt": [],
-            "NotifyPortalPayment": [portal.scope] if portal is not None and portal.scope else ["bills:portal"],
+            "NotifyPortalPayment": [portal.scope]
+            if portal is not None and portal.scope
+            else ["bills:portal"],
             "GetReconnectionStatus": ["meters:read"],
         },
         # A bill, a receipt or an acknowledged payment is evidence the partner may have to produce.
