@@ -25,7 +25,7 @@ from hub.bills.service import REGISTRY_KEY, BillService, Channel, describe_payme
 from hub.errors import FieldError, Problem
 from hub.meters.service import MeterService
 from hub.meters.views import REGISTRY_KEY as METERS_KEY
-from hub.soap import SoapCaller, SoapFault
+from hub.soap import SoapCaller, SoapFault, child_texts
 from hub.view_helpers import client_label
 
 HERE = Path(__file__).parent
@@ -80,15 +80,8 @@ def _bills(request: Request) -> BillService:
 
 
 def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
-    """The text of ``element``'s children named ``names`` (in our namespace), by local name, trimmed."""
-    out: dict[str, str] = {}
-    for child in element:
-        # A comment's or PI's tag is a function, not a name.
-        if isinstance(child.tag, str) and child.tag.startswith(B):
-            local = child.tag[len(B) :]
-            if local in names:
-                out[local] = (child.text or "").strip()
-    return out
+    """The payload's fields trimmed: xs:token collapsed them for the schema's check, not in the tree."""
+    return {name: text.strip() for name, text in child_texts(element, NS, names).items()}
 
 
 def _sub(parent: etree._Element, name: str, value: Any) -> None:

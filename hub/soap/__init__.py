@@ -31,7 +31,7 @@ from pyramid.tweens import INGRESS
 
 from hub.crypto import soap_password_box
 from hub.shared_state import redis_url
-from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion
+from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion, child_texts
 from hub.soap.security import (
     NonceStore,
     RedisNonceStore,
@@ -50,6 +50,7 @@ __all__ = [
     "SoapFault",
     "SoapVersion",
     "add_soap_service",
+    "child_texts",
 ]
 
 
