@@ -335,6 +335,7 @@ BAD_ADVICE = [
     ({"amount_paise": "1830.50"}, "amount_paise", "type"),
     ({"amount_paise": "1830.001"}, "amount_paise", "type"),
     ({"amount_paise": "1.83e5"}, "amount_paise", "type"),
+    ({"amount_paise": "1e3"}, "amount_paise", "type"),
     ({"amount_paise": "NaN"}, "amount_paise", "type"),
     ({"amount_paise": "१८३०००"}, "amount_paise", "type"),  # Devanagari digits
     ({"amount_paise": "1000000001"}, "amount_paise", "range"),
@@ -447,6 +448,28 @@ def test_each_operation_needs_its_rest_scope(bills: Bills, hub_url: str, version
     assert bills.payments() == []
     no_token = raw_post(bills, version, "FetchBill", f"<b:consumer_number>{DUES}</b:consumer_number>", {})
     assert_fault(no_token, "invalid_token", version=version, status=401)
+
+
+def test_an_envelope_over_64_kib_is_refused_unread(bills: Bills) -> None:
+    padding = "<!--" + "x" * (64 * 1024) + "-->"
+    response = raw_post(
+        bills, "1.1", "NotifyPortalPayment", portal_xml() + padding, bills.headers("bills:portal")
+    )
+    assert_fault(response, "body_too_large", status=413)
+    assert bills.payments() == []
+
+
+def test_without_a_portal_channel_the_advice_is_not_found(
+    bills: Bills, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channels file with no citizen_portal channel: nothing recorded, under no other channel."""
+    from hub.bills.service import REGISTRY_KEY
+
+    channels = bills.app.app.registry[REGISTRY_KEY].channels
+    monkeypatch.delitem(channels, "portal")
+    response = raw_post(bills, "1.2", "NotifyPortalPayment", portal_xml(), bills.headers("bills:portal"))
+    assert_fault(response, "not_found", version="1.2", status=400)
+    assert bills.payments() == []
 
 
 # ----------------------------------------------------------------- receipts and reconnection
