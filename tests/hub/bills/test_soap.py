@@ -265,6 +265,49 @@ def test_portal_payment_over_soap_replayed_then_over_rest_is_one_payment_posted_
     assert bills.ledger_payments(DISCONNECTED) == [Decimal("1830.00")]
 
 
+def test_the_same_advice_at_once_over_soap_and_rest_is_one_payment(bills: Bills, hub_url: str) -> None:
+    """Eight deliveries racing on the live server, four each way: one accepted, one payment, posted once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    partner = bills.partner(["bills:portal"])
+    advice = portal_advice(cs_txn_no="CS-RACE-1")
+    envelope = (
+        f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{ENV["1.1"]}"><s:Body>'
+        f'<b:NotifyPortalPayment xmlns:b="{NS}">{portal_xml(**{k: str(v) for k, v in advice.items()})}'
+        "</b:NotifyPortalPayment></s:Body></s:Envelope>"
+    ).encode()
+
+    def over_soap(_: int) -> str:
+        response = requests.post(
+            f"{hub_url}{PATH}",
+            data=envelope,
+            headers={
+                **partner["headers"],
+                "Content-Type": MEDIA["1.1"],
+                "SOAPAction": f'"{NS}/NotifyPortalPayment"',
+            },
+            timeout=30,
+        )
+        assert response.status_code == 200, response.content[:300]
+        outcome = parse_untrusted_xml(response.content).findtext(f".//{{{NS}}}outcome")
+        return str(outcome)
+
+    def over_rest(_: int) -> str:
+        response = requests.post(
+            f"{hub_url}/api/v1/bills/payments/portal", json=advice, headers=partner["headers"], timeout=30
+        )
+        assert response.status_code in (200, 202), response.text
+        return str(response.json()["outcome"])
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(over_soap if i % 2 else over_rest, i) for i in range(8)]
+        outcomes = sorted(f.result() for f in futures)
+    assert outcomes == ["accepted"] + ["already_recorded"] * 7
+    assert len(bills.payments()) == 1
+    bills.drain()
+    assert bills.ledger_payments(DISCONNECTED) == [Decimal("1830.00")]
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_portal_payment_over_rest_first_then_soap_is_the_same_payment(
     bills: Bills, hub_url: str, version: str
