@@ -139,10 +139,13 @@ def _readable_channel(service: BillService, name: str, caller: SoapCaller) -> Ch
 
 
 def get_receipt(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
-    question = _fields(payload, ("channel", "transaction_id", "include_pdf"))
+    question = _fields(payload, ("channel", "transaction_id", "receipt_number", "include_pdf"))
     service = _bills(request)
     channel = _readable_channel(service, question["channel"], caller)
-    payment = service.find_payment(request.dbsession, channel.name, question["transaction_id"])
+    if "transaction_id" in question:
+        payment = service.find_payment(request.dbsession, channel.name, question["transaction_id"])
+    else:  # the schema's choice: one or the other
+        payment = service.find_receipt(request.dbsession, channel.name, question["receipt_number"])
     if payment is None:
         raise Problem("not_found")
     root = _payment("GetReceiptResponse", describe_payment(payment))

@@ -515,6 +515,32 @@ def test_without_a_portal_channel_the_advice_is_not_found(
     assert bills.payments() == []
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_receipt_asked_both_ways_or_neither_is_a_fault_naming_the_field(bills: Bills, version: str) -> None:
+    headers = bills.headers("bills:portal")
+    both = raw_post(
+        bills,
+        version,
+        "GetReceipt",
+        "<b:channel>portal</b:channel><b:transaction_id>CS-1</b:transaction_id>"
+        "<b:receipt_number>RC1</b:receipt_number>",
+        headers,
+    )
+    assert_fault(both, "validation_failed", version=version)
+    assert fields_of(both, version) == {("receipt_number", "unexpected")}
+    neither = raw_post(bills, version, "GetReceipt", "<b:channel>portal</b:channel>", headers)
+    assert_fault(neither, "validation_failed", version=version)
+    hindi = raw_post(
+        bills,
+        version,
+        "GetReceipt",
+        "<b:channel>portal</b:channel><b:receipt_number>रसीद१</b:receipt_number>",
+        headers,
+    )
+    assert_fault(hindi, "validation_failed", version=version)
+    assert fields_of(hindi, version) == {("receipt_number", "format")}
+
+
 # ----------------------------------------------------------------- receipts and reconnection
 
 
@@ -539,6 +565,23 @@ def test_receipt_and_reconnection_status_equal_rest(bills: Bills, hub_url: str, 
     with pytest.raises(Fault) as raised:
         service.GetReceipt(channel="portal", transaction_id="CS-NOT-SENT")
     assert fault_code(raised.value) == "not_found"
+    # By billing's receipt number, within the channel: the same payment, over SOAP and REST.
+    number = receipt["receipt_number"]
+    by_number = answer(service.GetReceipt(channel="portal", receipt_number=number))
+    assert by_number == receipt
+    rest_by_number = bills.app.get(f"/api/v1/bills/receipts/portal/{number}", headers=partner["headers"])
+    assert rest_by_number.json == rest
+    for channel, unknown in (("bbps", number), ("portal", "RC0000000000")):
+        with pytest.raises(Fault) as raised:
+            port(hub_url, version, token=bills.partner(["bills:bbps", "bills:portal"])["token"]).GetReceipt(
+                channel=channel, receipt_number=unknown
+            )
+        assert fault_code(raised.value) == "not_found"
+        bills.app.get(
+            f"/api/v1/bills/receipts/{channel}/{unknown}",
+            headers=bills.headers("bills:bbps", "bills:portal"),
+            status=404,
+        )
 
     rest_status = bills.app.get(
         f"/api/v1/meters/reconnections/{DISCONNECTED}", headers=partner["headers"]
