@@ -27,7 +27,7 @@ from tests.hub.bills.conftest import CLEAN, DISCONNECTED, DUES, DUES_CLEAR, UNKN
 from tests.hub.live_server import ThreadingServer
 from tests.hub.meters.flow import METER_SETTINGS
 from tests.hub.soap.soapkit import ENV, MEDIA, SENTINEL, assert_fault, username_token
-from tests.hub.soap.wssecurity_check import check_structure, readme_command, zeep_verifies
+from tests.hub.soap.wssecurity_check import check_structure, readme_command, signer_certificate, zeep_verifies
 
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 PORTS = {"1.1": "BillsPort11", "1.2": "BillsPort12"}
@@ -598,7 +598,7 @@ def test_receipt_and_reconnection_status_equal_rest(bills: Bills, hub_url: str, 
 # ----------------------------------------------------------------- signed answers
 
 
-def operations(bills: Bills) -> dict[str, str]:
+def operations() -> dict[str, str]:
     return {
         "FetchBill": f"<b:consumer_number>{DUES}</b:consumer_number>",
         "FetchBills": f"<b:consumer_number>{DUES}</b:consumer_number><b:consumer_number>{UNKNOWN}</b:consumer_number>",
@@ -620,7 +620,7 @@ def test_every_answer_is_signed_and_verifies_as_received(bills: Bills, version: 
     partner = bills.partner(["bills:fetch", "bills:portal", "meters:read"], soap=True)
     published = bills.app.get("/.well-known/hub-certificates.pem", status=200).body
     keyring = bills.app.app.registry["document_keys"].keyring
-    for operation, inner in operations(bills).items():
+    for operation, inner in operations().items():
         # A UsernameToken in the header for some, a bearer token for the others: signed alike.
         if operation in ("FetchBill", "GetReceipt"):
             header = username_token(partner["client_id"], partner["soap_password"])
@@ -635,8 +635,6 @@ def test_every_answer_is_signed_and_verifies_as_received(bills: Bills, version: 
         assert response.status_int == 200, response.body[:500]
         raw = bytes(response.body)
         check_structure(raw, datetime.now(UTC))
-        from tests.hub.soap.wssecurity_check import signer_certificate
-
         assert signer_certificate(raw) == keyring.current.evidence.certificate
         assert zeep_verifies(raw, tmp_path)
         done = readme_command(raw, published, tmp_path / operation / "good")
