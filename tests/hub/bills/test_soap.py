@@ -387,6 +387,8 @@ BAD_ADVICE = [
     ({"ivrs_no": "१०१९९९९९९९"}, "ivrs_no", "format"),  # Devanagari digits
     ({"ivrs_no": f"{DISCONNECTED[:5]}\u200b{DISCONNECTED[5:]}"}, "ivrs_no", "format"),  # zero width space
     ({"ivrs_no": "12ab"}, "ivrs_no", "format"),
+    ({"ivrs_no": "１０１９９９９９９９"}, "ivrs_no", "format"),  # fullwidth
+    ({"ivrs_no": "١٠١٩٩٩٩٩٩٩"}, "ivrs_no", "format"),  # Arabic-Indic
     ({"cs_txn_no": "सीएस-0001"}, "cs_txn_no", "format"),
     ({"cs_txn_no": "CS\u202e1000"}, "cs_txn_no", "format"),  # right-to-left override
     ({"cs_txn_no": "C" * 65}, "cs_txn_no", "format"),
@@ -458,6 +460,42 @@ def test_entity_expansion_and_external_entities_are_refused_unparsed(
     response = raw_bytes(bills, version, "NotifyPortalPayment", body, bills.headers("bills:portal"))
     assert_fault(response, "xml_doctype_forbidden", version=version)
     assert bills.payments() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    "text",
+    ["CS-&#0;-1", "CS-&#xFFFE;-1", "CS-&#xD800;-1", "CS-\udcff-1"],
+    ids=["nul", "non-character", "surrogate-reference", "undecodable-byte"],
+)
+def test_characters_xml_forbids_are_a_malformed_fault(bills: Bills, version: str, text: str) -> None:
+    inner = portal_xml(cs_txn_no=text)
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{ENV[version]}"><s:Body>'
+        f'<b:NotifyPortalPayment xmlns:b="{NS}">{inner}</b:NotifyPortalPayment></s:Body></s:Envelope>'
+    ).encode("utf-8", "surrogateescape")
+    response = raw_bytes(bills, version, "NotifyPortalPayment", body, bills.headers("bills:portal"))
+    assert_fault(response, "xml_malformed", version=version)
+    assert bills.payments() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_replayed_username_token_envelope_is_refused_and_the_payment_kept_once(
+    bills: Bills, version: str
+) -> None:
+    partner = bills.partner(["bills:portal"], soap=True)
+    header = username_token(partner["client_id"], partner["soap_password"])
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{ENV[version]}">'
+        f"<s:Header>{header}</s:Header><s:Body>"
+        f'<b:NotifyPortalPayment xmlns:b="{NS}">{portal_xml()}</b:NotifyPortalPayment></s:Body></s:Envelope>'
+    ).encode()
+    first = raw_bytes(bills, version, "NotifyPortalPayment", body, {})
+    assert first.status_int == 200
+    assert parse_untrusted_xml(first.body).findtext(f".//{{{NS}}}outcome") == "accepted"
+    replayed = raw_bytes(bills, version, "NotifyPortalPayment", body, {})
+    assert_fault(replayed, "wsse_nonce_replayed", version=version, status=401)
+    assert len(bills.payments()) == 1
 
 
 @pytest.mark.parametrize("version", VERSIONS)
