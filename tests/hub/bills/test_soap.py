@@ -384,6 +384,7 @@ BAD_ADVICE = [
     ({"amount_paise": "1000000001"}, "amount_paise", "range"),
     ({"amount_paise": "99999999999999999999999"}, "amount_paise", "type"),
     ({"txn_datetime": None}, "txn_datetime", "required"),
+    ({"amount_paise": None}, "txn_datetime", "unexpected"),  # found where amount_paise was due
     ({"ivrs_no": "१०१९९९९९९९"}, "ivrs_no", "format"),  # Devanagari digits
     ({"ivrs_no": f"{DISCONNECTED[:5]}\u200b{DISCONNECTED[5:]}"}, "ivrs_no", "format"),  # zero width space
     ({"ivrs_no": "12ab"}, "ivrs_no", "format"),
