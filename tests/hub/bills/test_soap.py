@@ -684,6 +684,38 @@ def test_every_answer_is_signed_and_verifies_as_received(bills: Bills, version: 
         assert readme_command(bad, published, tmp_path / operation / "bad").returncode != 0
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_answers_zeep_received_over_http_verify_as_received(
+    bills: Bills, hub_url: str, version: str, tmp_path: Path
+) -> None:
+    """The bytes as they came off the wire to zeep, before it parsed them."""
+    partner = bills.partner(["bills:fetch", "bills:portal"])
+    received: list[bytes] = []
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {partner['token']}"
+
+    def keep(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.method == "POST":
+            received.append(response.content)
+
+    session.hooks["response"].append(keep)
+    client = zeep.Client(
+        f"{hub_url}{PATH}?singleWsdl",
+        settings=SETTINGS,
+        transport=Transport(session=session, timeout=5, operation_timeout=10),
+    )
+    service = client.bind("BillsService", PORTS[version])
+    service.FetchBill(consumer_number=DUES)
+    service.NotifyPortalPayment(**soap_advice(portal_advice()))
+    published = bills.app.get("/.well-known/hub-certificates.pem", status=200).body
+    assert len(received) == 2
+    for index, raw in enumerate(received):
+        assert zeep_verifies(raw, tmp_path)
+        done = readme_command(raw, published, tmp_path / str(index))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not zeep_verifies(tampered(raw), tmp_path)
+
+
 def test_a_fault_is_not_signed_and_says_nothing_of_the_request(bills: Bills) -> None:
     response = raw_post(
         bills,
