@@ -610,6 +610,10 @@ def test_receipt_and_reconnection_status_equal_rest(bills: Bills, hub_url: str, 
     assert by_number == receipt
     rest_by_number = bills.app.get(f"/api/v1/bills/receipts/portal/{number}", headers=partner["headers"])
     assert rest_by_number.json == rest
+    denied = bills.app.get(
+        f"/api/v1/bills/receipts/portal/{number}", headers=bills.headers("bills:bbps"), status=403
+    )
+    assert denied.json["code"] == "insufficient_scope"
     for channel, unknown in (("bbps", number), ("portal", "RC0000000000")):
         with pytest.raises(Fault) as raised:
             port(hub_url, version, token=bills.partner(["bills:bbps", "bills:portal"])["token"]).GetReceipt(
