@@ -419,7 +419,7 @@ RECONNECT_SETTINGS = {
     "hub.sms.template.meter_reconnected.id": "1107000000000000008",
 }
 # Disconnected smart meters that switch remotely: about one connection in a hundred of the demo data.
-DEMO_CONSUMERS_PER_DISCONNECTED_SMART = 110
+DEMO_CONSUMERS_PER_DISCONNECTED_SMART = 120
 
 
 def _reconnection(args: argparse.Namespace) -> Figure:
@@ -468,7 +468,7 @@ def _reconnection(args: argparse.Namespace) -> Figure:
                         "JOIN ref_ledger_entry l ON l.consumer_number = c.consumer_number "
                         "WHERE c.connection_status = 'disconnected' AND m.meter_type = 'smart' "
                         "AND m.supply = 'disconnected' AND h.remote_switch AND h.communicating "
-                        "AND h.simulate = 'none' GROUP BY c.consumer_number HAVING SUM(l.amount_paise) > 0 "
+                        "AND h.simulate = 'normal' GROUP BY c.consumer_number HAVING SUM(l.amount_paise) > 0 "
                         "ORDER BY c.consumer_number"
                     )
                 )

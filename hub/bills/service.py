@@ -807,18 +807,6 @@ class BillService:
             payment.state = PaymentState.POSTED.value
             payment.receipt_number = receipt.receipt_number
             payment.posted_at = utcnow()
-            audit_record(
-                session,
-                "hub",
-                "bills.payment_posted",
-                SUBJECT_TYPE,
-                str(payment.id),
-                {
-                    "receipt_number": receipt.receipt_number,
-                    "consumer_number": target,
-                    "duplicate": receipt.duplicate,
-                },
-            )
             enqueue(
                 session,
                 METERS_KIND,
@@ -836,6 +824,19 @@ class BillService:
                 f"Receipt {payment.receipt_number}. -MPCZED"
             )
             enqueue_sms(session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
+            # Last: the audit chain's lock is held from here to the commit, and every worker waits on it.
+            audit_record(
+                session,
+                "hub",
+                "bills.payment_posted",
+                SUBJECT_TYPE,
+                str(payment.id),
+                {
+                    "receipt_number": receipt.receipt_number,
+                    "consumer_number": target,
+                    "duplicate": receipt.duplicate,
+                },
+            )
 
     def _mark_posting(self, payment: BillPayment) -> None:
         payment.state = PaymentState.POSTING.value
