@@ -329,7 +329,9 @@ class ReferenceBilling:
                 # costs more in Python than the database spends finding the rows.
                 after = ""
                 while True:
-                    page, last = conn.execute(_TSV_PAGE, {"day": day, "after": after, "size": TSV_PAGE_LINES}).one()
+                    page, last = conn.execute(
+                        _TSV_PAGE, {"day": day, "after": after, "size": TSV_PAGE_LINES}
+                    ).one()
                     if page is None:
                         break
                     yield page
