@@ -16,6 +16,11 @@ posted payments and their ledger postings bulk-loaded, a settlement file with as
 (1% amounts differ, 1% missing in the hub), reconciled by ``Reconciler.run`` in a subprocess (its
 peak RSS reported) next to the bare SQL doing the same match: COPY the file into a table and one
 join counting matches and differences.
+
+Reconnection: a second throwaway hub served with ``hub-worker`` beside it, the reference billing
+and head-end in its schema, demo data with enough disconnected smart meters; portal notifications
+at ``--bills-reconnect-rate`` a second, each paying all one of those consumers owes; p50 and p99 of
+the time from the hub recording a payment to the head-end receiving its connect command.
 """
 
 from __future__ import annotations
