@@ -27,6 +27,7 @@ from pyramid.config import Configurator
 from connectors.errors import ConnectorUnavailable
 from hub.bills.service import POST_KIND, RECEIPT_KIND, REGISTRY_KEY, BillService, load_channels
 from hub.models.outbox import OutboxMessage
+from hub.outbox import BACKGROUND
 from hub.settings import ConfigurationError
 
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
@@ -72,7 +73,8 @@ def includeme(config: Configurator) -> None:
     )
     config.registry[REGISTRY_KEY] = service
     config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
-    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND))
+    # A receipt is a signed PDF: it waits behind postings and reconnections.
+    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND), priority=BACKGROUND)
     config.include("hub.bills.views")
     config.include("hub.bills.soap")
     if hasattr(config, "add_console_provider"):
