@@ -33,6 +33,7 @@ from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_
 from hub.api import ClientStatus, check_rate
 from hub.auth.clients import KNOWN_SCOPES
 from hub.errors import FieldError, Problem, problem_response
+from hub.lookup import process_service
 from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
@@ -293,7 +294,7 @@ def _authenticate_from_header(
     (``hub.ratelimit.public_per_minute``), and an address that has spent its allowance is
     refused before anything is parsed.
     """
-    limiter: RateLimiter = request.find_service(RateLimiter)
+    limiter = process_service(request.registry, RateLimiter)
     bucket = "soap-ip:" + (request.client_addr or "?")
     verdict = limiter.spent(bucket)
     if not verdict.allowed:
@@ -334,7 +335,8 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         else:
             caller, data = _authenticate_from_header(request, service, version)
         request.partner = caller
-        limit = request.find_service(ClientStatus).limit_for(caller.client_id, service.default_rate)
+        clients = process_service(request.registry, ClientStatus)
+        limit = clients.limit_for(caller.client_id, service.default_rate)
         check_rate(request, "client:" + caller.client_id, limit)
 
         if data is None:
