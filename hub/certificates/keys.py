@@ -90,6 +90,10 @@ class DocumentKeys:
     def keyring(self) -> KeyRing:
         return self.issuer.keyring
 
+    def public_jwks(self) -> dict[str, Any]:
+        """The current key ring's QR verification keys as a JWK set."""
+        return self.keyring.public_jwks()
+
     def sign_message(self, envelope: etree._Element) -> etree._Element:
         """WS-Security signature over a SOAP answer's Body and Timestamp (certs.wssecurity), in place.
 

@@ -13,7 +13,9 @@ import pytest
 
 import hub.election.jobs as jobs
 from forms.safexml import parse_untrusted_xml
+from hub.certificates.keys import DocumentKeys
 from hub.election.answers import NS
+from hub.lookup import process_service
 from tests.hub.election.conftest import Election
 
 JOBS = "/api/v1/election/jobs"
@@ -96,7 +98,7 @@ def test_csv_job_end_to_end(election: Election, monkeypatch: pytest.MonkeyPatch,
     path = tmp_path / "report.xml"
     path.write_bytes(xml.body)
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(election.registry["document_keys"].keyring.trust_anchor_pem())
+    ca.write_bytes(process_service(election.registry, DocumentKeys).keyring.trust_anchor_pem())
     verify = ["xmlsec1", "--verify", "--trusted-pem", str(ca), "--enabled-reference-uris", "empty", str(path)]
     checked = subprocess.run(verify, capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stderr
