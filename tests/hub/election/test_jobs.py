@@ -118,7 +118,7 @@ def test_upload_refusals(election: Election) -> None:
     )
     for body in (b"", b"ref,code\nx,y\n", "number\n".encode("utf-16"), b"number,code\n", b"number\x00\n1\n"):
         assert upload(election, authority, body, status=400).json["code"] == "validation_failed", body
-    limits = election.registry["election_job_limits"]
+    limits = process_service(election.registry, jobs.JobLimits)
     too_big = b"number\n" + b"MPCZ/ND/2026-27/000001\n" * (limits.max_bytes // 20)
     assert upload(election, authority, too_big, status=413).json["code"] == "body_too_large"
     too_many = b"number\n" + b"A1B2\n" * (limits.max_rows + 1)
