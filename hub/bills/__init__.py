@@ -53,7 +53,7 @@ class PaymentHandler:
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
-    path = str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS)
+    path = settings["hub.bills.channels_file"] or str(DEFAULT_CHANNELS)
     try:
         channels = load_channels(path)
     except (OSError, ValueError, KeyError) as exc:
