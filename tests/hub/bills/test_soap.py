@@ -22,6 +22,8 @@ from zeep.wsse.username import UsernameToken
 from connectors.reference_db import set_down
 from forms.safexml import parse_untrusted_xml
 from hub.bills.soap import NS, PATH
+from hub.certificates.keys import DocumentKeys
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
 from tests.hub.bills.conftest import CLEAN, DISCONNECTED, DUES, DUES_CLEAR, UNKNOWN, Bills
 from tests.hub.live_server import ThreadingServer
@@ -662,7 +664,7 @@ def tampered(raw: bytes) -> bytes:
 def test_every_answer_is_signed_and_verifies_as_received(bills: Bills, version: str, tmp_path: Path) -> None:
     partner = bills.partner(["bills:fetch", "bills:portal", "meters:read"], soap=True)
     published = bills.app.get("/.well-known/hub-certificates.pem", status=200).body
-    keyring = bills.app.app.registry["document_keys"].keyring
+    keyring = process_service(bills.app.app.registry, DocumentKeys).keyring
     for operation, inner in operations().items():
         # A UsernameToken in the header for some, a bearer token for the others: signed alike.
         if operation in ("FetchBill", "GetReceipt"):
