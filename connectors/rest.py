@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -133,6 +133,28 @@ class JsonHttp:
                 f"{self.system}: no answer ({type(exc).__name__})", system=self.system
             ) from None
         return response.status_code, self._interpret(response.status_code, raw, any_2xx_body)
+
+    def text_lines(self, path: str, content_type: str = "text/csv") -> Iterator[str]:
+        """A 2xx text answer of any size (a day's report), line by line as it arrives.
+
+        The same failures as :meth:`call`; an answer of another content type is garbage.
+        A failure mid-answer raises from the iteration: the caller must not keep half of it.
+        """
+        try:
+            with self._client.stream("GET", path, headers={"Accept": content_type}) as response:
+                if not 200 <= response.status_code < 300:
+                    self._interpret(response.status_code, self._read_capped(response))
+                if response.headers.get("content-type", "").split(";")[0].strip() != content_type:
+                    raise ConnectorUnavailable(
+                        f"{self.system}: garbage answer (not {content_type})", system=self.system
+                    )
+                yield from response.iter_lines()
+        except httpx.TimeoutException:
+            raise ConnectorUnavailable(f"{self.system}: timed out", system=self.system) from None
+        except httpx.HTTPError as exc:
+            raise ConnectorUnavailable(
+                f"{self.system}: no answer ({type(exc).__name__})", system=self.system
+            ) from None
 
     def probe(self, path: str) -> int:
         """Reachability check for a heartbeat: any answer below 500 means the partner is there."""

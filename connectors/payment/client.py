@@ -12,6 +12,11 @@ Wire contract::
 
     GET {url}/v1/orders/{order_id}  -> 200 the order as above; 404 unknown
     GET {url}/v1/health             -> 200 {"status": "ok"}
+    GET {url}/v1/settlements/{YYYY-MM-DD}
+                                    -> 200 text/csv: "transaction_id,amount,paid_on" then one
+                                       line per captured payment of that India day
+                                       (order id, rupees "1830.00", YYYY-MM-DD);
+                                       404 {"error": "settlement_not_ready"} before the day is settled
 
 The callback the gateway POSTs to the hub is described in :mod:`connectors.payment`.
 An answer whose amount or reference differs from what we asked is garbage
@@ -24,7 +29,8 @@ Settings (under ``hub.payment.``): ``url``, ``key_id``, ``key_secret``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +38,7 @@ from urllib.parse import quote
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorUnavailable
+from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.payment import (
     SYSTEM,
     CallbackVerifier,
@@ -88,6 +94,13 @@ class HttpPayment:
 
     def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> PaymentConfirmation:
         return self.verifier.verify(body, headers)
+
+    def settlement_report(self, day: date) -> Iterator[str]:
+        try:
+            yield from self.http.text_lines(f"/v1/settlements/{day.isoformat()}")
+        except NotFound:
+            # Not settled yet: come back later, never "the channel settled nothing".
+            raise ConnectorUnavailable(f"payment: settlement of {day} not ready", system=SYSTEM) from None
 
     def heartbeat(self) -> None:
         _, body = self.http.call("GET", "/v1/health")

@@ -101,6 +101,9 @@ class Channel:
     scope: str | None
     partial_allowed: bool
     status_operation_id: str | None
+    # The connector (by system name) whose ``settlement_report(day)`` gives this channel's
+    # settlement for the daily reconciliation; None: its file is given to hub-admin.
+    settlement: str | None = None
 
 
 def load_channels(path: str) -> dict[str, Channel]:
@@ -121,6 +124,7 @@ def load_channels(path: str) -> dict[str, Channel]:
             scope=spec.get("scope"),
             partial_allowed=bool(spec.get("partial_allowed", False)),
             status_operation_id=spec.get("status_operation_id"),
+            settlement=spec.get("settlement"),
         )
     return channels
 
@@ -376,6 +380,10 @@ class BillService:
     def _keys(self) -> DocumentKeys:
         keys: DocumentKeys = self.registry["document_keys"]
         return keys
+
+    def settlement_channels(self) -> dict[str, str]:
+        """Channel -> the connector system whose settlement report reconciles it."""
+        return {c.name: c.settlement for c in self.channels.values() if c.settlement}
 
     def connector(self, system: str) -> Any:
         return process_service(self.registry, Connectors).require(system)  # type: ignore[arg-type]
