@@ -553,13 +553,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "hub.meters.disconnection_charge",
         as_rupees,
-        "150.00",
+        "0.00",
         doc="rupees a connection disconnected for non-payment owes for the disconnection, on top of its bill",
     ),
     Setting(
         "hub.meters.reconnection_charge",
         as_rupees,
-        "150.00",
+        "0.00",
         doc="rupees a connection disconnected for non-payment owes for its reconnection, on top of its bill",
     ),
     Setting(
