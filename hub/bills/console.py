@@ -210,22 +210,7 @@ def reconciliation_run_page(request: Request) -> Response:
         .order_by(ReconciliationItem.category, ReconciliationItem.id)
         .limit(500)
     ).scalars()
-    shown = []
-    for item in items:
-        hi, en = VALUE_LABELS.get(item.category, (item.category, item.category))
-        shown.append(
-            {
-                "hi": hi,
-                "en": en,
-                "transaction_id": item.transaction_id or "",
-                "payment_id": item.payment_id,
-                "channel": _rupees(item.channel_amount_paise),
-                "hub": _rupees(item.hub_amount_paise),
-                "billing": _rupees(item.billing_amount_paise),
-                "state": item.state,
-                "url": request.route_path("console.bills.reconciliation_item", item_id=item.id),
-            }
-        )
+    shown = [_item_row(request, item, run) for item in items]
     counts = [(c, *VALUE_LABELS.get(c, (c, c)), run.counts.get(c, 0)) for c in CATEGORIES]
     return render(
         request,
