@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -128,12 +129,15 @@ class JsonHttp:
                 response.close()
         return response.status_code, self._interpret(response.status_code, raw, any_2xx_body)
 
-    def text_lines(self, path: str, content_type: str = "text/csv") -> Iterator[str]:
+    def text_lines(self, path: str, deadline_seconds: float, content_type: str = "text/csv") -> Iterator[str]:
         """A 2xx text answer of any size (a day's report), line by line as it arrives.
 
-        The same failures as :meth:`call`; an answer of another content type is garbage.
-        A failure mid-answer raises from the iteration: the caller must not keep half of it.
+        The same failures as :meth:`call`; an answer of another content type is garbage, and
+        one still arriving ``deadline_seconds`` after the call began is given up on (a partner
+        trickling bytes never trips the read timeout). A failure mid-answer raises from the
+        iteration: the caller must not keep half of it.
         """
+        deadline = time.monotonic() + deadline_seconds
         with (
             self._not_answering(),
             self._client.stream("GET", path, headers={"Accept": content_type}) as response,
@@ -144,7 +148,10 @@ class JsonHttp:
                 raise ConnectorUnavailable(
                     f"{self.system}: garbage answer (not {content_type})", system=self.system
                 )
-            yield from response.iter_lines()
+            for line in response.iter_lines():
+                if time.monotonic() > deadline:
+                    raise ConnectorUnavailable(f"{self.system}: answer too slow", system=self.system)
+                yield line
 
     def probe(self, path: str) -> int:
         """Reachability check for a heartbeat: any answer below 500 means the partner is there."""

@@ -24,7 +24,8 @@ An answer whose amount or reference differs from what we asked is garbage
 
 Settings (under ``hub.payment.``): ``url``, ``key_id``, ``key_secret``,
 ``connect_timeout``, ``read_timeout``, ``ca_file``, ``callback_secret``
-(+ ``_previous``), ``callback_tolerance``.
+(+ ``_previous``), ``callback_tolerance``, ``settlement_timeout`` (seconds for a whole
+settlement report, default 300).
 """
 
 from __future__ import annotations
@@ -55,14 +56,19 @@ from connectors.rest import JsonHttp, field
 
 @implementer(IPaymentGateway)
 class HttpPayment:
-    def __init__(self, http: JsonHttp, verifier: CallbackVerifier) -> None:
+    def __init__(self, http: JsonHttp, verifier: CallbackVerifier, settlement_timeout: float) -> None:
         self.http = http
         self.verifier = verifier
+        self.settlement_timeout = settlement_timeout
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> HttpPayment:
         auth = (context.option("key_id"), context.option("key_secret"))
-        return cls(JsonHttp.from_context(SYSTEM, context, auth=auth), CallbackVerifier.from_context(context))
+        return cls(
+            JsonHttp.from_context(SYSTEM, context, auth=auth),
+            CallbackVerifier.from_context(context),
+            context.float_option("settlement_timeout", 300.0),
+        )
 
     def create_order(
         self, amount: Decimal, reference: str, description: str, notify_url: str | None = None
@@ -97,7 +103,7 @@ class HttpPayment:
 
     def settlement_report(self, day: date) -> Iterator[str]:
         try:
-            yield from self.http.text_lines(f"/v1/settlements/{day.isoformat()}")
+            yield from self.http.text_lines(f"/v1/settlements/{day.isoformat()}", self.settlement_timeout)
         except NotFound:
             # Not settled yet: come back later, never "the channel settled nothing".
             raise ConnectorUnavailable(f"payment: settlement of {day} not ready", system=SYSTEM) from None

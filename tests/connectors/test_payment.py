@@ -377,3 +377,26 @@ def test_client_settlement_failures_are_unavailable(mode: str) -> None:
             server.mode = mode
         with pytest.raises(ConnectorUnavailable):
             list(gw.settlement_report(DAY))
+
+
+def test_client_report_that_stalls_or_trickles_is_unavailable() -> None:
+    lines = ["transaction_id,amount,paid_on"] + [f"order_{n},10.00,2026-11-23" for n in range(50)]
+    with FakeServer(settlement_server(lines)) as server:
+        server.mode = "trickle_body"
+        server.trickle_seconds = 1.0  # past the 0.3 s read timeout
+        with pytest.raises(ConnectorUnavailable, match="timed out"):
+            list(client_for(server).settlement_report(DAY))
+        # A byte every 0.01 s never trips the read timeout; the report's deadline does.
+        server.trickle_seconds = 0.01
+        slow = HttpPayment.from_context(
+            http_context(
+                "payment",
+                server.url,
+                key_id="key",
+                key_secret="secret",
+                callback_secret=SECRET,
+                settlement_timeout="0.5",
+            )
+        )
+        with pytest.raises(ConnectorUnavailable, match="too slow"):
+            list(slow.settlement_report(DAY))
