@@ -26,7 +26,14 @@ from pyramid.config import Configurator
 
 from connectors.errors import ConnectorUnavailable
 from hub.bills.reconciliation import RECONCILE_JOB, RECONCILE_KIND, DailyReconciliation
-from hub.bills.service import POST_KIND, RECEIPT_KIND, REGISTRY_KEY, BillService, load_channels
+from hub.bills.service import (
+    POST_KIND,
+    RECEIPT_KIND,
+    REGISTRY_KEY,
+    BillService,
+    Channel,
+    load_channels,
+)
 from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
 from hub.settings import ConfigurationError
@@ -55,13 +62,18 @@ class PaymentHandler:
             self.service.issue_receipt(payment_id, billing)
 
 
-def includeme(config: Configurator) -> None:
-    settings = config.get_settings()
+def configured_channels(settings: Mapping[str, Any]) -> dict[str, Channel]:
+    """The channels of ``hub.bills.channels_file`` (the shipped file when empty)."""
     path = str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS)
     try:
-        channels = load_channels(path)
+        return load_channels(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigurationError(f"setting hub.bills.channels_file: {path}: {exc}") from None
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    channels = configured_channels(settings)
     from hub.auth.clients import KNOWN_SCOPES
 
     for channel in channels.values():

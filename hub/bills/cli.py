@@ -13,9 +13,8 @@ def cmd_bills_reconcile(settings: dict[str, Any], args: argparse.Namespace) -> i
     from sqlalchemy import select
 
     from connectors.errors import ConnectorError
-    from hub.bills import DEFAULT_CHANNELS
+    from hub.bills import configured_channels
     from hub.bills.reconciliation import DailyReconciliation, Reconciler
-    from hub.bills.service import load_channels
     from hub.commands import engine_for, reference_store_for
     from hub.models.bills import ReconciliationRun
     from hub.systems import build_connectors
@@ -25,7 +24,7 @@ def cmd_bills_reconcile(settings: dict[str, Any], args: argparse.Namespace) -> i
     except ValueError:
         print("hub-admin: --day must be YYYY-MM-DD", file=sys.stderr)
         return 2
-    channels = load_channels(str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS))
+    channels = configured_channels(settings)
     if args.channel not in channels:
         print(f"hub-admin: no channel {args.channel} (hub.bills.channels_file)", file=sys.stderr)
         return 2
