@@ -30,6 +30,9 @@ Shapes (documented so the hub's validation and the README can rely on them):
   Every smart meter is also in the reference head-end (``ref_hes_meter``):
   whole-current ones switch remotely, CT-operated ones (categories LV3, LV4,
   HV3) do not; faulty ones do not communicate.
+* **network** (the reference GIS, :mod:`connectors.network.reference`): per DC three
+  33/11 kV substations, five feeders each, a DT per ~40 consumers of the DC (at least one
+  per feeder); every consumer on a DT of their own DC except about 0.4 % surveyed without one.
 * **KYC**: ~70 % complete, ~22 % incomplete (not done), ~8 % pending (no bank
   account in Samagra).
 
@@ -55,6 +58,7 @@ from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, R
 from connectors.headend.tables import RefHesMeter
 from connectors.kyc.reference import CHANGE_COUNTER
 from connectors.kyc.tables import RefKycRecord
+from connectors.network.reference import DistributionCentre, generate_network
 from connectors.reference_db import SystemStatus
 from connectors.samagra.tables import RefSamagraPerson
 
@@ -490,6 +494,8 @@ class DemoSummary:
     kyc_pending: int
     offices: int
     personas: tuple[str, ...]
+    network_nodes: int = 0
+    consumers_without_dt: int = 0
 
 
 @dataclass
@@ -1029,6 +1035,8 @@ def generate_demo_data(
             progress(gen.counts.consumers, consumers)
     with engine.begin() as conn:
         _set_counter(conn, CHANGE_COUNTER, gen.change_seq)
+    with engine.begin() as conn:
+        network_nodes, without_dt = generate_network(conn, distribution_centres(gen.offices), seed)
     counts = gen.counts
     return DemoSummary(
         seed=seed,
@@ -1045,7 +1053,19 @@ def generate_demo_data(
         kyc_pending=counts.kyc["pending"],
         offices=len(gen.offices),
         personas=tuple(PERSONAS),
+        network_nodes=network_nodes,
+        consumers_without_dt=without_dt,
     )
+
+
+def distribution_centres(offices: Iterable[Office]) -> list[DistributionCentre]:
+    """The DCs of the office hierarchy, with their district's names, for the reference GIS."""
+    district_hi = {name: hindi for _code, name, hindi, _weight in DISTRICTS}
+    return [
+        DistributionCentre(o.code, cast(int, o.dc_number), o.district, district_hi[o.district])
+        for o in offices
+        if o.level == "dc"
+    ]
 
 
 def reference_data_digest(engine: Engine) -> str:

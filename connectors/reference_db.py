@@ -122,6 +122,7 @@ REFERENCE_TABLE_MODULES = (
     "connectors.headend.tables",
     "connectors.singlewindow.reference",
     "connectors.dbt.reference",
+    "connectors.network.tables",
 )
 
 

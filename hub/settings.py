@@ -576,6 +576,18 @@ SETTINGS: tuple[Setting, ...] = (
         doc="a meter command's expiry: after it the hub stops waiting and queries the relay",
     ),
     Setting(
+        "hub.network.sync_interval_seconds",
+        as_positive_int,
+        300,
+        doc="how often hub-worker applies the GIS's network change feed",
+    ),
+    Setting(
+        "hub.network.page_size",
+        as_positive_int,
+        2000,
+        doc="GIS feed changes asked per call (at most 5,000); each page is applied in one transaction",
+    ),
+    Setting(
         "hub.meters.max_attempts",
         as_positive_int,
         3,

@@ -1,4 +1,5 @@
-"""Small helpers REST views share: the JSON body as a Reader, who is asking, an optional partner token."""
+"""Small helpers REST views share: the JSON body as a Reader, who is asking, an optional partner token,
+a query parameter as an integer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pyramid.request import Request
 from forms.reader import Reader, parse_json_object
 from hub.api import authenticate
 from hub.auth.tokens import InvalidAccessToken
-from hub.errors import Problem
+from hub.errors import FieldError, Problem
 
 
 def json_reader(request: Request) -> Reader:
@@ -49,3 +50,13 @@ def optional_partner(request: Request, scope: str, *alternatives: str) -> Any:
         )
     request.partner = access
     return access
+
+
+def int_query(request: Request, name: str, default: int, maximum: int) -> int:
+    """Query parameter ``name`` as an integer 1..``maximum`` (``default`` when absent); 400 otherwise."""
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 0 < int(raw) <= maximum:
+        raise Problem("validation_failed", errors=[FieldError(name, "range", f"an integer 1-{maximum}")])
+    return int(raw)

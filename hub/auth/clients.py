@@ -32,6 +32,7 @@ KNOWN_SCOPES: dict[str, str] = {
     "bills:portal": "notify payments as the state citizen-services portal",
     "bills:counter": "upload counter collections as a collection centre",
     "meters:read": "read the state of smart-meter reconnections",
+    "network:read": "read which DT, feeder and substation supply a consumer, and the unmapped consumers",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

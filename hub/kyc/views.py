@@ -35,7 +35,7 @@ from hub.models.client import PartnerClient
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
 from hub.otp import OtpRefused
-from hub.view_helpers import json_reader
+from hub.view_helpers import int_query, json_reader
 
 TAGS = ["kyc"]
 
@@ -144,15 +144,6 @@ def get_kyc_records(request: Request) -> dict[str, Any]:
     return {"purpose": policy.purpose, "fields": list(policy.fields), "items": items}
 
 
-def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not 0 < int(raw) <= maximum:
-        raise Problem("validation_failed", errors=[FieldError(name, "range", f"an integer 1-{maximum}")])
-    return int(raw)
-
-
 def _position(request: Request, policy: FieldPolicy, kind: str) -> int:
     cursor = request.GET.get("cursor")
     if not cursor:
@@ -168,7 +159,7 @@ def _position(request: Request, policy: FieldPolicy, kind: str) -> int:
 def list_kyc_changes(request: Request) -> dict[str, Any]:
     policy = _purpose_policy(request, request.GET.get("purpose"))
     config = _config(request)
-    limit = _int_param(request, "limit", 100, config.changes_page_max)
+    limit = int_query(request, "limit", 100, config.changes_page_max)
     after = _position(request, policy, "changes")
     page = changes(
         request.dbsession,

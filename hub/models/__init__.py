@@ -20,6 +20,7 @@ from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
 from hub.models.meter import CommandStatus, MeterCommand
+from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
@@ -41,6 +42,7 @@ __all__ = [
     "ConnectionKyc",
     "ConnectionPayment",
     "ConsumerAccount",
+    "ConsumerSupply",
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
@@ -54,6 +56,8 @@ __all__ = [
     "KycSyncState",
     "LinkedConnection",
     "MeterCommand",
+    "NetworkFeed",
+    "NetworkNode",
     "NoDuesApplication",
     "NoDuesCheck",
     "Officer",

@@ -34,6 +34,7 @@ def test_production_ini_names_a_real_client_for_every_system(
         "HUB_SMS_API_KEY": "sms-key",
         "HUB_KYC_API_KEY": "kyc-key",
         "HUB_SAMAGRA_API_KEY": "samagra-key",
+        "HUB_NETWORK_API_KEY": "gis-key",
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)

@@ -1,7 +1,7 @@
 """Reconciliation items as the office's work: how an officer closed each one, and the open queue.
 
 Revision ID: 0024_reconciliation_work
-Revises: 0023_meter_commands
+Revises: 0028_network
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0024_reconciliation_work"
-down_revision = "0023_meter_commands"
+down_revision = "0028_network"
 branch_labels = None
 depends_on = None
 
