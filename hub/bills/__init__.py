@@ -6,6 +6,9 @@
   platform, citizen-services portal, counter file), each with its own
   notification operation and authentication;
 * bill fetch (one consumer, or up to 25 at once) and gateway orders for bills;
+* SOAP ``BillsService`` at ``/soap/bills`` (``?wsdl``, ``?singleWsdl``): FetchBill,
+  FetchBills, GetReceipt, NotifyPortalPayment (the portal channel's advice, recorded
+  as its REST notification is) and GetReconnectionStatus, every answer signed;
 * the officers' console pages: the suspense queue (apply, adjust, refund) and
   counter-file upload;
 * the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
@@ -103,5 +106,6 @@ def includeme(config: Configurator) -> None:
         RECONCILE_JOB, float(settings["hub.bills.reconcile_retry_seconds"]), daily.run_due
     )
     config.include("hub.bills.views")
+    config.include("hub.bills.soap")
     if hasattr(config, "add_console_provider"):
         config.include("hub.bills.console")

@@ -71,6 +71,8 @@ RECEIPT_VALID_FOR = timedelta(days=3650)
 MAX_LINKED = 25
 CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
+# Billing's receipt numbers, as the payment row keeps them.
+RECEIPT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")
 # Rupees as text: no sign, no exponent, at most two decimals (floats never carry money).
 AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,2})?")
 MAX_AMOUNT = Decimal("10000000.00")
@@ -571,6 +573,15 @@ class BillService:
 
     def find_payment(self, session: Session, channel: str, transaction_id: str) -> BillPayment | None:
         return self._by_transaction(session, channel, transaction_id)
+
+    def find_receipt(self, session: Session, channel: str, receipt_number: str) -> BillPayment | None:
+        """The payment of ``channel`` that billing receipted as ``receipt_number``."""
+        return session.execute(
+            select(BillPayment)
+            .where(BillPayment.channel == channel, BillPayment.receipt_number == receipt_number)
+            .order_by(BillPayment.id)
+            .limit(1)
+        ).scalar_one_or_none()
 
     def _by_transaction(self, session: Session, channel: str, transaction_id: str) -> BillPayment | None:
         return session.execute(

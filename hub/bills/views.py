@@ -20,6 +20,7 @@ from hub.bills.service import (
     AMOUNT,
     CONSUMER_NUMBER,
     MAX_LINKED,
+    RECEIPT_NUMBER,
     REGISTRY_KEY,
     TRANSACTION_ID,
     BillService,
@@ -113,6 +114,18 @@ def notify(request: Request, channel: Channel) -> dict[str, Any]:
 def get_payment(request: Request, channel: Channel) -> dict[str, Any]:
     payment = service_of(request).find_payment(
         request.dbsession, channel.name, request.matchdict["transaction_id"]
+    )
+    if payment is None:
+        raise Problem("not_found")
+    return describe_payment(payment)
+
+
+def get_payment_by_receipt(request: Request, channel: Channel) -> dict[str, Any]:
+    number = str(request.matchdict["receipt_number"])
+    payment = (
+        service_of(request).find_receipt(request.dbsession, channel.name, number)
+        if RECEIPT_NUMBER.fullmatch(number)
+        else None
     )
     if payment is None:
         raise Problem("not_found")
@@ -479,6 +492,33 @@ def includeme(config: Configurator) -> None:
                                 }
                             ],
                             "responses": PDF_RESPONSE,
+                        },
+                    },
+                )
+            )
+    for channel in service.channels.values():
+        if channel.status_operation_id and channel.scope:
+            routes.append(
+                (
+                    f"bills.receipt_number.{channel.name}",
+                    f"{BASE}/receipts/{channel.name}/{{receipt_number}}",
+                    "GET",
+                    _bound(get_payment_by_receipt, channel),
+                    {
+                        "operation_id": channel.status_operation_id + "ByReceipt",
+                        "scopes": [channel.scope],
+                        "openapi": {
+                            "tags": tags,
+                            "summary": f"A posted payment of channel {channel.name} by billing's receipt number",
+                            "parameters": [
+                                {
+                                    "name": "receipt_number",
+                                    "in": "path",
+                                    "required": True,
+                                    "schema": text_schema(32, RECEIPT_NUMBER),
+                                }
+                            ],
+                            "responses": {"200": _json(PAYMENT_SCHEMA, "the payment")},
                         },
                     },
                 )

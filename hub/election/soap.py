@@ -2,16 +2,15 @@
 
 Handlers read the payload (already XSD-valid) into the same plain data the
 REST views read and call the same functions (:mod:`hub.certificates.verification`,
-:mod:`hub.election.dues`); a FormError becomes a Fault with the same stable code
-and field errors. The answer is an lxml tree written from the REST answer's
+:mod:`hub.election.dues`); a FormError they raise becomes (hub.soap) a Fault
+with the same stable code and field errors. The answer is an lxml tree written from the REST answer's
 dict, field for field, and signed by hub.soap per WS-Security (the envelope's
 Body and a Timestamp; see README).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,12 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from forms.errors import FormError
 from hub.certificates.questions import read_batch, read_question
 from hub.certificates.verification import verify_by_number, verify_many
-from hub.election.answers import NSMAP, E, batch_element, result_element, sub
+from hub.election.answers import NS, NSMAP, E, batch_element, result_element, sub
 from hub.election.dues import dues_status, read_dues_question
-from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
-from hub.soap import SoapCaller
+from hub.soap import SoapCaller, child_texts
 from hub.systems import Connectors
 
 HERE = Path(__file__).parent
@@ -36,31 +33,8 @@ QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
 _DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
 
 
-@contextmanager
-def form_errors_as_faults() -> Iterator[None]:
-    try:
-        yield
-    except FormError as exc:
-        raise Problem(
-            exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
-        ) from None
-
-
-def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
-    """The text of ``element``'s children named ``names`` (in our namespace), by local name."""
-    out: dict[str, str] = {}
-    for child in element:
-        # A comment's or PI's tag is a function, not a name.
-        if isinstance(child.tag, str) and child.tag.startswith(E):
-            local = child.tag[len(E) :]
-            if local in names:
-                out[local] = child.text or ""
-    return out
-
-
 def verify_certificate(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
-    with form_errors_as_faults():
-        question = read_question(_fields(payload, QUESTION_FIELDS))
+    question = read_question(child_texts(payload, NS, QUESTION_FIELDS))
     now = utcnow()
     result = verify_by_number(
         request.dbsession,
@@ -76,7 +50,7 @@ def verify_certificate(request: Request, payload: etree._Element, caller: SoapCa
 
 
 def verify_certificates(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
-    items = [_fields(item, QUESTION_FIELDS) for item in payload.iterchildren(E + "item")]
+    items = [child_texts(item, NS, QUESTION_FIELDS) for item in payload.iterchildren(E + "item")]
     now = utcnow()
     answers = verify_many(request.dbsession, read_batch(items), client_id=caller.client_id, now=now)
     return batch_element("VerifyCertificatesResponse", answers, now)
@@ -99,12 +73,11 @@ def dues_element(tag: str, answer: Mapping[str, Any], answered_at: datetime) -> 
 
 def get_dues_status(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
     numbers = [(c.text or "").strip() for c in payload.iterchildren(E + "consumer_number")]
-    data: dict[str, Any] = _fields(payload, ("samagra_id", "as_of"))
+    data: dict[str, Any] = child_texts(payload, NS, ("samagra_id", "as_of"))
     if numbers:
         data["consumer_numbers"] = numbers
     now = utcnow()
-    with form_errors_as_faults():
-        question = read_dues_question(data, now)
+    question = read_dues_question(data, now)
     connectors = request.find_service(Connectors)
     answer = dues_status(connectors.get("billing"), question, connectors.get("samagra"))
     return dues_element("GetDuesStatusResponse", answer, now)

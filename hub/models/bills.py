@@ -64,6 +64,8 @@ class BillPayment(Base):
         UniqueConstraint("channel", "transaction_id", name="uq_bill_payments_channel_transaction"),
         Index("ix_bill_payments_state", "state"),
         Index("ix_bill_payments_paid_on", "channel", "paid_on"),
+        # A receipt read by billing's receipt number, within the partner's own channel.
+        Index("ix_bill_payments_receipt_number", "channel", "receipt_number"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -6,8 +6,8 @@ the WS-Security UsernameToken verifier with its shared nonce store, and the
 ingress tween that answers oversized SOAP bodies with a Fault.
 
 Handlers: ``handler(request, payload_element, caller) -> response_element``; raise :class:`SoapFault`,
-``hub.errors.Problem`` or ``connectors.errors.ConnectorUnavailable`` to answer
-with a Fault.
+``hub.errors.Problem``, ``forms.errors.FormError`` (its code and field errors) or
+``connectors.errors.ConnectorUnavailable`` to answer with a Fault.
 
 Settings (hub/settings.py): ``hub.soap.max_body_bytes`` (10 MiB: inline
 documents travel in the envelope), ``hub.soap.max_header_bytes`` (32 KiB: all
@@ -31,7 +31,7 @@ from pyramid.tweens import INGRESS
 
 from hub.crypto import soap_password_box
 from hub.shared_state import redis_url
-from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion
+from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion, child_texts
 from hub.soap.security import (
     NonceStore,
     RedisNonceStore,
@@ -50,6 +50,7 @@ __all__ = [
     "SoapFault",
     "SoapVersion",
     "add_soap_service",
+    "child_texts",
 ]
 
 

@@ -94,6 +94,23 @@ def signed_envelope_response(
     return Response(body=body, status=200, content_type=version.content_type)
 
 
+def child_texts(element: etree._Element, namespace: str, names: Iterable[str]) -> dict[str, str]:
+    """The text of ``element``'s children named ``names`` in ``namespace``, by local name, as sent.
+
+    What a handler reads from its (XSD-valid) payload into the plain data the REST readers take.
+    """
+    prefix = "{" + namespace + "}"
+    wanted = frozenset(names)
+    out: dict[str, str] = {}
+    for child in element:
+        # A comment's or PI's tag is a function, not a name.
+        if isinstance(child.tag, str) and child.tag.startswith(prefix):
+            local = child.tag[len(prefix) :]
+            if local in wanted:
+                out[local] = child.text or ""
+    return out
+
+
 class SoapFault(Exception):
     """Raise from a handler to answer with a Fault.
 

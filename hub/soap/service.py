@@ -29,10 +29,11 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.errors import ConnectorUnavailable
+from forms.errors import FormError
 from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_head, parse_untrusted_xml
 from hub.api import ClientStatus, check_rate
 from hub.auth.clients import KNOWN_SCOPES
-from hub.errors import FieldError, Problem, problem_response
+from hub.errors import CODES, FieldError, Problem, problem_response
 from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
@@ -388,6 +389,11 @@ def _soap_post(service: SoapService, request: Request) -> Response:
     except Problem as problem:
         mapped = SoapFault(problem.code, errors=problem.errors, headers=problem.headers)
         return _fault(request, version, mapped, service, operation_name)
+    except FormError as exc:
+        # A domain reader's refusal (the same readers REST uses): its code and fields, as REST answers.
+        errors = [FieldError(p.field, p.code, p.message) for p in exc.problems]
+        code = exc.code if exc.code in CODES else "validation_failed"
+        return _fault(request, version, SoapFault(code, errors=errors), service, operation_name)
     except ConnectorUnavailable as exc:
         log.warning("dependency unavailable", extra={"system": exc.system, "error": str(exc)})
         unavailable = SoapFault("dependency_unavailable", headers={"Retry-After": "30"})

@@ -1,7 +1,7 @@
 """network: substations, feeders and DTs, each consumer's DT, and the GIS feed's position.
 
 Revision ID: 0028_network
-Revises: 0023_meter_commands
+Revises: 0026_bill_payment_receipts
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0028_network"
-down_revision = "0023_meter_commands"
+down_revision = "0026_bill_payment_receipts"
 branch_labels = None
 depends_on = None
 
