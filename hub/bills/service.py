@@ -176,7 +176,6 @@ def bill_answer(consumer_number: str, bill: Bill | None, charges: Decimal) -> di
             "late_payment_amount": str(bill.late_payment_amount + charges),
             "current_amount": str(bill.current_amount),
             "arrears": str(bill.arrears),
-            "charges": str(charges),
         },
     }
 

@@ -183,18 +183,16 @@ BILL_SCHEMA: dict[str, Any] = {
                 "period": {"type": "string"},
                 "bill_date": {"type": "string", "format": "date"},
                 "due_date": {"type": "string", "format": "date"},
-                "amount": {"type": "string", "description": "rupees due now (charges included)"},
+                "amount": {
+                    "type": "string",
+                    "description": "rupees due now (a disconnected connection's charges included)",
+                },
                 "late_payment_amount": {
                     "type": "string",
                     "description": "rupees due after the due date (charges included)",
                 },
                 "current_amount": {"type": "string"},
                 "arrears": {"type": "string"},
-                "charges": {
-                    "type": "string",
-                    "description": "disconnection and reconnection charges a connection disconnected for "
-                    "non-payment owes on top of its bill (hub.meters.*_charge); 0.00 otherwise",
-                },
             },
         },
     },
