@@ -16,6 +16,11 @@ posted payments and their ledger postings bulk-loaded, a settlement file with as
 (1% amounts differ, 1% missing in the hub), reconciled by ``Reconciler.run`` in a subprocess (its
 peak RSS reported) next to the bare SQL doing the same match: COPY the file into a table and one
 join counting matches and differences.
+
+Reconnection: a second throwaway hub served with ``hub-worker`` beside it, the reference billing
+and head-end in its schema, demo data with enough disconnected smart meters; portal notifications
+at ``--bills-reconnect-rate`` a second, each paying all one of those consumers owes; p50 and p99 of
+the time from the hub recording a payment to the head-end receiving its connect command.
 """
 
 from __future__ import annotations
@@ -73,6 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bills-reconcile-lines", type=int, default=100_000, help="settlement lines to reconcile"
     )
     parser.add_argument("--bills-post", type=int, default=500, help="payments hub-worker posts")
+    parser.add_argument(
+        "--bills-reconnect-rate",
+        type=float,
+        default=100.0,
+        help="payments a second clearing a disconnected smart meter's dues",
+    )
+    parser.add_argument(
+        "--bills-reconnect-seconds", type=float, default=5.0, help="seconds the reconnection load is sent for"
+    )
 
 
 def _script(directory: Path, consumers: list[str]) -> Path:
@@ -201,6 +215,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         figures.append(_posting(args, env, engine, owing, select, BillPayment))
         figures.append(_reconciliation(args, env, engine))
+    figures.append(_reconnection(args))
     return figures
 
 
@@ -396,3 +411,181 @@ def _bare_sql(engine: Any, settlement: Path, day: str) -> float:
         ).one()
         conn.execute(text("DROP TABLE bare_settlement"))
     return time.perf_counter() - started
+
+
+# The reference head-end as `make run` has it, holding its notifications (the figure ends when the
+# command reaches the head-end, not when the meter confirms it).
+RECONNECT_SETTINGS = {
+    **SETTINGS,
+    "hub.headend.backend": "connectors.headend.reference:ReferenceHeadEnd",
+    "hub.headend.callback": "hold",
+    "hub.headend.notification_secret": "bench-headend-secret",
+    "hub.meters.notification_secret": "bench-headend-secret",
+    "hub.sms.template.meter_reconnected.id": "1107000000000000008",
+}
+# Disconnected smart meters that switch remotely: about one connection in a hundred of the demo data.
+DEMO_CONSUMERS_PER_DISCONNECTED_SMART = 120
+
+
+def _reconnection(args: argparse.Namespace) -> Figure:
+    """Payment to reconnect command at the head-end, with hub-worker running, at a steady rate.
+
+    Each payment is a portal notification paying all a disconnected smart-meter consumer owes (one
+    payment per consumer); the latency of one is from the hub's recording of the payment
+    (``bill_payments.received_at``) to the head-end's receipt of its connect command
+    (``ref_hes_command.requested_at``), both stamped on this machine's clock.
+    """
+    import http.client
+    import threading
+    import urllib.parse
+
+    from sqlalchemy import text
+
+    from bench.common import median
+    from connectors.demo import generate_demo_data
+    from connectors.reference_db import create_reference_schema
+
+    rate = float(args.bills_reconnect_rate)
+    count = max(1, int(rate * float(args.bills_reconnect_seconds)))
+    with ExitStack() as stack:
+        env = stack.enter_context(
+            hub_environment(
+                postgres=True,
+                ratelimit=args.ratelimit,
+                extra_settings=RECONNECT_SETTINGS,
+                reference_in_database=True,
+            )
+        )
+        engine = env.engine()
+        stack.callback(engine.dispose)
+        create_reference_schema(engine)
+        generate_demo_data(
+            engine, consumers=max(2_000, count * DEMO_CONSUMERS_PER_DISCONNECTED_SMART), seed=13
+        )
+        with engine.begin() as conn:
+            owing = [
+                (str(number), int(dues))
+                for number, dues in conn.execute(
+                    text(
+                        "SELECT c.consumer_number, SUM(l.amount_paise) FROM ref_consumer c "
+                        "JOIN ref_meter m ON m.consumer_number = c.consumer_number "
+                        "JOIN ref_hes_meter h ON h.meter_no = m.meter_number "
+                        "JOIN ref_ledger_entry l ON l.consumer_number = c.consumer_number "
+                        "WHERE c.connection_status = 'disconnected' AND m.meter_type = 'smart' "
+                        "AND m.supply = 'disconnected' AND h.remote_switch AND h.communicating "
+                        "AND h.simulate = 'normal' GROUP BY c.consumer_number HAVING SUM(l.amount_paise) > 0 "
+                        "ORDER BY c.consumer_number"
+                    )
+                )
+            ]
+        if len(owing) < count:
+            raise BenchError(
+                f"the demo data has {len(owing)} disconnected smart meters owing, {count} needed"
+            )
+        owing = owing[:count]
+        client_id, secret = env.create_client("bench: portal", ["bills:portal"])
+        hub = stack.enter_context(
+            granian_server(
+                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+            )
+        )
+        token = fetch_token(hub, client_id, secret, "bills:portal")
+        stack.enter_context(hub_worker(env.ini, env.root))
+        url = urllib.parse.urlsplit(hub.url("/api/v1/bills/payments/portal"))
+        run = secrets.token_hex(4)
+        paid_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+        refused: list[str] = []
+        started = time.perf_counter() + 0.5
+        next_index = iter(range(count))
+        lock = threading.Lock()
+
+        def sender() -> None:
+            conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+            while True:
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
+                    break
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                number, dues = owing[i]
+                body = json.dumps(
+                    {
+                        "cs_txn_no": f"RC{run}-{i}",
+                        "ivrs_no": number,
+                        "amount_paise": dues,
+                        "txn_datetime": paid_at,
+                    }
+                )
+                conn.request(
+                    "POST",
+                    url.path,
+                    body=body,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status != 202:
+                    refused.append(f"{answer.status} for {number}")
+            conn.close()
+
+        threads = [threading.Thread(target=sender, daemon=True) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        sent_rate = count / (time.perf_counter() - started)
+        if refused:
+            raise BenchError(f"{len(refused)} notifications refused, e.g. {refused[:3]}")
+        query = text(
+            "SELECT EXTRACT(EPOCH FROM h.requested_at - p.received_at) FROM bill_payments p "
+            "JOIN ref_hes_command h ON h.transaction_id = 'RC-' || p.consumer_number || '-' || p.id || '.1' "
+            "WHERE p.transaction_id LIKE :run"
+        )
+        deadline = time.perf_counter() + 120
+        latencies: list[float] = []
+        while time.perf_counter() < deadline:
+            with engine.connect() as conn:
+                latencies = sorted(float(v) for v in conn.execute(query, {"run": f"RC{run}-%"}).scalars())
+            if len(latencies) >= count:
+                break
+            time.sleep(0.5)
+        if len(latencies) < count:
+            with engine.connect() as conn:
+                states = dict(
+                    conn.execute(
+                        text(
+                            "SELECT state, COUNT(*) FROM bill_payments WHERE transaction_id LIKE :run GROUP BY state"
+                        ),
+                        {"run": f"RC{run}-%"},
+                    ).all()
+                )
+            raise BenchError(
+                f"{len(latencies)} of {count} reconnect commands reached the head-end in 120 s ({states})"
+            )
+    p50 = median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(
+        f"  reconnection: {count} payments at {sent_rate:.0f}/s, command at the head-end p50 {p50:.2f} s, "
+        f"p99 {p99:.2f} s, max {latencies[-1]:.2f} s",
+        flush=True,
+    )
+    return Figure(
+        SECTION,
+        f"payment to reconnect command at the head-end, p99 ({count} payments at {sent_rate:.0f}/s)",
+        p99,
+        "s",
+        "target",
+        5.0,
+        target=1.0,
+        comparison="<=",
+        details={
+            "p50_s": round(p50, 3),
+            "p99_s": round(p99, 3),
+            "max_s": round(latencies[-1], 3),
+            "payments": count,
+            "sent_per_second": round(sent_rate, 1),
+            "worker_threads": SETTINGS["hub.outbox.workers"],
+        },
+    )

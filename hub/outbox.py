@@ -41,14 +41,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 from pyramid.config import Configurator
 from pyramid.request import Request
-from sqlalchemy import Table, exists, func, or_, select, update
+from sqlalchemy import Table, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from connectors.errors import ConnectorError, ConnectorUnavailable
+from hub.db import mark_written
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.shared_state import redis_url
@@ -60,27 +61,48 @@ Handler = Callable[[OutboxMessage, Mapping[str, Any]], object]
 QUEUE_KEY = "outbox_queue"
 HANDLERS_KEY = "outbox_handlers"
 _NEW_IDS = "hub.outbox.new_ids"
+_NEW_BACKGROUND_IDS = "hub.outbox.new_background_ids"
+# Task priority of kinds whose delivery may wait (a signed PDF): every other task is taken first,
+# so a burst of documents never stands in front of a payment's posting or a meter's reconnection.
+BACKGROUND = -1
 TASK_NAME = "hub.outbox.deliver"
 _TABLE = cast(Table, OutboxMessage.__table__)
 _SUBMIT_CHUNK = 200
+# Built once: one compiled statement for every message (an ORM flush per message costs more than
+# the database's own work for it).
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 # --- handlers --------------------------------------------------------------
 
 _HANDLERS: dict[str, Handler] = {}
+_PRIORITIES: dict[str, int] = {}
 
 
-def register_handler(kind: str, handler: Handler) -> None:
+def register_handler(kind: str, handler: Handler, priority: int = 0) -> None:
     """Register the handler that performs messages of ``kind`` (process-wide).
 
     ``handler(message, connectors)`` performs the side effect with
     ``message.delivery_id`` as the idempotency key and returns when the
     receiver acknowledged it; any exception means "not delivered, retry".
-    Inside a Pyramid app prefer ``config.add_outbox_handler(kind, handler)``.
+    Inside a Pyramid app prefer ``config.add_outbox_handler(kind, handler)``. ``priority``:
+    0, or :data:`BACKGROUND` for work every other message goes before.
     """
     existing = _HANDLERS.get(kind)
     if existing is not None and existing is not handler:
         raise ValueError(f"outbox handler for {kind!r} is already registered")
     _HANDLERS[kind] = handler
+    set_priority(kind, priority)
+
+
+def set_priority(kind: str, priority: int) -> None:
+    """The task priority of ``kind`` in every process (0, or :data:`BACKGROUND`)."""
+    if priority not in (0, BACKGROUND):
+        raise ValueError("outbox priority is 0 or BACKGROUND")
+    _PRIORITIES[kind] = priority
+
+
+def priority_of(kind: str) -> int:
+    return _PRIORITIES.get(kind, 0)
 
 
 def registered_handlers() -> dict[str, Handler]:
@@ -131,19 +153,22 @@ def enqueue(session: Session, kind: str, payload: Mapping[str, Any], key: str | 
     # Fail inside the request, not in the worker hours later.
     body = json.loads(json.dumps(dict(payload), ensure_ascii=False, allow_nan=False))
     now = utcnow()
-    message = OutboxMessage(
-        kind=kind,
-        key=key,
-        payload=body,
-        status=OutboxStatus.PENDING.value,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(message)
+    values: dict[str, Any] = {
+        "kind": kind,
+        "key": key,
+        "payload": body,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    # Pending ORM changes (the row the message is about) go first: ids follow the caller's order.
     session.flush()
-    session.info.setdefault(_NEW_IDS, []).append(message.id)
-    return message
+    message_id = int(session.execute(_INSERT, values).scalar_one())
+    mark_written(session)
+    new = _NEW_BACKGROUND_IDS if priority_of(kind) == BACKGROUND else _NEW_IDS
+    session.info.setdefault(new, []).append(message_id)
+    return OutboxMessage(id=message_id, **values)
 
 
 def enqueue_sms(
@@ -154,20 +179,35 @@ def enqueue_sms(
 
 
 def take_new_ids(session: Session) -> list[int]:
-    """The ids enqueued through ``session`` since the last call (and forget them)."""
+    """The ids enqueued through ``session`` since the last call (and forget them); those of
+    :data:`BACKGROUND` kinds come last."""
     ids: list[int] = session.info.pop(_NEW_IDS, None) or []
-    return ids
+    return ids + (session.info.pop(_NEW_BACKGROUND_IDS, None) or [])
 
 
 def submit_after_commit(registry: Mapping[str, Any], ids: Sequence[int]) -> None:
     """Wake a worker for messages committed outside a request (the sweep is the backstop)."""
     queue: OutboxQueue | None = registry.get(QUEUE_KEY)
-    if queue is None or not ids:
-        return
+    if queue is not None:
+        _submit_new(queue, ids, ())
+
+
+def _submit_new(queue: OutboxQueue, ids: Sequence[int], background: Sequence[int]) -> None:
+    """Hand committed ids to the queue, the background ones behind every other task."""
     try:
-        queue.submit(ids)
+        if ids:
+            queue.submit(ids)
+        if background:
+            queue.submit(background, priority=BACKGROUND)
     except Exception:
-        log.warning("outbox: could not queue %d messages; the sweep will", len(ids), exc_info=True)
+        log.warning(
+            "outbox: could not queue %d message(s); the sweep will", len(ids) + len(background), exc_info=True
+        )
+
+
+def _take_new(session: Session) -> tuple[list[int], list[int]]:
+    """(ids, background ids) enqueued through ``session`` since the last call."""
+    return session.info.pop(_NEW_IDS, None) or [], session.info.pop(_NEW_BACKGROUND_IDS, None) or []
 
 
 @contextmanager
@@ -178,8 +218,10 @@ def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
     stay readable after the commit (the caller often reports what it wrote)."""
     with Session(registry["db_engine"], expire_on_commit=False) as session, session.begin():
         yield session
-        ids = take_new_ids(session)
-    submit_after_commit(registry, ids)
+        ids, background = _take_new(session)
+    queue: OutboxQueue | None = registry.get(QUEUE_KEY)
+    if queue is not None:
+        _submit_new(queue, ids, background)
 
 
 # --- the queue -------------------------------------------------------------
@@ -201,22 +243,25 @@ class OutboxQueue:
     def from_settings(cls, settings: Mapping[str, Any]) -> OutboxQueue:
         url = redis_url(settings, "queue")
         if url is not None:
-            return cls(RedisHuey("hub-outbox", url=url, results=False))
+            # A sorted set, so that priorities hold (a queue of its own name: the list the
+            # queue once was is left to the sweep).
+            return cls(PriorityRedisHuey("hub-outbox-by-priority", url=url, results=False))
         from pathlib import Path
 
         path = Path(str(settings["hub.queue.sqlite_path"]))
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(SqliteHuey("hub-outbox", filename=str(path), results=False))
 
-    def submit(self, ids: Sequence[int], delay: float | None = None) -> None:
-        """Ask a worker to deliver ``ids`` (now, or after ``delay`` seconds)."""
+    def submit(self, ids: Sequence[int], delay: float | None = None, priority: int = 0) -> None:
+        """Ask a worker to deliver ``ids`` (now, or after ``delay`` seconds); tasks of higher
+        ``priority`` are taken first."""
         ids = list(ids)
         for start in range(0, len(ids), _SUBMIT_CHUNK):
             chunk = ids[start : start + _SUBMIT_CHUNK]
             if delay:
-                self._task.schedule(args=(chunk,), delay=delay)
+                self._task.schedule(args=(chunk,), delay=delay, priority=priority)
             else:
-                self._task(chunk)
+                self._task(chunk, priority=priority)
 
     def _run(self, ids: list[int]) -> None:
         if self.deliverer is None:
@@ -384,14 +429,14 @@ class OutboxDeliverer:
             log.error("outbox message parked for an operator: %s", error, extra=details)
             return DeliveryOutcome(message.id, "parked", attempts, error)
         log.warning("outbox delivery failed, retrying in %.1fs: %s", delay, error, extra=details)
-        self._submit([message.id], delay=delay)
+        self._submit([message.id], delay=delay, priority=priority_of(message.kind))
         return DeliveryOutcome(message.id, "retry", attempts, error)
 
-    def _submit(self, ids: list[int], delay: float | None = None) -> None:
+    def _submit(self, ids: list[int], delay: float | None = None, priority: int = 0) -> None:
         if self.queue is None:
             return
         try:
-            self.queue.submit(ids, delay=delay)
+            self.queue.submit(ids, delay=delay, priority=priority)
         except Exception:
             log.warning("outbox: could not queue %s; the sweep will", ids, exc_info=True)
 
@@ -494,13 +539,9 @@ def _after_transaction(committed: bool, request: Request, queue: OutboxQueue) ->
     session: Session | None = request.__dict__.get("dbsession")
     if session is None:
         return
-    ids = take_new_ids(session)
-    if not committed or not ids:
-        return
-    try:
-        queue.submit(ids)
-    except Exception:
-        log.warning("outbox: could not queue %d new message(s); the sweep will", len(ids), exc_info=True)
+    ids, background = _take_new(session)
+    if committed:
+        _submit_new(queue, ids, background)
 
 
 def _watch_transaction(request: Request, session: Session) -> None:
@@ -520,12 +561,14 @@ def _watch_transaction(request: Request, session: Session) -> None:
     txn.addAfterAbortHook(_after_transaction, args=(False, request, queue))
 
 
-def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str) -> None:
-    """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind``."""
+def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str, priority: int = 0) -> None:
+    """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind``;
+    ``priority=BACKGROUND`` for work every other message may go before."""
     resolved: Handler = config.maybe_dotted(handler)
 
     def register() -> None:
         config.registry[HANDLERS_KEY][kind] = resolved
+        set_priority(kind, priority)
 
     config.action(("hub.outbox.handler", kind), register)
 

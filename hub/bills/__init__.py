@@ -39,6 +39,7 @@ from hub.bills.service import (
 )
 from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
+from hub.outbox import BACKGROUND
 from hub.settings import ConfigurationError
 from hub.systems import Connectors
 
@@ -92,7 +93,8 @@ def includeme(config: Configurator) -> None:
     )
     config.registry[REGISTRY_KEY] = service
     config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
-    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND))
+    # A receipt is a signed PDF: it waits behind postings and reconnections.
+    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND), priority=BACKGROUND)
     registry = config.registry
     daily = DailyReconciliation(
         lambda: registry["db_engine"],

@@ -90,21 +90,51 @@ _STAGING = (
     "CREATE TEMPORARY TABLE recon_raw (line_no INTEGER {identity}, line TEXT NOT NULL)",
     "CREATE TEMPORARY TABLE recon_settlement (line_no INTEGER NOT NULL, transaction_id VARCHAR(64) NOT NULL, "
     "amount_paise BIGINT NOT NULL)",
+    # One row per transaction of the file: the lowest amount and how many lines carry it.
+    "CREATE TEMPORARY TABLE recon_transactions (transaction_id VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL, "
+    "copies INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_unreadable (line_no INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_ledger (reference VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL)",
 )
+_TABLES = ("recon_raw", "recon_settlement", "recon_transactions", "recon_unreadable", "recon_ledger")
 # A settlement line as _settlement_rows reads it: three fields, an id and an amount in rupees
 # (quotes and padding around a field ignored). Line 1 is the header: the n-th loaded line is line n + 1.
 _SPLIT = """
     SELECT line_no + 1 AS line_no, BTRIM(SPLIT_PART(line, ',', 1), ' "') AS txn,
-           BTRIM(SPLIT_PART(line, ',', 2), ' "') AS amount,
-           line LIKE '%,%,%' AND line NOT LIKE '%,%,%,%' AS three_fields
-    FROM recon_raw WHERE BTRIM(line, E' \\r') <> ''
+           BTRIM(SPLIT_PART(line, ',', 2), ' "') AS amount, line
+    FROM recon_raw
 """
 # (text(): a colon is escaped; bounded repeats are slow in PostgreSQL's regex engine, lengths are checked apart.)
 _READABLE = (
-    "three_fields AND LENGTH(txn) <= 64 AND txn ~ '^[A-Za-z0-9][A-Za-z0-9_.\\:/-]*$' "
+    "line LIKE '%,%,%' AND line NOT LIKE '%,%,%,%' AND LENGTH(txn) <= 64 "
+    "AND txn ~ '^[A-Za-z0-9][A-Za-z0-9_.\\:/-]*$' "
     "AND amount ~ '^(0|[1-9][0-9]*)([.][0-9][0-9]?)?$' AND LENGTH(SPLIT_PART(amount, '.', 1)) <= 10"
+)
+# The readable lines straight into one row per transaction: the lines are read once and never
+# stored a second time.
+_GROUP_READABLE = "".join(
+    (
+        "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) ",
+        "SELECT txn, MIN(CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT)), COUNT(*) FROM (",
+        _SPLIT,
+        ") f WHERE ",
+        _READABLE,
+        " GROUP BY txn",
+    )
+)
+# Only when some non-blank lines were not readable: their numbers, in a second pass.
+_NOTE_UNREADABLE = "".join(
+    (
+        "INSERT INTO recon_unreadable (line_no) SELECT line_no FROM (",
+        _SPLIT,
+        ") f WHERE BTRIM(line, E' \\r') <> '' AND NOT (",
+        _READABLE,
+        ")",
+    )
+)
+_GROUP_SETTLEMENT = (
+    "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) "
+    "SELECT transaction_id, MIN(amount_paise), COUNT(*) FROM recon_settlement GROUP BY transaction_id"
 )
 
 
@@ -115,7 +145,7 @@ def _create_staging(conn: Connection) -> None:
 
 
 def _drop_staging(conn: Connection) -> None:
-    for table in ("recon_raw", "recon_settlement", "recon_unreadable", "recon_ledger"):
+    for table in _TABLES:
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
@@ -130,25 +160,19 @@ def _chunks(spool: TextIO) -> Iterator[str]:
         yield chunk
 
 
-# One pass over the lines: the readable ones into recon_settlement, the others' numbers noted.
-_PARSE = "".join(
-    (
-        "WITH parsed AS MATERIALIZED (SELECT line_no, txn, amount, ",
-        _READABLE,
-        " AS readable FROM (",
-        _SPLIT,
-        ") f), unreadable AS (INSERT INTO recon_unreadable (line_no) SELECT line_no FROM parsed ",
-        "WHERE NOT readable) INSERT INTO recon_settlement (line_no, transaction_id, amount_paise) ",
-        "SELECT line_no, txn, CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) FROM parsed WHERE readable",
-    )
-)
+def _loaded(conn: Connection) -> int:
+    """Readable lines loaded (every copy of a transaction counts)."""
+    return int(conn.execute(text("SELECT COALESCE(SUM(copies), 0) FROM recon_transactions")).scalar_one())
 
 
-def _parse_in_database(conn: Connection) -> tuple[int, int]:
-    """Split the loaded lines into settlement rows and unreadable line numbers; (loaded, unreadable)."""
-    loaded = conn.execute(text(_PARSE)).rowcount
+def _parse_in_database(conn: Connection, lines: int) -> tuple[int, int]:
+    """Group the ``lines`` loaded lines by transaction, note the unreadable ones; (loaded, unreadable)."""
+    conn.execute(text(_GROUP_READABLE))
+    loaded = _loaded(conn)
+    if loaded < lines:  # blank lines, or some that are not settlement lines
+        conn.execute(text(_NOTE_UNREADABLE))
     unreadable = conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
-    return int(loaded), int(unreadable)
+    return loaded, int(unreadable)
 
 
 class Reconciler:
@@ -204,10 +228,10 @@ class Reconciler:
                 _create_staging(conn)
                 try:
                     if conn.dialect.name == "postgresql":
-                        self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
+                        lines = self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
                         self._copy(conn, "recon_ledger (reference, amount_paise)", _chunks(spool))
-                        loaded, unreadable = _parse_in_database(conn)
-                        conn.execute(text("ANALYZE recon_settlement"))
+                        loaded, unreadable = _parse_in_database(conn, lines)
+                        conn.execute(text("ANALYZE recon_transactions"))
                         conn.execute(text("ANALYZE recon_ledger"))
                     else:
                         loaded, unreadable = self._insert_sqlite(conn, settlement, spool)
@@ -233,12 +257,15 @@ class Reconciler:
                     _drop_staging(conn)
         return run_id
 
-    def _copy(self, conn: Connection, target: str, chunks: Iterable[str]) -> None:
+    def _copy(self, conn: Connection, target: str, chunks: Iterable[str]) -> int:
+        """COPY the chunks into ``target``; the rows copied."""
         driver = conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+        with driver.cursor() as cursor:
+            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+            return int(cursor.rowcount)
 
     def _insert_sqlite(self, conn: Connection, settlement: TextIO, spool: TextIO) -> tuple[int, int]:
         driver = conn.connection.driver_connection
@@ -258,6 +285,7 @@ class Reconciler:
             cursor.executemany(
                 "INSERT INTO recon_ledger (reference, amount_paise) VALUES (?, ?)", chunk_ledger
             )
+        cursor.execute(_GROUP_SETTLEMENT)
         cursor.close()
         return loaded, len(unreadable)
 
@@ -284,10 +312,7 @@ class Reconciler:
                              WHEN l.amount_paise <> CAST(ROUND(p.amount * 100) AS BIGINT) THEN 'amount_differs'
                              ELSE 'matched'
                            END AS category
-                    FROM (
-                        SELECT transaction_id, MIN(amount_paise) AS amount_paise, COUNT(*) AS copies
-                        FROM recon_settlement GROUP BY transaction_id
-                    ) s
+                    FROM recon_transactions s
                     LEFT JOIN bill_payments p
                       ON p.channel = :channel AND p.transaction_id = s.transaction_id AND p.state <> 'refunded'
                     LEFT JOIN recon_ledger l ON l.reference = p.billing_reference
@@ -308,7 +333,7 @@ class Reconciler:
                 FROM bill_payments p
                 WHERE p.channel = :channel AND p.paid_on = :day AND p.state <> 'refunded'
                   AND NOT EXISTS (
-                    SELECT 1 FROM recon_settlement s WHERE s.transaction_id = p.transaction_id
+                    SELECT 1 FROM recon_transactions s WHERE s.transaction_id = p.transaction_id
                   )
                 """
             ),
@@ -318,14 +343,16 @@ class Reconciler:
         conn.execute(
             text(
                 """
+                WITH day_references AS MATERIALIZED (
+                    SELECT billing_reference FROM bill_payments WHERE channel = :channel AND paid_on = :day
+                )
                 INSERT INTO bill_reconciliation_items
                     (run_id, category, transaction_id, payment_id, channel_amount_paise,
                      hub_amount_paise, billing_amount_paise, state)
                 SELECT :run, 'billing_only', l.reference, NULL, NULL, NULL, l.amount_paise, 'open'
                 FROM recon_ledger l
                 WHERE SUBSTR(l.reference, 1, LENGTH(:prefix)) = :prefix AND NOT EXISTS (
-                    SELECT 1 FROM bill_payments p
-                    WHERE p.billing_reference = l.reference AND p.channel = :channel AND p.paid_on = :day
+                    SELECT 1 FROM day_references d WHERE d.billing_reference = l.reference
                 )
                 """
             ),
@@ -349,9 +376,7 @@ class Reconciler:
             .group_by(ReconciliationItem.category)
         ):
             counts[category] = int(count)
-        distinct = conn.execute(
-            text("SELECT COUNT(DISTINCT transaction_id) FROM recon_settlement")
-        ).scalar_one()
+        distinct = conn.execute(text("SELECT COUNT(*) FROM recon_transactions")).scalar_one()
         counts["unreadable_line"] = int(
             conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
         )

@@ -19,6 +19,7 @@ consumer are decided one after the other against billing's balance.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,7 @@ from forms.reader import Reader
 from hub.audit import record as audit_record
 from hub.certificates.issuing import DocumentRequest, issue_document
 from hub.certificates.keys import DocumentKeys
+from hub.db import mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.meters.service import reconnection_charges
@@ -91,6 +93,21 @@ SUSPENSE_REASONS = (
     "late_capture",
 )
 RESOLUTIONS = ("apply", "refund", "adjust")
+
+
+_PAYMENTS = cast(Table, BillPayment.__table__)
+
+
+@functools.cache
+def _record_once(dialect: str) -> Insert:
+    """INSERT of a payment that does nothing when its (channel, transaction id) is recorded already;
+    built once per dialect, so every notification runs one compiled statement."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(_PAYMENTS)
+        .on_conflict_do_nothing(index_elements=["channel", "transaction_id"])
+        .returning(_PAYMENTS.c.id)
+    )
 
 
 @dataclass(frozen=True)
@@ -642,17 +659,14 @@ class BillService:
         }
         # One statement: a second delivery (or the browser return racing the webhook) inserts
         # nothing and is answered with the first; the unique key decides, not a read before.
-        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         payment_id = session.execute(
-            dialect_insert(BillPayment)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["channel", "transaction_id"])
-            .returning(BillPayment.id)
+            _record_once(session.get_bind().dialect.name), values
         ).scalar_one_or_none()
         if payment_id is None:
             existing = self._by_transaction(session, channel.name, transaction_id)
             assert existing is not None
             return same(existing), False
+        mark_written(session)
         payment = BillPayment(id=payment_id, **values)
         # The payment row itself records the acceptance (who sent it, when; unique, never rewritten):
         # the audit log records the decisions on it (suspense, posting, resolution). An audit entry
@@ -827,18 +841,6 @@ class BillService:
             payment.state = PaymentState.POSTED.value
             payment.receipt_number = receipt.receipt_number
             payment.posted_at = utcnow()
-            audit_record(
-                session,
-                "hub",
-                "bills.payment_posted",
-                SUBJECT_TYPE,
-                str(payment.id),
-                {
-                    "receipt_number": receipt.receipt_number,
-                    "consumer_number": target,
-                    "duplicate": receipt.duplicate,
-                },
-            )
             enqueue(
                 session,
                 METERS_KIND,
@@ -856,6 +858,19 @@ class BillService:
                 f"Receipt {payment.receipt_number}. -MPCZED"
             )
             enqueue_sms(session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
+            # Last: the audit chain's lock is held from here to the commit, and every worker waits on it.
+            audit_record(
+                session,
+                "hub",
+                "bills.payment_posted",
+                SUBJECT_TYPE,
+                str(payment.id),
+                {
+                    "receipt_number": receipt.receipt_number,
+                    "consumer_number": target,
+                    "duplicate": receipt.duplicate,
+                },
+            )
 
     def _mark_posting(self, payment: BillPayment) -> None:
         payment.state = PaymentState.POSTING.value

@@ -24,6 +24,7 @@ from connectors.sms.reference import ReferenceSms, RefSmsMessage
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.outbox import (
+    BACKGROUND,
     QUEUE_KEY,
     OutboxDeliverer,
     OutboxError,
@@ -34,7 +35,9 @@ from hub.outbox import (
     enqueue_sms,
     list_messages,
     retry,
+    set_priority,
     take_new_ids,
+    unit_of_work,
 )
 from hub.systems import build_connectors
 
@@ -425,3 +428,18 @@ def test_sms_reference_table_records_the_delivery(
         ).all()
     assert [m.text for m in stored] == ["Notice: table"]
     ensure_up(reference_engine, "sms")
+
+
+def test_background_messages_wait_behind_the_others(
+    committed_engine: Engine, rows: OutboxRows, queue: OutboxQueue
+) -> None:
+    # A signed receipt enqueued before a meter's message in one unit of work: the worker takes
+    # the meter's message first, whatever the order they were written in.
+    set_priority("test.receipt_pdf", BACKGROUND)
+    with unit_of_work({"db_engine": committed_engine, QUEUE_KEY: queue}) as session:
+        receipt = enqueue(session, "test.receipt_pdf", {"payment_id": 1}).id
+        reconnect = enqueue(session, "test.reconnect", {"payment_id": 1}).id
+    assert sorted(queued_ids(queue)) == sorted([receipt, reconnect])
+    first, second = queue.huey.dequeue(), queue.huey.dequeue()
+    assert first is not None and second is not None
+    assert (first.args[0], second.args[0]) == ([reconnect], [receipt])
