@@ -33,6 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Figure, common_arguments, hub_environment, median
+from hub.certificates.keys import DocumentKeys
 
 SECTION = "nodues"
 CONNECTORS = {
@@ -175,7 +176,7 @@ def _issue_only(app: Any, count: int) -> float:
     from hub.certificates.issuing import DocumentRequest, issue_document
     from hub.models.meta import utcnow
 
-    keys = app.registry["document_keys"]
+    keys = process_service(app.registry, DocumentKeys)
     engine = app.registry["db_engine"]
     now = utcnow()
     request = DocumentRequest(

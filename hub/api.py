@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
 from hub.errors import Problem, problem_response
+from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.observability import content_length
 from hub.ratelimit import RateLimiter
@@ -109,16 +110,11 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request, clients: ClientStatus | None = None) -> AccessToken:
-    """The partner behind the request's bearer token, or InvalidAccessToken.
-
-    ``clients``: the ClientStatus service when the caller already found it (for the partner's rate).
-    """
-    validator: AccessTokenValidator = request.find_service(AccessTokenValidator)
+def authenticate(request: Request) -> AccessToken:
+    """The partner behind the request's bearer token, or InvalidAccessToken."""
+    validator = process_service(request.registry, AccessTokenValidator)
     access = validator.validate(bearer_token(request))
-    if clients is None:
-        clients = request.find_service(ClientStatus)
-    if not clients.is_active(access.client_id):
+    if not process_service(request.registry, ClientStatus).is_active(access.client_id):
         raise InvalidAccessToken("client revoked")
     return access
 
@@ -148,8 +144,7 @@ def _rate_limited(request: Request, retry_after: int) -> Response:
 
 def check_rate(request: Request, bucket: str, limit: int) -> None:
     """Raise 429 when ``bucket`` spent its allowance of this minute (for views that limit themselves)."""
-    limiter: RateLimiter = request.find_service(RateLimiter)
-    verdict = limiter.hit(bucket, limit)
+    verdict = process_service(request.registry, RateLimiter).hit(bucket, limit)
     if not verdict.allowed:
         raise Problem("rate_limited", headers={"Retry-After": str(verdict.retry_after)})
 
@@ -187,6 +182,9 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
     public_rate = int(settings["hub.ratelimit.public_per_minute"])
     public_limited = options.get("ratelimit") == "public"
 
+    # The services of every API request are process-wide: found in the registry
+    # (hub.lookup.process_service), not through request.find_service, which builds a service
+    # container for each request that calls it.
     def wrapped(context: Any, request: Request) -> Response:
         length = content_length(request.environ)
         if length is not None and length > max_body:
@@ -198,9 +196,9 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                     # election authority verifying certificates) is counted
                     # against its own quota, not the per-address one meant
                     # for anonymous visitors. A token that is sent must be valid.
-                    clients: ClientStatus = request.find_service(ClientStatus)
+                    clients = process_service(request.registry, ClientStatus)
                     try:
-                        access = authenticate(request, clients)
+                        access = authenticate(request)
                     except InvalidAccessToken:
                         return _unauthorized(request)
                     request.partner = access
@@ -208,19 +206,19 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
                     limit = clients.limit_for(access.client_id, default_rate)
                 else:
                     bucket, limit = "ip:" + (request.client_addr or "?"), public_rate
-                verdict = request.find_service(RateLimiter).hit(bucket, limit)
+                verdict = process_service(request.registry, RateLimiter).hit(bucket, limit)
                 if not verdict.allowed:
                     return _rate_limited(request, verdict.retry_after)
             return view(context, request)
-        clients = request.find_service(ClientStatus)
+        clients = process_service(request.registry, ClientStatus)
         try:
-            access = authenticate(request, clients)
+            access = authenticate(request)
         except InvalidAccessToken:
             return _unauthorized(request)
         if not access.scopes.issuperset(scopes):
             return _insufficient_scope(request, scopes)
         limit = clients.limit_for(access.client_id, default_rate)
-        verdict = request.find_service(RateLimiter).hit("client:" + access.client_id, limit)
+        verdict = process_service(request.registry, RateLimiter).hit("client:" + access.client_id, limit)
         if not verdict.allowed:
             return _rate_limited(request, verdict.retry_after)
         request.partner = access

@@ -35,7 +35,7 @@ def reference_store_for(settings: dict[str, Any]) -> Engine | None:
     """The reference backends' own store, its tables created if missing (None when not configured)."""
     from connectors.reference_db import open_reference_store
 
-    url = settings.get("hub.reference.database_url", "")
+    url = settings["hub.reference.database_url"]
     return open_reference_store(url, pool_size=2) if url else None
 
 

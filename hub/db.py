@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import transaction
-import zope.sqlalchemy
 from pyramid.config import Configurator
 from pyramid.events import ApplicationCreated
 from pyramid.interfaces import IRoutesMapper
@@ -29,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapper, Session, sessionmaker
+from zope.sqlalchemy import ZopeTransactionEvents
 
 from hub.errors import FieldError, Problem, problem_response
 
@@ -123,21 +123,89 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+# session.info key: the session's zope.sqlalchemy listeners (ZopeTransactionEvents), set by join_manager.
+_TRANSACTION_EVENTS = "hub.transaction_events"
+
+
 def join_manager(
     session: Session, manager: transaction.TransactionManager, keep_session: bool = False
 ) -> None:
-    """Join ``session`` to ``manager`` (zope.sqlalchemy), remembering the manager for :func:`mark_written`."""
-    zope.sqlalchemy.register(session, transaction_manager=manager, keep_session=keep_session)
-    session.info["transaction_manager"] = manager
+    """Join ``session`` to ``manager``: committed or aborted with the manager's transaction.
+
+    The same as ``zope.sqlalchemy.register(session, transaction_manager=manager, keep_session=...)``
+    (join at the first statement, flushes and ORM writes mark the session changed, a commit
+    outside the manager refused, ``keep_session`` kept), with zope.sqlalchemy's own
+    ZopeTransactionEvents doing the work. Its listeners are registered once on the Session
+    class (:data:`JOINING_EVENTS`) and find each session's ZopeTransactionEvents in
+    ``session.info``: registering them on each session makes SQLAlchemy build an event
+    dispatch of that one instance, seven listeners on every request.
+    """
+    session.info[_TRANSACTION_EVENTS] = ZopeTransactionEvents(
+        transaction_manager=manager, keep_session=keep_session
+    )
+
+
+def _joined(session: Session) -> ZopeTransactionEvents | None:
+    events: ZopeTransactionEvents | None = session.info.get(_TRANSACTION_EVENTS)
+    return events
+
+
+def _after_begin(session: Session, transaction_: Any, connection: Any) -> None:
+    if (events := _joined(session)) is not None:
+        events.after_begin(session, transaction_, connection)
+
+
+def _after_attach(session: Session, instance: Any) -> None:
+    if (events := _joined(session)) is not None:
+        events.after_attach(session, instance)
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    if (events := _joined(session)) is not None:
+        events.after_flush(session, flush_context)
+
+
+def _after_bulk_update(update_context: Any) -> None:
+    if (events := _joined(update_context.session)) is not None:
+        events.after_bulk_update(update_context)
+
+
+def _after_bulk_delete(delete_context: Any) -> None:
+    if (events := _joined(delete_context.session)) is not None:
+        events.after_bulk_delete(delete_context)
+
+
+def _before_commit(session: Session) -> None:
+    if (events := _joined(session)) is not None:
+        events.before_commit(session)
+
+
+def _do_orm_execute(execute_state: Any) -> None:
+    if (events := _joined(execute_state.session)) is not None:
+        events.do_orm_execute(execute_state)
+
+
+# Every Session event zope.sqlalchemy.register listens to, handed to the joined session's own
+# ZopeTransactionEvents (tests/hub/test_session_join.py checks the list against register's).
+JOINING_EVENTS: dict[str, Callable[..., None]] = {
+    "after_begin": _after_begin,
+    "after_attach": _after_attach,
+    "after_flush": _after_flush,
+    "after_bulk_update": _after_bulk_update,
+    "after_bulk_delete": _after_bulk_delete,
+    "before_commit": _before_commit,
+    "do_orm_execute": _do_orm_execute,
+}
+for _name, _listener in JOINING_EVENTS.items():
+    event.listen(Session, _name, _listener)
 
 
 def mark_written(session: Session) -> None:
     """Tell the request's transaction that ``session`` wrote outside the ORM (COPY, Core on a raw
     connection): zope.sqlalchemy would otherwise roll back a transaction it saw no flush in.
     A session not joined to a transaction manager (the caller commits it) needs nothing."""
-    manager = session.info.get("transaction_manager")
-    if manager is not None:
-        zope.sqlalchemy.mark_changed(session, transaction_manager=manager)
+    if (events := _joined(session)) is not None:
+        events.mark_changed(session)
 
 
 def dbsession_for(request: Request) -> Session:

@@ -75,7 +75,7 @@ def build_connectors(settings: Mapping[str, Any], reference_store: Engine | None
 
 def includeme(config: Configurator) -> None:
     registry = config.registry
-    url = config.get_settings().get("hub.reference.database_url", "")
+    url = config.get_settings()["hub.reference.database_url"]
     reference_store = registry.get("reference_store")
     if reference_store is None and url:
         reference_store = open_reference_store(url)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -204,14 +204,20 @@ def token_view(request: Request) -> Response:
     return server.token_response(request)
 
 
+class PublishedKeys:
+    """Public keys of another signer of the hub, published beside the token keys in
+    /.well-known/jwks.json so one URL serves every verifier (hub.certificates registers its
+    QR keys); ``jwks`` is read per request, so a rotated key shows at once."""
+
+    def __init__(self, jwks: Callable[[], dict[str, Any]]) -> None:
+        self.jwks = jwks
+
+
 def jwks_view(request: Request) -> dict[str, Any]:
     token_keys: TokenKeyRing = request.find_service(TokenKeyRing)
     keys = list(token_keys.jwks()["keys"])
-    extra = request.registry.get("document_jwks")
-    if extra is not None:
-        # The certificate QR keys are published beside the token keys so one
-        # URL serves every verifier.
-        keys.extend(extra()["keys"])
+    published: PublishedKeys = request.find_service(PublishedKeys)
+    keys.extend(published.jwks()["keys"])
     # Keys that sign what the hub sends to partners (e.g. JWS on single-window
     # status callbacks), so they verify with this one URL too.
     for connector in request.find_service(Connectors).values():

@@ -68,7 +68,7 @@ class PaymentHandler:
 
 def configured_channels(settings: Mapping[str, Any]) -> dict[str, Channel]:
     """The channels of ``hub.bills.channels_file`` (the shipped file when empty)."""
-    path = str(settings.get("hub.bills.channels_file") or "") or str(DEFAULT_CHANNELS)
+    path = settings["hub.bills.channels_file"] or str(DEFAULT_CHANNELS)
     try:
         return load_channels(path)
     except (OSError, ValueError, KeyError) as exc:

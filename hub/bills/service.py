@@ -399,7 +399,7 @@ class BillService:
 
     @property
     def _keys(self) -> DocumentKeys:
-        keys: DocumentKeys = self.registry["document_keys"]
+        keys = process_service(self.registry, DocumentKeys)
         return keys
 
     def settlement_channels(self) -> dict[str, str]:

@@ -24,7 +24,6 @@ from pyramid.request import Request
 from hub.bills.service import REGISTRY_KEY, BillService, Channel, describe_payment
 from hub.errors import FieldError, Problem
 from hub.meters.service import MeterService
-from hub.meters.views import REGISTRY_KEY as METERS_KEY
 from hub.soap import SoapCaller, SoapFault, child_texts
 from hub.view_helpers import client_label
 
@@ -182,7 +181,7 @@ def notify_portal_payment(request: Request, payload: etree._Element, caller: Soa
 
 def get_reconnection_status(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
     number = _fields(payload, ("consumer_number",))["consumer_number"]
-    meters: MeterService = request.registry[METERS_KEY]
+    meters: MeterService = request.find_service(MeterService)
     answer = meters.status_of(request.dbsession, number)
     root = etree.Element(B + "GetReconnectionStatusResponse", nsmap=NSMAP)
     _sub(root, "consumer_number", answer["consumer_number"])

@@ -1,7 +1,9 @@
 """Certificates and the hub's other signed documents: keys, issuing, verification, the REST views.
 
 ``config.include("hub.certificates")`` (after hub.db and hub.core) loads the
-signing keys (``registry["document_keys"]``, reloaded on rotation) and adds the
+signing keys (the :class:`~hub.certificates.keys.DocumentKeys` service, reloaded on
+rotation: ``request.find_service(DocumentKeys)``, or ``hub.lookup.process_service``
+without a request) and adds the
 ``config.add_revocation_listener`` directive; ``config.include("hub.certificates.views")``
 adds the REST routes. Modules:
 
@@ -18,21 +20,16 @@ Nothing here knows how an answer is carried: SOAP services render
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyramid.config import Configurator
 
+from hub.auth.oauth import PublishedKeys
 from hub.certificates.issuing import add_revocation_listener
 from hub.certificates.keys import DocumentKeys
 
 
 def includeme(config: Configurator) -> None:
     keys = DocumentKeys(config.get_settings())
-    config.registry["document_keys"] = keys
+    config.register_service(keys, DocumentKeys)
     config.add_directive("add_revocation_listener", add_revocation_listener)
-
-    # Published beside the token keys in /.well-known/jwks.json (hub.auth.oauth).
-    def document_jwks() -> dict[str, Any]:
-        return keys.keyring.public_jwks()
-
-    config.registry["document_jwks"] = document_jwks
+    # The certificate QR keys, published beside the token keys (hub.auth.oauth).
+    config.register_service(PublishedKeys(keys.public_jwks), PublishedKeys)

@@ -39,7 +39,7 @@ class DocumentKeys:
         self._stamp: tuple[int, int] | None = None
         self._warned_rsa_evidence = False
         keyring, created = load_keyring(settings)
-        if created and not settings.get("hub.keys_pkcs12"):
+        if created and not settings["hub.keys_pkcs12"]:
             log.warning(
                 "generated DEVELOPMENT signing keys from a development CA; never use them in production",
                 extra={"keys_dir": settings["hub.keys_dir"]},
@@ -56,7 +56,7 @@ class DocumentKeys:
     def _install(self, keyring: KeyRing) -> None:
         self._issuer = DocumentIssuer(
             keyring,
-            timestamp_url=self._settings.get("hub.documents.timestamp_url") or None,
+            timestamp_url=self._settings["hub.documents.timestamp_url"] or None,
             pades_location=self._settings["hub.discom.name_en"],
         )
         message_signer(keyring)  # built now, not on the first signed SOAP answer
@@ -90,6 +90,10 @@ class DocumentKeys:
     def keyring(self) -> KeyRing:
         return self.issuer.keyring
 
+    def public_jwks(self) -> dict[str, Any]:
+        """The current key ring's QR verification keys as a JWK set."""
+        return self.keyring.public_jwks()
+
     def sign_message(self, envelope: etree._Element) -> etree._Element:
         """WS-Security signature over a SOAP answer's Body and Timestamp (certs.wssecurity), in place.
 
@@ -107,7 +111,7 @@ class DocumentKeys:
 
 
 def _evidence_p12(settings: dict[str, Any]) -> bytes | None:
-    path = str(settings.get("hub.keys_evidence_pkcs12") or "").strip()
+    path = str(settings["hub.keys_evidence_pkcs12"]).strip()
     if not path:
         return None
     try:
@@ -129,10 +133,10 @@ def load_keyring(settings: dict[str, Any]) -> tuple[KeyRing, bool]:
 
 
 def _load_keyring_locked(settings: dict[str, Any], directory: Path) -> tuple[KeyRing, bool]:
-    p12 = settings.get("hub.keys_pkcs12") or ""
+    p12 = settings["hub.keys_pkcs12"]
     if not p12:
         return KeyRing.ensure_development(directory)
-    passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
+    passphrase = str(settings["hub.keys_pkcs12_passphrase"]).encode()
     evidence = _evidence_p12(settings)
     if not (directory / "CURRENT").exists():
         data = Path(p12).read_bytes()
@@ -149,10 +153,10 @@ def rotate_document_keys(settings: dict[str, Any]) -> str:
     dev CA; production installs the PKCS#12 now named by ``hub.keys_pkcs12`` (a new one from the CA)
     with the evidence PKCS#12 named by ``hub.keys_evidence_pkcs12``."""
     directory = Path(settings["hub.keys_dir"])
-    p12 = settings.get("hub.keys_pkcs12") or ""
+    p12 = settings["hub.keys_pkcs12"]
     with key_directory_lock(directory):
         if p12:
-            passphrase = str(settings.get("hub.keys_pkcs12_passphrase") or "").encode()
+            passphrase = str(settings["hub.keys_pkcs12_passphrase"]).encode()
             evidence = _evidence_p12(settings)
             return KeyRing.install_pkcs12(
                 directory, Path(p12).read_bytes(), passphrase, evidence_p12=evidence

@@ -55,9 +55,10 @@ class Answer(Protocol):
     def record(self) -> _Certificate | None: ...
 
 
-# One INSERT for any number of answers. PostgreSQL: the per-answer values travel as three
-# arrays (a statement with a thousand rows of placeholders is rewritten by psycopg on every
-# call, which cost more than the insert). SQLite: the rows of one cached statement.
+# One INSERT for any number of answers. A batch on PostgreSQL: the per-answer values travel
+# as three arrays (a statement with a thousand rows of placeholders is rewritten by psycopg on
+# every call, which cost more than the insert). One answer, and SQLite: the rows of one
+# cached statement.
 _LOG = cast(Table, DocumentVerification.__table__)
 _INSERT = insert(_LOG)
 _ROWS = (
@@ -105,7 +106,7 @@ def record_verifications(
     verifier = verifier[:_VERIFIER_MAX]
     # Core on the session's connection (its transaction): no ORM machinery for plain rows.
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if len(results) > 1 and connection.dialect.name == "postgresql":
         connection.execute(
             _INSERT_PG,
             {
@@ -133,6 +134,8 @@ def record_verifications(
             }
             for r in results
         ]
-        connection.execute(_INSERT, rows)
+        # One answer (most of them): its values as plain parameters, which psycopg passes
+        # as they are; arrays are worth their conversion only for a batch.
+        connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
     # Core statements: the request's transaction must be told it wrote, or it would roll back.
     mark_written(session)

@@ -144,7 +144,7 @@ def verify_certificate(request: Request) -> dict[str, Any]:
 def verify_certificate_document(request: Request) -> dict[str, Any]:
     if (request.content_type or "").lower() not in XML_TYPES:
         raise Problem("unsupported_media_type", "upload the XML as application/xml")
-    keys: DocumentKeys = request.registry["document_keys"]
+    keys = request.find_service(DocumentKeys)
     try:
         result = verify_uploaded_xml(request.dbsession, keys, request.body, client_label(request))
     except MalformedDocumentError as exc:
@@ -158,7 +158,7 @@ def verify_certificate_qr(request: Request) -> dict[str, Any]:
     payload = reader.text("payload", max_length=QR_PAYLOAD_MAX)
     reader.done()
     assert payload is not None
-    keys: DocumentKeys = request.registry["document_keys"]
+    keys = request.find_service(DocumentKeys)
     return verify_qr(request.dbsession, keys, payload, client_label(request)).as_dict()
 
 
@@ -189,7 +189,7 @@ def revoke_certificate(request: Request) -> dict[str, Any]:
 def signing_certificates(request: Request) -> Response:
     """Every certificate a verifier may meet in our signatures: the CA, the document signers
     (XML, PDF) and the evidence signers (SOAP answers, bulk reports), current and older."""
-    keys: DocumentKeys = request.registry["document_keys"]
+    keys = request.find_service(DocumentKeys)
     return Response(body=keys.keyring.published_pem(), content_type="application/x-pem-file")
 
 

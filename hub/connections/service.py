@@ -829,7 +829,7 @@ class ConnectionService:
 
     @property
     def _keys(self) -> DocumentKeys:
-        keys: DocumentKeys = self.registry["document_keys"]
+        keys = process_service(self.registry, DocumentKeys)
         return keys
 
     # -- status back to the single window -----------------------------------------------------

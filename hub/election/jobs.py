@@ -35,6 +35,7 @@ from hub.certificates.keys import DocumentKeys
 from hub.certificates.questions import read_batch
 from hub.certificates.verification import MAX_BATCH, BatchItem, verify_many
 from hub.election.answers import batch_element
+from hub.lookup import process_service
 from hub.models.election import ElectionVerificationJob
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
@@ -229,7 +230,7 @@ def run_job(registry: Registry, job_id: int) -> None:
         finished,
         head=(("job_id", public_id), ("client_id", client_id), ("created_at", created_at.isoformat())),
     )
-    keys: DocumentKeys = registry["document_keys"]
+    keys = process_service(registry, DocumentKeys)
     signed = keys.sign_element(report)
     xml = XML_DECLARATION + etree.tostring(signed, encoding="utf-8", xml_declaration=False, with_tail=False)
     with Session(engine) as session, session.begin():

@@ -82,7 +82,7 @@ def _links(request: Request, job: ElectionVerificationJob) -> dict[str, str]:
 def create_verification_job(request: Request) -> dict[str, Any]:
     if (request.content_type or "").lower() not in CSV_TYPES:
         raise Problem("unsupported_media_type", "upload the candidates as text/csv")
-    limits: JobLimits = request.registry["election_job_limits"]
+    limits: JobLimits = request.find_service(JobLimits)
     job = create_job(request.dbsession, request.partner.client_id, request.body, limits)
     request.response.status_code = 202
     request.response.headers["Location"] = request.route_path("election.job", job_id=job.public_id)
@@ -179,7 +179,7 @@ _JOB_SCHEMA = {
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     limits = JobLimits.from_settings(settings)
-    config.registry["election_job_limits"] = limits
+    config.register_service(limits, JobLimits)
     verify = ["certificates:verify"]
     config.add_route("election.verifications", "/api/v1/election/verifications")
     config.add_route("election.dues", "/api/v1/election/dues")

@@ -19,7 +19,6 @@ from __future__ import annotations
 from pyramid.config import Configurator
 
 from hub.meters.service import DISCONNECTION_ORDERED, PAYMENT_POSTED, MeterService, MeterSettings
-from hub.meters.views import REGISTRY_KEY
 
 WATCH_JOB = "meters.watch"
 
@@ -27,7 +26,7 @@ WATCH_JOB = "meters.watch"
 def includeme(config: Configurator) -> None:
     settings = MeterSettings.from_settings(config.get_settings())
     service = MeterService(config.registry, settings)
-    config.registry[REGISTRY_KEY] = service
+    config.register_service(service, MeterService)
     config.add_outbox_handler(PAYMENT_POSTED, service.on_payment_posted)  # type: ignore[attr-defined]
     config.add_outbox_handler(DISCONNECTION_ORDERED, service.on_disconnection_ordered)  # type: ignore[attr-defined]
     config.add_periodic_job(WATCH_JOB, float(settings.watch_interval_seconds), service.watch)  # type: ignore[attr-defined]

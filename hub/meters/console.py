@@ -25,7 +25,7 @@ def field_visits(request: Request) -> Response:
     officer = current_officer(request)
     if officer is None:
         raise HTTPFound(location=request.route_path("console.login"))
-    service: MeterService = request.registry["meter_service"]
+    service: MeterService = request.find_service(MeterService)
     rows: list[dict[str, Any]] = [
         {
             "consumer_number": c.consumer_number,

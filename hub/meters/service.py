@@ -2,8 +2,9 @@
 
 A payment posted to billing arrives as the outbox message ``meters.payment_posted``.
 If the connection is disconnected and what remains owed (billing's dues plus the
-configured disconnection and reconnection charges) is at or below the threshold, one :class:`~hub.models.meter.MeterCommand` is written per
-(meter, payment) - the unique key makes a second delivery find it - and sent
+configured disconnection and reconnection charges) is at or below the threshold,
+one :class:`~hub.models.meter.MeterCommand` is written per (meter, payment) - the
+unique key makes a second delivery find it - and sent
 to the head-end. The head-end's signed notification, or the relay state
 queried after the command's window, decides it: executed (SMS to the
 consumer), or failed / expired and retried with backoff, and after the last

@@ -13,8 +13,6 @@ from hub.meters.service import NOTIFICATIONS_PATH, MeterService
 from hub.nodues.names import CONSUMER_NUMBER
 from hub.openapi import text_schema
 
-REGISTRY_KEY = "meter_service"
-
 COMMAND_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -35,7 +33,7 @@ COMMAND_SCHEMA: dict[str, Any] = {
 
 
 def _service(request: Request) -> MeterService:
-    service: MeterService = request.registry[REGISTRY_KEY]
+    service: MeterService = request.find_service(MeterService)
     return service
 
 

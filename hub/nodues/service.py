@@ -662,7 +662,7 @@ class NoDuesTransitions:
             requested_by_client=app.client_id,
             supersedes=previous,
         )
-        keys: DocumentKeys = self.registry["document_keys"]
+        keys = process_service(self.registry, DocumentKeys)
         issued = issue_document(session, keys, request, self.public_url, now=event.at)
         app.certificate_id = issued.record.id
         number = issued.record.number

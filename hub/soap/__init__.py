@@ -17,19 +17,22 @@ of an envelope the hub parses before a caller without a bearer token is known),
 counted per address against ``hub.ratelimit.public_per_minute``; past it, its
 envelopes get a 429 Fault before anything is parsed. The nonce
 store is Redis when ``hub.redis_url`` is set, else the ``soap_nonces`` table.
-``registry["soap_message_signer"]`` (``Callable[[etree._Element], etree._Element]``)
-signs the answers of signed operations per WS-Security (certs.wssecurity: the
-whole envelope, in its Header); without it they fail closed. It signs with the
-hub's document keys (``registry["document_keys"]``, hub.certificates) when they
-are loaded.
+The :class:`~hub.soap.service.MessageSigner` service signs the answers of signed
+operations per WS-Security (certs.wssecurity: the whole envelope, in its Header);
+without it they fail closed. This package registers one that signs with the hub's
+document keys (the DocumentKeys service, hub.certificates), found per answer so that a
+rotated key signs from the next answer on.
 """
 
 from __future__ import annotations
 
+from lxml import etree
 from pyramid.config import Configurator
 from pyramid.tweens import INGRESS
 
+from hub.certificates.keys import DocumentKeys
 from hub.crypto import soap_password_box
+from hub.lookup import process_service
 from hub.shared_state import redis_url
 from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion, child_texts
 from hub.soap.security import (
@@ -39,12 +42,13 @@ from hub.soap.security import (
     SqlNonceStore,
     UsernameTokenVerifier,
 )
-from hub.soap.service import Handler, Signer, add_soap_service
+from hub.soap.service import Handler, MessageSigner, Signer, add_soap_service
 
 __all__ = [
     "SOAP11",
     "SOAP12",
     "Handler",
+    "MessageSigner",
     "Signer",
     "SoapCaller",
     "SoapFault",
@@ -67,12 +71,13 @@ def includeme(config: Configurator) -> None:
     store: NonceStore = RedisNonceStore(url) if url is not None else SqlNonceStore(engine)
     skew = int(settings["hub.soap.clock_skew_seconds"])
     config.register_service(UsernameTokenVerifier(store, box, clock_skew_seconds=skew), UsernameTokenVerifier)
-    keys = registry.get("document_keys")
-    if keys is not None:
-        # Answers are evidence signed by the hub's own keys; read per call, so a rotated key signs
-        # from the next answer on.
-        message_signer: Signer = keys.sign_message
-        registry["soap_message_signer"] = message_signer
+
+    # Answers are evidence signed by the hub's own keys. Found per answer: DocumentKeys is
+    # registered in the same commit as this service, and a rotated key signs the next answer.
+    def sign_with_document_keys(envelope: etree._Element) -> etree._Element:
+        return process_service(registry, DocumentKeys).sign_message(envelope)
+
+    config.register_service(MessageSigner(sign_with_document_keys), MessageSigner)
     registry.setdefault("soap_routes", set())
     registry.setdefault("soap_paths", {})
     config.add_directive("add_soap_service", add_soap_service)

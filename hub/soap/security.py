@@ -36,6 +36,7 @@ from sqlalchemy.sql.expression import Executable
 from hub.api import ClientStatus, authenticate
 from hub.auth.tokens import InvalidAccessToken
 from hub.crypto import SecretBox
+from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
 from hub.shared_state import redis_client
@@ -241,7 +242,7 @@ class UsernameTokenVerifier:
         if not (hmac.compare_digest(expected, digest) and password):
             raise _invalid()
         assert row is not None
-        if not row.active or not request.find_service(ClientStatus).is_active(username):
+        if not row.active or not process_service(request.registry, ClientStatus).is_active(username):
             raise _invalid()
         # Burn the nonce only for a token that proved the password: strangers
         # cannot fill the table, and a failure after this point still burns it.
@@ -273,6 +274,6 @@ def authenticate_soap(request: Request, header: etree._Element | None) -> SoapCa
     """Exactly one credential: a bearer token in HTTP, or a UsernameToken in the SOAP header."""
     securities = security_headers(request, header)
     if securities:
-        verifier: UsernameTokenVerifier = request.find_service(UsernameTokenVerifier)
+        verifier = process_service(request.registry, UsernameTokenVerifier)
         return verifier.verify(request, securities[0])
     return bearer_caller(request)

@@ -34,6 +34,7 @@ from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_
 from hub.api import ClientStatus, check_rate
 from hub.auth.clients import KNOWN_SCOPES
 from hub.errors import CODES, FieldError, Problem, problem_response
+from hub.lookup import process_service
 from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
@@ -53,8 +54,17 @@ log = logging.getLogger(__name__)
 
 # A handler answers with the payload element.
 Handler = Callable[[Request, etree._Element, SoapCaller], etree._Element]
-# registry["soap_message_signer"] signs an answer's whole envelope in place (WS-Security).
+# Signs an answer's whole envelope in place (WS-Security).
 Signer = Callable[[etree._Element], etree._Element]
+
+
+class MessageSigner:
+    """The service that signs the answers of signed operations (found with
+    ``hub.lookup.process_service(registry, MessageSigner)``); a deployment may register its own
+    (an HSM). Without one, or when ``sign`` fails, a signed operation answers a Fault."""
+
+    def __init__(self, sign: Signer) -> None:
+        self.sign = sign
 
 
 _TRUE = {"1", "true"}
@@ -294,7 +304,7 @@ def _authenticate_from_header(
     (``hub.ratelimit.public_per_minute``), and an address that has spent its allowance is
     refused before anything is parsed.
     """
-    limiter: RateLimiter = request.find_service(RateLimiter)
+    limiter = process_service(request.registry, RateLimiter)
     bucket = "soap-ip:" + (request.client_addr or "?")
     verdict = limiter.spent(bucket)
     if not verdict.allowed:
@@ -335,7 +345,8 @@ def _soap_post(service: SoapService, request: Request) -> Response:
         else:
             caller, data = _authenticate_from_header(request, service, version)
         request.partner = caller
-        limit = request.find_service(ClientStatus).limit_for(caller.client_id, service.default_rate)
+        clients = process_service(request.registry, ClientStatus)
+        limit = clients.limit_for(caller.client_id, service.default_rate)
         check_rate(request, "client:" + caller.client_id, limit)
 
         if data is None:
@@ -411,15 +422,10 @@ def _soap_post(service: SoapService, request: Request) -> Response:
 def _signed_answer(
     request: Request, version: SoapVersion, operation: SoapOperation, answer: etree._Element
 ) -> Response:
-    """The answer signed per WS-Security by ``registry["soap_message_signer"]``; without it, a Fault."""
-    signer = request.registry.get("soap_message_signer")
-    if not callable(signer):
-        log.error(
-            "no soap_message_signer registered: signed operation refused", extra={"operation": operation.name}
-        )
-        raise SoapFault("signing_unavailable")
+    """The answer signed per WS-Security by the :class:`MessageSigner` service; without it, a Fault."""
     try:
-        return signed_envelope_response(version, answer, signer)
+        signer = process_service(request.registry, MessageSigner)
+        return signed_envelope_response(version, answer, signer.sign)
     except Exception:
         log.exception("signing the SOAP response failed", extra={"operation": operation.name})
         raise SoapFault("signing_unavailable") from None
@@ -468,7 +474,7 @@ def add_soap_service(
     ``handlers`` and ``scopes_by_operation`` are keyed by WSDL operation name
     and must cover every operation (an empty scope list means: any
     authenticated partner). ``signed_operations`` answer with a WS-Security
-    signature over the Body and a Timestamp made by ``registry["soap_message_signer"]``.
+    signature over the Body and a Timestamp made by the :class:`MessageSigner` service.
     The WSDL's ``xs:import``/``xs:include`` schemaLocations name the XSDs by
     file name; they are served at ``path?xsd=NAME``. ``database`` is the views'
     (hub.api).

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from certs.document import Check, Connection, Holder, Issuer, Purpose, mask_mobile
 from hub.certificates.issuing import DocumentRequest, Issued, issue_document
+from hub.certificates.keys import DocumentKeys
+from hub.lookup import process_service
 
 ISSUER = Issuer(
     discom_name_en="Madhya Pradesh Madhya Kshetra Vidyut Vitaran Company Limited",
@@ -68,5 +70,9 @@ def issue(
     session: Session, registry: Any, request: DocumentRequest | None = None, now: datetime | None = None
 ) -> Issued:
     return issue_document(
-        session, registry["document_keys"], request or no_dues_request(), "http://hub.test", now=now
+        session,
+        process_service(registry, DocumentKeys),
+        request or no_dues_request(),
+        "http://hub.test",
+        now=now,
     )

@@ -14,6 +14,7 @@ from certs.errors import KeyRingError
 from certs.keys import KeyRing
 from certs.xmldsig import DS_NS, XmlSignatureVerifier
 from hub.certificates.keys import DocumentKeys, load_keyring, rotate_document_keys
+from hub.settings import validate
 
 PASSPHRASE = "s3cret"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -51,12 +52,17 @@ def _write_p12s(ring: KeyRing, directory: Path) -> tuple[Path, Path]:
 
 
 def _settings(keys_dir: Path, **extra: str) -> dict[str, Any]:
-    return {
+    """Settings as the app reads them: declared ones parsed, the rest their defaults."""
+    settings: dict[str, Any] = {
+        "hub.database_url": "sqlite://",
+        "hub.secret_key": "test-secret-key-of-thirty-two-chars!",
         "hub.keys_dir": str(keys_dir),
         "hub.discom.name_en": "Test Discom",
         "hub.keys_pkcs12_passphrase": PASSPHRASE,
         **extra,
     }
+    validate(settings)
+    return settings
 
 
 def _sign(keys: DocumentKeys) -> tuple[str, Any]:

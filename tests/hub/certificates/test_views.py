@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.certificates.issuing import document_files, financial_year, normalise_code, revoke_document
+from hub.certificates.keys import DocumentKeys
+from hub.lookup import process_service
 from hub.models import AuditEntry, DocumentVerification
 from tests.hub.documents_fixtures import issue, no_dues_request
 
@@ -430,7 +432,7 @@ def test_published_keys(testapp: TestApp) -> None:
     pem = testapp.get("/.well-known/hub-certificates.pem")
     assert pem.body.count(b"BEGIN CERTIFICATE") >= 3
     # The evidence signer (SOAP answers) is published beside the document signer and the CA.
-    current = testapp.app.registry["document_keys"].keyring.current
+    current = process_service(testapp.app.registry, DocumentKeys).keyring.current
     published = x509.load_pem_x509_certificates(pem.body)
     assert current.certificate in published and current.evidence.certificate in published
     jwks = testapp.get("/.well-known/jwks.json").json
@@ -444,7 +446,9 @@ def test_downloaded_xml_verifies_with_xmlsec1(testapp: TestApp, dbsession: Sessi
         f"/api/v1/certificates/{issued.record.number}/xml", params={"code": issued.verification_code}
     ).body
     (tmp_path / "doc.xml").write_bytes(xml)
-    (tmp_path / "ca.pem").write_bytes(testapp.app.registry["document_keys"].keyring.trust_anchor_pem())
+    (tmp_path / "ca.pem").write_bytes(
+        process_service(testapp.app.registry, DocumentKeys).keyring.trust_anchor_pem()
+    )
     run = subprocess.run(
         [
             "xmlsec1",
@@ -468,7 +472,9 @@ def test_downloaded_pdf_validates_with_pyhanko(testapp: TestApp, dbsession: Sess
         f"/api/v1/certificates/{issued.record.number}/pdf", params={"code": issued.verification_code}
     ).body
     (tmp_path / "doc.pdf").write_bytes(pdf)
-    (tmp_path / "ca.pem").write_bytes(testapp.app.registry["document_keys"].keyring.trust_anchor_pem())
+    (tmp_path / "ca.pem").write_bytes(
+        process_service(testapp.app.registry, DocumentKeys).keyring.trust_anchor_pem()
+    )
     run = subprocess.run(
         [
             str(Path(__import__("sys").executable).parent / "pyhanko"),

@@ -13,7 +13,9 @@ import pytest
 
 import hub.election.jobs as jobs
 from forms.safexml import parse_untrusted_xml
+from hub.certificates.keys import DocumentKeys
 from hub.election.answers import NS
+from hub.lookup import process_service
 from tests.hub.election.conftest import Election
 
 JOBS = "/api/v1/election/jobs"
@@ -96,7 +98,7 @@ def test_csv_job_end_to_end(election: Election, monkeypatch: pytest.MonkeyPatch,
     path = tmp_path / "report.xml"
     path.write_bytes(xml.body)
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(election.registry["document_keys"].keyring.trust_anchor_pem())
+    ca.write_bytes(process_service(election.registry, DocumentKeys).keyring.trust_anchor_pem())
     verify = ["xmlsec1", "--verify", "--trusted-pem", str(ca), "--enabled-reference-uris", "empty", str(path)]
     checked = subprocess.run(verify, capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stderr
@@ -116,7 +118,7 @@ def test_upload_refusals(election: Election) -> None:
     )
     for body in (b"", b"ref,code\nx,y\n", "number\n".encode("utf-16"), b"number,code\n", b"number\x00\n1\n"):
         assert upload(election, authority, body, status=400).json["code"] == "validation_failed", body
-    limits = election.registry["election_job_limits"]
+    limits = process_service(election.registry, jobs.JobLimits)
     too_big = b"number\n" + b"MPCZ/ND/2026-27/000001\n" * (limits.max_bytes // 20)
     assert upload(election, authority, too_big, status=413).json["code"] == "body_too_large"
     too_many = b"number\n" + b"A1B2\n" * (limits.max_rows + 1)

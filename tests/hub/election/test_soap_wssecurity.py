@@ -21,8 +21,10 @@ from zeep.transports import Transport
 
 from connectors.demo import PERSONAS
 from forms.safexml import parse_untrusted_xml
+from hub.certificates.keys import DocumentKeys
 from hub.election.answers import NS
 from hub.election.soap import PATH
+from hub.lookup import process_service
 from tests.hub.election.conftest import Election
 from tests.hub.soap.wssecurity_check import (
     README_COMMAND,
@@ -75,7 +77,7 @@ def assert_verifies_as_received(raw: bytes, version: str, election: Election, tm
     envelope = parse_untrusted_xml(raw)
     assert envelope.tag == f"{{{ENV[version]}}}Envelope"
     check_structure(raw, datetime.now(UTC))
-    keyring = election.registry["document_keys"].keyring
+    keyring = process_service(election.registry, DocumentKeys).keyring
     # The same key that signed answers before: the evidence key, its certificate from the hub's CA.
     assert signer_certificate(raw) == keyring.current.evidence.certificate
     published = election.app.get("/.well-known/hub-certificates.pem", status=200).body

@@ -33,6 +33,7 @@ from hub.crypto import soap_password_box
 from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
+from hub.soap.service import MessageSigner
 from tests.hub.soap.echo_service import add_echo_service
 
 
@@ -46,7 +47,7 @@ def build_soap_app(engine: Engine, settings: dict[str, Any], keyring: KeyRing, *
     config = make_config({}, **{**settings, **overrides, "hub.test_engine": engine})
     add_echo_service(config)
 
-    config.registry["soap_message_signer"] = message_signer(keyring).sign
+    config.register_service(MessageSigner(message_signer(keyring).sign), MessageSigner)
     return config.make_wsgi_app()
 
 

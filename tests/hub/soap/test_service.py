@@ -10,7 +10,9 @@ from lxml import etree
 from webtest import TestApp
 
 from forms.safexml import parse_untrusted_xml
+from hub.lookup import process_service
 from hub.soap.envelope import HUB_FAULT_NS
+from hub.soap.service import MessageSigner
 from tests.hub.soap.echo_service import NS, OUTCOMES, PATH
 from tests.hub.soap.soapkit import (
     SENTINEL,
@@ -159,20 +161,15 @@ def _hsm_down(envelope: etree._Element) -> etree._Element:
     raise RuntimeError("HSM unavailable")
 
 
-@pytest.mark.parametrize("replacement", [None, _hsm_down])
-def test_signed_operation_fails_closed_without_a_signer(
-    testapp: TestApp, make_client: Any, replacement: Any
-) -> None:
+def test_signed_operation_fails_closed_when_signing_fails(testapp: TestApp, make_client: Any) -> None:
     client = make_client(["certificates:verify"])
-    registry = testapp.app.registry
-    signer = registry.pop("soap_message_signer")
-    if replacement is not None:
-        registry["soap_message_signer"] = replacement
+    signer = process_service(testapp.app.registry, MessageSigner)
+    sign, signer.sign = signer.sign, _hsm_down
     try:
         body = envelope(f'<e:EchoEvidence xmlns:e="{NS}"><e:name>किरण</e:name></e:EchoEvidence>', "1.2")
         response = post(testapp, body, version="1.2", operation="EchoEvidence", headers=client["headers"])
     finally:
-        registry["soap_message_signer"] = signer
+        signer.sign = sign
     assert_fault(response, "signing_unavailable", version="1.2", sender=False)
     assert "किरण".encode() not in response.body
 
