@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -118,35 +120,58 @@ class JsonHttp:
         if content is not None:
             send_headers.setdefault("Content-Type", "application/json; charset=utf-8")
         send_headers.setdefault("Accept", "application/json")
-        try:
+        with self._not_answering():
             request = self._client.build_request(method, path, content=content, headers=send_headers)
             response = self._client.send(request, stream=True)
             try:
                 raw = self._read_capped(response)
             finally:
                 response.close()
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{self.system}: timed out", system=self.system) from None
-        except httpx.HTTPError as exc:
-            # Connection refused/reset, TLS, protocol errors: the system is not answering.
-            raise ConnectorUnavailable(
-                f"{self.system}: no answer ({type(exc).__name__})", system=self.system
-            ) from None
         return response.status_code, self._interpret(response.status_code, raw, any_2xx_body)
+
+    def text_lines(self, path: str, deadline_seconds: float, content_type: str = "text/csv") -> Iterator[str]:
+        """A 2xx text answer of any size (a day's report), line by line as it arrives.
+
+        The same failures as :meth:`call`; an answer of another content type is garbage, and
+        one still arriving ``deadline_seconds`` after the call began is given up on (a partner
+        trickling bytes never trips the read timeout). A failure mid-answer raises from the
+        iteration: the caller must not keep half of it.
+        """
+        deadline = time.monotonic() + deadline_seconds
+        with (
+            self._not_answering(),
+            self._client.stream("GET", path, headers={"Accept": content_type}) as response,
+        ):
+            if not 200 <= response.status_code < 300:
+                self._interpret(response.status_code, self._read_capped(response))
+            if response.headers.get("content-type", "").split(";")[0].strip() != content_type:
+                raise ConnectorUnavailable(
+                    f"{self.system}: garbage answer (not {content_type})", system=self.system
+                )
+            for line in response.iter_lines():
+                if time.monotonic() > deadline:
+                    raise ConnectorUnavailable(f"{self.system}: answer too slow", system=self.system)
+                yield line
 
     def probe(self, path: str) -> int:
         """Reachability check for a heartbeat: any answer below 500 means the partner is there."""
-        try:
+        with self._not_answering():
             response = self._client.get(path)
+        if response.status_code >= 500:
+            raise ConnectorUnavailable(f"{self.system}: HTTP {response.status_code}", system=self.system)
+        return response.status_code
+
+    @contextmanager
+    def _not_answering(self) -> Iterator[None]:
+        """Timeouts, refused or reset connections, TLS and protocol errors: the system is not answering."""
+        try:
+            yield
         except httpx.TimeoutException:
             raise ConnectorUnavailable(f"{self.system}: timed out", system=self.system) from None
         except httpx.HTTPError as exc:
             raise ConnectorUnavailable(
                 f"{self.system}: no answer ({type(exc).__name__})", system=self.system
             ) from None
-        if response.status_code >= 500:
-            raise ConnectorUnavailable(f"{self.system}: HTTP {response.status_code}", system=self.system)
-        return response.status_code
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         chunks: list[bytes] = []

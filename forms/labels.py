@@ -78,6 +78,10 @@ VALUE_LABELS.update(
         "in_suspense": ("उचंत में", "In suspense"),
         "billing_only": ("केवल बिलिंग में", "Only in billing"),
         "unreadable_line": ("अपठनीय पंक्ति", "Unreadable line"),
+        # How an officer closed a reconciliation item.
+        "posted_to_billing": ("बिलिंग में जमा किया", "Posted to billing"),
+        "refund_requested": ("वापसी का अनुरोध किया", "Refund requested"),
+        "written_off": ("बट्टे खाते में डाला", "Written off"),
         "apply": ("लागू", "Applied"),
         "adjust": ("समायोजित", "Adjusted"),
         "refund": ("वापसी", "Refunded"),

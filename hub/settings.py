@@ -132,6 +132,19 @@ def as_hour_range(raw: Any) -> tuple[int, int]:
     return int(start), int(end)
 
 
+def as_time_of_day(raw: Any) -> tuple[int, int]:
+    hours, sep, minutes = str(raw).strip().partition(":")
+    if (
+        not sep
+        or len(minutes) != 2
+        or not hours.isdigit()
+        or not minutes.isdigit()
+        or not (0 <= int(hours) < 24 and 0 <= int(minutes) < 60)
+    ):
+        raise ValueError("must be HH:MM (24-hour), e.g. 06:30")
+    return int(hours), int(minutes)
+
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -454,6 +467,18 @@ SETTINGS: tuple[Setting, ...] = (
         "mpcz.bills@sbi",
         doc="the discom's UPI address printed in each bill's payment QR (UPI intent)",
     ),
+    Setting(
+        "hub.bills.reconcile_at",
+        as_time_of_day,
+        (6, 0),
+        doc="IST time of day after which hub-worker reconciles the previous day of every channel with a settlement report",
+    ),
+    Setting(
+        "hub.bills.reconcile_retry_seconds",
+        as_positive_int,
+        900,
+        doc="how often hub-worker tries again a channel's day it could not reconcile (channel or billing silent)",
+    ),
     # New connections through the single window (hub.connections.config).
     Setting(
         "hub.connections.timeline_days",
@@ -524,6 +549,18 @@ SETTINGS: tuple[Setting, ...] = (
         as_rupees,
         "0.00",
         doc="a smart meter disconnected for non-payment is reconnected once what remains owed is at most this",
+    ),
+    Setting(
+        "hub.meters.disconnection_charge",
+        as_rupees,
+        "0.00",
+        doc="rupees a connection disconnected for non-payment owes for the disconnection, on top of its bill",
+    ),
+    Setting(
+        "hub.meters.reconnection_charge",
+        as_rupees,
+        "0.00",
+        doc="rupees a connection disconnected for non-payment owes for its reconnection, on top of its bill",
     ),
     Setting(
         "hub.meters.notification_secret",

@@ -36,9 +36,9 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -120,6 +120,9 @@ def to_paise(amount: Decimal) -> int:
 
 def from_paise(paise: int) -> Decimal:
     return (Decimal(paise) / 100).quantize(Decimal("0.01"))
+
+
+SETTLEMENT_HEADER = "transaction_id,amount,paid_on"
 
 
 def check_reference(reference: str) -> str:
@@ -287,6 +290,16 @@ class IPaymentGateway(Interface):
 
     def verify_callback(body: bytes, headers: Mapping[str, str]) -> PaymentConfirmation:  # type: ignore[empty-body]
         """Verify the raw callback body and headers; raise PaymentCallbackInvalid if not to be believed."""
+
+    def settlement_report(day: date) -> Iterator[str]:  # type: ignore[empty-body]
+        """The gateway's settlement report of ``day`` (India time): CSV lines (no line ends),
+        the header ``transaction_id,amount,paid_on`` first, then one line per captured payment:
+        the order id, the amount in rupees (``1830.00``) and the India date it was paid.
+
+        ConnectorUnavailable while the gateway cannot answer or the day's report is not
+        ready yet (a gateway settles a day only after it has ended). The iteration may
+        raise part-way: the caller keeps nothing of a report it could not read to the end.
+        """
 
     def heartbeat() -> None:  # type: ignore[misc]
         """Return if the gateway answers; raise ConnectorUnavailable if not."""

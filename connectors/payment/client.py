@@ -12,6 +12,11 @@ Wire contract::
 
     GET {url}/v1/orders/{order_id}  -> 200 the order as above; 404 unknown
     GET {url}/v1/health             -> 200 {"status": "ok"}
+    GET {url}/v1/settlements/{YYYY-MM-DD}
+                                    -> 200 text/csv: "transaction_id,amount,paid_on" then one
+                                       line per captured payment of that India day
+                                       (order id, rupees "1830.00", YYYY-MM-DD);
+                                       404 {"error": "settlement_not_ready"} before the day is settled
 
 The callback the gateway POSTs to the hub is described in :mod:`connectors.payment`.
 An answer whose amount or reference differs from what we asked is garbage
@@ -19,12 +24,14 @@ An answer whose amount or reference differs from what we asked is garbage
 
 Settings (under ``hub.payment.``): ``url``, ``key_id``, ``key_secret``,
 ``connect_timeout``, ``read_timeout``, ``ca_file``, ``callback_secret``
-(+ ``_previous``), ``callback_tolerance``.
+(+ ``_previous``), ``callback_tolerance``, ``settlement_timeout`` (seconds for a whole
+settlement report, default 300).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +39,7 @@ from urllib.parse import quote
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorUnavailable
+from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.payment import (
     SYSTEM,
     CallbackVerifier,
@@ -49,14 +56,19 @@ from connectors.rest import JsonHttp, field
 
 @implementer(IPaymentGateway)
 class HttpPayment:
-    def __init__(self, http: JsonHttp, verifier: CallbackVerifier) -> None:
+    def __init__(self, http: JsonHttp, verifier: CallbackVerifier, settlement_timeout: float) -> None:
         self.http = http
         self.verifier = verifier
+        self.settlement_timeout = settlement_timeout
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> HttpPayment:
         auth = (context.option("key_id"), context.option("key_secret"))
-        return cls(JsonHttp.from_context(SYSTEM, context, auth=auth), CallbackVerifier.from_context(context))
+        return cls(
+            JsonHttp.from_context(SYSTEM, context, auth=auth),
+            CallbackVerifier.from_context(context),
+            context.float_option("settlement_timeout", 300.0),
+        )
 
     def create_order(
         self, amount: Decimal, reference: str, description: str, notify_url: str | None = None
@@ -88,6 +100,13 @@ class HttpPayment:
 
     def verify_callback(self, body: bytes, headers: Mapping[str, str]) -> PaymentConfirmation:
         return self.verifier.verify(body, headers)
+
+    def settlement_report(self, day: date) -> Iterator[str]:
+        try:
+            yield from self.http.text_lines(f"/v1/settlements/{day.isoformat()}", self.settlement_timeout)
+        except NotFound:
+            # Not settled yet: come back later, never "the channel settled nothing".
+            raise ConnectorUnavailable(f"payment: settlement of {day} not ready", system=SYSTEM) from None
 
     def heartbeat(self) -> None:
         _, body = self.http.call("GET", "/v1/health")

@@ -6,18 +6,24 @@ configured: hub/reference_checkout.py); the gateway then marks the order paid
 the merchant's webhook, server to server (:meth:`ReferencePayment.notify`). Tests may call
 ``complete_order`` directly and post the callback themselves.
 
+Its settlement report of a day (:meth:`ReferencePayment.settlement_report`) lists the orders
+paid that India day, from its own table, once the day is over and ``settlement_delay_hours``
+more have passed (default 0; a test may set ``settlement_delay`` to hold it back); switched
+down (``connectors.reference_db.set_down``) it answers nothing.
+
 Settings (under ``hub.payment.``): ``callback_secret`` (+ ``_previous``,
 ``callback_tolerance``), ``checkout_url`` (where ``payment_url`` points;
-default ``http://127.0.0.1:6543/reference/pay``) and ``callback_url`` (the hub's payment
-webhook the checkout page notifies; empty: the page pays but notifies no one).
+default ``http://127.0.0.1:6543/reference/pay``), ``callback_url`` (the hub's payment
+webhook the checkout page notifies; empty: the page pays but notifies no one) and
+``settlement_delay_hours``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import httpx
@@ -28,8 +34,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorRejected, NotFound
+from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.payment import (
+    SETTLEMENT_HEADER,
     SYSTEM,
     CallbackVerifier,
     IPaymentGateway,
@@ -46,6 +53,8 @@ from connectors.payment import (
     to_paise,
 )
 from connectors.reference_db import ReferenceBase, UTCDateTime, ensure_up
+
+IST = timezone(timedelta(hours=5, minutes=30))
 
 
 class RefPaymentOrder(ReferenceBase):
@@ -66,12 +75,18 @@ class RefPaymentOrder(ReferenceBase):
 @implementer(IPaymentGateway)
 class ReferencePayment:
     def __init__(
-        self, engine: Engine, verifier: CallbackVerifier, checkout_url: str, callback_url: str = ""
+        self,
+        engine: Engine,
+        verifier: CallbackVerifier,
+        checkout_url: str,
+        callback_url: str = "",
+        settlement_delay: timedelta = timedelta(0),
     ) -> None:
         self.engine = engine
         self.verifier = verifier
         self.checkout_url = checkout_url.rstrip("/")
         self.callback_url = callback_url
+        self.settlement_delay = settlement_delay
 
     @classmethod
     def from_context(cls, context: ConnectorContext) -> ReferencePayment:
@@ -80,6 +95,7 @@ class ReferencePayment:
             CallbackVerifier.from_context(context),
             context.option("checkout_url", "http://127.0.0.1:6543/reference/pay"),
             context.option("callback_url", ""),
+            timedelta(hours=context.float_option("settlement_delay_hours", 0.0)),
         )
 
     def _order(self, row: RefPaymentOrder) -> PaymentOrder:
@@ -201,6 +217,27 @@ class ReferencePayment:
                 status = 0
             time.sleep(0.2 * (attempt + 1))
         return status
+
+    def settlement_report(self, day: date, now: datetime | None = None) -> Iterator[str]:
+        ensure_up(self.engine, SYSTEM)
+        ready_at = datetime.combine(day + timedelta(days=1), datetime.min.time(), IST) + self.settlement_delay
+        if (now or datetime.now(UTC)) < ready_at:
+            raise ConnectorUnavailable(f"payment: settlement of {day} not ready", system=SYSTEM)
+        start = datetime.combine(day, datetime.min.time(), IST)
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(RefPaymentOrder.order_id, RefPaymentOrder.amount_paise, RefPaymentOrder.paid_at)
+                .where(
+                    RefPaymentOrder.status == OrderStatus.PAID.value,
+                    RefPaymentOrder.paid_at >= start,
+                    RefPaymentOrder.paid_at < start + timedelta(days=1),
+                )
+                .order_by(RefPaymentOrder.paid_at, RefPaymentOrder.order_id)
+            ).all()
+        yield SETTLEMENT_HEADER
+        for order_id, paise, paid_at in rows:
+            assert paid_at is not None  # a paid order has its time
+            yield f"{order_id},{from_paise(paise)},{paid_at.astimezone(IST).date().isoformat()}"
 
     def heartbeat(self) -> None:
         ensure_up(self.engine, SYSTEM)

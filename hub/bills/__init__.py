@@ -13,7 +13,10 @@
   counter-file upload;
 * the outbox handler ``bills.post_payment`` (hub-worker): decide, post to
   billing exactly once, then queue the receipt SMS, ``meters.payment_posted`` and
-  ``bills.receipt`` (the signed receipt PDF, rendered apart).
+  ``bills.receipt`` (the signed receipt PDF, rendered apart);
+* the periodic job ``bills.reconcile`` (hub-worker): after ``hub.bills.reconcile_at``
+  (IST) each channel with a settlement report is reconciled for the previous day, once;
+  the outbox kind ``bills.reconcile`` runs an officer's re-run of a channel's day.
 """
 
 from __future__ import annotations
@@ -25,10 +28,22 @@ from typing import Any
 from pyramid.config import Configurator
 
 from connectors.errors import ConnectorUnavailable
-from hub.bills.service import POST_KIND, RECEIPT_KIND, REGISTRY_KEY, BillService, load_channels
+from hub.bills.reconciliation import RECONCILE_JOB, RECONCILE_KIND, DailyReconciliation
+from hub.bills.service import (
+    POST_KIND,
+    RECEIPT_KIND,
+    REGISTRY_KEY,
+    BillService,
+    Channel,
+    load_channels,
+)
+from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
 from hub.outbox import BACKGROUND
 from hub.settings import ConfigurationError
+from hub.systems import Connectors
+
+DAILY_KEY = "bills.daily_reconciliation"
 
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
 
@@ -51,13 +66,18 @@ class PaymentHandler:
             self.service.issue_receipt(payment_id, billing)
 
 
-def includeme(config: Configurator) -> None:
-    settings = config.get_settings()
+def configured_channels(settings: Mapping[str, Any]) -> dict[str, Channel]:
+    """The channels of ``hub.bills.channels_file`` (the shipped file when empty)."""
     path = settings["hub.bills.channels_file"] or str(DEFAULT_CHANNELS)
     try:
-        channels = load_channels(path)
+        return load_channels(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigurationError(f"setting hub.bills.channels_file: {path}: {exc}") from None
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    channels = configured_channels(settings)
     from hub.auth.clients import KNOWN_SCOPES
 
     for channel in channels.values():
@@ -75,6 +95,18 @@ def includeme(config: Configurator) -> None:
     config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
     # A receipt is a signed PDF: it waits behind postings and reconnections.
     config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND), priority=BACKGROUND)
+    registry = config.registry
+    daily = DailyReconciliation(
+        lambda: registry["db_engine"],
+        service.settlement_channels(),
+        lambda system: process_service(registry, Connectors).require(system),  # type: ignore[arg-type]
+        settings["hub.bills.reconcile_at"],
+    )
+    registry[DAILY_KEY] = daily
+    config.add_outbox_handler(RECONCILE_KIND, daily.on_rerun)
+    config.add_periodic_job(  # type: ignore[attr-defined]
+        RECONCILE_JOB, float(settings["hub.bills.reconcile_retry_seconds"]), daily.run_due
+    )
     config.include("hub.bills.views")
     config.include("hub.bills.soap")
     if hasattr(config, "add_console_provider"):

@@ -1,7 +1,10 @@
-"""The officers' pages for payments: the suspense queue and its resolution, counter-file upload.
+"""The officers' pages for payments: the suspense queue and its resolution, counter-file upload,
+reconciliation runs and the queue of their unmatched items.
 
 Officers with one of :data:`BILLS_ROLES` see them. Every resolution needs a
-note and is audited under the officer's name (``bills.suspense_<resolution>``).
+note and is audited under the officer's name (``bills.suspense_<resolution>``);
+closing a reconciliation item needs an action and a reason and is audited as
+``bills.reconciliation_<action>``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import select
 
 from forms.errors import FormError
 from forms.labels import VALUE_LABELS
-from hub.bills.reconciliation import CATEGORIES, report_csv
+from hub.bills.reconciliation import ACTIONS, CATEGORIES, RECONCILE_KIND, close_item, report_csv
 from hub.bills.service import CONSUMER_NUMBER, REGISTRY_KEY, RESOLUTIONS, BillService
 from hub.console.labels import in_ist
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
@@ -25,11 +28,13 @@ from hub.errors import Problem
 from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.models.officer import Officer
 from hub.openapi import text_schema
+from hub.outbox import enqueue
 
 # The revenue section keeps the suspense ledger; the DGM and GM above it may act too.
 BILLS_ROLES = frozenset({"revenue", "dgm", "gm"})
 PAYMENT_ID = re.compile(r"[0-9]{1,15}")
 RUN_ID = re.compile(r"[0-9]{1,9}")
+ITEM_ID = RUN_ID
 
 
 def _bills_officer(request: Request) -> Officer:
@@ -178,7 +183,14 @@ def reconciliation_page(request: Request) -> Response:
         }
         for run in runs
     ]
-    return render(request, "bills_reconciliation.html", officer=officer, runs=rows, run=None)
+    return render(
+        request,
+        "bills_reconciliation.html",
+        officer=officer,
+        runs=rows,
+        run=None,
+        flash=request.session.pop_flash(),
+    )
 
 
 def _run(request: Request) -> ReconciliationRun:
@@ -198,24 +210,140 @@ def reconciliation_run_page(request: Request) -> Response:
         .order_by(ReconciliationItem.category, ReconciliationItem.id)
         .limit(500)
     ).scalars()
-    shown = []
-    for item in items:
-        hi, en = VALUE_LABELS.get(item.category, (item.category, item.category))
-        shown.append(
-            {
-                "hi": hi,
-                "en": en,
-                "transaction_id": item.transaction_id or "",
-                "payment_id": item.payment_id,
-                "channel": _rupees(item.channel_amount_paise),
-                "hub": _rupees(item.hub_amount_paise),
-                "billing": _rupees(item.billing_amount_paise),
-            }
-        )
+    shown = [_item_row(request, item, run) for item in items]
     counts = [(c, *VALUE_LABELS.get(c, (c, c)), run.counts.get(c, 0)) for c in CATEGORIES]
     return render(
-        request, "bills_reconciliation.html", officer=officer, run=run, items=shown, counts=counts, runs=[]
+        request,
+        "bills_reconciliation.html",
+        officer=officer,
+        run=run,
+        items=shown,
+        counts=counts,
+        runs=[],
+        flash=request.session.pop_flash(),
     )
+
+
+def rerun(request: Request) -> Response:
+    """Run the run's channel and day again (hub-worker fetches the channel's report anew)."""
+    officer = _bills_officer(request)
+    _require_readable_form(request)
+    run = _run(request)
+    if not _csrf_ok(request):
+        request.session.flash(" / ".join(ERROR_TEXT["csrf"]))
+    elif run.channel not in _service(request).settlement_channels():
+        request.session.flash("इस चैनल की निपटान रिपोर्ट नहीं / this channel has no settlement report")
+    else:
+        enqueue(
+            request.dbsession,
+            RECONCILE_KIND,
+            {"channel": run.channel, "day": run.day.isoformat(), "by": f"officer:{officer.username}"},
+            key=f"bills.reconcile:{run.channel}",
+        )
+        request.session.flash("मिलान फिर से कतार में / reconciliation queued again")
+    return HTTPFound(location=request.route_path("console.bills.reconciliation_run", run_id=run.id))
+
+
+def _item_row(request: Request, item: ReconciliationItem, run: ReconciliationRun) -> dict[str, Any]:
+    hi, en = VALUE_LABELS.get(item.category, (item.category, item.category))
+    action_hi, action_en = VALUE_LABELS.get(item.action or "", (item.action or "", item.action or ""))
+    return {
+        "id": item.id,
+        "hi": hi,
+        "en": en,
+        "channel_name": run.channel,
+        "day": run.day.isoformat(),
+        "run_id": run.id,
+        "run_url": request.route_path("console.bills.reconciliation_run", run_id=run.id),
+        "transaction_id": item.transaction_id or "",
+        "payment_id": item.payment_id,
+        "channel": _rupees(item.channel_amount_paise),
+        "hub": _rupees(item.hub_amount_paise),
+        "billing": _rupees(item.billing_amount_paise),
+        "state": item.state,
+        "action_hi": action_hi,
+        "action_en": action_en,
+        "note": item.note or "",
+        "closed_by": item.closed_by,
+        "closed_at": in_ist(item.closed_at) if item.closed_at else "",
+        "url": request.route_path("console.bills.reconciliation_item", item_id=item.id),
+    }
+
+
+def _items_page(
+    request: Request,
+    officer: Officer,
+    item: dict[str, Any] | None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    rows: list[dict[str, Any]] = []
+    if item is None:
+        found = request.dbsession.execute(
+            select(ReconciliationItem, ReconciliationRun)
+            .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
+            .where(ReconciliationItem.state == "open")
+            .order_by(ReconciliationRun.day, ReconciliationItem.id)
+            .limit(500)
+        ).all()
+        rows = [_item_row(request, found_item, found_run) for found_item, found_run in found]
+    actions = [(a, *VALUE_LABELS[a]) for a in ACTIONS]
+    return render(
+        request,
+        "bills_reconciliation_items.html",
+        status=status,
+        officer=officer,
+        items=rows,
+        item=item,
+        actions=actions,
+        flash=request.session.pop_flash(),
+        error=error,
+    )
+
+
+def items_page(request: Request) -> Response:
+    return _items_page(request, _bills_officer(request), None)
+
+
+def _item(request: Request) -> tuple[ReconciliationItem, ReconciliationRun]:
+    item_id = request.matchdict["item_id"]
+    item = request.dbsession.get(ReconciliationItem, int(item_id)) if ITEM_ID.fullmatch(item_id) else None
+    if item is None:
+        raise Problem("not_found")
+    run = request.dbsession.get(ReconciliationRun, item.run_id)
+    assert run is not None  # foreign key
+    return item, run
+
+
+def item_page(request: Request) -> Response:
+    officer = _bills_officer(request)
+    item, run = _item(request)
+    return _items_page(request, officer, _item_row(request, item, run))
+
+
+def close(request: Request) -> Response:
+    officer = _bills_officer(request)
+    _require_readable_form(request)
+    item, run = _item(request)
+    if not _csrf_ok(request):
+        return _items_page(
+            request, officer, _item_row(request, item, run), " / ".join(ERROR_TEXT["csrf"]), status=403
+        )
+    action = str(request.POST.get("action", ""))
+    note = " ".join(str(request.POST.get("note", "")).split())[:500]
+    if action not in ACTIONS or not note:
+        return _items_page(
+            request, officer, _item_row(request, item, run), " / ".join(ERROR_TEXT["reason_required"]), 409
+        )
+    try:
+        close_item(request.dbsession, item.id, action, note, f"officer:{officer.username}")
+    except Problem as exc:
+        if exc.code == "not_found":
+            raise
+        return _items_page(request, officer, _item_row(request, item, run), exc.detail or exc.code, 409)
+    hi, en = VALUE_LABELS[action]
+    request.session.flash(f"प्रविष्टि {item.id}: {hi} / item {item.id}: {en}")
+    return HTTPFound(location=request.route_path("console.bills.reconciliation_items"))
 
 
 def reconciliation_csv(request: Request) -> Response:
@@ -244,9 +372,13 @@ def includeme(config: Configurator) -> None:
     config.add_route("console.bills.resolve", "/console/bills/suspense/{payment_id}")
     config.add_route("console.bills.counter", "/console/bills/counter")
     config.add_route("console.bills.reconciliation", "/console/bills/reconciliation")
+    config.add_route("console.bills.reconciliation_items", "/console/bills/reconciliation/items")
+    config.add_route("console.bills.reconciliation_item", "/console/bills/reconciliation/items/{item_id}")
     config.add_route("console.bills.reconciliation_run", "/console/bills/reconciliation/{run_id}")
+    config.add_route("console.bills.reconciliation_rerun", "/console/bills/reconciliation/{run_id}/rerun")
     config.add_route("console.bills.reconciliation_csv", "/console/bills/reconciliation/{run_id}/report.csv")
     run_param = [{"name": "run_id", "in": "path", "required": True, "schema": text_schema(9, RUN_ID)}]
+    item_param = [{"name": "item_id", "in": "path", "required": True, "schema": text_schema(9, ITEM_ID)}]
     param = [{"name": "payment_id", "in": "path", "required": True, "schema": text_schema(15, PAYMENT_ID)}]
     views: list[tuple[Any, str, str, str, str, dict[str, Any]]] = [
         (
@@ -296,6 +428,38 @@ def includeme(config: Configurator) -> None:
             "consoleReconciliationRun",
             "A reconciliation run: counts per category and the unmatched items (HTML)",
             {"parameters": run_param},
+        ),
+        (
+            rerun,
+            "console.bills.reconciliation_rerun",
+            "POST",
+            "consoleReconciliationRerun",
+            "Reconcile the run's channel and day again from the channel's settlement report (form: csrf_token)",
+            {"parameters": run_param},
+        ),
+        (
+            items_page,
+            "console.bills.reconciliation_items",
+            "GET",
+            "consoleReconciliationItems",
+            "The office's queue: open unmatched reconciliation items, oldest day first (HTML)",
+            {},
+        ),
+        (
+            item_page,
+            "console.bills.reconciliation_item",
+            "GET",
+            "consoleReconciliationItem",
+            "One reconciliation item: amounts, and who closed it, when, how and why (HTML)",
+            {"parameters": item_param},
+        ),
+        (
+            close,
+            "console.bills.reconciliation_item",
+            "POST",
+            "consoleCloseReconciliationItem",
+            "Close an open reconciliation item (form: action posted_to_billing/refund_requested/written_off, note, csrf_token)",
+            {"parameters": item_param},
         ),
         (
             reconciliation_csv,

@@ -27,18 +27,25 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
-from datetime import date
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from connectors.errors import ConnectorError
+from hub import audit
+from hub.errors import Problem
 from hub.models.bills import ReconciliationItem, ReconciliationRun
-from hub.models.meta import utcnow
+from hub.models.meta import IST, utcnow
+
+log = logging.getLogger(__name__)
 
 SETTLEMENT_HEADER = ("transaction_id", "amount", "paid_on")
 CATEGORIES = (
@@ -187,35 +194,37 @@ class Reconciler:
         header = settlement.readline().lstrip("\ufeff")
         if tuple(h.strip() for h in header.split(",")) != SETTLEMENT_HEADER:
             raise ValueError("the settlement file must start with " + ",".join(SETTLEMENT_HEADER))
-        with self.engine.begin() as conn:
-            run_id = int(
-                conn.execute(
-                    insert(ReconciliationRun)
-                    .values(
-                        channel=channel,
-                        day=day,
-                        source=source[:200],
-                        lines=0,
-                        counts={},
-                        started_by=started_by[:64],
-                        started_at=utcnow(),
-                    )
-                    .returning(ReconciliationRun.id)
-                ).scalar_one()
-            )
         # Billing's answer is spooled to disk first: its read must not overlap the load's
-        # write transaction (SQLite has one writer, and billing may share the database).
+        # write transaction (SQLite has one writer, and billing may share the database), and a
+        # billing that fails part-way leaves nothing recorded.
         with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
             for chunk in ledger:
                 spool.write(chunk)
             spool.seek(0)
-            # Staging is in temporary tables of this one connection: no other run sees them,
-            # nothing is logged, and they are gone when the connection is returned.
+            # The run, its staging, its items and its counts are one transaction: a run is
+            # recorded whole or not at all. Staging is in temporary tables of this one
+            # connection: no other run sees them, nothing is logged, and they are gone when
+            # the connection is returned.
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     # A day's file is large: let the sorts and hashes of this one transaction
                     # stay in memory rather than spill to disk.
                     conn.execute(text("SET LOCAL work_mem = '128MB'"))
+                run_id = int(
+                    conn.execute(
+                        insert(ReconciliationRun)
+                        .values(
+                            channel=channel,
+                            day=day,
+                            source=source[:200],
+                            lines=0,
+                            counts={},
+                            started_by=started_by[:64],
+                            started_at=utcnow(),
+                        )
+                        .returning(ReconciliationRun.id)
+                    ).scalar_one()
+                )
                 _create_staging(conn)
                 try:
                     if conn.dialect.name == "postgresql":
@@ -231,6 +240,18 @@ class Reconciler:
                         update(ReconciliationRun)
                         .where(ReconciliationRun.id == run_id)
                         .values(lines=loaded + unreadable, counts=counts, finished_at=utcnow())
+                    )
+                    # What an earlier run of this channel and day left open now stands as this
+                    # run found it: the queue holds each day's latest standing once.
+                    earlier = select(ReconciliationRun.id).where(
+                        ReconciliationRun.channel == channel,
+                        ReconciliationRun.day == day,
+                        ReconciliationRun.id != run_id,
+                    )
+                    conn.execute(
+                        update(ReconciliationItem)
+                        .where(ReconciliationItem.run_id.in_(earlier), ReconciliationItem.state == "open")
+                        .values(state="superseded")
                     )
                 finally:
                     _drop_staging(conn)
@@ -409,3 +430,122 @@ def report_csv(conn: Connection, run_id: int) -> Iterator[bytes]:
             [row[0], row[1] or "", row[2] or "", rupees(row[3]), rupees(row[4]), rupees(row[5]), row[6]]
         )
         yield out.getvalue().encode()
+
+
+# -- the daily job and the office's work ------------------------------------------------------
+
+RECONCILE_JOB = "bills.reconcile"  # hub-worker's periodic job
+RECONCILE_KIND = "bills.reconcile"  # outbox: an officer's re-run of a channel's day
+ITEM_SUBJECT = "reconciliation_item"
+ACTIONS = ("posted_to_billing", "refund_requested", "written_off")
+# Days before yesterday still reconciled if never done (a worker that was down a few days).
+LOOKBACK_DAYS = 7
+
+
+class DailyReconciliation:
+    """Each channel with a settlement report, for each day not yet reconciled: report and ledger
+    are read whole first (spooled), then one transaction records the run. A channel or billing
+    that cannot answer records nothing; the day is tried again on the next run."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        settlement_systems: dict[str, str],
+        connectors: Callable[[str], Any],
+        reconcile_at: tuple[int, int],
+    ) -> None:
+        self._engine = engine
+        self.settlement_systems = settlement_systems  # channel -> connector system
+        self.connectors = connectors
+        self.reconcile_at = time(*reconcile_at)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine()
+
+    def due_days(self, now: datetime) -> list[date]:
+        local = now.astimezone(IST)
+        latest = local.date() - timedelta(days=1 if local.time() >= self.reconcile_at else 2)
+        return [latest - timedelta(days=back) for back in range(LOOKBACK_DAYS, -1, -1)]
+
+    def run_due(self, now: datetime | None = None) -> list[int]:
+        """hub-worker's job: reconcile every due (channel, day) that has no finished run yet."""
+        days = self.due_days(now or datetime.now(UTC))
+        ran: list[int] = []
+        for channel in self.settlement_systems:
+            with self.engine.connect() as conn:
+                done = set(
+                    conn.execute(
+                        select(ReconciliationRun.day).where(
+                            ReconciliationRun.channel == channel,
+                            ReconciliationRun.day.in_(days),
+                            ReconciliationRun.finished_at.is_not(None),
+                        )
+                    ).scalars()
+                )
+            for day in days:
+                if day in done:
+                    continue
+                try:
+                    ran.append(self.reconcile(channel, day, "hub-worker"))
+                except ConnectorError as exc:
+                    # Fail closed: nothing of this day is recorded; the next run asks again.
+                    log.warning(
+                        "reconciliation waits: %s", exc, extra={"channel": channel, "day": day.isoformat()}
+                    )
+                    break
+        return ran
+
+    def reconcile(self, channel: str, day: date, started_by: str) -> int:
+        """One run of ``channel``'s ``day`` from its settlement report (a re-run supersedes what an
+        earlier run left open); ConnectorError if the channel or billing cannot answer."""
+        system = self.settlement_systems.get(channel)
+        if system is None:
+            raise ValueError(f"channel {channel} has no settlement report (give its file)")
+        gateway = self.connectors(system)
+        billing = self.connectors("billing")
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
+            for line in gateway.settlement_report(day):
+                report.write(line + "\n")
+            report.seek(0)
+            return Reconciler(self.engine).run(
+                channel,
+                day,
+                f"{system} settlement report",
+                report,
+                billing.payments_posted_tsv(day),
+                started_by,
+            )
+
+    def on_rerun(self, message: Any, connectors: Mapping[str, Any]) -> None:
+        """Outbox kind ``bills.reconcile`` ``{"channel", "day", "by"}``: an officer's re-run."""
+        payload = message.payload
+        self.reconcile(str(payload["channel"]), date.fromisoformat(str(payload["day"])), str(payload["by"]))
+
+
+def close_item(session: Session, item_id: int, action: str, note: str, officer: str) -> ReconciliationItem:
+    """An officer closes an open item with an action and a reason; audited. Problem if the item is
+    unknown (``not_found``) or no longer open (``conflict``)."""
+    if action not in ACTIONS or not note:
+        raise Problem("validation_failed", "an action and a reason are required")
+    item = session.get(ReconciliationItem, item_id, with_for_update=True)
+    if item is None:
+        raise Problem("not_found")
+    if item.state != "open":
+        raise Problem("conflict", f"item {item_id} is {item.state}")
+    item.state, item.action, item.note = "closed", action, note[:500]
+    item.closed_by, item.closed_at = officer[:64], utcnow()
+    audit.record(
+        session,
+        officer,
+        f"bills.reconciliation_{action}",
+        ITEM_SUBJECT,
+        str(item.id),
+        {
+            "run_id": item.run_id,
+            "category": item.category,
+            "transaction_id": item.transaction_id,
+            "note": note,
+        },
+    )
+    return item

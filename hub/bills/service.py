@@ -51,6 +51,7 @@ from hub.certificates.keys import DocumentKeys
 from hub.db import mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
+from hub.meters.service import reconnection_charges
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
@@ -120,6 +121,9 @@ class Channel:
     scope: str | None
     partial_allowed: bool
     status_operation_id: str | None
+    # The connector (by system name) whose ``settlement_report(day)`` gives this channel's
+    # settlement for the daily reconciliation; None: its file is given to hub-admin.
+    settlement: str | None = None
 
 
 def load_channels(path: str) -> dict[str, Channel]:
@@ -140,6 +144,7 @@ def load_channels(path: str) -> dict[str, Channel]:
             scope=spec.get("scope"),
             partial_allowed=bool(spec.get("partial_allowed", False)),
             status_operation_id=spec.get("status_operation_id"),
+            settlement=spec.get("settlement"),
         )
     return channels
 
@@ -171,9 +176,10 @@ def india_date(moment: datetime) -> date:
     return moment.astimezone(IST).date()
 
 
-def bill_answer(consumer_number: str, bill: Bill | None) -> dict[str, Any]:
-    """One of amount_due / nothing_due, in the shape bill-payment platforms expect of a biller."""
-    if bill is None or not bill.is_due:
+def bill_answer(consumer_number: str, bill: Bill | None, charges: Decimal) -> dict[str, Any]:
+    """One of amount_due / nothing_due, in the shape bill-payment platforms expect of a biller.
+    ``charges``: the disconnection and reconnection charges a disconnected connection owes too."""
+    if bill is None or bill.amount_due + charges <= 0:
         return {"consumer_number": consumer_number, "status": "nothing_due", "bill": None}
     return {
         "consumer_number": consumer_number,
@@ -183,8 +189,8 @@ def bill_answer(consumer_number: str, bill: Bill | None) -> dict[str, Any]:
             "period": bill.period,
             "bill_date": bill.bill_date.isoformat(),
             "due_date": bill.due_date.isoformat(),
-            "amount": str(bill.amount_due),
-            "late_payment_amount": str(bill.late_payment_amount),
+            "amount": str(bill.amount_due + charges),
+            "late_payment_amount": str(bill.late_payment_amount + charges),
             "current_amount": str(bill.current_amount),
             "arrears": str(bill.arrears),
         },
@@ -396,6 +402,10 @@ class BillService:
         keys = process_service(self.registry, DocumentKeys)
         return keys
 
+    def settlement_channels(self) -> dict[str, str]:
+        """Channel -> the connector system whose settlement report reconciles it."""
+        return {c.name: c.settlement for c in self.channels.values() if c.settlement}
+
     def connector(self, system: str) -> Any:
         return process_service(self.registry, Connectors).require(system)  # type: ignore[arg-type]
 
@@ -407,7 +417,7 @@ class BillService:
             bill = self.connector("billing").current_bill(consumer_number)
         except NotFound:
             raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
-        return bill_answer(consumer_number, bill)
+        return bill_answer(consumer_number, bill, self.charges_owed(consumer_number))
 
     def fetch_bills(self, consumer_numbers: Sequence[str]) -> list[dict[str, Any]]:
         """Each number's answer, in order; unknown ones answer consumer_not_found in the list."""
@@ -415,7 +425,7 @@ class BillService:
         answers = []
         for number in consumer_numbers:
             try:
-                answers.append(bill_answer(number, billing.current_bill(number)))
+                answers.append(bill_answer(number, billing.current_bill(number), self.charges_owed(number)))
             except NotFound:
                 answers.append({"consumer_number": number, "status": "consumer_not_found", "bill": None})
         return answers
@@ -431,15 +441,28 @@ class BillService:
 
     # -- gateway orders ------------------------------------------------------------------------
 
+    def charges_owed(self, consumer_number: str) -> Decimal:
+        """The disconnection and reconnection charges, when the connection is disconnected."""
+        charges = reconnection_charges(self.settings)
+        if not charges:
+            return Decimal("0.00")
+        try:
+            status = self.connector("billing").get_consumer(consumer_number).connection_status
+        except NotFound:
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
+        return charges if status is ConnectionStatus.DISCONNECTED else Decimal("0.00")
+
     def open_order(self, session: Session, consumer_number: str, caller: str) -> dict[str, Any]:
-        """A gateway order for what the consumer owes now (billing asked), valid ``order_minutes``."""
+        """A gateway order for what the consumer owes now (billing asked; a disconnected connection
+        owes the configured disconnection and reconnection charges too), valid ``order_minutes``."""
         bill = self.current_bill(consumer_number)
-        if not bill.is_due:
+        owed = bill.amount_due + self.charges_owed(consumer_number)
+        if owed <= 0:
             raise Problem("nothing_due", extra={"consumer_number": consumer_number})
         reference = f"BILL-{consumer_number}-{uuid.uuid4().hex[:12]}"
         try:
             order = self.connector("payment").create_order(
-                bill.amount_due,
+                owed,
                 reference,
                 f"Electricity bill {bill.bill_number} of {consumer_number}",
                 notify_url=self.gateway_webhook_url,
@@ -452,7 +475,7 @@ class BillService:
             reference=reference,
             consumer_number=consumer_number,
             bill_number=bill.bill_number,
-            amount=bill.amount_due,
+            amount=owed,
             payment_url=order.payment_url,
             created_by=caller[:64],
             created_at=now,
@@ -862,12 +885,19 @@ class BillService:
             return "unknown_consumer"
         if status is ConnectionStatus.PERMANENTLY_DISCONNECTED:
             return "account_closed"
-        if bill is None or not bill.is_due:
+        # A connection disconnected for non-payment owes the disconnection and reconnection
+        # charges on top of its bill (the smart-meter flow reconnects only when both are paid).
+        charges = (
+            reconnection_charges(self.settings)
+            if status is ConnectionStatus.DISCONNECTED
+            else Decimal("0.00")
+        )
+        if bill is None or bill.amount_due + charges <= 0:
             return "nothing_due"
         if payment.bill_number and payment.bill_number != bill.bill_number:
             return "closed_bill"
         late = payment.paid_on > bill.due_date and payment.amount == bill.late_payment_amount
-        if payment.amount > bill.amount_due and not late:
+        if payment.amount > bill.amount_due + charges and not late:
             return "excess_payment"
         if payment.amount < bill.amount_due and not (channel and channel.partial_allowed):
             return "short_payment"

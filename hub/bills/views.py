@@ -183,8 +183,14 @@ BILL_SCHEMA: dict[str, Any] = {
                 "period": {"type": "string"},
                 "bill_date": {"type": "string", "format": "date"},
                 "due_date": {"type": "string", "format": "date"},
-                "amount": {"type": "string", "description": "rupees due now"},
-                "late_payment_amount": {"type": "string", "description": "rupees due after the due date"},
+                "amount": {
+                    "type": "string",
+                    "description": "rupees due now (a disconnected connection's charges included)",
+                },
+                "late_payment_amount": {
+                    "type": "string",
+                    "description": "rupees due after the due date (charges included)",
+                },
                 "current_amount": {"type": "string"},
                 "arrears": {"type": "string"},
             },

@@ -1,9 +1,10 @@
 """Remote reconnection of smart meters: the decision, the command's life, the head-end's answers.
 
 A payment posted to billing arrives as the outbox message ``meters.payment_posted``.
-If the connection is disconnected and what remains owed is at or below the
-threshold, one :class:`~hub.models.meter.MeterCommand` is written per
-(meter, payment) - the unique key makes a second delivery find it - and sent
+If the connection is disconnected and what remains owed (billing's dues plus the
+configured disconnection and reconnection charges) is at or below the threshold,
+one :class:`~hub.models.meter.MeterCommand` is written per (meter, payment) - the
+unique key makes a second delivery find it - and sent
 to the head-end. The head-end's signed notification, or the relay state
 queried after the command's window, decides it: executed (SMS to the
 consumer), or failed / expired and retried with backoff, and after the last
@@ -59,9 +60,18 @@ NOTIFICATIONS_PATH = "/api/v1/meters/headend/notifications"
 _WATCH_BATCH = 200
 
 
+def reconnection_charges(settings: Mapping[str, Any]) -> Decimal:
+    """What a connection disconnected for non-payment owes on top of its bill before it is
+    reconnected: the configured disconnection and reconnection charges."""
+    return Decimal(settings["hub.meters.disconnection_charge"]) + Decimal(
+        settings["hub.meters.reconnection_charge"]
+    )
+
+
 @dataclass(frozen=True)
 class MeterSettings:
     threshold: Decimal
+    charges: Decimal
     notification_secret: str
     window: timedelta
     max_attempts: int
@@ -77,6 +87,7 @@ class MeterSettings:
     def from_settings(cls, settings: Mapping[str, Any]) -> MeterSettings:
         return cls(
             threshold=Decimal(settings["hub.meters.reconnect_threshold"]),
+            charges=reconnection_charges(settings),
             notification_secret=str(settings["hub.meters.notification_secret"]),
             window=timedelta(seconds=int(settings["hub.meters.command_window_seconds"])),
             max_attempts=int(settings["hub.meters.max_attempts"]),
@@ -161,13 +172,16 @@ class MeterService:
         )
         if not disconnected:
             return
-        if dues.amount > self.settings.threshold:
+        # Billing's dues hold the bills; the disconnection and reconnection charges are owed too.
+        owed = dues.amount + self.settings.charges
+        if owed > self.settings.threshold:
             self._note(
                 consumer_number,
                 "meters.reconnect_withheld",
                 {
                     "payment_id": payment_id,
                     "dues": str(dues.amount),
+                    "charges": str(self.settings.charges),
                     "threshold": str(self.settings.threshold),
                     "evidence_id": dues.evidence_id,
                 },

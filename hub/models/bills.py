@@ -144,7 +144,10 @@ class ReconciliationItem(Base):
     """One thing that did not match (office work until an officer closes it)."""
 
     __tablename__ = "bill_reconciliation_items"
-    __table_args__ = (Index("ix_bill_reconciliation_items_run_id", "run_id", "category"),)
+    __table_args__ = (
+        Index("ix_bill_reconciliation_items_run_id", "run_id", "category"),
+        Index("ix_bill_reconciliation_items_state", "state", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("bill_reconciliation_runs.id"))
@@ -154,4 +157,10 @@ class ReconciliationItem(Base):
     channel_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     hub_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     billing_amount_paise: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # open (in the office's queue), closed (an officer's action), superseded (a later run of the
+    # same channel and day holds the item's current standing)
     state: Mapped[str] = mapped_column(String(12), default="open")
+    action: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)

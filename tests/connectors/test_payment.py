@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -298,3 +299,104 @@ def test_the_reference_gateway_calls_back_the_orders_own_webhook_before_the_acco
         assert gw.notify(gw.complete_order(note.order_id)) == 200
     assert [json.loads(b)["reference"] for b in received["/bills"]] == ["BILL-1"]
     assert [json.loads(b)["reference"] for b in received["/account"]] == ["DN-1"]
+
+
+# -- settlement reports -----------------------------------------------------------------
+IST = timezone(timedelta(hours=5, minutes=30))
+DAY = date(2026, 11, 23)
+
+
+def _paid_on(gw: ReferencePayment, reference: str, amount: str, at: datetime) -> str:
+    order = gw.create_order(Decimal(amount), reference, "bill")
+    gw.complete_order(order.order_id, at=at)
+    return order.order_id
+
+
+def test_reference_settlement_report_lists_the_days_captures_once_the_day_is_over(
+    ref_engine: Engine,
+) -> None:
+    gw = ReferencePayment.from_context(ref_context("payment", ref_engine, **SETTINGS))
+    first = _paid_on(gw, "BILL-A", "1830.00", datetime(2026, 11, 23, 0, 5, tzinfo=IST))
+    last = _paid_on(gw, "BILL-B", "99.50", datetime(2026, 11, 23, 23, 59, tzinfo=IST))
+    _paid_on(gw, "BILL-C", "10.00", datetime(2026, 11, 24, 0, 0, tzinfo=IST))  # the next day
+    _paid_on(gw, "BILL-D", "10.00", datetime(2026, 11, 22, 23, 59, tzinfo=IST))  # the day before
+    gw.create_order(Decimal("5.00"), "BILL-E", "never paid")
+    after = datetime(2026, 11, 24, 0, 1, tzinfo=IST)
+    assert list(gw.settlement_report(DAY, now=after)) == [
+        "transaction_id,amount,paid_on",
+        f"{first},1830.00,2026-11-23",
+        f"{last},99.50,2026-11-23",
+    ]
+    with pytest.raises(ConnectorUnavailable, match="not ready"):
+        list(gw.settlement_report(DAY, now=datetime(2026, 11, 23, 23, 59, tzinfo=IST)))
+    gw.settlement_delay = timedelta(hours=6)  # the gateway settles late today
+    with pytest.raises(ConnectorUnavailable, match="not ready"):
+        list(gw.settlement_report(DAY, now=after))
+    assert len(list(gw.settlement_report(DAY, now=after + timedelta(hours=6)))) == 3
+    set_down(ref_engine, "payment")
+    with pytest.raises(ConnectorUnavailable):
+        list(gw.settlement_report(DAY, now=after + timedelta(hours=6)))
+
+
+def settlement_server(lines: list[str]) -> Callable[[FakeRequest], FakeResponse]:
+    def handler(request: FakeRequest) -> FakeResponse:
+        if request.headers.get("authorization") != "Basic a2V5OnNlY3JldA==":
+            return FakeResponse.json(401, {"error": "unauthorized"})
+        if request.path == f"/v1/settlements/{DAY.isoformat()}":
+            body = "".join(line + "\r\n" for line in lines).encode()
+            return FakeResponse(200, body, {"Content-Type": "text/csv; charset=utf-8"})
+        if request.path.startswith("/v1/settlements/"):
+            return FakeResponse.json(404, {"error": "settlement_not_ready"})
+        return FakeResponse.json(404, {"error": "no_route"})
+
+    return handler
+
+
+def test_client_reads_the_report_the_reference_gateway_makes(ref_engine: Engine) -> None:
+    reference = ReferencePayment.from_context(ref_context("payment", ref_engine, **SETTINGS))
+    _paid_on(reference, "BILL-A", "1830.00", datetime(2026, 11, 23, 10, 0, tzinfo=IST))
+    _paid_on(reference, "BILL-B", "4572.50", datetime(2026, 11, 23, 11, 0, tzinfo=IST))
+    expected = list(reference.settlement_report(DAY))
+    assert len(expected) == 3
+    with FakeServer(settlement_server(expected)) as server:
+        gw = client_for(server)
+        assert list(gw.settlement_report(DAY)) == expected
+        with pytest.raises(ConnectorUnavailable, match="not ready"):
+            list(gw.settlement_report(date(2026, 11, 24)))
+
+
+@pytest.mark.parametrize("mode", [*FAILURE_MODES, "json"])
+def test_client_settlement_failures_are_unavailable(mode: str) -> None:
+    with FakeServer(settlement_server(["transaction_id,amount,paid_on"])) as server:
+        gw = client_for(server)
+        if mode == "refused":
+            server.down()
+        elif mode == "json":
+            server.handler = lambda request: FakeResponse.json(200, {"lines": []})
+        else:
+            server.mode = mode
+        with pytest.raises(ConnectorUnavailable):
+            list(gw.settlement_report(DAY))
+
+
+def test_client_report_that_stalls_or_trickles_is_unavailable() -> None:
+    lines = ["transaction_id,amount,paid_on"] + [f"order_{n},10.00,2026-11-23" for n in range(50)]
+    with FakeServer(settlement_server(lines)) as server:
+        server.mode = "trickle_body"
+        server.trickle_seconds = 1.0  # past the 0.3 s read timeout
+        with pytest.raises(ConnectorUnavailable, match="timed out"):
+            list(client_for(server).settlement_report(DAY))
+        # A byte every 0.01 s never trips the read timeout; the report's deadline does.
+        server.trickle_seconds = 0.01
+        slow = HttpPayment.from_context(
+            http_context(
+                "payment",
+                server.url,
+                key_id="key",
+                key_secret="secret",
+                callback_secret=SECRET,
+                settlement_timeout="0.5",
+            )
+        )
+        with pytest.raises(ConnectorUnavailable, match="too slow"):
+            list(slow.settlement_report(DAY))

@@ -75,6 +75,7 @@ def test_a_disconnected_connection_is_not_ordered_again(flow: MeterFlow) -> None
 def _settings(hours: tuple[int, int] = (10, 16), days: str = "01234") -> MeterSettings:
     return MeterSettings(
         threshold=Decimal("0"),
+        charges=Decimal("0"),
         notification_secret="s",
         window=timedelta(minutes=5),
         max_attempts=3,
