@@ -643,7 +643,10 @@ def validate(settings: MutableMapping[str, Any]) -> None:
                 raise ConfigurationError(
                     f"setting {spec.key} is required (ini key or environment variable {env_name(spec.key)})"
                 )
-            settings[spec.key] = spec.default
+            # A default written as ini text ("10-16") reaches the code parsed, as the ini's would.
+            settings[spec.key] = (
+                spec.parse(spec.default) if isinstance(spec.default, str) and spec.default else spec.default
+            )
             continue
         try:
             settings[spec.key] = spec.parse(raw)
