@@ -59,8 +59,10 @@ def includeme(config: Configurator) -> None:
     config.add_periodic_job(STANDARDS_JOB, STANDARDS_INTERVAL_SECONDS, service.watch_standards)  # type: ignore[attr-defined]
     config.include("hub.complaints.views")
     if hasattr(config, "add_console_provider"):
+        from hub.complaints import console
         from hub.complaints.console import ComplaintCaseProvider
 
+        config.include(console)
         provider = ComplaintCaseProvider(service)
         for kind in standards.types.values():
             config.add_console_provider(kind.workflow, provider)  # type: ignore[attr-defined]

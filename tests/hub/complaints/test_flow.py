@@ -314,3 +314,40 @@ def test_openapi_lists_the_operations(flow: ComplaintFlow) -> None:
         "reopenComplaint",
         "rateComplaint",
     } <= ops
+
+
+def test_office_registers_a_complaint_for_a_consumer_it_serves(flow: ComplaintFlow) -> None:
+    from tests.hub.complaints.conftest import CSRF
+
+    number, mobile = flow.persona("faulty_meter")
+    consumer = flow.connectors["billing"].get_consumer(number)
+    zone = flow.officer(["dc_office_assistant"], [consumer.offices.zone])
+    form = zone.get("/console/complaints/new")
+    token = CSRF.search(form.text)
+    assert token is not None and "मीटर बंद" in form.text
+    fields = {"consumer_number": number, "complaint_type": "meter", "description": "Meter display blank"}
+    answer = zone.post("/console/complaints/new", {**fields, "csrf_token": token.group(1)})
+    assert answer.status_int == 302
+    registered = re.search(r"Complaint ([0-9]{13}) registered", zone.get(answer.location).text)
+    assert registered is not None
+    complaint = flow.complaint(registered.group(1))
+    assert complaint.channel == "office" and complaint.office_code == consumer.offices.dc
+    assert complaint.filed_by.startswith("officer:")
+    flow.drain()
+    assert len(flow.sms(mobile, "complaint_registered")) == 1
+
+    before = _count(flow)
+    # Another office's consumer, an unknown consumer, a bad type, an expired form: refused, nothing written.
+    other = flow.officer(["dc_office_assistant"], ["DC-999"])
+    other_token = CSRF.search(other.get("/console/complaints/new").text)
+    assert other_token is not None
+    refused = other.post(
+        "/console/complaints/new", {**fields, "csrf_token": other_token.group(1)}, status=403
+    )
+    assert "not served by your office" in refused.text
+    unknown = {**fields, "consumer_number": "1019999999", "csrf_token": token.group(1)}
+    assert zone.post("/console/complaints/new", unknown, status=409).status_int == 409
+    bad = {**fields, "complaint_type": "ghosts", "csrf_token": token.group(1)}
+    assert "complaint_type" in zone.post("/console/complaints/new", bad, status=409).text
+    zone.post("/console/complaints/new", {**fields, "csrf_token": "forged"}, status=403)
+    assert _count(flow) == before
