@@ -6,7 +6,8 @@ hub.console) adds:
 * one workflow per complaint type of the standards file
   (:mod:`hub.complaints.workflow`), with the listener that keeps each
   complaint in step and tells the consumer by SMS;
-* the REST operations (``/api/v1/complaints/...``, :mod:`hub.complaints.views`);
+* the REST operations (``/api/v1/complaints/...``, :mod:`hub.complaints.views`) and the call
+  centre's SOAP ``CallCentreComplaintService`` (``/soap/complaints``, :mod:`hub.complaints.soap`);
 * the console's case page for complaints (the queue and actions are the console's own);
 * the outbox handler crediting compensation in billing, and the periodic job
   (run by hub-worker) escalating each complaint past its standard, once.
@@ -58,6 +59,7 @@ def includeme(config: Configurator) -> None:
     # Each level's time limit escalates through hub.workflow's periodic job; the standard is this flow's.
     config.add_periodic_job(STANDARDS_JOB, STANDARDS_INTERVAL_SECONDS, service.watch_standards)  # type: ignore[attr-defined]
     config.include("hub.complaints.views")
+    config.include("hub.complaints.soap")
     if hasattr(config, "add_console_provider"):
         from hub.complaints import console
         from hub.complaints.console import ComplaintCaseProvider

@@ -144,8 +144,10 @@ class ComplaintFlow:
 
 
 @pytest.fixture(scope="module")
-def live_settings(live_settings: dict[str, Any]) -> dict[str, Any]:
-    return {**live_settings, "hub.console.secure_cookie": "false"}
+def live_settings(live_settings: dict[str, Any], http_server: tuple[str, Any]) -> dict[str, Any]:
+    # The app's public URL is the local server's, so the WSDL names addresses zeep can reach.
+    base, _ = http_server
+    return {**live_settings, "hub.console.secure_cookie": "false", "hub.public_url": base}
 
 
 @pytest.fixture()
