@@ -24,25 +24,11 @@ from hub.complaints.service import COMPENSATION_KIND, REGISTRY_KEY, ComplaintSer
 from hub.complaints.workflow import definition, load_standards
 from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
+from hub.outbox import connector
 from hub.workflow import WorkflowRegistry
 
 STANDARDS_JOB = "complaints.standards"
 STANDARDS_INTERVAL_SECONDS = 60.0  # standards are hours; a minute late is no breach of note
-
-
-class CompensationHandler:
-    """Outbox kind ``complaints.compensation``: the credit in billing for a missed standard."""
-
-    def __init__(self, service: ComplaintService) -> None:
-        self.service = service
-
-    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
-        billing = connectors.get("billing")
-        if billing is None:
-            from connectors.errors import ConnectorUnavailable
-
-            raise ConnectorUnavailable("no billing connector configured", system="billing")
-        self.service.credit_compensation(message.payload, billing)
 
 
 def includeme(config: Configurator) -> None:
@@ -55,7 +41,12 @@ def includeme(config: Configurator) -> None:
     for kind in standards.types.values():
         config.add_workflow(definition(kind, standards.version))  # type: ignore[attr-defined]
         workflows.on_transition(kind.workflow, service.on_transition)
-    config.add_outbox_handler(COMPENSATION_KIND, CompensationHandler(service))  # type: ignore[attr-defined]
+
+    def credit_compensation(message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        """Outbox kind ``complaints.compensation``: the credit in billing for a missed standard."""
+        service.credit_compensation(message.payload, connector(connectors, "billing"))
+
+    config.add_outbox_handler(COMPENSATION_KIND, credit_compensation)  # type: ignore[attr-defined]
     # Each level's time limit escalates through hub.workflow's periodic job; the standard is this flow's.
     config.add_periodic_job(STANDARDS_JOB, STANDARDS_INTERVAL_SECONDS, service.watch_standards)  # type: ignore[attr-defined]
     config.include("hub.complaints.views")

@@ -9,8 +9,7 @@ is the same complaint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,11 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from forms.errors import FormError
 from forms.reader import Reader
 from hub.complaints.service import REGISTRY_KEY, ComplaintService, Intake
 from hub.complaints.views import COMPLAINT_NO, CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE, TICKET_ID
 from hub.errors import FieldError, Problem
-from hub.soap import SoapCaller
+from hub.soap import SoapCaller, form_errors_as_faults
 
 HERE = Path(__file__).parent
 NS = "urn:discom-hub:complaints:1"
@@ -34,17 +32,6 @@ PATH = "/soap/complaints"
 def _service(request: Request) -> ComplaintService:
     service: ComplaintService = request.registry[REGISTRY_KEY]
     return service
-
-
-@contextmanager
-def as_fault() -> Iterator[None]:
-    """A FormError becomes a Problem: a Fault with each field's error in its detail."""
-    try:
-        yield
-    except FormError as exc:
-        raise Problem(
-            exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
-        ) from None
 
 
 def _fields(payload: etree._Element, names: tuple[str, ...]) -> dict[str, str]:
@@ -87,7 +74,7 @@ def _status(parent: etree._Element, status: Mapping[str, Any]) -> None:
 
 def register_complaint(request: Request, payload: etree._Element, caller: SoapCaller) -> etree._Element:
     service = _service(request)
-    with as_fault():
+    with form_errors_as_faults():
         reader = Reader(
             _fields(
                 payload, ("ticket_id", "consumer_number", "complaint_type", "description", "caller_mobile")

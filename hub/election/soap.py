@@ -10,8 +10,7 @@ Body and a Timestamp; see README).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,30 +19,18 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from forms.errors import FormError
 from hub.certificates.questions import read_batch, read_question
 from hub.certificates.verification import verify_by_number, verify_many
 from hub.election.answers import NSMAP, E, batch_element, result_element, sub
 from hub.election.dues import dues_status, read_dues_question
-from hub.errors import FieldError, Problem
 from hub.models.meta import utcnow
-from hub.soap import SoapCaller
+from hub.soap import SoapCaller, form_errors_as_faults
 from hub.systems import Connectors
 
 HERE = Path(__file__).parent
 PATH = "/soap/election"
 QUESTION_FIELDS = ("ref", "number", "code", "holder_name", "samagra_id")
 _DUES_FIELDS = ("consumer_number", "status", "amount", "evidence_id", "last_bill_date")
-
-
-@contextmanager
-def form_errors_as_faults() -> Iterator[None]:
-    try:
-        yield
-    except FormError as exc:
-        raise Problem(
-            exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
-        ) from None
 
 
 def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:

@@ -26,10 +26,15 @@ are loaded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from pyramid.config import Configurator
 from pyramid.tweens import INGRESS
 
+from forms.errors import FormError
 from hub.crypto import soap_password_box
+from hub.errors import FieldError, Problem
 from hub.shared_state import redis_url
 from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion
 from hub.soap.security import (
@@ -51,6 +56,17 @@ __all__ = [
     "SoapVersion",
     "add_soap_service",
 ]
+
+
+@contextmanager
+def form_errors_as_faults() -> Iterator[None]:
+    """A handler's FormError becomes a Problem: a Fault with each field's error in its detail."""
+    try:
+        yield
+    except FormError as exc:
+        raise Problem(
+            exc.code, exc.message, errors=[FieldError(p.field, p.code, p.message) for p in exc.problems]
+        ) from None
 
 
 def includeme(config: Configurator) -> None:
