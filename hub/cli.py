@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.meters.cli import register as register_meters
 
     register_meters(sub)
+    from hub.complaints.cli import register as register_complaints
+
+    register_complaints(sub)
     return parser
 
 

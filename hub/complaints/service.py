@@ -331,6 +331,7 @@ class ComplaintService:
         if event.role in levels and self._acting_level(session, event, levels) < complaint.level:
             holder = ROLE_NAMES.get(levels[complaint.level], (levels[complaint.level],) * 2)
             raise WorkflowError("action_not_allowed", f"the complaint is with the {holder[0]} now")
+        level_before = complaint.level
         if event.action == "escalate" and event.role != SYSTEM_ROLE:
             if complaint.level + 1 >= len(levels):
                 raise WorkflowError("action_not_allowed", "the complaint is at the last level already")
@@ -361,6 +362,8 @@ class ComplaintService:
                 f"{complaint.complaint_no} is past its time limit and is now with the {holder_en}. {SIGNATURE}"
             )
         elif event.action == "escalate":
+            if complaint.level == level_before:
+                return  # another lapse at the last level: recorded, nothing new to tell
             text = (
                 f"शिकायत {complaint.complaint_no}: {holder_hi} को भेजी गई। Complaint "
                 f"{complaint.complaint_no} is now with the {holder_en}. {SIGNATURE}"
