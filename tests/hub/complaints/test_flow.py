@@ -351,3 +351,17 @@ def test_office_registers_a_complaint_for_a_consumer_it_serves(flow: ComplaintFl
     assert "complaint_type" in zone.post("/console/complaints/new", bad, status=409).text
     zone.post("/console/complaints/new", {**fields, "csrf_token": "forged"}, status=403)
     assert _count(flow) == before
+
+
+def test_lapses_at_the_last_level_stay_with_it_and_are_told_once(flow: ComplaintFlow) -> None:
+    _, mobile = flow.persona("clean")
+    complaint_no = flow.call(status=201, complaint_type="transformer_failure").json["complaint_no"]
+    # dc_manager -> dgm -> gm, then further lapses stay with the GM.
+    for _ in range(4):
+        flow.level_time_runs_out(complaint_no)
+        flow.run_job(ESCALATION_JOB)
+    status = flow.status(complaint_no)
+    assert status["level"] == 2 and status["with_role"] == "gm"
+    assert [h["action"] for h in status["history"]].count("escalate") == 4
+    flow.drain()
+    assert len(flow.sms(mobile, "complaint_update")) == 2
