@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +48,7 @@ from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 from hub.systems import Connectors
-from hub.workflow import STATUTORY_ACTION, SYSTEM_ROLE, WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import STATUTORY_ACTION, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class ComplaintService:
         now = utcnow()
         complaint = Complaint(
             # A placeholder, unique, until the serial is known (same transaction).
-            complaint_no="new:" + intake.digest()[:16],
+            complaint_no="new:" + secrets.token_hex(8),
             channel=intake.channel,
             client_id=intake.client_id,
             ticket_id=intake.ticket_id,
@@ -327,15 +328,17 @@ class ComplaintService:
         complaint = self.by_number(session, case.subject_id)
         kind = self.kind(complaint.complaint_type)
         levels = kind.levels
+        acting = self._acting_level(session, event, levels) if event.role in levels else None
         # An officer acts at the case's level or above it, never below.
-        if event.role in levels and self._acting_level(session, event, levels) < complaint.level:
+        if acting is not None and acting < complaint.level:
             holder = ROLE_NAMES.get(levels[complaint.level], (levels[complaint.level],) * 2)
             raise WorkflowError("action_not_allowed", f"the complaint is with the {holder[0]} now")
         level_before = complaint.level
-        if event.action == "escalate" and event.role != SYSTEM_ROLE:
-            if complaint.level + 1 >= len(levels):
+        if event.action == "escalate" and acting is not None:
+            # Up to the level above the officer who sends it (above the case's level, at least).
+            if acting + 1 >= len(levels):
                 raise WorkflowError("action_not_allowed", "the complaint is at the last level already")
-            complaint.level += 1
+            complaint.level = acting + 1
         elif event.action in ("escalate", STATUTORY_ACTION):
             complaint.level = min(case.escalation_level, len(levels) - 1)
         elif event.action == "reopen":

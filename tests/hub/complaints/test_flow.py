@@ -365,3 +365,15 @@ def test_lapses_at_the_last_level_stay_with_it_and_are_told_once(flow: Complaint
     assert [h["action"] for h in status["history"]].count("escalate") == 4
     flow.drain()
     assert len(flow.sms(mobile, "complaint_update")) == 2
+
+
+def test_an_officer_escalates_to_the_level_above_their_own(flow: ComplaintFlow) -> None:
+    number, _ = flow.persona("clean")
+    complaint_no = flow.call(status=201).json["complaint_no"]
+    dgm = flow.officer(["dgm"], [flow.dc_of(number)])
+    assert flow.act(dgm, complaint_no, "escalate", "Needs the GM's sanction").status_int == 302
+    status = flow.status(complaint_no)
+    assert status["level"] == 3 and status["with_role"] == "gm"
+    gm = flow.officer(["gm"], [flow.dc_of(number)])
+    assert flow.act(gm, complaint_no, "escalate", "no one above").status_int == 409
+    assert flow.status(complaint_no)["level"] == 3
