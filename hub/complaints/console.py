@@ -164,7 +164,7 @@ def register_at_office(request: Request) -> Response:
             consumer_number=number,
             complaint_type=kind,
             description=description,
-            mobile=mobile,
+            mobile=mobile or None,
         ),
     )
     request.session.flash(

@@ -97,7 +97,7 @@ def register_complaint(request: Request, payload: etree._Element, caller: SoapCa
             description=description,
             client_id=caller.client_id,
             ticket_id=ticket,
-            mobile=mobile,
+            mobile=mobile or None,
         ),
     )
     root = etree.Element(C + "registerComplaintResponse", nsmap={"c": NS})

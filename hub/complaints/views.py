@@ -69,7 +69,7 @@ def _intake(request: Request, channel: str, ticket_field: str, ticket_required: 
         description=description,
         client_id=str(request.partner.client_id),
         ticket_id=ticket,
-        mobile=mobile,
+        mobile=mobile or None,
     )
 
 

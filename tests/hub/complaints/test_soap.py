@@ -18,14 +18,12 @@ PATH = "/soap/complaints"
 
 
 @pytest.fixture()
-def soap(
-    http_server: tuple[str, ThreadingServer], live_wsgi_app: Any, live_client: Any, flow: ComplaintFlow
-) -> Any:
+def soap(http_server: tuple[str, ThreadingServer], live_wsgi_app: Any, flow: ComplaintFlow) -> Any:
     base, server = http_server
     server.set_app(live_wsgi_app)
-    made = live_client(["complaints:callcentre", "complaints:read"])
+    # The call centre's own client, the one its REST calls use.
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {made['token']}"
+    session.headers.update(flow.callcentre)
     settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=False)
     client = Client(
         f"{base}{PATH}?wsdl",
@@ -73,6 +71,15 @@ def test_call_centre_registers_over_soap_idempotently(soap: Any, flow: Complaint
     with pytest.raises(Fault) as bad:
         soap.registerComplaint(**{**fields, "ticket_id": "SOAP-1912-3", "complaint_type": "ghosts"})
     assert _fault(bad.value) == ("validation_failed", ["complaint_type"])
+    # A ticket registered over REST, sent again over SOAP: the same complaint.
+    rest = flow.call(status=201, ticket_id="SOAP-1912-4", consumer_number=number, description="Pole sparking")
+    over_soap = soap.registerComplaint(
+        ticket_id="SOAP-1912-4",
+        consumer_number=number,
+        complaint_type="supply_failure",
+        description="Pole sparking",
+    )
+    assert over_soap.created is False and over_soap.complaint.complaint_no == rest.json["complaint_no"]
     with pytest.raises(Fault) as missing:
         soap.getComplaint(complaint_no="2612040009999")
     assert _fault(missing.value)[0] == "not_found"
