@@ -215,6 +215,17 @@ class ComplaintService:
             raise Problem("not_found", f"no complaint {complaint_no}")
         return complaint
 
+    def of_consumer(self, session: Session, consumer_number: str, limit: int = 50) -> list[Complaint]:
+        """A consumer's complaints, newest first."""
+        return list(
+            session.execute(
+                select(Complaint)
+                .where(Complaint.consumer_number == consumer_number)
+                .order_by(Complaint.id.desc())
+                .limit(limit)
+            ).scalars()
+        )
+
     def case_of(self, session: Session, complaint: Complaint, lock: bool = False) -> WorkflowCase:
         case = find_case(
             session, self.kind(complaint.complaint_type).workflow, SUBJECT_TYPE, complaint.complaint_no

@@ -28,6 +28,7 @@ CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 MOBILE = re.compile(r"[6-9][0-9]{9}")
 DESCRIPTION_MAX = 1000
 REASON_MAX = 500
+LIST_MAX = 50
 
 
 def service_of(request: Request) -> ComplaintService:
@@ -101,6 +102,21 @@ def get_complaint(request: Request) -> dict[str, Any]:
     service = service_of(request)
     complaint = service.by_number(request.dbsession, _complaint_no(request))
     return service.describe(request.dbsession, complaint)
+
+
+def list_consumer_complaints(request: Request) -> dict[str, Any]:
+    reader = Reader(dict(request.GET.items()))
+    _unknown_fields(reader, ("consumer_number",))
+    number = reader.text("consumer_number", max_length=12, pattern=CONSUMER_NUMBER)
+    reader.done()
+    assert number is not None
+    service = service_of(request)
+    return {
+        "consumer_number": number,
+        "complaints": [
+            service.describe(request.dbsession, c) for c in service.of_consumer(request.dbsession, number)
+        ],
+    }
 
 
 def reopen_complaint(request: Request) -> dict[str, Any]:
@@ -229,6 +245,41 @@ def includeme(config: Configurator) -> None:
                         ["consumer_number", "complaint_type", "description"],
                     ),
                     "responses": registered,
+                },
+            },
+        ),
+        (
+            "complaints.list",
+            BASE,
+            "GET",
+            list_consumer_complaints,
+            {
+                "operation_id": "listConsumerComplaints",
+                "scopes": ["complaints:consumer"],
+                "openapi": {
+                    "tags": tags,
+                    "summary": f"A consumer's complaints, newest first (at most {LIST_MAX})",
+                    "parameters": [
+                        {
+                            "name": "consumer_number",
+                            "in": "query",
+                            "required": True,
+                            "schema": text_schema(12, CONSUMER_NUMBER),
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["consumer_number", "complaints"],
+                                "properties": {
+                                    "consumer_number": {"type": "string"},
+                                    "complaints": {"type": "array", "items": STATUS_SCHEMA},
+                                },
+                            },
+                            "the consumer's complaints",
+                        )
+                    },
                 },
             },
         ),

@@ -377,3 +377,15 @@ def test_an_officer_escalates_to_the_level_above_their_own(flow: ComplaintFlow) 
     gm = flow.officer(["gm"], [flow.dc_of(number)])
     assert flow.act(gm, complaint_no, "escalate", "no one above").status_int == 409
     assert flow.status(complaint_no)["level"] == 3
+
+
+def test_consumer_lists_their_complaints(flow: ComplaintFlow) -> None:
+    number, _ = flow.persona("disconnected_smart")
+    first = flow.call(status=201, consumer_number=number, complaint_type="meter").json["complaint_no"]
+    second = flow.call(status=201, consumer_number=number, complaint_type="billing").json["complaint_no"]
+    listed = flow.app.get("/api/v1/complaints", {"consumer_number": number}, headers=flow.portal).json
+    assert [c["complaint_no"] for c in listed["complaints"]][:2] == [second, first]
+    assert {c["consumer_number"] for c in listed["complaints"]} == {number}
+    bad = flow.app.get("/api/v1/complaints", {"consumer_number": "x1"}, headers=flow.portal, status=400)
+    assert bad.json["errors"][0]["field"] == "consumer_number"
+    flow.app.get("/api/v1/complaints", {"consumer_number": number}, headers=flow.callcentre, status=403)
