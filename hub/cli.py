@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.network.cli import register as register_network
 
     register_network(sub)
+    from hub.complaints.cli import register as register_complaints
+
+    register_complaints(sub)
     return parser
 
 

@@ -109,7 +109,8 @@ def registered_handlers() -> dict[str, Handler]:
     return dict(_HANDLERS)
 
 
-def _connector(connectors: Mapping[str, Any], system: str) -> Any:
+def connector(connectors: Mapping[str, Any], system: str) -> Any:
+    """The connector for ``system`` a handler was given; ConnectorUnavailable (retry) if none is configured."""
     try:
         return connectors[system]
     except KeyError:
@@ -119,7 +120,7 @@ def _connector(connectors: Mapping[str, Any], system: str) -> Any:
 def deliver_sms(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
     """Kind ``sms``: payload ``{"mobile", "text", "template"}`` (a DLT template name)."""
     payload = message.payload
-    return _connector(connectors, "sms").send(
+    return connector(connectors, "sms").send(
         payload["mobile"], payload["text"], payload["template"], idempotency_key=message.delivery_id
     )
 
@@ -129,7 +130,7 @@ def deliver_singlewindow_status(message: OutboxMessage, connectors: Mapping[str,
     from connectors.singlewindow import StatusUpdate
 
     update = StatusUpdate.from_json(message.delivery_id, message.payload)
-    return _connector(connectors, "singlewindow").deliver(update)
+    return connector(connectors, "singlewindow").deliver(update)
 
 
 register_handler("sms", deliver_sms)

@@ -544,6 +544,20 @@ SETTINGS: tuple[Setting, ...] = (
         ),
         doc="DISTRICT=DC pairs: the distribution centre handling new connections in each district",
     ),
+    # Consumer complaints (hub.complaints).
+    Setting(
+        "hub.complaints.standards_file",
+        str,
+        "",
+        doc="complaint types with their standards of performance and compensation (JSON); "
+        "empty: the shipped Madhya Pradesh one",
+    ),
+    Setting(
+        "hub.complaints.reopen_days",
+        as_positive_int,
+        7,
+        doc="days after its resolution within which the consumer may reopen a complaint",
+    ),
     Setting(
         "hub.meters.reconnect_threshold",
         as_rupees,

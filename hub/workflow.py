@@ -295,6 +295,9 @@ class WorkflowRegistry:
         if state.clock == "stopped":
             case.closed_at = now
             case.due_at = None
+        else:
+            # A closed case taken up again (a complaint reopened) is open, and in the queues, again.
+            case.closed_at = None
 
     def _leave(self, case: WorkflowCase, state: State, now: datetime) -> None:
         if state.clock == "paused" and case.clock_paused_at is not None:

@@ -131,6 +131,10 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.sms.template.certificate_revoked.id": "1107000000000000006",
     "hub.sms.template.payment_receipt.id": "1107000000000000007",
     "hub.sms.template.meter_reconnected.id": "1107000000000000008",
+    "hub.sms.template.complaint_registered.id": "1107000000000000021",
+    "hub.sms.template.complaint_update.id": "1107000000000000022",
+    "hub.sms.template.complaint_resolved.id": "1107000000000000023",
+    "hub.sms.template.complaint_compensation.id": "1107000000000000024",
 }
 
 

@@ -36,6 +36,9 @@ KNOWN_SCOPES: dict[str, str] = {
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",
+    "complaints:callcentre": "register complaints as the 1912 call centre (idempotent by ticket id)",
+    "complaints:consumer": "file, reopen and rate complaints for consumers (the discom's portal and app)",
+    "complaints:read": "read complaints' status by complaint number",
 }
 
 # Client secrets are 256-bit random strings, not human passwords: nobody can

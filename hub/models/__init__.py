@@ -3,6 +3,7 @@
 from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
 from hub.models.client import PartnerClient, TokenSigningKey
+from hub.models.complaint import Complaint
 from hub.models.connection import (
     ConnectionApplication,
     ConnectionDocument,
@@ -36,6 +37,7 @@ __all__ = [
     "BillPayment",
     "BillPaymentOrder",
     "CommandStatus",
+    "Complaint",
     "ConnectionApplication",
     "ConnectionDocument",
     "ConnectionIncident",

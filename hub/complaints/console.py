@@ -1,0 +1,210 @@
+"""Complaints in the officers' console: the case page (the consumer, the standard, the level, what was
+done) and the form an office registers a complaint with when the call centre cannot be reached."""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPFound
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from certs.document import mask_mobile
+from connectors.errors import ConnectorUnavailable
+from forms.errors import FormError
+from forms.reader import Reader
+from hub.complaints.service import ROLE_NAMES, ComplaintService, Intake
+from hub.complaints.views import CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
+from hub.console import CaseView, Field
+from hub.console.labels import in_ist
+from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
+from hub.errors import Problem
+from hub.models.complaint import Complaint
+from hub.models.officer import Officer
+from hub.models.workflow import WorkflowCase
+
+CHANNELS = {
+    "callcentre": "1912 कॉल सेंटर / 1912 call centre",
+    "portal": "पोर्टल / ऐप — portal / app",
+    "office": "कार्यालय / office",
+}
+
+
+class ComplaintCaseProvider:
+    def __init__(self, service: ComplaintService) -> None:
+        self.service = service
+
+    def _complaint(self, session: Session, case: WorkflowCase) -> Complaint | None:
+        return session.execute(
+            select(Complaint).where(Complaint.complaint_no == case.subject_id)
+        ).scalar_one_or_none()
+
+    def title(self, session: Session, case: WorkflowCase) -> str:
+        complaint = self._complaint(session, case)
+        if complaint is None:
+            return f"शिकायत / Complaint {case.subject_id}"
+        kind = self.service.kind(complaint.complaint_type)
+        return f"शिकायत / Complaint {case.subject_id} — {kind.label_hi} / {kind.label_en}"
+
+    def case_view(self, session: Session, case: WorkflowCase) -> CaseView:
+        complaint = self._complaint(session, case)
+        if complaint is None:
+            return CaseView(title=self.title(session, case))
+        kind = self.service.kind(complaint.complaint_type)
+        level_role = kind.levels[complaint.level]
+        level_en, level_hi = ROLE_NAMES.get(level_role, (level_role, level_role))
+        summary = [
+            Field("शिकायत नंबर", "Complaint number", complaint.complaint_no),
+            Field("प्रकार", "Type", f"{kind.label_hi} / {kind.label_en}"),
+            Field("उपभोक्ता क्रमांक", "Consumer number", complaint.consumer_number),
+            Field("मोबाइल नंबर", "Mobile", mask_mobile(complaint.mobile)),
+            Field("विवरण", "Description", complaint.description),
+            Field("माध्यम", "Received through", CHANNELS.get(complaint.channel, complaint.channel)),
+            Field("पंजीकरण", "Registered", in_ist(complaint.registered_at)),
+            Field(
+                "मानक समय-सीमा",
+                "Standard of performance",
+                f"{kind.standard_hours:g} h — {in_ist(complaint.sop_due_at)}",
+            ),
+            Field("स्तर", "Level", f"{complaint.level}: {level_hi} / {level_en}"),
+        ]
+        if complaint.action_taken:
+            summary.append(Field("की गई कार्यवाही", "Action taken", complaint.action_taken))
+        if complaint.reopen_count:
+            summary.append(Field("पुनः खोली गई", "Reopened", str(complaint.reopen_count)))
+        if complaint.rating is not None:
+            summary.append(Field("उपभोक्ता की रेटिंग", "Consumer's rating", f"{complaint.rating} / 5"))
+        if complaint.compensation_amount is not None:
+            credited = complaint.compensation_receipt or "लंबित / pending"
+            summary.append(
+                Field("क्षतिपूर्ति", "Compensation", f"₹ {complaint.compensation_amount:,.2f} ({credited})")
+            )
+        notes = []
+        if kind.compensation is not None:
+            notes.append(
+                f"मानक पार होने पर क्षतिपूर्ति बिल में / Missing the standard credits ₹{kind.compensation.rupees} "
+                f"per {kind.compensation.per_hours} h late (at most ₹{kind.compensation.maximum})"
+            )
+        return CaseView(title=self.title(session, case), summary=summary, notes=notes)
+
+
+# -- entering a complaint at an office -------------------------------------------------------
+
+
+def _service(request: Request) -> ComplaintService:
+    service: ComplaintService = request.find_service(ComplaintService)
+    return service
+
+
+def _form_page(
+    request: Request, officer: Officer, form: dict[str, str], errors: list[str], status: int = 200
+) -> Response:
+    types = sorted(_service(request).standards.types.items())
+    return render(
+        request,
+        "complaint_new.html",
+        status=status,
+        officer=officer,
+        types=types,
+        form=form,
+        errors=errors,
+        flash=request.session.pop_flash(),
+    )
+
+
+def new_complaint_page(request: Request) -> Response:
+    officer = _require_officer(request)
+    blank = {"consumer_number": "", "complaint_type": "", "caller_mobile": "", "description": ""}
+    return _form_page(request, officer, blank, [])
+
+
+def register_at_office(request: Request) -> Response:
+    """An office registers a complaint for a consumer it serves (the DC, or the zone, division or
+    circle above it); the complaint goes to the consumer's distribution centre as any other."""
+    officer = _require_officer(request)
+    _require_readable_form(request)
+    form = {
+        name: str(request.POST.get(name, ""))[:2000]
+        for name in ("consumer_number", "complaint_type", "caller_mobile", "description")
+    }
+    if not _csrf_ok(request):
+        return _form_page(request, officer, form, [" / ".join(ERROR_TEXT["csrf"])], status=403)
+    service = _service(request)
+    reader = Reader({k: v for k, v in form.items() if v.strip()})
+    number = reader.text("consumer_number", max_length=12, pattern=CONSUMER_NUMBER)
+    kind = reader.choice("complaint_type", tuple(service.standards.types))
+    mobile = reader.text("caller_mobile", required=False, max_length=10, pattern=MOBILE)
+    description = reader.text("description", max_length=DESCRIPTION_MAX)
+    try:
+        reader.done()
+    except FormError as exc:
+        return _form_page(request, officer, form, [f"{p.field}: {p.message}" for p in exc.problems], 409)
+    assert number is not None and kind is not None and description is not None
+    try:
+        consumer = service.consumer(number)
+    except Problem as exc:
+        return _form_page(request, officer, form, [exc.detail or exc.code], 409)
+    except ConnectorUnavailable:
+        return _form_page(request, officer, form, [" / ".join(ERROR_TEXT["unavailable"])], 503)
+    served = {consumer.offices.dc, consumer.offices.zone, consumer.offices.division, consumer.offices.circle}
+    if not served.intersection(officer.offices):
+        return _form_page(
+            request,
+            officer,
+            form,
+            [f"उपभोक्ता {number} आपके कार्यालय का नहीं / Consumer {number} is not served by your office"],
+            403,
+        )
+    registered = service.register(
+        request.dbsession,
+        Intake(
+            channel="office",
+            filed_by=f"officer:{officer.username}",
+            consumer_number=number,
+            complaint_type=kind,
+            description=description,
+            mobile=mobile or None,
+        ),
+    )
+    request.session.flash(
+        f"शिकायत नंबर {registered.complaint.complaint_no} दर्ज / Complaint {registered.complaint.complaint_no} registered"
+    )
+    return HTTPFound(location=request.route_path("console.complaints.new"))
+
+
+def includeme(config: Configurator) -> None:
+    page = {"text/html": {"schema": {"type": "string"}}}
+    responses = {
+        "200": {"description": "HTML page", "content": page},
+        "302": {"description": "redirect (to the form, or to sign-in)"},
+        "403": {"description": "form expired, or a consumer outside the officer's offices", "content": page},
+        "409": {"description": "the form again, with the reason", "content": page},
+        "503": {"description": "billing is not answering; nothing registered", "content": page},
+    }
+    config.add_route("console.complaints.new", "/console/complaints/new")
+    config.add_view(
+        new_complaint_page,
+        route_name="console.complaints.new",
+        request_method="GET",
+        public=True,
+        operation_id="consoleNewComplaint",
+        openapi={
+            "summary": "Form to register a complaint at an office (HTML)",
+            "tags": ["console"],
+            "responses": responses,
+        },
+    )
+    config.add_view(
+        register_at_office,
+        route_name="console.complaints.new",
+        request_method="POST",
+        public=True,
+        operation_id="consoleRegisterComplaint",
+        openapi={
+            "summary": "Register a complaint at an office (form: consumer_number, complaint_type, "
+            "caller_mobile, description, csrf_token)",
+            "tags": ["console"],
+            "responses": responses,
+        },
+    )
