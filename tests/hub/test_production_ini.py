@@ -41,3 +41,15 @@ def test_production_ini_names_a_real_client_for_every_system(
     built = build_connectors(overlay_environment(ini), None)
     assert set(built) == set(SYSTEMS)
     assert not [name for name, c in built.items() if type(c).__module__.endswith((".reference", "demo"))]
+
+
+def _sms_templates(ini_file: str) -> set[str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / ini_file)
+    return {key for key in parser["app:main"] if key.startswith("hub.sms.template.")}
+
+
+def test_production_registers_every_sms_template_development_sends() -> None:
+    # An SMS whose DLT template is not registered is refused by the gateway: the holder of a
+    # revoked certificate, or a complainant, would never be told.
+    assert _sms_templates("production.ini") == _sms_templates("development.ini")
