@@ -558,6 +558,26 @@ SETTINGS: tuple[Setting, ...] = (
         7,
         doc="days after its resolution within which the consumer may reopen a complaint",
     ),
+    # Bill corrections (hub.corrections).
+    Setting(
+        "hub.corrections.delegation",
+        str,
+        "dc_manager:5000 dgm:50000 gm:*",
+        doc="rupees up to which each level may permit a bill correction (role:limit, * for no limit); "
+        "a case stops at the lowest level whose delegation covers it",
+    ),
+    Setting(
+        "hub.corrections.level_days",
+        as_positive_float,
+        7,
+        doc="days each level (office, DGM, GM) has for a bill correction before it is escalated",
+    ),
+    Setting(
+        "hub.corrections.evidence_max_kib",
+        as_positive_int,
+        2048,
+        doc="largest evidence file (PDF, JPEG or PNG) an office may attach to a bill correction, in KiB",
+    ),
     Setting(
         "hub.meters.reconnect_threshold",
         as_rupees,

@@ -135,6 +135,10 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.sms.template.complaint_update.id": "1107000000000000022",
     "hub.sms.template.complaint_resolved.id": "1107000000000000023",
     "hub.sms.template.complaint_compensation.id": "1107000000000000024",
+    "hub.sms.template.correction_proposed.id": "1107000000000000031",
+    "hub.sms.template.correction_update.id": "1107000000000000032",
+    "hub.sms.template.correction_decided.id": "1107000000000000033",
+    "hub.sms.template.correction_credited.id": "1107000000000000034",
 }
 
 

@@ -4,6 +4,7 @@ from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.complaint import Complaint
+from hub.models.correction import BillCorrection, BillCorrectionEvidence
 from hub.models.connection import (
     ConnectionApplication,
     ConnectionDocument,
@@ -34,6 +35,8 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 __all__ = [
     "AuditEntry",
     "Base",
+    "BillCorrection",
+    "BillCorrectionEvidence",
     "BillPayment",
     "BillPaymentOrder",
     "CommandStatus",
