@@ -575,8 +575,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "hub.corrections.evidence_max_kib",
         as_positive_int,
-        2048,
-        doc="largest evidence file (PDF, JPEG or PNG) an office may attach to a bill correction, in KiB",
+        512,
+        doc="largest evidence file (PDF, JPEG or PNG) an office may attach to a bill correction, in KiB (a request body is at most hub.max_body_bytes however many files)",
     ),
     Setting(
         "hub.meters.reconnect_threshold",

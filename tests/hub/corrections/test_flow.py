@@ -1,0 +1,237 @@
+"""Bill corrections end to end, the way their users work: the office's form, the DGM's and GM's
+console, the portal's REST reads, hub-worker posting the credit in reference billing."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.reference_db import set_down
+from hub.lookup import process_service
+from hub.models.correction import BillCorrectionEvidence
+from hub.models.outbox import OutboxMessage
+from hub.outbox import HANDLERS_KEY
+from hub.systems import Connectors
+from hub.workflow import ESCALATION_JOB
+from tests.hub.corrections.conftest import OFFICE, PDF, PNG, CorrectionFlow
+
+
+def _history(flow: CorrectionFlow, correction_no: str, number: str) -> list[str]:
+    return [h["action"] for h in flow.portal_read(correction_no, number).json["history"]]
+
+
+def test_small_correction_is_permitted_by_the_manager_and_credited_once(flow: CorrectionFlow) -> None:
+    number, mobile = flow.persona()
+    dc = flow.offices(number).dc
+    assistant = flow.officer(OFFICE, [dc])
+    answer = flow.propose(assistant, amount_billed="3200.50", amount_correct="1200.50", files=[("a.png", PNG)])
+    assert answer.status_int == 302, answer.text
+    correction = flow.latest(number)
+    assert correction.amount == 2000 and correction.state == "proposed" and correction.with_role == "dc_manager"
+    assert flow.case(correction.correction_no).office_code == dc
+    flow.drain()
+    [told] = flow.sms(mobile, "correction_proposed")
+    assert correction.correction_no in told.text
+
+    # The assistant may not permit; the manager of another DC does not even see the case.
+    assert flow.act(assistant, correction.correction_no, "permit", "ok").status_int == 409
+    stranger = flow.officer(["dc_manager"], ["DC-NOWHERE"])
+    assert flow.act(stranger, correction.correction_no, "permit", "ok").status_int == 302
+    assert flow.latest(number).state == "proposed"
+
+    manager = flow.officer(["dc_manager"], [dc])
+    page = manager.get("/console")
+    assert correction.correction_no in page.text
+    assert flow.act(manager, correction.correction_no, "permit", "बिल जाँचा, सही / checked").status_int == 302
+    assert flow.latest(number).state == "permitted"
+    flow.drain()
+    flow.drain()
+    assert flow.credits(correction.correction_no) == 1
+    read = flow.portal_read(correction.correction_no, number).json
+    assert read["status"] == "permitted" and read["credited"] is True and read["credit"] == "2000.00"
+    assert [h["action"] for h in read["history"]] == ["start", "permit"]
+    assert len(flow.sms(mobile, "correction_decided")) == 1
+    assert len(flow.sms(mobile, "correction_credited")) == 1
+
+
+def test_large_correction_goes_through_dgm_questions_and_gm(flow: CorrectionFlow) -> None:
+    number, mobile = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="90000", amount_correct="10000").status_int == 302
+    correction = flow.latest(number)
+    no = correction.correction_no
+    # Beyond the manager's ₹5,000: with the division's DGM at once.
+    assert correction.state == "examination" and correction.with_role == "dgm"
+    assert flow.case(no).office_code == offices.division
+
+    dgm = flow.officer(["dgm"], [offices.division])
+    other_dgm = flow.officer(["dgm"], ["DIV-ELSEWHERE"])
+    assert no not in other_dgm.get("/console").text
+    assert no in dgm.get("/console").text
+    assert flow.act(dgm, no, "return", "मीटर की फोटो भेजें / send the meter photo").status_int == 302
+    assert flow.latest(number).state == "returned"
+    assert flow.case(no).office_code == offices.dc
+    assert flow.act(assistant, no, "resubmit", "Photo attached at the DC; reading 2410").status_int == 302
+    assert flow.latest(number).state == "examination"
+
+    # ₹80,000 is beyond the DGM's ₹50,000: the DGM may not permit, only recommend.
+    refused = flow.act(dgm, no, "permit", "looks right", status=409)
+    assert "delegation" in refused.text
+    assert flow.latest(number).state == "examination"
+    assert flow.act(dgm, no, "recommend", "Reading verified on site; recommend").status_int == 302
+    assert flow.latest(number).state == "gm_decision"
+    assert flow.case(no).office_code == offices.circle
+
+    gm = flow.officer(["gm"], [offices.circle])
+    # Two GMs' windows open at once: one decision wins, the other is told it is no longer possible.
+    other_gm = flow.officer(["gm"], [offices.circle])
+    first = flow.act(gm, no, "permit", "Permitted as recommended")
+    assert first.status_int == 302
+    second = flow.act(other_gm, no, "refuse", "no")
+    assert second.status_int in (302, 409)
+    assert flow.latest(number).state == "permitted"
+
+    set_down(flow.reference, "billing", True)
+    flow.drain()
+    assert flow.credits(no) == 0 and flow.latest(number).posting_receipt is None
+    set_down(flow.reference, "billing", False)
+    with Session(flow.engine) as session:
+        message = session.execute(select(OutboxMessage).where(OutboxMessage.kind == "corrections.credit")).scalar_one()
+        message.next_attempt_at = message.created_at
+        session.commit()
+    flow.drain()
+    assert flow.credits(no) == 1
+    assert _history(flow, no, number) == ["start", "submit", "return", "resubmit", "recommend", "permit"]
+    assert len(flow.sms(mobile, "correction_update")) >= 4
+
+
+def test_dgm_decides_within_delegation_and_may_not_pass_it_up(flow: CorrectionFlow) -> None:
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="30000", amount_correct="10000").status_int == 302
+    no = flow.latest(number).correction_no
+    dgm = flow.officer(["dgm"], [offices.division])
+    up = flow.act(dgm, no, "recommend", "GM please", status=409)
+    assert "within your delegation" in up.text
+    assert flow.act(dgm, no, "refuse", "Reading was right; photo shows 4210").status_int == 302
+    assert flow.latest(number).state == "refused"
+    flow.drain()
+    assert flow.credits(no) == 0
+
+
+def test_a_level_that_runs_out_of_time_is_escalated(flow: CorrectionFlow) -> None:
+    number, mobile = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="30000", amount_correct="10000").status_int == 302
+    no = flow.latest(number).correction_no
+    due = flow.case(no).due_at
+    created = flow.latest(number).created_at
+    assert due is not None and round((due - created).total_seconds() / 86400) == 7
+    flow.level_time_runs_out(no)
+    flow.run_job(ESCALATION_JOB)
+    case = flow.case(no)
+    assert case.assigned_role == "gm" and case.office_code == offices.circle
+    assert _history(flow, no, number)[-1] == "escalate"
+    flow.drain()
+    assert any("General Manager" in m.text for m in flow.sms(mobile, "correction_update"))
+    # The GM holding it now decides; the DGM below it is refused.
+    dgm = flow.officer(["dgm"], [offices.division])
+    assert no not in dgm.get("/console").text
+    gm = flow.officer(["gm"], [offices.circle])
+    assert flow.act(gm, no, "permit", "Permitted after the DGM's delay").status_int == 302
+    flow.drain()
+    assert flow.credits(no) == 1
+
+
+def test_crash_between_posting_and_recording_credits_once(flow: CorrectionFlow) -> None:
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="3000", amount_correct="1000").status_int == 302
+    no = flow.latest(number).correction_no
+    manager = flow.officer(["dc_manager"], [offices.dc])
+    assert flow.act(manager, no, "permit", "ok").status_int == 302
+    with Session(flow.engine) as session:
+        message = session.execute(select(OutboxMessage).where(OutboxMessage.kind == "corrections.credit")).scalar_one()
+        payload = dict(message.payload)
+    # The worker posted the credit and died before recording it.
+    billing = process_service(flow.registry, Connectors)["billing"]
+    from decimal import Decimal
+
+    billing.post_credit(number, Decimal(payload["amount"]), f"BC/{no}", "posted before a crash")
+    flow.drain()
+    assert flow.credits(no) == 1
+    assert flow.latest(number).posting_receipt is not None
+    # And a repeated delivery after recording changes nothing.
+    with Session(flow.engine) as session:
+        again = session.get(OutboxMessage, message.id)
+        flow.registry[HANDLERS_KEY]["corrections.credit"](again, process_service(flow.registry, Connectors))
+    assert flow.credits(no) == 1
+
+
+def test_bad_input_is_refused_and_nothing_is_written(flow: CorrectionFlow) -> None:
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    start = flow.count()
+    gif = flow.propose(assistant, files=[("bill.pdf", b"GIF89a" + b"\x00" * 20)], status=409)
+    assert "not a PDF, JPEG or PNG" in gif.text
+    html = flow.propose(assistant, files=[("x.png", b"<script>alert(1)</script>")], status=409)
+    assert "<script>alert" not in html.text
+    big = flow.propose(assistant, files=[("big.pdf", b"%PDF-" + b"0" * (600 * 1024))], status=409)
+    assert "larger than" in big.text
+    assert flow.propose(assistant, amount_billed="100", amount_correct="200", status=409)
+    assert flow.propose(assistant, bill_period="2026-13", status=409)
+    assert flow.propose(assistant, amount_billed="१००", status=409)
+    assert flow.propose(assistant, consumer_number="12345\u202e6789", status=409)
+    assert flow.propose(assistant, complaint_no="2612040000099", status=409)
+    stranger = flow.officer(OFFICE, ["DC-NOWHERE"])
+    assert "not served by your office" in flow.propose(stranger, status=403).text
+    dgm_only = flow.officer(["dgm"], [offices.dc])
+    assert flow.propose(dgm_only, status=403)
+    assert flow.count() == start
+    with Session(flow.engine) as session:
+        assert session.execute(select(BillCorrectionEvidence)).first() is None or flow.count() > 0
+
+
+def test_evidence_and_complaint_link_are_kept(flow: CorrectionFlow) -> None:
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    complaint_no = flow.call(status=201, complaint_type="billing" if "billing" in _types(flow) else _types(flow)[0]).json[
+        "complaint_no"
+    ]
+    assistant = flow.officer(OFFICE, [offices.dc])
+    answer = flow.propose(assistant, complaint_no=complaint_no, files=[("a.pdf", PDF), ("b.png", PNG)])
+    assert answer.status_int == 302
+    correction = flow.latest(number)
+    assert correction.complaint_no == complaint_no
+    with Session(flow.engine) as session:
+        kinds = session.execute(
+            select(BillCorrectionEvidence.media_type).where(BillCorrectionEvidence.correction_id == correction.id)
+        ).scalars().all()
+    assert sorted(kinds) == ["application/pdf", "image/png"]
+    listed = flow.app.get("/api/v1/corrections", {"consumer_number": number}, headers=flow.portal).json
+    assert listed["corrections"][0]["complaint_no"] == complaint_no
+    # Another consumer's number reads it as missing.
+    other, _ = flow.persona("arrears") if "arrears" in _personas() else (("9" * 10), "")
+    flow.portal_read(correction.correction_no, other, status=404)
+    dgm = flow.officer(["dgm"], [offices.division])
+    page = dgm.get(f"/console/cases/{flow.case_id(correction.correction_no)}")
+    assert "बिल संशोधन" in page.text and "application/pdf" in page.text
+
+
+def _types(flow: CorrectionFlow) -> list[str]:
+    from hub.complaints.service import ComplaintService
+
+    return sorted(flow.registry.getUtility(ComplaintService).standards.types) if False else sorted(
+        process_service(flow.registry, ComplaintService).standards.types
+    )
+
+
+def _personas() -> list[str]:
+    from connectors.demo import PERSONAS
+
+    return list(PERSONAS)
