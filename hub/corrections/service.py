@@ -159,9 +159,7 @@ class CorrectionService:
         consumer = self.consumer(proposal.consumer_number)
         # The distribution centre proposes for its own consumers (its cases are its console's).
         if consumer.offices.dc not in officer.offices:
-            raise Problem(
-                "other_office", f"consumer {consumer.consumer_number} is not served by your office"
-            )
+            raise Problem("other_office", f"consumer {consumer.consumer_number} is not served by your office")
         if proposal.complaint_no is not None:
             complaint = session.execute(
                 select(Complaint).where(Complaint.complaint_no == proposal.complaint_no)
@@ -399,7 +397,9 @@ class CorrectionService:
         )
 
     def _sms(self, session: Session, correction: BillCorrection, template: str, text: str) -> None:
-        enqueue_sms(session, correction.mobile, text, template, key=f"bill-correction:{correction.correction_no}")
+        enqueue_sms(
+            session, correction.mobile, text, template, key=f"bill-correction:{correction.correction_no}"
+        )
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -427,7 +427,11 @@ class CorrectionService:
                 "bill_correction.credited",
                 SUBJECT_TYPE,
                 correction.correction_no,
-                {"amount": payload["amount"], "receipt": receipt.receipt_number, "duplicate": receipt.duplicate},
+                {
+                    "amount": payload["amount"],
+                    "receipt": receipt.receipt_number,
+                    "duplicate": receipt.duplicate,
+                },
             )
             self._sms(
                 session,

@@ -68,7 +68,10 @@ STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["correction_no", "consumer_number", "status", "credit", "history"],
     "properties": {
-        "correction_no": {"type": "string", "description": "BC, YYMMDD of the proposal (IST), 7-digit serial"},
+        "correction_no": {
+            "type": "string",
+            "description": "BC, YYMMDD of the proposal (IST), 7-digit serial",
+        },
         "consumer_number": {"type": "string"},
         "complaint_no": {"type": ["string", "null"]},
         "bill_period": {"type": "string", "description": "YYYY-MM"},
@@ -85,7 +88,11 @@ STATUS_SCHEMA: dict[str, Any] = {
         "status_label": {"type": "object"},
         "with_role": {"type": ["string", "null"]},
         "with_label": {"type": ["object", "null"]},
-        "due_at": {"type": ["string", "null"], "format": "date-time", "description": "this level's time limit"},
+        "due_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "this level's time limit",
+        },
         "proposed_at": {"type": "string", "format": "date-time"},
         "decided_at": {"type": ["string", "null"], "format": "date-time"},
         "credited": {"type": "boolean"},
