@@ -107,6 +107,21 @@ PAYMENT_RECEIPT = register_kind(
         statement_hi="{holder} से नीचे दर्शाया भुगतान प्राप्त हुआ तथा कनेक्शन के खाते में जमा किया गया।",
     )
 )
+BILL_CORRECTION_ORDER = register_kind(
+    DocumentKind(
+        code="bill_correction_order",
+        title_en="Bill Correction Order",
+        title_hi="बिल संशोधन आदेश",
+        statement_en=(
+            "The bill of {holder} for the connection below is corrected as detailed below, "
+            "and the difference is credited to the connection's account."
+        ),
+        statement_hi=(
+            "{holder} के नीचे दर्शाए कनेक्शन का बिल नीचे दिए विवरण अनुसार संशोधित किया जाता है "
+            "तथा अंतर की राशि कनेक्शन के खाते में जमा की जाती है।"
+        ),
+    )
+)
 
 
 def mask_mobile(mobile: str) -> str:

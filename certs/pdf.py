@@ -191,6 +191,15 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "complaint_note": ("Complaint", "शिकायत"),
     "load_kw": ("Load (kW)", "भार (किलोवाट)"),
     "bill_number": ("Bill number", "बिल क्रमांक"),
+    "correction_no": ("Correction number", "संशोधन क्रमांक"),
+    "bill_period": ("Bill period", "बिल माह"),
+    "reading_billed": ("Reading billed (kWh)", "बिल की रीडिंग (यूनिट)"),
+    "reading_correct": ("Correct reading (kWh)", "सही रीडिंग (यूनिट)"),
+    "amount_billed": ("Amount billed (₹)", "बिल राशि (₹)"),
+    "amount_correct": ("Correct amount (₹)", "सही राशि (₹)"),
+    "credit": ("Credit (₹)", "जमा राशि (₹)"),
+    "reason": ("Reason", "कारण"),
+    "permitted_by": ("Permitted by", "स्वीकृतकर्ता"),
     "period": ("Billing month", "बिल माह"),
     "bill_date": ("Bill date", "बिल दिनांक"),
     "due_date": ("Due date", "देय तिथि"),
@@ -219,6 +228,7 @@ NUMBER_LABELS: dict[str, tuple[str, str]] = {
     "demand_note": ("Demand note number", "मांग पत्र क्रमांक"),
     "electricity_bill": ("Bill document number", "बिल दस्तावेज़ क्रमांक"),
     "payment_receipt": ("Receipt document number", "रसीद दस्तावेज़ क्रमांक"),
+    "bill_correction_order": ("Correction order number", "संशोधन आदेश क्रमांक"),
 }
 
 NO_CONNECTION_STATEMENT = (

@@ -40,6 +40,7 @@ KIND_SERIES_CODES: dict[str, str] = {
     "demand_note": "DN",
     "electricity_bill": "EB",
     "payment_receipt": "PR",
+    "bill_correction_order": "BC",
 }
 
 

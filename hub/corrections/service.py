@@ -21,7 +21,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -74,6 +74,8 @@ MAGIC = (
 )
 EVIDENCE_FILES_MAX = 5
 CENTS = Decimal("0.01")
+# An order is a record, not a permit that lapses; ten years is the discom's retention of billing records.
+ORDER_VALID_FOR = timedelta(days=3653)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class CorrectionService:
             correction_no="new:" + secrets.token_hex(8),  # unique until the serial is known
             consumer_number=consumer.consumer_number,
             mobile=consumer.mobile,
+            consumer_name_en=consumer.name_en,
+            consumer_name_hi=consumer.name_hi,
             complaint_no=proposal.complaint_no,
             bill_period=proposal.bill_period,
             reading_billed=proposal.reading_billed,
@@ -286,6 +290,7 @@ class CorrectionService:
             "decided_at": correction.decided_at.isoformat() if correction.decided_at else None,
             "credited": correction.posting_receipt is not None,
             "posting_receipt": correction.posting_receipt,
+            "order_number": correction.order_number,
             "evidence_files": len(self.evidence_of(session, correction)),
             "history": [
                 {
@@ -367,6 +372,7 @@ class CorrectionService:
             correction.decided_by = event.actor
             correction.decided_at = event.at
             if event.action == "permit":
+                self._issue_order(session, correction, event)
                 enqueue(
                     session,
                     CREDIT_KIND,
@@ -395,6 +401,57 @@ class CorrectionService:
             f"बिल संशोधन {no}: {state.label_hi}, {holder_hi} के पास। Bill correction {no}: "
             f"{state.label_en}, now with the {holder_en}. {SIGNATURE}",
         )
+
+    def _issue_order(self, session: Session, correction: BillCorrection, event: WorkflowEvent) -> None:
+        """The signed correction order (XML-DSig, and the PAdES PDF in Hindi and English with the QR
+        check), issued in the permitting transaction: no order without the permission, nor the reverse."""
+        from certs.document import BILL_CORRECTION_ORDER, Connection, Holder, Issuer, mask_mobile
+        from hub.certificates.issuing import DocumentRequest, issue_document
+        from hub.certificates.keys import DocumentKeys
+        from hub.offices import office_names
+
+        settings = self.registry.settings
+        officer_en, officer_hi = ROLE_NAMES.get(event.role, (event.role, event.role))
+        issued = issue_document(
+            session,
+            process_service(self.registry, DocumentKeys),
+            DocumentRequest(
+                kind=BILL_CORRECTION_ORDER.code,
+                office_code=correction.dc_code,
+                subject_type=SUBJECT_TYPE,
+                subject_id=correction.correction_no,
+                issuer=Issuer(
+                    discom_name_en=str(settings["hub.discom.name_en"]),
+                    discom_name_hi=str(settings["hub.discom.name_hi"]),
+                    office_name=office_names(self.registry).printed(self.office_of(correction, event.role)),  # type: ignore[arg-type]
+                    officer_name=event.actor.partition(":")[2] or event.actor,
+                    officer_designation_en=officer_en,
+                    officer_designation_hi=officer_hi,
+                    office_code=self.office_of(correction, event.role),
+                ),
+                holder=Holder(
+                    name_deva=correction.consumer_name_hi,
+                    name_latin=correction.consumer_name_en,
+                    mobile_masked=mask_mobile(correction.mobile),
+                ),
+                valid_for=ORDER_VALID_FOR,
+                connections=(Connection(correction.consumer_number, correction.amount_correct, event.at, "-"),),
+                details={
+                    "correction_no": correction.correction_no,
+                    "bill_period": correction.bill_period,
+                    "reading_billed": str(correction.reading_billed or "-"),
+                    "reading_correct": str(correction.reading_correct or "-"),
+                    "amount_billed": correction.amount_billed,
+                    "amount_correct": correction.amount_correct,
+                    "credit": correction.amount,
+                    "reason": correction.reason[:300],
+                    "permitted_by": f"{officer_hi} / {officer_en}",
+                },
+            ),
+            str(settings["hub.public_url"]),
+            event.at,
+        )
+        correction.order_number = issued.record.number
 
     def _sms(self, session: Session, correction: BillCorrection, template: str, text: str) -> None:
         enqueue_sms(

@@ -28,6 +28,8 @@ class BillCorrection(Base):
     correction_no: Mapped[str] = mapped_column(String(20), unique=True)
     consumer_number: Mapped[str] = mapped_column(String(12))
     mobile: Mapped[str] = mapped_column(String(10))
+    consumer_name_en: Mapped[str] = mapped_column(String(200))
+    consumer_name_hi: Mapped[str] = mapped_column(String(200))
     complaint_no: Mapped[str | None] = mapped_column(String(20), nullable=True)
     bill_period: Mapped[str] = mapped_column(String(7))  # YYYY-MM
     reading_billed: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -46,6 +48,7 @@ class BillCorrection(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     posting_receipt: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    order_number: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the signed order
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
