@@ -18,6 +18,7 @@ receipt, so retries and a crash between posting and recording credit it once.
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -371,8 +372,9 @@ class CorrectionService:
         if event.action in ("permit", "refuse"):
             correction.decided_by = event.actor
             correction.decided_at = event.at
+            order = ""
             if event.action == "permit":
-                self._issue_order(session, correction, event)
+                order = self._issue_order(session, correction, event)
                 enqueue(
                     session,
                     CREDIT_KIND,
@@ -390,7 +392,7 @@ class CorrectionService:
                 SMS_DECIDED,
                 f"बिल संशोधन {no}: {state.label_hi}। Bill correction {no}: {state.label_en}"
                 f"{' - Rs ' + _rupees(correction.amount) + ' to be credited' if event.action == 'permit' else ''}. "
-                f"{SIGNATURE}",
+                f"{order}{SIGNATURE}",
             )
             return
         holder_en, holder_hi = ROLE_NAMES.get(case.assigned_role or "", ("", ""))
@@ -402,7 +404,7 @@ class CorrectionService:
             f"{state.label_en}, now with the {holder_en}. {SIGNATURE}",
         )
 
-    def _issue_order(self, session: Session, correction: BillCorrection, event: WorkflowEvent) -> None:
+    def _issue_order(self, session: Session, correction: BillCorrection, event: WorkflowEvent) -> str:
         """The signed correction order (XML-DSig, and the PAdES PDF in Hindi and English with the QR
         check), issued in the permitting transaction: no order without the permission, nor the reverse."""
         from certs.document import BILL_CORRECTION_ORDER, Connection, Holder, Issuer, mask_mobile
@@ -435,7 +437,9 @@ class CorrectionService:
                     mobile_masked=mask_mobile(correction.mobile),
                 ),
                 valid_for=ORDER_VALID_FOR,
-                connections=(Connection(correction.consumer_number, correction.amount_correct, event.at, "-"),),
+                connections=(
+                    Connection(correction.consumer_number, correction.amount_correct, event.at, "-"),
+                ),
                 details={
                     "correction_no": correction.correction_no,
                     "bill_period": correction.bill_period,
@@ -451,7 +455,11 @@ class CorrectionService:
             str(settings["hub.public_url"]),
             event.at,
         )
-        correction.order_number = issued.record.number
+        correction.order_number = number = issued.record.number
+        code = issued.verification_code
+        base = str(settings["hub.public_url"])
+        # The code is the consumer's key to the order's files and its check; it is kept only hashed.
+        return f"Order: {base}/api/v1/certificates/{quote(number, safe='/')}/pdf?code={code} "
 
     def _sms(self, session: Session, correction: BillCorrection, template: str, text: str) -> None:
         enqueue_sms(

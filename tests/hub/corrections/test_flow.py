@@ -3,10 +3,18 @@ console, the portal's REST reads, hub-worker posting the credit in reference bil
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.reference_db import set_down
+from hub.certificates.issuing import document_files, find_document
+from hub.certificates.keys import DocumentKeys
 from hub.lookup import process_service
 from hub.models.correction import BillCorrectionEvidence
 from hub.models.outbox import OutboxMessage
@@ -240,3 +248,85 @@ def test_evidence_and_complaint_link_are_kept(flow: CorrectionFlow) -> None:
 def _evidence_files(flow: CorrectionFlow) -> int:
     with Session(flow.engine) as session:
         return len(session.execute(select(BillCorrectionEvidence.id)).all())
+
+
+def test_the_correction_order_is_signed_and_verifies(flow: CorrectionFlow, tmp_path: Path) -> None:
+    number, mobile = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="2500", amount_correct="1500").status_int == 302
+    no = flow.latest(number).correction_no
+    manager = flow.officer(["dc_manager"], [offices.dc])
+    assert flow.act(manager, no, "permit", "बिल जाँचा / checked").status_int == 302
+    order = flow.latest(number).order_number
+    assert order is not None and "/BC/" in order
+    flow.drain()
+    [told] = flow.sms(mobile, "correction_decided")
+    link = re.search(r"(/api/v1/certificates/\S+/pdf)\?code=(\S+)", told.text)
+    assert link is not None
+    with Session(flow.engine) as session:
+        record = find_document(session, order)
+        assert record is not None and record.kind == "bill_correction_order"
+        files = document_files(session, record)
+        xml, pdf, qr = bytes(files.xml), bytes(files.pdf), files.qr_payload
+    assert qr
+    assert "बिल संशोधन आदेश".encode() in xml or b"bill_correction_order" in xml
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(process_service(flow.registry, DocumentKeys).keyring.trust_anchor_pem())
+    (tmp_path / "order.xml").write_bytes(xml)
+    run = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(ca),
+            "--enabled-reference-uris",
+            "empty",
+            str(tmp_path / "order.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    (tmp_path / "order.pdf").write_bytes(pdf)
+    pyhanko = shutil.which("pyhanko") or str(Path(sys.executable).parent / "pyhanko")
+    run = subprocess.run(
+        [
+            pyhanko,
+            "sign",
+            "validate",
+            "--trust",
+            str(ca),
+            "--trust-replace",
+            "--no-revocation-check",
+            str(tmp_path / "order.pdf"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    # A single changed byte in the XML fails the check.
+    tampered = xml.replace(b"1000.00", b"9000.00", 1)
+    assert tampered != xml
+    (tmp_path / "bad.xml").write_bytes(tampered)
+    run = subprocess.run(
+        [
+            "xmlsec1",
+            "--verify",
+            "--trusted-pem",
+            str(ca),
+            "--enabled-reference-uris",
+            "empty",
+            str(tmp_path / "bad.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert flow.portal_read(no, number).json["order_number"] == order
