@@ -18,13 +18,13 @@ receipt, so retries and a crash between posting and recording credit it once.
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from pyramid.registry import Registry
 from sqlalchemy import select

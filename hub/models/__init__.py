@@ -4,13 +4,13 @@ from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.complaint import Complaint
-from hub.models.correction import BillCorrection, BillCorrectionEvidence
 from hub.models.connection import (
     ConnectionApplication,
     ConnectionDocument,
     ConnectionIncident,
     ConnectionPayment,
 )
+from hub.models.correction import BillCorrection, BillCorrectionEvidence
 from hub.models.document import (
     DocumentFiles,
     DocumentSeries,
