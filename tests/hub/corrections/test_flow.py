@@ -330,3 +330,21 @@ def test_the_correction_order_is_signed_and_verifies(flow: CorrectionFlow, tmp_p
     )
     assert run.returncode != 0
     assert flow.portal_read(no, number).json["order_number"] == order
+
+
+def test_waiting_on_lists_what_a_cross_flow_queue_shows(flow: CorrectionFlow) -> None:
+    from hub.corrections.service import CorrectionService
+
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="30000", amount_correct="10000").status_int == 302
+    no = flow.latest(number).correction_no
+    service = process_service(flow.registry, CorrectionService)
+    with Session(flow.engine) as session:
+        rows = service.waiting_on(session, ["dgm"], [offices.division])
+        assert [r["reference"] for r in rows].count(no) == 1
+        row = next(r for r in rows if r["reference"] == no)
+        assert row["amount"] == "20000.00" and row["case_id"] == flow.case_id(no)
+        assert no not in [r["reference"] for r in service.waiting_on(session, ["dgm"], ["DIV-ELSEWHERE"])]
+        assert no not in [r["reference"] for r in service.waiting_on(session, ["gm"], [offices.division])]
