@@ -38,7 +38,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 # Actions that cannot be undone from the console: taken only after a confirmation page.
-IRREVERSIBLE = frozenset({"approve", "reject", "revoke", "release"})
+IRREVERSIBLE = frozenset({"approve", "reject", "revoke", "release", "permit", "refuse"})
 # The repository's own fonts (SIL OFL), so Devanagari shows on machines that have none installed.
 FONTS_DIR = Path(certs.__file__).parent / "fonts"
 FONTS = frozenset(p.name for p in FONTS_DIR.glob("*.ttf"))

@@ -21,7 +21,7 @@ from hub.models.outbox import OutboxMessage
 from hub.outbox import HANDLERS_KEY
 from hub.systems import Connectors
 from hub.workflow import ESCALATION_JOB
-from tests.hub.corrections.conftest import OFFICE, PDF, PNG, CorrectionFlow
+from tests.hub.corrections.conftest import CSRF, OFFICE, PDF, PNG, CorrectionFlow
 
 
 def _history(flow: CorrectionFlow, correction_no: str, number: str) -> list[str]:
@@ -348,3 +348,22 @@ def test_waiting_on_lists_what_a_cross_flow_queue_shows(flow: CorrectionFlow) ->
         assert row["amount"] == "20000.00" and row["case_id"] == flow.case_id(no)
         assert no not in [r["reference"] for r in service.waiting_on(session, ["dgm"], ["DIV-ELSEWHERE"])]
         assert no not in [r["reference"] for r in service.waiting_on(session, ["gm"], [offices.division])]
+
+
+def test_permitting_asks_for_confirmation_first(flow: CorrectionFlow) -> None:
+    number, _ = flow.persona()
+    offices = flow.offices(number)
+    assistant = flow.officer(OFFICE, [offices.dc])
+    assert flow.propose(assistant, amount_billed="2500", amount_correct="2000").status_int == 302
+    no = flow.latest(number).correction_no
+    manager = flow.officer(["dc_manager"], [offices.dc])
+    case_id = flow.case_id(no)
+    page = manager.get(f"/console/cases/{case_id}")
+    token = CSRF.search(page.text)
+    assert token is not None
+    confirm = manager.post(
+        f"/console/cases/{case_id}/decide",
+        {"action": "permit", "reason": "ok", "csrf_token": token.group(1)},
+    )
+    assert confirm.status_int == 200 and 'name="confirm"' in confirm.text
+    assert flow.latest(number).state == "proposed"
