@@ -96,6 +96,7 @@ CODES: dict[str, tuple[int, str]] = {
     "complaint_conflict": (409, "Another complaint was registered under this ticket id"),
     "complaint_state_conflict": (409, "The complaint's current state does not allow this"),
     "reopen_period_over": (422, "The period for reopening this complaint is over"),
+    "case_file_too_long": (409, "The complaint has more steps than one case file holds"),
     "kyc_purpose_not_allowed": (403, "The client may not receive KYC for this purpose"),
     "kyc_cursor_invalid": (400, "The cursor is not one this hub issued for this listing"),
     "internal_error": (500, "Internal error"),

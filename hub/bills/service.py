@@ -46,7 +46,7 @@ from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatu
 from forms.errors import FieldProblem, FormError
 from forms.reader import Reader
 from hub.audit import record as audit_record
-from hub.certificates.issuing import DocumentRequest, issue_document
+from hub.certificates.issuing import DocumentRequest, computer_issued, issue_document
 from hub.certificates.keys import DocumentKeys
 from hub.db import mark_written
 from hub.errors import Problem
@@ -55,7 +55,6 @@ from hub.meters.service import reconnection_charges
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
-from hub.offices import office_names
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 from hub.systems import Connectors
 
@@ -252,15 +251,7 @@ class BillService:
         return None
 
     def _issuer(self, consumer: Consumer, section_en: str, section_hi: str) -> Issuer:
-        return Issuer(
-            discom_name_en=str(self.settings["hub.discom.name_en"]),
-            discom_name_hi=str(self.settings["hub.discom.name_hi"]),
-            office_name=office_names(self.registry).printed(consumer.offices.dc),  # type: ignore[arg-type]
-            officer_name="Computer-generated / कंप्यूटर जनित",
-            officer_designation_en=section_en,
-            officer_designation_hi=section_hi,
-            office_code=consumer.offices.dc,
-        )
+        return computer_issued(self.registry, consumer.offices.dc, section_en, section_hi)
 
     @staticmethod
     def _holder(consumer: Consumer) -> Holder:

@@ -15,14 +15,23 @@ from connectors.errors import ConnectorUnavailable
 from forms.errors import FormError
 from forms.reader import Reader
 from hub.complaints.service import ROLE_NAMES, ComplaintService, Intake
-from hub.complaints.views import CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
-from hub.console import CaseView, Field
+from hub.complaints.views import COMPLAINT_NO, CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
+from hub.console import CaseView, Field, Link
 from hub.console.labels import in_ist
-from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
+from hub.console.views import (
+    ERROR_TEXT,
+    _case_page,
+    _csrf_ok,
+    _require_officer,
+    _require_readable_form,
+    render,
+)
 from hub.errors import Problem
 from hub.models.complaint import Complaint
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.openapi import text_schema
+from hub.view_helpers import download
 
 CHANNELS = {
     "callcentre": "1912 कॉल सेंटर / 1912 call centre",
@@ -86,7 +95,13 @@ class ComplaintCaseProvider:
                 f"मानक पार होने पर क्षतिपूर्ति बिल में / Missing the standard credits ₹{kind.compensation.rupees} "
                 f"per {kind.compensation.per_hours} h late (at most ₹{kind.compensation.maximum})"
             )
-        return CaseView(title=self.title(session, case), summary=summary, notes=notes)
+        case_file = Link(
+            "फोरम हेतु प्रकरण पत्रावली (PDF)",
+            "Case file for the grievance forum (PDF)",
+            "console.complaints.case_file",
+            {"complaint_no": complaint.complaint_no},
+        )
+        return CaseView(title=self.title(session, case), summary=summary, notes=notes, links=[case_file])
 
 
 # -- entering a complaint at an office -------------------------------------------------------
@@ -173,6 +188,36 @@ def register_at_office(request: Request) -> Response:
     return HTTPFound(location=request.route_path("console.complaints.new"))
 
 
+def case_file(request: Request) -> Response:
+    """The signed case file of a complaint of one of the officer's offices, for the forum."""
+    officer = _require_officer(request)
+    service = _service(request)
+    number = str(request.matchdict["complaint_no"])
+    complaint = (
+        request.dbsession.execute(
+            select(Complaint).where(Complaint.complaint_no == number)
+        ).scalar_one_or_none()
+        if COMPLAINT_NO.fullmatch(number)
+        else None
+    )
+    if complaint is None or complaint.office_code not in officer.offices:
+        # Another office's complaint looks exactly like a missing one.
+        request.session.flash("प्रकरण नहीं मिला / Case not found")
+        return HTTPFound(location=request.route_path("console.queue"))
+    try:
+        body = service.case_file_pdf(request.dbsession, complaint, f"officer:{officer.username}")
+    except ConnectorUnavailable:
+        case = service.case_of(request.dbsession, complaint)
+        return _case_page(request, officer, case, ERROR_TEXT["unavailable"], status=503)
+    except Problem as exc:
+        case = service.case_of(request.dbsession, complaint)
+        reason = exc.detail or exc.code
+        return _case_page(
+            request, officer, case, (f"पत्रावली नहीं बनी: {reason}", f"No case file: {reason}"), 409
+        )
+    return download(body, "application/pdf", f"case-file-{number}", "pdf")
+
+
 def includeme(config: Configurator) -> None:
     page = {"text/html": {"schema": {"type": "string"}}}
     responses = {
@@ -182,6 +227,35 @@ def includeme(config: Configurator) -> None:
         "409": {"description": "the form again, with the reason", "content": page},
         "503": {"description": "billing is not answering; nothing registered", "content": page},
     }
+    config.add_route("console.complaints.case_file", "/console/complaints/{complaint_no}/case-file.pdf")
+    config.add_view(
+        case_file,
+        route_name="console.complaints.case_file",
+        request_method="GET",
+        public=True,
+        operation_id="consoleComplaintCaseFile",
+        openapi={
+            "summary": "The signed case file of a complaint for the grievance forum (PDF)",
+            "tags": ["console"],
+            "parameters": [
+                {
+                    "name": "complaint_no",
+                    "in": "path",
+                    "required": True,
+                    "schema": text_schema(20, COMPLAINT_NO),
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "the case file",
+                    "content": {"application/pdf": {"schema": {"type": "string"}}},
+                },
+                "302": {
+                    "description": "sign-in; or back to the case, with the reason, when billing is not answering"
+                },
+            },
+        },
+    )
     config.add_route("console.complaints.new", "/console/complaints/new")
     config.add_view(
         new_complaint_page,
