@@ -203,6 +203,8 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "tariff.duty": ("Electricity duty (₹)", "विद्युत शुल्क (₹)"),
     "current_amount": ("This month's bill (₹)", "इस माह का बिल (₹)"),
     "arrears": ("Arrears (₹)", "बकाया (₹)"),
+    "charges.disconnection": ("Disconnection charge (₹)", "विच्छेदन शुल्क (₹)"),
+    "charges.reconnection": ("Reconnection charge (₹)", "पुनः संयोजन शुल्क (₹)"),
     "amount_due": ("Amount due by the due date (₹)", "देय तिथि तक देय राशि (₹)"),
     "late_payment_amount": ("Amount due after the due date (₹)", "देय तिथि के बाद देय राशि (₹)"),
     "upi_intent": ("Pay by UPI", "यूपीआई से भुगतान"),
