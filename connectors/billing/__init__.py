@@ -59,8 +59,8 @@ __all__ = [
     "UnknownConsumers",
     "is_consumer_number",
     "is_mobile",
-    "is_samagra_id",
     "is_period",
+    "is_samagra_id",
 ]
 
 SYSTEM = "billing"
