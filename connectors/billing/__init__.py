@@ -264,6 +264,8 @@ class ConsumerSales:
 
     consumer_number: str
     period: str  # YYYY-MM
+    # The offices the connection belongs to (the audit rolls DCs up to divisions and circles by them).
+    offices: OfficeCodes
     units: int  # kWh billed
     billed: Decimal
     collected: Decimal

@@ -353,7 +353,16 @@ class ReferenceBilling:
         first, after_last = period_days(period)
         le = ledger_t.c
         query = (
-            select(le.consumer_number, consumers_t.c.category, le.kind, le.amount_paise)
+            select(
+                le.consumer_number,
+                consumers_t.c.category,
+                le.kind,
+                le.amount_paise,
+                consumers_t.c.dc_code,
+                consumers_t.c.zone_code,
+                consumers_t.c.division_code,
+                consumers_t.c.circle_code,
+            )
             .join(consumers_t, consumers_t.c.consumer_number == le.consumer_number)
             .where(le.kind.in_(("bill", "payment")), le.entry_date >= first, le.entry_date < after_last)
             .order_by(le.consumer_number)
@@ -361,19 +370,23 @@ class ReferenceBilling:
         with self._begin() as conn:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
             current: str | None = None
+            offices = OfficeCodes("", "", "", "")
             units = billed = collected = 0
-            for number, category, kind, paise in result:
+            for number, category, kind, paise, dc, zone, division, circle in result:
                 if number != current:
                     if current is not None:
-                        yield ConsumerSales(current, period, units, _rupees(billed), _rupees(collected))
+                        yield ConsumerSales(
+                            current, period, offices, units, _rupees(billed), _rupees(collected)
+                        )
                     current, units, billed, collected = number, 0, 0, 0
+                    offices = OfficeCodes(dc, zone, division, circle)
                 if kind == "bill":
                     billed += paise
                     units += bill_units(category, _rupees(paise))
                 else:
                     collected -= paise
             if current is not None:
-                yield ConsumerSales(current, period, units, _rupees(billed), _rupees(collected))
+                yield ConsumerSales(current, period, offices, units, _rupees(billed), _rupees(collected))
 
     # -- writes -----------------------------------------------------------------
 

@@ -498,6 +498,12 @@ class SoapBilling:
                     ConsumerSales(
                         consumer_number=_text(item.consumerNumber, "consumerNumber"),
                         period=period,
+                        offices=OfficeCodes(
+                            dc=_text(item.dcCode, "dcCode", max_len=16),
+                            zone=_text(item.zoneCode, "zoneCode", max_len=16),
+                            division=_text(item.divisionCode, "divisionCode", max_len=16),
+                            circle=_text(item.circleCode, "circleCode", max_len=16),
+                        ),
                         units=units,
                         billed=_money(item.billed, "billed"),
                         collected=_money(item.collected, "collected"),

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from connectors.billing import ConsumerSales
+from connectors.billing import ConsumerSales, OfficeCodes
 from connectors.billing.reference import ReferenceBilling, bill_units
 from connectors.billing.soap import SoapBilling
 from connectors.billing.tables import RefConsumer, RefLedgerEntry
@@ -19,6 +19,7 @@ from connectors.reference_db import set_down
 from tests.connectors.fake_billing_soap import BillingData, FakeBillingSoap
 from tests.connectors.refdb_fixtures import DEMO_REFERENCE_DATE, demo_engine, ref_engine  # noqa: F401
 
+OFFICES = OfficeCodes("DC-101", "ZON-BPL-1A", "DIV-BPL-1", "CIR-BPL")
 PERIOD = f"{DEMO_REFERENCE_DATE.year}-{DEMO_REFERENCE_DATE.month - 1:02d}"
 
 
@@ -30,7 +31,10 @@ def test_reference_sales_are_the_ledger_of_the_month(demo_engine: Engine) -> Non
     le = RefLedgerEntry.__table__.c
     expected: dict[str, list[int]] = {}
     with demo_engine.connect() as conn:
-        category = dict(conn.execute(select(RefConsumer.consumer_number, RefConsumer.category)).tuples().all())
+        dcs = dict(conn.execute(select(RefConsumer.consumer_number, RefConsumer.dc_code)).tuples().all())
+        category = dict(
+            conn.execute(select(RefConsumer.consumer_number, RefConsumer.category)).tuples().all()
+        )
         for number, kind, paise in conn.execute(
             select(le.consumer_number, le.kind, le.amount_paise).where(
                 le.entry_date >= first, le.entry_date < after, le.kind.in_(("bill", "payment"))
@@ -45,6 +49,7 @@ def test_reference_sales_are_the_ledger_of_the_month(demo_engine: Engine) -> Non
     assert len(sales) == len(expected) > 200
     for s in sales:
         units, billed, collected = expected[s.consumer_number]
+        assert s.offices.dc == dcs[s.consumer_number] and s.offices.circle.startswith("CIR-")
         assert (s.units, s.billed, s.collected) == (units, Decimal(billed) / 100, Decimal(collected) / 100)
     assert sum(s.collected for s in sales) > 0
     assert list(ReferenceBilling(demo_engine).period_sales("2001-01")) == []
@@ -67,7 +72,7 @@ def test_reference_sales_refuse_a_bad_period_and_fail_closed(demo_engine: Engine
 def fake() -> Iterator[FakeBillingSoap]:
     data = BillingData()
     data.sales["2026-10"] = {
-        f"10100000{i:02d}": (100 + i, Decimal("700.50") + i, Decimal("650.00")) for i in range(7)
+        f"10100000{i:02d}": (OFFICES, 100 + i, Decimal("700.50") + i, Decimal("650.00")) for i in range(7)
     }
     with FakeBillingSoap(data) as server:
         yield server
@@ -76,7 +81,9 @@ def fake() -> Iterator[FakeBillingSoap]:
 def test_soap_client_pages_through_the_month(fake: FakeBillingSoap) -> None:
     billing = SoapBilling(fake.wsdl_url, timeout=2, operation_timeout=0.5, page_size=3)
     sales = list(billing.period_sales("2026-10"))
-    assert sales[0] == ConsumerSales("1010000000", "2026-10", 100, Decimal("700.50"), Decimal("650.00"))
+    assert sales[0] == ConsumerSales(
+        "1010000000", "2026-10", OFFICES, 100, Decimal("700.50"), Decimal("650.00")
+    )
     assert len(sales) == 7 and sales[-1].consumer_number == "1010000006"
     # 3 + 3 + 1: the short page ends it.
     assert len([r for r in fake.server.requests if r.method == "POST"]) == 3
