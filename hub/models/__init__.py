@@ -17,6 +17,14 @@ from hub.models.document import (
     IssuedDocument,
 )
 from hub.models.election import ElectionVerificationJob, HolderNotice
+from hub.models.energy import (
+    EnergyAudit,
+    EnergyAuditFlag,
+    EnergyAuditResult,
+    EnergyOffice,
+    EnergyReading,
+    EnergySale,
+)
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
@@ -49,6 +57,12 @@ __all__ = [
     "DocumentSeries",
     "DocumentVerification",
     "ElectionVerificationJob",
+    "EnergyAudit",
+    "EnergyAuditFlag",
+    "EnergyAuditResult",
+    "EnergyOffice",
+    "EnergyReading",
+    "EnergySale",
     "HolderNotice",
     "IssuedDocument",
     "JobLease",
