@@ -241,7 +241,7 @@ def expected_month(ref: Engine) -> dict[tuple[str, str], dict[str, Any]]:
         if level == "dc" and code not in billed_dcs:
             out.pop((level, code))
             out[("dc-orphan", code)] = r
-    roll("dc", "division", lambda dc: parent[parent[dc]])
+    roll("dc", "division", lambda dc: str(parent[str(parent[dc])]))
     roll("division", "circle", lambda division: parent[division])
     discom = row("discom", DISCOM)
     roll("circle", "discom", lambda _circle: DISCOM)
@@ -347,27 +347,22 @@ def test_bad_readings_are_flagged_and_never_counted(
             delete(RefMdasReading).where(RefMdasReading.node_code == missing, RefMdasReading.read_at == END)
         )
         # A register that goes backwards.
-        opening = conn.scalar(
+        opening = conn.execute(
             select(RefMdasReading.register_wh).where(
                 RefMdasReading.node_code == backwards, RefMdasReading.read_at == START
             )
-        )
+        ).scalar_one()
         conn.execute(
             update(RefMdasReading)
             .where(RefMdasReading.node_code == backwards, RefMdasReading.read_at == END)
             .values(register_wh=opening - 1)
         )
         # A meter replaced on the 12th, both readings recorded: exact, and still flagged.
-        old_meter, old_open, old_close = conn.execute(
-            select(RefMdasReading.meter_no, RefMdasReading.register_wh, RefMdasReading.register_wh)
-            .where(RefMdasReading.node_code == replaced)
-            .order_by(RefMdasReading.read_at)
-        ).all()[0]
-        old_close = conn.scalar(
-            select(RefMdasReading.register_wh).where(
-                RefMdasReading.node_code == replaced, RefMdasReading.read_at == END
+        old_meter, old_open = conn.execute(
+            select(RefMdasReading.meter_no, RefMdasReading.register_wh).where(
+                RefMdasReading.node_code == replaced, RefMdasReading.read_at == START
             )
-        )
+        ).one()
         conn.execute(
             delete(RefMdasReading).where(RefMdasReading.node_code == replaced, RefMdasReading.read_at == END)
         )
@@ -377,7 +372,6 @@ def test_bad_readings_are_flagged_and_never_counted(
     mdas.record(replaced, "NEWMETER-7", END, 20 + 2_500_000, ReadingKind.SNAPSHOT)
     # A reading of a node the network does not know is never counted anywhere.
     mdas.record("DT-999-9-99-999", "DM-999", END, 10**9, ReadingKind.SNAPSHOT)
-    assert old_close is not None
 
     from hub.energy.service import run_audit
     from hub.lookup import process_service
