@@ -48,6 +48,8 @@ from hub.models.energy import (
     EnergyAudit,
     EnergyAuditFlag,
     EnergyAuditResult,
+    EnergyDtSales,
+    EnergyNodeInput,
     EnergyOffice,
     EnergyReading,
     EnergySale,
@@ -83,6 +85,8 @@ readings_t = cast(Table, EnergyReading.__table__)
 sales_t = cast(Table, EnergySale.__table__)
 offices_t = cast(Table, EnergyOffice.__table__)
 nodes_t = cast(Table, NetworkNode.__table__)
+inputs_t = cast(Table, EnergyNodeInput.__table__)
+dt_sales_t = cast(Table, EnergyDtSales.__table__)
 
 
 class AuditRefused(ValueError):
@@ -241,8 +245,10 @@ def import_sales(session: Session, sales: Iterable[ConsumerSales], period: str) 
 # -- compute -----------------------------------------------------------------------------------
 
 
-def _node_input(period: str) -> Any:
-    """Per node: energy in (sum over its meters of closing − opening register) and what makes it untrustworthy."""
+def _node_inputs(period: str) -> Any:
+    """INSERT … SELECT of each node's readings summed: per meter the opening and closing register
+    (a snapshot at the month's edge, or a replacement's initial / final reading) and the readings
+    lower than the one before, then per node."""
     r = readings_t.c
     lagged = (
         select(
@@ -277,20 +283,47 @@ def _node_input(period: str) -> Any:
         .subquery("meter")
     )
     m = meter.c
-    return (
-        select(
-            m.node_code,
-            func.sum(m.close_wh - m.open_wh).label("energy_wh"),
-            func.count().label("meters"),
-            func.sum(m.opens).label("opens"),
-            func.sum(m.closes).label("closes"),
-            func.sum(m.finals).label("finals"),
-            func.sum(case((or_(m.open_wh.is_(None), m.close_wh.is_(None)), 1), else_=0)).label("open_ends"),
-            func.sum(m.backwards).label("backwards"),
-        )
-        .group_by(m.node_code)
-        .subquery("node_input")
+    query = select(
+        literal(period),
+        m.node_code,
+        func.sum(m.close_wh - m.open_wh),
+        func.count(),
+        func.sum(m.opens),
+        func.sum(m.closes),
+        func.sum(m.finals),
+        func.sum(case((or_(m.open_wh.is_(None), m.close_wh.is_(None)), 1), else_=0)),
+        func.sum(m.backwards),
+    ).group_by(m.node_code)
+    return insert(inputs_t).from_select(
+        ["period", "node_code", "energy_wh", "meters", "opens", "closes", "finals", "open_ends", "backwards"],
+        query,
     )
+
+
+def _dt_sales(period: str) -> Any:
+    """INSERT … SELECT of billing's month summed per DT: the one pass over the month's connections."""
+    s = sales_t.c
+    query = (
+        select(
+            literal(period),
+            s.dt_code,
+            func.count(),
+            func.sum(s.units),
+            func.sum(s.billed_paise),
+            func.sum(s.collected_paise),
+            func.sum(case((s.moved_from.is_not(None), 1), else_=0)),
+        )
+        .where(s.period == period)
+        .group_by(s.dt_code)
+    )
+    return insert(dt_sales_t).from_select(
+        ["period", "dt_code", "consumers", "units", "billed_paise", "collected_paise", "moved_in"], query
+    )
+
+
+def _month_inputs(period: str) -> Any:
+    i = inputs_t.c
+    return select(inputs_t).where(i.period == period).subquery("node_input")
 
 
 def _complete(ni: Any) -> Any:
@@ -310,7 +343,7 @@ def _valid(ni: Any) -> Any:
 
 def _flag_rows(period: str) -> list[Any]:
     """INSERT … SELECTs of every flag of the month's feeders and DTs."""
-    ni = _node_input(period)
+    ni = _month_inputs(period)
     n = nodes_t.c
     metered = (
         select(n.code, n.kind, ni)
@@ -327,7 +360,7 @@ def _flag_rows(period: str) -> list[Any]:
         )
 
     s = sales_t.c
-    moved = s.moved_from.is_not(None)
+    d = dt_sales_t.c
     return [
         flag("reading_missing", literal(1), or_(mc.node_code.is_(None), not_(_complete(metered)))),
         flag("reading_backwards", mc.backwards, mc.backwards > 0),
@@ -340,14 +373,14 @@ def _flag_rows(period: str) -> list[Any]:
         ),
         insert(flags_t).from_select(
             columns,
-            select(literal(period), literal("dt"), s.dt_code, literal("consumer_moved_in"), func.count())
-            .where(s.period == period, moved, s.dt_code.is_not(None))
-            .group_by(s.dt_code),
+            select(literal(period), literal("dt"), d.dt_code, literal("consumer_moved_in"), d.moved_in).where(
+                d.period == period, d.moved_in > 0, d.dt_code.is_not(None)
+            ),
         ),
         insert(flags_t).from_select(
             columns,
             select(literal(period), literal("dt"), s.moved_from, literal("consumer_moved_out"), func.count())
-            .where(s.period == period, moved)
+            .where(s.period == period, s.moved_from.is_not(None))
             .group_by(s.moved_from),
         ),
     ]
@@ -381,20 +414,8 @@ def _flag_counts(period: str, level: str) -> Any:
 
 
 def _dt_rows(period: str) -> Any:
-    s = sales_t.c
-    sold = (
-        select(
-            s.dt_code,
-            func.count().label("consumers"),
-            func.sum(s.units).label("units"),
-            func.sum(s.billed_paise).label("billed_paise"),
-            func.sum(s.collected_paise).label("collected_paise"),
-        )
-        .where(s.period == period)
-        .group_by(s.dt_code)
-        .subquery("sold")
-    )
-    ni = _node_input(period)
+    sold = select(dt_sales_t).where(dt_sales_t.c.period == period).subquery("sold")
+    ni = _month_inputs(period)
     fc = _flag_counts(period, "dt")
     n = nodes_t.c
     billed_wh = func.coalesce(sold.c.units, 0) * 1000
@@ -439,7 +460,7 @@ def _feeder_rows(period: str) -> Any:
         .group_by(results_t.c.parent_code)
         .subquery("dts")
     )
-    ni = _node_input(period)
+    ni = _month_inputs(period)
     fc = _flag_counts(period, "feeder")
     n = nodes_t.c
     valid = _valid(ni)
@@ -499,8 +520,10 @@ def _rollup(period: str, child: str, level: str, parent: Any, join: Any = None, 
 
 def compute(session: Session, period: str) -> int:
     """The month's results from its imported rows, replacing any earlier ones. Returns the nodes."""
-    session.execute(delete(results_t).where(results_t.c.period == period))
-    session.execute(delete(flags_t).where(flags_t.c.period == period))
+    for table in (results_t, flags_t, inputs_t, dt_sales_t):
+        session.execute(delete(table).where(table.c.period == period))
+    session.execute(_node_inputs(period))
+    session.execute(_dt_sales(period))
     for statement in _flag_rows(period):
         session.execute(statement)
     session.execute(_dt_rows(period))
@@ -555,7 +578,7 @@ def _discom_row(session: Session, period: str) -> None:
     """The whole discom: energy from its circles (and DCs without one); billing and collection of
     every connection billed, placed on a DT or not."""
     r = results_t.c
-    s = sales_t.c
+    d = dt_sales_t.c
     below = session.execute(
         select(
             func.sum(r.input_wh),
@@ -573,11 +596,11 @@ def _discom_row(session: Session, period: str) -> None:
     )
     sold = session.execute(
         select(
-            func.count(),
-            func.coalesce(func.sum(s.units), 0),
-            func.coalesce(func.sum(s.billed_paise), 0),
-            func.coalesce(func.sum(s.collected_paise), 0),
-        ).where(s.period == period)
+            func.coalesce(func.sum(d.consumers), 0),
+            func.coalesce(func.sum(d.units), 0),
+            func.coalesce(func.sum(d.billed_paise), 0),
+            func.coalesce(func.sum(d.collected_paise), 0),
+        ).where(d.period == period)
     ).one()
     unmapped = int(sold[0]) - on_dts
     flags = int(below[4])

@@ -67,7 +67,45 @@ class EnergySale(Base):
     # The DT of the previous audited month, when it was another one: the consumer moved.
     moved_from: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
-    __table_args__ = (Index("ix_energy_sales_period_dt", "period", "dt_code"),)
+    __table_args__ = (
+        Index("ix_energy_sales_period_dt", "period", "dt_code"),
+        # Few consumers move in a month: the moved ones are found without reading the month.
+        Index("ix_energy_sales_period_moved", "period", "moved_from"),
+    )
+
+
+class EnergyNodeInput(Base):
+    """A metered node's readings for the month, summed per node: what its input and flags follow from."""
+
+    __tablename__ = "energy_node_inputs"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    node_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Sum over its meters of closing − opening register (trusted only when the counts below agree).
+    energy_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    meters: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[int] = mapped_column(Integer)  # snapshots at the month's start
+    closes: Mapped[int] = mapped_column(Integer)  # snapshots at its end
+    finals: Mapped[int] = mapped_column(Integer)  # meters taken off (replacements)
+    open_ends: Mapped[int] = mapped_column(Integer)  # meters without an opening or a closing reading
+    backwards: Mapped[int] = mapped_column(Integer)  # readings lower than the one before
+
+
+class EnergyDtSales(Base):
+    """Billing's month summed per DT (``dt_code`` None: consumers on no DT)."""
+
+    __tablename__ = "energy_dt_sales"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    period: Mapped[str] = mapped_column(String(7))
+    dt_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consumers: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(BigInteger)
+    billed_paise: Mapped[int] = mapped_column(BigInteger)
+    collected_paise: Mapped[int] = mapped_column(BigInteger)
+    moved_in: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_energy_dt_sales_period_dt", "period", "dt_code"),)
 
 
 class EnergyOffice(Base):

@@ -54,6 +54,31 @@ def upgrade() -> None:
         sa.Column("moved_from", sa.String(40), nullable=True),
     )
     op.create_index("ix_energy_sales_period_dt", "energy_sales", ["period", "dt_code"])
+    op.create_index("ix_energy_sales_period_moved", "energy_sales", ["period", "moved_from"])
+    op.create_table(
+        "energy_node_inputs",
+        sa.Column("period", sa.String(7), primary_key=True),
+        sa.Column("node_code", sa.String(40), primary_key=True),
+        sa.Column("energy_wh", sa.BigInteger(), nullable=True),
+        sa.Column("meters", sa.Integer(), nullable=False),
+        sa.Column("opens", sa.Integer(), nullable=False),
+        sa.Column("closes", sa.Integer(), nullable=False),
+        sa.Column("finals", sa.Integer(), nullable=False),
+        sa.Column("open_ends", sa.Integer(), nullable=False),
+        sa.Column("backwards", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "energy_dt_sales",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("dt_code", sa.String(40), nullable=True),
+        sa.Column("consumers", sa.Integer(), nullable=False),
+        sa.Column("units", sa.BigInteger(), nullable=False),
+        sa.Column("billed_paise", sa.BigInteger(), nullable=False),
+        sa.Column("collected_paise", sa.BigInteger(), nullable=False),
+        sa.Column("moved_in", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_energy_dt_sales_period_dt", "energy_dt_sales", ["period", "dt_code"])
     op.create_table(
         "energy_offices",
         sa.Column("period", sa.String(7), primary_key=True),
@@ -96,6 +121,10 @@ def downgrade() -> None:
     op.drop_index("ix_energy_audit_results_parent", "energy_audit_results")
     op.drop_table("energy_audit_results")
     op.drop_table("energy_offices")
+    op.drop_index("ix_energy_dt_sales_period_dt", "energy_dt_sales")
+    op.drop_table("energy_dt_sales")
+    op.drop_table("energy_node_inputs")
+    op.drop_index("ix_energy_sales_period_moved", "energy_sales")
     op.drop_index("ix_energy_sales_period_dt", "energy_sales")
     op.drop_table("energy_sales")
     op.drop_index("ix_energy_readings_period_node", "energy_readings")
