@@ -36,6 +36,7 @@ from hub.energy.views import NODE, PERIOD
 from hub.errors import Problem
 from hub.models.network import NetworkNode
 from hub.offices import office_names
+from hub.openapi import text_schema
 
 LEVEL_NAMES = {
     "discom": ("डिस्कॉम", "Discom"),
@@ -420,9 +421,9 @@ def includeme(config: Configurator) -> None:
         "404": {"description": "no such report"},
     }
     query = [
-        {"name": "period", "in": "query", "schema": {"type": "string", "pattern": f"^(?:{PERIOD.pattern})$"}},
+        {"name": "period", "in": "query", "schema": text_schema(7, PERIOD)},
         {"name": "level", "in": "query", "schema": {"enum": list(LEVELS)}},
-        {"name": "code", "in": "query", "schema": {"type": "string", "pattern": f"^(?:{NODE.pattern})$"}},
+        {"name": "code", "in": "query", "schema": text_schema(40, NODE)},
     ]
     config.add_route("console.energy", "/console/energy")
     config.add_route("console.energy_run", "/console/energy/run")
@@ -489,7 +490,7 @@ def includeme(config: Configurator) -> None:
                         "name": "dc_code",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "pattern": f"^(?:{NODE.pattern})$"},
+                        "schema": text_schema(40, NODE),
                     },
                     query[0],
                 ]
