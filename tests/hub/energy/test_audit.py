@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -560,3 +561,42 @@ def test_unknown_nodes_unauthorised_callers_and_bad_console_input(
     TestApp(live_app.app).get("/energy-audit/dc/DC-101", status=404)
     TestApp(live_app.app).get("/energy-audit/dc/%3Cscript%3E?period=2026-10", status=404)
     officer.get("/console/energy?period=2026-10&level=dt&code=DT-1", status=404)
+
+
+def test_hub_admin_audits_a_month_and_shows_a_node(
+    live_app: TestApp,
+    live_database_url: str,
+    live_reference_url: str,
+    demo: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from hub.cli import main
+
+    ini = tmp_path / "admin.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:discom-hub\n"
+        f"hub.database_url = {live_database_url.replace('%', '%%')}\n"
+        f"hub.reference.database_url = {live_reference_url.replace('%', '%%')}\n"
+        "hub.secret_key = test-secret-key\n"
+        "hub.billing.backend = connectors.billing.reference:ReferenceBilling\n"
+        "hub.meterdata.backend = connectors.meterdata.reference:ReferenceMeterData\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main([str(ini), "energy", "audit", "--period", "2099-01"]) == 2
+    assert "not ended" in capsys.readouterr().err
+    set_down(demo, "billing")
+    assert main([str(ini), "energy", "audit", "--period", PERIOD]) == 1
+    assert "nothing computed" in capsys.readouterr().err
+    set_down(demo, "billing", False)
+    assert main([str(ini), "energy", "audit", "--period", PERIOD]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["period"] == PERIOD and report["consumers"] > 800 and report["flags"] > 0
+    assert main([str(ini), "energy", "show", "--period", PERIOD]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["level"] == "discom" and lines[0]["consumers"] == report["consumers"]
+    assert {line["level"] for line in lines[1:]} <= {"circle", "dc"}
+    assert main([str(ini), "energy", "show", "--period", PERIOD, "--level", "dt", "--code", "DT-0"]) == 1
