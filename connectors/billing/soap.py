@@ -494,6 +494,8 @@ class SoapBilling:
                 units = item.units
                 if not isinstance(units, int) or units < 0:
                     raise _Garbage("units")
+                if not is_consumer_number(item.consumerNumber):
+                    raise _Garbage("consumerNumber")
                 page.append(
                     ConsumerSales(
                         consumer_number=_text(item.consumerNumber, "consumerNumber"),

@@ -640,17 +640,22 @@ def run_audit(
     garbage answer leaves the month as it was (its earlier results, if any) and raises."""
     start, end = month_window(period)
     with unit_of_work(registry) as session:
+        # One run of a month at a time (the job and hub-admin may race): the second waits here.
+        audit = session.get(EnergyAudit, period, with_for_update=True)
+        if audit is None:
+            audit = EnergyAudit(
+                period=period, state="requested", requested_at=utcnow(), requested_by=requested_by[:64]
+            )
+            audit.readings = audit.consumers = 0
+            session.add(audit)
+            session.flush()
         readings = import_readings(session, mdas.readings(start, end), period)
         consumers = import_sales(session, billing.period_sales(period), period)
         nodes = compute(session, period)
         flags = int(
             session.scalar(select(func.count()).select_from(flags_t).where(flags_t.c.period == period)) or 0
         )
-        audit = session.get(EnergyAudit, period, with_for_update=True)
         now = utcnow()
-        if audit is None:
-            audit = EnergyAudit(period=period, requested_at=now, requested_by=requested_by)
-            session.add(audit)
         audit.state = "computed"
         audit.computed_at = now
         audit.readings = readings

@@ -101,3 +101,10 @@ def test_soap_client_fails_closed_on_a_slow_or_broken_billing(fake: FakeBillingS
     fake.server.mode = "garbage"
     with pytest.raises(ConnectorUnavailable):
         list(billing.period_sales("2026-10"))
+
+
+def test_soap_client_refuses_a_malformed_consumer_number(fake: FakeBillingSoap) -> None:
+    fake.data.sales["2026-10"]["१२३४५६७८९०"] = (OFFICES, 5, Decimal("1.00"), Decimal("0.00"))
+    billing = SoapBilling(fake.wsdl_url, timeout=2, operation_timeout=0.5, page_size=20)
+    with pytest.raises(ConnectorUnavailable):
+        list(billing.period_sales("2026-10"))
