@@ -2,10 +2,11 @@
 
 :func:`generate_readings` writes the midnight snapshots (00:00 India time) of the first of a
 billing month and of the first of the next month for every metered feeder and DT of the
-reference GIS. A DT's energy is what billing billed its consumers that month grossed up by a
-loss of 4-30 % (theft, low-tension line losses), a feeder's what its DTs took plus 3-6 %
-(11 kV line and transformer losses), so the audit of the demo month finds the losses a
-central-Indian discom reports. Same seed, same rows. On purpose, as the field sends them:
+reference GIS, and every midnight in between for a tenth of the feeders (the daily AMR schedule). A DT's energy is what billing billed
+its consumers that month grossed up by a loss of 4-30 % (theft, low-tension line losses), a
+feeder's what its DTs took plus 3-6 % (11 kV line and transformer losses), so the audit of the
+demo month finds the losses a central-Indian discom reports. Same seed, same rows. On purpose,
+as the field sends them:
 
 * about 1 % of DT meters miss one of the two snapshots (modem out of coverage), and one
   feeder meter misses its closing snapshot;
@@ -59,6 +60,8 @@ FEEDER_LOSS = (0.03, 0.06)
 MISSING_SHARE = 0.01
 REPLACED_SHARE = 0.005
 BACKWARDS_SHARE = 0.003
+# Feeders whose meter the MDAS reads every midnight (the rest: the month's edges only).
+DAILY_FEEDER_SHARE = 0.1
 # A DT with no billed consumer still feeds street lights and its own losses.
 IDLE_DT_WH = (150_000, 900_000)
 
@@ -97,21 +100,23 @@ class ReferenceMeterData:
         self._wait()
         after = 0
         while True:
-            # A page per short transaction, as a paged API answers.
-            with reference_transaction(self.engine, self.system) as conn:
-                rows = conn.execute(
-                    select(readings_t)
-                    .where(
-                        readings_t.c.read_at >= start, readings_t.c.read_at <= end, readings_t.c.id > after
-                    )
-                    .order_by(readings_t.c.id)
-                    .limit(PAGE)
-                ).all()
-            for row in rows:
-                yield _reading(row)
-            if len(rows) < PAGE:
+            page = self.page(start, end, after, PAGE)
+            yield from page
+            if len(page) < PAGE:
                 return
-            after = rows[-1].id
+            after = page[-1].reading_id
+
+    def page(self, start: datetime, end: datetime, after: int, limit: int) -> list[MeterReading]:
+        """Up to ``limit`` readings from ``start`` to ``end`` with an id above ``after``, in one short
+        transaction, as the MDAS's paged API answers (what a fake MDAS serves)."""
+        with reference_transaction(self.engine, self.system) as conn:
+            rows = conn.execute(
+                select(readings_t)
+                .where(readings_t.c.read_at >= start, readings_t.c.read_at <= end, readings_t.c.id > after)
+                .order_by(readings_t.c.id)
+                .limit(limit)
+            ).all()
+        return [_reading(row) for row in rows]
 
     # -- what the MDAS's own users do (tests, demo) --------------------------------------
 
@@ -234,6 +239,15 @@ def generate_readings(conn: Connection, period: str, seed: int) -> ReadingSummar
         energy = int(feeder_wh.get(code, 0) * (1 + rng.uniform(*FEEDER_LOSS)))
         opening = rng.randrange(50_000_000, 9_000_000_000)
         rows.append(_snapshot(code, meter_no, start, opening))
+        if rng.random() < DAILY_FEEDER_SHARE:
+            # A feeder on the daily AMR schedule: the month's energy spread over its midnights, the
+            # load of each day varying with the weather and the irrigation roster.
+            days = (after - first).days
+            weights = [rng.uniform(0.7, 1.3) for _ in range(days)]
+            total = sum(weights)
+            for day in range(1, days):
+                register = opening + int(energy * sum(weights[:day]) / total)
+                rows.append(_snapshot(code, meter_no, midnight(first + timedelta(days=day)), register))
         if not feeder_lost and rng.random() < 0.05:
             # One feeder's closing snapshot is lost: a feeder the audit must flag.
             feeder_lost = True
