@@ -512,6 +512,21 @@ def test_console_drills_down_and_exports_csv_and_a_signed_pdf(
     assert pdf.content_type == "application/pdf"
     signatures = PdfFileReader(io.BytesIO(pdf.body)).embedded_signatures
     assert len(signatures) == 1 and signatures[0].sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    # Signed by the hub's document key, chaining to its trust anchor, and intact.
+    from asn1crypto import x509  # type: ignore[import-untyped]
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from hub.certificates.keys import DocumentKeys
+    from hub.lookup import process_service
+
+    keyring = process_service(live_app.app.registry, DocumentKeys).keyring
+    roots = [x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in keyring.trust_anchors]
+    status = validate_pdf_signature(
+        signatures[0], ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    )
+    assert status.intact and status.valid and status.trusted
     # The DC's public page, without signing in.
     public = TestApp(live_app.app).get(f"/energy-audit/dc/{dc.code}")
     assert "लाइन हानि" in public.text and "Revenue collected" in public.text and dc.code in public.text
