@@ -35,7 +35,7 @@ def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
         engine.dispose()
         if reference_store is not None:
             reference_store.dispose()
-    print(json.dumps(report.__dict__))
+    print(json.dumps(report.__dict__ if report is not None else {"period": args.period}))
     return 0
 
 

@@ -634,14 +634,30 @@ def _discom_row(session: Session, period: str) -> None:
 
 
 def run_audit(
-    registry: Mapping[str, Any], mdas: Any, billing: Any, period: str, requested_by: str = "hub-worker"
-) -> AuditReport:
+    registry: Mapping[str, Any],
+    mdas: Any,
+    billing: Any,
+    period: str,
+    requested_by: str = "hub-worker",
+    unless_computed_since: datetime | None = None,
+) -> AuditReport | None:
     """Import and compute ``period`` in one transaction: a system down (ConnectorUnavailable) or a
-    garbage answer leaves the month as it was (its earlier results, if any) and raises."""
+    garbage answer leaves the month as it was (its earlier results, if any) and raises.
+
+    None, with nothing done, when the month was computed at or after ``unless_computed_since``
+    (another worker ran it while this one waited for the month's lock)."""
     start, end = month_window(period)
     with unit_of_work(registry) as session:
         # One run of a month at a time (the job and hub-admin may race): the second waits here.
         audit = session.get(EnergyAudit, period, with_for_update=True)
+        if (
+            audit is not None
+            and unless_computed_since is not None
+            and audit.state == "computed"
+            and audit.computed_at is not None
+            and audit.computed_at >= unless_computed_since
+        ):
+            return None
         if audit is None:
             audit = EnergyAudit(
                 period=period, state="requested", requested_at=utcnow(), requested_by=requested_by[:64]
@@ -693,6 +709,7 @@ class EnergyService:
 
     def audit_job(self) -> None:
         """hub-worker: audit last month once it is over, and every month an officer asked for."""
+        began = utcnow()
         with unit_of_work(self.registry) as session:
             due = list(
                 session.scalars(select(EnergyAudit.period).where(EnergyAudit.state == "requested")).all()
@@ -703,12 +720,13 @@ class EnergyService:
         for period in sorted(set(due)):
             try:
                 mdas, billing = self.systems()
-                report = run_audit(self.registry, mdas, billing, period)
+                report = run_audit(self.registry, mdas, billing, period, unless_computed_since=began)
             except ConnectorError as exc:
                 log.warning("energy audit not run", extra={"period": period, "error": str(exc)})
                 self._note_failure(period, exc)
                 continue
-            log.info("energy audit computed", extra=report.__dict__)
+            if report is not None:
+                log.info("energy audit computed", extra=report.__dict__)
 
     def _note_failure(self, period: str, exc: ConnectorError) -> None:
         with unit_of_work(self.registry) as session:

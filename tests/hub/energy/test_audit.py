@@ -45,6 +45,7 @@ from hub.models.energy import (
     EnergySale,
 )
 from hub.models.job import JobLease
+from hub.models.meta import utcnow
 from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.network import SYNC_JOB
 from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
@@ -411,7 +412,18 @@ def test_a_consumer_moved_between_dts_is_flagged_on_both(
     from hub.systems import Connectors
 
     connectors = process_service(live_app.app.registry, Connectors)
+    waited_since = utcnow()
     run_audit(live_app.app.registry, connectors["meterdata"], connectors["billing"], PERIOD, "test")
+    # A second worker that waited for the month's lock meanwhile does not compute it again.
+    again = run_audit(
+        live_app.app.registry,
+        connectors["meterdata"],
+        connectors["billing"],
+        PERIOD,
+        "other-worker",
+        unless_computed_since=waited_since,
+    )
+    assert again is None
     with live_engine.connect() as conn:
         number, old_dt = conn.execute(
             select(EnergySale.consumer_number, EnergySale.dt_code)
