@@ -58,6 +58,7 @@ from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, R
 from connectors.headend.tables import RefHesMeter
 from connectors.kyc.reference import CHANGE_COUNTER
 from connectors.kyc.tables import RefKycRecord
+from connectors.meterdata.reference import generate_readings
 from connectors.network.reference import DistributionCentre, generate_network
 from connectors.reference_db import SystemStatus
 from connectors.samagra.tables import RefSamagraPerson
@@ -1037,6 +1038,9 @@ def generate_demo_data(
         _set_counter(conn, CHANGE_COUNTER, gen.change_seq)
     with engine.begin() as conn:
         network_nodes, without_dt = generate_network(conn, distribution_centres(gen.offices), seed)
+    with engine.begin() as conn:
+        # The feeder and DT meters' snapshots around the month billed.
+        generate_readings(conn, gen.bill_month_start.strftime("%Y-%m"), seed)
     counts = gen.counts
     return DemoSummary(
         seed=seed,

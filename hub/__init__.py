@@ -67,6 +67,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.kyc")
     config.include("hub.meters")
     config.include("hub.network")
+    config.include("hub.energy")
     config.include("hub.complaints")
     return config
 

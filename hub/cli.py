@@ -291,9 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.meters.cli import register as register_meters
 
     register_meters(sub)
+    from hub.energy.cli import register as register_energy
     from hub.network.cli import register as register_network
 
     register_network(sub)
+    register_energy(sub)
     from hub.complaints.cli import register as register_complaints
 
     register_complaints(sub)

@@ -120,6 +120,7 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.singlewindow.backend": "connectors.singlewindow.reference:ReferenceSingleWindow",
     "hub.dbt.backend": "connectors.dbt.reference:ReferenceDbt",
     "hub.network.backend": "connectors.network.reference:ReferenceNetwork",
+    "hub.meterdata.backend": "connectors.meterdata.reference:ReferenceMeterData",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
     "hub.sms.sender_id": "MPCZED",
     "hub.sms.entity_id": "1101000000000000001",

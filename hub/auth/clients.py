@@ -33,6 +33,7 @@ KNOWN_SCOPES: dict[str, str] = {
     "bills:counter": "upload counter collections as a collection centre",
     "meters:read": "read the state of smart-meter reconnections",
     "network:read": "read which DT, feeder and substation supply a consumer, and the unmapped consumers",
+    "energy:read": "read the energy audit: input, billing, collection and losses per feeder, DT and office",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

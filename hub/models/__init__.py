@@ -17,6 +17,16 @@ from hub.models.document import (
     IssuedDocument,
 )
 from hub.models.election import ElectionVerificationJob, HolderNotice
+from hub.models.energy import (
+    EnergyAudit,
+    EnergyAuditFlag,
+    EnergyAuditResult,
+    EnergyDtSales,
+    EnergyNodeInput,
+    EnergyOffice,
+    EnergyReading,
+    EnergySale,
+)
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
@@ -49,6 +59,14 @@ __all__ = [
     "DocumentSeries",
     "DocumentVerification",
     "ElectionVerificationJob",
+    "EnergyAudit",
+    "EnergyAuditFlag",
+    "EnergyAuditResult",
+    "EnergyDtSales",
+    "EnergyNodeInput",
+    "EnergyOffice",
+    "EnergyReading",
+    "EnergySale",
     "HolderNotice",
     "IssuedDocument",
     "JobLease",
