@@ -12,6 +12,7 @@ def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
     from hub.commands import engine_for, reference_store_for
     from hub.energy.service import AuditRefused, check_period_over, run_audit
+    from hub.network.service import sync_network
     from hub.systems import build_connectors
 
     try:
@@ -21,13 +22,19 @@ def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
         return 2
     reference_store = reference_store_for(settings)
     connectors = build_connectors(settings, reference_store)
-    mdas, billing = connectors.get("meterdata"), connectors.get("billing")
-    if mdas is None or billing is None:
-        print("hub-admin: the audit needs hub.meterdata.backend and hub.billing.backend", file=sys.stderr)
+    mdas, billing, gis = connectors.get("meterdata"), connectors.get("billing"), connectors.get("network")
+    if mdas is None or billing is None or gis is None:
+        print(
+            "hub-admin: the audit needs hub.meterdata.backend, hub.billing.backend and hub.network.backend",
+            file=sys.stderr,
+        )
         return 2
     engine = engine_for(settings)
+    registry = {"db_engine": engine}
     try:
-        report = run_audit({"db_engine": engine}, mdas, billing, args.period, "hub-admin")
+        # Consumers are placed on the DTs the network supplies them from: the GIS's feed first.
+        sync_network(registry, gis, int(settings["hub.network.page_size"]))
+        report = run_audit(registry, mdas, billing, args.period, "hub-admin")
     except ConnectorError as exc:
         print(f"hub-admin: nothing computed, {exc}", file=sys.stderr)
         return 1

@@ -56,6 +56,7 @@ from hub.models.energy import (
 )
 from hub.models.meta import utcnow
 from hub.models.network import ConsumerSupply, NetworkNode
+from hub.network.service import NetworkService
 from hub.outbox import unit_of_work
 from hub.systems import Connectors
 
@@ -717,6 +718,17 @@ class EnergyService:
             last = previous_month(datetime.now(INDIA).date())
             if session.get(EnergyAudit, last) is None:
                 due.append(last)
+        if not due:
+            return
+        try:
+            # The audit places each consumer on the DT the network supplies it from: the GIS's feed
+            # is read to its end first, so no month is computed on a network not yet (fully) in.
+            process_service(self.registry, NetworkService).sync()
+        except ConnectorError as exc:
+            log.warning("energy audit not run: network not current", extra={"error": str(exc)})
+            for period in sorted(set(due)):
+                self._note_failure(period, exc)
+            return
         for period in sorted(set(due)):
             try:
                 mdas, billing = self.systems()

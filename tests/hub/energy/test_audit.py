@@ -121,12 +121,19 @@ def _queue(officer: TestApp, period: str) -> Any:
 # -- the month computed independently, in plain Python over the raw rows -------------------------
 
 
-def _readings_input(ref: Engine) -> dict[str, int | None]:
+def month_of(period: str) -> tuple[date, date]:
+    """The first day of billing month ``YYYY-MM`` and of the month after it."""
+    first = date(int(period[:4]), int(period[5:]), 1)
+    return first, (first + timedelta(days=32)).replace(day=1)
+
+
+def _readings_input(ref: Engine, period: str) -> dict[str, int | None]:
     """Energy into each metered node, or None when its readings do not bracket the month."""
     per_node: dict[str, list[Any]] = {}
+    start, end = (midnight(day) for day in month_of(period))
     with ref.connect() as conn:
         for row in conn.execute(
-            select(RefMdasReading).where(RefMdasReading.read_at >= START, RefMdasReading.read_at <= END)
+            select(RefMdasReading).where(RefMdasReading.read_at >= start, RefMdasReading.read_at <= end)
         ):
             per_node.setdefault(row.node_code, []).append(row)
     found: dict[str, int | None] = {}
@@ -134,16 +141,16 @@ def _readings_input(ref: Engine) -> dict[str, int | None]:
         meters: dict[str, list[Any]] = {}
         for r in sorted(rows, key=lambda r: (r.read_at, r.id)):
             meters.setdefault(r.meter_no, []).append(r)
-        opens = sum(1 for r in rows if r.kind == "snapshot" and r.read_at == START)
-        closes = sum(1 for r in rows if r.kind == "snapshot" and r.read_at == END)
+        opens = sum(1 for r in rows if r.kind == "snapshot" and r.read_at == start)
+        closes = sum(1 for r in rows if r.kind == "snapshot" and r.read_at == end)
         finals = sum(1 for r in rows if r.kind == "final")
         energy, ok = 0, opens == 1 and closes == 1 and len(meters) == finals + 1
         for series in meters.values():
             registers = [r.register_wh for r in series]
             if any(b < a for a, b in zip(registers, registers[1:], strict=False)):
                 ok = False
-            first = [r.register_wh for r in series if r.read_at == START or r.kind == "initial"]
-            last = [r.register_wh for r in series if r.read_at == END or r.kind == "final"]
+            first = [r.register_wh for r in series if r.read_at == start or r.kind == "initial"]
+            last = [r.register_wh for r in series if r.read_at == end or r.kind == "final"]
             if not first or not last:
                 ok = False
                 continue
@@ -152,7 +159,9 @@ def _readings_input(ref: Engine) -> dict[str, int | None]:
     return found
 
 
-def expected_month(ref: Engine) -> dict[tuple[str, str], dict[str, Any]]:
+def expected_month(ref: Engine, period: str = PERIOD) -> dict[tuple[str, str], dict[str, Any]]:
+    """The month's audit rows computed here in plain Python from the reference systems' raw rows."""
+    first, after = month_of(period)
     with ref.connect() as conn:
         nodes = {r.code: r for r in conn.execute(select(RefGisNode))}
         link = dict(conn.execute(select(RefGisLink.consumer_number, RefGisLink.dt_code)).tuples().all())
@@ -163,7 +172,7 @@ def expected_month(ref: Engine) -> dict[tuple[str, str], dict[str, Any]]:
         parent = dict(conn.execute(select(RefOffice.code, RefOffice.parent_code)).tuples().all())
         ledger = conn.execute(
             select(RefLedgerEntry.consumer_number, RefLedgerEntry.kind, RefLedgerEntry.amount_paise).where(
-                RefLedgerEntry.entry_date >= date(2026, 10, 1), RefLedgerEntry.entry_date < date(2026, 11, 1)
+                RefLedgerEntry.entry_date >= first, RefLedgerEntry.entry_date < after
             )
         ).all()
     sales: dict[str, list[int]] = {}
@@ -174,7 +183,7 @@ def expected_month(ref: Engine) -> dict[tuple[str, str], dict[str, Any]]:
             s[1] += paise
         elif kind == "payment":
             sales.setdefault(number, [0, 0, 0])[2] -= paise
-    inputs = _readings_input(ref)
+    inputs = _readings_input(ref, period)
     out: dict[tuple[str, str], dict[str, Any]] = {}
 
     def row(level: str, code: str) -> dict[str, Any]:
@@ -483,6 +492,32 @@ def test_a_system_down_leaves_the_month_as_it_was(
     assert _month(live_app, reader)["state"] == "computed"
 
 
+def test_the_audit_waits_for_the_network_and_reads_its_feed_first(
+    live_app: TestApp, live_engine: Engine, demo: Engine, officer: TestApp, reader: dict[str, str]
+) -> None:
+    # A hub whose network is not in yet (a fresh `make run`: the audit job may come before the sync).
+    with live_engine.begin() as conn:
+        for table in (NetworkFeed, ConsumerSupply, NetworkNode):
+            conn.execute(delete(table))
+    _queue(officer, PERIOD)
+    set_down(demo, "network")
+    _run(live_app, live_engine, AUDIT_JOB)
+    month = _month(live_app, reader)
+    assert month["state"] == "requested" and "network" in month["last_error"]
+    live_app.get(f"/api/v1/energy/audits/{PERIOD}/discom/{DISCOM}", headers=reader, status=404)
+    # The GIS answers: the audit reads its feed to the end, then computes on the whole network.
+    set_down(demo, "network", False)
+    _run(live_app, live_engine, AUDIT_JOB)
+    assert _month(live_app, reader)["state"] == "computed"
+    expected = expected_month(demo)
+    with live_engine.connect() as conn:
+        got = {
+            (r.level, r.code): {k: getattr(r, k) for k in RESULT_KEYS}
+            for r in conn.execute(select(EnergyAuditResult).where(EnergyAuditResult.period == PERIOD))
+        }
+    assert got == expected
+
+
 def test_console_drills_down_and_exports_csv_and_a_signed_pdf(
     live_app: TestApp, live_engine: Engine, demo: Engine, officer: TestApp
 ) -> None:
@@ -612,6 +647,12 @@ def test_hub_admin_audits_a_month_and_shows_a_node(
         "hub.meterdata.backend = connectors.meterdata.reference:ReferenceMeterData\n",
         encoding="utf-8",
     )
+    capsys.readouterr()
+    # Without the GIS the audit cannot place consumers on DTs: refused, nothing computed.
+    assert main([str(ini), "energy", "audit", "--period", PERIOD]) == 2
+    assert "hub.network.backend" in capsys.readouterr().err
+    with ini.open("a", encoding="utf-8") as more:
+        more.write("hub.network.backend = connectors.network.reference:ReferenceNetwork\n")
     capsys.readouterr()
     assert main([str(ini), "energy", "audit", "--period", "2099-01"]) == 2
     assert "not ended" in capsys.readouterr().err
