@@ -49,21 +49,26 @@ def incoming(
 
 
 def direct(registry: Any) -> Transport:
-    return lambda message: converse(registry, message)
+    """converse() as the worker calls it, the clock at the message's send time (no queue delay)."""
+    return lambda message: converse(registry, message, now=message.sent_at)
 
 
 class Chat:
-    """One WhatsApp number's side of the conversation; each message a second after the last."""
+    """One WhatsApp number's side of the conversation; each message ``step`` after the last
+    (a person types a message in a few seconds; a flood is faster)."""
 
-    def __init__(self, transport: Transport, wa_id: str, start: datetime | None = None) -> None:
+    def __init__(
+        self, transport: Transport, wa_id: str, start: datetime | None = None, step: timedelta = timedelta(seconds=5)
+    ) -> None:
         self.transport = transport
+        self.step = step
         self.wa_id = wa_id
         self.clock = start or utcnow()
         self.last: list[Reply] = []
         self.sent: list[Incoming] = []
 
     def _next(self) -> datetime:
-        self.clock += timedelta(seconds=1)
+        self.clock += self.step
         return self.clock
 
     def deliver(self, message: Incoming) -> list[Reply]:

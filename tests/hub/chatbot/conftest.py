@@ -25,6 +25,7 @@ from hub.models import (
     ConnectionApplication,
     ConsumerAccount,
     NoDuesApplication,
+    OtpChallenge,
     OutboxMessage,
     PaymentEvent,
 )
@@ -51,8 +52,8 @@ class Bot:
     def registry(self) -> Any:
         return self.app.app.registry
 
-    def chat(self, wa_id: str) -> Chat:
-        return Chat(direct(self.registry), wa_id)
+    def chat(self, wa_id: str, step: timedelta = timedelta(seconds=5)) -> Chat:
+        return Chat(direct(self.registry), wa_id, step=step)
 
     def conversation(self, wa_id: str) -> ChatConversation:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -168,6 +169,7 @@ def bot(live_app: TestApp, live_engine: Engine, live_reference_engine: Engine, l
             NoDuesApplication,
             ConsumerAccount,
             ConnectionApplication,
+            OtpChallenge,
         ):
             conn.execute(delete(table))
     set_down(live_reference_engine, "billing", False)
