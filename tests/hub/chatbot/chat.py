@@ -58,7 +58,11 @@ class Chat:
     (a person types a message in a few seconds; a flood is faster)."""
 
     def __init__(
-        self, transport: Transport, wa_id: str, start: datetime | None = None, step: timedelta = timedelta(seconds=5)
+        self,
+        transport: Transport,
+        wa_id: str,
+        start: datetime | None = None,
+        step: timedelta = timedelta(seconds=5),
     ) -> None:
         self.transport = transport
         self.step = step
@@ -83,7 +87,9 @@ class Chat:
         """Tap the button or row ``choice_id`` of the last replies (it must have been offered)."""
         offered = {c.id: c for c in choices(self.last)}
         assert choice_id in offered, f"{choice_id} not offered: {sorted(offered)}"
-        return self.deliver(incoming(self.wa_id, offered[choice_id].title, choice=choice_id, sent_at=self._next()))
+        return self.deliver(
+            incoming(self.wa_id, offered[choice_id].title, choice=choice_id, sent_at=self._next())
+        )
 
     def forge(self, choice_id: str, title: str = "x") -> list[Reply]:
         """A tap on something never offered (a crafted webhook payload)."""

@@ -57,7 +57,9 @@ class Bot:
 
     def conversation(self, wa_id: str) -> ChatConversation:
         with Session(self.engine, expire_on_commit=False) as session:
-            return session.execute(select(ChatConversation).where(ChatConversation.wa_id == wa_id)).scalar_one()
+            return session.execute(
+                select(ChatConversation).where(ChatConversation.wa_id == wa_id)
+            ).scalar_one()
 
     def otp_sent_to(self, mobile: str) -> str:
         """The code in the newest OTP SMS queued for ``mobile``."""
@@ -74,7 +76,9 @@ class Bot:
 
     def sms_count(self) -> int:
         with Session(self.engine) as session:
-            return len(list(session.execute(select(OutboxMessage.id).where(OutboxMessage.kind == "sms")).scalars()))
+            return len(
+                list(session.execute(select(OutboxMessage.id).where(OutboxMessage.kind == "sms")).scalars())
+            )
 
     def complaints(self, consumer_number: str | None = None) -> list[Complaint]:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.demo import PERSONAS
+from hub.chatbot.texts import BUTTON_TITLE_MAX, MENU, ROW_TITLE_MAX
 from hub.complaints.service import ComplaintService
 from hub.lookup import process_service
-from hub.chatbot.texts import BUTTON_TITLE_MAX, ROW_TITLE_MAX, MENU
 from hub.models.document import IssuedDocument
 from tests.hub.chatbot.chat import Chat, choices, documents, said
 from tests.hub.chatbot.conftest import Bot, wa

@@ -161,8 +161,16 @@ def test_an_older_message_arriving_late_does_not_rewind(bot: Bot) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [IncomingKind.STICKER, IncomingKind.IMAGE, IncomingKind.AUDIO, IncomingKind.VIDEO, IncomingKind.OTHER,
-     IncomingKind.LOCATION, IncomingKind.DOCUMENT, IncomingKind.CONTACTS],
+    [
+        IncomingKind.STICKER,
+        IncomingKind.IMAGE,
+        IncomingKind.AUDIO,
+        IncomingKind.VIDEO,
+        IncomingKind.OTHER,
+        IncomingKind.LOCATION,
+        IncomingKind.DOCUMENT,
+        IncomingKind.CONTACTS,
+    ],
 )
 def test_kinds_it_cannot_read_are_said_so_with_the_menu(bot: Bot, kind: IncomingKind) -> None:
     chat = bot.chat(wa("clean"))
@@ -206,7 +214,8 @@ def test_idle_conversation_times_out_and_forgets_the_otp(bot: Bot) -> None:
     chat.clock = later + timedelta(seconds=1)
     replies = converse(bot.registry, incoming(chat.wa_id, "3", sent_at=chat.clock), now=chat.clock)
     replies = converse(
-        bot.registry, incoming(chat.wa_id, "x", choice=f"conn:{DUES}", sent_at=chat.clock + timedelta(seconds=1)),
+        bot.registry,
+        incoming(chat.wa_id, "x", choice=f"conn:{DUES}", sent_at=chat.clock + timedelta(seconds=1)),
         now=chat.clock + timedelta(seconds=1),
     )
     assert "OTP" in said(replies) and not documents(replies)
