@@ -29,7 +29,6 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -47,6 +46,7 @@ from forms.newconnection.workflow import WORKFLOW_NAME as CONNECTION_WORKFLOW
 from hub.chatbot import texts
 from hub.chatbot.texts import MENU, MENU_DESCRIPTIONS, MENU_TITLES, button, pick, row, text
 from hub.complaints.service import ComplaintService, Intake
+from hub.db import WRITE_LOCK_OPTION
 from hub.errors import Problem
 from hub.kyc.consent import mask_mobile
 from hub.lookup import process_service
@@ -737,8 +737,10 @@ def converse(
 ) -> list[Reply]:
     """The replies to one inbound WhatsApp message (see the module docstring)."""
     service = process_service(registry, ChatbotService)
-    scope: AbstractContextManager[Session] = (
-        nullcontext(session) if session is not None else unit_of_work(registry)
-    )
-    with scope as work:
+    if session is not None:
+        return service.converse(session, incoming, now)
+    with unit_of_work(registry) as work:
+        # Every message writes (its id at least): on SQLite take the write lock at BEGIN, or two
+        # workers that both read first would have one answered "database is locked".
+        work.connection(execution_options={WRITE_LOCK_OPTION: True})
         return service.converse(work, incoming, now)
