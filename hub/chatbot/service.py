@@ -426,7 +426,7 @@ class ChatbotService:
         try:
             sent = create_otp(session, self.secret, consumer.mobile, self._otp_purpose(turn, number), CHANNEL)
         except OtpRefused as exc:
-            turn.say("otp_refused", reason=exc.code)
+            turn.say("otp_refused", reason=texts.otp_reason(turn.language, exc.code))
             self._done(turn)
             return
         enqueue_sms(
@@ -453,7 +453,7 @@ class ChatbotService:
             if exc.code == "otp_invalid":
                 turn.say("otp_wrong")
                 return
-            turn.say("otp_over", reason=exc.code)
+            turn.say("otp_over", reason=texts.otp_reason(turn.language, exc.code))
             self._menu(turn)
             return
         verified = [n for n in turn.conversation.data.get("verified", []) if n != number]

@@ -231,6 +231,18 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "connection_consumer": (" Consumer number {consumer}.", " उपभोक्ता क्रमांक {consumer}।"),
 }
 
+# hub.otp's refusal codes, as the consumer reads them.
+OTP_REASONS: Mapping[str, tuple[str, str]] = {
+    "otp_expired": ("it has expired", "इसकी समय-सीमा समाप्त हो गई"),
+    "otp_used": ("it was already used", "इसका उपयोग हो चुका है"),
+    "otp_attempts_exhausted": ("three wrong attempts", "तीन बार गलत OTP"),
+    "otp_locked": ("too many wrong OTPs for that mobile in the last hour", "पिछले एक घंटे में बहुत बार गलत OTP"),
+    "otp_send_limit": (
+        "too many OTPs sent to that mobile in the last hour",
+        "पिछले एक घंटे में बहुत अधिक OTP भेजे गए",
+    ),
+}
+
 _SPACES = re.compile(r"\s+")
 # Format and control characters (zero-width joiners aside, which Devanagari needs) are dropped.
 _KEEP_FORMAT = {"\u200c", "\u200d"}
@@ -244,6 +256,10 @@ def text(language: str, key: str, **values: object) -> str:
 
 def pick(language: str, pair: tuple[str, str]) -> str:
     return pair[1] if language == "hi" else pair[0]
+
+
+def otp_reason(language: str, code: str) -> str:
+    return pick(language, OTP_REASONS.get(code, (code, code)))
 
 
 def clean(raw: str, limit: int = TEXT_MAX) -> str:

@@ -130,9 +130,22 @@ def test_otp_attempts_run_out(bot: Bot) -> None:
     for _ in range(3):
         chat.say(wrong)
     chat.say(code)  # the challenge is spent after three wrong attempts
-    assert "otp_attempts_exhausted" in said(chat.last)
+    assert "three wrong attempts" in said(chat.last)
     assert leaks(chat) == []
     assert choices(chat.last)[0].id == "menu:complaint"
+
+
+def test_otps_to_one_mobile_are_limited(bot: Bot) -> None:
+    chat = bot.chat(wa("clean"))
+    sms = bot.sms_count()
+    for _ in range(6):
+        chat.say("menu")
+        chat.tap("menu:bill")
+        chat.tap("conn:other")
+        chat.say(DUES)
+    assert "too many OTPs sent to that mobile" in said(chat.last)
+    assert bot.sms_count() == sms + 5
+    assert leaks(chat) == []
 
 
 # -- deliveries ---------------------------------------------------------------------------------
