@@ -300,6 +300,16 @@ def test_billing_down_tells_to_try_later_and_writes_nothing(bot: Bot) -> None:
     assert bot.conversation(chat.wa_id).step == "complaint_text"  # where it was
     chat.say("bill")
     assert "try again later" in said(chat.last)
+    # Another connection's OTP while billing is down: no challenge, no SMS.
+    sms = bot.sms_count()
+    bot.billing_down(False)
+    chat.say("menu")
+    chat.tap("menu:bill")
+    chat.tap("conn:other")
+    bot.billing_down()
+    chat.say(DUES)
+    assert "try again later" in said(chat.last) and bot.sms_count() == sms
+    assert bot.conversation(chat.wa_id).step == "type_connection"
     with Session(bot.engine) as session:
         assert session.execute(select(func.count()).select_from(Complaint)).scalar_one() == complaints
         assert session.execute(select(func.count()).select_from(OtpChallenge)).scalar_one() == otps
@@ -312,3 +322,21 @@ def test_billing_down_tells_to_try_later_and_writes_nothing(bot: Bot) -> None:
     assert "registered" in said(chat.last)
     with Session(bot.engine) as session:
         assert session.execute(select(func.count()).select_from(Complaint)).scalar_one() == complaints + 1
+
+
+def test_message_ids_are_forgotten_after_the_configured_days_and_old_copies_still_ignored(bot: Bot) -> None:
+    from hub.chatbot import ChatbotService
+    from hub.lookup import process_service
+    from hub.models import ChatMessageSeen
+
+    chat = bot.chat(wa("clean"))
+    chat.say("hi")
+    first = chat.sent[-1]
+    chat.say("bill")
+    service = process_service(bot.registry, ChatbotService)
+    assert service.forget_seen(now=chat.clock + timedelta(days=9)) >= 2
+    with Session(bot.engine) as session:
+        assert session.get(ChatMessageSeen, first.message_id) is None
+    # A copy of the first message delivered after its id was forgotten: older than the newest, ignored.
+    assert chat.deliver(first) == []
+    assert bot.conversation(chat.wa_id).step == "pick_connection"
