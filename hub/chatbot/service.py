@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -73,6 +73,10 @@ OTP_CODE = re.compile(r"[0-9]{6}")
 DIGITS = re.compile(r"[0-9]+")
 # Actions that need a connection, and those that go by the number alone.
 CONNECTION_ACTIONS = ("complaint", "complaint_status", "bill", "receipt")
+APPLICATION_KINDS = ("nodues", "connection")
+# A no-dues application (ND-7K3M9P2QXA) or a new-connection one (MPCZ/NC/2026-27/0000042), upper-cased.
+APPLICATION_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9/_-]{2,39}")
+Application = NoDuesApplication | ConnectionApplication
 
 
 @dataclass(frozen=True)
@@ -273,8 +277,14 @@ class ChatbotService:
             turn.say("language_set")
             self._menu(turn)
             return
+        if choice.startswith("app:") and choice.removeprefix("app:") in APPLICATION_KINDS:
+            turn.go("type_application", kind=choice.removeprefix("app:"))
+            turn.say("type_application")
+            return
         step = conversation.step
-        if step == "pick_connection":
+        if step == "type_application":
+            self._typed_application(session, turn, raw)
+        elif step == "pick_connection":
             self._picked_connection(session, turn, choice, command)
         elif step == "type_connection":
             self._typed_connection(session, turn, command)
@@ -348,11 +358,8 @@ class ChatbotService:
                 )
             )
             return
-        if item == "nodues":
-            self._nodues_status(session, turn)
-            return
-        if item == "connection":
-            self._connection_status(session, turn)
+        if item in APPLICATION_KINDS:
+            self._application_status(session, turn, item)
             return
         self._ask_connection(turn, item)
 
@@ -435,9 +442,13 @@ class ChatbotService:
         turn.go("otp", action=action, consumer=number, challenge=sent.challenge_id)
         turn.say("otp_sent", number=number, mobile=mask_mobile(consumer.mobile))
 
-    def _otp_purpose(self, turn: Turn, number: str) -> str:
-        # Bound to this WhatsApp number and this connection: an OTP passed elsewhere opens nothing here.
-        return f"chatbot:{turn.incoming.wa_id[:20]}:{number}"
+    def _otp_purpose(self, turn: Turn, subject: str) -> str:
+        # Bound to this WhatsApp number and this connection (or application): an OTP passed
+        # elsewhere opens nothing here.
+        purpose = f"chatbot:{turn.incoming.wa_id[:20]}:{subject}"
+        if len(purpose) > 80:  # the challenge's purpose column
+            purpose = "chatbot:" + hashlib.sha256(purpose.encode()).hexdigest()
+        return purpose
 
     def _typed_otp(self, session: Session, turn: Turn, command: str) -> None:
         action = str(turn.context.get("action", ""))
@@ -447,8 +458,11 @@ class ChatbotService:
         if not OTP_CODE.fullmatch(code) or not code.isascii():
             turn.say("otp_wrong")
             return
+        subject = (
+            f"{action.removeprefix('application:')}:{number}" if action.startswith("application:") else number
+        )
         try:
-            consume_otp(session, self.secret, challenge, code, self._otp_purpose(turn, number), CHANNEL)
+            consume_otp(session, self.secret, challenge, code, self._otp_purpose(turn, subject), CHANNEL)
         except OtpRefused as exc:
             if exc.code == "otp_invalid":
                 turn.say("otp_wrong")
@@ -456,10 +470,21 @@ class ChatbotService:
             turn.say("otp_over", reason=texts.otp_reason(turn.language, exc.code))
             self._menu(turn)
             return
-        verified = [n for n in turn.conversation.data.get("verified", []) if n != number]
-        verified.append(number)
+        opened = number
+        kind = action.removeprefix("application:") if action.startswith("application:") else None
+        if kind is not None:
+            opened = f"app:{kind}:{number}"
+        verified = [n for n in turn.conversation.data.get("verified", []) if n != opened]
+        verified.append(opened)
         turn.conversation.data = {**turn.conversation.data, "verified": verified[-MAX_VERIFIED:]}
-        self._act(session, turn, action, number)
+        if kind is None:
+            self._act(session, turn, action, number)
+            return
+        application = self._application(session, kind, number)
+        if application is None:
+            self._menu(turn)
+            return
+        self._show_application(session, turn, kind, application)
 
     def _may_see(self, turn: Turn, number: str) -> bool:
         """Registered to this WhatsApp number in billing now, or opened by an OTP in this conversation."""
@@ -655,12 +680,11 @@ class ChatbotService:
             return state.replace("_", " ")
         return str(found.label_hi if language == "hi" else found.label_en)
 
-    def _nodues_status(self, session: Session, turn: Turn) -> None:
-        mobile = wa_mobile(turn.incoming.wa_id)
-        applications: Sequence[NoDuesApplication] = (
-            []
-            if mobile is None
-            else list(
+    # -- applications ---------------------------------------------------------------------------
+
+    def _applications_of(self, session: Session, kind: str, mobile: str) -> list[Application]:
+        if kind == "nodues":
+            return list(
                 session.execute(
                     select(NoDuesApplication)
                     .where(NoDuesApplication.mobile == mobile)
@@ -668,58 +692,123 @@ class ChatbotService:
                     .limit(MAX_SHOWN)
                 ).scalars()
             )
+        return list(
+            session.execute(
+                select(ConnectionApplication)
+                .where(ConnectionApplication.mobile == mobile)
+                .order_by(ConnectionApplication.id.desc())
+                .limit(MAX_SHOWN)
+            ).scalars()
         )
-        if not applications:
-            turn.say("no_nodues")
-        lines = []
-        for app in applications:
-            line = text(
-                turn.language,
-                "nodues_line",
-                number=app.public_id,
-                made=_ist_date(app.created_at),
-                status=self._workflow_label(NODUES_WORKFLOW, app.status, turn.language),
-            )
-            if app.certificate_id is not None:
-                record = session.get(IssuedDocument, app.certificate_id)
-                if record is not None:
-                    line += text(turn.language, "nodues_certificate", certificate=record.number)
-            lines.append(line)
-        if lines:
-            turn.replies.append(Reply("\n\n".join(lines)))
-        self._done(turn)
 
-    def _connection_status(self, session: Session, turn: Turn) -> None:
+    def _application(self, session: Session, kind: str, number: str) -> Application | None:
+        if kind == "nodues":
+            return session.execute(
+                select(NoDuesApplication).where(NoDuesApplication.public_id == number)
+            ).scalar_one_or_none()
+        return session.execute(
+            select(ConnectionApplication).where(ConnectionApplication.application_no == number)
+        ).scalar_one_or_none()
+
+    def _application_line(self, session: Session, language: str, application: Application) -> str:
+        if isinstance(application, NoDuesApplication):
+            line = text(
+                language,
+                "nodues_line",
+                number=application.public_id,
+                made=_ist_date(application.created_at),
+                status=self._workflow_label(NODUES_WORKFLOW, application.status, language),
+            )
+            if application.certificate_id is not None:
+                record = session.get(IssuedDocument, application.certificate_id)
+                if record is not None:
+                    line += text(language, "nodues_certificate", certificate=record.number)
+            return line
+        line = text(
+            language,
+            "connection_line",
+            number=application.application_no,
+            made=_ist_date(application.created_at),
+            status=self._workflow_label(CONNECTION_WORKFLOW, application.status, language),
+        )
+        if application.consumer_number:
+            line += text(language, "connection_consumer", consumer=application.consumer_number)
+        return line
+
+    def _application_status(self, session: Session, turn: Turn, kind: str) -> None:
+        """The applications made with this number's mobile, newest first."""
         mobile = wa_mobile(turn.incoming.wa_id)
-        applications: Sequence[ConnectionApplication] = (
-            []
-            if mobile is None
-            else list(
-                session.execute(
-                    select(ConnectionApplication)
-                    .where(ConnectionApplication.mobile == mobile)
-                    .order_by(ConnectionApplication.id.desc())
-                    .limit(MAX_SHOWN)
-                ).scalars()
+        applications = [] if mobile is None else self._applications_of(session, kind, mobile)
+        if applications:
+            lines = [self._application_line(session, turn.language, app) for app in applications]
+            turn.replies.append(Reply("\n\n".join(lines)))
+        else:
+            turn.say("no_nodues" if kind == "nodues" else "no_connection_application")
+        self._done_application(turn, kind)
+
+    def _done_application(self, turn: Turn, kind: str) -> None:
+        turn.go("menu")
+        turn.replies.append(
+            Reply(
+                text(turn.language, "anything_else"),
+                buttons=(
+                    button(f"app:{kind}", text(turn.language, "other_application")),
+                    button("menu:menu", text(turn.language, "menu_button")),
+                    button("menu:exit", pick(turn.language, MENU_TITLES["exit"])),
+                ),
             )
         )
-        if not applications:
-            turn.say("no_connection_application")
-        lines = []
-        for app in applications:
-            line = text(
-                turn.language,
-                "connection_line",
-                number=app.application_no,
-                made=_ist_date(app.created_at),
-                status=self._workflow_label(CONNECTION_WORKFLOW, app.status, turn.language),
+
+    def _typed_application(self, session: Session, turn: Turn, raw: str) -> None:
+        kind = str(turn.context.get("kind", ""))
+        number = texts.clean(raw, 80).replace(" ", "").upper()
+        if kind not in APPLICATION_KINDS:
+            self._menu(turn)
+            return
+        if not APPLICATION_NUMBER.fullmatch(number):
+            turn.say("type_application")
+            return
+        application = self._application(session, kind, number)
+        if application is None:
+            turn.say("unknown_application", number=number)
+            return
+        if self._may_see_application(turn, kind, application):
+            self._show_application(session, turn, kind, application)
+            return
+        try:
+            sent = create_otp(
+                session, self.secret, application.mobile, self._otp_purpose(turn, f"{kind}:{number}"), CHANNEL
             )
-            if app.consumer_number:
-                line += text(turn.language, "connection_consumer", consumer=app.consumer_number)
-            lines.append(line)
-        if lines:
-            turn.replies.append(Reply("\n\n".join(lines)))
-        self._done(turn)
+        except OtpRefused as exc:
+            turn.say("otp_refused", reason=texts.otp_reason(turn.language, exc.code))
+            self._done(turn)
+            return
+        enqueue_sms(
+            session,
+            application.mobile,
+            text("en", "otp_sms_application", code=sent.code, number=number),
+            OTP_TEMPLATE,
+        )
+        turn.go("otp", action=f"application:{kind}", consumer=number, challenge=sent.challenge_id)
+        turn.say("otp_sent_application", number=number, mobile=mask_mobile(application.mobile))
+
+    def _may_see_application(self, turn: Turn, kind: str, application: Application) -> bool:
+        number = (
+            application.public_id
+            if isinstance(application, NoDuesApplication)
+            else application.application_no
+        )
+        if f"app:{kind}:{number}" in turn.conversation.data.get("verified", []):
+            return True
+        mobile = wa_mobile(turn.incoming.wa_id)
+        return mobile is not None and application.mobile == mobile
+
+    def _show_application(self, session: Session, turn: Turn, kind: str, application: Application) -> None:
+        if not self._may_see_application(turn, kind, application):  # the last word, whatever led here
+            self._menu(turn)
+            return
+        turn.replies.append(Reply(self._application_line(session, turn.language, application)))
+        self._done_application(turn, kind)
 
     # -- housekeeping ---------------------------------------------------------------------------
 

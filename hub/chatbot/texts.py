@@ -228,6 +228,27 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "New connection application {number}, made {made}: {status}.",
         "नए कनेक्शन का आवेदन {number}, दिनांक {made}: {status}।",
     ),
+    "other_application": ("Other application", "अन्य आवेदन"),
+    "type_application": (
+        "Please type the application number (like ND-7K3M9P2QXA, or MPCZ/NC/2026-27/0000042), or 'menu'.",
+        "कृपया आवेदन क्रमांक लिखें (जैसे ND-7K3M9P2QXA, या MPCZ/NC/2026-27/0000042), या 'मेनू'।",
+    ),
+    "unknown_application": (
+        "We could not find application {number}. Please check it and type it again, or 'menu'.",
+        "आवेदन {number} नहीं मिला। कृपया जाँच कर फिर से लिखें, या 'मेनू'।",
+    ),
+    "otp_sent_application": (
+        "Application {number} was made with another mobile. We have sent an OTP by SMS to {mobile}: "
+        "please type it here (valid 10 minutes), or 'menu' to cancel.",
+        "आवेदन {number} किसी अन्य मोबाइल से किया गया है। {mobile} पर SMS से OTP भेजा गया है: "
+        "कृपया उसे यहाँ लिखें (10 मिनट तक मान्य), या रद्द करने के लिए 'मेनू'।",
+    ),
+    "otp_sms_application": (
+        "{code} is your OTP to see application {number} on the electricity WhatsApp service. "
+        "Valid 10 minutes. Do not share it. MPCZ",
+        "{code} is your OTP to see application {number} on the electricity WhatsApp service. "
+        "Valid 10 minutes. Do not share it. MPCZ",
+    ),
     "connection_consumer": (" Consumer number {consumer}.", " उपभोक्ता क्रमांक {consumer}।"),
 }
 
@@ -299,7 +320,7 @@ def _check_limits() -> None:
         for title in pair:
             if len(title) > ROW_TITLE_MAX:
                 raise ValueError(f"menu title too long for a list row: {title!r}")
-    for key in ("menu_button", "choose_button", "skip", "other_connection"):
+    for key in ("menu_button", "choose_button", "skip", "other_connection", "other_application"):
         for title in TEXTS[key]:
             if len(title) > BUTTON_TITLE_MAX:
                 raise ValueError(f"title too long for a button: {title!r}")

@@ -181,3 +181,36 @@ def test_new_connection_application_status(bot: Bot, language: str) -> None:
     answer = said(chat.last)
     assert "NC/2026/000042" in answer and "NC/2026/000043" not in answer
     assert ("नए कनेक्शन का आवेदन" if language == "hi" else "New connection application") in answer
+
+
+@pytest.mark.parametrize("language", ["en", "hi"])
+def test_another_application_by_its_number_needs_the_applicants_otp(bot: Bot, language: str) -> None:
+    bot.nodues_application(PERSONAS["dues"].mobile, "ND-QW3E4R5T6Y", "awaiting_decision", [DUES])
+    bot.connection_application(PERSONAS["dues"].mobile, "MPCZ/NC/2026-27/0000042", "under_scrutiny")
+    chat = bot.chat(wa("clean"))
+    chat.say("नमस्ते" if language == "hi" else "hello")
+    chat.tap("menu:nodues")
+    assert "ND-QW3E4R5T6Y" not in said(chat.last)
+    assert [c.id for c in choices(chat.last)] == ["app:nodues", "menu:menu", "menu:exit"]
+    within_limits(chat)
+    chat.tap("app:nodues")
+    chat.say("nd-qw3e4r5t6y ")  # typed in lower case, with a space
+    assert "OTP" in said(chat.last) and "XXXXXX" + PERSONAS["dues"].mobile[-4:] in said(chat.last)
+    assert "awaiting" not in said(chat.last).lower()
+    chat.say(bot.otp_sent_to(PERSONAS["dues"].mobile))
+    assert "ND-QW3E4R5T6Y" in said(chat.last)
+    # The OTP opened that application only: the new-connection one of the same person needs its own.
+    chat.tap("menu:menu")
+    chat.tap("menu:connection")
+    chat.tap("app:connection")
+    chat.say("MPCZ/NC/2026-27/0000042")
+    assert "OTP" in said(chat.last) and len(chat.last) == 1
+    chat.say(bot.otp_sent_to(PERSONAS["dues"].mobile))
+    assert ("नए कनेक्शन का आवेदन" if language == "hi" else "New connection application") in said(chat.last)
+    # An unknown number, and garbage.
+    chat.tap("app:connection")
+    chat.say("MPCZ/NC/2026-27/9999999")
+    assert ("नहीं मिला" if language == "hi" else "could not find") in said(chat.last)
+    chat.say("<script>")
+    assert ("आवेदन क्रमांक लिखें" if language == "hi" else "type the application number") in said(chat.last)
+    assert "ND-QW3E4R5T6Y" not in said(chat.last)
