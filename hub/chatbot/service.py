@@ -69,6 +69,7 @@ OTP_TEMPLATE = "otp"
 MAX_VERIFIED = 5  # connections opened by OTP in one conversation (bounded state)
 MAX_SHOWN = 3  # complaints / applications listed in one answer
 MAX_PICKER = 9  # registered connections offered as rows (the tenth is "other connection")
+WA_ID = re.compile(r"[1-9][0-9]{5,19}", re.ASCII)
 OTP_CODE = re.compile(r"[0-9]{6}")
 DIGITS = re.compile(r"[0-9]+")
 # Actions that need a connection, and those that go by the number alone.
@@ -156,6 +157,10 @@ class ChatbotService:
 
     def converse(self, session: Session, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
         now = now or utcnow()
+        if not WA_ID.fullmatch(incoming.wa_id):
+            # The channel hands over the API's digits-only ids; anything else is not a sender.
+            log.warning("chatbot: not a WhatsApp id", extra={"wa_id": incoming.wa_id[:40]})
+            return []
         if not self._first_time(session, incoming, now):
             return []  # the same delivery again: answered already
         conversation = self._conversation(session, incoming.wa_id, now)

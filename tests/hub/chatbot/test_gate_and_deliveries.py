@@ -192,6 +192,11 @@ def test_kinds_it_cannot_read_are_said_so_with_the_menu(bot: Bot, kind: Incoming
     assert len(choices(chat.last)) == len(MENU)
 
 
+@pytest.mark.parametrize("wa_id", ["+919999000011", "9" * 30, "", "91999900001١", "0919999000011"])
+def test_a_sender_that_is_not_a_whatsapp_id_gets_nothing(bot: Bot, wa_id: str) -> None:
+    assert converse(bot.registry, incoming(wa_id, "bill")) == []
+
+
 def test_a_reaction_asks_nothing(bot: Bot) -> None:
     chat = bot.chat(wa("clean"))
     chat.say("hi")
