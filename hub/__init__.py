@@ -69,6 +69,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.network")
     config.include("hub.energy")
     config.include("hub.complaints")
+    config.include("hub.chatbot")
     return config
 
 

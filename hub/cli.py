@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.complaints.cli import register as register_complaints
 
     register_complaints(sub)
+    from hub.chatbot.cli import register as register_chatbot
+
+    register_chatbot(sub)
     return parser
 
 

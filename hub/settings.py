@@ -558,6 +558,26 @@ SETTINGS: tuple[Setting, ...] = (
         7,
         doc="days after its resolution within which the consumer may reopen a complaint",
     ),
+    # The WhatsApp chatbot (hub.chatbot).
+    Setting(
+        "hub.chatbot.idle_minutes",
+        as_positive_int,
+        15,
+        doc="minutes without a message after which a chatbot conversation starts again from the menu "
+        "(and connections opened by OTP close)",
+    ),
+    Setting(
+        "hub.chatbot.messages_per_minute",
+        as_positive_int,
+        20,
+        doc="messages from one WhatsApp number answered per minute; the rest of a flood gets no answer",
+    ),
+    Setting(
+        "hub.chatbot.seen_days",
+        as_positive_int,
+        8,
+        doc="days a message id is remembered, so a webhook redelivered in that time gets no second answer",
+    ),
     Setting(
         "hub.meters.reconnect_threshold",
         as_rupees,

@@ -37,6 +37,7 @@ CHANNELS = {
     "callcentre": "1912 कॉल सेंटर / 1912 call centre",
     "portal": "पोर्टल / ऐप — portal / app",
     "office": "कार्यालय / office",
+    "whatsapp": "व्हाट्सऐप / WhatsApp",
 }
 
 

@@ -59,7 +59,7 @@ from hub.workflow import STATUTORY_ACTION, WorkflowError, WorkflowRegistry, find
 log = logging.getLogger(__name__)
 
 COMPENSATION_KIND = "complaints.compensation"
-CHANNELS = ("callcentre", "portal", "office")
+CHANNELS = ("callcentre", "portal", "office", "whatsapp")
 ROLE_NAMES = {
     "dc_office_assistant": ("Office Assistant", "कार्यालय सहायक"),
     "dc_assistant_manager": ("Assistant Manager", "सहायक प्रबंधक"),

@@ -2,6 +2,7 @@
 
 from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
+from hub.models.chatbot import ChatConversation, ChatMessageSeen
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.complaint import Complaint
 from hub.models.connection import (
@@ -46,6 +47,8 @@ __all__ = [
     "Base",
     "BillPayment",
     "BillPaymentOrder",
+    "ChatConversation",
+    "ChatMessageSeen",
     "CommandStatus",
     "Complaint",
     "ConnectionApplication",

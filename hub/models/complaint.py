@@ -30,7 +30,7 @@ class Complaint(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     complaint_no: Mapped[str] = mapped_column(String(20), unique=True)
-    channel: Mapped[str] = mapped_column(String(12))  # callcentre / portal / office
+    channel: Mapped[str] = mapped_column(String(12))  # callcentre / portal / office / whatsapp
     client_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_digest: Mapped[str] = mapped_column(String(64))
