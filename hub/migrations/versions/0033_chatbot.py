@@ -1,7 +1,7 @@
 """chatbot: the WhatsApp chatbot's conversation per number and the message ids it answered.
 
 Revision ID: 0033_chatbot
-Revises: 0027_complaints
+Revises: 0030_energy_audit
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0033_chatbot"
-down_revision = "0027_complaints"
+down_revision = "0030_energy_audit"
 branch_labels = None
 depends_on = None
 
