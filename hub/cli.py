@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.complaints.cli import register as register_complaints
 
     register_complaints(sub)
+    from hub.whatsapp.cli import register as register_whatsapp
+
+    register_whatsapp(sub)
     return parser
 
 
