@@ -68,6 +68,7 @@ WINDOW = timedelta(hours=24)
 TIER_DAY = timedelta(hours=24)
 CONSENT_HOWS = ("portal", "app", "office_form", "whatsapp_keyword", "ivrs", "call_centre")
 _CYCLE = re.compile(r"^20[0-9]{2}-(0[1-9]|1[0-2])$")
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _HOW = re.compile(r"^[a-z_]{2,30}$")
 # Words a consumer sends to stop or start messages (English and Hindi, as typed or tapped).
 STOP_WORDS = frozenset({"stop", "unsubscribe", "stop all", "बंद", "रोकें", "बंद करें"})
@@ -484,8 +485,9 @@ class WhatsAppService:
             or not hmac.compare_digest(token.encode("utf-8", "replace"), self.settings.verify_token.encode("utf-8"))
         ):
             raise Problem("whatsapp_verification_failed")
-        if not challenge or len(challenge) > 200 or not challenge.isascii() or not challenge.isprintable():
-            raise Problem("whatsapp_webhook_malformed", "hub.challenge: 1-200 printable characters")
+        # The platform sends digits; anything else is not echoed (a page reflecting markup).
+        if not challenge or not _CHALLENGE.match(challenge):
+            raise Problem("whatsapp_webhook_malformed", "hub.challenge: 1-200 letters, digits, - or _")
         return challenge
 
     def receive(self, session: Session, raw_body: bytes, signature: str | None) -> dict[str, Any]:

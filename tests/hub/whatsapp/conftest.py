@@ -53,8 +53,6 @@ WHATSAPP_SETTINGS = {
     "hub.whatsapp.template.notice.sms_text": "{0}",
     "hub.sms.template.whatsapp_bill.id": "1107000000000000031",
     "hub.sms.template.whatsapp_notice.id": "1107000000000000032",
-    # Counters shared by processes, as in production (and off the test's SQLite write lock).
-    "hub.ratelimit.redis_url": "redis://127.0.0.1:6379/15",
 }
 
 
