@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.demo import PERSONAS
 from connectors.whatsapp.messages import Choice, DocumentRef, Incoming, IncomingKind, Reply
 
 SEEN: list[Incoming] = []
+# The "dues" persona's first connection: the bill the test conversation shows.
+BILL_FOR = PERSONAS["dues"].consumer_numbers[0]
 
 
 def converse(registry: Any, incoming: Incoming) -> list[Reply]:
@@ -18,7 +21,7 @@ def converse(registry: Any, incoming: Incoming) -> list[Reply]:
     if incoming.kind not in (IncomingKind.TEXT, IncomingKind.INTERACTIVE, IncomingKind.BUTTON):
         return [Reply("I can read only text and menu choices. / मैं केवल लिखा हुआ पढ़ सकता हूँ।")]
     if incoming.choice_id == "bill":
-        return [Reply("आपका बिल / Your bill", document=DocumentRef("bill", "101999000002", "bill.pdf"))]
+        return [Reply("आपका बिल / Your bill", document=DocumentRef("bill", BILL_FOR, "bill.pdf"))]
     if incoming.choice_id == "more":
         rows = tuple(Choice(f"row{n}", f"विकल्प {n}", "description") for n in range(1, 4))
         return [Reply("और विकल्प / More", rows=rows, list_button="चुनें / Choose")]
