@@ -106,4 +106,7 @@ class CloudWhatsApp:
         return wamid
 
     def heartbeat(self) -> None:
-        self.http.probe(self._base)
+        # The number itself: answers only with a working token for the right number.
+        _, answer = self.http.call("GET", self._base)
+        if answer.get("id") != self.phone_number_id:
+            raise ConnectorUnavailable("whatsapp: the API does not know this phone number id", system=SYSTEM)

@@ -156,6 +156,8 @@ class ReferenceWhatsApp:
             raise ValueError("idempotency_key must be 1-120 characters")
         if message.get("messaging_product") != "whatsapp" or message.get("to") != to:
             raise ConnectorRejected("not a Cloud API message body", system=SYSTEM, code="whatsapp_rejected")
+        # As the real client does: the key travels as the callback data the statuses echo.
+        message = {**message, "biz_opaque_callback_data": idempotency_key}
         behaviour, delay_ms = self._behaviour(to)
         if delay_ms:
             time.sleep(delay_ms / 1000)
