@@ -3,8 +3,9 @@
 Figures:
 
 * ``POST /whatsapp/webhook`` (signature checked on the raw body, each consumer's message stored
-  once and handed to the worker through the outbox) vs ``bare_whatsapp_app.py`` (the same
-  signature check and JSON parse, nothing else), same granian command, alternated (>= 0.50).
+  once and handed to the worker through the outbox, a flood limited per number) vs
+  ``bare_whatsapp_app.py`` (the same signature check and JSON parse, the body kept with one
+  INSERT+COMMIT on the same database), same granian command, alternated (>= 0.50).
   The bodies are ``--whatsapp-bodies`` distinct signed messages from as many numbers, taken in
   turn (after the last, they come round again as repeated deliveries, as the platform's retries do).
 * The bill run over ``--whatsapp-consumers`` opted-in consumers (default 100,000; the issue's
@@ -109,6 +110,13 @@ def run(args: argparse.Namespace) -> list[Figure]:
     figures: list[Figure] = []
     with ExitStack() as stack:
         env = stack.enter_context(hub_environment(postgres=args.postgres, ratelimit=args.ratelimit, extra_settings=extra))
+        engine = env.engine()
+        stack.callback(engine.dispose)
+        from sqlalchemy import text
+
+        with engine.begin() as conn:
+            serial = "BIGSERIAL" if env.kind == "postgresql" else "INTEGER"
+            conn.execute(text(f"CREATE TABLE bench_bare_insert (id {serial} PRIMARY KEY, body TEXT NOT NULL)"))
         hub = stack.enter_context(
             granian_server("hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root)
         )
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             granian_server(
                 "bare-whatsapp",
                 "bench.bare_whatsapp_app:application",
-                env={"HUB_BENCH_WHATSAPP_SECRET": SECRET},
+                env={"HUB_BENCH_WHATSAPP_SECRET": SECRET, "HUB_BENCH_DATABASE_URL": env.database_url},
                 ready_path="/bare/whatsapp",
                 log_dir=env.root,
             )

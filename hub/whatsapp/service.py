@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pyramid.registry import Registry
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from connectors.whatsapp.wire import (
     template_message,
 )
 from hub.audit import record
+from hub.db import mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.meta import utcnow
@@ -457,6 +458,16 @@ def _status_update(session: Session, event: StatusEvent, outcome: WebhookOutcome
     outcome.statuses += 1
 
 
+_INBOUND = cast(Table, WhatsAppInbound.__table__)
+_NUMBERS = cast(Table, WhatsAppNumber.__table__)
+
+
+def _upsert(session: Session, model: Any) -> Any:
+    """INSERT ... ON CONFLICT of this session's database (SQLite and PostgreSQL alike)."""
+    dialect = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return dialect(model)
+
+
 def _keyword(text: str | None) -> str:
     return " ".join((text or "").strip().lower().split())
 
@@ -510,44 +521,53 @@ class WhatsAppService:
     def _inbound(
         self, session: Session, incoming: Incoming, now: datetime, limiter: RateLimiter, outcome: WebhookOutcome
     ) -> None:
-        if session.scalar(select(WhatsAppInbound.id).where(WhatsAppInbound.message_id == incoming.message_id)):
-            outcome.duplicates += 1
-            return
+        # Counted before anything is written: a flood (repeated deliveries included) from one
+        # number is neither stored nor answered.
         if not limiter.hit("wa:" + incoming.wa_id, self.settings.inbound_per_minute).allowed:
-            # A flood from one number is not answered (nor stored: it would fill the table).
             outcome.limited += 1
             return
-        row = WhatsAppInbound(
-            message_id=incoming.message_id,
-            wa_id=incoming.wa_id,
-            kind=incoming.kind.value,
-            text=incoming.text,
-            choice_id=incoming.choice_id,
-            sent_at=incoming.sent_at,
-            received_at=now,
-        )
-        # A delivery repeated at the same instant by another process: the unique wamid decides.
-        nested = session.begin_nested()
-        try:
-            session.add(row)
-            session.flush()
-        except Exception:
-            nested.rollback()
+        # One statement decides a repeated delivery, also one arriving at the same instant
+        # through another process: the wamid is unique.
+        inbound_id = session.execute(
+            _upsert(session, WhatsAppInbound)
+            .values(
+                message_id=incoming.message_id,
+                wa_id=incoming.wa_id,
+                kind=incoming.kind.value,
+                text=incoming.text,
+                choice_id=incoming.choice_id,
+                sent_at=incoming.sent_at,
+                received_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(_INBOUND.c.id)
+        ).scalar()
+        if inbound_id is None:
             outcome.duplicates += 1
             return
-        nested.commit()
-        number = number_row(session, incoming.wa_id, lock=True)
-        if number.last_inbound_at is None or incoming.sent_at > number.last_inbound_at:
-            number.last_inbound_at = min(incoming.sent_at, now)
+        mark_written(session)
+        # The window opens at the consumer's latest message (deliveries come out of order).
+        seen = min(incoming.sent_at, now)
+        statement = _upsert(session, WhatsAppNumber).values(wa_id=incoming.wa_id, consent="none", last_inbound_at=seen)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["wa_id"],
+                set_={"last_inbound_at": statement.excluded.last_inbound_at},
+                where=or_(
+                    _NUMBERS.c.last_inbound_at.is_(None),
+                    _NUMBERS.c.last_inbound_at < statement.excluded.last_inbound_at,
+                ),
+            )
+        )
         word = _keyword(incoming.text) if incoming.kind in (IncomingKind.TEXT, IncomingKind.BUTTON) else ""
         if word in STOP_WORDS:
             set_consent(session, incoming.wa_id, "opted_out", "whatsapp_keyword", incoming.message_id, "consumer")
-            row.handled_at = now  # an opt-out is answered by silence: nothing more is sent
-        elif word in START_WORDS:
-            set_consent(session, incoming.wa_id, "opted_in", "whatsapp_keyword", incoming.message_id, "consumer")
-            enqueue(session, INBOUND_KIND, {"inbound_id": row.id}, key="whatsapp:" + incoming.wa_id)
+            # An opt-out is answered by silence: nothing more is sent.
+            session.execute(update(_INBOUND).where(_INBOUND.c.id == inbound_id).values(handled_at=now))
         else:
-            enqueue(session, INBOUND_KIND, {"inbound_id": row.id}, key="whatsapp:" + incoming.wa_id)
+            if word in START_WORDS:
+                set_consent(session, incoming.wa_id, "opted_in", "whatsapp_keyword", incoming.message_id, "consumer")
+            enqueue(session, INBOUND_KIND, {"inbound_id": inbound_id}, key="whatsapp:" + incoming.wa_id)
         outcome.messages += 1
 
     # -- the worker's side -------------------------------------------------------------------
@@ -925,12 +945,11 @@ def run_bill_cycle(
         pages += 1
         if max_pages is not None and pages >= max_pages:
             break
-        elapsed = time.monotonic() - started
-        ahead = handed_now / settings.messages_per_second - elapsed
-        if max_seconds is not None and elapsed + max(ahead, 0) >= max_seconds:
-            break
+        ahead = handed_now / settings.messages_per_second - (time.monotonic() - started)
         if ahead > 0:
-            sleep(ahead)
+            sleep(ahead)  # the number's throughput: never faster, also across turns of the job
+        if max_seconds is not None and time.monotonic() - started >= max_seconds:
+            break
     with unit_of_work(registry) as session:
         eligible = eligible_count(session)
     return RunProgress(cycle, state, handed_off, eligible, handed_now)
