@@ -43,7 +43,6 @@ from bench.common import (
     alternate,
     granian_server,
     hub_environment,
-    median,
     redis_reachable,
     run_wrk,
     throughput_figure,
@@ -68,8 +67,12 @@ SETTINGS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--whatsapp-consumers", type=int, default=100_000, help="opted-in consumers in the bill run")
-    parser.add_argument("--whatsapp-mps", type=int, default=1000, help="messages a second the number may send")
+    parser.add_argument(
+        "--whatsapp-consumers", type=int, default=100_000, help="opted-in consumers in the bill run"
+    )
+    parser.add_argument(
+        "--whatsapp-mps", type=int, default=1000, help="messages a second the number may send"
+    )
     parser.add_argument("--whatsapp-bodies", type=int, default=20_000, help="distinct signed webhook bodies")
 
 
@@ -82,7 +85,9 @@ def _bodies(directory: Path, count: int) -> Path:
     with data.open("w") as f:
         for n in range(count):
             wa_id = f"9170{n:08d}"
-            body = message_webhook("106540352242922", [text_entry(wa_id, f"wamid.BENCH{n:010d}", "बिल दिखाओ", now)])
+            body = message_webhook(
+                "106540352242922", [text_entry(wa_id, f"wamid.BENCH{n:010d}", "बिल दिखाओ", now)]
+            )
             f.write(sign(SECRET, body) + "\t" + body.decode() + "\n")
     script = directory / "webhooks.lua"
     script.write_text(
@@ -109,16 +114,22 @@ def run(args: argparse.Namespace) -> list[Figure]:
         extra["hub.redis_url"] = "redis://127.0.0.1:6379/12"  # the task queue on Redis, as production
     figures: list[Figure] = []
     with ExitStack() as stack:
-        env = stack.enter_context(hub_environment(postgres=args.postgres, ratelimit=args.ratelimit, extra_settings=extra))
+        env = stack.enter_context(
+            hub_environment(postgres=args.postgres, ratelimit=args.ratelimit, extra_settings=extra)
+        )
         engine = env.engine()
         stack.callback(engine.dispose)
         from sqlalchemy import text
 
         with engine.begin() as conn:
             serial = "BIGSERIAL" if env.kind == "postgresql" else "INTEGER"
-            conn.execute(text(f"CREATE TABLE bench_bare_insert (id {serial} PRIMARY KEY, body TEXT NOT NULL)"))
+            conn.execute(
+                text(f"CREATE TABLE bench_bare_insert (id {serial} PRIMARY KEY, body TEXT NOT NULL)")
+            )
         hub = stack.enter_context(
-            granian_server("hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root)
+            granian_server(
+                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+            )
         )
         bare = stack.enter_context(
             granian_server(
@@ -131,7 +142,8 @@ def run(args: argparse.Namespace) -> list[Figure]:
         )
         script = _bodies(env.root, args.whatsapp_bodies)
         webhook = Contender(
-            "POST /whatsapp/webhook", lambda s: run_wrk(hub.url("/whatsapp/webhook"), s, script=script, connections=4)
+            "POST /whatsapp/webhook",
+            lambda s: run_wrk(hub.url("/whatsapp/webhook"), s, script=script, connections=4),
         )
         baseline = Contender(
             "bare view, same signature check",
@@ -146,7 +158,11 @@ def run(args: argparse.Namespace) -> list[Figure]:
                 baseline.name,
                 results[baseline.name],
                 target=0.5,
-                details={"database": env.kind, "load": f"wrk -t1 -c4 -d{args.seconds:g}s", "bodies": args.whatsapp_bodies},
+                details={
+                    "database": env.kind,
+                    "load": f"wrk -t1 -c4 -d{args.seconds:g}s",
+                    "bodies": args.whatsapp_bodies,
+                },
             )
         )
         stack.close()  # the servers go before the run's processes start
@@ -170,7 +186,9 @@ def _load_subscriptions(engine: Any, count: int) -> None:
                 [{"w": w, "at": now} for w, _ in numbers],
             )
             conn.execute(
-                text("INSERT INTO whatsapp_subscriptions (consumer_number, wa_id, subscribed_at) VALUES (:c, :w, :at)"),
+                text(
+                    "INSERT INTO whatsapp_subscriptions (consumer_number, wa_id, subscribed_at) VALUES (:c, :w, :at)"
+                ),
                 [{"c": c, "w": w, "at": now} for w, c in numbers],
             )
 
@@ -178,7 +196,12 @@ def _load_subscriptions(engine: Any, count: int) -> None:
 def _child(env: Any, log: Path) -> subprocess.Popen[str]:
     python = VENV_BIN / "python"
     return subprocess.Popen(
-        [str(python if python.exists() else sys.executable), str(ROOT / "bench" / "whatsapp_run.py"), str(env.ini), CYCLE],
+        [
+            str(python if python.exists() else sys.executable),
+            str(ROOT / "bench" / "whatsapp_run.py"),
+            str(env.ini),
+            CYCLE,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
@@ -192,7 +215,9 @@ def _bill_run(args: argparse.Namespace, extra: dict[str, str]) -> Figure:
 
     count = int(args.whatsapp_consumers)
     with ExitStack() as stack:
-        env = stack.enter_context(hub_environment(postgres=args.postgres, ratelimit=args.ratelimit, extra_settings=extra))
+        env = stack.enter_context(
+            hub_environment(postgres=args.postgres, ratelimit=args.ratelimit, extra_settings=extra)
+        )
         engine = env.engine()
         stack.callback(engine.dispose)
         _load_subscriptions(engine, count)

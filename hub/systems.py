@@ -26,7 +26,18 @@ from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
 
-SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt", "network", "whatsapp")
+SYSTEMS = (
+    "billing",
+    "kyc",
+    "samagra",
+    "sms",
+    "payment",
+    "headend",
+    "singlewindow",
+    "dbt",
+    "network",
+    "whatsapp",
+)
 
 
 class Connectors(Mapping[str, Any]):

@@ -68,7 +68,7 @@ class CloudWhatsApp:
 
     def upload_media(self, content: bytes, mime_type: str, filename: str) -> str:
         boundary = "hub" + secrets.token_hex(12)
-        safe_name = re.sub(r'[^A-Za-z0-9._-]', "_", filename)[:100] or "document.pdf"
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:100] or "document.pdf"
         parts = [
             (b'Content-Disposition: form-data; name="messaging_product"\r\n\r\nwhatsapp'),
             (b'Content-Disposition: form-data; name="type"\r\n\r\n' + mime_type.encode("ascii")),
@@ -100,7 +100,11 @@ class CloudWhatsApp:
             # The Graph error is an object, not a code the hub relays: one stable code for all.
             raise ConnectorRejected(str(exc), system=SYSTEM, code="whatsapp_rejected") from None
         messages = answer.get("messages")
-        wamid = messages[0].get("id") if isinstance(messages, list) and messages and isinstance(messages[0], dict) else None
+        wamid = (
+            messages[0].get("id")
+            if isinstance(messages, list) and messages and isinstance(messages[0], dict)
+            else None
+        )
         if not isinstance(wamid, str) or not _WAMID.match(wamid):
             raise ConnectorUnavailable("whatsapp: garbage answer (message id)", system=SYSTEM)
         return wamid

@@ -162,7 +162,9 @@ class ReferenceWhatsApp:
         if delay_ms:
             time.sleep(delay_ms / 1000)
         if behaviour == "reject":
-            raise ConnectorRejected("recipient refused by the platform", system=SYSTEM, code="whatsapp_rejected")
+            raise ConnectorRejected(
+                "recipient refused by the platform", system=SYSTEM, code="whatsapp_rejected"
+            )
         row = RefWhatsAppMessage(
             wamid="wamid.REF" + secrets.token_hex(12).upper(),
             idempotency_key=idempotency_key,
@@ -197,11 +199,15 @@ class ReferenceWhatsApp:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(
                 session.scalars(
-                    select(RefWhatsAppMessage).where(RefWhatsAppMessage.to == wa_id).order_by(RefWhatsAppMessage.id)
+                    select(RefWhatsAppMessage)
+                    .where(RefWhatsAppMessage.to == wa_id)
+                    .order_by(RefWhatsAppMessage.id)
                 )
             )
 
-    def take_status_webhook(self, limit: int = 500, steps: int = 3, wamids: Sequence[str] = ()) -> bytes | None:
+    def take_status_webhook(
+        self, limit: int = 500, steps: int = 3, wamids: Sequence[str] = ()
+    ) -> bytes | None:
         """The next webhook body with up to ``steps`` further statuses of each message not yet
         done (only ``wamids`` if given), oldest first; None when nothing is left to report."""
         entries: list[dict[str, Any]] = []

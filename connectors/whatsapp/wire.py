@@ -93,7 +93,9 @@ def template_message(
     return body
 
 
-def reply_message(to: str, reply: Reply, media_id: str | None = None, callback: str | None = None) -> dict[str, Any]:
+def reply_message(
+    to: str, reply: Reply, media_id: str | None = None, callback: str | None = None
+) -> dict[str, Any]:
     """A free-form reply (inside the 24-hour window): text, buttons, a list, or a document."""
     if reply.document is not None:
         if media_id is None:
@@ -111,7 +113,8 @@ def reply_message(to: str, reply: Reply, media_id: str | None = None, callback: 
             "body": {"text": reply.text[:1024]},
             "action": {
                 "buttons": [
-                    {"type": "reply", "reply": {"id": c.id[:256], "title": c.title[:20]}} for c in reply.buttons
+                    {"type": "reply", "reply": {"id": c.id[:256], "title": c.title[:20]}}
+                    for c in reply.buttons
                 ]
             },
         }
@@ -127,7 +130,10 @@ def reply_message(to: str, reply: Reply, media_id: str | None = None, callback: 
         body["interactive"] = {
             "type": "list",
             "body": {"text": reply.text[:4096]},
-            "action": {"button": reply.list_button[:20], "sections": [{"title": reply.list_button[:24], "rows": rows}]},
+            "action": {
+                "button": reply.list_button[:20],
+                "sections": [{"title": reply.list_button[:24], "rows": rows}],
+            },
         }
         return body
     body = _envelope(to, "text", callback)
@@ -212,7 +218,9 @@ def _incoming(raw: Any, where: str) -> Incoming:
         button = _need(message.get("button"), dict, where + ".button")
         choice = _text(button.get("payload"), where + ".button.payload")
         text = _need(button.get("text", ""), str, where + ".button.text")[:100]
-    return Incoming(wa_id=wa_id, message_id=message_id, kind=kind, sent_at=sent_at, text=text, choice_id=choice)
+    return Incoming(
+        wa_id=wa_id, message_id=message_id, kind=kind, sent_at=sent_at, text=text, choice_id=choice
+    )
 
 
 def _status(raw: Any, where: str) -> StatusEvent:
@@ -250,10 +258,11 @@ def parse_webhook(raw_body: bytes) -> WebhookBatch:
     statuses: list[StatusEvent] = []
     phone_number_id: str | None = None
     for e, entry in enumerate(_need(body.get("entry"), list, "entry")):
-        for c, change in enumerate(_need(_need(entry, dict, f"entry[{e}]").get("changes"), list, f"entry[{e}].changes")):
+        for c, change in enumerate(
+            _need(_need(entry, dict, f"entry[{e}]").get("changes"), list, f"entry[{e}].changes")
+        ):
             where = f"entry[{e}].changes[{c}]"
-            change = _need(change, dict, where)
-            if change.get("field") != "messages":
+            if _need(change, dict, where).get("field") != "messages":
                 continue  # account and template updates: not the channel's business
             value = _need(change.get("value"), dict, where + ".value")
             metadata = value.get("metadata")
@@ -280,7 +289,10 @@ def _webhook(phone_number_id: str, value: dict[str, Any]) -> bytes:
                         "field": "messages",
                         "value": {
                             "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "917552551912", "phone_number_id": phone_number_id},
+                            "metadata": {
+                                "display_phone_number": "917552551912",
+                                "phone_number_id": phone_number_id,
+                            },
                             **value,
                         },
                     }
@@ -303,7 +315,12 @@ def status_webhook(phone_number_id: str, statuses: Sequence[dict[str, Any]]) -> 
 
 
 def status_entry(
-    message_id: str, status: str, recipient_id: str, at: datetime, callback: str | None = None, error_code: int | None = None
+    message_id: str,
+    status: str,
+    recipient_id: str,
+    at: datetime,
+    callback: str | None = None,
+    error_code: int | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": message_id,
@@ -319,4 +336,10 @@ def status_entry(
 
 
 def text_entry(wa_id: str, message_id: str, text: str, at: datetime) -> dict[str, Any]:
-    return {"from": wa_id, "id": message_id, "timestamp": str(int(at.timestamp())), "type": "text", "text": {"body": text}}
+    return {
+        "from": wa_id,
+        "id": message_id,
+        "timestamp": str(int(at.timestamp())),
+        "type": "text",
+        "text": {"body": text},
+    }

@@ -36,7 +36,9 @@ def cmd_run_start(settings: dict[str, Any], args: argparse.Namespace) -> int:
                 if progress.state != "running" or (args.max_seconds and progress.handed_now == 0):
                     break
         except KeyboardInterrupt:
-            print("hub-admin: interrupted; `whatsapp bill-run start` resumes where it stopped", file=sys.stderr)
+            print(
+                "hub-admin: interrupted; `whatsapp bill-run start` resumes where it stopped", file=sys.stderr
+            )
     with unit_of_work(registry) as session:
         print(json.dumps(run_report(session, args.cycle)))
     return 0
@@ -83,7 +85,11 @@ def cmd_consent(settings: dict[str, Any], args: argparse.Namespace) -> int:
         print("hub-admin: not an Indian mobile number", file=sys.stderr)
         return 2
     with session_scope(settings) as session:
-        print(json.dumps(consent_json(session.get(WhatsAppNumber, wa_id), wa_id, subscriptions_of(session, wa_id))))
+        print(
+            json.dumps(
+                consent_json(session.get(WhatsAppNumber, wa_id), wa_id, subscriptions_of(session, wa_id))
+            )
+        )
     return 0
 
 
@@ -98,13 +104,15 @@ def cmd_fallback(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    whatsapp = sub.add_parser("whatsapp", help="WhatsApp: the monthly bill run, consent, SMS fallback").add_subparsers(
-        dest="whatsapp_command", required=True
-    )
+    whatsapp = sub.add_parser(
+        "whatsapp", help="WhatsApp: the monthly bill run, consent, SMS fallback"
+    ).add_subparsers(dest="whatsapp_command", required=True)
     runs = whatsapp.add_parser("bill-run", help="a billing cycle's bill run").add_subparsers(
         dest="bill_run_command", required=True
     )
-    p = runs.add_parser("start", help="start or resume the run of CYCLE (YYYY-MM); hub-worker goes on with it")
+    p = runs.add_parser(
+        "start", help="start or resume the run of CYCLE (YYYY-MM); hub-worker goes on with it"
+    )
     p.add_argument("cycle")
     p.add_argument("--here", action="store_true", help="hand off in this process until done or stopped")
     p.add_argument("--max-seconds", type=float, default=None, help=argparse.SUPPRESS)
@@ -112,11 +120,15 @@ def register(sub: Any) -> None:
     p = runs.add_parser("stop", help="stop the run of CYCLE after its current page")
     p.add_argument("cycle")
     p.set_defaults(func=cmd_run_stop)
-    p = runs.add_parser("status", help="progress and sent / delivered / read / failed / fell back, one JSON per run")
+    p = runs.add_parser(
+        "status", help="progress and sent / delivered / read / failed / fell back, one JSON per run"
+    )
     p.add_argument("cycle", nargs="?", default=None)
     p.set_defaults(func=cmd_run_status)
     p = whatsapp.add_parser("consent", help="a mobile's consent with its evidence")
     p.add_argument("mobile")
     p.set_defaults(func=cmd_consent)
-    p = whatsapp.add_parser("fallback", help="send by SMS now what WhatsApp failed or did not deliver in time")
+    p = whatsapp.add_parser(
+        "fallback", help="send by SMS now what WhatsApp failed or did not deliver in time"
+    )
     p.set_defaults(func=cmd_fallback)

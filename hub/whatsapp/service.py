@@ -133,7 +133,8 @@ def templates_from_settings(settings: Mapping[str, Any]) -> dict[str, WaTemplate
     keys = {k[len(prefix) :].split(".")[0] for k in settings if k.startswith(prefix)}
     found: dict[str, WaTemplate] = {}
     for key in sorted(keys):
-        def get(field: str, default: str | None = None) -> str:
+
+        def get(field: str, default: str | None = None, key: str = key) -> str:
             value = settings.get(f"{prefix}{key}.{field}", default)
             if value is None or str(value).strip() == "":
                 from hub.settings import ConfigurationError
@@ -493,7 +494,9 @@ class WhatsAppService:
             mode != "subscribe"
             or not self.settings.verify_token
             or token is None
-            or not hmac.compare_digest(token.encode("utf-8", "replace"), self.settings.verify_token.encode("utf-8"))
+            or not hmac.compare_digest(
+                token.encode("utf-8", "replace"), self.settings.verify_token.encode("utf-8")
+            )
         ):
             raise Problem("whatsapp_verification_failed")
         # The platform sends digits; anything else is not echoed (a page reflecting markup).
@@ -519,7 +522,12 @@ class WhatsAppService:
         return outcome.as_json()
 
     def _inbound(
-        self, session: Session, incoming: Incoming, now: datetime, limiter: RateLimiter, outcome: WebhookOutcome
+        self,
+        session: Session,
+        incoming: Incoming,
+        now: datetime,
+        limiter: RateLimiter,
+        outcome: WebhookOutcome,
     ) -> None:
         # Counted before anything is written: a flood (repeated deliveries included) from one
         # number is neither stored nor answered.
@@ -548,7 +556,9 @@ class WhatsAppService:
         mark_written(session)
         # The window opens at the consumer's latest message (deliveries come out of order).
         seen = min(incoming.sent_at, now)
-        statement = _upsert(session, WhatsAppNumber).values(wa_id=incoming.wa_id, consent="none", last_inbound_at=seen)
+        statement = _upsert(session, WhatsAppNumber).values(
+            wa_id=incoming.wa_id, consent="none", last_inbound_at=seen
+        )
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["wa_id"],
@@ -561,12 +571,16 @@ class WhatsAppService:
         )
         word = _keyword(incoming.text) if incoming.kind in (IncomingKind.TEXT, IncomingKind.BUTTON) else ""
         if word in STOP_WORDS:
-            set_consent(session, incoming.wa_id, "opted_out", "whatsapp_keyword", incoming.message_id, "consumer")
+            set_consent(
+                session, incoming.wa_id, "opted_out", "whatsapp_keyword", incoming.message_id, "consumer"
+            )
             # An opt-out is answered by silence: nothing more is sent.
             session.execute(update(_INBOUND).where(_INBOUND.c.id == inbound_id).values(handled_at=now))
         else:
             if word in START_WORDS:
-                set_consent(session, incoming.wa_id, "opted_in", "whatsapp_keyword", incoming.message_id, "consumer")
+                set_consent(
+                    session, incoming.wa_id, "opted_in", "whatsapp_keyword", incoming.message_id, "consumer"
+                )
             enqueue(session, INBOUND_KIND, {"inbound_id": inbound_id}, key="whatsapp:" + incoming.wa_id)
         outcome.messages += 1
 
@@ -659,7 +673,9 @@ class WhatsAppService:
             if fallback is not None:
                 row.fallback = fallback
 
-    def _bill_message(self, wa: Any, wa_id: str, consumer_number: str) -> tuple[dict[str, Any], dict[str, str]]:
+    def _bill_message(
+        self, wa: Any, wa_id: str, consumer_number: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.settings.templates[BILL_TEMPLATE]
         bills = self.registry["bills_service"]
         consumer = bills.connector("billing").get_consumer(consumer_number)
@@ -671,7 +687,9 @@ class WhatsAppService:
             f"{max(bill.amount_due, 0):.2f}",
             bill.due_date.strftime("%d-%m-%Y"),
         ][: spec.parameters]
-        media_id = media_for(self.registry, wa, "bill", consumer_number, f"bill-{consumer_number}-{bill.period}.pdf")
+        media_id = media_for(
+            self.registry, wa, "bill", consumer_number, f"bill-{consumer_number}-{bill.period}.pdf"
+        )
         body = template_message(
             wa_id,
             spec.name,
@@ -731,7 +749,9 @@ class WhatsAppService:
     def bill_run_job(self) -> None:
         """Periodic ``whatsapp.bill_run``: go on with every running run for a while."""
         with unit_of_work(self.registry) as session:
-            cycles = list(session.scalars(select(WhatsAppBillRun.cycle).where(WhatsAppBillRun.state == "running")))
+            cycles = list(
+                session.scalars(select(WhatsAppBillRun.cycle).where(WhatsAppBillRun.state == "running"))
+            )
         budget = min(25.0, self.settings.run_interval_seconds * 1.0)
         for cycle in cycles:
             run_bill_cycle(self.registry, cycle, max_seconds=budget / max(len(cycles), 1))
@@ -750,13 +770,21 @@ def _fall_back(session: Session, registry: Mapping[str, Any], row: WhatsAppOutbo
         except Problem:
             row.fell_back_at = utcnow()  # no bill any more: nothing to tell
             return 0
-        parameters = ["", row.consumer_number, bill.period, f"{max(bill.amount_due, 0):.2f}", bill.due_date.strftime("%d-%m-%Y")]
+        parameters = [
+            "",
+            row.consumer_number,
+            bill.period,
+            f"{max(bill.amount_due, 0):.2f}",
+            bill.due_date.strftime("%d-%m-%Y"),
+        ]
         fallback = {"template": spec.sms, "text": spec.sms_text.format(*parameters[: spec.parameters])}
     row.fell_back_at = utcnow()
     if fallback is None:
         return 0
     row.fallback = fallback
-    enqueue_sms(session, row.wa_id[2:], fallback["text"], fallback["template"], key=f"whatsapp-fallback:{row.wa_id}")
+    enqueue_sms(
+        session, row.wa_id[2:], fallback["text"], fallback["template"], key=f"whatsapp-fallback:{row.wa_id}"
+    )
     return 1
 
 
@@ -908,7 +936,9 @@ def run_bill_cycle(
             page = session.execute(
                 select(WhatsAppSubscription.consumer_number, WhatsAppSubscription.wa_id)
                 .join(WhatsAppNumber, WhatsAppNumber.wa_id == WhatsAppSubscription.wa_id)
-                .where(WhatsAppNumber.consent == "opted_in", WhatsAppSubscription.consumer_number > run.cursor)
+                .where(
+                    WhatsAppNumber.consent == "opted_in", WhatsAppSubscription.consumer_number > run.cursor
+                )
                 .order_by(WhatsAppSubscription.consumer_number)
                 .limit(allowance)
             ).all()
@@ -975,7 +1005,10 @@ def run_report(session: Session, cycle: str) -> dict[str, Any] | None:
             WhatsAppOutbound.fallback.is_not(None),
         )
     )
-    counts = {s: int(by_status.get(s, 0)) for s in ("queued", "accepted", "sent", "delivered", "read", "failed", "skipped")}
+    counts = {
+        s: int(by_status.get(s, 0))
+        for s in ("queued", "accepted", "sent", "delivered", "read", "failed", "skipped")
+    }
     return {
         "cycle": run.cycle,
         "state": run.state,

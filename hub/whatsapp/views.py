@@ -56,7 +56,9 @@ def record_consent(request: Request) -> dict[str, Any]:
     consent = reader.choice("consent", ("opted_in", "opted_out"))
     how = reader.choice("how", CONSENT_HOWS)
     source = reader.text("source", max_length=120)
-    numbers = reader.text_list("bills_for", required=False, max_items=25, max_length=12, pattern=CONSUMER_NUMBER)
+    numbers = reader.text_list(
+        "bills_for", required=False, max_items=25, max_length=12, pattern=CONSUMER_NUMBER
+    )
     reader.done()
     assert mobile is not None and consent is not None and how is not None and source is not None
     wa_id = wa_id_of(mobile)
@@ -144,8 +146,13 @@ def includeme(config: Configurator) -> None:
             "summary": f"Consumers' messages and message statuses ({SIGNATURE_HEADER}: sha256=HMAC-SHA256 "
             "of the raw body with the app secret)",
             "tags": tags,
-            "parameters": [{"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": text_schema(80)}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "parameters": [
+                {"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": text_schema(80)}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
             "responses": _json(
                 "taken: how many messages were new, repeated, limited; statuses recorded or stale",
                 {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -175,7 +182,11 @@ def includeme(config: Configurator) -> None:
                                 "consent": {"enum": ["opted_in", "opted_out"]},
                                 "how": {"enum": list(CONSENT_HOWS)},
                                 "source": text_schema(120),
-                                "bills_for": {"type": "array", "maxItems": 25, "items": text_schema(12, CONSUMER_NUMBER)},
+                                "bills_for": {
+                                    "type": "array",
+                                    "maxItems": 25,
+                                    "items": text_schema(12, CONSUMER_NUMBER),
+                                },
                             },
                         }
                     }

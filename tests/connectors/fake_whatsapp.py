@@ -24,7 +24,9 @@ PHONE_NUMBER_ID = "106540352242922"
 
 
 def _graph_error(status: int, code: int, message: str) -> FakeResponse:
-    return FakeResponse.json(status, {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbC"}})
+    return FakeResponse.json(
+        status, {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbC"}}
+    )
 
 
 @dataclass
@@ -59,12 +61,18 @@ class FakeGraph:
             return _graph_error(400, 100, "missing fields")
         media_id = str(900_000_000_000_000 + len(self.uploads) + 1)
         filename, content = fields["file"]
-        self.uploads[media_id] = {"filename": filename, "content": content, "type": fields["type"][1].decode()}
+        self.uploads[media_id] = {
+            "filename": filename,
+            "content": content,
+            "type": fields["type"][1].decode(),
+        }
         return FakeResponse.json(200, {"id": media_id})
 
     def _message(self, request: FakeRequest) -> FakeResponse:
         body = request.json()
-        if body.get("messaging_product") != "whatsapp" or not re.fullmatch(r"[0-9]{8,15}", str(body.get("to"))):
+        if body.get("messaging_product") != "whatsapp" or not re.fullmatch(
+            r"[0-9]{8,15}", str(body.get("to"))
+        ):
             return _graph_error(400, 100, "Invalid parameter")
         if body["to"] in self.not_on_whatsapp:
             return _graph_error(400, 131026, "Message undeliverable")

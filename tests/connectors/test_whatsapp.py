@@ -35,13 +35,25 @@ PDF = b"%PDF-1.7\n% bill\n" + bytes(range(256)) + b"\n%%EOF\n"
 
 
 @pytest.mark.parametrize(
-    "raw", ["+91 98765 43210", "+919876543210", "919876543210", "09876543210", "9876543210", "98765-43210", "(0)98765 43210"]
+    "raw",
+    [
+        "+91 98765 43210",
+        "+919876543210",
+        "919876543210",
+        "09876543210",
+        "9876543210",
+        "98765-43210",
+        "(0)98765 43210",
+    ],
 )
 def test_numbers_in_every_usual_spelling_are_one_wa_id(raw: str) -> None:
     assert normalise_wa_id(raw) == "919876543210"
 
 
-@pytest.mark.parametrize("raw", ["", "12345", "+14155550100", "5876543210", "९८७६५४३२१०", "98765４3210", "9876543210x", "919876543210 1"])
+@pytest.mark.parametrize(
+    "raw",
+    ["", "12345", "+14155550100", "5876543210", "९८७६५४३२१०", "98765４3210", "9876543210x", "919876543210 1"],
+)
 def test_other_numbers_are_refused(raw: str) -> None:
     with pytest.raises(ConnectorRejected) as err:
         normalise_wa_id(raw)
@@ -73,8 +85,20 @@ def test_webhooks_parse_into_incoming_messages_and_statuses() -> None:
                 "type": "interactive",
                 "interactive": {"type": "list_reply", "list_reply": {"id": "complaint", "title": "शिकायत"}},
             },
-            {"from": "919876543210", "id": "wamid.C", "timestamp": "1", "type": "button", "button": {"payload": "stop", "text": "Stop"}},
-            {"from": "919876543210", "id": "wamid.D", "timestamp": "1", "type": "image", "image": {"id": "5"}},
+            {
+                "from": "919876543210",
+                "id": "wamid.C",
+                "timestamp": "1",
+                "type": "button",
+                "button": {"payload": "stop", "text": "Stop"},
+            },
+            {
+                "from": "919876543210",
+                "id": "wamid.D",
+                "timestamp": "1",
+                "type": "image",
+                "image": {"id": "5"},
+            },
         ],
     )
     batch = parse_webhook(body)
@@ -92,7 +116,9 @@ def test_webhooks_parse_into_incoming_messages_and_statuses() -> None:
 
 
 def test_message_bodies_are_the_cloud_apis() -> None:
-    body = template_message("919876543210", "mpcz_monthly_bill", "hi", ["रमेश", "2026-11"], ("9001", "bill.pdf"), "hub-wa-1")
+    body = template_message(
+        "919876543210", "mpcz_monthly_bill", "hi", ["रमेश", "2026-11"], ("9001", "bill.pdf"), "hub-wa-1"
+    )
     assert body["type"] == "template" and body["biz_opaque_callback_data"] == "hub-wa-1"
     assert body["template"]["components"][0] == {
         "type": "header",
@@ -102,8 +128,12 @@ def test_message_bodies_are_the_cloud_apis() -> None:
     buttons = reply_message("919876543210", Reply("menu", buttons=(Choice("a", "A" * 30),)))
     assert buttons["interactive"]["action"]["buttons"][0]["reply"] == {"id": "a", "title": "A" * 20}
     listing = reply_message("919876543210", Reply("menu", rows=(Choice("r", "R", "d"),), list_button="चुनें"))
-    assert listing["interactive"]["action"]["sections"][0]["rows"] == [{"id": "r", "title": "R", "description": "d"}]
-    document = reply_message("919876543210", Reply("बिल", document=DocumentRef("bill", "1", "b.pdf")), media_id="77")
+    assert listing["interactive"]["action"]["sections"][0]["rows"] == [
+        {"id": "r", "title": "R", "description": "d"}
+    ]
+    document = reply_message(
+        "919876543210", Reply("बिल", document=DocumentRef("bill", "1", "b.pdf")), media_id="77"
+    )
     assert document["document"] == {"id": "77", "filename": "b.pdf", "caption": "बिल"}
     with pytest.raises(ValueError):
         reply_message("919876543210", Reply("x", document=DocumentRef("bill", "1", "b.pdf")))
@@ -155,26 +185,45 @@ def graph() -> Iterator[tuple[FakeServer, FakeGraph]]:
 
 def client_for(server: FakeServer, token: str = TOKEN) -> CloudWhatsApp:
     return CloudWhatsApp.from_context(
-        http_context("whatsapp", server.url, access_token=token, api_version=VERSION, phone_number_id=PHONE_NUMBER_ID)
+        http_context(
+            "whatsapp", server.url, access_token=token, api_version=VERSION, phone_number_id=PHONE_NUMBER_ID
+        )
     )
 
 
-def test_client_uploads_the_bill_once_and_sends_it_in_a_template_header(graph: tuple[FakeServer, FakeGraph]) -> None:
+def test_client_uploads_the_bill_once_and_sends_it_in_a_template_header(
+    graph: tuple[FakeServer, FakeGraph],
+) -> None:
     server, fake = graph
     wa = client_for(server)
     assert IWhatsApp.providedBy(wa)
     media_id = wa.upload_media(PDF, "application/pdf", "bill-1019990000021-2026-11.pdf")
-    assert fake.uploads[media_id] == {"filename": "bill-1019990000021-2026-11.pdf", "content": PDF, "type": "application/pdf"}
-    body = template_message("919876543210", "mpcz_monthly_bill", "hi", ["सुनीता", "₹4,572.50"], (media_id, "bill.pdf"))
+    assert fake.uploads[media_id] == {
+        "filename": "bill-1019990000021-2026-11.pdf",
+        "content": PDF,
+        "type": "application/pdf",
+    }
+    body = template_message(
+        "919876543210", "mpcz_monthly_bill", "hi", ["सुनीता", "₹4,572.50"], (media_id, "bill.pdf")
+    )
     wamid = wa.send("919876543210", body, "hub-wa-17")
     assert wamid.startswith("wamid.")
     sent = fake.messages[0]
     assert sent["template"]["components"][0]["parameters"][0]["document"]["id"] == media_id
     assert sent["template"]["components"][1]["parameters"][0]["text"] == "सुनीता"
     assert sent["biz_opaque_callback_data"] == "hub-wa-17"
-    assert [r.path for r in server.requests] == [f"/{VERSION}/{PHONE_NUMBER_ID}/media", f"/{VERSION}/{PHONE_NUMBER_ID}/messages"]
-    wa.send("919876543210", reply_message("919876543210", Reply("बिल", document=DocumentRef("bill", "1", "b.pdf")), media_id), "hub-wa-18")
-    wa.send("919876543210", reply_message("919876543210", Reply("menu", buttons=(Choice("a", "A"),))), "hub-wa-19")
+    assert [r.path for r in server.requests] == [
+        f"/{VERSION}/{PHONE_NUMBER_ID}/media",
+        f"/{VERSION}/{PHONE_NUMBER_ID}/messages",
+    ]
+    wa.send(
+        "919876543210",
+        reply_message("919876543210", Reply("बिल", document=DocumentRef("bill", "1", "b.pdf")), media_id),
+        "hub-wa-18",
+    )
+    wa.send(
+        "919876543210", reply_message("919876543210", Reply("menu", buttons=(Choice("a", "A"),))), "hub-wa-19"
+    )
     assert [m["type"] for m in fake.messages] == ["template", "document", "interactive"]
     wa.heartbeat()
 
@@ -182,13 +231,19 @@ def test_client_uploads_the_bill_once_and_sends_it_in_a_template_header(graph: t
 def test_client_maps_graph_errors(graph: tuple[FakeServer, FakeGraph]) -> None:
     server, fake = graph
     with pytest.raises(ConnectorUnavailable):  # our token is wrong: nothing will work until fixed
-        client_for(server, token="expired").send("919876543210", template_message("919876543210", "t", "hi", []), "k")
+        client_for(server, token="expired").send(
+            "919876543210", template_message("919876543210", "t", "hi", []), "k"
+        )
     fake.not_on_whatsapp.add("919876543211")
     with pytest.raises(ConnectorRejected) as err:
         client_for(server).send("919876543211", template_message("919876543211", "t", "hi", []), "k")
     assert err.value.code == "whatsapp_rejected"
     with pytest.raises(ConnectorRejected):
-        client_for(server).send("919876543210", reply_message("919876543210", Reply("x", document=DocumentRef("b", "1", "b.pdf")), "404"), "k")
+        client_for(server).send(
+            "919876543210",
+            reply_message("919876543210", Reply("x", document=DocumentRef("b", "1", "b.pdf")), "404"),
+            "k",
+        )
 
 
 @pytest.mark.parametrize("mode", FAILURE_MODES)
@@ -213,9 +268,15 @@ def test_client_failures_are_unavailable(graph: tuple[FakeServer, FakeGraph], mo
 def test_client_refuses_bad_settings_and_garbage_answers(graph: tuple[FakeServer, FakeGraph]) -> None:
     server, _ = graph
     with pytest.raises(ValueError):
-        CloudWhatsApp.from_context(http_context("whatsapp", server.url, access_token=TOKEN, api_version="21", phone_number_id=PHONE_NUMBER_ID))
+        CloudWhatsApp.from_context(
+            http_context(
+                "whatsapp", server.url, access_token=TOKEN, api_version="21", phone_number_id=PHONE_NUMBER_ID
+            )
+        )
     with pytest.raises(ValueError):
-        CloudWhatsApp.from_context(http_context("whatsapp", server.url, access_token=TOKEN, phone_number_id="abc"))
+        CloudWhatsApp.from_context(
+            http_context("whatsapp", server.url, access_token=TOKEN, phone_number_id="abc")
+        )
     from tests.connectors.fakehttp import FakeResponse
 
     server.handler = lambda request: FakeResponse.json(200, {"messages": [{"id": "<script>"}]})

@@ -76,7 +76,9 @@ class Channel:
         self.engine = engine
         self.wa = wa
 
-    def post(self, body: bytes, secret: str = APP_SECRET, status: int = 200, signature: str | None = None) -> Any:
+    def post(
+        self, body: bytes, secret: str = APP_SECRET, status: int = 200, signature: str | None = None
+    ) -> Any:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature or sign(secret, body)}
         return self.app.post("/whatsapp/webhook", body, headers=headers, status=status)
 

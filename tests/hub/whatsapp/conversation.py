@@ -27,5 +27,8 @@ def converse(registry: Any, incoming: Incoming) -> list[Reply]:
         return [Reply("और विकल्प / More", rows=rows, list_button="चुनें / Choose")]
     return [
         Reply(f"नमस्ते / Hello: {incoming.text or ''}"[:200]),
-        Reply("क्या चाहिए? / What do you need?", buttons=(Choice("bill", "बिल / Bill"), Choice("more", "और / More"))),
+        Reply(
+            "क्या चाहिए? / What do you need?",
+            buttons=(Choice("bill", "बिल / Bill"), Choice("more", "और / More")),
+        ),
     ]

@@ -91,7 +91,9 @@ def test_a_cycle_goes_to_every_opted_in_consumer_once_through_stops_and_a_lost_r
     rows = _bill_rows(channel)
     assert sorted(r.consumer_number for r in rows) == sorted(expected)
     with Session(channel.engine) as session:
-        outbox = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.send"))
+        outbox = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.send")
+        )
         rendered_before = session.scalar(select(func.count()).select_from(IssuedDocument))
     assert outbox == len(expected)
     assert rendered_before == 0  # nothing rendered at hand-off

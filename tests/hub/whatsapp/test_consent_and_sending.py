@@ -32,13 +32,17 @@ def _sms_to(channel: Channel, mobile: str) -> list[str]:
     return [m.text for m in sms.messages_to(mobile)]
 
 
-def _notice(channel: Channel, mobile: str, key: str, text: str = "Supply off 10-12 on feeder F-7") -> dict[str, Any]:
+def _notice(
+    channel: Channel, mobile: str, key: str, text: str = "Supply off 10-12 on feeder F-7"
+) -> dict[str, Any]:
     registry = channel.app.app.registry
     with unit_of_work(registry) as session:
         return send_template(session, registry, mobile, "notice", [text], key)
 
 
-def test_consent_is_kept_with_its_evidence_whatever_way_the_number_is_written(channel: Channel, live_client: Any) -> None:
+def test_consent_is_kept_with_its_evidence_whatever_way_the_number_is_written(
+    channel: Channel, live_client: Any
+) -> None:
     headers = live_client(["whatsapp:consent", "whatsapp:read"])["headers"]
     for spelling in ("+91 99990 00021", "09999000021", "9999000021", "91-9999-000021"):
         answer = _consent(
@@ -48,7 +52,12 @@ def test_consent_is_kept_with_its_evidence_whatever_way_the_number_is_written(ch
         assert answer["consent"] == "opted_in" and answer["how"] == "portal"
         assert answer["source"] == "portal-session-81f2" and answer["consent_at"]
     answer = _consent(
-        channel, headers, mobile="9999000021", consent="opted_in", how="office_form", source="DC-0101/2026/77",
+        channel,
+        headers,
+        mobile="9999000021",
+        consent="opted_in",
+        how="office_form",
+        source="DC-0101/2026/77",
         bills_for=list(DUES.consumer_numbers),
     ).json
     assert answer["bills_for"] == sorted(DUES.consumer_numbers)
@@ -61,26 +70,46 @@ def test_consent_is_kept_with_its_evidence_whatever_way_the_number_is_written(ch
     assert actions == ["whatsapp.opted_in"] * 5
     # Another consumer's connection is never subscribed to this number.
     refused = _consent(
-        channel, headers, status=403, mobile="9999000021", consent="opted_in", how="portal", source="s",
+        channel,
+        headers,
+        status=403,
+        mobile="9999000021",
+        consent="opted_in",
+        how="portal",
+        source="s",
         bills_for=list(CLEAN.consumer_numbers),
     )
     assert refused.json["code"] == "connection_not_yours"
-    for odd in ("12345", "+1 415 555 0100", "९९९९०००२१", "99990000２１", "5999000021", "", "+91 99990 00021 1"):
+    for odd in (
+        "12345",
+        "+1 415 555 0100",
+        "९९९९०००२१",
+        "99990000２１",
+        "5999000021",
+        "",
+        "+91 99990 00021 1",
+    ):
         bad = _consent(channel, headers, status=400, mobile=odd, consent="opted_in", how="portal", source="s")
         assert bad.json["code"] == "validation_failed"
-    bad = _consent(channel, headers, status=400, mobile="9999000021", consent="maybe", how="portal", source="s")
+    bad = _consent(
+        channel, headers, status=400, mobile="9999000021", consent="maybe", how="portal", source="s"
+    )
     assert bad.json["errors"][0]["field"] == "consent"
     channel.app.post_json("/api/v1/whatsapp/consents", {}, status=401)
     reader = live_client(["whatsapp:read"])["headers"]
     _consent(channel, reader, status=403, mobile="9999000021", consent="opted_out", how="portal", source="s")
 
 
-def test_nothing_goes_by_whatsapp_to_a_number_not_opted_in_or_opted_out(channel: Channel, live_client: Any) -> None:
+def test_nothing_goes_by_whatsapp_to_a_number_not_opted_in_or_opted_out(
+    channel: Channel, live_client: Any
+) -> None:
     headers = live_client(["whatsapp:consent"])["headers"]
     assert _notice(channel, "9999000011", "outage:1:a")["channel"] == "sms"
     _consent(channel, headers, mobile="9999000011", consent="opted_in", how="app", source="app-42")
     assert _notice(channel, "9999000011", "outage:1:b")["channel"] == "whatsapp"
-    _consent(channel, headers, mobile="9999000011", consent="opted_out", how="call_centre", source="1912-T-88")
+    _consent(
+        channel, headers, mobile="9999000011", consent="opted_out", how="call_centre", source="1912-T-88"
+    )
     assert _notice(channel, "9999000011", "outage:1:c")["channel"] == "sms"
     assert _notice(channel, "9999000011", "outage:1:c")["channel"] == "none"  # same key: nothing new
     channel.work()
@@ -89,7 +118,9 @@ def test_nothing_goes_by_whatsapp_to_a_number_not_opted_in_or_opted_out(channel:
     assert _sms_to(channel, "9999000011") == ["Supply off 10-12 on feeder F-7"] * 3
 
 
-def test_stop_opts_out_with_the_message_as_evidence_and_start_opts_back_in(channel: Channel, live_client: Any) -> None:
+def test_stop_opts_out_with_the_message_as_evidence_and_start_opts_back_in(
+    channel: Channel, live_client: Any
+) -> None:
     headers = live_client(["whatsapp:consent"])["headers"]
     _consent(channel, headers, mobile="9999000031", consent="opted_in", how="portal", source="p")
     channel.say("919999000031", "  STOP ")
@@ -134,7 +165,9 @@ def test_replies_in_every_shape_go_inside_the_window_only(channel: Channel) -> N
     # Past the 24-hour window no reply is sent, even to an answer the chatbot gave.
     with channel.engine.begin() as conn:
         conn.execute(
-            update(WhatsAppNumber).where(WhatsAppNumber.wa_id == wa_id).values(last_inbound_at=utcnow() - timedelta(hours=25))
+            update(WhatsAppNumber)
+            .where(WhatsAppNumber.wa_id == wa_id)
+            .values(last_inbound_at=utcnow() - timedelta(hours=25))
         )
     registry = channel.app.app.registry
     with unit_of_work(registry) as session:
@@ -177,7 +210,9 @@ def test_failed_or_undelivered_whatsapp_falls_back_to_sms_once(channel: Channel,
     assert rows["919999000031"].status == "sent"
 
 
-def test_statuses_out_of_order_and_for_unknown_messages_are_harmless(channel: Channel, live_client: Any) -> None:
+def test_statuses_out_of_order_and_for_unknown_messages_are_harmless(
+    channel: Channel, live_client: Any
+) -> None:
     from datetime import UTC, datetime
 
     from connectors.whatsapp.wire import status_entry, status_webhook

@@ -50,9 +50,13 @@ def test_the_handshake_echoes_the_challenge_only_for_our_token(channel: Channel)
     assert "<script>" not in bad.text
 
 
-def test_unsigned_resigned_and_reserialised_webhooks_are_refused_before_anything_is_read(channel: Channel) -> None:
+def test_unsigned_resigned_and_reserialised_webhooks_are_refused_before_anything_is_read(
+    channel: Channel,
+) -> None:
     body = message_webhook(PHONE_NUMBER_ID, [text_entry(NUMBER, wamid(), "hello", datetime.now(UTC))])
-    unsigned = channel.app.post("/whatsapp/webhook", body, headers={"Content-Type": "application/json"}, status=401)
+    unsigned = channel.app.post(
+        "/whatsapp/webhook", body, headers={"Content-Type": "application/json"}, status=401
+    )
     assert unsigned.json["code"] == "whatsapp_signature_invalid"
     assert unsigned.content_type == "application/problem+json"
     channel.post(body, secret="another-apps-secret", status=401)
@@ -84,7 +88,10 @@ def test_malformed_payloads_get_a_clear_400_never_a_500(channel: Channel) -> Non
         (message_webhook(PHONE_NUMBER_ID, [{**good, "timestamp": 1749416383}]), "timestamp"),
         (message_webhook(PHONE_NUMBER_ID, [{**good, "id": ""}]), "id"),
         (message_webhook(PHONE_NUMBER_ID, [{**good, "text": {"body": None}}]), "text"),
-        (message_webhook(PHONE_NUMBER_ID, [{**good, "type": "interactive", "interactive": "x"}]), "interactive"),
+        (
+            message_webhook(PHONE_NUMBER_ID, [{**good, "type": "interactive", "interactive": "x"}]),
+            "interactive",
+        ),
         (message_webhook(PHONE_NUMBER_ID, [{**good, "id": "x" * 300}]), "id"),
     ]
     for body, where in cases:
@@ -102,10 +109,28 @@ def test_unknown_types_stickers_and_voice_notes_reach_the_chatbot_as_what_they_a
     conversation.SEEN.clear()
     now = str(int(datetime.now(UTC).timestamp()))
     entries = [
-        {"from": NUMBER, "id": wamid(), "timestamp": now, "type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}},
-        {"from": NUMBER, "id": wamid(), "timestamp": now, "type": "audio", "audio": {"id": "2", "voice": True}},
+        {
+            "from": NUMBER,
+            "id": wamid(),
+            "timestamp": now,
+            "type": "sticker",
+            "sticker": {"id": "1", "mime_type": "image/webp"},
+        },
+        {
+            "from": NUMBER,
+            "id": wamid(),
+            "timestamp": now,
+            "type": "audio",
+            "audio": {"id": "2", "voice": True},
+        },
         {"from": NUMBER, "id": wamid(), "timestamp": now, "type": "hologram", "hologram": {}},
-        {"from": NUMBER, "id": wamid(), "timestamp": now, "type": "unsupported", "errors": [{"code": 131051}]},
+        {
+            "from": NUMBER,
+            "id": wamid(),
+            "timestamp": now,
+            "type": "unsupported",
+            "errors": [{"code": 131051}],
+        },
     ]
     assert channel.post(message_webhook(PHONE_NUMBER_ID, entries)).json["messages"] == 4
     channel.work()
@@ -137,5 +162,7 @@ def test_a_flood_from_one_number_is_limited_and_others_still_answered(channel: C
     assert outcome["messages"] == 20 and outcome["limited"] == 30
     assert channel.say(other, "hello").json["messages"] == 1
     with channel.engine.connect() as conn:
-        queued = conn.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.inbound"))
+        queued = conn.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.inbound")
+        )
     assert queued == 21
