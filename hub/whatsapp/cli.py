@@ -8,11 +8,11 @@ import sys
 from typing import Any
 
 
-def _app_registry(settings: dict[str, Any]) -> Any:
-    """The registry of a hub built from the ini (the run needs its services and the queue)."""
-    from hub import main
+def _app_registry(args: argparse.Namespace) -> Any:
+    """The registry of the hub the ini describes (the run needs its services and the queue)."""
+    from pyramid.paster import get_app
 
-    return main({}, **settings).registry
+    return get_app(args.ini, "main").registry
 
 
 def cmd_run_start(settings: dict[str, Any], args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def cmd_run_start(settings: dict[str, Any], args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hub-admin: {exc}", file=sys.stderr)
         return 2
-    registry = _app_registry(settings)
+    registry = _app_registry(args)
     with unit_of_work(registry) as session:
         start_run(session, args.cycle)
     if args.here:
@@ -97,7 +97,7 @@ def cmd_fallback(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from hub.lookup import process_service
     from hub.whatsapp.service import WhatsAppService
 
-    registry = _app_registry(settings)
+    registry = _app_registry(args)
     service: WhatsAppService = process_service(registry, WhatsAppService)
     print(json.dumps({"fell_back": service.fallback_job()}))
     return 0
