@@ -17,6 +17,7 @@ the worker asks the chatbot (:func:`converse`) and sends its replies.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -463,10 +464,23 @@ _INBOUND = cast(Table, WhatsAppInbound.__table__)
 _NUMBERS = cast(Table, WhatsAppNumber.__table__)
 
 
-def _upsert(session: Session, model: Any) -> Any:
-    """INSERT ... ON CONFLICT of this session's database (SQLite and PostgreSQL alike)."""
-    dialect = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return dialect(model)
+@functools.cache
+def _webhook_statements(dialect: str) -> tuple[Any, Any]:
+    """Built once per database kind (building an INSERT ... ON CONFLICT costs more than running it):
+    store a message unless its wamid is known; open or move the number's window forward."""
+    insert_of = pg_insert if dialect == "postgresql" else sqlite_insert
+    store_message = (
+        insert_of(_INBOUND).on_conflict_do_nothing(index_elements=["message_id"]).returning(_INBOUND.c.id)
+    )
+    number = insert_of(_NUMBERS)
+    open_window = number.on_conflict_do_update(
+        index_elements=["wa_id"],
+        set_={"last_inbound_at": number.excluded.last_inbound_at},
+        where=or_(
+            _NUMBERS.c.last_inbound_at.is_(None), _NUMBERS.c.last_inbound_at < number.excluded.last_inbound_at
+        ),
+    )
+    return store_message, open_window
 
 
 def _keyword(text: str | None) -> str:
@@ -536,38 +550,28 @@ class WhatsAppService:
             return
         # One statement decides a repeated delivery, also one arriving at the same instant
         # through another process: the wamid is unique.
-        inbound_id = session.execute(
-            _upsert(session, WhatsAppInbound)
-            .values(
-                message_id=incoming.message_id,
-                wa_id=incoming.wa_id,
-                kind=incoming.kind.value,
-                text=incoming.text,
-                choice_id=incoming.choice_id,
-                sent_at=incoming.sent_at,
-                received_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(_INBOUND.c.id)
+        store_message, open_window = _webhook_statements(session.get_bind().dialect.name)
+        connection = session.connection()
+        inbound_id = connection.execute(
+            store_message,
+            {
+                "message_id": incoming.message_id,
+                "wa_id": incoming.wa_id,
+                "kind": incoming.kind.value,
+                "text": incoming.text,
+                "choice_id": incoming.choice_id,
+                "sent_at": incoming.sent_at,
+                "received_at": now,
+            },
         ).scalar()
         if inbound_id is None:
             outcome.duplicates += 1
             return
         mark_written(session)
         # The window opens at the consumer's latest message (deliveries come out of order).
-        seen = min(incoming.sent_at, now)
-        statement = _upsert(session, WhatsAppNumber).values(
-            wa_id=incoming.wa_id, consent="none", last_inbound_at=seen
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["wa_id"],
-                set_={"last_inbound_at": statement.excluded.last_inbound_at},
-                where=or_(
-                    _NUMBERS.c.last_inbound_at.is_(None),
-                    _NUMBERS.c.last_inbound_at < statement.excluded.last_inbound_at,
-                ),
-            )
+        connection.execute(
+            open_window,
+            {"wa_id": incoming.wa_id, "consent": "none", "last_inbound_at": min(incoming.sent_at, now)},
         )
         word = _keyword(incoming.text) if incoming.kind in (IncomingKind.TEXT, IncomingKind.BUTTON) else ""
         if word in STOP_WORDS:
