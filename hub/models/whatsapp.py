@@ -118,6 +118,8 @@ class WhatsAppBillRun(Base):
     state: Mapped[str] = mapped_column(String(10))  # running | stopped | done
     cursor: Mapped[str] = mapped_column(String(12))
     handed_off: Mapped[int] = mapped_column(Integer)
+    # Opted-in subscriptions when the run was started or last resumed (counted once, not per page).
+    eligible: Mapped[int] = mapped_column(Integer)
     # Business-initiated messages handed off in the tier's current day (from day_started_at).
     day_count: Mapped[int] = mapped_column(Integer)
     day_started_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -857,6 +857,7 @@ def start_run(session: Session, cycle: str) -> WhatsAppBillRun:
             state="running",
             cursor="",
             handed_off=0,
+            eligible=eligible_count(session),
             day_count=0,
             day_started_at=now,
             started_at=now,
@@ -865,6 +866,7 @@ def start_run(session: Session, cycle: str) -> WhatsAppBillRun:
         session.add(run)
     elif run.state == "stopped":
         run.state, run.updated_at = "running", now
+        run.eligible = eligible_count(session)
     session.flush()
     return run
 
@@ -922,13 +924,13 @@ def run_bill_cycle(
     settings = service.settings
     started = time.monotonic()
     handed_now = pages = 0
-    state, handed_off = "running", 0
+    state, handed_off, eligible = "running", 0, 0
     while True:
         with unit_of_work(registry) as session:
             run = session.get(WhatsAppBillRun, cycle, with_for_update=True)
             if run is None:
                 raise ValueError(f"no bill run for {cycle}")
-            state, handed_off = run.state, run.handed_off
+            state, handed_off, eligible = run.state, run.handed_off, run.eligible
             if run.state != "running":
                 break
             now = utcnow()
@@ -984,8 +986,6 @@ def run_bill_cycle(
             sleep(ahead)  # the number's throughput: never faster, also across turns of the job
         if max_seconds is not None and time.monotonic() - started >= max_seconds:
             break
-    with unit_of_work(registry) as session:
-        eligible = eligible_count(session)
     return RunProgress(cycle, state, handed_off, eligible, handed_now)
 
 
@@ -1017,7 +1017,7 @@ def run_report(session: Session, cycle: str) -> dict[str, Any] | None:
         "cycle": run.cycle,
         "state": run.state,
         "handed_off": run.handed_off,
-        "eligible": eligible_count(session),
+        "eligible": run.eligible,
         "started_at": run.started_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,

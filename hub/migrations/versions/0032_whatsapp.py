@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(10), nullable=False),
         sa.Column("cursor", sa.String(12), nullable=False),
         sa.Column("handed_off", sa.Integer(), nullable=False),
+        sa.Column("eligible", sa.Integer(), nullable=False),
         sa.Column("day_count", sa.Integer(), nullable=False),
         sa.Column("day_started_at", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
