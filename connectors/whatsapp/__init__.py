@@ -32,27 +32,26 @@ from typing import Any
 from zope.interface import Attribute, Interface
 
 from connectors.errors import ConnectorRejected
+from connectors.sms import normalise_mobile
 
 SYSTEM = "whatsapp"
-
-_INDIAN_MOBILE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})$")
 
 
 def normalise_wa_id(number: str) -> str:
     """The WhatsApp id (``91`` + ten digits) of an Indian mobile in any usual spelling.
 
-    ``+91 98765 43210``, ``098765-43210``, ``9876543210`` and ``919876543210`` are one number.
-    Raises ConnectorRejected (``whatsapp_bad_number``) for anything else: a foreign number
-    cannot hold an Indian connection, and guessing would send a bill to a stranger.
+    ``+91 98765 43210``, ``(0)98765-43210``, ``9876543210`` and ``919876543210`` are one number
+    (the SMS connector's :func:`~connectors.sms.normalise_mobile` reads it). Raises
+    ConnectorRejected (``whatsapp_bad_number``) for anything else, Devanagari or full-width
+    digits included: a foreign number cannot hold an Indian connection, and guessing would send
+    a bill to a stranger.
     """
-    cleaned = re.sub(r"[\s\-().]", "", number or "")
-    if not cleaned.isascii():
-        # Devanagari or full-width digits are digits to str.isdigit(): refused, never converted.
-        raise ConnectorRejected("not an Indian mobile number", system=SYSTEM, code="whatsapp_bad_number")
-    match = _INDIAN_MOBILE.match(cleaned)
-    if not match:
-        raise ConnectorRejected("not an Indian mobile number", system=SYSTEM, code="whatsapp_bad_number")
-    return "91" + match.group(1)
+    try:
+        return "91" + normalise_mobile(re.sub(r"[().]", "", number or ""))
+    except ConnectorRejected:
+        raise ConnectorRejected(
+            "not an Indian mobile number", system=SYSTEM, code="whatsapp_bad_number"
+        ) from None
 
 
 class IWhatsApp(Interface):
