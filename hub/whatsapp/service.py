@@ -550,7 +550,7 @@ class WhatsAppService:
             return
         # One statement decides a repeated delivery, also one arriving at the same instant
         # through another process: the wamid is unique.
-        store_message, open_window = _webhook_statements(session.get_bind().dialect.name)
+        store_message = _webhook_statements(session.get_bind().dialect.name)[0]
         connection = session.connection()
         inbound_id = connection.execute(
             store_message,
@@ -568,11 +568,6 @@ class WhatsAppService:
             outcome.duplicates += 1
             return
         mark_written(session)
-        # The window opens at the consumer's latest message (deliveries come out of order).
-        connection.execute(
-            open_window,
-            {"wa_id": incoming.wa_id, "consent": "none", "last_inbound_at": min(incoming.sent_at, now)},
-        )
         word = _keyword(incoming.text) if incoming.kind in (IncomingKind.TEXT, IncomingKind.BUTTON) else ""
         if word in STOP_WORDS:
             set_consent(
@@ -603,6 +598,14 @@ class WhatsAppService:
             row = session.get(WhatsAppInbound, inbound_id)
             if row is None or row.handled_at is not None:
                 return
+            # The customer-service window opens at the consumer's latest message (deliveries come
+            # late and out of order). Here, not in the webhook: the platform's call stays short,
+            # and no reply to this message can go before this commits.
+            open_window = _webhook_statements(session.get_bind().dialect.name)[1]
+            session.connection().execute(
+                open_window,
+                {"wa_id": row.wa_id, "consent": "none", "last_inbound_at": min(row.sent_at, row.received_at)},
+            )
             incoming = Incoming(
                 wa_id=row.wa_id,
                 message_id=row.message_id,
