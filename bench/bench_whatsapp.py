@@ -251,7 +251,7 @@ def _bill_run(args: argparse.Namespace, extra: dict[str, str]) -> Figure:
                 text(
                     "SELECT (SELECT COUNT(*) FROM whatsapp_outbound WHERE cycle = :c), "
                     "(SELECT COUNT(DISTINCT consumer_number) FROM whatsapp_outbound WHERE cycle = :c), "
-                    "(SELECT COUNT(*) FROM outbox_messages WHERE kind = 'whatsapp.send'), "
+                    "(SELECT COUNT(*) FROM outbox_messages WHERE kind = 'whatsapp.bill'), "
                     "(SELECT handed_off FROM whatsapp_bill_runs WHERE cycle = :c)"
                 ),
                 {"c": CYCLE},

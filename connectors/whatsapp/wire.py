@@ -32,6 +32,9 @@ STATUSES = ("sent", "delivered", "read", "failed")
 MAX_TEXT = 4096
 _WA_ID = re.compile(r"^[0-9]{6,20}$")
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+# Message ids and choice ids: printable ASCII, no spaces (a wamid is base64 after "wamid.").
+_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
+_CHOICE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 _KINDS = {kind.value: kind for kind in IncomingKind}
 
 
@@ -173,11 +176,25 @@ def _need(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def _text(value: Any, where: str, limit: int = 256) -> str:
-    text = _need(value, str, where)
-    if not text or len(text) > limit:
-        raise MalformedWebhook(f"{where}: 1-{limit} characters")
-    return text
+def _choice(value: Any, where: str) -> str:
+    """The id of a tapped button or row: the hub's own ids, or a template button's payload
+    (which may hold spaces); never control characters."""
+    raw = _need(value, str, where)
+    if not _CHOICE.match(raw):
+        raise MalformedWebhook(f"{where}: 1-256 characters, no control characters")
+    return raw
+
+
+def _token(value: Any, where: str) -> str:
+    raw = _need(value, str, where)
+    if not _ID.match(raw):
+        raise MalformedWebhook(f"{where}: 1-256 printable ASCII characters without spaces")
+    return raw
+
+
+def _clean(text: str, limit: int) -> str:
+    """A consumer's text as the hub keeps it: NUL removed (no database stores it), capped."""
+    return text.replace("\x00", "")[:limit]
 
 
 def _when(value: Any, where: str) -> datetime:
@@ -197,14 +214,14 @@ def _wa_id(value: Any, where: str) -> str:
 def _incoming(raw: Any, where: str) -> Incoming:
     message = _need(raw, dict, where)
     wa_id = _wa_id(message.get("from"), where + ".from")
-    message_id = _text(message.get("id"), where + ".id")
+    message_id = _token(message.get("id"), where + ".id")
     sent_at = _when(message.get("timestamp"), where + ".timestamp")
     kind = _KINDS.get(str(message.get("type")), IncomingKind.OTHER)
     text: str | None = None
     choice: str | None = None
     if kind is IncomingKind.TEXT:
         text = _need(_need(message.get("text"), dict, where + ".text").get("body"), str, where + ".text.body")
-        text = text[:MAX_TEXT]
+        text = _clean(text, MAX_TEXT)
     elif kind is IncomingKind.INTERACTIVE:
         inner = _need(message.get("interactive"), dict, where + ".interactive")
         reply = inner.get("button_reply") or inner.get("list_reply")
@@ -212,12 +229,12 @@ def _incoming(raw: Any, where: str) -> Incoming:
             kind = IncomingKind.OTHER  # nfm_reply (flows) and the like: not something the hub offered
         else:
             reply = _need(reply, dict, where + ".interactive reply")
-            choice = _text(reply.get("id"), where + ".interactive reply.id")
-            text = _need(reply.get("title", ""), str, where + ".interactive reply.title")[:100]
+            choice = _choice(reply.get("id"), where + ".interactive reply.id")
+            text = _clean(_need(reply.get("title", ""), str, where + ".interactive reply.title"), 100)
     elif kind is IncomingKind.BUTTON:
         button = _need(message.get("button"), dict, where + ".button")
-        choice = _text(button.get("payload"), where + ".button.payload")
-        text = _need(button.get("text", ""), str, where + ".button.text")[:100]
+        choice = _choice(button.get("payload"), where + ".button.payload")
+        text = _clean(_need(button.get("text", ""), str, where + ".button.text"), 100)
     return Incoming(
         wa_id=wa_id, message_id=message_id, kind=kind, sent_at=sent_at, text=text, choice_id=choice
     )
@@ -236,7 +253,7 @@ def _status(raw: Any, where: str) -> StatusEvent:
         error_code = code if isinstance(code, int) and not isinstance(code, bool) else None
     callback = entry.get("biz_opaque_callback_data")
     return StatusEvent(
-        message_id=_text(entry.get("id"), where + ".id"),
+        message_id=_token(entry.get("id"), where + ".id"),
         status=status,
         at=_when(entry.get("timestamp"), where + ".timestamp"),
         recipient_id=_wa_id(entry.get("recipient_id"), where + ".recipient_id"),

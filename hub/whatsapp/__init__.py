@@ -5,8 +5,9 @@
 * the webhook ``/whatsapp/webhook`` (GET handshake, POST signed messages and statuses);
 * REST ``recordWhatsAppConsent``, ``getWhatsAppConsent`` (scopes ``whatsapp:consent`` /
   ``whatsapp:read``) and ``getWhatsAppBillRun``;
-* outbox kinds ``whatsapp.send`` (one message to the API) and ``whatsapp.inbound`` (the
-  chatbot's replies to one message);
+* outbox kinds ``whatsapp.send`` (one message to the API), ``whatsapp.bill`` (a monthly bill:
+  the same, behind every other kind) and ``whatsapp.inbound`` (the chatbot's replies to one
+  message);
 * periodic jobs ``whatsapp.bill_run`` (goes on with running bill runs) and
   ``whatsapp.fallback`` (SMS for what failed or was not delivered in time);
 * the console page ``/console/whatsapp`` (bill runs' progress and report).
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from hub.whatsapp.service import INBOUND_KIND, SEND_KIND, WhatsAppService, WhatsAppSettings
+from hub.outbox import BACKGROUND
+from hub.whatsapp.service import BILL_KIND, INBOUND_KIND, SEND_KIND, WhatsAppService, WhatsAppSettings
 
 BILL_RUN_JOB = "whatsapp.bill_run"
 FALLBACK_JOB = "whatsapp.fallback"
@@ -31,6 +33,7 @@ def includeme(config: Configurator) -> None:
     service = WhatsAppService(config.registry, settings)
     config.register_service(service, WhatsAppService)
     config.add_outbox_handler(SEND_KIND, service.deliver)  # type: ignore[attr-defined]
+    config.add_outbox_handler(BILL_KIND, service.deliver, priority=BACKGROUND)  # type: ignore[attr-defined]
     config.add_outbox_handler(INBOUND_KIND, service.handle_inbound)  # type: ignore[attr-defined]
     config.add_periodic_job(BILL_RUN_JOB, float(settings.run_interval_seconds), service.bill_run_job)  # type: ignore[attr-defined]
     config.add_periodic_job(FALLBACK_JOB, float(settings.fallback_interval_seconds), service.fallback_job)  # type: ignore[attr-defined]

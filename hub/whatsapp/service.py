@@ -64,6 +64,9 @@ from hub.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 SEND_KIND = "whatsapp.send"
+# The monthly bills: sent by the same handler, behind every other message (a million of them must
+# not stand in front of a payment's posting or a chatbot's reply).
+BILL_KIND = "whatsapp.bill"
 INBOUND_KIND = "whatsapp.inbound"
 BILL_TEMPLATE = "bill"
 WINDOW = timedelta(hours=24)
@@ -974,7 +977,7 @@ def run_bill_cycle(
                 ],
             )
             for outbound_id in ids:
-                enqueue(session, SEND_KIND, {"outbound_id": outbound_id})
+                enqueue(session, BILL_KIND, {"outbound_id": outbound_id})
             run.cursor = page[-1][0]
             run.handed_off += len(ids)
             run.day_count += len(ids)
@@ -1041,6 +1044,7 @@ def list_runs(session: Session) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "BILL_KIND",
     "BILL_TEMPLATE",
     "INBOUND_KIND",
     "SEND_KIND",

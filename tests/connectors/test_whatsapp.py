@@ -285,3 +285,21 @@ def test_client_refuses_bad_settings_and_garbage_answers(graph: tuple[FakeServer
     server.handler = lambda request: FakeResponse.json(200, {"id": "not-a-number"})
     with pytest.raises(ConnectorUnavailable):
         client_for(server).upload_media(PDF, "application/pdf", "b.pdf")
+
+
+def test_template_button_payloads_may_hold_spaces_but_no_control_characters() -> None:
+    def button(payload: str) -> bytes:
+        entry = {
+            "from": "919876543210",
+            "id": "wamid.E",
+            "timestamp": "1",
+            "type": "button",
+            "button": {"payload": payload, "text": "Stop"},
+        }
+        return message_webhook(PHONE_NUMBER_ID, [entry])
+
+    assert parse_webhook(button("Stop promotions")).messages[0].choice_id == "Stop promotions"
+    assert parse_webhook(button("बंद करें")).messages[0].choice_id == "बंद करें"
+    for bad in ("stop\u0007", "", "x" * 257):
+        with pytest.raises(MalformedWebhook, match="button.payload"):
+            parse_webhook(button(bad))

@@ -92,7 +92,7 @@ def test_a_cycle_goes_to_every_opted_in_consumer_once_through_stops_and_a_lost_r
     assert sorted(r.consumer_number for r in rows) == sorted(expected)
     with Session(channel.engine) as session:
         outbox = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.send")
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.bill")
         )
         rendered_before = session.scalar(select(func.count()).select_from(IssuedDocument))
     assert outbox == len(expected)

@@ -82,6 +82,6 @@ def test_hub_admin_starts_stops_resumes_and_reports_a_run_and_the_console_shows_
         {"username": "it.cell", "password": PASSWORD, "csrf_token": token.group(1)},
         status=302,
     )
-    page = browser.get("/console/whatsapp")
+    page = browser.get("/console").click(href="/console/whatsapp")
     assert "2026-11" in page.text and "done" in page.text
     assert f"{len(persona.connections)} / {len(persona.connections)}" in page.text

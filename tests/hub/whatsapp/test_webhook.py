@@ -166,3 +166,20 @@ def test_a_flood_from_one_number_is_limited_and_others_still_answered(channel: C
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "whatsapp.inbound")
         )
     assert queued == 21
+
+
+def test_hostile_text_is_stored_as_text_and_hostile_ids_are_refused(channel: Channel) -> None:
+    from tests.hub.whatsapp import conversation
+
+    conversation.SEEN.clear()
+    now = datetime.now(UTC)
+    hostile = "बिल\u0000 \u202edlrow\u202c 🙏 '; DROP TABLE whatsapp_inbound; --" + "x" * 5000
+    assert channel.say(NUMBER, hostile).json["messages"] == 1
+    channel.work()
+    [seen] = conversation.SEEN
+    assert seen.text is not None and "\u0000" not in seen.text and len(seen.text) <= 4096
+    assert seen.text.startswith("बिल \u202edlrow\u202c 🙏 '; DROP TABLE")
+    for bad_id in ("wamid.\u0000x", "wamid x", "वामिड"):
+        body = message_webhook(PHONE_NUMBER_ID, [text_entry(NUMBER, bad_id, "hi", now)])
+        assert "id" in channel.post(body, status=400).json["detail"]
+    assert _inbound_count(channel) == 1
