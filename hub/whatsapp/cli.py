@@ -33,8 +33,8 @@ def cmd_run_start(settings: dict[str, Any], args: argparse.Namespace) -> int:
             while True:
                 progress = run_bill_cycle(registry, args.cycle, max_seconds=5.0)
                 print(json.dumps(progress.__dict__), flush=True)
-                if progress.state != "running" or (args.max_seconds and progress.handed_now == 0):
-                    break
+                if progress.state != "running" or progress.handed_now == 0:
+                    break  # done, stopped, or the tier's day is used up (hub-worker goes on tomorrow)
         except KeyboardInterrupt:
             print(
                 "hub-admin: interrupted; `whatsapp bill-run start` resumes where it stopped", file=sys.stderr
@@ -115,7 +115,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("cycle")
     p.add_argument("--here", action="store_true", help="hand off in this process until done or stopped")
-    p.add_argument("--max-seconds", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run_start)
     p = runs.add_parser("stop", help="stop the run of CYCLE after its current page")
     p.add_argument("cycle")
