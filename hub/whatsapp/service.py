@@ -70,6 +70,8 @@ BILL_KIND = "whatsapp.bill"
 INBOUND_KIND = "whatsapp.inbound"
 BILL_TEMPLATE = "bill"
 WINDOW = timedelta(hours=24)
+# The Cloud API keeps an uploaded media 30 days; a day's margin for a message still on its way.
+MEDIA_LIFETIME = timedelta(days=29)
 TIER_DAY = timedelta(hours=24)
 CONSENT_HOWS = ("portal", "app", "office_form", "whatsapp_keyword", "ivrs", "call_centre")
 _CYCLE = re.compile(r"^20[0-9]{2}-(0[1-9]|1[0-2])$")
@@ -394,27 +396,32 @@ register_document("receipt", _receipt_document)
 
 
 def media_for(registry: Mapping[str, Any], wa: Any, kind: str, key: str, filename: str) -> str:
-    """The media id of a document: uploaded the first time, reused after (never rendered again)."""
+    """The media id of a document: uploaded the first time, reused after (never rendered again)
+    while the platform keeps it (MEDIA_LIFETIME); an older upload is made again."""
     source = _DOCUMENTS.get(kind)
     if source is None:
         raise ValueError(f"no document source for {kind!r}")
+    fresh_after = utcnow() - MEDIA_LIFETIME
     with unit_of_work(registry) as session:
         if kind == "bill":
             # The bill's media key is known from billing without rendering anything.
             bill = registry["bills_service"].current_bill(key)
             media_key = f"bill:{key}:{bill.bill_number}:{bill.amount_due}"[:120]
             kept = session.get(WhatsAppMedia, media_key)
-            if kept is not None:
+            if kept is not None and kept.uploaded_at > fresh_after:
                 return kept.media_id
         media_key, pdf = source(session, registry, key)
         kept = session.get(WhatsAppMedia, media_key)
-        if kept is not None:
+        if kept is not None and kept.uploaded_at > fresh_after:
             return kept.media_id
     media_id: str = wa.upload_media(pdf, "application/pdf", filename)
     del pdf  # a run over a million consumers keeps no PDF past its upload
     with unit_of_work(registry) as session:
-        if session.get(WhatsAppMedia, media_key) is None:
+        kept = session.get(WhatsAppMedia, media_key, with_for_update=True)
+        if kept is None:
             session.add(WhatsAppMedia(document_key=media_key, media_id=media_id, uploaded_at=utcnow()))
+        elif kept.uploaded_at <= fresh_after:
+            kept.media_id, kept.uploaded_at = media_id, utcnow()
     return media_id
 
 

@@ -161,6 +161,18 @@ def test_replies_in_every_shape_go_inside_the_window_only(channel: Channel) -> N
 
     with Session(channel.wa.engine) as ref:
         assert ref.scalars(select(RefWhatsAppMedia.media_id)).all() == [sent[3]["document"]["id"]]
+    # A month on, the platform has dropped the upload: the same PDF is uploaded again, not re-rendered.
+    from hub.models import IssuedDocument, WhatsAppMedia
+
+    with channel.engine.begin() as conn:
+        conn.execute(update(WhatsAppMedia).values(uploaded_at=utcnow() - timedelta(days=30)))
+    channel.tap(wa_id, "bill")
+    channel.work()
+    newest = channel.sent_to(wa_id)[-1]["document"]["id"]
+    assert newest != sent[3]["document"]["id"]
+    with Session(channel.engine) as session:
+        assert session.scalars(select(WhatsAppMedia.media_id)).all() == [newest]
+        assert len(session.scalars(select(IssuedDocument.id)).all()) == 1
     assert sent[3]["document"]["caption"] == "आपका बिल / Your bill"
     # Past the 24-hour window no reply is sent, even to an answer the chatbot gave.
     with channel.engine.begin() as conn:
@@ -175,7 +187,7 @@ def test_replies_in_every_shape_go_inside_the_window_only(channel: Channel) -> N
 
         _new_outbound(session, key="reply:late", purpose="reply", wa_id=wa_id, parameters={"text": "late"})
     channel.work()
-    assert len(channel.sent_to(wa_id)) == 5
+    assert len(channel.sent_to(wa_id)) == 6
     with Session(channel.engine) as session:
         late = session.scalars(select(WhatsAppOutbound).where(WhatsAppOutbound.key == "reply:late")).one()
         assert late.status == "skipped" and late.fell_back_at is None
