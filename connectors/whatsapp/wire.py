@@ -168,6 +168,8 @@ class WebhookBatch:
     phone_number_id: str | None
     messages: tuple[Incoming, ...]
     statuses: tuple[StatusEvent, ...]
+    # Changes for another business number of the same app, left out (``for_number``).
+    other_number: int = 0
 
 
 def _need(value: Any, kind: type, where: str) -> Any:
@@ -262,8 +264,10 @@ def _status(raw: Any, where: str) -> StatusEvent:
     )
 
 
-def parse_webhook(raw_body: bytes) -> WebhookBatch:
-    """The messages and statuses of a webhook body (already signature-checked)."""
+def parse_webhook(raw_body: bytes, for_number: str | None = None) -> WebhookBatch:
+    """The messages and statuses of a webhook body (already signature-checked); with
+    ``for_number``, only those of changes addressed to that phone number id (an app may serve
+    several numbers, and another number's consumers are not this one's)."""
     try:
         document = json.loads(raw_body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -274,6 +278,7 @@ def parse_webhook(raw_body: bytes) -> WebhookBatch:
     messages: list[Incoming] = []
     statuses: list[StatusEvent] = []
     phone_number_id: str | None = None
+    other_number = 0
     for e, entry in enumerate(_need(body.get("entry"), list, "entry")):
         for c, change in enumerate(
             _need(_need(entry, dict, f"entry[{e}]").get("changes"), list, f"entry[{e}].changes")
@@ -283,13 +288,25 @@ def parse_webhook(raw_body: bytes) -> WebhookBatch:
                 continue  # account and template updates: not the channel's business
             value = _need(change.get("value"), dict, where + ".value")
             metadata = value.get("metadata")
-            if isinstance(metadata, dict) and isinstance(metadata.get("phone_number_id"), str):
-                phone_number_id = metadata["phone_number_id"]
-            for m, message in enumerate(_need(value.get("messages", []), list, where + ".value.messages")):
-                messages.append(_incoming(message, f"{where}.value.messages[{m}]"))
-            for s, status in enumerate(_need(value.get("statuses", []), list, where + ".value.statuses")):
-                statuses.append(_status(status, f"{where}.value.statuses[{s}]"))
-    return WebhookBatch(phone_number_id, tuple(messages), tuple(statuses))
+            addressed = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+            if isinstance(addressed, str):
+                phone_number_id = addressed
+            # Every change is read (a malformed one is refused whoever it is for), then kept
+            # only when it is addressed to this number.
+            found = [
+                _incoming(message, f"{where}.value.messages[{m}]")
+                for m, message in enumerate(_need(value.get("messages", []), list, where + ".value.messages"))
+            ]
+            events = [
+                _status(status, f"{where}.value.statuses[{n}]")
+                for n, status in enumerate(_need(value.get("statuses", []), list, where + ".value.statuses"))
+            ]
+            if for_number is not None and addressed != for_number:
+                other_number += 1
+                continue
+            messages.extend(found)
+            statuses.extend(events)
+    return WebhookBatch(phone_number_id, tuple(messages), tuple(statuses), other_number)
 
 
 # --- webhook bodies (the reference backend and the tests play the platform) -----------------

@@ -436,6 +436,7 @@ class WebhookOutcome:
     statuses: int = 0
     stale_statuses: int = 0
     unknown_statuses: int = 0
+    other_number: int = 0
 
     def as_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -510,6 +511,14 @@ class WhatsAppService:
 
     # -- the webhook ---------------------------------------------------------------------------
 
+    def _our_number(self) -> str | None:
+        """The business number's id, when a connector is configured (the webhook's filter)."""
+        from hub.systems import Connectors
+
+        wa = process_service(self.registry, Connectors).get("whatsapp")
+        number = getattr(wa, "phone_number_id", None)
+        return number if isinstance(number, str) else None
+
     def verify(self, mode: str | None, token: str | None, challenge: str | None) -> str:
         """The subscription handshake: echo ``hub.challenge`` when the token is ours."""
         import hmac
@@ -533,10 +542,10 @@ class WhatsAppService:
         if not signature_ok(self.settings.app_secret, raw_body, signature):
             raise Problem("whatsapp_signature_invalid")
         try:
-            batch = parse_webhook(raw_body)
+            batch = parse_webhook(raw_body, self._our_number())
         except MalformedWebhook as exc:
             raise Problem("whatsapp_webhook_malformed", str(exc)) from None
-        outcome = WebhookOutcome()
+        outcome = WebhookOutcome(other_number=batch.other_number)
         limiter = process_service(self.registry, RateLimiter)
         now = utcnow()
         for incoming in batch.messages:

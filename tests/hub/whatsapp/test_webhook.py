@@ -183,3 +183,13 @@ def test_hostile_text_is_stored_as_text_and_hostile_ids_are_refused(channel: Cha
         body = message_webhook(PHONE_NUMBER_ID, [text_entry(NUMBER, bad_id, "hi", now)])
         assert "id" in channel.post(body, status=400).json["detail"]
     assert _inbound_count(channel) == 1
+
+
+def test_changes_for_another_number_of_the_app_are_left_out(channel: Channel) -> None:
+    now = datetime.now(UTC)
+    other = message_webhook("200000000000002", [text_entry(NUMBER, wamid(), "hi", now)])
+    outcome = channel.post(other).json
+    assert outcome["other_number"] == 1 and outcome["messages"] == 0
+    assert _inbound_count(channel) == 0
+    ours = message_webhook(PHONE_NUMBER_ID, [text_entry(NUMBER, wamid(), "hi", now)])
+    assert channel.post(ours).json["messages"] == 1
