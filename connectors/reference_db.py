@@ -124,6 +124,7 @@ REFERENCE_TABLE_MODULES = (
     "connectors.dbt.reference",
     "connectors.network.tables",
     "connectors.meterdata.tables",
+    "connectors.whatsapp.reference",
 )
 
 

@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.chatbot.cli import register as register_chatbot
 
     register_chatbot(sub)
+    from hub.whatsapp.cli import register as register_whatsapp
+
+    register_whatsapp(sub)
     return parser
 
 

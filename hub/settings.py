@@ -657,6 +657,70 @@ SETTINGS: tuple[Setting, ...] = (
         "mon tue wed thu fri",
         doc="weekdays on which a meter may be disconnected",
     ),
+    # WhatsApp (hub.whatsapp): the business number on the Cloud API.
+    Setting(
+        "hub.whatsapp.app_secret",
+        str,
+        "",
+        secret=True,
+        doc="the Meta app's secret: every webhook POST is checked against X-Hub-Signature-256 "
+        "with it; empty: every webhook is refused",
+    ),
+    Setting(
+        "hub.whatsapp.verify_token",
+        str,
+        "",
+        secret=True,
+        doc="the token the webhook's verification handshake (hub.verify_token) must carry; empty: refused",
+    ),
+    Setting(
+        "hub.whatsapp.messages_per_second",
+        as_positive_int,
+        80,
+        doc="business-initiated messages the bill run hands off per second (the number's throughput)",
+    ),
+    Setting(
+        "hub.whatsapp.tier_per_day",
+        as_positive_int,
+        100000,
+        doc="the account's messaging tier: business-initiated messages per rolling 24 hours",
+    ),
+    Setting(
+        "hub.whatsapp.delivery_deadline_seconds",
+        as_positive_int,
+        14400,
+        doc="a WhatsApp message not delivered this long after it was sent goes by SMS instead",
+    ),
+    Setting(
+        "hub.whatsapp.inbound_per_minute",
+        as_positive_int,
+        30,
+        doc="messages one number may send per minute; the rest are recorded as limited, not answered",
+    ),
+    Setting(
+        "hub.whatsapp.bill_page_size",
+        as_positive_int,
+        500,
+        doc="consumers the bill run hands off per transaction (its resume point moves page by page)",
+    ),
+    Setting(
+        "hub.whatsapp.bill_run_interval_seconds",
+        as_positive_int,
+        20,
+        doc="how often hub-worker goes on with a running bill run (each turn runs at most 25 s)",
+    ),
+    Setting(
+        "hub.whatsapp.fallback_interval_seconds",
+        as_positive_int,
+        60,
+        doc="how often hub-worker sends by SMS what WhatsApp failed or did not deliver in time",
+    ),
+    Setting(
+        "hub.whatsapp.conversation",
+        as_text,
+        "hub.chatbot:converse",
+        doc="the chatbot: package.module:function(registry, Incoming) -> list[Reply], imported when first needed",
+    ),
     Setting(
         "hub.meters.notification_max_age_seconds",
         as_positive_int,

@@ -37,6 +37,7 @@ SYSTEMS = (
     "dbt",
     "network",
     "meterdata",
+    "whatsapp",
 )
 
 

@@ -40,6 +40,8 @@ KNOWN_SCOPES: dict[str, str] = {
     "complaints:callcentre": "register complaints as the 1912 call centre (idempotent by ticket id)",
     "complaints:consumer": "file, reopen and rate complaints for consumers (the discom's portal and app)",
     "complaints:read": "read complaints' status by complaint number",
+    "whatsapp:consent": "record consumers' WhatsApp opt-in and opt-out, with their evidence",
+    "whatsapp:read": "read WhatsApp consent and the monthly bill runs' progress",
 }
 
 # Client secrets are 256-bit random strings, not human passwords: nobody can

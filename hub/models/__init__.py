@@ -40,6 +40,14 @@ from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 from hub.models.soap import SoapNonce
 from hub.models.throttle import SignInFailures
+from hub.models.whatsapp import (
+    WhatsAppBillRun,
+    WhatsAppInbound,
+    WhatsAppMedia,
+    WhatsAppNumber,
+    WhatsAppOutbound,
+    WhatsAppSubscription,
+)
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 
 __all__ = [
@@ -93,6 +101,12 @@ __all__ = [
     "SignInFailures",
     "SoapNonce",
     "TokenSigningKey",
+    "WhatsAppBillRun",
+    "WhatsAppInbound",
+    "WhatsAppMedia",
+    "WhatsAppNumber",
+    "WhatsAppOutbound",
+    "WhatsAppSubscription",
     "WorkflowBreach",
     "WorkflowCase",
     "WorkflowEvent",
