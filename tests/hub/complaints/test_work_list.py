@@ -77,8 +77,6 @@ def test_work_list_pages(flow: ComplaintFlow) -> None:
 
 
 def test_dashboard_counts_pendency_standards_breaches_and_compensation(flow: ComplaintFlow) -> None:
-    number, _ = flow.persona("clean")
-    dc = flow.dc_of(number)
     in_time = flow.call(status=201).json["complaint_no"]
     late = flow.call(status=201).json["complaint_no"]
     open_breached = flow.call(status=201, complaint_type="line_breakdown").json["complaint_no"]
