@@ -138,7 +138,7 @@ def bar_chart(
 ) -> Markup:
     """Horizontal bars: (label, value, value as text). ``role="img"`` named by its title; the
     page's table beside it carries the same figures for reading."""
-    row_height, label_width, width = 28, 150, 460
+    row_height, label_width, width = 28, 250, 580
     height = max(1, len(bars)) * row_height + 10
     top = unit_max if unit_max is not None else max([value for _, value, _ in bars] + [1.0])
     parts = [

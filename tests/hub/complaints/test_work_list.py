@@ -123,6 +123,7 @@ def test_dashboard_counts_pendency_standards_breaches_and_compensation(flow: Com
     assert 'role="img"' in page.text and "<title" in page.text and "<caption" in page.text
     assert "Pendency by age and level" in page.text and "मानकों के विरुद्ध प्रदर्शन" in page.text
     assert "Level 2" in page.text and "over 7 days" in page.text
+    assert "No supply" in page.text and "विद्युत आपूर्ति बंद" in page.text  # the standards file's names
 
     exported = dgm.get("/console/dashboard.csv", {"office": DASH_OFFICE})
     assert exported.content_type == "text/csv"
