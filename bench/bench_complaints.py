@@ -11,19 +11,41 @@ all 40 offices (a circle's view, the widest one).
 
     .venv/bin/python bench/run.py --postgres --only complaints
 
-Not measured here (see the closing note of issue 18): complaint intake against a bare INSERT view,
-and the escalation sweep over 1,000,000 open complaints.
+Intake: ``POST /api/v1/complaints/callcentre`` (a new ticket each request: billing asked for the
+consumer's office, complaint and case written, SMS queued) against the bare Pyramid view doing one
+INSERT and COMMIT, wrk alternated; target: the hub at least 0.5 of the bare view.
+
+Not measured here (see the closing note of issue 18): the escalation sweep over 1,000,000 open
+complaints.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Figure, SkipSection, hub_environment, median
+from bench.common import (
+    ROOT,
+    BenchError,
+    Contender,
+    Figure,
+    SkipSection,
+    alternate,
+    fetch_token,
+    granian_server,
+    http_json,
+    hub_environment,
+    median,
+    run_wrk,
+    throughput_figure,
+)
 
 SECTION = "complaints"
 COMPLAINTS = 1_000_000
@@ -67,9 +89,129 @@ FROM complaints WHERE office_code = ANY(%(offices)s) GROUP BY complaint_type ORD
 """
 
 
+SETTINGS = {
+    "hub.billing.backend": "connectors.billing.reference:ReferenceBilling",
+    "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
+    "hub.sms.sender_id": "MPCZED",
+    "hub.sms.entity_id": "1101000000000000001",
+    "hub.sms.template.complaint_registered.id": "1107000000000000021",
+    "hub.sms.template.complaint_update.id": "1107000000000000022",
+    "hub.sms.template.complaint_resolved.id": "1107000000000000023",
+    "hub.sms.template.complaint_compensation.id": "1107000000000000024",
+}
+
+
+def _intake_script(directory: Path, consumers: list[str], token: str | None) -> Path:
+    run = secrets.token_hex(4)
+    lines = [
+        "local consumers = {" + ",".join(json.dumps(c) for c in consumers) + "}",
+        "local n = 0",
+        'wrk.method = "POST"',
+        'wrk.headers["Content-Type"] = "application/json"',
+        *([f'wrk.headers["Authorization"] = "Bearer {token}"'] if token else []),
+        "request = function()",
+        "  n = n + 1",
+        "  local c = consumers[(n % #consumers) + 1]",
+        f'  local body = \'{{"ticket_id":"T{run}-\' .. n .. \'","consumer_number":"\' .. c .. '
+        '\'","complaint_type":"supply_failure","description":"no supply since morning"}\'',
+        "  return wrk.format(nil, nil, nil, body)",
+        "end",
+    ]
+    path = directory / f"complaints-{run}{'-auth' if token else ''}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _intake(args: argparse.Namespace) -> Figure:
+    from sqlalchemy import text
+
+    from connectors.demo import generate_demo_data
+    from connectors.reference_db import create_reference_schema
+
+    with ExitStack() as stack:
+        env = stack.enter_context(
+            hub_environment(
+                postgres=True, ratelimit=args.ratelimit, extra_settings=SETTINGS, reference_in_database=True
+            )
+        )
+        engine = env.engine()
+        stack.callback(engine.dispose)
+        create_reference_schema(engine)
+        generate_demo_data(engine, consumers=200, seed=18)
+        with engine.begin() as conn:
+            consumers = list(
+                conn.execute(text("SELECT consumer_number FROM ref_consumer ORDER BY 1 LIMIT 50")).scalars()
+            )
+            conn.execute(
+                text("CREATE TABLE bench_bare_insert (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)")
+            )
+        client_id, secret = env.create_client("bench: 1912 call centre", ["complaints:callcentre"])
+        hub = stack.enter_context(
+            granian_server(
+                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+            )
+        )
+        bare = stack.enter_context(
+            granian_server(
+                "bare-insert",
+                "bench.bare_insert_app:application",
+                env={"HUB_BENCH_DATABASE_URL": env.database_url},
+                ready_path="/bare-insert",
+                log_dir=env.root,
+            )
+        )
+        token = fetch_token(hub, client_id, secret, "complaints:callcentre")
+        probe = {
+            "ticket_id": "T-BENCH-PROBE",
+            "consumer_number": consumers[0],
+            "complaint_type": "supply_failure",
+            "description": "probe",
+        }
+        status, body = http_json(
+            "POST",
+            hub.url("/api/v1/complaints/callcentre"),
+            body=json.dumps(probe).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        if status != 201:
+            raise BenchError(f"complaint intake answered {status}: {body}")
+        intake = Contender(
+            "complaint intake",
+            lambda s: run_wrk(
+                hub.url("/api/v1/complaints/callcentre"),
+                s,
+                script=_intake_script(env.root, consumers, token),
+                connections=4,
+            ),
+        )
+        baseline = Contender(
+            "bare INSERT+COMMIT view",
+            lambda s: run_wrk(
+                bare.url("/bare-insert"), s, script=_intake_script(env.root, consumers, None), connections=4
+            ),
+        )
+        results = alternate([intake, baseline], rounds=args.rounds, seconds=args.seconds)
+        with engine.connect() as conn:
+            written = conn.execute(text("SELECT count(*) FROM complaints")).scalar_one()
+        if written < 2:
+            raise BenchError("the intake run registered no complaint")
+        return throughput_figure(
+            SECTION,
+            "complaints registered from the call centre (billing asked, case opened, SMS queued)",
+            results[intake.name],
+            baseline.name,
+            results[baseline.name],
+            target=0.5,
+            details={"database": env.kind, "load": f"wrk -t1 -c4 -d{args.seconds:g}s", "registered": written},
+        )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--complaints-dashboard-rows", type=int, default=COMPLAINTS, help="complaints made for the dashboard figure"
+        "--complaints-dashboard-rows",
+        type=int,
+        default=COMPLAINTS,
+        help="complaints made for the dashboard figure",
     )
 
 
@@ -84,6 +226,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
 
     from hub.console.dashboard import dashboard
 
+    figures = [_intake(args)]
     rows = int(getattr(args, "complaints_dashboard_rows", COMPLAINTS))
     with hub_environment(postgres=True, ratelimit="database") as env:
         engine = env.engine()
@@ -102,9 +245,9 @@ def run(args: argparse.Namespace) -> list[Figure]:
                     t = time.perf_counter()
                     if order == "hub":
                         with Session(engine) as session:
-                            figures = dashboard(session, OFFICES, now)
+                            shown = dashboard(session, OFFICES, now)
                         hub_samples.append(time.perf_counter() - t)
-                        checked = figures
+                        checked = shown
                     else:
                         params = {
                             "now": now,
@@ -130,6 +273,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             engine.dispose()
     hub_s, bare_s = median(hub_samples), median(bare_samples)
     return [
+        *figures,
         Figure(
             SECTION,
             f"office dashboard over {rows:,} complaints (40 offices)",
@@ -142,5 +286,5 @@ def run(args: argparse.Namespace) -> list[Figure]:
             samples=[s * 1000 for s in hub_samples],
             baseline_samples=[s * 1000 for s in bare_samples],
             details={"database": "postgresql", "complaints": rows},
-        )
+        ),
     ]
