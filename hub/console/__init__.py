@@ -124,6 +124,9 @@ def includeme(config: Configurator) -> None:
         )
     )
     config.add_directive("add_console_provider", add_console_provider)
-    from hub.console import views
+    from hub.console import queues, views, work
 
     views.includeme(config)
+    work.includeme(config)
+    # Before the flows' includes: they register their queue sources with it.
+    queues.includeme(config)

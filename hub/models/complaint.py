@@ -26,6 +26,7 @@ class Complaint(Base):
     __table_args__ = (
         UniqueConstraint("client_id", "ticket_id", name="uq_complaints_client_id_ticket_id"),
         Index("ix_complaints_consumer_number", "consumer_number"),
+        Index("ix_complaints_mobile", "mobile"),  # the console's search by mobile
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
