@@ -1,6 +1,6 @@
 """Complaints: the office dashboard over 1,000,000 complaints against the bare SQL doing the same work.
 
-The contender is ``hub.console.dashboard.dashboard`` (the code the console page and its CSV run:
+The contender is ``hub.complaints.dashboard.dashboard`` (the code the console page and its CSV run:
 two grouped queries built with SQLAlchemy, their rows laid out in Python); the baseline is the
 same two aggregates written by hand and run on the same connection pool with
 ``conn.exec_driver_sql``. Alternated rounds, median; target: the hub at most 2x the bare SQL.
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from hub.console.dashboard import dashboard
+    from hub.complaints.dashboard import dashboard
 
     figures = [_intake(args)]
     rows = int(getattr(args, "complaints_dashboard_rows", COMPLAINTS))

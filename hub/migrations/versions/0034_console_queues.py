@@ -7,7 +7,7 @@
 - ``ix_complaints_mobile``: complaints by the consumer's mobile (search).
 
 Revision ID: 0034_console_queues
-Revises: 0027_complaints
+Revises: 0032_whatsapp
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0034_console_queues"
-down_revision = "0027_complaints"
+down_revision = "0032_whatsapp"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import update
 
-from hub.console.dashboard import bar_chart
+from hub.complaints.dashboard import bar_chart
 from hub.models.complaint import Complaint
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowCase
