@@ -123,6 +123,7 @@ REFERENCE_TABLE_MODULES = (
     "connectors.singlewindow.reference",
     "connectors.dbt.reference",
     "connectors.network.tables",
+    "connectors.email.reference",
 )
 
 

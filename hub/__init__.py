@@ -68,6 +68,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.meters")
     config.include("hub.network")
     config.include("hub.complaints")
+    config.include("hub.outages")
     return config
 
 

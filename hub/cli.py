@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.complaints.cli import register as register_complaints
 
     register_complaints(sub)
+    from hub.outages.cli import register as register_outages
+
+    register_outages(sub)
     return parser
 
 

@@ -26,7 +26,7 @@ from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
 
-SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt", "network")
+SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt", "network", "email")
 
 
 class Connectors(Mapping[str, Any]):

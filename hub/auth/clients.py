@@ -33,6 +33,8 @@ KNOWN_SCOPES: dict[str, str] = {
     "bills:counter": "upload counter collections as a collection centre",
     "meters:read": "read the state of smart-meter reconnections",
     "network:read": "read which DT, feeder and substation supply a consumer, and the unmapped consumers",
+    "outages:manage": "open, update, close and cancel outages on the network (the discom's outage tools)",
+    "outages:report": "report outages and restorations of network nodes as SCADA or the meter head-end",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

@@ -25,6 +25,7 @@ from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
+from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 from hub.models.soap import SoapNonce
@@ -44,6 +45,7 @@ __all__ = [
     "ConnectionKyc",
     "ConnectionPayment",
     "ConsumerAccount",
+    "ConsumerContact",
     "ConsumerSupply",
     "DocumentFiles",
     "DocumentSeries",
@@ -58,6 +60,9 @@ __all__ = [
     "KycSyncState",
     "LinkedConnection",
     "MeterCommand",
+    "Outage",
+    "OutageNotice",
+    "OutageSourceEvent",
     "NetworkFeed",
     "NetworkNode",
     "NoDuesApplication",
