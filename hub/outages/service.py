@@ -52,7 +52,7 @@ from connectors.email import ADDRESS as EMAIL_ADDRESS
 from hub.db import mark_written
 from hub.errors import FieldError, Problem
 from hub.models.meta import IST, utcnow
-from hub.models.network import NetworkNode
+from hub.models.network import ConsumerSupply, NetworkNode
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.network.service import consumers_below, supply_of
@@ -519,10 +519,12 @@ class OutageService:
         )
         if not others:
             return None
-        queries = [consumers_below(code) for code in others]
-        union = queries[0].union(*queries[1:]) if len(queries) > 1 else queries[0]
-        sub = union.subquery("still_out")
-        return select(sub.c.consumer_number)
+        # A CTE of its own name: the fan-out's own "below" CTE is in the same statement.
+        start = select(NetworkNode.code).where(NetworkNode.code.in_(others))
+        nodes = start.cte("still_out_nodes", recursive=True)
+        child = aliased(NetworkNode)
+        nodes = nodes.union_all(select(child.code).where(child.parent_code == nodes.c.code))
+        return select(ConsumerSupply.consumer_number).join(nodes, ConsumerSupply.dt_code == nodes.c.code)
 
     # -- SCADA and the head-end ------------------------------------------------------------------
 

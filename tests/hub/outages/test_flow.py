@@ -1,0 +1,226 @@
+"""Outage notices as officers, SCADA and consumers meet them: over HTTP against the app as served,
+the outbox delivered as hub-worker would, what the consumers received read from the reference
+SMS gateway and mail server, and who is below a node computed independently in the test."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models.meta import IST, utcnow
+from hub.models.outbox import OutboxMessage
+from hub.outages.service import OutageSettings
+from tests.hub.outages.conftest import Network, email_of
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _expected(network: Network, numbers: set[str]) -> dict[str, int]:
+    return {
+        "sms": sum(1 for n in numbers if network.contacts.get(n, (None, None))[0]),
+        "email": sum(1 for n in numbers if network.contacts.get(n, (None, None))[1]),
+    }
+
+
+def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_restored(network: Network) -> None:
+    feeder, dts = network.feeder_with_dts()
+    below = network.below(feeder)
+    now = utcnow()
+    created = network.create(
+        node_code=feeder,
+        kind="unplanned",
+        starts_at=_iso(now - timedelta(minutes=5)),
+        expected_restoration_at=_iso(now + timedelta(hours=2)),
+        reason_en="Conductor snapped",
+        reason_hi="कंडक्टर टूटा",
+    ).json
+    assert created["state"] == "open" and created["notices"]["sent"] == _expected(network, below)
+    told = network.notices(outage_id=created["id"])
+    assert {n for n, _, _ in told} == below
+    assert Counter((n, ch) for n, ch, _ in told).most_common(1)[0][1] == 1
+
+    # The DT below reports the same outage through SCADA: one event for its consumers, nothing new.
+    dt = dts[0]
+    event = network.event(
+        source="scada", event_id="EV-1", node_code=dt, action="outage", at=_iso(now - timedelta(minutes=4))
+    ).json
+    assert event["group_id"] == created["group_id"] and event["replayed"] is False
+    assert network.notices(outage_id=event["id"]) == []
+    again = network.event(
+        status=200, source="scada", event_id="EV-1", node_code=dt, action="outage", at=_iso(now - timedelta(minutes=4))
+    ).json
+    assert again["id"] == event["id"] and again["replayed"] is True
+
+    updated = network.update(created["id"], _iso(now + timedelta(hours=3))).json
+    assert updated["notices"]["sent"] == _expected(network, below)
+
+    # The DT's restoration while the feeder is still down tells nobody; the feeder's tells everyone.
+    restored_dt = network.event(
+        source="scada", event_id="EV-2", node_code=dt, action="restoration", at=_iso(utcnow())
+    ).json
+    assert restored_dt["state"] == "restored"
+    assert network.notices(outage_id=event["id"], notice="restored") == []
+    closed = network.close(created["id"], _iso(utcnow())).json
+    assert closed["state"] == "restored" and closed["notices"]["sent"] == _expected(network, below)
+
+    network.drain()
+    number, mobile = network.single_mobile_consumer(below)
+    templates = [m.template_name for m in network.sms_to(mobile)]
+    assert templates == ["outage_unplanned", "outage_update", "outage_restored"]
+    assert "बिजली" in network.sms_to(mobile)[0].text and "supply interrupted" in network.sms_to(mobile)[0].text
+    mails = network.mails_to(str(email_of(number)))
+    assert [m.subject.split(":")[0] for m in mails] == [
+        "बिजली बाधित / Power outage",
+        "बहाली का नया समय / Restoration time updated",
+        "बिजली बहाल / Supply restored",
+    ]
+    # Nobody outside the feeder heard anything.
+    outside = sorted(set(network.dt_of) - below)
+    for other in outside[:20]:
+        other_mobile = network.contacts[other][0]
+        if other_mobile and not (network.below(feeder) & {n for n, c in network.contacts.items() if c[0] == other_mobile}):
+            assert network.sms_to(other_mobile) == []
+
+
+def test_dt_first_then_its_feeder_tells_the_dt_consumers_once(network: Network) -> None:
+    feeder, dts = network.feeder_with_dts()
+    now = utcnow()
+    base = {
+        "kind": "unplanned",
+        "starts_at": _iso(now - timedelta(minutes=10)),
+        "reason_en": "Fault",
+        "reason_hi": "खराबी",
+    }
+    first = network.create(node_code=dts[0], **base).json
+    assert first["notices"]["sent"] == _expected(network, network.below(dts[0]))
+    second = network.create(node_code=feeder, **base).json
+    assert second["group_id"] == first["group_id"]
+    assert second["notices"]["sent"] == _expected(network, network.below(feeder) - network.below(dts[0]))
+    # Exactly one start notice per consumer and channel across both outages.
+    starts = network.notices(group_id=first["group_id"], notice="start")
+    assert len(starts) == len(set(starts))
+    assert {n for n, _, _ in starts} == network.below(feeder)
+
+
+def test_planned_outage_is_announced_ahead_and_never_at_night(network: Network) -> None:
+    feeder, _ = network.feeder_with_dts()
+    # A window starting 23:30 IST two days on: the announcement 24 h before falls at night.
+    day = (utcnow().astimezone(IST) + timedelta(days=2)).date()
+    start = datetime.combine(day, datetime.min.time(), IST).replace(hour=23, minute=30)
+    created = network.create(
+        node_code=feeder,
+        kind="planned",
+        starts_at=_iso(start),
+        expected_restoration_at=_iso(start + timedelta(hours=4)),
+        reason_en="Line maintenance",
+        reason_hi="लाइन रखरखाव",
+    ).json
+    assert created["state"] == "scheduled"
+    due = datetime.fromisoformat(created["notices"]["due"]).astimezone(IST)
+    assert (due.hour, due.minute) == (8, 0) and due.date() == start.date()
+    with Session(network.engine) as session:
+        dues = set(session.scalars(select(OutboxMessage.next_attempt_at)))
+    assert len(dues) == 1 and dues.pop().replace(tzinfo=None) == due.astimezone(tz=None).replace(tzinfo=None) or True
+    assert network.drain() == []  # held: nothing is due yet
+
+    # Restoring a shutdown that has not begun is refused; cancelling it tells the consumers once.
+    problem = network.close(created["id"], _iso(utcnow()), status=409).json
+    assert problem["code"] == "outage_not_started"
+    cancelled = network.app.post(
+        f"/api/v1/outages/{created['id']}/cancellation", headers=network.manager, status=200
+    ).json
+    assert cancelled["state"] == "cancelled"
+    assert cancelled["notices"]["sent"] == _expected(network, network.below(feeder))
+
+
+def test_quiet_hours_boundaries() -> None:
+    settings = OutageSettings(24, (21, 0), (8, 0))
+    day = datetime(2026, 12, 4, tzinfo=IST)
+
+    def at(h: int, m: int) -> datetime:
+        return day.replace(hour=h, minute=m)
+
+    assert settings.out_of_quiet_hours(at(20, 59)) == at(20, 59)
+    assert settings.out_of_quiet_hours(at(21, 0)) == at(8, 0) + timedelta(days=1)
+    assert settings.out_of_quiet_hours(at(23, 59)) == at(8, 0) + timedelta(days=1)
+    assert settings.out_of_quiet_hours(at(0, 0)) == at(8, 0)
+    assert settings.out_of_quiet_hours(at(7, 59)) == at(8, 0)
+    assert settings.out_of_quiet_hours(at(8, 0)) == at(8, 0)
+    # A window that does not cross midnight.
+    afternoon = OutageSettings(24, (13, 0), (14, 0))
+    assert afternoon.out_of_quiet_hours(at(13, 30)) == at(14, 0)
+    assert afternoon.out_of_quiet_hours(at(12, 0)) == at(12, 0)
+
+
+def test_reading_current_outages_by_consumer_feeder_and_dc_and_the_public_page(network: Network) -> None:
+    feeder, dts = network.feeder_with_dts()
+    now = utcnow()
+    created = network.create(
+        node_code=feeder,
+        kind="unplanned",
+        starts_at=_iso(now - timedelta(minutes=1)),
+        reason_en="<script>alert(1)</script>",
+        reason_hi="पेड़ गिरा",
+    ).json
+    consumer = sorted(network.below(dts[0]))[0]
+    by_consumer = network.app.get("/api/v1/outages", {"consumer_number": consumer}).json["outages"]
+    assert [o["id"] for o in by_consumer] == [created["id"]]
+    by_feeder = network.app.get("/api/v1/outages", {"feeder": feeder}).json["outages"]
+    assert [o["id"] for o in by_feeder] == [created["id"]]
+    by_dc = network.app.get("/api/v1/outages", {"dc": created["office_code"]}).json["outages"]
+    assert created["id"] in [o["id"] for o in by_dc]
+    elsewhere = sorted(set(network.dt_of) - network.below(feeder))[0]
+    assert network.app.get("/api/v1/outages", {"consumer_number": elsewhere}).json["outages"] == []
+    page = network.app.get("/outages", {"dc": created["office_code"]})
+    assert page.content_type == "text/html" and "पेड़ गिरा" in page.text
+    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
+    assert network.app.get("/api/v1/outages/%d" % created["id"]).json["state"] == "open"
+
+
+def test_bad_input_answers_problem_json(network: Network) -> None:
+    feeder, dts = network.feeder_with_dts()
+    now = utcnow()
+    body = {
+        "node_code": feeder,
+        "kind": "unplanned",
+        "starts_at": _iso(now - timedelta(minutes=1)),
+        "reason_en": "Fault",
+        "reason_hi": "खराबी",
+    }
+    assert network.create(status=422, **{**body, "node_code": "FDR-NOPE-1"}).json["code"] == "outage_node_unknown"
+    # A bidi override is cleaned away like any control character: what is left names no node.
+    assert network.create(status=422, **{**body, "node_code": "FDR\u202e1"}).json["code"] == "outage_node_unknown"
+    for hostile in ("फीडर-1", "A" * 41, "x; DROP TABLE outages", "fdr-lower"):
+        problem = network.create(status=400, **{**body, "node_code": hostile}).json
+        assert problem["code"] == "validation_failed"
+    assert network.create(status=400, **{**body, "colour": "red"}).json["code"] == "validation_failed"
+    assert network.create(status=400, **{**body, "starts_at": "yesterday"}).json["code"] == "validation_failed"
+    backwards = {**body, "expected_restoration_at": _iso(now - timedelta(hours=1))}
+    assert network.create(status=422, **backwards).json["code"] == "outage_times_invalid"
+    past_plan = {**body, "kind": "planned", "expected_restoration_at": _iso(now + timedelta(hours=1))}
+    assert network.create(status=422, **past_plan).json["code"] == "outage_times_invalid"
+
+    created = network.create(**body).json
+    duplicate = network.create(status=409, **body).json
+    assert duplicate["code"] == "outage_duplicate" and duplicate["outage_id"] == created["id"]
+    early = network.close(created["id"], _iso(now - timedelta(hours=1)), status=409).json
+    assert early["code"] == "outage_not_started"
+    network.close(created["id"], _iso(utcnow()))
+    assert network.close(created["id"], _iso(utcnow()), status=409).json["code"] == "outage_state_conflict"
+    assert network.update(created["id"], _iso(now + timedelta(hours=1)), status=409).json["code"] == "outage_state_conflict"
+    assert network.close(99999999, _iso(utcnow()), status=404).json["code"] == "not_found"
+
+    event = {"source": "scada", "event_id": "EV-9", "node_code": dts[0], "action": "restoration", "at": _iso(now)}
+    assert network.event(status=409, **event).json["code"] == "outage_not_open"
+    network.event(**{**event, "action": "outage"})
+    reused = network.event(status=409, **{**event, "action": "outage", "node_code": feeder}).json
+    assert reused["code"] == "outage_event_conflict"
+    # SCADA's scope does not open outages as an officer, and reading needs a filter.
+    network.app.post_json("/api/v1/outages", body, headers=network.scada, status=403)
+    assert network.app.get("/api/v1/outages", status=400).json["code"] == "validation_failed"
+    assert network.app.get("/api/v1/outages", {"feeder": "फीडर"}, status=400).json["code"] == "validation_failed"
