@@ -350,12 +350,20 @@ class OutageService:
                 .join(won, won.c.consumer_number == OutageNotice.consumer_number)
                 .where(OutageNotice.batch == batch, OutageNotice.channel == channel.name)
             )
-            written = session.execute(
+            session.execute(
                 insert(_OUTBOX).from_select(
                     ["kind", "payload", "status", "attempts", "next_attempt_at", "created_at"], messages
                 )
             )
-            result.sent[channel.name] = int(written.rowcount or 0)
+            # Counted from the notices won (a driver may not report an INSERT ... SELECT's rowcount).
+            result.sent[channel.name] = int(
+                session.scalar(
+                    select(func.count()).where(
+                        OutageNotice.batch == batch, OutageNotice.channel == channel.name
+                    )
+                )
+                or 0
+            )
         mark_written(session)
         return result
 
