@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 import connectors.dbt.reference
+import connectors.email.reference
 import connectors.headend.reference
 import connectors.payment.reference
 import connectors.singlewindow.reference
@@ -41,6 +42,7 @@ MESSAGING_TABLES: list[Table] = [
     connectors.headend.reference.RefHesCommand.__table__,  # type: ignore[list-item]
     connectors.singlewindow.reference.RefSwDelivery.__table__,  # type: ignore[list-item]
     connectors.dbt.reference.RefDbtNotification.__table__,  # type: ignore[list-item]
+    connectors.email.reference.RefEmailMessage.__table__,  # type: ignore[list-item]
 ]
 assert all(t.metadata is ReferenceBase.metadata for t in MESSAGING_TABLES)
 
