@@ -79,7 +79,6 @@ class OutageNotice(Base):
 
     __table_args__ = (
         UniqueConstraint("consumer_number", "group_id", "channel", "notice", name="uq_outage_notices_once"),
-        Index("ix_outage_notices_batch_channel", "batch", "channel"),
         Index("ix_outage_notices_outage", "outage_id"),
     )
 

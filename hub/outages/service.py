@@ -328,7 +328,7 @@ class OutageService:
             )
             if still_out is not None:
                 chosen = chosen.where(below.c.consumer_number.not_in(still_out))
-            session.execute(
+            notices = (
                 dialect_insert(_NOTICES)
                 .from_select(
                     ["consumer_number", "group_id", "channel", "notice", "outage_id", "batch", "created_at"],
@@ -336,36 +336,58 @@ class OutageService:
                 )
                 .on_conflict_do_nothing(index_elements=["consumer_number", "group_id", "channel", "notice"])
             )
-            won = recipients.alias("won_recipients")
-            messages = (
+            result.sent[channel.name] = self._hand_to_outbox(
+                session, channel, notices, batch, texts, due, now
+            )
+        mark_written(session)
+        return result
+
+    @staticmethod
+    def _hand_to_outbox(
+        session: Session,
+        channel: NoticeChannel,
+        notices: Any,
+        batch: str,
+        texts: NoticeTexts,
+        due: datetime,
+        now: datetime,
+    ) -> int:
+        """Insert the notices, then an outbox message for each row the insert won; how many."""
+        dialect = session.get_bind().dialect.name
+        columns = ["kind", "payload", "status", "attempts", "next_attempt_at", "created_at"]
+        recipients = channel.recipients().subquery("won_recipients")
+
+        def messages(won_numbers: Any) -> Select[Any]:
+            return (
                 select(
                     literal(channel.outbox_kind),
-                    channel.payload(dialect, won.c.address, texts),
+                    channel.payload(dialect, recipients.c.address, texts),
                     literal(OutboxStatus.PENDING.value),
                     literal(0),
                     literal(due, OutboxMessage.next_attempt_at.type),
                     literal(now, OutboxMessage.created_at.type),
                 )
-                .select_from(OutageNotice)
-                .join(won, won.c.consumer_number == OutageNotice.consumer_number)
-                .where(OutageNotice.batch == batch, OutageNotice.channel == channel.name)
+                .select_from(won_numbers)
+                .join(recipients, recipients.c.consumer_number == won_numbers.c.consumer_number)
             )
-            session.execute(
-                insert(_OUTBOX).from_select(
-                    ["kind", "payload", "status", "attempts", "next_attempt_at", "created_at"], messages
-                )
+
+        if dialect == "postgresql":
+            # One statement: the rows the notice insert won feed the outbox insert directly.
+            won = notices.returning(_NOTICES.c.consumer_number).cte("won")
+            sent = (
+                insert(_OUTBOX).from_select(columns, messages(won)).returning(_OUTBOX.c.id).cte("sent")
             )
-            # Counted from the notices won (a driver may not report an INSERT ... SELECT's rowcount).
-            result.sent[channel.name] = int(
-                session.scalar(
-                    select(func.count()).where(
-                        OutageNotice.batch == batch, OutageNotice.channel == channel.name
-                    )
-                )
-                or 0
-            )
-        mark_written(session)
-        return result
+            return int(session.scalar(select(func.count()).select_from(sent)) or 0)
+        # SQLite (one writer at a time): the rows won are this batch's above the highest id before it.
+        before = int(session.scalar(select(func.max(OutageNotice.id))) or 0)
+        session.execute(notices)
+        won_rows = (
+            select(OutageNotice.consumer_number)
+            .where(OutageNotice.id > before, OutageNotice.batch == batch, OutageNotice.channel == channel.name)
+            .subquery("won")
+        )
+        session.execute(insert(_OUTBOX).from_select(columns, messages(won_rows)))
+        return int(session.scalar(select(func.count()).select_from(won_rows)) or 0)
 
     def _due(self, outage: Outage, at: datetime) -> datetime:
         if outage.kind == PLANNED:

@@ -66,7 +66,6 @@ def upgrade() -> None:
             "consumer_number", "group_id", "channel", "notice", name="uq_outage_notices_once"
         ),
     )
-    op.create_index("ix_outage_notices_batch_channel", "outage_notices", ["batch", "channel"])
     op.create_index("ix_outage_notices_outage", "outage_notices", ["outage_id"])
     op.create_table(
         "consumer_contacts",
@@ -81,7 +80,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("consumer_contacts")
     op.drop_index("ix_outage_notices_outage", "outage_notices")
-    op.drop_index("ix_outage_notices_batch_channel", "outage_notices")
     op.drop_table("outage_notices")
     op.drop_table("outage_source_events")
     op.drop_index("ix_outages_state_office", "outages")
