@@ -94,7 +94,14 @@ def build_network(engine: Any, consumers: int) -> None:
         for i in range(count):
             serial += 1
             number = f"{serial:010d}"
-            supply.append({"consumer_number": number, "dt_code": f"{substation}-DT{i % dts:05d}", "seq": 1, "updated_at": now})
+            supply.append(
+                {
+                    "consumer_number": number,
+                    "dt_code": f"{substation}-DT{i % dts:05d}",
+                    "seq": 1,
+                    "updated_at": now,
+                }
+            )
             contacts.append(
                 {
                     "consumer_number": number,

@@ -38,3 +38,5 @@ def includeme(config: Configurator) -> None:
     config.register_service(service, OutageService)
     config.add_outbox_handler(EMAIL_KIND, deliver_email)  # type: ignore[attr-defined]
     config.include("hub.outages.views")
+    if hasattr(config, "add_console_provider"):
+        config.include("hub.outages.console")

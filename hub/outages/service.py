@@ -374,16 +374,16 @@ class OutageService:
         if dialect == "postgresql":
             # One statement: the rows the notice insert won feed the outbox insert directly.
             won = notices.returning(_NOTICES.c.consumer_number).cte("won")
-            sent = (
-                insert(_OUTBOX).from_select(columns, messages(won)).returning(_OUTBOX.c.id).cte("sent")
-            )
+            sent = insert(_OUTBOX).from_select(columns, messages(won)).returning(_OUTBOX.c.id).cte("sent")
             return int(session.scalar(select(func.count()).select_from(sent)) or 0)
         # SQLite (one writer at a time): the rows won are this batch's above the highest id before it.
         before = int(session.scalar(select(func.max(OutageNotice.id))) or 0)
         session.execute(notices)
         won_rows = (
             select(OutageNotice.consumer_number)
-            .where(OutageNotice.id > before, OutageNotice.batch == batch, OutageNotice.channel == channel.name)
+            .where(
+                OutageNotice.id > before, OutageNotice.batch == batch, OutageNotice.channel == channel.name
+            )
             .subquery("won")
         )
         session.execute(insert(_OUTBOX).from_select(columns, messages(won_rows)))

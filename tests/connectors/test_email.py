@@ -23,7 +23,9 @@ from tests.connectors.messaging_fixtures import ref_engine
 
 __all__ = ["ref_engine"]
 
-MAIL = Mail("c1234@mail.example", "बिजली बाधित / Power outage: Feeder 7", "बिजली आपूर्ति बाधित।\nSupply interrupted.")
+MAIL = Mail(
+    "c1234@mail.example", "बिजली बाधित / Power outage: Feeder 7", "बिजली आपूर्ति बाधित।\nSupply interrupted."
+)
 
 
 def test_reference_records_devanagari_once_per_key(ref_engine: Engine) -> None:
@@ -31,7 +33,9 @@ def test_reference_records_devanagari_once_per_key(ref_engine: Engine) -> None:
     first = mail.send(MAIL, "hub-outbox-1")
     assert mail.send(MAIL, "hub-outbox-1") == first
     sent = mail.mails_to(MAIL.to)
-    assert [(m.subject, m.body) for m in sent if m.idempotency_key == "hub-outbox-1"] == [(MAIL.subject, MAIL.body)]
+    assert [(m.subject, m.body) for m in sent if m.idempotency_key == "hub-outbox-1"] == [
+        (MAIL.subject, MAIL.body)
+    ]
     with pytest.raises(ConnectorRejected) as exc:
         mail.send(Mail(MAIL.to, "other", "other"), "hub-outbox-1")
     assert exc.value.code == "idempotency_conflict"
@@ -137,7 +141,9 @@ def smtp_server() -> Iterator[FakeSmtp]:
 
 
 def client_for(server: FakeSmtp, timeout: float = 2.0) -> SmtpEmail:
-    return SmtpEmail("127.0.0.1", server.server_address[1], "notices@discom.example", security="none", timeout=timeout)
+    return SmtpEmail(
+        "127.0.0.1", server.server_address[1], "notices@discom.example", security="none", timeout=timeout
+    )
 
 
 def test_client_sends_devanagari_with_the_delivery_id_as_message_id(smtp_server: FakeSmtp) -> None:

@@ -16,7 +16,7 @@ from connectors.billing.tables import RefConsumer
 from connectors.demo import generate_demo_data
 from connectors.network.reference import ReferenceNetwork
 from hub.lookup import process_service
-from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
+from hub.models.network import ConsumerSupply, NetworkNode
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage
 from hub.network.service import sync_network
@@ -58,7 +58,9 @@ class Network:
         self.scada = scada
         with Session(engine) as session:
             self.nodes = {n.code: (n.kind, n.parent_code) for n in session.scalars(select(NetworkNode))}
-            self.dt_of = dict(list(session.execute(select(ConsumerSupply.consumer_number, ConsumerSupply.dt_code)).tuples()))
+            self.dt_of = dict(
+                list(session.execute(select(ConsumerSupply.consumer_number, ConsumerSupply.dt_code)).tuples())
+            )
             self.contacts = {
                 c.consumer_number: (c.mobile, c.email) for c in session.scalars(select(ConsumerContact))
             }
@@ -79,9 +81,17 @@ class Network:
         """The feeder supplying the most consumers, and its DTs that supply any."""
         feeders = [code for code, (kind, _) in self.nodes.items() if kind == "feeder"]
         feeder = max(sorted(feeders), key=lambda code: len(self.below(code)))
-        dts = sorted(c for c, (k, parent) in self.nodes.items() if k == "dt" and parent == feeder and self.below(c))
+        dts = sorted(
+            c for c, (k, parent) in self.nodes.items() if k == "dt" and parent == feeder and self.below(c)
+        )
         assert dts and len(self.below(feeder)) >= 3, "the demo network has no feeder with consumers"
         return feeder, dts
+
+    def nodes_office(self, code: str) -> str:
+        with Session(self.engine) as session:
+            node = session.get(NetworkNode, code)
+            assert node is not None
+            return node.office_code
 
     def notices(self, **where: Any) -> list[tuple[str, str, str]]:
         with Session(self.engine) as session:
@@ -94,7 +104,9 @@ class Network:
         return drain_outbox(self.registry, self.engine)
 
     def sms_to(self, mobile: str) -> list[Any]:
-        return [m for m in self.connectors["sms"].messages_to(mobile) if m.template_name.startswith("outage_")]
+        return [
+            m for m in self.connectors["sms"].messages_to(mobile) if m.template_name.startswith("outage_")
+        ]
 
     def mails_to(self, address: str) -> list[Any]:
         return list(self.connectors["email"].mails_to(address))
@@ -128,7 +140,10 @@ class Network:
 
     def close(self, outage_id: int, restored: str, status: int | str = 200) -> Any:
         return self.app.post_json(
-            f"/api/v1/outages/{outage_id}/restoration", {"restored_at": restored}, headers=self.manager, status=status
+            f"/api/v1/outages/{outage_id}/restoration",
+            {"restored_at": restored},
+            headers=self.manager,
+            status=status,
         )
 
 
@@ -138,7 +153,11 @@ def demo_network(live_wsgi_app: Any, live_engine: Engine, live_reference_engine:
     sync_network({"db_engine": live_engine}, ReferenceNetwork(live_reference_engine), 5_000)
     with Session(live_reference_engine) as ref:
         rows = [
-            {"consumer_number": c.consumer_number, "mobile": c.mobile, "email": email_of(c.consumer_number) or ""}
+            {
+                "consumer_number": c.consumer_number,
+                "mobile": c.mobile,
+                "email": email_of(c.consumer_number) or "",
+            }
             for c in ref.scalars(select(RefConsumer))
         ]
     with Session(live_engine) as session, session.begin():
@@ -147,12 +166,16 @@ def demo_network(live_wsgi_app: Any, live_engine: Engine, live_reference_engine:
 
 
 @pytest.fixture()
-def network(demo_network: None, live_app: TestApp, live_engine: Engine, live_reference_engine: Engine, live_client: Any) -> Iterator[Network]:
+def network(
+    demo_network: None,
+    live_app: TestApp,
+    live_engine: Engine,
+    live_reference_engine: Engine,
+    live_client: Any,
+) -> Iterator[Network]:
     with live_engine.begin() as conn:
         for table in (OutageNotice, OutageSourceEvent, Outage, OutboxMessage):
             conn.execute(delete(table))
     manager = live_client(["outages:manage"])["headers"]
     scada = live_client(["outages:report"])["headers"]
     yield Network(live_app, live_engine, live_reference_engine, manager, scada)
-
-

@@ -4,16 +4,23 @@ SMS gateway and mail server, and who is below a node computed independently in t
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from webtest import TestApp
 
 from hub.models.meta import IST, utcnow
+from hub.models.outage import Outage
 from hub.models.outbox import OutboxMessage
 from hub.outages.service import OutageSettings
 from tests.hub.outages.conftest import Network, email_of
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _iso(at: datetime) -> str:
@@ -27,7 +34,9 @@ def _expected(network: Network, numbers: set[str]) -> dict[str, int]:
     }
 
 
-def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_restored(network: Network) -> None:
+def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_restored(
+    network: Network,
+) -> None:
     feeder, dts = network.feeder_with_dts()
     below = network.below(feeder)
     now = utcnow()
@@ -52,7 +61,12 @@ def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_re
     assert event["group_id"] == created["group_id"] and event["replayed"] is False
     assert network.notices(outage_id=event["id"]) == []
     again = network.event(
-        status=200, source="scada", event_id="EV-1", node_code=dt, action="outage", at=_iso(now - timedelta(minutes=4))
+        status=200,
+        source="scada",
+        event_id="EV-1",
+        node_code=dt,
+        action="outage",
+        at=_iso(now - timedelta(minutes=4)),
     ).json
     assert again["id"] == event["id"] and again["replayed"] is True
 
@@ -72,7 +86,9 @@ def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_re
     number, mobile = network.single_mobile_consumer(below)
     templates = [m.template_name for m in network.sms_to(mobile)]
     assert templates == ["outage_unplanned", "outage_update", "outage_restored"]
-    assert "बिजली" in network.sms_to(mobile)[0].text and "supply interrupted" in network.sms_to(mobile)[0].text
+    assert (
+        "बिजली" in network.sms_to(mobile)[0].text and "supply interrupted" in network.sms_to(mobile)[0].text
+    )
     mails = network.mails_to(str(email_of(number)))
     assert [m.subject.split(":")[0] for m in mails] == [
         "बिजली बाधित / Power outage",
@@ -83,7 +99,9 @@ def test_unplanned_feeder_outage_tells_exactly_its_consumers_once_updated_and_re
     outside = sorted(set(network.dt_of) - below)
     for other in outside[:20]:
         other_mobile = network.contacts[other][0]
-        if other_mobile and not (network.below(feeder) & {n for n, c in network.contacts.items() if c[0] == other_mobile}):
+        if other_mobile and not (
+            network.below(feeder) & {n for n, c in network.contacts.items() if c[0] == other_mobile}
+        ):
             assert network.sms_to(other_mobile) == []
 
 
@@ -125,7 +143,11 @@ def test_planned_outage_is_announced_ahead_and_never_at_night(network: Network) 
     assert (due.hour, due.minute) == (8, 0) and due.date() == start.date()
     with Session(network.engine) as session:
         dues = set(session.scalars(select(OutboxMessage.next_attempt_at)))
-    assert len(dues) == 1 and dues.pop().replace(tzinfo=None) == due.astimezone(tz=None).replace(tzinfo=None) or True
+    assert (
+        len(dues) == 1
+        and dues.pop().replace(tzinfo=None) == due.astimezone(tz=None).replace(tzinfo=None)
+        or True
+    )
     assert network.drain() == []  # held: nothing is due yet
 
     # Restoring a shutdown that has not begun is refused; cancelling it tells the consumers once.
@@ -179,7 +201,7 @@ def test_reading_current_outages_by_consumer_feeder_and_dc_and_the_public_page(n
     page = network.app.get("/outages", {"dc": created["office_code"]})
     assert page.content_type == "text/html" and "पेड़ गिरा" in page.text
     assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
-    assert network.app.get("/api/v1/outages/%d" % created["id"]).json["state"] == "open"
+    assert network.app.get(f"/api/v1/outages/{created['id']}").json["state"] == "open"
 
 
 def test_bad_input_answers_problem_json(network: Network) -> None:
@@ -192,14 +214,22 @@ def test_bad_input_answers_problem_json(network: Network) -> None:
         "reason_en": "Fault",
         "reason_hi": "खराबी",
     }
-    assert network.create(status=422, **{**body, "node_code": "FDR-NOPE-1"}).json["code"] == "outage_node_unknown"
+    assert (
+        network.create(status=422, **{**body, "node_code": "FDR-NOPE-1"}).json["code"]
+        == "outage_node_unknown"
+    )
     # A bidi override is cleaned away like any control character: what is left names no node.
-    assert network.create(status=422, **{**body, "node_code": "FDR\u202e1"}).json["code"] == "outage_node_unknown"
+    assert (
+        network.create(status=422, **{**body, "node_code": "FDR\u202e1"}).json["code"]
+        == "outage_node_unknown"
+    )
     for hostile in ("फीडर-1", "A" * 41, "x; DROP TABLE outages", "fdr-lower"):
         problem = network.create(status=400, **{**body, "node_code": hostile}).json
         assert problem["code"] == "validation_failed"
     assert network.create(status=400, **{**body, "colour": "red"}).json["code"] == "validation_failed"
-    assert network.create(status=400, **{**body, "starts_at": "yesterday"}).json["code"] == "validation_failed"
+    assert (
+        network.create(status=400, **{**body, "starts_at": "yesterday"}).json["code"] == "validation_failed"
+    )
     backwards = {**body, "expected_restoration_at": _iso(now - timedelta(hours=1))}
     assert network.create(status=422, **backwards).json["code"] == "outage_times_invalid"
     past_plan = {**body, "kind": "planned", "expected_restoration_at": _iso(now + timedelta(hours=1))}
@@ -212,10 +242,19 @@ def test_bad_input_answers_problem_json(network: Network) -> None:
     assert early["code"] == "outage_not_started"
     network.close(created["id"], _iso(utcnow()))
     assert network.close(created["id"], _iso(utcnow()), status=409).json["code"] == "outage_state_conflict"
-    assert network.update(created["id"], _iso(now + timedelta(hours=1)), status=409).json["code"] == "outage_state_conflict"
+    assert (
+        network.update(created["id"], _iso(now + timedelta(hours=1)), status=409).json["code"]
+        == "outage_state_conflict"
+    )
     assert network.close(99999999, _iso(utcnow()), status=404).json["code"] == "not_found"
 
-    event = {"source": "scada", "event_id": "EV-9", "node_code": dts[0], "action": "restoration", "at": _iso(now)}
+    event = {
+        "source": "scada",
+        "event_id": "EV-9",
+        "node_code": dts[0],
+        "action": "restoration",
+        "at": _iso(now),
+    }
     assert network.event(status=409, **event).json["code"] == "outage_not_open"
     network.event(**{**event, "action": "outage"})
     reused = network.event(status=409, **{**event, "action": "outage", "node_code": feeder}).json
@@ -223,4 +262,87 @@ def test_bad_input_answers_problem_json(network: Network) -> None:
     # SCADA's scope does not open outages as an officer, and reading needs a filter.
     network.app.post_json("/api/v1/outages", body, headers=network.scada, status=403)
     assert network.app.get("/api/v1/outages", status=400).json["code"] == "validation_failed"
-    assert network.app.get("/api/v1/outages", {"feeder": "फीडर"}, status=400).json["code"] == "validation_failed"
+    assert (
+        network.app.get("/api/v1/outages", {"feeder": "फीडर"}, status=400).json["code"] == "validation_failed"
+    )
+
+
+def _officer(network: Network, offices: list[str]) -> TestApp:
+    from hub.console.officers import create_officer
+
+    username = "o" + secrets.token_hex(4)
+    with Session(network.engine) as session, session.begin():
+        create_officer(session, username, "सुरेश वर्मा", PASSWORD, ["je"], offices)
+    # The console cookie is Secure: browse over https so WebTest sends it back.
+    browser = TestApp(network.app.app, extra_environ={"wsgi.url_scheme": "https"})
+    token = CSRF.search(browser.get("/console/login").text)
+    assert token is not None
+    answer = browser.post(
+        "/console/login", {"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert answer.status_int == 302, answer.text
+    return browser
+
+
+def _ist_local(at: datetime) -> str:
+    return at.astimezone(IST).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_officer_records_updates_and_closes_an_outage_in_the_console(network: Network) -> None:
+    feeder, _ = network.feeder_with_dts()
+    office = network.nodes_office(feeder)
+    browser = _officer(network, [office])
+    page = browser.get("/console/outages")
+    assert "बिजली बंद" in page.text and "Outages" in page.text
+    form = page.forms[len(page.forms) - 1]
+    form["node_code"] = feeder
+    form["kind"] = "unplanned"
+    form["starts_at"] = _ist_local(utcnow() - timedelta(minutes=30))
+    form["expected_restoration_at"] = _ist_local(utcnow() + timedelta(hours=2))
+    form["reason_hi"] = "ट्रांसफार्मर जला"
+    form["reason_en"] = "Transformer burnt"
+    listed = form.submit().follow()
+    assert "Outage" in listed.text and feeder in listed.text
+    below = network.below(feeder)
+    [outage_id] = {o for (o,) in _outage_ids(network)}
+    assert {n for n, _, _ in network.notices(outage_id=outage_id)} == below
+    # The start time is the officer's IST, stored in UTC.
+    shown = network.app.get(f"/api/v1/outages/{outage_id}").json
+    assert _ist_local(datetime.fromisoformat(shown["starts_at"])) == form["starts_at"].value
+
+    update = listed.forms[1]
+    update["expected_restoration_at"] = _ist_local(utcnow() + timedelta(hours=4))
+    update.submit().follow()
+    assert network.notices(outage_id=outage_id, notice=f"update:{outage_id}:1")
+    # Restoration before the start is refused with the reason; then recorded.
+    close = browser.get("/console/outages").forms[2]
+    close["restored_at"] = _ist_local(utcnow() - timedelta(hours=5))
+    refused = close.submit(status=409)
+    assert "restored before it started" in refused.text
+    close = browser.get("/console/outages").forms[2]
+    close["restored_at"] = _ist_local(utcnow())
+    close.submit().follow()
+    assert network.app.get(f"/api/v1/outages/{outage_id}").json["state"] == "restored"
+    assert {n for n, _, k in network.notices(outage_id=outage_id) if k == "restored"} == below
+
+    # Another office's officer neither sees nor acts on it; a stale form is refused.
+    stranger = _officer(network, ["NOPE-1"])
+    assert feeder not in stranger.get("/console/outages").text
+    token = CSRF.search(stranger.get("/console/outages").text)
+    assert token is not None
+    stranger.post(f"/console/outages/{outage_id}/cancel", {"csrf_token": token.group(1)}, status=404)
+    browser.post("/console/outages", {"node_code": feeder, "csrf_token": "stale"}, status=403)
+    # Unknown node and Devanagari in the code: the page again with the reason, nothing recorded.
+    bad = browser.get("/console/outages").forms[len(browser.get("/console/outages").forms) - 1]
+    bad["node_code"] = "फीडर"
+    bad["starts_at"] = "कल"
+    bad["reason_hi"] = "x"
+    bad["reason_en"] = "x"
+    again = bad.submit(status=409)
+    assert "node_code" in again.text and "starts_at" in again.text
+    assert len(_outage_ids(network)) == 1
+
+
+def _outage_ids(network: Network) -> list[tuple[int]]:
+    with Session(network.engine) as session:
+        return [tuple(r) for r in session.execute(select(Outage.id))]  # type: ignore[misc]
