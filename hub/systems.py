@@ -26,7 +26,18 @@ from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
 
-SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt", "network", "email")
+SYSTEMS = (
+    "billing",
+    "kyc",
+    "samagra",
+    "sms",
+    "payment",
+    "headend",
+    "singlewindow",
+    "dbt",
+    "network",
+    "email",
+)
 
 
 class Connectors(Mapping[str, Any]):

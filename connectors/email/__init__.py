@@ -58,5 +58,5 @@ class IEmail(Interface):
         Raises ConnectorRejected (bad address, subject, body: do not retry) or
         ConnectorUnavailable (server down, slow, refusing for now: retry)."""
 
-    def heartbeat() -> None:
+    def heartbeat() -> None:  # type: ignore[misc]
         """Raise ConnectorUnavailable when mail cannot be sent now."""

@@ -117,6 +117,10 @@ def json_object(dialect: str, members: Mapping[str, Any]) -> ColumnElement[Any]:
     return func.json_build_object(*args) if dialect == "postgresql" else func.json_object(*args)
 
 
+# (consumer number, address) of everyone a channel can reach.
+Recipients = Select[str, str | None]
+
+
 @dataclass(frozen=True)
 class NoticeChannel:
     """One way of telling a consumer: ``recipients()`` selects ``consumer_number`` and ``address``;
@@ -124,17 +128,17 @@ class NoticeChannel:
 
     name: str
     outbox_kind: str
-    recipients: Callable[[], Select[Any]]
+    recipients: Callable[[], Recipients]
     payload: Callable[[str, ColumnElement[Any], NoticeTexts], ColumnElement[Any]]
 
 
-def _sms_recipients() -> Select[Any]:
+def _sms_recipients() -> Recipients:
     return select(ConsumerContact.consumer_number, ConsumerContact.mobile.label("address")).where(
         ConsumerContact.mobile.is_not(None)
     )
 
 
-def _email_recipients() -> Select[Any]:
+def _email_recipients() -> Recipients:
     return select(ConsumerContact.consumer_number, ConsumerContact.email.label("address")).where(
         ConsumerContact.email.is_not(None)
     )

@@ -139,7 +139,7 @@ def get_outage(request: Request) -> dict[str, Any]:
     return _answer(request, outage, None)
 
 
-def _filters(request: Request) -> dict[str, str | None]:
+def _filters(request: Request) -> dict[str, Any]:
     reader = Reader(dict(request.GET.items()))
     _only(reader, ("consumer_number", "feeder", "dc"))
     found = {

@@ -154,7 +154,9 @@ def test_client_sends_devanagari_with_the_delivery_id_as_message_id(smtp_server:
     parsed = message_from_bytes(received["data"])
     assert parsed["Message-ID"] == message_id
     assert str(make_header(decode_header(parsed["Subject"]))) == MAIL.subject
-    assert parsed.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n").strip() == MAIL.body
+    payload = parsed.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    assert payload.decode("utf-8").replace("\r\n", "\n").strip() == MAIL.body
     client_for(smtp_server).heartbeat()
 
 
