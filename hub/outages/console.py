@@ -238,6 +238,15 @@ def includeme(config: Configurator) -> None:
             "summary": "Update an outage's expected restoration, record its restoration, or cancel a planned "
             "shutdown (action: update | close | cancel; times in IST)",
             "tags": ["console"],
+            "parameters": [
+                {"name": "outage_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": ["update", "close", "cancel"]},
+                },
+            ],
             "responses": responses,
         },
     )
