@@ -415,8 +415,11 @@ class OutageService:
             Outage.node_code.in_(codes),
             or_(Outage.expected_restoration_at.is_(None), Outage.expected_restoration_at > outage.starts_at),
         )
-        if end is not None:
-            query = query.where(Outage.starts_at < end)
+        # An outage without an estimate overlaps only what is already running at its start: a fault
+        # tonight is not the shutdown announced for next week.
+        query = query.where(
+            Outage.starts_at < end if end is not None else Outage.starts_at <= outage.starts_at
+        )
         return list(session.scalars(query.order_by(Outage.group_id, Outage.id)))
 
     def open(self, session: Session, new: NewOutage) -> tuple[Outage, FanOut | None]:

@@ -345,3 +345,28 @@ def test_officer_records_updates_and_closes_an_outage_in_the_console(network: Ne
 def _outage_ids(network: Network) -> list[tuple[int]]:
     with Session(network.engine) as session:
         return [tuple(r) for r in session.execute(select(Outage.id))]  # type: ignore[misc]
+
+
+def test_a_fault_without_estimate_is_not_the_shutdown_announced_for_later(network: Network) -> None:
+    feeder, _ = network.feeder_with_dts()
+    now = utcnow()
+    planned = network.create(
+        node_code=feeder,
+        kind="planned",
+        starts_at=_iso(now + timedelta(hours=3)),
+        expected_restoration_at=_iso(now + timedelta(hours=5)),
+        reason_en="Maintenance",
+        reason_hi="रखरखाव",
+    ).json
+    fault = network.event(
+        source="headend",
+        event_id="HES-7",
+        node_code=feeder,
+        action="outage",
+        at=_iso(now - timedelta(minutes=1)),
+    ).json
+    assert fault["id"] != planned["id"] and fault["group_id"] != planned["group_id"]
+    assert fault["state"] == "open" and fault["source"] == "headend"
+    # A second fault on the same node while the first is open is the same outage.
+    body = {"kind": "unplanned", "starts_at": _iso(now), "reason_en": "Fault", "reason_hi": "खराबी"}
+    assert network.create(status=409, node_code=feeder, **body).json["outage_id"] == fault["id"]
