@@ -3,7 +3,8 @@
 ``config.include("hub.outages")`` (after hub.outbox, hub.network and hub.console) adds:
 
 * the :class:`~hub.outages.service.OutageService` (typed service) with the SMS and e-mail
-  notice channels; another channel is one :meth:`OutageService.add_channel` call;
+  notice channels; another channel is added by its package's includeme (included after this one)
+  with ``config.add_outage_channel(NoticeChannel(...))``;
 * the outbox handler of kind ``email`` (the ``email`` connector, :mod:`connectors.email`); SMS
   notices use the outbox's own ``sms`` kind and DLT templates ``outage_*``;
 * REST ``/api/v1/outages...`` (scopes ``outages:manage``, ``outages:report``; reading is public)
@@ -22,7 +23,7 @@ from pyramid.config import Configurator
 
 from connectors.email import Mail
 from hub.models.outbox import OutboxMessage
-from hub.outages.service import EMAIL_KIND, OutageService, OutageSettings
+from hub.outages.service import EMAIL_KIND, NoticeChannel, OutageService, OutageSettings
 from hub.outbox import connector
 
 
@@ -36,6 +37,12 @@ def deliver_email(message: OutboxMessage, connectors: Mapping[str, Any]) -> obje
 def includeme(config: Configurator) -> None:
     service = OutageService(config.registry, OutageSettings.from_settings(config.get_settings()))
     config.register_service(service, OutageService)
+
+    def add_outage_channel(config: Configurator, channel: NoticeChannel) -> None:
+        """``config.add_outage_channel(NoticeChannel(...))`` from a channel's own includeme (after this one)."""
+        service.add_channel(channel)
+
+    config.add_directive("add_outage_channel", add_outage_channel)
     config.add_outbox_handler(EMAIL_KIND, deliver_email)  # type: ignore[attr-defined]
     config.include("hub.outages.views")
     if hasattr(config, "add_console_provider"):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.models.meta import IST, utcnow
+from hub.models.network import NetworkNode
 from hub.models.outage import Outage
 from hub.models.outbox import OutboxMessage
 from hub.outages.service import OutageSettings
@@ -370,3 +371,35 @@ def test_a_fault_without_estimate_is_not_the_shutdown_announced_for_later(networ
     # A second fault on the same node while the first is open is the same outage.
     body = {"kind": "unplanned", "starts_at": _iso(now), "reason_en": "Fault", "reason_hi": "खराबी"}
     assert network.create(status=409, node_code=feeder, **body).json["outage_id"] == fault["id"]
+
+
+def test_a_channel_is_a_row_kind(network: Network) -> None:
+    """A third channel (as WhatsApp will add itself) rides the same fan-out and the same unique key."""
+    from hub.models.outage import ConsumerContact
+    from hub.outages.service import NewOutage, NoticeChannel, OutageService, OutageSettings, json_object
+
+    service = OutageService(network.registry, OutageSettings.from_settings(network.registry.settings))
+    channel = NoticeChannel(
+        "ivr",
+        "ivr.call",
+        lambda: select(ConsumerContact.consumer_number, ConsumerContact.mobile.label("address")).where(
+            ConsumerContact.mobile.like("9%")
+        ),
+        lambda dialect, address, texts: json_object(dialect, {"to": address, "text": texts.sms_text}),
+    )
+    service.add_channel(channel)
+    assert list(service.channels) == ["sms", "email", "ivr"]
+    feeder, _ = network.feeder_with_dts()
+    with Session(network.engine) as session, session.begin():
+        outage, fan_out = service.open(
+            session, NewOutage(feeder, "unplanned", utcnow(), None, "Fault", "खराबी", "officer", "test")
+        )
+        assert fan_out is not None
+        nines = {n for n in network.below(feeder) if (network.contacts[n][0] or "").startswith("9")}
+        assert fan_out.sent["ivr"] == len(nines)
+        again = service.fan_out(session, outage, session.get(NetworkNode, feeder), "start", utcnow())
+        assert again.sent == {"sms": 0, "email": 0, "ivr": 0}
+        payloads = session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.kind == "ivr.call")
+        ).all()
+        assert sorted(p["to"] for p in payloads) == sorted(network.contacts[n][0] for n in nines)
