@@ -397,9 +397,11 @@ def test_a_channel_is_a_row_kind(network: Network) -> None:
         assert fan_out is not None
         nines = {n for n in network.below(feeder) if (network.contacts[n][0] or "").startswith("9")}
         assert fan_out.sent["ivr"] == len(nines)
-        again = service.fan_out(session, outage, session.get(NetworkNode, feeder), "start", utcnow())
+        node = session.get(NetworkNode, feeder)
+        assert node is not None
+        again = service.fan_out(session, outage, node, "start", utcnow())
         assert again.sent == {"sms": 0, "email": 0, "ivr": 0}
         payloads = session.scalars(
             select(OutboxMessage.payload).where(OutboxMessage.kind == "ivr.call")
         ).all()
-        assert sorted(p["to"] for p in payloads) == sorted(network.contacts[n][0] for n in nines)
+        assert sorted(p["to"] for p in payloads) == sorted(str(network.contacts[n][0]) for n in nines)
