@@ -443,6 +443,14 @@ class OutageService:
                 ],
             )
         node = self._node(session, new.node_code)
+        above = ancestors(session, node)
+        # Outages in one substation's tree are opened one at a time (its row locked): a feeder and its
+        # DT reported at the same moment still see each other and share one group.
+        session.execute(
+            select(NetworkNode.code)
+            .where(NetworkNode.code == (above[-1] if above else node.code))
+            .with_for_update()
+        )
         same = self._overlapping(session, [node.code], new)
         if same:
             raise Problem(
@@ -451,7 +459,7 @@ class OutageService:
                 extra={"outage_id": same[0].id},
             )
         related = self._overlapping(session, nodes_below(node.code), new) + self._overlapping(
-            session, ancestors(session, node), new
+            session, above, new
         )
         outage = Outage(
             group_id=0,

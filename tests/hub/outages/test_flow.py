@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from webtest import TestApp
@@ -405,3 +408,44 @@ def test_a_channel_is_a_row_kind(network: Network) -> None:
             select(OutboxMessage.payload).where(OutboxMessage.kind == "ivr.call")
         ).all()
         assert sorted(p["to"] for p in payloads) == sorted(str(network.contacts[n][0]) for n in nines)
+
+
+@pytest.mark.postgresql_only
+def test_feeder_and_dt_reported_at_the_same_moment_share_one_group(network: Network) -> None:
+    """SCADA reports the feeder and the head-end its DT at once, each on its own connection: the
+    substation's row serialises them, so the DT's consumers are told once."""
+    feeder, dts = network.feeder_with_dts()
+    at = _iso(utcnow() - timedelta(minutes=1))
+    barrier = threading.Barrier(2)
+    answers: list[dict[str, Any]] = []
+
+    def report(source: str, node: str) -> None:
+        app = TestApp(network.app.app)
+        barrier.wait()
+        answers.append(
+            app.post_json(
+                "/api/v1/outages/events",
+                {
+                    "source": source,
+                    "event_id": f"{source}-{node}",
+                    "node_code": node,
+                    "action": "outage",
+                    "at": at,
+                },
+                headers=network.scada,
+            ).json
+        )
+
+    threads = [
+        threading.Thread(target=report, args=("scada", feeder)),
+        threading.Thread(target=report, args=("headend", dts[0])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len({a["group_id"] for a in answers}) == 1
+    starts = network.notices(group_id=answers[0]["group_id"], notice="start")
+    assert len(starts) == len(set(starts))
+    assert Counter((n, ch) for n, ch, _ in starts).most_common(1)[0][1] == 1
+    assert {n for n, _, _ in starts} == network.below(feeder)
