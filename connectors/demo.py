@@ -1091,3 +1091,24 @@ def reference_data_digest(engine: Engine) -> str:
             for row in result:
                 digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()
+
+
+def write_contacts_extract(engine: Engine, out: Any) -> int:
+    """Billing's extract of the demo consumers' contacts, as CSV (``consumer_number,mobile,email``)
+    to the text stream ``out``: the file a discom's billing sends the hub for outage notices.
+
+    Billing records no e-mail; the demo gives one to every third consumer (``@mail.example``)."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow(["consumer_number", "mobile", "email"])
+    count = 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(RefConsumer.consumer_number, RefConsumer.mobile).order_by(RefConsumer.consumer_number)
+        )
+        for number, mobile in rows:
+            email = f"consumer.{number}@mail.example" if int(number) % 3 == 0 else ""
+            writer.writerow([number, mobile, email])
+            count += 1
+    return count

@@ -125,6 +125,7 @@ REFERENCE_TABLE_MODULES = (
     "connectors.network.tables",
     "connectors.meterdata.tables",
     "connectors.whatsapp.reference",
+    "connectors.email.reference",
 )
 
 

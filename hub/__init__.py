@@ -70,6 +70,7 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.energy")
     config.include("hub.complaints")
     config.include("hub.chatbot")
+    config.include("hub.outages")
     config.include("hub.whatsapp")
     return config
 

@@ -622,6 +622,24 @@ SETTINGS: tuple[Setting, ...] = (
         doc="GIS feed changes asked per call (at most 5,000); each page is applied in one transaction",
     ),
     Setting(
+        "hub.outages.notice_hours",
+        as_positive_int,
+        24,
+        doc="how many hours before a planned outage's window the consumers below the node are told",
+    ),
+    Setting(
+        "hub.outages.quiet_from",
+        as_time_of_day,
+        "21:00",
+        doc="IST time from which no planned-outage notice is sent (held until hub.outages.quiet_until)",
+    ),
+    Setting(
+        "hub.outages.quiet_until",
+        as_time_of_day,
+        "08:00",
+        doc="IST time at which planned-outage notices held over the night go out",
+    ),
+    Setting(
         "hub.meters.max_attempts",
         as_positive_int,
         3,

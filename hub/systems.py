@@ -38,6 +38,7 @@ SYSTEMS = (
     "network",
     "meterdata",
     "whatsapp",
+    "email",
 )
 
 

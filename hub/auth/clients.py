@@ -34,6 +34,8 @@ KNOWN_SCOPES: dict[str, str] = {
     "meters:read": "read the state of smart-meter reconnections",
     "network:read": "read which DT, feeder and substation supply a consumer, and the unmapped consumers",
     "energy:read": "read the energy audit: input, billing, collection and losses per feeder, DT and office",
+    "outages:manage": "open, update, close and cancel outages on the network (the discom's outage tools)",
+    "outages:report": "report outages and restorations of network nodes as SCADA or the meter head-end",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",

@@ -36,6 +36,7 @@ from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
+from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 from hub.models.soap import SoapNonce
@@ -65,6 +66,7 @@ __all__ = [
     "ConnectionKyc",
     "ConnectionPayment",
     "ConsumerAccount",
+    "ConsumerContact",
     "ConsumerSupply",
     "DocumentFiles",
     "DocumentSeries",
@@ -93,6 +95,9 @@ __all__ = [
     "NoDuesCheck",
     "Officer",
     "OtpChallenge",
+    "Outage",
+    "OutageNotice",
+    "OutageSourceEvent",
     "OutboxMessage",
     "OutboxStatus",
     "PartnerClient",

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 import connectors.dbt.reference
+import connectors.email.reference
 import connectors.headend.reference
 import connectors.payment.reference
 import connectors.singlewindow.reference
@@ -45,6 +46,7 @@ MESSAGING_TABLES: list[Table] = [
     connectors.whatsapp.reference.RefWhatsAppMessage.__table__,  # type: ignore[list-item]
     connectors.whatsapp.reference.RefWhatsAppMedia.__table__,  # type: ignore[list-item]
     connectors.whatsapp.reference.RefWhatsAppBehaviour.__table__,  # type: ignore[list-item]
+    connectors.email.reference.RefEmailMessage.__table__,  # type: ignore[list-item]
 ]
 assert all(t.metadata is ReferenceBase.metadata for t in MESSAGING_TABLES)
 
