@@ -42,6 +42,29 @@ def _below(hub: ServedHub, code: str) -> set[str]:
     return found
 
 
+def _morning_comes(hub: ServedHub, due: datetime) -> None:
+    """The messages held for the morning become due now, as the clock would have made them."""
+    from sqlalchemy import update
+
+    from hub.db import make_engine
+    from hub.models.outbox import OutboxMessage
+
+    engine = make_engine(hub.database_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            held = conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.next_attempt_at >= due - timedelta(seconds=1),
+                )
+                .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+            assert held.rowcount > 0
+    finally:
+        engine.dispose()
+
+
 def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tmp_path: Path) -> None:
     hub = served_hub
     hub.admin("network", "sync")
@@ -85,7 +108,7 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
     announced = planned.json()
     due = datetime.fromisoformat(announced["notices"]["due"])
     assert due == OutageSettings(24, (21, 0), (8, 0)).out_of_quiet_hours(due)
-    assert announced["notices"]["sent"] == {"sms": len(below), "email": len(with_email)}
+    assert announced["notices"]["sent"] == {"sms": len(below), "email": len(with_email), "whatsapp": 0}
 
     # The fault: SCADA reports it (twice: the same event id changes nothing), the estimate moves, it is restored.
     event = {"source": "scada", "event_id": "E2E-TRIP-1", "node_code": feeder, "action": "outage"}
@@ -147,10 +170,16 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
     for template in templates:
         to = sorted(m for m, t in sent if t == template)
         assert to == sorted(mobile_of[n] for n in below), template
-    if due <= datetime.now(UTC):
-        _until("the shutdown announced", lambda: any(t == "outage_planned" for _, t in sms_sent()))
-    else:
+    if due > datetime.now(UTC):
         assert all(t != "outage_planned" for _, t in sent), "announced in the quiet hours"
+        # The night passes: the hold is the notices' due time in the outbox, and morning comes.
+        _morning_comes(hub, due)
+    _until(
+        "the shutdown announced",
+        lambda: sum(t == "outage_planned" for _, t in sms_sent()) == len(below),
+    )
+    announced_to = sorted(m for m, t in sms_sent() if t == "outage_planned")
+    assert announced_to == sorted(mobile_of[n] for n in below)
 
     expected_mail = len(with_email) * len(templates)
 
@@ -164,6 +193,10 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
     unplanned_mail = [(to, s) for to, s in mails() if "Planned" not in s]
     assert len(unplanned_mail) == expected_mail
     assert {to for to, _ in unplanned_mail} == {f"c{n}@mail.example" for n in with_email}
+    _until("the shutdown e-mailed", lambda: sum("Planned" in s for _, s in mails()) == len(with_email))
+    assert sorted(to for to, s in mails() if "Planned" in s) == sorted(
+        f"c{n}@mail.example" for n in with_email
+    )
 
     # The public page shows the announced shutdown, no longer the restored fault.
     office = hub.sql("SELECT office_code FROM network_nodes WHERE code = :c", c=feeder)[0][0]
