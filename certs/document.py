@@ -122,6 +122,21 @@ BILL_CORRECTION_ORDER = register_kind(
         ),
     )
 )
+COMPLAINT_CASE_FILE = register_kind(
+    DocumentKind(
+        code="complaint_case_file",
+        title_en="Complaint Case File",
+        title_hi="शिकायत प्रकरण पत्रावली",
+        statement_en=(
+            "The record of the complaint of {holder} below, as the discom holds it: every step, who took "
+            "it and when, and every message sent, for the Consumer Grievance Redressal Forum."
+        ),
+        statement_hi=(
+            "{holder} की नीचे दर्शाई शिकायत का अभिलेख, जैसा वितरण कंपनी के पास है: प्रत्येक चरण, किसने "
+            "और कब, तथा भेजा गया प्रत्येक संदेश, उपभोक्ता शिकायत निवारण फोरम हेतु।"
+        ),
+    )
+)
 
 
 def mask_mobile(mobile: str) -> str:

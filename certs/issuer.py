@@ -84,6 +84,11 @@ class DocumentIssuer:
             xml=xml, pdf=pdf, qr_payload=qr_payload, xml_sha256=digest.hex(), kid=identity.kid
         )
 
+    def sign_pdf(self, pdf: bytes, reason: str) -> bytes:
+        """PAdES-sign a PDF the hub publishes (a report) with the current identity's document key."""
+        pades, _qr = self._signers(self.keyring.current)
+        return pades.sign(pdf, reason=reason)
+
     def verify_xml(self, data: bytes, *, max_bytes: int = MAX_SIGNED_XML_BYTES) -> VerifiedDocument:
         """Verify an uploaded XML document; raise a :class:`certs.errors.VerificationError` subclass.
 

@@ -212,6 +212,8 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "tariff.duty": ("Electricity duty (₹)", "विद्युत शुल्क (₹)"),
     "current_amount": ("This month's bill (₹)", "इस माह का बिल (₹)"),
     "arrears": ("Arrears (₹)", "बकाया (₹)"),
+    "charges.disconnection": ("Disconnection charge (₹)", "विच्छेदन शुल्क (₹)"),
+    "charges.reconnection": ("Reconnection charge (₹)", "पुनः संयोजन शुल्क (₹)"),
     "amount_due": ("Amount due by the due date (₹)", "देय तिथि तक देय राशि (₹)"),
     "late_payment_amount": ("Amount due after the due date (₹)", "देय तिथि के बाद देय राशि (₹)"),
     "upi_intent": ("Pay by UPI", "यूपीआई से भुगतान"),
@@ -220,6 +222,30 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "paid_at": ("Paid at", "भुगतान समय"),
     "channel": ("Paid through", "भुगतान माध्यम"),
     "transaction_id": ("Transaction ID", "लेन-देन आईडी"),
+    "complaint_no": ("Complaint number", "शिकायत क्रमांक"),
+    "complaint_type": ("Type of complaint", "शिकायत का प्रकार"),
+    "consumer_number": ("Consumer number", "उपभोक्ता क्रमांक"),
+    "description": ("Complaint as made", "शिकायत का विवरण"),
+    "office": ("Distribution centre", "वितरण केंद्र"),
+    "registered_at": ("Registered at", "पंजीयन समय"),
+    "resolve_by": ("Standard of performance: resolve by", "सेवा मानक अनुसार निराकरण की समय-सीमा"),
+    "resolved_at": ("Resolved at", "निराकरण समय"),
+    "action_taken": ("Action taken", "की गई कार्यवाही"),
+    "status": ("Status", "स्थिति"),
+    "reopen_count": ("Times reopened", "पुनः खोलने की संख्या"),
+    "rating": ("Consumer's rating (1-5)", "उपभोक्ता की रेटिंग (1-5)"),
+    "compensation": ("Compensation for the missed standard (₹)", "सेवा मानक चूक की क्षतिपूर्ति (₹)"),
+    "compensation_receipt": ("Compensation credited in billing as", "क्षतिपूर्ति बिलिंग में जमा"),
+}
+
+# Numbered entries ("timeline.007"): English and Hindi words before the number.
+NUMBERED_DETAIL_LABELS: dict[str, tuple[str, str]] = {
+    "timeline": ("Step", "चरण"),
+}
+
+HOLDER_LABELS: dict[str, tuple[str, str]] = {
+    "no_dues_certificate": ("Name of holder", "धारक का नाम"),
+    "complaint_case_file": ("Complainant", "शिकायतकर्ता"),
 }
 
 NUMBER_LABELS: dict[str, tuple[str, str]] = {
@@ -229,6 +255,7 @@ NUMBER_LABELS: dict[str, tuple[str, str]] = {
     "electricity_bill": ("Bill document number", "बिल दस्तावेज़ क्रमांक"),
     "payment_receipt": ("Receipt document number", "रसीद दस्तावेज़ क्रमांक"),
     "bill_correction_order": ("Correction order number", "संशोधन आदेश क्रमांक"),
+    "complaint_case_file": ("Case file number", "पत्रावली क्रमांक"),
 }
 
 NO_CONNECTION_STATEMENT = (
@@ -255,6 +282,10 @@ def check_label(name: str) -> str:
 
 def detail_labels(key: str) -> tuple[str, str]:
     """Labels for a detail key; an unlisted key is printed as words, never as the raw key."""
+    head, _, number = key.rpartition(".")
+    if head in NUMBERED_DETAIL_LABELS and number.isdigit():
+        en, hi = NUMBERED_DETAIL_LABELS[head]
+        return f"{en} {int(number)}", f"{hi} {int(number)}"
     return DETAIL_LABELS.get(key) or (key.rpartition(".")[2].replace("_", " ").capitalize(), "")
 
 
@@ -402,9 +433,7 @@ def _story(doc: Document, qr_payload: str, s: _Styles) -> list[Flowable]:
 
     # Facts: English label | value | Hindi label.
     number_en, number_hi = NUMBER_LABELS.get(doc.kind, ("Document number", "दस्तावेज़ क्रमांक"))
-    holder_en, holder_hi = (
-        ("Name of holder", "धारक का नाम") if doc.kind == NO_DUES_CERTIFICATE.code else ("Applicant", "आवेदक")
-    )
+    holder_en, holder_hi = HOLDER_LABELS.get(doc.kind, ("Applicant", "आवेदक"))
     rows: list[tuple[str, str, str]] = [
         (number_en, doc.number, number_hi),
         ("Verification code", doc.verification_code, "सत्यापन कोड"),

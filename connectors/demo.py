@@ -58,6 +58,7 @@ from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, R
 from connectors.headend.tables import RefHesMeter
 from connectors.kyc.reference import CHANGE_COUNTER
 from connectors.kyc.tables import RefKycRecord
+from connectors.meterdata.reference import generate_readings
 from connectors.network.reference import DistributionCentre, generate_network
 from connectors.reference_db import SystemStatus
 from connectors.samagra.tables import RefSamagraPerson
@@ -1037,6 +1038,9 @@ def generate_demo_data(
         _set_counter(conn, CHANGE_COUNTER, gen.change_seq)
     with engine.begin() as conn:
         network_nodes, without_dt = generate_network(conn, distribution_centres(gen.offices), seed)
+    with engine.begin() as conn:
+        # The feeder and DT meters' snapshots around the month billed.
+        generate_readings(conn, gen.bill_month_start.strftime("%Y-%m"), seed)
     counts = gen.counts
     return DemoSummary(
         seed=seed,
@@ -1087,3 +1091,24 @@ def reference_data_digest(engine: Engine) -> str:
             for row in result:
                 digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()
+
+
+def write_contacts_extract(engine: Engine, out: Any) -> int:
+    """Billing's extract of the demo consumers' contacts, as CSV (``consumer_number,mobile,email``)
+    to the text stream ``out``: the file a discom's billing sends the hub for outage notices.
+
+    Billing records no e-mail; the demo gives one to every third consumer (``@mail.example``)."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow(["consumer_number", "mobile", "email"])
+    count = 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(RefConsumer.consumer_number, RefConsumer.mobile).order_by(RefConsumer.consumer_number)
+        )
+        for number, mobile in rows:
+            email = f"consumer.{number}@mail.example" if int(number) % 3 == 0 else ""
+            writer.writerow([number, mobile, email])
+            count += 1
+    return count

@@ -123,6 +123,9 @@ REFERENCE_TABLE_MODULES = (
     "connectors.singlewindow.reference",
     "connectors.dbt.reference",
     "connectors.network.tables",
+    "connectors.meterdata.tables",
+    "connectors.whatsapp.reference",
+    "connectors.email.reference",
 )
 
 

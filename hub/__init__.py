@@ -67,8 +67,12 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config.include("hub.kyc")
     config.include("hub.meters")
     config.include("hub.network")
+    config.include("hub.energy")
     config.include("hub.complaints")
     config.include("hub.corrections")
+    config.include("hub.chatbot")
+    config.include("hub.outages")
+    config.include("hub.whatsapp")
     return config
 
 

@@ -72,6 +72,11 @@ def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
         engine.dispose()
         return 0
     print(file=sys.stderr)
+    if args.contacts_extract:
+        from connectors.demo import write_contacts_extract
+
+        with open(args.contacts_extract, "w", newline="", encoding="utf-8") as out:
+            write_contacts_extract(engine, out)
     print(json.dumps(_jsonable(summary), ensure_ascii=False, default=str))
     engine.dispose()
     return 0
@@ -236,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consumers", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--replace", action="store_true", help="wipe the reference systems' data first")
+    p.add_argument(
+        "--contacts-extract",
+        default=None,
+        help="also write billing's contacts extract of the demo consumers to this CSV file "
+        "(load it with `outages contacts`)",
+    )
     p.set_defaults(func=cmd_demo_data)
 
     clients = sub.add_parser("clients", help="partner clients").add_subparsers(
@@ -291,12 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.meters.cli import register as register_meters
 
     register_meters(sub)
+    from hub.energy.cli import register as register_energy
     from hub.network.cli import register as register_network
 
     register_network(sub)
+    register_energy(sub)
     from hub.complaints.cli import register as register_complaints
 
     register_complaints(sub)
+    from hub.chatbot.cli import register as register_chatbot
+
+    register_chatbot(sub)
+    from hub.whatsapp.cli import register as register_whatsapp
+
+    register_whatsapp(sub)
+    from hub.outages.cli import register as register_outages
+
+    register_outages(sub)
     return parser
 
 

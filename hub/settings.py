@@ -578,6 +578,26 @@ SETTINGS: tuple[Setting, ...] = (
         512,
         doc="largest evidence file (PDF, JPEG or PNG) an office may attach to a bill correction, in KiB (a request body is at most hub.max_body_bytes however many files)",
     ),
+    # The WhatsApp chatbot (hub.chatbot).
+    Setting(
+        "hub.chatbot.idle_minutes",
+        as_positive_int,
+        15,
+        doc="minutes without a message after which a chatbot conversation starts again from the menu "
+        "(and connections opened by OTP close)",
+    ),
+    Setting(
+        "hub.chatbot.messages_per_minute",
+        as_positive_int,
+        20,
+        doc="messages from one WhatsApp number answered per minute; the rest of a flood gets no answer",
+    ),
+    Setting(
+        "hub.chatbot.seen_days",
+        as_positive_int,
+        8,
+        doc="days a message id is remembered, so a webhook redelivered in that time gets no second answer",
+    ),
     Setting(
         "hub.meters.reconnect_threshold",
         as_rupees,
@@ -622,6 +642,24 @@ SETTINGS: tuple[Setting, ...] = (
         doc="GIS feed changes asked per call (at most 5,000); each page is applied in one transaction",
     ),
     Setting(
+        "hub.outages.notice_hours",
+        as_positive_int,
+        24,
+        doc="how many hours before a planned outage's window the consumers below the node are told",
+    ),
+    Setting(
+        "hub.outages.quiet_from",
+        as_time_of_day,
+        "21:00",
+        doc="IST time from which no planned-outage notice is sent (held until hub.outages.quiet_until)",
+    ),
+    Setting(
+        "hub.outages.quiet_until",
+        as_time_of_day,
+        "08:00",
+        doc="IST time at which planned-outage notices held over the night go out",
+    ),
+    Setting(
         "hub.meters.max_attempts",
         as_positive_int,
         3,
@@ -656,6 +694,70 @@ SETTINGS: tuple[Setting, ...] = (
         as_weekdays,
         "mon tue wed thu fri",
         doc="weekdays on which a meter may be disconnected",
+    ),
+    # WhatsApp (hub.whatsapp): the business number on the Cloud API.
+    Setting(
+        "hub.whatsapp.app_secret",
+        str,
+        "",
+        secret=True,
+        doc="the Meta app's secret: every webhook POST is checked against X-Hub-Signature-256 "
+        "with it; empty: every webhook is refused",
+    ),
+    Setting(
+        "hub.whatsapp.verify_token",
+        str,
+        "",
+        secret=True,
+        doc="the token the webhook's verification handshake (hub.verify_token) must carry; empty: refused",
+    ),
+    Setting(
+        "hub.whatsapp.messages_per_second",
+        as_positive_int,
+        80,
+        doc="business-initiated messages the bill run hands off per second (the number's throughput)",
+    ),
+    Setting(
+        "hub.whatsapp.tier_per_day",
+        as_positive_int,
+        100000,
+        doc="the account's messaging tier: business-initiated messages per rolling 24 hours",
+    ),
+    Setting(
+        "hub.whatsapp.delivery_deadline_seconds",
+        as_positive_int,
+        14400,
+        doc="a WhatsApp message not delivered this long after it was sent goes by SMS instead",
+    ),
+    Setting(
+        "hub.whatsapp.inbound_per_minute",
+        as_positive_int,
+        30,
+        doc="messages one number may send per minute; the rest are recorded as limited, not answered",
+    ),
+    Setting(
+        "hub.whatsapp.bill_page_size",
+        as_positive_int,
+        500,
+        doc="consumers the bill run hands off per transaction (its resume point moves page by page)",
+    ),
+    Setting(
+        "hub.whatsapp.bill_run_interval_seconds",
+        as_positive_int,
+        20,
+        doc="how often hub-worker goes on with a running bill run (each turn runs at most 25 s)",
+    ),
+    Setting(
+        "hub.whatsapp.fallback_interval_seconds",
+        as_positive_int,
+        60,
+        doc="how often hub-worker sends by SMS what WhatsApp failed or did not deliver in time",
+    ),
+    Setting(
+        "hub.whatsapp.conversation",
+        as_text,
+        "hub.chatbot:converse",
+        doc="the chatbot: package.module:function(registry, Incoming) -> list[Reply], imported when first needed",
     ),
     Setting(
         "hub.meters.notification_max_age_seconds",

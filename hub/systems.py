@@ -26,7 +26,20 @@ from hub.settings import ConfigurationError, ConnectorOptions
 
 T = TypeVar("T")
 
-SYSTEMS = ("billing", "kyc", "samagra", "sms", "payment", "headend", "singlewindow", "dbt", "network")
+SYSTEMS = (
+    "billing",
+    "kyc",
+    "samagra",
+    "sms",
+    "payment",
+    "headend",
+    "singlewindow",
+    "dbt",
+    "network",
+    "meterdata",
+    "whatsapp",
+    "email",
+)
 
 
 class Connectors(Mapping[str, Any]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyramid.request import Request
+from pyramid.response import Response
 
 from forms.reader import Reader, parse_json_object
 from hub.api import authenticate
@@ -60,3 +61,13 @@ def int_query(request: Request, name: str, default: int, maximum: int) -> int:
     if not raw.isdigit() or not 0 < int(raw) <= maximum:
         raise Problem("validation_failed", errors=[FieldError(name, "range", f"an integer 1-{maximum}")])
     return int(raw)
+
+
+def download(body: bytes, content_type: str, name: str, extension: str) -> Response:
+    """A document to save (a signed PDF or XML): never cached by a shared proxy, named for the
+    file system (a document number's slashes become hyphens)."""
+    response = Response(body=body, content_type=content_type)
+    filename = name.replace("/", "-") + "." + extension
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -120,6 +120,7 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.singlewindow.backend": "connectors.singlewindow.reference:ReferenceSingleWindow",
     "hub.dbt.backend": "connectors.dbt.reference:ReferenceDbt",
     "hub.network.backend": "connectors.network.reference:ReferenceNetwork",
+    "hub.meterdata.backend": "connectors.meterdata.reference:ReferenceMeterData",
     "hub.sms.backend": "connectors.sms.reference:ReferenceSms",
     "hub.sms.sender_id": "MPCZED",
     "hub.sms.entity_id": "1101000000000000001",
@@ -135,10 +136,10 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.sms.template.complaint_update.id": "1107000000000000022",
     "hub.sms.template.complaint_resolved.id": "1107000000000000023",
     "hub.sms.template.complaint_compensation.id": "1107000000000000024",
-    "hub.sms.template.correction_proposed.id": "1107000000000000031",
-    "hub.sms.template.correction_update.id": "1107000000000000032",
-    "hub.sms.template.correction_decided.id": "1107000000000000033",
-    "hub.sms.template.correction_credited.id": "1107000000000000034",
+    "hub.sms.template.correction_proposed.id": "1107000000000000051",
+    "hub.sms.template.correction_update.id": "1107000000000000052",
+    "hub.sms.template.correction_decided.id": "1107000000000000053",
+    "hub.sms.template.correction_credited.id": "1107000000000000054",
 }
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "Bill",
     "ConnectionStatus",
     "Consumer",
+    "ConsumerSales",
     "IBilling",
     "LedgerPayment",
     "MeterHealth",
@@ -58,6 +59,7 @@ __all__ = [
     "UnknownConsumers",
     "is_consumer_number",
     "is_mobile",
+    "is_period",
     "is_samagra_id",
 ]
 
@@ -68,6 +70,7 @@ MAX_DUES_BATCH = 1000
 _CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 _SAMAGRA_ID = re.compile(r"[0-9]{9}")
 _MOBILE = re.compile(r"[6-9][0-9]{9}")
+_PERIOD = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 
 
 def is_consumer_number(value: object) -> bool:
@@ -80,6 +83,11 @@ def is_samagra_id(value: object) -> bool:
 
 def is_mobile(value: object) -> bool:
     return isinstance(value, str) and _MOBILE.fullmatch(value) is not None
+
+
+def is_period(value: object) -> bool:
+    """A billing month, ``YYYY-MM`` (2000-2099)."""
+    return isinstance(value, str) and _PERIOD.fullmatch(value) is not None
 
 
 class ConnectionStatus(StrEnum):
@@ -249,6 +257,20 @@ class LedgerPayment:
     receipt_number: str | None
 
 
+@dataclass(frozen=True)
+class ConsumerSales:
+    """A connection's month in billing: the units and amount billed for the month (bills of the
+    billing period ``period``) and the amount collected in it (payments dated in the month)."""
+
+    consumer_number: str
+    period: str  # YYYY-MM
+    # The offices the connection belongs to (the audit rolls DCs up to divisions and circles by them).
+    offices: OfficeCodes
+    units: int  # kWh billed
+    billed: Decimal
+    collected: Decimal
+
+
 class UnknownConsumers(NotFound):
     """A batch named consumer numbers billing does not know (listed, in the caller's order)."""
 
@@ -315,6 +337,10 @@ class IBilling(Interface):
     def payments_posted_tsv(day: date) -> Iterator[str]:
         """The same payments in bulk, for reconciliation: text chunks of whole
         ``reference<TAB>amount in paise<NEWLINE>`` lines (references hold no tab or backslash)."""
+
+    def period_sales(period: str) -> Iterator[ConsumerSales]:
+        """Every connection billed or paying in billing month ``period`` (YYYY-MM), streamed in
+        consumer-number order: the energy audit's sales side. ValueError for a malformed period."""
 
     def create_consumer(new: NewConsumer) -> Consumer:
         """Create the billing account of a released connection; idempotent by application reference."""

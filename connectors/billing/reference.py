@@ -31,6 +31,7 @@ from connectors.billing import (
     Bill,
     ConnectionStatus,
     Consumer,
+    ConsumerSales,
     IBilling,
     LedgerPayment,
     MeterHealth,
@@ -46,6 +47,7 @@ from connectors.billing import (
     UnknownConsumers,
     is_consumer_number,
     is_mobile,
+    is_period,
     is_samagra_id,
 )
 from connectors.billing.tables import RefConsumer, RefLedgerEntry, RefMeter, RefOffice, next_counter_value
@@ -72,6 +74,7 @@ ENERGY_RATE = {
     "HV3": Decimal("7.40"),
 }
 # How a bill's total splits into its lines (the remainder is the energy charge).
+DEFAULT_ENERGY_RATE = Decimal("6.50")
 FIXED_SHARE = Decimal("0.12")
 DUTY_SHARE = Decimal("0.09")
 
@@ -346,6 +349,45 @@ class ReferenceBilling:
             for rows in result.partitions():
                 yield "".join(f"{reference}\t{-int(amount)}\n" for reference, amount in rows)
 
+    def period_sales(self, period: str) -> Iterator[ConsumerSales]:
+        first, after_last = period_days(period)
+        le = ledger_t.c
+        query = (
+            select(
+                le.consumer_number,
+                consumers_t.c.category,
+                le.kind,
+                le.amount_paise,
+                consumers_t.c.dc_code,
+                consumers_t.c.zone_code,
+                consumers_t.c.division_code,
+                consumers_t.c.circle_code,
+            )
+            .join(consumers_t, consumers_t.c.consumer_number == le.consumer_number)
+            .where(le.kind.in_(("bill", "payment")), le.entry_date >= first, le.entry_date < after_last)
+            .order_by(le.consumer_number)
+        )
+        with self._begin() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+            current: str | None = None
+            offices = OfficeCodes("", "", "", "")
+            units = billed = collected = 0
+            for number, category, kind, paise, dc, zone, division, circle in result:
+                if number != current:
+                    if current is not None:
+                        yield ConsumerSales(
+                            current, period, offices, units, _rupees(billed), _rupees(collected)
+                        )
+                    current, units, billed, collected = number, 0, 0, 0
+                    offices = OfficeCodes(dc, zone, division, circle)
+                if kind == "bill":
+                    billed += paise
+                    units += bill_units(category, _rupees(paise))
+                else:
+                    collected -= paise
+            if current is not None:
+                yield ConsumerSales(current, period, offices, units, _rupees(billed), _rupees(collected))
+
     # -- writes -----------------------------------------------------------------
 
     def office(self, code: str) -> Office:
@@ -552,6 +594,28 @@ class ReferenceBilling:
         return chain
 
 
+def period_days(period: str) -> tuple[date, date]:
+    """The first day of billing month ``period`` (YYYY-MM) and the first day of the next one."""
+    if not is_period(period):
+        raise ValueError("period must be YYYY-MM")
+    first = date(int(period[:4]), int(period[5:]), 1)
+    return first, (first + timedelta(days=32)).replace(day=1)
+
+
+def _bill_split(category: str, current: Decimal) -> tuple[Decimal, Decimal, Decimal, int]:
+    """A bill's fixed charge, duty, energy charge and the units the energy charge stands for."""
+    rate = ENERGY_RATE.get(category, DEFAULT_ENERGY_RATE)
+    fixed = (current * FIXED_SHARE).quantize(CENTS)
+    duty = (current * DUTY_SHARE).quantize(CENTS)
+    energy = current - fixed - duty
+    return fixed, duty, energy, int(energy / rate) if energy > 0 else 0
+
+
+def bill_units(category: str, current: Decimal) -> int:
+    """The units (kWh) a bill of ``current`` rupees in ``category`` charges for, as its lines print."""
+    return _bill_split(category, current)[3]
+
+
 def make_bill(
     consumer: Consumer,
     bill_number: str,
@@ -561,11 +625,8 @@ def make_bill(
     meter_number: str | None,
 ) -> Bill:
     """The bill as the reference billing prints it: lines and readings follow from its total."""
-    rate = ENERGY_RATE.get(consumer.category, Decimal("6.50"))
-    fixed = (current * FIXED_SHARE).quantize(CENTS)
-    duty = (current * DUTY_SHARE).quantize(CENTS)
-    energy = current - fixed - duty
-    units = int(energy / rate) if energy > 0 else 0
+    rate = ENERGY_RATE.get(consumer.category, DEFAULT_ENERGY_RATE)
+    fixed, duty, energy, units = _bill_split(consumer.category, current)
     seed = int(hashlib.sha256(consumer.consumer_number.encode()).hexdigest()[:6], 16)
     previous = 1000 + seed % 40_000
     amount_due = max(balance, Decimal("0.00"))

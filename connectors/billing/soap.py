@@ -55,6 +55,7 @@ from connectors.billing import (
     Bill,
     ConnectionStatus,
     Consumer,
+    ConsumerSales,
     IBilling,
     LedgerPayment,
     MeterHealth,
@@ -70,6 +71,7 @@ from connectors.billing import (
     UnknownConsumers,
     is_consumer_number,
     is_mobile,
+    is_period,
     is_samagra_id,
 )
 from connectors.billing.reference import india_today
@@ -466,6 +468,54 @@ class SoapBilling:
                 chunk = []
         if chunk:
             yield "".join(chunk)
+
+    def period_sales(self, period: str) -> Iterator[ConsumerSales]:
+        if not is_period(period):
+            raise ValueError("period must be YYYY-MM")
+        after: str | None = None
+        while True:
+            page = self._call(
+                "ListPeriodSales", self._sales_page(period), period=period, after=after, limit=self.page_size
+            )
+            for sale in page:
+                # Out of order or repeated: paging after it would skip or repeat connections.
+                if after is not None and sale.consumer_number <= after:
+                    raise self._unavailable("garbage answer (sales out of order)")
+                after = sale.consumer_number
+                yield sale
+            if len(page) < self.page_size:
+                return
+
+    def _sales_page(self, period: str) -> Callable[[Any], list[ConsumerSales]]:
+        def convert(answer: Any) -> list[ConsumerSales]:
+            items = answer if isinstance(answer, list) else getattr(answer, "sale", None) if answer else None
+            page = []
+            for item in items or []:
+                units = item.units
+                if not isinstance(units, int) or units < 0:
+                    raise _Garbage("units")
+                if not is_consumer_number(item.consumerNumber):
+                    raise _Garbage("consumerNumber")
+                page.append(
+                    ConsumerSales(
+                        consumer_number=_text(item.consumerNumber, "consumerNumber"),
+                        period=period,
+                        offices=OfficeCodes(
+                            dc=_text(item.dcCode, "dcCode", max_len=16),
+                            zone=_text(item.zoneCode, "zoneCode", max_len=16),
+                            division=_text(item.divisionCode, "divisionCode", max_len=16),
+                            circle=_text(item.circleCode, "circleCode", max_len=16),
+                        ),
+                        units=units,
+                        billed=_money(item.billed, "billed"),
+                        collected=_money(item.collected, "collected"),
+                    )
+                )
+            if len(page) > self.page_size:
+                raise _Garbage("a longer page than asked for")
+            return page
+
+        return convert
 
     def _ledger_page(self, answer: Any) -> list[LedgerPayment]:
         items = answer if isinstance(answer, list) else getattr(answer, "payment", None) if answer else None

@@ -90,7 +90,9 @@ class Reply:
     def __post_init__(self) -> None:
         shapes = sum(1 for part in (self.buttons, self.rows, self.document) if part)
         if shapes > 1:
-            raise ValueError("a reply is text with buttons, or with list rows, or with a document: one of them")
+            raise ValueError(
+                "a reply is text with buttons, or with list rows, or with a document: one of them"
+            )
         if len(self.buttons) > 3:
             raise ValueError("at most 3 reply buttons")
         if len(self.rows) > 10:

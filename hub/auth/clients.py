@@ -33,12 +33,17 @@ KNOWN_SCOPES: dict[str, str] = {
     "bills:counter": "upload counter collections as a collection centre",
     "meters:read": "read the state of smart-meter reconnections",
     "network:read": "read which DT, feeder and substation supply a consumer, and the unmapped consumers",
+    "energy:read": "read the energy audit: input, billing, collection and losses per feeder, DT and office",
+    "outages:manage": "open, update, close and cancel outages on the network (the discom's outage tools)",
+    "outages:report": "report outages and restorations of network nodes as SCADA or the meter head-end",
     "kyc:read": "read KYC records for a purpose",
     "kyc:export": "export KYC records for a purpose",
     "kyc:consent": "record consumers' consent and show them their disclosures",
     "complaints:callcentre": "register complaints as the 1912 call centre (idempotent by ticket id)",
     "complaints:consumer": "file, reopen and rate complaints for consumers (the discom's portal and app)",
     "complaints:read": "read complaints' status by complaint number",
+    "whatsapp:consent": "record consumers' WhatsApp opt-in and opt-out, with their evidence",
+    "whatsapp:read": "read WhatsApp consent and the monthly bill runs' progress",
 }
 
 # Client secrets are 256-bit random strings, not human passwords: nobody can

@@ -46,7 +46,7 @@ from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatu
 from forms.errors import FieldProblem, FormError
 from forms.reader import Reader
 from hub.audit import record as audit_record
-from hub.certificates.issuing import DocumentRequest, issue_document
+from hub.certificates.issuing import DocumentRequest, computer_issued, issue_document
 from hub.certificates.keys import DocumentKeys
 from hub.db import mark_written
 from hub.errors import Problem
@@ -55,7 +55,6 @@ from hub.meters.service import reconnection_charges
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
-from hub.offices import office_names
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 from hub.systems import Connectors
 
@@ -212,13 +211,13 @@ def describe_payment(payment: BillPayment) -> dict[str, Any]:
     }
 
 
-def upi_intent(vpa: str, payee: str, bill: Bill) -> str:
+def upi_intent(vpa: str, payee: str, bill: Bill, amount: Decimal) -> str:
     """The UPI deep link (NPCI's ``upi://pay``) any UPI app opens with payee, amount and bill filled."""
     from urllib.parse import quote
 
     note = f"Bill {bill.bill_number} {bill.consumer_number}"
     return (
-        f"upi://pay?pa={quote(vpa, safe='@.')}&pn={quote(payee)}&am={bill.amount_due}&cu=INR"
+        f"upi://pay?pa={quote(vpa, safe='@.')}&pn={quote(payee)}&am={amount}&cu=INR"
         f"&tr={quote(bill.bill_number)}&tn={quote(note)}"
     )
 
@@ -252,15 +251,7 @@ class BillService:
         return None
 
     def _issuer(self, consumer: Consumer, section_en: str, section_hi: str) -> Issuer:
-        return Issuer(
-            discom_name_en=str(self.settings["hub.discom.name_en"]),
-            discom_name_hi=str(self.settings["hub.discom.name_hi"]),
-            office_name=office_names(self.registry).printed(consumer.offices.dc),  # type: ignore[arg-type]
-            officer_name="Computer-generated / कंप्यूटर जनित",
-            officer_designation_en=section_en,
-            officer_designation_hi=section_hi,
-            office_code=consumer.offices.dc,
-        )
+        return computer_issued(self.registry, consumer.offices.dc, section_en, section_hi)
 
     @staticmethod
     def _holder(consumer: Consumer) -> Holder:
@@ -280,7 +271,15 @@ class BillService:
         except NotFound:
             raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
         bill = self.current_bill(consumer_number)
-        subject = f"{bill.bill_number}:{bill.amount_due}"
+        # A connection disconnected for non-payment is reconnected only when the charges are paid
+        # with the bill: the document, and the amount its QR pays, include them.
+        charges = (
+            reconnection_charges(self.settings)
+            if consumer.connection_status is ConnectionStatus.DISCONNECTED
+            else Decimal("0.00")
+        )
+        amount_due = max(bill.amount_due + charges, Decimal("0.00"))
+        subject = f"{bill.bill_number}:{amount_due}"
         if len(subject) > 64:  # the document's subject column; billing's bill numbers may be long
             subject = "sha256:" + hashlib.sha256(subject.encode()).hexdigest()[:57]
         kept = session.execute(
@@ -305,10 +304,14 @@ class BillService:
         details.update({f"tariff.{line.code}": line.amount for line in bill.tariff_lines})
         details["current_amount"] = bill.current_amount
         details["arrears"] = bill.arrears
-        details["amount_due"] = max(bill.amount_due, Decimal("0.00"))
-        details["late_payment_amount"] = bill.late_payment_amount
-        if bill.is_due and self.upi_vpa:
-            details["upi_intent"] = upi_intent(self.upi_vpa, str(self.settings["hub.discom.name_en"]), bill)
+        if charges:
+            details["charges.disconnection"] = Decimal(self.settings["hub.meters.disconnection_charge"])
+            details["charges.reconnection"] = Decimal(self.settings["hub.meters.reconnection_charge"])
+        details["amount_due"] = amount_due
+        details["late_payment_amount"] = bill.late_payment_amount + charges
+        if bill.is_due and self.upi_vpa and amount_due > 0:
+            payee = str(self.settings["hub.discom.name_en"])
+            details["upi_intent"] = upi_intent(self.upi_vpa, payee, bill, amount_due)
         now = utcnow()
         issued = issue_document(
             session,
@@ -324,7 +327,7 @@ class BillService:
                 connections=(
                     Connection(
                         consumer.consumer_number,
-                        max(bill.amount_due, Decimal("0.00")),
+                        amount_due,
                         now,
                         consumer.connection_status.value,
                     ),

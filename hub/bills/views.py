@@ -29,7 +29,7 @@ from hub.bills.service import (
 )
 from hub.errors import Problem
 from hub.openapi import text_schema
-from hub.view_helpers import client_label
+from hub.view_helpers import client_label, download
 
 BASE = "/api/v1/bills"
 ORDER_ID = TRANSACTION_ID
@@ -140,17 +140,10 @@ def _bound(view: Callable[[Request, Channel], Any], channel: Channel) -> Callabl
     return channel_view
 
 
-def _pdf(body: bytes, name: str) -> Response:
-    response = Response(body=body, content_type="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 def bill_pdf(request: Request) -> Response:
     number = request.matchdict["consumer_number"]
     body = service_of(request).bill_pdf(request.dbsession, number, client_label(request))
-    return _pdf(body, f"bill-{number}")
+    return download(body, "application/pdf", f"bill-{number}", "pdf")
 
 
 def receipt_pdf(request: Request, channel: Channel) -> Response:
@@ -158,7 +151,9 @@ def receipt_pdf(request: Request, channel: Channel) -> Response:
     payment = service.find_payment(request.dbsession, channel.name, request.matchdict["transaction_id"])
     if payment is None:
         raise Problem("not_found")
-    return _pdf(service.receipt_pdf(request.dbsession, payment), f"receipt-{payment.id}")
+    return download(
+        service.receipt_pdf(request.dbsession, payment), "application/pdf", f"receipt-{payment.id}", "pdf"
+    )
 
 
 PDF_RESPONSE = {

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.registry import Registry
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +29,7 @@ from certs.document import Check, Connection, Document, Holder, Issuer, Purpose
 from hub.certificates.keys import DocumentKeys
 from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument
 from hub.models.meta import IST, utcnow
+from hub.offices import office_names
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,23 @@ KIND_SERIES_CODES: dict[str, str] = {
     "electricity_bill": "EB",
     "payment_receipt": "PR",
     "bill_correction_order": "BC",
+    "complaint_case_file": "CF",
 }
+
+
+def computer_issued(registry: Registry, office_code: str, section_en: str, section_hi: str) -> Issuer:
+    """The issuer of a document the hub makes on its own (a bill, a receipt, a case file): the
+    office and the section in whose name it speaks, no officer's signature."""
+    settings = registry.settings
+    return Issuer(
+        discom_name_en=str(settings["hub.discom.name_en"]),
+        discom_name_hi=str(settings["hub.discom.name_hi"]),
+        office_name=office_names(registry).printed(office_code),
+        officer_name="Computer-generated / कंप्यूटर जनित",
+        officer_designation_en=section_en,
+        officer_designation_hi=section_hi,
+        office_code=office_code,
+    )
 
 
 def financial_year(moment: datetime) -> str:

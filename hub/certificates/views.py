@@ -32,7 +32,7 @@ from hub.errors import CODES, Problem
 from hub.models.document import IssuedDocument
 from hub.models.meta import utcnow
 from hub.openapi import text_schema
-from hub.view_helpers import client_label, json_reader, optional_partner
+from hub.view_helpers import client_label, download, json_reader, optional_partner
 
 REVOCATION_REASON_MAX = 500
 QR_PAYLOAD_MAX = 4000
@@ -102,21 +102,13 @@ def get_certificate(request: Request) -> dict[str, Any]:
 def get_certificate_xml(request: Request) -> Response:
     record = _visible_document(request)
     files = document_files(request.dbsession, record)
-    return _download(files.xml, "application/xml", record.number, "xml")
+    return download(files.xml, "application/xml", record.number, "xml")
 
 
 def get_certificate_pdf(request: Request) -> Response:
     record = _visible_document(request)
     files = document_files(request.dbsession, record)
-    return _download(files.pdf, "application/pdf", record.number, "pdf")
-
-
-def _download(body: bytes, content_type: str, number: str, extension: str) -> Response:
-    response = Response(body=body, content_type=content_type)
-    filename = number.replace("/", "-") + "." + extension
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return download(files.pdf, "application/pdf", record.number, "pdf")
 
 
 def verify_certificate(request: Request) -> dict[str, Any]:

@@ -3,6 +3,10 @@ done) and the form an office registers a complaint with when the call centre can
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import Any
+
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
@@ -14,20 +18,34 @@ from certs.document import mask_mobile
 from connectors.errors import ConnectorUnavailable
 from forms.errors import FormError
 from forms.reader import Reader
+from hub.complaints.dashboard import AGE_BUCKETS, Dashboard, bar_chart, dashboard
 from hub.complaints.service import ROLE_NAMES, ComplaintService, Intake
-from hub.complaints.views import CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
-from hub.console import CaseView, Field
+from hub.complaints.views import COMPLAINT_NO, CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
+from hub.console import CaseView, Field, Link
 from hub.console.labels import in_ist
-from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
+from hub.console.views import (
+    ERROR_TEXT,
+    _case_page,
+    _csrf_ok,
+    _require_officer,
+    _require_readable_form,
+    render,
+)
+from hub.console.work import OFFICE, _param
 from hub.errors import Problem
 from hub.models.complaint import Complaint
+from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
+from hub.offices import office_names
+from hub.openapi import text_schema
+from hub.view_helpers import download
 
 CHANNELS = {
     "callcentre": "1912 कॉल सेंटर / 1912 call centre",
     "portal": "पोर्टल / ऐप — portal / app",
     "office": "कार्यालय / office",
+    "whatsapp": "व्हाट्सऐप / WhatsApp",
 }
 
 
@@ -86,7 +104,13 @@ class ComplaintCaseProvider:
                 f"मानक पार होने पर क्षतिपूर्ति बिल में / Missing the standard credits ₹{kind.compensation.rupees} "
                 f"per {kind.compensation.per_hours} h late (at most ₹{kind.compensation.maximum})"
             )
-        return CaseView(title=self.title(session, case), summary=summary, notes=notes)
+        case_file = Link(
+            "फोरम हेतु प्रकरण पत्रावली (PDF)",
+            "Case file for the grievance forum (PDF)",
+            "console.complaints.case_file",
+            {"complaint_no": complaint.complaint_no},
+        )
+        return CaseView(title=self.title(session, case), summary=summary, notes=notes, links=[case_file])
 
 
 # -- entering a complaint at an office -------------------------------------------------------
@@ -173,6 +197,165 @@ def register_at_office(request: Request) -> Response:
     return HTTPFound(location=request.route_path("console.complaints.new"))
 
 
+def case_file(request: Request) -> Response:
+    """The signed case file of a complaint of one of the officer's offices, for the forum."""
+    officer = _require_officer(request)
+    service = _service(request)
+    number = str(request.matchdict["complaint_no"])
+    complaint = (
+        request.dbsession.execute(
+            select(Complaint).where(Complaint.complaint_no == number)
+        ).scalar_one_or_none()
+        if COMPLAINT_NO.fullmatch(number)
+        else None
+    )
+    if complaint is None or complaint.office_code not in officer.offices:
+        # Another office's complaint looks exactly like a missing one.
+        request.session.flash("प्रकरण नहीं मिला / Case not found")
+        return HTTPFound(location=request.route_path("console.queue"))
+    try:
+        body = service.case_file_pdf(request.dbsession, complaint, f"officer:{officer.username}")
+    except ConnectorUnavailable:
+        case = service.case_of(request.dbsession, complaint)
+        return _case_page(request, officer, case, ERROR_TEXT["unavailable"], status=503)
+    except Problem as exc:
+        case = service.case_of(request.dbsession, complaint)
+        reason = exc.detail or exc.code
+        return _case_page(
+            request, officer, case, (f"पत्रावली नहीं बनी: {reason}", f"No case file: {reason}"), 409
+        )
+    return download(body, "application/pdf", f"case-file-{number}", "pdf")
+
+
+# -- the office dashboard ----------------------------------------------------------------------
+
+
+def _dashboard_scope(request: Request, officer: Officer) -> tuple[list[str], str]:
+    office = _param(request, "office", OFFICE)
+    if office and office in officer.offices:
+        return [office], office
+    return list(officer.offices), ""
+
+
+def dashboard_page(request: Request) -> Response:
+    officer = _require_officer(request)
+    scope, office = _dashboard_scope(request, officer)
+    figures = dashboard(request.dbsession, scope, utcnow())
+    names = office_names(request.registry)
+    pendency_rows = [
+        (
+            hi,
+            en,
+            [figures.pendency[i].get(level, 0) for level in figures.levels],
+            sum(figures.pendency[i].values()),
+        )
+        for i, (_, hi, en) in enumerate(AGE_BUCKETS)
+    ]
+    pendency_chart = bar_chart(
+        "chart-pendency",
+        "लंबित शिकायतें आयु अनुसार / Open complaints by age",
+        [(en, float(total), str(total)) for _, en, _, total in pendency_rows],
+    )
+    labels = _standard_labels(request)
+    standards_chart = bar_chart(
+        "chart-standards",
+        "समय-सीमा में निस्तारण (%) / Resolved within the standard (%)",
+        [
+            (
+                labels.get(s.complaint_type, (s.complaint_type, s.complaint_type, ""))[1],
+                float(s.percent_in_time or 0),
+                "—" if s.percent_in_time is None else f"{s.percent_in_time}%",
+            )
+            for s in figures.standards
+        ],
+        unit_max=100.0,
+    )
+    return render(
+        request,
+        "dashboard.html",
+        officer=officer,
+        figures=figures,
+        office=office,
+        offices=[(code, names.shown(code)) for code in officer.offices],
+        scope_names=[names.shown(code) for code in scope],
+        pendency_rows=pendency_rows,
+        labels=labels,
+        pendency_chart=pendency_chart,
+        standards_chart=standards_chart,
+        as_of=in_ist(figures.as_of),
+        csv_url=str(request.route_path("console.dashboard.csv")) + (f"?office={office}" if office else ""),
+    )
+
+
+def _standard_labels(request: Request) -> dict[str, tuple[str, str, str]]:
+    """complaint type -> (Hindi, English, the standard in hours) from the complaints' standards file."""
+    service = _service(request)
+    return {
+        code: (kind.label_hi, kind.label_en, f"{kind.standard_hours:g}")
+        for code, kind in service.standards.types.items()
+    }
+
+
+def dashboard_csv(request: Request) -> Response:
+    officer = _require_officer(request)
+    scope, office = _dashboard_scope(request, officer)
+    figures = dashboard(request.dbsession, scope, utcnow())
+    body = io.StringIO()
+    _write_csv(csv.writer(body), figures)
+    response = Response(body.getvalue().encode("utf-8-sig"), content_type="text/csv", charset="utf-8")
+    # The BOM lets a spreadsheet on an office PC read the Hindi right.
+    response.headers["Content-Disposition"] = f'attachment; filename="complaints-{office or "all"}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _write_csv(out: Any, figures: Dashboard) -> None:
+    out.writerow(["offices", " ".join(figures.offices), "as_of_ist", in_ist(figures.as_of)])
+    out.writerow([])
+    out.writerow(["section", "age_hi", "age_en", *[f"level_{level}" for level in figures.levels], "total"])
+    for i, (_, hi, en) in enumerate(AGE_BUCKETS):
+        by_level = figures.pendency[i]
+        out.writerow(
+            [
+                "pendency",
+                hi,
+                en,
+                *[by_level.get(level, 0) for level in figures.levels],
+                sum(by_level.values()),
+            ]
+        )
+    out.writerow([])
+    out.writerow(
+        [
+            "section",
+            "complaint_type",
+            "total",
+            "open",
+            "resolved_in_time",
+            "resolved_late",
+            "open_breached",
+            "percent_in_time",
+            "compensation_count",
+            "compensation_rupees",
+        ]
+    )
+    for s in figures.standards:
+        out.writerow(
+            [
+                "standard",
+                s.complaint_type,
+                s.total,
+                s.open,
+                s.resolved_in_time,
+                s.resolved_late,
+                s.open_breached,
+                "" if s.percent_in_time is None else s.percent_in_time,
+                s.compensation_count,
+                f"{s.compensation_rupees:.2f}",
+            ]
+        )
+
+
 def includeme(config: Configurator) -> None:
     page = {"text/html": {"schema": {"type": "string"}}}
     responses = {
@@ -182,6 +365,35 @@ def includeme(config: Configurator) -> None:
         "409": {"description": "the form again, with the reason", "content": page},
         "503": {"description": "billing is not answering; nothing registered", "content": page},
     }
+    config.add_route("console.complaints.case_file", "/console/complaints/{complaint_no}/case-file.pdf")
+    config.add_view(
+        case_file,
+        route_name="console.complaints.case_file",
+        request_method="GET",
+        public=True,
+        operation_id="consoleComplaintCaseFile",
+        openapi={
+            "summary": "The signed case file of a complaint for the grievance forum (PDF)",
+            "tags": ["console"],
+            "parameters": [
+                {
+                    "name": "complaint_no",
+                    "in": "path",
+                    "required": True,
+                    "schema": text_schema(20, COMPLAINT_NO),
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "the case file",
+                    "content": {"application/pdf": {"schema": {"type": "string"}}},
+                },
+                "302": {
+                    "description": "sign-in; or back to the case, with the reason, when billing is not answering"
+                },
+            },
+        },
+    )
     config.add_route("console.complaints.new", "/console/complaints/new")
     config.add_view(
         new_complaint_page,
@@ -207,4 +419,41 @@ def includeme(config: Configurator) -> None:
             "tags": ["console"],
             "responses": responses,
         },
+    )
+    # The office dashboard: complaint figures of the officer's offices.
+    office_param = {"name": "office", "in": "query", "required": False, "schema": text_schema(40, OFFICE)}
+    redirect = {
+        "302": {"description": "redirect to sign-in"},
+        "200": {"description": "HTML page", "content": page},
+    }
+    config.add_route("console.dashboard", "/console/dashboard")
+    config.add_route("console.dashboard.csv", "/console/dashboard.csv")
+    config.add_view(
+        dashboard_page,
+        route_name="console.dashboard",
+        request_method="GET",
+        operation_id="consoleDashboard",
+        openapi={
+            "summary": "Complaints in the officer's offices: pendency, standards, breaches, compensation (HTML)",
+            "tags": ["console"],
+            "parameters": [office_param],
+            "responses": redirect,
+        },
+        public=True,
+    )
+    config.add_view(
+        dashboard_csv,
+        route_name="console.dashboard.csv",
+        request_method="GET",
+        operation_id="consoleDashboardCsv",
+        openapi={
+            "summary": "The dashboard's figures as CSV (UTF-8)",
+            "tags": ["console"],
+            "parameters": [office_param],
+            "responses": {
+                "200": {"description": "CSV", "content": {"text/csv": {}}},
+                "302": {"description": "sign-in"},
+            },
+        },
+        public=True,
     )

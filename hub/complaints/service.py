@@ -30,9 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certs.document import COMPLAINT_CASE_FILE, Holder, mask_mobile
 from connectors.billing import Consumer
 from connectors.errors import NotFound
 from hub.audit import record as audit_record
+from hub.certificates.issuing import DocumentRequest, computer_issued, document_files, issue_document
+from hub.certificates.keys import DocumentKeys
 from hub.complaints.workflow import (
     CONSUMER_ROLE,
     OPEN_STATES,
@@ -40,11 +43,14 @@ from hub.complaints.workflow import (
     ComplaintType,
     Standards,
 )
+from hub.console.labels import action_label
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.complaint import Complaint
+from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
+from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
 from hub.outbox import enqueue, enqueue_sms, unit_of_work
 from hub.systems import Connectors
@@ -53,7 +59,7 @@ from hub.workflow import STATUTORY_ACTION, WorkflowError, WorkflowRegistry, find
 log = logging.getLogger(__name__)
 
 COMPENSATION_KIND = "complaints.compensation"
-CHANNELS = ("callcentre", "portal", "office")
+CHANNELS = ("callcentre", "portal", "office", "whatsapp")
 ROLE_NAMES = {
     "dc_office_assistant": ("Office Assistant", "कार्यालय सहायक"),
     "dc_assistant_manager": ("Assistant Manager", "सहायक प्रबंधक"),
@@ -66,6 +72,11 @@ SMS_UPDATE = "complaint_update"
 SMS_RESOLVED = "complaint_resolved"
 SMS_COMPENSATION = "complaint_compensation"
 SIGNATURE = "-MPCZED"
+CASE_FILE_SUBJECT = "complaint_case_file"
+# The document schema holds 200 details; the facts take at most 15 of them.
+CASE_FILE_STEPS = 180
+# A case file states the record as of its issue; the forum may take months to hear the case.
+CASE_FILE_VALID_FOR = timedelta(days=365 * 3)
 
 
 @dataclass(frozen=True)
@@ -486,3 +497,122 @@ class ComplaintService:
                 f"शिकायत {complaint.complaint_no}: क्षतिपूर्ति ₹{payload['amount']} बिल में जमा। Compensation "
                 f"Rs {payload['amount']} credited to consumer {complaint.consumer_number}. {SIGNATURE}",
             )
+
+    # -- the case file for the forum -------------------------------------------------------------
+
+    def case_file_pdf(self, session: Session, complaint: Complaint, requested_by: str) -> bytes:
+        """The complaint's whole record as a signed Hindi/English PDF, for the Consumer Grievance
+        Redressal Forum: the facts, every step (who, when, why) and every SMS sent.
+
+        Issued once per state of the record: asked again with nothing new, the same document;
+        after another step, a new one (the earlier stays verifiable as what was true then).
+        """
+
+        case = self.case_of(session, complaint)
+        timeline = self._timeline(session, case, complaint)
+        if len(timeline) > CASE_FILE_STEPS:
+            # The document schema holds 200 details; a complaint this long goes to the forum from
+            # the console's history, which has every step.
+            raise Problem(
+                "case_file_too_long",
+                f"the complaint has {len(timeline)} steps; a case file holds {CASE_FILE_STEPS}",
+            )
+        kind = self.kind(complaint.complaint_type)
+        status = self.workflows.for_case(case).state(case.state)
+        details: dict[str, str | Decimal] = {
+            "complaint_no": complaint.complaint_no,
+            "complaint_type": f"{kind.label_en} / {kind.label_hi}",
+            "consumer_number": complaint.consumer_number,
+            "description": complaint.description,
+            "office": complaint.office_code,
+            "registered_at": f"{_ist(complaint.registered_at)} IST ({complaint.channel})",
+            "resolve_by": f"{_ist(complaint.sop_due_at)} IST ({kind.standard_hours} h)",
+            "status": f"{status.label_en} / {status.label_hi}",
+            "reopen_count": str(complaint.reopen_count),
+        }
+        if complaint.resolved_at is not None:
+            details["resolved_at"] = f"{_ist(complaint.resolved_at)} IST"
+        if complaint.action_taken:
+            details["action_taken"] = complaint.action_taken
+        if complaint.rating is not None:
+            details["rating"] = str(complaint.rating) + (
+                f": {complaint.rating_remarks}" if complaint.rating_remarks else ""
+            )
+        if complaint.compensation_amount is not None:
+            details["compensation"] = complaint.compensation_amount
+            details["compensation_receipt"] = complaint.compensation_receipt or "pending / लंबित"
+        details.update({f"timeline.{i:03d}": line for i, line in enumerate(timeline, start=1)})
+        record = json.dumps({k: str(v) for k, v in details.items()}, sort_keys=True, ensure_ascii=False)
+        subject = f"{complaint.complaint_no}:{hashlib.sha256(record.encode()).hexdigest()[:32]}"
+        kept = session.execute(
+            select(IssuedDocument)
+            .where(IssuedDocument.subject_type == CASE_FILE_SUBJECT, IssuedDocument.subject_id == subject)
+            .order_by(IssuedDocument.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if kept is not None:
+            return bytes(document_files(session, kept).pdf)
+        consumer = self.consumer(complaint.consumer_number)
+        issued = issue_document(
+            session,
+            process_service(self.registry, DocumentKeys),
+            DocumentRequest(
+                kind=COMPLAINT_CASE_FILE.code,
+                office_code=complaint.office_code,
+                subject_type=CASE_FILE_SUBJECT,
+                subject_id=subject,
+                issuer=computer_issued(
+                    self.registry, complaint.office_code, "Complaint cell", "शिकायत प्रकोष्ठ"
+                ),
+                holder=Holder(
+                    name_deva=consumer.name_hi,
+                    name_latin=consumer.name_en,
+                    mobile_masked=mask_mobile(complaint.mobile),
+                ),
+                valid_for=CASE_FILE_VALID_FOR,
+                details=details,
+                requested_by_client=requested_by[:64],
+            ),
+            str(self.registry.settings["hub.public_url"]),
+        )
+        audit_record(
+            session,
+            requested_by,
+            "complaint.case_file_issued",
+            SUBJECT_TYPE,
+            complaint.complaint_no,
+            {"document": issued.record.number, "steps": len(timeline)},
+        )
+        return bytes(document_files(session, issued.record).pdf)
+
+    def _timeline(self, session: Session, case: WorkflowCase, complaint: Complaint) -> list[str]:
+        """Every step and every SMS, oldest first, one line each as the forum reads them."""
+        definition = self.workflows.for_case(case)
+        entries: list[tuple[datetime, int, str]] = []
+        for event in self.workflows.history(session, case):
+            action_hi, action_en = action_label(definition, event.from_state, event.action)
+            what = "Registered / पंजीकृत" if event.action == "start" else f"{action_en} / {action_hi}"
+            role_en, role_hi = ROLE_NAMES.get(event.role, (event.role, ""))
+            by = f"{event.actor} ({role_en}{' / ' + role_hi if role_hi else ''})"
+            to = definition.state(event.to_state)
+            line = f"{_ist(event.at)} IST · {what} · {by} · → {to.label_en} / {to.label_hi}"
+            if event.reason:
+                line += f" · {event.reason}"
+            entries.append((event.at, 0, line))
+        for sms in session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.key == f"complaint:{complaint.complaint_no}", OutboxMessage.kind == "sms")
+            .order_by(OutboxMessage.id)
+        ).scalars():
+            delivered = (
+                f"handed to the SMS gateway {_ist(sms.delivered_at)} IST / भेजा गया"
+                if sms.delivered_at is not None
+                else f"{sms.status} / लंबित"
+            )
+            line = (
+                f"{_ist(sms.created_at)} IST · SMS to {mask_mobile(str(sms.payload.get('mobile', '')))} · "
+                f"{delivered} · {sms.payload.get('text', '')}"
+            )
+            entries.append((sms.created_at, 1, line))
+        entries.sort(key=lambda entry: (entry[0], entry[1]))
+        return [line for _, _, line in entries]

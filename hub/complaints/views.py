@@ -15,12 +15,14 @@ from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.request import Request
+from pyramid.response import Response
 
 from forms.reader import Reader
 from hub.complaints.service import ComplaintService, Intake
 from hub.complaints.workflow import load_standards
+from hub.errors import Problem
 from hub.openapi import text_schema
-from hub.view_helpers import json_reader
+from hub.view_helpers import download, json_reader
 
 BASE = "/api/v1/complaints"
 TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
@@ -145,6 +147,21 @@ def rate_complaint(request: Request) -> dict[str, Any]:
     service = service_of(request)
     complaint = service.rate(request.dbsession, number, consumer, rating, remarks, _actor(request))
     return service.describe(request.dbsession, complaint)
+
+
+def get_complaint_case_file(request: Request) -> Response:
+    """The consumer's own complaint's signed case file, for the grievance forum."""
+    number = _complaint_no(request)
+    reader = Reader(dict(request.GET.items()))
+    _unknown_fields(reader, ("consumer_number",))
+    consumer = reader.text("consumer_number", max_length=12, pattern=CONSUMER_NUMBER)
+    reader.done()
+    service = service_of(request)
+    complaint = service.by_number(request.dbsession, number)
+    if complaint.consumer_number != consumer:
+        raise Problem("not_found", f"no complaint {number}")  # someone else's looks missing
+    body = service.case_file_pdf(request.dbsession, complaint, _actor(request))
+    return download(body, "application/pdf", f"case-file-{number}", "pdf")
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -296,6 +313,38 @@ def includeme(config: Configurator) -> None:
                     "summary": "A complaint's status and history by its number",
                     "parameters": path_param,
                     "responses": {"200": _json(STATUS_SCHEMA, "status and history")},
+                },
+            },
+        ),
+        (
+            "complaints.case_file",
+            f"{BASE}/{{complaint_no}}/case-file",
+            "GET",
+            get_complaint_case_file,
+            {
+                "operation_id": "getComplaintCaseFile",
+                "scopes": ["complaints:consumer"],
+                "openapi": {
+                    "tags": tags,
+                    "summary": "The signed case file of the consumer's complaint for the grievance forum (PDF, "
+                    "Hindi and English): every step and every SMS",
+                    "parameters": [
+                        *path_param,
+                        {
+                            "name": "consumer_number",
+                            "in": "query",
+                            "required": True,
+                            "schema": text_schema(12, CONSUMER_NUMBER),
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "signed PDF (PAdES)",
+                            "content": {
+                                "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                            },
+                        }
+                    },
                 },
             },
         ),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,11 +60,22 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A document or page about the case, by route name (the console builds the URL)."""
+
+    label_hi: str
+    label_en: str
+    route: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CaseView:
     title: str
     summary: Sequence[Field] = ()
     evidence: Sequence[Evidence] = ()
     notes: Sequence[str] = field(default_factory=tuple)
+    links: Sequence[Link] = ()
 
 
 class CaseProvider(Protocol):
@@ -113,6 +124,9 @@ def includeme(config: Configurator) -> None:
         )
     )
     config.add_directive("add_console_provider", add_console_provider)
-    from hub.console import views
+    from hub.console import queues, views, work
 
     views.includeme(config)
+    work.includeme(config)
+    # Before the flows' includes: they register their queue sources with it.
+    queues.includeme(config)

@@ -46,8 +46,25 @@ def includeme(config: Configurator) -> None:
     config.add_outbox_handler(CREDIT_KIND, credit)  # type: ignore[attr-defined]
     config.include("hub.corrections.views")
     if hasattr(config, "add_console_provider"):
+        from hub.console.queues import workflow_queue_source
         from hub.corrections import console
         from hub.corrections.console import CorrectionCaseProvider
+        from hub.models.correction import BillCorrection
 
         config.include(console)
         config.add_console_provider(WORKFLOW, CorrectionCaseProvider(service))  # type: ignore[attr-defined]
+        # The officer's work list across flows: corrections found by number, consumer or mobile.
+        config.add_queue_source(  # type: ignore[attr-defined]
+            workflow_queue_source(
+                "corrections",
+                "बिल संशोधन",
+                "Bill corrections",
+                lambda workflow: workflow == WORKFLOW,
+                (
+                    BillCorrection.__table__,
+                    BillCorrection.correction_no,
+                    BillCorrection.consumer_number,
+                    BillCorrection.mobile,
+                ),
+            )
+        )

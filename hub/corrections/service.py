@@ -305,33 +305,6 @@ class CorrectionService:
             ],
         }
 
-    def waiting_on(
-        self, session: Session, roles: Sequence[str], office_codes: Sequence[str]
-    ) -> list[dict[str, Any]]:
-        """Open corrections waiting on any of ``roles`` in these offices, least time left first:
-        one row each for a cross-flow queue (the case id is the console's ``/console/cases/{id}``)."""
-        cases = [c for c in self.workflows.queue(session, roles, office_codes) if c.workflow == WORKFLOW]
-        rows = []
-        for case in cases:
-            correction = self.by_number(session, case.subject_id)
-            state = self.workflows.for_case(case).state(case.state)
-            rows.append(
-                {
-                    "flow": WORKFLOW,
-                    "case_id": case.id,
-                    "reference": correction.correction_no,
-                    "consumer_number": correction.consumer_number,
-                    "amount": _rupees(correction.amount),
-                    "status": case.state,
-                    "status_label": {"en": state.label_en, "hi": state.label_hi},
-                    "with_role": case.assigned_role,
-                    "office_code": case.office_code,
-                    "due_at": case.due_at,
-                    "overdue_levels": case.escalation_level,
-                }
-            )
-        return rows
-
     # -- what follows each step ----------------------------------------------------------------
 
     def office_of(self, correction: BillCorrection, role: str | None) -> str:

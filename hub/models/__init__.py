@@ -2,6 +2,7 @@
 
 from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent
+from hub.models.chatbot import ChatConversation, ChatMessageSeen
 from hub.models.client import PartnerClient, TokenSigningKey
 from hub.models.complaint import Complaint
 from hub.models.connection import (
@@ -18,6 +19,16 @@ from hub.models.document import (
     IssuedDocument,
 )
 from hub.models.election import ElectionVerificationJob, HolderNotice
+from hub.models.energy import (
+    EnergyAudit,
+    EnergyAuditFlag,
+    EnergyAuditResult,
+    EnergyDtSales,
+    EnergyNodeInput,
+    EnergyOffice,
+    EnergyReading,
+    EnergySale,
+)
 from hub.models.job import JobLease
 from hub.models.kyc import ConnectionKyc, KycChange, KycConsent, KycFieldPolicy, KycSyncState
 from hub.models.meta import Base, utcnow
@@ -26,10 +37,19 @@ from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
+from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.models.ratelimit import RateLimitWindow
 from hub.models.soap import SoapNonce
 from hub.models.throttle import SignInFailures
+from hub.models.whatsapp import (
+    WhatsAppBillRun,
+    WhatsAppInbound,
+    WhatsAppMedia,
+    WhatsAppNumber,
+    WhatsAppOutbound,
+    WhatsAppSubscription,
+)
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 
 __all__ = [
@@ -39,6 +59,8 @@ __all__ = [
     "BillCorrectionEvidence",
     "BillPayment",
     "BillPaymentOrder",
+    "ChatConversation",
+    "ChatMessageSeen",
     "CommandStatus",
     "Complaint",
     "ConnectionApplication",
@@ -47,11 +69,20 @@ __all__ = [
     "ConnectionKyc",
     "ConnectionPayment",
     "ConsumerAccount",
+    "ConsumerContact",
     "ConsumerSupply",
     "DocumentFiles",
     "DocumentSeries",
     "DocumentVerification",
     "ElectionVerificationJob",
+    "EnergyAudit",
+    "EnergyAuditFlag",
+    "EnergyAuditResult",
+    "EnergyDtSales",
+    "EnergyNodeInput",
+    "EnergyOffice",
+    "EnergyReading",
+    "EnergySale",
     "HolderNotice",
     "IssuedDocument",
     "JobLease",
@@ -67,6 +98,9 @@ __all__ = [
     "NoDuesCheck",
     "Officer",
     "OtpChallenge",
+    "Outage",
+    "OutageNotice",
+    "OutageSourceEvent",
     "OutboxMessage",
     "OutboxStatus",
     "PartnerClient",
@@ -75,6 +109,12 @@ __all__ = [
     "SignInFailures",
     "SoapNonce",
     "TokenSigningKey",
+    "WhatsAppBillRun",
+    "WhatsAppInbound",
+    "WhatsAppMedia",
+    "WhatsAppNumber",
+    "WhatsAppOutbound",
+    "WhatsAppSubscription",
     "WorkflowBreach",
     "WorkflowCase",
     "WorkflowEvent",

@@ -26,11 +26,12 @@ class Complaint(Base):
     __table_args__ = (
         UniqueConstraint("client_id", "ticket_id", name="uq_complaints_client_id_ticket_id"),
         Index("ix_complaints_consumer_number", "consumer_number"),
+        Index("ix_complaints_mobile", "mobile"),  # the console's search by mobile
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     complaint_no: Mapped[str] = mapped_column(String(20), unique=True)
-    channel: Mapped[str] = mapped_column(String(12))  # callcentre / portal / office
+    channel: Mapped[str] = mapped_column(String(12))  # callcentre / portal / office / whatsapp
     client_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_digest: Mapped[str] = mapped_column(String(64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.meta import Base, utcnow
@@ -16,6 +16,15 @@ class WorkflowCase(Base):
     __table_args__ = (
         UniqueConstraint("workflow", "subject_type", "subject_id", name="uq_workflow_cases_subject"),
         Index("ix_workflow_cases_queue", "assigned_role", "office_code", "due_at"),
+        # Open cases by when they breach (escalation sweep, the console's work list); closed ones left out.
+        Index(
+            "ix_workflow_cases_overdue",
+            "due_at",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+        ),
+        # A case found by its application or complaint number (the console's search).
+        Index("ix_workflow_cases_subject_id", "subject_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -71,10 +71,14 @@ class NetworkService:
 
     # -- the feed ------------------------------------------------------------------------------
 
+    def sync(self) -> SyncReport:
+        """Read the feed to its end now; ConnectorUnavailable if the GIS cannot answer."""
+        return sync_network(self.registry, self._gis(), self.settings.page_size)
+
     def sync_job(self) -> None:
         """The periodic job: read the feed to its end; a GIS that is down is tried at the next run."""
         try:
-            report = sync_network(self.registry, self._gis(), self.settings.page_size)
+            report = self.sync()
         except ConnectorUnavailable as exc:
             log.warning("network feed not read: %s", exc)
             return

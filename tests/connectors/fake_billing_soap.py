@@ -47,6 +47,8 @@ class BillingData:
     bills: dict[str, Bill] = field(default_factory=dict)
     # Ledger date of each payment posted (by reference), for ListPayments.
     payment_days: dict[str, date] = field(default_factory=dict)
+    # Per billing month, per consumer number: (offices, units, billed, collected), for ListPeriodSales.
+    sales: dict[str, dict[str, tuple[OfficeCodes, int, Decimal, Decimal]]] = field(default_factory=dict)
 
 
 class SoapFault(Exception):
@@ -331,6 +333,29 @@ class FakeBillingSoap:
                 ("amount", f"{amount:.2f}"),
                 ("entryDate", day.isoformat()),
                 ("receiptNumber", receipt),
+            ):
+                self._el(node, name, value)
+        return out
+
+    def op_ListPeriodSalesRequest(self, req: etree._Element) -> etree._Element:
+        period = req.findtext(b("period")) or ""
+        after = req.findtext(b("after"))
+        limit = int(req.findtext(b("limit")) or "0")
+        month = self.data.sales.get(period, {})
+        numbers = sorted(n for n in month if after is None or n > after)[:limit]
+        out = etree.Element(b("ListPeriodSalesResponse"))
+        for number in numbers:
+            offices, units, billed, collected = month[number]
+            node = etree.SubElement(out, b("sale"))
+            for name, value in (
+                ("consumerNumber", number),
+                ("dcCode", offices.dc),
+                ("zoneCode", offices.zone),
+                ("divisionCode", offices.division),
+                ("circleCode", offices.circle),
+                ("units", str(units)),
+                ("billed", f"{billed:.2f}"),
+                ("collected", f"{collected:.2f}"),
             ):
                 self._el(node, name, value)
         return out

@@ -24,10 +24,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 import connectors.dbt.reference
+import connectors.email.reference
 import connectors.headend.reference
 import connectors.payment.reference
 import connectors.singlewindow.reference
 import connectors.sms.reference
+import connectors.whatsapp.reference
 from connectors.base import ConnectorContext
 from connectors.reference_db import ReferenceBase, SystemStatus
 
@@ -41,6 +43,10 @@ MESSAGING_TABLES: list[Table] = [
     connectors.headend.reference.RefHesCommand.__table__,  # type: ignore[list-item]
     connectors.singlewindow.reference.RefSwDelivery.__table__,  # type: ignore[list-item]
     connectors.dbt.reference.RefDbtNotification.__table__,  # type: ignore[list-item]
+    connectors.whatsapp.reference.RefWhatsAppMessage.__table__,  # type: ignore[list-item]
+    connectors.whatsapp.reference.RefWhatsAppMedia.__table__,  # type: ignore[list-item]
+    connectors.whatsapp.reference.RefWhatsAppBehaviour.__table__,  # type: ignore[list-item]
+    connectors.email.reference.RefEmailMessage.__table__,  # type: ignore[list-item]
 ]
 assert all(t.metadata is ReferenceBase.metadata for t in MESSAGING_TABLES)
 

@@ -35,6 +35,7 @@ def test_production_ini_names_a_real_client_for_every_system(
         "HUB_KYC_API_KEY": "kyc-key",
         "HUB_SAMAGRA_API_KEY": "samagra-key",
         "HUB_NETWORK_API_KEY": "gis-key",
+        "HUB_WHATSAPP_ACCESS_TOKEN": "graph-token",
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)

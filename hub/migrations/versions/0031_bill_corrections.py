@@ -1,7 +1,7 @@
 """bill corrections: proposed by the office, examined by the DGM, permitted by the delegated officer.
 
 Revision ID: 0031_bill_corrections
-Revises: 0027_complaints
+Revises: 0029_outages
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from hub.models.meta import UTCDateTime
 
 revision = "0031_bill_corrections"
-down_revision = "0027_complaints"
+down_revision = "0029_outages"
 branch_labels = None
 depends_on = None
 

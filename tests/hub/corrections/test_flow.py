@@ -332,22 +332,20 @@ def test_the_correction_order_is_signed_and_verifies(flow: CorrectionFlow, tmp_p
     assert flow.portal_read(no, number).json["order_number"] == order
 
 
-def test_waiting_on_lists_what_a_cross_flow_queue_shows(flow: CorrectionFlow) -> None:
-    from hub.corrections.service import CorrectionService
-
+def test_a_correction_is_in_the_work_list_of_the_level_holding_it(flow: CorrectionFlow) -> None:
     number, _ = flow.persona()
     offices = flow.offices(number)
     assistant = flow.officer(OFFICE, [offices.dc])
     assert flow.propose(assistant, amount_billed="30000", amount_correct="10000").status_int == 302
     no = flow.latest(number).correction_no
-    service = process_service(flow.registry, CorrectionService)
-    with Session(flow.engine) as session:
-        rows = service.waiting_on(session, ["dgm"], [offices.division])
-        assert [r["reference"] for r in rows].count(no) == 1
-        row = next(r for r in rows if r["reference"] == no)
-        assert row["amount"] == "20000.00" and row["case_id"] == flow.case_id(no)
-        assert no not in [r["reference"] for r in service.waiting_on(session, ["dgm"], ["DIV-ELSEWHERE"])]
-        assert no not in [r["reference"] for r in service.waiting_on(session, ["gm"], [offices.division])]
+    # With the division's DGM: in their work list across flows, found by the correction's number.
+    dgm = flow.officer(["dgm"], [offices.division])
+    listed = dgm.get("/console/work", {"flow": "corrections"})
+    assert no in listed.text and "बिल संशोधन" in listed.text
+    assert no in dgm.get("/console/work", {"q": no}).text
+    # Not with another division's DGM, nor with the GM before the DGM has examined it.
+    assert no not in flow.officer(["dgm"], ["DIV-ELSEWHERE"]).get("/console/work").text
+    assert no not in flow.officer(["gm"], [offices.division]).get("/console/work").text
 
 
 def test_permitting_asks_for_confirmation_first(flow: CorrectionFlow) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from connectors.headend import RelayState
 from hub.models.audit import AuditEntry
 from hub.models.bills import BillPayment
+from tests.hub.bills.test_documents import pdf_text, qr_codes
 from tests.hub.meters.flow import MeterFlow
 
 CHARGES = {"hub.meters.disconnection_charge": "150.00", "hub.meters.reconnection_charge": "200.00"}
@@ -158,3 +160,20 @@ def test_the_gateway_order_of_a_disconnected_connection_includes_the_charges(
     dues_number, _, _ = flow.persona("dues")
     other = flow.app.post(f"/api/v1/bills/{dues_number}/payment-orders", headers=payer.headers).json
     assert other["amount"] == payer.bill(dues_number)["bill"]["amount"]
+
+
+def test_the_bill_pdf_of_a_disconnected_connection_shows_the_charges_and_its_qr_pays_them(
+    flow: MeterFlow, payer: Payer, tmp_path: Path
+) -> None:
+    number, _, _ = flow.persona("disconnected_smart")
+    pdf = flow.app.get(f"/api/v1/bills/{number}/bill.pdf", headers=payer.headers, status=200).body
+    text = pdf_text(pdf, tmp_path)
+    for english, hindi, amount in (
+        ("Disconnection charge (₹)", "विच्छेदन शुल्क (₹)", "150.00"),
+        ("Reconnection charge (₹)", "पुनः संयोजन शुल्क (₹)", "200.00"),
+        ("Amount due by the due date (₹)", "देय तिथि तक देय राशि (₹)", "2,180.00"),
+    ):
+        assert english in text and hindi in text and amount in text, english
+    [upi] = [code for code in qr_codes(pdf, tmp_path) if code.startswith("upi://pay?")]
+    # Paying what the QR asks clears the bill and the charges: the same amount the fetch answers.
+    assert "am=2180.00" in upi and payer.bill(number)["bill"]["amount"] == "2180.00"
