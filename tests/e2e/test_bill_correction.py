@@ -42,7 +42,7 @@ def _open_case(page: Any, hub: ServedHub, correction_no: str) -> None:
 def test_a_bill_correction_is_proposed_examined_permitted_credited_once_and_signed(
     served_hub: ServedHub, page: Any
 ) -> None:
-    persona = PERSONAS["dues"]
+    persona = PERSONAS["faulty_meter"]  # no other end-to-end test touches its bill
     number = persona.consumer_numbers[0]
     [(dc,)] = served_hub.reference_sql(
         "SELECT dc_code FROM ref_consumer WHERE consumer_number = :n", n=number
