@@ -686,7 +686,12 @@ class WhatsAppService:
                 fallback = None
             wamid = wa.send(wa_id, body, idempotency_key)
         except (ConnectorRejected, Problem) as exc:
-            # Refused for good (not on WhatsApp, no bill): by SMS if it has a stand-in.
+            if purpose == "bill" and isinstance(exc, Problem) and exc.code == "consumer_not_found":
+                # No bill this cycle (a connection released since billing's last run): nothing to
+                # send, and no SMS stand-in either.
+                self._skip(outbound_id)
+                return
+            # Refused for good (not on WhatsApp): by SMS if it has a stand-in.
             code = exc.code if isinstance(exc, ConnectorError | Problem) else "rejected"
             self._failed(outbound_id, code)
             return

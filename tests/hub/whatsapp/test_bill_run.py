@@ -161,3 +161,30 @@ def test_the_run_keeps_to_the_tier_and_goes_on_the_next_day(channel: Channel, li
         service.settings = original
     done = run_bill_cycle(registry, CYCLE)
     assert done.state == "done" and done.handed_off == len(subscribed)
+
+
+def test_a_connection_without_a_bill_this_cycle_is_skipped_not_failed(
+    channel: Channel, live_client: Any
+) -> None:
+    from connectors.billing.tables import RefLedgerEntry
+
+    headers = live_client(["whatsapp:consent", "whatsapp:read"])["headers"]
+    subscribed = _opt_in_personas(channel, headers)
+    # Billing holds no bill for one subscribed connection (released since its last run).
+    unbilled = PERSONAS["clean"].consumer_numbers[0]
+    with channel.wa.engine.begin() as conn:
+        conn.execute(RefLedgerEntry.__table__.delete().where(RefLedgerEntry.consumer_number == unbilled))
+    registry = channel.app.app.registry
+    with unit_of_work(registry) as session:
+        start_run(session, CYCLE)
+    run_bill_cycle(registry, CYCLE, max_seconds=30)
+    channel.work()
+    rows = {row.consumer_number: row for row in _bill_rows(channel)}
+    assert set(rows) == set(subscribed)
+    assert rows[unbilled].status == "skipped" and rows[unbilled].error_code is None
+    assert all(row.status == "accepted" for number, row in rows.items() if number != unbilled)
+    # Nothing to tell it: no SMS stand-in either.
+    sms: ReferenceSms = process_service(registry, Connectors)["sms"]
+    assert [m for m in sms.messages_to(PERSONAS["clean"].mobile) if m.template_name == "whatsapp_bill"] == []
+    report = channel.app.get(f"/api/v1/whatsapp/bill-runs/{CYCLE}", headers=headers).json
+    assert (report["skipped"], report["failed"]) == (1, 0)
