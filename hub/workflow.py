@@ -242,10 +242,12 @@ class WorkflowRegistry:
             event_count=0,
             created_at=now,
         )
+        # Entered and counted before the row is written: one INSERT, no UPDATE after it.
+        self._enter(session, case, definition.state(definition.initial), now)
+        case.event_count = 1
         session.add(case)
         session.flush()
-        self._enter(session, case, definition.state(definition.initial), now)
-        self._record(session, case, "start", None, actor, role, None, dict(data or {}), now)
+        self._event(session, case, "start", None, actor, role, None, dict(data or {}), now)
         return case
 
     def allowed_actions(self, case: WorkflowCase, roles: Iterable[str]) -> list[Action]:
@@ -321,6 +323,21 @@ class WorkflowRegistry:
         now: datetime,
     ) -> WorkflowEvent:
         case.event_count += 1
+        return self._event(session, case, action, from_state, actor, role, reason, data, now)
+
+    def _event(
+        self,
+        session: Session,
+        case: WorkflowCase,
+        action: str,
+        from_state: str | None,
+        actor: str,
+        role: str,
+        reason: str | None,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> WorkflowEvent:
+        """The case's event number ``case.event_count`` (counted already): written, audited, listened to."""
         event = WorkflowEvent(
             case_id=case.id,
             seq=case.event_count,

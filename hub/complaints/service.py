@@ -15,6 +15,7 @@ answers a repeat with the original receipt and nothing is credited twice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -23,12 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pyramid.registry import Registry
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Insert, Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from certs.document import COMPLAINT_CASE_FILE, Holder, mask_mobile
 from connectors.billing import Consumer
@@ -44,6 +46,7 @@ from hub.complaints.workflow import (
     Standards,
 )
 from hub.console.labels import action_label
+from hub.db import mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.complaint import Complaint
@@ -79,6 +82,37 @@ CASE_FILE_STEPS = 180
 CASE_FILE_VALID_FOR = timedelta(days=365 * 3)
 
 
+_COMPLAINTS = cast(Table, Complaint.__table__)
+_NUMBER = (
+    update(_COMPLAINTS)
+    .where(_COMPLAINTS.c.id == bindparam("complaint_id"))
+    .values(complaint_no=bindparam("number"))
+)
+
+
+# Columns a new complaint leaves empty.
+_UNSET_AT_REGISTRATION = (
+    "resolved_at",
+    "action_taken",
+    "rating",
+    "rating_remarks",
+    "compensation_amount",
+    "compensation_receipt",
+)
+
+
+@functools.cache
+def _register_once(dialect: str) -> Insert:
+    """INSERT of a complaint that does nothing when its (client, ticket id) is registered already;
+    built once per dialect, so every registration runs one compiled statement."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(_COMPLAINTS)
+        .on_conflict_do_nothing(index_elements=["client_id", "ticket_id"])
+        .returning(_COMPLAINTS.c.id)
+    )
+
+
 @dataclass(frozen=True)
 class Intake:
     """A complaint as a channel gives it, validated, before anything is written."""
@@ -101,6 +135,7 @@ class Intake:
 class Registered:
     complaint: Complaint
     created: bool
+    case: WorkflowCase | None = None  # the case started now (None: a repeat of a ticket)
 
 
 def complaint_number(complaint_id: int, at: datetime) -> str:
@@ -152,48 +187,53 @@ class ComplaintService:
         return Registered(existing, False)
 
     def register(self, session: Session, intake: Intake) -> Registered:
-        """Register a complaint (or find the one registered under the same ticket id)."""
-        if intake.ticket_id is not None:
-            assert intake.client_id is not None
-            existing = self._by_ticket(session, intake.client_id, intake.ticket_id)
-            if existing is not None:
-                return self._replay(existing, intake)
+        """Register a complaint (or find the one registered under the same ticket id).
+
+        Billing is asked first: when it cannot answer, nothing is written and the caller is told.
+        The row goes in with ``INSERT ... ON CONFLICT (client_id, ticket_id) DO NOTHING``, so a
+        repeat of a ticket (even one racing this request) finds the first registration.
+        """
         kind = self.kind(intake.complaint_type)
         consumer = self.consumer(intake.consumer_number)
         now = utcnow()
-        complaint = Complaint(
+        values: dict[str, Any] = {
             # A placeholder, unique, until the serial is known (same transaction).
-            complaint_no="new:" + secrets.token_hex(8),
-            channel=intake.channel,
-            client_id=intake.client_id,
-            ticket_id=intake.ticket_id,
-            request_digest=intake.digest(),
-            filed_by=intake.filed_by,
-            consumer_number=consumer.consumer_number,
-            mobile=intake.mobile or consumer.mobile,
-            complaint_type=kind.code,
-            description=intake.description,
-            office_code=consumer.offices.dc,
-            state="open",
-            level=0,
-            sop_due_at=now + timedelta(hours=kind.standard_hours),
-            registered_at=now,
-            reopen_count=0,
-        )
-        try:
-            with session.begin_nested():
-                session.add(complaint)
-                session.flush()
-        except IntegrityError:
-            # The same ticket registered by a concurrent request, committed first.
-            if intake.ticket_id is None or intake.client_id is None:
-                raise
+            "complaint_no": "new:" + secrets.token_hex(8),
+            "channel": intake.channel,
+            "client_id": intake.client_id,
+            "ticket_id": intake.ticket_id,
+            "request_digest": intake.digest(),
+            "filed_by": intake.filed_by,
+            "consumer_number": consumer.consumer_number,
+            "mobile": intake.mobile or consumer.mobile,
+            "complaint_type": kind.code,
+            "description": intake.description,
+            "office_code": consumer.offices.dc,
+            "state": "open",
+            "level": 0,
+            "sop_due_at": now + timedelta(hours=kind.standard_hours),
+            "registered_at": now,
+            "reopen_count": 0,
+        }
+        complaint_id = session.execute(_register_once(session.get_bind().dialect.name), values).scalar()
+        if complaint_id is None:
+            # The same ticket registered before (or by a concurrent request, committed first).
+            assert intake.client_id is not None and intake.ticket_id is not None
             existing = self._by_ticket(session, intake.client_id, intake.ticket_id)
-            if existing is None:
-                raise
+            assert existing is not None
             return self._replay(existing, intake)
-        complaint.complaint_no = complaint_number(complaint.id, now)
-        self.workflows.start(
+        values["complaint_no"] = complaint_number(complaint_id, now)
+        session.execute(_NUMBER, {"complaint_id": complaint_id, "number": values["complaint_no"]})
+        mark_written(session)
+        # The row as written, in the session like one loaded from it (no SELECT to read it back).
+        complaint = Complaint(
+            id=complaint_id,
+            **values,
+            **dict.fromkeys(_UNSET_AT_REGISTRATION),
+        )
+        make_transient_to_detached(complaint)
+        session.add(complaint)
+        case = self.workflows.start(
             session,
             kind.workflow,
             SUBJECT_TYPE,
@@ -212,7 +252,7 @@ class ComplaintService:
             f"शिकायत क्रमांक {complaint.complaint_no} दर्ज। Complaint {complaint.complaint_no} "
             f"registered: {kind.label_en}. To be resolved by {_ist(complaint.sop_due_at)}. {SIGNATURE}",
         )
-        return Registered(complaint, True)
+        return Registered(complaint, True, case)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -245,9 +285,12 @@ class ComplaintService:
             session.refresh(case, with_for_update=True)
         return case
 
-    def describe(self, session: Session, complaint: Complaint) -> dict[str, Any]:
+    def describe(
+        self, session: Session, complaint: Complaint, case: WorkflowCase | None = None
+    ) -> dict[str, Any]:
+        """The complaint as its consumer and the call centre see it (``case``: its case, if in hand)."""
         kind = self.kind(complaint.complaint_type)
-        case = self.case_of(session, complaint)
+        case = case or self.case_of(session, complaint)
         state = self.workflows.for_case(case).state(case.state)
         holder = ROLE_NAMES.get(case.assigned_role or "", (case.assigned_role, case.assigned_role))
         reopen_until = (
