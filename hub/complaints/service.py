@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,6 +42,7 @@ from hub.complaints.workflow import (
     CONSUMER_ROLE,
     OPEN_STATES,
     SUBJECT_TYPE,
+    WORKFLOW_PREFIX,
     ComplaintType,
     Standards,
 )
@@ -55,9 +56,9 @@ from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
-from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.outbox import enqueue, enqueue_many, enqueue_sms, unit_of_work
 from hub.systems import Connectors
-from hub.workflow import STATUTORY_ACTION, WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import STATUTORY_ACTION, Escalation, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,25 @@ _UNSET_AT_REGISTRATION = (
     "rating_remarks",
     "compensation_amount",
     "compensation_receipt",
+)
+
+
+_CASES = cast(Table, WorkflowCase.__table__)
+# A complaint's case stays at its last level however often that level's time runs out.
+_CASE_LEVEL = (
+    update(_CASES)
+    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
+    .values(escalation_level=bindparam("level"))
+)
+# The complaints whose level the sweep changed, with the mobile to tell.
+_COMPLAINT_LEVEL = (
+    update(_COMPLAINTS)
+    .where(
+        _COMPLAINTS.c.complaint_no.in_(bindparam("numbers", expanding=True)),
+        _COMPLAINTS.c.level != bindparam("level"),
+    )
+    .values(level=bindparam("level"))
+    .returning(_COMPLAINTS.c.complaint_no, _COMPLAINTS.c.mobile)
 )
 
 
@@ -397,13 +417,12 @@ class ComplaintService:
         if acting is not None and acting < complaint.level:
             holder = ROLE_NAMES.get(levels[complaint.level], (levels[complaint.level],) * 2)
             raise WorkflowError("action_not_allowed", f"the complaint is with the {holder[0]} now")
-        level_before = complaint.level
         if event.action == "escalate" and acting is not None:
             # Up to the level above the officer who sends it (above the case's level, at least).
             if acting + 1 >= len(levels):
                 raise WorkflowError("action_not_allowed", "the complaint is at the last level already")
             complaint.level = acting + 1
-        elif event.action in ("escalate", STATUTORY_ACTION):
+        elif event.action == STATUTORY_ACTION:
             complaint.level = min(case.escalation_level, len(levels) - 1)
         elif event.action == "reopen":
             complaint.level = 0
@@ -429,8 +448,6 @@ class ComplaintService:
                 f"{complaint.complaint_no} is past its time limit and is now with the {holder_en}. {SIGNATURE}"
             )
         elif event.action == "escalate":
-            if complaint.level == level_before:
-                return  # another lapse at the last level: recorded, nothing new to tell
             text = (
                 f"शिकायत {complaint.complaint_no}: {holder_hi} को भेजी गई। Complaint "
                 f"{complaint.complaint_no} is now with the {holder_en}. {SIGNATURE}"
@@ -441,6 +458,37 @@ class ComplaintService:
                 f"{state.label_en}. {SIGNATURE}"
             )
         self._sms(session, complaint, SMS_UPDATE, text)
+
+    def on_escalation(self, session: Session, escalations: Sequence[Escalation]) -> None:
+        """The sweep's escalations of one complaint type, set-based: the complaints' levels follow
+        their cases, and each consumer whose complaint reached a new holder gets an SMS.
+
+        A lapse at the last level is recorded by the engine; the case stays at that level, and
+        its consumer, told already, gets nothing new.
+        """
+        kind = self.kind(escalations[0].workflow.removeprefix(WORKFLOW_PREFIX))
+        levels = kind.levels
+        by_level: dict[int, list[Escalation]] = {}
+        for escalation in escalations:
+            by_level.setdefault(min(escalation.level, len(levels) - 1), []).append(escalation)
+        messages: list[tuple[Mapping[str, Any], str | None]] = []
+        for level, group in by_level.items():
+            holder_en, holder_hi = ROLE_NAMES.get(levels[level], ("", ""))
+            beyond = [e.case_id for e in group if e.level > level]
+            if beyond:
+                session.execute(_CASE_LEVEL, {"case_ids": beyond, "level": level})
+            moved = session.execute(
+                _COMPLAINT_LEVEL, {"numbers": [e.subject_id for e in group], "level": level}
+            ).all()
+            for complaint_no, mobile in moved:
+                text = (
+                    f"शिकायत {complaint_no}: {holder_hi} को भेजी गई। Complaint "
+                    f"{complaint_no} is now with the {holder_en}. {SIGNATURE}"
+                )
+                messages.append(
+                    ({"mobile": mobile, "text": text, "template": SMS_UPDATE}, f"complaint:{complaint_no}")
+                )
+        enqueue_many(session, "sms", messages)
 
     @staticmethod
     def _acting_level(session: Session, event: WorkflowEvent, levels: tuple[str, ...]) -> int:
