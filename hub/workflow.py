@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Table, bindparam, exists, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -32,10 +32,27 @@ from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import unit_of_work
 
 _CASES = cast(Table, WorkflowCase.__table__)
-# Built once: the sweep runs the same statements every minute.
+_BREACHES = cast(Table, WorkflowBreach.__table__)
+_EVENTS = cast(Table, WorkflowEvent.__table__)
+# The sweep's cases by id, the ids written into the statement: thousands of bound parameters
+# would cost the driver more than the database's work on the rows.
+_SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
+# Built once: the sweep runs the same statements every minute. Each moves one group of cases
+# (same new holder, same new time limit) and writes their breaches before and events after it.
+_INSERT_BREACHES = insert(_BREACHES).from_select(
+    ["case_id", "state", "role", "due_at", "detected_at", "escalated_to"],
+    select(
+        _CASES.c.id,
+        _CASES.c.state,
+        _CASES.c.assigned_role,
+        _CASES.c.due_at,
+        bindparam("now", type_=_BREACHES.c.detected_at.type),
+        bindparam("role", type_=_BREACHES.c.escalated_to.type),
+    ).where(_SWEPT),
+)
 _ESCALATE = (
     update(_CASES)
-    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
+    .where(_SWEPT)
     .values(
         escalation_level=_CASES.c.escalation_level + 1,
         event_count=_CASES.c.event_count + 1,
@@ -43,13 +60,24 @@ _ESCALATE = (
         due_at=bindparam("due_at"),
     )
 )
-# With RETURNING, SQLAlchemy's "insertmanyvalues" sends one multi-row INSERT per 1,000 rows.
-_BREACHES = cast(Table, WorkflowBreach.__table__)
-_EVENTS = cast(Table, WorkflowEvent.__table__)
-_INSERT_BREACHES = insert(_BREACHES).returning(_BREACHES.c.id)
-_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_EVENTS = insert(_EVENTS).from_select(
+    ["case_id", "seq", "at", "action", "from_state", "to_state", "actor", "role", "reason", "data"],
+    select(
+        _CASES.c.id,
+        _CASES.c.event_count,
+        bindparam("now", type_=_EVENTS.c.at.type),
+        literal("escalate"),
+        _CASES.c.state,
+        _CASES.c.state,
+        literal("system"),
+        literal("system"),
+        bindparam("reason", type_=_EVENTS.c.reason.type),
+        bindparam("data", type_=_EVENTS.c.data.type),
+    ).where(_SWEPT),
+)
 
 SYSTEM_ROLE = "system"
+ESCALATION_REASON = "time limit passed"
 # The breach row (and event) recording that a case's statutory date passed; one per case.
 STATUTORY_BREACH = "statutory_due_date"
 STATUTORY_ACTION = "statutory_breach"
@@ -437,9 +465,10 @@ class WorkflowRegistry:
         case stays with it and every further lapse is recorded too.
 
         Set-based, for a sweep over many open cases: one SELECT locks the overdue cases (up to
-        ``limit``, earliest first, skipping any another worker holds), one UPDATE per new holder
-        and time limit moves them, and the breaches, events and audit entries go in as one
-        multi-row INSERT each. Then each workflow's listeners, in the same transaction.
+        ``limit``, earliest first, skipping any another worker holds); for each group going to
+        the same holder with the same new time limit, one INSERT ... SELECT writes their breaches,
+        one UPDATE moves them and one INSERT ... SELECT their events; the audit entries are
+        chained in one write. Then each workflow's listeners, in the same transaction.
         """
         now = now or utcnow()
         session.flush()  # the ORM's pending changes to cases first: the UPDATEs below read them
@@ -503,54 +532,31 @@ class WorkflowRegistry:
                 )
             )
         for (target, due_at), ids in moves.items():
-            session.execute(_ESCALATE, {"case_ids": ids, "role": target, "due_at": due_at})
+            values = {
+                "case_ids": ids,
+                "role": target,
+                "due_at": due_at,
+                "now": now,
+                "reason": ESCALATION_REASON,
+                "data": {"escalated_to": target},
+            }
+            session.execute(_INSERT_BREACHES, values)
+            session.execute(_ESCALATE, values)
+            session.execute(_INSERT_EVENTS, values)
         mark_written(session)
         # Cases this session holds show the move (read again when next used).
         for escalation in escalations:
             held = session.identity_map.get(identity_key(WorkflowCase, escalation.case_id))
             if held is not None:
                 session.expire(held)
-        self._write_escalations(session, escalations, now)
+        self._audit_escalations(session, escalations)
         self._tell(session, escalations)
         return escalations
 
-    def _write_escalations(self, session: Session, escalations: Sequence[Escalation], now: datetime) -> None:
-        """Each escalation's breach row, ``escalate`` event and audit entry: one INSERT each kind."""
+    def _audit_escalations(self, session: Session, escalations: Sequence[Escalation]) -> None:
+        """Each escalation's audit entry, chained, in one write."""
         from hub.audit import AuditRecord, record_many
 
-        reason = "time limit passed"
-        session.execute(
-            _INSERT_BREACHES,
-            [
-                {
-                    "case_id": e.case_id,
-                    "state": e.state,
-                    "role": e.role,
-                    "due_at": e.lapsed_due_at,
-                    "detected_at": now,
-                    "escalated_to": e.escalated_to,
-                }
-                for e in escalations
-            ],
-        )
-        session.execute(
-            _INSERT_EVENTS,
-            [
-                {
-                    "case_id": e.case_id,
-                    "seq": e.seq,
-                    "at": now,
-                    "action": "escalate",
-                    "from_state": e.state,
-                    "to_state": e.state,
-                    "actor": "system",
-                    "role": SYSTEM_ROLE,
-                    "reason": reason,
-                    "data": {"escalated_to": e.escalated_to},
-                }
-                for e in escalations
-            ],
-        )
         record_many(
             session,
             [
@@ -559,7 +565,12 @@ class WorkflowRegistry:
                     f"{e.workflow}.escalate",
                     e.subject_type,
                     e.subject_id,
-                    {"from": e.state, "to": e.state, "reason": reason, "escalated_to": e.escalated_to},
+                    {
+                        "from": e.state,
+                        "to": e.state,
+                        "reason": ESCALATION_REASON,
+                        "escalated_to": e.escalated_to,
+                    },
                 )
                 for e in escalations
             ],

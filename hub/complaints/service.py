@@ -103,17 +103,15 @@ _UNSET_AT_REGISTRATION = (
 
 
 _CASES = cast(Table, WorkflowCase.__table__)
+# The sweep's cases by id, written into the statement (as hub.workflow's sweep does).
+_SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
 # A complaint's case stays at its last level however often that level's time runs out.
-_CASE_LEVEL = (
-    update(_CASES)
-    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
-    .values(escalation_level=bindparam("level"))
-)
-# The complaints whose level the sweep changed, with the mobile to tell.
+_CASE_LEVEL = update(_CASES).where(_SWEPT).values(escalation_level=bindparam("level"))
+# The swept cases' complaints whose level changed, with the mobile to tell.
 _COMPLAINT_LEVEL = (
     update(_COMPLAINTS)
     .where(
-        _COMPLAINTS.c.complaint_no.in_(bindparam("numbers", expanding=True)),
+        _COMPLAINTS.c.complaint_no.in_(select(_CASES.c.subject_id).where(_SWEPT)),
         _COMPLAINTS.c.level != bindparam("level"),
     )
     .values(level=bindparam("level"))
@@ -478,7 +476,7 @@ class ComplaintService:
             if beyond:
                 session.execute(_CASE_LEVEL, {"case_ids": beyond, "level": level})
             moved = session.execute(
-                _COMPLAINT_LEVEL, {"numbers": [e.subject_id for e in group], "level": level}
+                _COMPLAINT_LEVEL, {"case_ids": [e.case_id for e in group], "level": level}
             ).all()
             for complaint_no, mobile in moved:
                 text = (
