@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from pyramid.registry import Registry
-from sqlalchemy import Insert, Table, bindparam, select, update
+from sqlalchemy import Insert, Table, bindparam, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -56,7 +56,7 @@ from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
-from hub.outbox import enqueue, enqueue_many, enqueue_sms, unit_of_work
+from hub.outbox import enqueue, enqueue_from, enqueue_sms, json_object, unit_of_work
 from hub.systems import Connectors
 from hub.workflow import STATUTORY_ACTION, Escalation, WorkflowError, WorkflowRegistry, find_case
 
@@ -107,16 +107,6 @@ _CASES = cast(Table, WorkflowCase.__table__)
 _SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
 # A complaint's case stays at its last level however often that level's time runs out.
 _CASE_LEVEL = update(_CASES).where(_SWEPT).values(escalation_level=bindparam("level"))
-# The swept cases' complaints whose level changed, with the mobile to tell.
-_COMPLAINT_LEVEL = (
-    update(_COMPLAINTS)
-    .where(
-        _COMPLAINTS.c.complaint_no.in_(select(_CASES.c.subject_id).where(_SWEPT)),
-        _COMPLAINTS.c.level != bindparam("level"),
-    )
-    .values(level=bindparam("level"))
-    .returning(_COMPLAINTS.c.complaint_no, _COMPLAINTS.c.mobile)
-)
 
 
 @functools.cache
@@ -469,24 +459,39 @@ class ComplaintService:
         by_level: dict[int, list[Escalation]] = {}
         for escalation in escalations:
             by_level.setdefault(min(escalation.level, len(levels) - 1), []).append(escalation)
-        messages: list[tuple[Mapping[str, Any], str | None]] = []
         for level, group in by_level.items():
             holder_en, holder_hi = ROLE_NAMES.get(levels[level], ("", ""))
             beyond = [e.case_id for e in group if e.level > level]
             if beyond:
                 session.execute(_CASE_LEVEL, {"case_ids": beyond, "level": level})
-            moved = session.execute(
-                _COMPLAINT_LEVEL, {"case_ids": [e.case_id for e in group], "level": level}
-            ).all()
-            for complaint_no, mobile in moved:
-                text = (
-                    f"शिकायत {complaint_no}: {holder_hi} को भेजी गई। Complaint "
-                    f"{complaint_no} is now with the {holder_en}. {SIGNATURE}"
-                )
-                messages.append(
-                    ({"mobile": mobile, "text": text, "template": SMS_UPDATE}, f"complaint:{complaint_no}")
-                )
-        enqueue_many(session, "sms", messages)
+            moving = (
+                _COMPLAINTS.c.complaint_no.in_(
+                    bindparam("numbers", [e.subject_id for e in group], expanding=True, literal_execute=True)
+                ),
+                _COMPLAINTS.c.level != level,
+            )
+            number = _COMPLAINTS.c.complaint_no
+            text = (
+                literal("शिकायत ")
+                + number
+                + literal(f": {holder_hi} को भेजी गई। Complaint ")
+                + number
+                + literal(f" is now with the {holder_en}. {SIGNATURE}")
+            )
+            enqueue_from(
+                session,
+                "sms",
+                select(
+                    json_object(
+                        session,
+                        mobile=_COMPLAINTS.c.mobile,
+                        text=text,
+                        template=literal_column(f"'{SMS_UPDATE}'"),
+                    ).label("payload"),
+                    (literal("complaint:") + number).label("key"),
+                ).where(*moving),
+            )
+            session.execute(update(_COMPLAINTS).where(*moving).values(level=level))
 
     @staticmethod
     def _acting_level(session: Session, event: WorkflowEvent, levels: tuple[str, ...]) -> int:
