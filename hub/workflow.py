@@ -335,7 +335,7 @@ class WorkflowRegistry:
         case.event_count = 1
         session.add(case)
         session.flush()
-        self._event(session, case, "start", None, actor, role, None, dict(data or {}), now)
+        self._record(session, case, "start", None, actor, role, None, dict(data or {}), now, counted=True)
         return case
 
     def allowed_actions(self, case: WorkflowCase, roles: Iterable[str]) -> list[Action]:
@@ -409,23 +409,12 @@ class WorkflowRegistry:
         reason: str | None,
         data: dict[str, Any],
         now: datetime,
+        counted: bool = False,
     ) -> WorkflowEvent:
-        case.event_count += 1
-        return self._event(session, case, action, from_state, actor, role, reason, data, now)
-
-    def _event(
-        self,
-        session: Session,
-        case: WorkflowCase,
-        action: str,
-        from_state: str | None,
-        actor: str,
-        role: str,
-        reason: str | None,
-        data: dict[str, Any],
-        now: datetime,
-    ) -> WorkflowEvent:
-        """The case's event number ``case.event_count`` (counted already): written, audited, listened to."""
+        """The case's next event: written, audited, listened to (``counted``: its number is in
+        ``case.event_count`` already)."""
+        if not counted:
+            case.event_count += 1
         event = WorkflowEvent(
             case_id=case.id,
             seq=case.event_count,

@@ -15,7 +15,6 @@ answers a repeat with the original receipt and nothing is credited twice.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -27,9 +26,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from pyramid.registry import Registry
-from sqlalchemy import Insert, Table, bindparam, literal, literal_column, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, literal, literal_column, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from certs.document import COMPLAINT_CASE_FILE, Holder, mask_mobile
@@ -47,7 +44,7 @@ from hub.complaints.workflow import (
     Standards,
 )
 from hub.console.labels import action_label
-from hub.db import mark_written
+from hub.db import insert_if_new, mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.complaint import Complaint
@@ -107,18 +104,6 @@ _CASES = cast(Table, WorkflowCase.__table__)
 _SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
 # A complaint's case stays at its last level however often that level's time runs out.
 _CASE_LEVEL = update(_CASES).where(_SWEPT).values(escalation_level=bindparam("level"))
-
-
-@functools.cache
-def _register_once(dialect: str) -> Insert:
-    """INSERT of a complaint that does nothing when its (client, ticket id) is registered already;
-    built once per dialect, so every registration runs one compiled statement."""
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        dialect_insert(_COMPLAINTS)
-        .on_conflict_do_nothing(index_elements=["client_id", "ticket_id"])
-        .returning(_COMPLAINTS.c.id)
-    )
 
 
 @dataclass(frozen=True)
@@ -223,7 +208,9 @@ class ComplaintService:
             "registered_at": now,
             "reopen_count": 0,
         }
-        complaint_id = session.execute(_register_once(session.get_bind().dialect.name), values).scalar()
+        complaint_id = session.execute(
+            insert_if_new(session.get_bind().dialect.name, _COMPLAINTS, ("client_id", "ticket_id")), values
+        ).scalar()
         if complaint_id is None:
             # The same ticket registered before (or by a concurrent request, committed first).
             assert intake.client_id is not None and intake.ticket_id is not None
