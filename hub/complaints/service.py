@@ -228,6 +228,15 @@ class ComplaintService:
         )
         make_transient_to_detached(complaint)
         session.add(complaint)
+        # The SMS first: the case's start appends to the audit chain, whose lock is held until
+        # the commit, so the less written after it the less other registrations wait.
+        self._sms(
+            session,
+            complaint,
+            SMS_REGISTERED,
+            f"शिकायत क्रमांक {complaint.complaint_no} दर्ज। Complaint {complaint.complaint_no} "
+            f"registered: {kind.label_en}. To be resolved by {_ist(complaint.sop_due_at)}. {SIGNATURE}",
+        )
         case = self.workflows.start(
             session,
             kind.workflow,
@@ -239,13 +248,6 @@ class ComplaintService:
             statutory_days=kind.standard_hours / 24,
             now=now,
             data={"channel": intake.channel, "ticket_id": intake.ticket_id, "type": kind.code},
-        )
-        self._sms(
-            session,
-            complaint,
-            SMS_REGISTERED,
-            f"शिकायत क्रमांक {complaint.complaint_no} दर्ज। Complaint {complaint.complaint_no} "
-            f"registered: {kind.label_en}. To be resolved by {_ist(complaint.sop_due_at)}. {SIGNATURE}",
         )
         return Registered(complaint, True, case)
 
