@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from connectors.billing import OfficeCodes
+from hub.cli import main
+from hub.models.office import OfficeLink
 from hub.models.officer import Officer
 from hub.offices import jurisdiction, load_offices, offices_below, record_chains
 
@@ -73,3 +81,32 @@ def test_billings_chains_and_a_bad_extract(dbsession: Session) -> None:
     assert bad.refused == [(2, "code"), (3, "level"), (4, "parent_code"), (5, "parent_code"), (6, "code")]
     assert bad.loaded == 2
     assert offices_below(dbsession, ["ZON-L1"]) == ["ZON-L1", "ZON-L2"]
+
+
+def test_hub_admin_loads_billings_offices_extract(
+    engine: Engine, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extract = tmp_path / "offices.csv"
+    extract.write_text(
+        "code,level,parent_code\nCIR-Q,circle,\nDIV-Q-1,division,CIR-Q\nDC-Q1,dc,DIV-Q-1\nDC-Q2,block,DIV-Q-1\n",
+        encoding="utf-8",
+    )
+    ini = tmp_path / "admin.ini"
+    ini.write_text(
+        "[app:main]\nuse = egg:discom-hub\n"
+        f"hub.database_url = {database_url.replace('%', '%%')}\nhub.secret_key = test-secret-key\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    try:
+        # A refused row is reported by line and the exit status says so; the rest is loaded.
+        assert main([str(ini), "offices", "load", str(extract)]) == 1
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert lines == [{"loaded": 3, "refused": 1}, {"line": 5, "refused": "level"}]
+        with Session(engine) as session:
+            assert offices_below(session, ["CIR-Q"]) == ["CIR-Q", "DC-Q1", "DIV-Q-1"]
+        (tmp_path / "bad.csv").write_text("code,level\nDC-Q3,dc\n", encoding="utf-8")
+        assert main([str(ini), "offices", "load", str(tmp_path / "bad.csv")]) == 2
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(OfficeLink).where(OfficeLink.code.in_(["CIR-Q", "DIV-Q-1", "DC-Q1"])))
