@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.commands import engine_for, load_settings, reference_store_for, session_scope
+from hub.commands import engine_for, load_extract, load_settings, reference_store_for, session_scope
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -88,21 +88,9 @@ def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
 
 def cmd_offices_load(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    import csv
-
     from hub.offices import load_offices
 
-    with open(args.file, newline="", encoding="utf-8") as source, session_scope(settings) as session:
-        reader = csv.DictReader(source)
-        missing = {"code", "level", "parent_code"} - set(reader.fieldnames or ())
-        if missing:
-            print(f"hub-admin: the extract lacks columns {sorted(missing)}", file=sys.stderr)
-            return 2
-        report = load_offices(session, reader)
-    print(json.dumps({"loaded": report.loaded, "refused": len(report.refused)}))
-    for line, what in report.refused[:100]:
-        print(json.dumps({"line": line, "refused": what}))
-    return 0 if not report.refused else 1
+    return load_extract(settings, args.file, {"code", "level", "parent_code"}, load_offices)
 
 
 def _jsonable(value: Any) -> Any:
