@@ -54,7 +54,15 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.billing.reference import india_today, make_consumer_number
-from connectors.billing.tables import RefConsumer, RefCounter, RefLedgerEntry, RefMeter, RefOffice
+from connectors.billing.tables import (
+    CONTACT_COUNTER,
+    RefConsumer,
+    RefContact,
+    RefCounter,
+    RefLedgerEntry,
+    RefMeter,
+    RefOffice,
+)
 from connectors.headend.tables import RefHesMeter
 from connectors.kyc.reference import CHANGE_COUNTER
 from connectors.kyc.tables import RefKycRecord
@@ -74,10 +82,11 @@ counters_t = cast(Table, RefCounter.__table__)
 persons_t = cast(Table, RefSamagraPerson.__table__)
 kyc_t = cast(Table, RefKycRecord.__table__)
 hes_t = cast(Table, RefHesMeter.__table__)
+contacts_t = cast(Table, RefContact.__table__)
 status_t = cast(Table, SystemStatus.__table__)
 
 # Insert order (parents of nothing, but deletes go in reverse for readability).
-DEMO_TABLES = (offices_t, consumers_t, meters_t, ledger_t, persons_t, kyc_t, hes_t)
+DEMO_TABLES = (offices_t, consumers_t, contacts_t, meters_t, ledger_t, persons_t, kyc_t, hes_t)
 # Large loads are metered through current transformers: such smart meters cannot switch remotely.
 CT_OPERATED_CATEGORIES = frozenset({"LV3", "LV4", "HV3"})
 
@@ -1008,7 +1017,7 @@ def generate_demo_data(
             for table in reversed(DEMO_TABLES):
                 conn.execute(delete(table))
             conn.execute(delete(counters_t).where(counters_t.c.name.like("consumer_serial:%")))
-            conn.execute(delete(counters_t).where(counters_t.c.name == CHANGE_COUNTER))
+            conn.execute(delete(counters_t).where(counters_t.c.name.in_((CHANGE_COUNTER, CONTACT_COUNTER))))
         conn.execute(delete(status_t).where(status_t.c.system.in_(("billing", "kyc", "headend"))))
         gen = _Generator(seed, reference_date)
         _bulk(
@@ -1036,6 +1045,7 @@ def generate_demo_data(
             progress(gen.counts.consumers, consumers)
     with engine.begin() as conn:
         _set_counter(conn, CHANGE_COUNTER, gen.change_seq)
+        _set_counter(conn, CONTACT_COUNTER, generate_contacts(conn, reference_date))
     with engine.begin() as conn:
         network_nodes, without_dt = generate_network(conn, distribution_centres(gen.offices), seed)
     with engine.begin() as conn:
@@ -1093,11 +1103,24 @@ def reference_data_digest(engine: Engine) -> str:
     return digest.hexdigest()
 
 
+def demo_email(consumer_number: str) -> str | None:
+    """The demo gives an e-mail address to every third consumer (``@mail.example``)."""
+    return f"consumer.{consumer_number}@mail.example" if int(consumer_number) % 3 == 0 else None
+
+
+def generate_contacts(conn: Connection, reference_date: date) -> int:
+    """Billing's contact records of every demo consumer (their e-mail, a change number each, in
+    consumer-number order, changed the day before ``reference_date``); the last change number."""
+    changed_at = datetime.combine(reference_date - timedelta(days=1), time(), UTC)
+    numbers = conn.execute(select(consumers_t.c.consumer_number).order_by(consumers_t.c.consumer_number))
+    rows = [(n, demo_email(n), seq, changed_at) for seq, (n,) in enumerate(numbers, start=1)]
+    _bulk(conn, contacts_t, ("consumer_number", "email", "seq", "changed_at"), rows)
+    return len(rows)
+
+
 def write_contacts_extract(engine: Engine, out: Any) -> int:
     """Billing's extract of the demo consumers' contacts, as CSV (``consumer_number,mobile,email``)
-    to the text stream ``out``: the file a discom's billing sends the hub for outage notices.
-
-    Billing records no e-mail; the demo gives one to every third consumer (``@mail.example``)."""
+    to the text stream ``out``: the file billing sends an office that does not read its contacts feed."""
     import csv
 
     writer = csv.writer(out)
@@ -1105,11 +1128,12 @@ def write_contacts_extract(engine: Engine, out: Any) -> int:
     count = 0
     with engine.connect() as conn:
         rows = conn.execute(
-            select(RefConsumer.consumer_number, RefConsumer.mobile).order_by(RefConsumer.consumer_number)
+            select(consumers_t.c.consumer_number, consumers_t.c.mobile, contacts_t.c.email)
+            .outerjoin(contacts_t, contacts_t.c.consumer_number == consumers_t.c.consumer_number)
+            .order_by(consumers_t.c.consumer_number)
         )
-        for number, mobile in rows:
-            email = f"consumer.{number}@mail.example" if int(number) % 3 == 0 else ""
-            writer.writerow([number, mobile, email])
+        for number, mobile, email in rows:
+            writer.writerow([number, mobile, email or ""])
             count += 1
     return count
 

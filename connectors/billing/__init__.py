@@ -40,11 +40,14 @@ from zope.interface import Interface
 from connectors.errors import NotFound
 
 __all__ = [
+    "MAX_CONTACT_PAGE",
     "MAX_DUES_BATCH",
     "Bill",
     "ConnectionStatus",
     "Consumer",
     "ConsumerSales",
+    "ContactChange",
+    "ContactPage",
     "IBilling",
     "LedgerPayment",
     "MeterHealth",
@@ -66,6 +69,8 @@ __all__ = [
 SYSTEM = "billing"
 # One dues call covers at most this many connections (an account holds up to 25).
 MAX_DUES_BATCH = 1000
+# The most contact changes one page may carry; a reader asks for fewer.
+MAX_CONTACT_PAGE = 5_000
 
 _CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 _SAMAGRA_ID = re.compile(r"[0-9]{9}")
@@ -271,6 +276,30 @@ class ConsumerSales:
     collected: Decimal
 
 
+@dataclass(frozen=True)
+class ContactChange:
+    """How billing says a consumer can be reached, as it stands after change number ``seq``.
+
+    Billing's master data is typed in at counters, so a mobile or e-mail here is what billing
+    holds, not checked: the hub checks it before using it. ``email`` None: billing holds none
+    (a cleared address comes as None)."""
+
+    seq: int
+    consumer_number: str
+    mobile: str | None
+    email: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    changes: tuple[ContactChange, ...]
+    # The change number to ask after next time (``after`` itself when the page is empty).
+    last_seq: int
+    # True when more changes wait after ``last_seq``.
+    more: bool
+
+
 class UnknownConsumers(NotFound):
     """A batch named consumer numbers billing does not know (listed, in the caller's order)."""
 
@@ -341,6 +370,12 @@ class IBilling(Interface):
     def period_sales(period: str) -> Iterator[ConsumerSales]:
         """Every connection billed or paying in billing month ``period`` (YYYY-MM), streamed in
         consumer-number order: the energy audit's sales side. ValueError for a malformed period."""
+
+    def contact_changes(after: int, limit: int) -> ContactPage:
+        """Up to ``limit`` (1..MAX_CONTACT_PAGE) consumers whose mobile or e-mail changed, with a
+        change number above ``after``, in change-number order. A consumer changed twice appears
+        once, at their latest change; every connection billing creates appears once at least.
+        ValueError for a limit out of range."""
 
     def create_consumer(new: NewConsumer) -> Consumer:
         """Create the billing account of a released connection; idempotent by application reference."""

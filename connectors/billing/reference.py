@@ -26,12 +26,15 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
+    MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
     ConnectionStatus,
     Consumer,
     ConsumerSales,
+    ContactChange,
+    ContactPage,
     IBilling,
     LedgerPayment,
     MeterHealth,
@@ -50,7 +53,15 @@ from connectors.billing import (
     is_period,
     is_samagra_id,
 )
-from connectors.billing.tables import RefConsumer, RefLedgerEntry, RefMeter, RefOffice, next_counter_value
+from connectors.billing.tables import (
+    RefConsumer,
+    RefContact,
+    RefLedgerEntry,
+    RefMeter,
+    RefOffice,
+    next_counter_value,
+    record_contact_change,
+)
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.reference_db import SystemStatus
 
@@ -82,6 +93,7 @@ consumers_t = cast(Table, RefConsumer.__table__)
 ledger_t = cast(Table, RefLedgerEntry.__table__)
 meters_t = cast(Table, RefMeter.__table__)
 offices_t = cast(Table, RefOffice.__table__)
+contacts_t = cast(Table, RefContact.__table__)
 
 
 def india_today() -> date:
@@ -390,6 +402,48 @@ class ReferenceBilling:
 
     # -- writes -----------------------------------------------------------------
 
+    def contact_changes(self, after: int, limit: int) -> ContactPage:
+        if not 0 < limit <= MAX_CONTACT_PAGE:
+            raise ValueError(f"limit must be 1-{MAX_CONTACT_PAGE}")
+        with self._begin() as conn:
+            rows = conn.execute(
+                select(
+                    contacts_t.c.seq,
+                    contacts_t.c.consumer_number,
+                    consumers_t.c.mobile,
+                    contacts_t.c.email,
+                    contacts_t.c.changed_at,
+                )
+                .join(consumers_t, consumers_t.c.consumer_number == contacts_t.c.consumer_number)
+                .where(contacts_t.c.seq > after)
+                .order_by(contacts_t.c.seq)
+                .limit(limit + 1)
+            ).all()
+        changes = tuple(
+            ContactChange(
+                seq=int(r.seq),
+                consumer_number=r.consumer_number,
+                mobile=r.mobile,
+                email=r.email,
+                changed_at=r.changed_at,
+            )
+            for r in rows[:limit]
+        )
+        return ContactPage(changes, changes[-1].seq if changes else after, len(rows) > limit)
+
+    def change_contacts(self, consumer_number: str, mobile: str, email: str | None) -> int:
+        """The reference's counter clerk: record a consumer's new mobile and e-mail (None clears it);
+        the change number taken. NotFound if billing does not know the consumer."""
+        with self._begin() as conn:
+            changed = conn.execute(
+                consumers_t.update()
+                .where(consumers_t.c.consumer_number == consumer_number)
+                .values(mobile=mobile)
+            ).rowcount
+            if not changed:
+                raise NotFound("billing: unknown consumer number", system=self.system)
+            return record_contact_change(conn, consumer_number, email, datetime.now(UTC))
+
     def office(self, code: str) -> Office:
         if not code or len(code) > 16:
             raise NotFound("billing: unknown office", system=self.system)
@@ -531,6 +585,7 @@ class ReferenceBilling:
                         application_reference=new.application_reference,
                     )
                 )
+                record_contact_change(conn, number, None, datetime.now(UTC))
                 # A released connection gets a smart meter, energised.
                 conn.execute(
                     insert(meters_t).values(

@@ -50,12 +50,15 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
+    MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
     ConnectionStatus,
     Consumer,
     ConsumerSales,
+    ContactChange,
+    ContactPage,
     IBilling,
     LedgerPayment,
     MeterHealth,
@@ -516,6 +519,43 @@ class SoapBilling:
             return page
 
         return convert
+
+    def contact_changes(self, after: int, limit: int) -> ContactPage:
+        if not 0 < limit <= MAX_CONTACT_PAGE:
+            raise ValueError(f"limit must be 1-{MAX_CONTACT_PAGE}")
+
+        def convert(answer: Any) -> ContactPage:
+            more = answer.more
+            if not isinstance(more, bool):
+                raise _Garbage("more")
+            changes = []
+            last = after
+            for item in answer.change or []:
+                seq = item.seq
+                # Out of order or repeated: going on after it would skip or repeat changes.
+                if not isinstance(seq, int) or seq <= last:
+                    raise _Garbage("seq")
+                if not is_consumer_number(item.consumerNumber):
+                    raise _Garbage("consumerNumber")
+                changed_at = item.changedAt
+                if not isinstance(changed_at, datetime) or changed_at.tzinfo is None:
+                    raise _Garbage("changedAt")
+                changes.append(
+                    ContactChange(
+                        seq=seq,
+                        consumer_number=item.consumerNumber,
+                        # Unchecked on purpose: the hub counts and skips what is not a mobile or e-mail.
+                        mobile=_text(item.mobile or None, "mobile", optional=True, max_len=20),
+                        email=_text(item.email or None, "email", optional=True, max_len=320),
+                        changed_at=changed_at,
+                    )
+                )
+                last = seq
+            if len(changes) > limit:
+                raise _Garbage("a longer page than asked for")
+            return ContactPage(tuple(changes), last, more)
+
+        return self._call("ListContactChanges", convert, after=after, limit=limit)
 
     def _ledger_page(self, answer: Any) -> list[LedgerPayment]:
         items = answer if isinstance(answer, list) else getattr(answer, "payment", None) if answer else None

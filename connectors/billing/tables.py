@@ -56,6 +56,23 @@ class RefConsumer(ReferenceBase):
     application_reference: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
 
 
+class RefContact(ReferenceBase):
+    """A consumer's e-mail and the change number of their contacts (mobile in ref_consumer, e-mail
+    here): the feed ``contact_changes`` reads. Each change takes the next value of the counter
+    ``CONTACT_COUNTER``, so a consumer changed twice is listed once, at the latest change."""
+
+    __tablename__ = "ref_contact"
+
+    consumer_number: Mapped[str] = mapped_column(String(12), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+# The counter behind RefContact.seq.
+CONTACT_COUNTER = "contact_change"
+
+
 class RefLedgerEntry(ReferenceBase):
     """Bills, arrears, payments and credits; dues as of D = sum(amount) of entries dated <= D.
 
@@ -112,3 +129,14 @@ def next_counter_value(conn: Connection, name: str, first: int) -> int:
         update(table).where(table.c.name == name).values(value=table.c.value + 1).returning(table.c.value)
     ).scalar_one()
     return int(value)
+
+
+def record_contact_change(conn: Connection, consumer_number: str, email: str | None, at: datetime) -> int:
+    """Give the consumer's contacts the next change number (and ``email``); the number taken."""
+    seq = next_counter_value(conn, CONTACT_COUNTER, 1)
+    table = cast(Table, RefContact.__table__)
+    values = {"email": email, "seq": seq, "changed_at": at}
+    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert_fn(table).values(consumer_number=consumer_number, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["consumer_number"], set_=values))
+    return seq

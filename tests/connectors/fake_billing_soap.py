@@ -19,7 +19,15 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.billing import Bill, ConnectionStatus, Consumer, MeterStatus, Office, OfficeCodes
+from connectors.billing import (
+    Bill,
+    ConnectionStatus,
+    Consumer,
+    ContactChange,
+    MeterStatus,
+    Office,
+    OfficeCodes,
+)
 from forms.safexml import parse_untrusted_xml
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
 
@@ -49,6 +57,8 @@ class BillingData:
     payment_days: dict[str, date] = field(default_factory=dict)
     # Per billing month, per consumer number: (offices, units, billed, collected), for ListPeriodSales.
     sales: dict[str, dict[str, tuple[OfficeCodes, int, Decimal, Decimal]]] = field(default_factory=dict)
+    # Each consumer's latest contact change, for ListContactChanges.
+    contacts: dict[str, ContactChange] = field(default_factory=dict)
 
 
 class SoapFault(Exception):
@@ -358,6 +368,23 @@ class FakeBillingSoap:
                 ("collected", f"{collected:.2f}"),
             ):
                 self._el(node, name, value)
+        return out
+
+    def op_ListContactChangesRequest(self, req: etree._Element) -> etree._Element:
+        after = int(req.findtext(b("after")) or "0")
+        limit = int(req.findtext(b("limit")) or "0")
+        waiting = sorted((c for c in self.data.contacts.values() if c.seq > after), key=lambda c: c.seq)
+        out = etree.Element(b("ListContactChangesResponse"))
+        for change in waiting[:limit]:
+            node = etree.SubElement(out, b("change"))
+            self._el(node, "seq", str(change.seq))
+            self._el(node, "consumerNumber", change.consumer_number)
+            if change.mobile is not None:
+                self._el(node, "mobile", change.mobile)
+            if change.email is not None:
+                self._el(node, "email", change.email)
+            self._el(node, "changedAt", change.changed_at.isoformat())
+        self._el(out, "more", "true" if len(waiting) > limit else "false")
         return out
 
     def op_PostPaymentRequest(self, req: etree._Element) -> etree._Element:
