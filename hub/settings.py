@@ -654,6 +654,18 @@ SETTINGS: tuple[Setting, ...] = (
         doc="IST time from which no planned-outage notice is sent (held until hub.outages.quiet_until)",
     ),
     Setting(
+        "hub.outages.contacts_sync_interval_seconds",
+        as_positive_int,
+        300,
+        doc="how often hub-worker applies billing's feed of consumers' mobiles and e-mails (outage notices)",
+    ),
+    Setting(
+        "hub.outages.contacts_page_size",
+        as_positive_int,
+        2000,
+        doc="billing contact changes asked per call (at most 5,000); each page is applied in one transaction",
+    ),
+    Setting(
         "hub.outages.quiet_until",
         as_time_of_day,
         "08:00",

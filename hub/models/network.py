@@ -49,7 +49,8 @@ class ConsumerSupply(Base):
 
 
 class NetworkFeed(Base):
-    """How far the hub has applied the GIS's feed (one row)."""
+    """How far the hub has applied each change feed it reads: the GIS's network (``gis``) and
+    billing's consumer contacts (``billing_contacts``), one row each."""
 
     __tablename__ = "network_feed"
 

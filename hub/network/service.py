@@ -110,9 +110,24 @@ def sync_network(
     return SyncReport(pages, changes, position, True)
 
 
-def feed_position(session: Session) -> int:
-    last = session.scalar(select(NetworkFeed.last_seq).where(NetworkFeed.source == FEED_SOURCE))
+def feed_position(session: Session, source: str = FEED_SOURCE) -> int:
+    """The last change number applied of feed ``source`` (0: none yet)."""
+    last = session.scalar(select(NetworkFeed.last_seq).where(NetworkFeed.source == source))
     return int(last or 0)
+
+
+def advance_feed(session: Session, source: str, last_seq: int) -> None:
+    """Record that feed ``source`` is applied up to ``last_seq``, in the caller's transaction.
+
+    The position only moves forward: a page older than what is recorded changes nothing of it."""
+    now = utcnow()
+    feed = session.get(NetworkFeed, source, with_for_update=True)
+    if feed is None:
+        session.add(NetworkFeed(source=source, last_seq=last_seq, synced_at=now))
+    else:
+        feed.last_seq = max(feed.last_seq, last_seq)
+        feed.synced_at = now
+    session.flush()
 
 
 def _upsert(session: Session, model: Any, key: str, rows: list[dict[str, Any]]) -> None:
@@ -153,13 +168,7 @@ def apply_page(session: Session, page: ChangePage) -> None:
             }
     _upsert(session, NetworkNode, "code", list(nodes.values()))
     _upsert(session, ConsumerSupply, "consumer_number", list(links.values()))
-    feed = session.get(NetworkFeed, FEED_SOURCE, with_for_update=True)
-    if feed is None:
-        session.add(NetworkFeed(source=FEED_SOURCE, last_seq=page.last_seq, synced_at=now))
-    else:
-        feed.last_seq = max(feed.last_seq, page.last_seq)
-        feed.synced_at = now
-    session.flush()
+    advance_feed(session, FEED_SOURCE, page.last_seq)
 
 
 # -- what the network answers ---------------------------------------------------------------------

@@ -9,9 +9,12 @@
   notices use the outbox's own ``sms`` kind and DLT templates ``outage_*``;
 * REST ``/api/v1/outages...`` (scopes ``outages:manage``, ``outages:report``; reading is public)
   and the public page ``/outages`` (:mod:`hub.outages.views`);
-* the console's outage pages (:mod:`hub.outages.console`).
+* the console's outage pages (:mod:`hub.outages.console`);
+* the periodic job ``outages.contacts_sync`` (hub-worker): apply billing's contacts feed to the
+  consumers' mobiles and e-mails (:class:`~hub.outages.service.ContactFeed`).
 
-Settings: ``hub.outages.notice_hours``, ``hub.outages.quiet_from``, ``hub.outages.quiet_until``.
+Settings: ``hub.outages.notice_hours``, ``hub.outages.quiet_from``, ``hub.outages.quiet_until``,
+``hub.outages.contacts_sync_interval_seconds``, ``hub.outages.contacts_page_size``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,17 @@ from pyramid.config import Configurator
 
 from connectors.email import Mail
 from hub.models.outbox import OutboxMessage
-from hub.outages.service import EMAIL_KIND, NoticeChannel, OutageService, OutageSettings
+from hub.outages.service import (
+    EMAIL_KIND,
+    ContactFeed,
+    ContactFeedSettings,
+    NoticeChannel,
+    OutageService,
+    OutageSettings,
+)
 from hub.outbox import connector
+
+CONTACTS_SYNC_JOB = "outages.contacts_sync"
 
 
 def deliver_email(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
@@ -44,6 +56,9 @@ def includeme(config: Configurator) -> None:
 
     config.add_directive("add_outage_channel", add_outage_channel)
     config.add_outbox_handler(EMAIL_KIND, deliver_email)  # type: ignore[attr-defined]
+    feed = ContactFeed(config.registry, ContactFeedSettings.from_settings(config.get_settings()))
+    config.register_service(feed, ContactFeed)
+    config.add_periodic_job(CONTACTS_SYNC_JOB, float(feed.settings.sync_interval_seconds), feed.sync_job)  # type: ignore[attr-defined]
     config.include("hub.outages.views")
     if hasattr(config, "add_console_provider"):
         config.include("hub.outages.console")

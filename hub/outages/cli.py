@@ -1,18 +1,53 @@
-"""``hub-admin <ini> outages ...``: load billing's extract of consumers' mobiles and e-mails; list
-current outages."""
+"""``hub-admin <ini> outages ...``: apply billing's contacts feed now, or load billing's extract of
+consumers' mobiles and e-mails; list current outages."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 from typing import Any
 
 
 def cmd_outages_contacts(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    if args.sync == (args.file is not None):
+        print("hub-admin: give either the extract FILE or --sync", file=sys.stderr)
+        return 2
+    if args.sync:
+        return sync_contacts_now(settings, args.max_pages)
     from hub.commands import load_extract
     from hub.outages.service import load_contacts
 
     return load_extract(settings, args.file, {"consumer_number", "mobile", "email"}, load_contacts)
+
+
+def sync_contacts_now(settings: dict[str, Any], max_pages: int | None) -> int:
+    """Apply billing's contacts feed now; exit status 1 if billing failed (position kept)."""
+    from connectors.errors import ConnectorError
+    from hub.commands import engine_for, reference_store_for
+    from hub.outages.service import ContactFeedSettings, sync_contacts
+    from hub.systems import build_connectors
+
+    engine = engine_for(settings)
+    reference_store = reference_store_for(settings)
+    billing = build_connectors(settings, reference_store).get("billing")
+    if billing is None:
+        print("hub-admin: no billing connector configured (hub.billing.backend)", file=sys.stderr)
+        return 2
+    try:
+        report = sync_contacts(
+            {"db_engine": engine}, billing, ContactFeedSettings.from_settings(settings).page_size, max_pages
+        )
+    except ConnectorError as exc:
+        print(f"hub-admin: billing failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+        if reference_store is not None:
+            reference_store.dispose()
+    print(json.dumps(dataclasses.asdict(report)))
+    return 0
 
 
 def cmd_outages_current(settings: dict[str, Any], args: argparse.Namespace) -> int:
@@ -30,8 +65,13 @@ def register(sub: Any) -> None:
     outages = sub.add_parser("outages", help="outage notices").add_subparsers(
         dest="outages_command", required=True
     )
-    p = outages.add_parser("contacts", help="load billing's CSV extract: consumer_number,mobile,email")
-    p.add_argument("file")
+    p = outages.add_parser(
+        "contacts",
+        help="apply billing's contacts feed now (--sync), or load its CSV extract: consumer_number,mobile,email",
+    )
+    p.add_argument("file", nargs="?", default=None)
+    p.add_argument("--sync", action="store_true", help="read billing's contacts feed to its end now")
+    p.add_argument("--max-pages", type=int, default=None)
     p.set_defaults(func=cmd_outages_contacts)
     p = outages.add_parser("current", help="current and announced outages, one JSON object per line")
     p.add_argument("--dc", default=None)

@@ -14,6 +14,10 @@ kind, the query of its recipients (consumer number, address) and how a payload i
 from an address and the notice's texts. SMS and e-mail are this module's; another (WhatsApp)
 is added with :meth:`OutageService.add_channel`.
 
+Who is reached comes from ``consumer_contacts``, kept from billing's contacts feed by
+:func:`sync_contacts` (a periodic job of hub-worker and ``hub-admin <ini> outages contacts
+--sync``) or, in an office without the feed, loaded from billing's CSV extract (:func:`load_contacts`).
+
 Planned outages are announced ``hub.outages.notice_hours`` ahead of their window and never in
 the quiet hours (IST, ``hub.outages.quiet_from``-``quiet_until``): a notice falling in them is
 written at once with the outbox's due time moved to the morning, so the hold survives restarts.
@@ -21,6 +25,7 @@ written at once with the outbox's due time moved to the morning, so the hold sur
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -48,15 +53,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from connectors.billing import MAX_CONTACT_PAGE, ContactPage
 from connectors.email import ADDRESS as EMAIL_ADDRESS
+from connectors.errors import ConnectorUnavailable
 from hub.db import mark_written
 from hub.errors import FieldError, Problem
+from hub.lookup import process_service
 from hub.models.meta import IST, utcnow
-from hub.models.network import ConsumerSupply, NetworkNode
+from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
-from hub.network.service import consumers_below, supply_of
+from hub.network.service import advance_feed, consumers_below, feed_position, supply_of
 from hub.nodues.names import CONSUMER_NUMBER
+from hub.outbox import unit_of_work
+from hub.systems import Connectors
+
+log = logging.getLogger(__name__)
 
 PLANNED, UNPLANNED = "planned", "unplanned"
 SCHEDULED, OPEN, RESTORED, CANCELLED = "scheduled", "open", "restored", "cancelled"
@@ -685,6 +697,18 @@ MOBILE = re.compile(r"[6-9][0-9]{9}")
 CONTACT_CHUNK = 5_000
 
 
+def contact_problem(consumer_number: str, mobile: str | None, email: str | None) -> str | None:
+    """What is wrong with a consumer's contacts as billing sent them (``consumer_number``,
+    ``mobile`` or ``email``), None if nothing: the hub stores a contact only when it is one."""
+    if not CONSUMER_NUMBER.fullmatch(consumer_number):
+        return "consumer_number"
+    if mobile is not None and not MOBILE.fullmatch(mobile):
+        return "mobile"
+    if email is not None and (len(email) > 254 or not EMAIL_ADDRESS.fullmatch(email)):
+        return "email"
+    return None
+
+
 @dataclass
 class ContactLoad:
     loaded: int = 0
@@ -717,14 +741,9 @@ def load_contacts(session: Session, rows: Iterable[Mapping[str, str]]) -> Contac
         number = (row.get("consumer_number") or "").strip()
         mobile = (row.get("mobile") or "").strip() or None
         email = (row.get("email") or "").strip() or None
-        if not CONSUMER_NUMBER.fullmatch(number):
-            report.refused.append((line, "consumer_number"))
-            continue
-        if mobile is not None and not MOBILE.fullmatch(mobile):
-            report.refused.append((line, "mobile"))
-            continue
-        if email is not None and (len(email) > 254 or not EMAIL_ADDRESS.fullmatch(email)):
-            report.refused.append((line, "email"))
+        reason = contact_problem(number, mobile, email)
+        if reason is not None:
+            report.refused.append((line, reason))
             continue
         chunk[number] = {"consumer_number": number, "mobile": mobile, "email": email, "updated_at": now}
         if len(chunk) >= CONTACT_CHUNK:
@@ -732,3 +751,134 @@ def load_contacts(session: Session, rows: Iterable[Mapping[str, str]]) -> Contac
     flush()
     mark_written(session)
     return report
+
+
+# -- billing's contacts feed ----------------------------------------------------------------------
+
+CONTACTS_FEED = "billing_contacts"
+SKIP_REASONS = ("consumer_number", "mobile", "email")
+
+
+@dataclass(frozen=True)
+class ContactFeedSettings:
+    sync_interval_seconds: int
+    page_size: int
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> ContactFeedSettings:
+        page_size = int(settings["hub.outages.contacts_page_size"])
+        if page_size > MAX_CONTACT_PAGE:
+            raise ValueError(f"hub.outages.contacts_page_size: at most {MAX_CONTACT_PAGE}")
+        return cls(int(settings["hub.outages.contacts_sync_interval_seconds"]), page_size)
+
+
+@dataclass
+class ContactSync:
+    pages: int = 0
+    applied: int = 0
+    # Changes not applied, by what was wrong with them (SKIP_REASONS).
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    last_seq: int = 0
+    # False when the feed was read to its end.
+    more: bool = False
+
+
+class ContactFeed:
+    """Billing's contacts feed applied to ``consumer_contacts``, now or as hub-worker's job."""
+
+    def __init__(self, registry: Registry, settings: ContactFeedSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+
+    def sync(self) -> ContactSync:
+        """Read the feed to its end now; ConnectorUnavailable if billing cannot answer."""
+        billing = process_service(self.registry, Connectors).require("billing")
+        return sync_contacts(self.registry, billing, self.settings.page_size)
+
+    def sync_job(self) -> None:
+        """The periodic job: billing down leaves the position where it was, for the next run."""
+        try:
+            report = self.sync()
+        except ConnectorUnavailable as exc:
+            log.warning("billing's contacts feed not read: %s", exc)
+            return
+        if report.applied or any(report.skipped.values()):
+            log.info(
+                "billing's contacts feed applied",
+                extra={"applied": report.applied, "skipped": report.skipped, "last_seq": report.last_seq},
+            )
+
+
+def sync_contacts(
+    registry: Mapping[str, Any], billing: Any, page_size: int, max_pages: int | None = None
+) -> ContactSync:
+    """Apply billing's contact changes (``billing`` an IBilling) after the recorded position, up to
+    ``max_pages`` pages, each page and the new position in one transaction.
+
+    ConnectorUnavailable (billing down, garbage page) ends the run: the pages applied before stay,
+    the position stays at the last one, the next run goes on from there.
+    """
+    report = ContactSync()
+    with unit_of_work(registry) as session:
+        report.last_seq = feed_position(session, CONTACTS_FEED)
+    while max_pages is None or report.pages < max_pages:
+        # Asked outside any transaction of the hub's: a slow billing holds no lock of ours.
+        page: ContactPage = billing.contact_changes(report.last_seq, page_size)
+        with unit_of_work(registry) as session:
+            done = apply_contact_page(session, page, report.last_seq, report)
+        report.pages += 1
+        if not done:
+            # Another reader (the command racing the job) moved the position: it goes on from there.
+            report.more = True
+            return report
+        report.last_seq = page.last_seq
+        if not page.more:
+            report.more = False
+            return report
+    report.more = True
+    return report
+
+
+def apply_contact_page(session: Session, page: ContactPage, after: int, report: ContactSync) -> bool:
+    """Upsert a page of billing's contact changes and move the position to its end, in the caller's
+    transaction; False (nothing written) if the position is no longer ``after``.
+
+    A change whose consumer number, mobile or e-mail is not one is skipped whole and counted by
+    reason (logged with the consumer number, never the contact): the hub keeps what it had."""
+    position = session.scalar(
+        select(NetworkFeed.last_seq).where(NetworkFeed.source == CONTACTS_FEED).with_for_update()
+    )
+    if int(position or 0) != after:
+        return False
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for change in page.changes:
+        reason = contact_problem(change.consumer_number, change.mobile, change.email)
+        if reason is not None:
+            report.skipped[reason] += 1
+            log.warning(
+                "billing's contacts feed: change skipped",
+                extra={"consumer_number": change.consumer_number[:12], "reason": reason, "seq": change.seq},
+            )
+            continue
+        # The latest change of a consumer wins (one statement may not touch a row twice).
+        rows[change.consumer_number] = {
+            "consumer_number": change.consumer_number,
+            "mobile": change.mobile,
+            "email": change.email,
+            "updated_at": now,
+        }
+    if rows:
+        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = dialect_insert(ConsumerContact)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["consumer_number"],
+                set_={name: statement.excluded[name] for name in ("mobile", "email", "updated_at")},
+            ),
+            list(rows.values()),
+        )
+        mark_written(session)
+    report.applied += len(rows)
+    advance_feed(session, CONTACTS_FEED, page.last_seq)
+    return True
