@@ -53,6 +53,37 @@ def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
         engine.dispose()
 
 
+def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Mapping[str, Any], Any], object]) -> int:
+    """Run a feed's sync now, ``sync({"db_engine": engine}, connector)`` with the connector of
+    ``system``, and print its report (a dataclass) as JSON. Exit status 0, 1 if the system failed
+    (what was applied before stays), 2 if no connector is configured."""
+    import dataclasses
+    import json
+    import sys
+
+    from connectors.errors import ConnectorError
+    from hub.systems import build_connectors
+
+    engine = engine_for(settings)
+    reference_store = reference_store_for(settings)
+    try:
+        connector = build_connectors(settings, reference_store).get(system)
+        if connector is None:
+            print(f"hub-admin: no {system} connector configured (hub.{system}.backend)", file=sys.stderr)
+            return 2
+        try:
+            report = sync({"db_engine": engine}, connector)
+        except ConnectorError as exc:
+            print(f"hub-admin: {system} failed: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        engine.dispose()
+        if reference_store is not None:
+            reference_store.dispose()
+    print(json.dumps(dataclasses.asdict(report)))  # type: ignore[call-overload]
+    return 0
+
+
 class ExtractLoad(Protocol):
     loaded: int
     refused: list[tuple[int, str]]

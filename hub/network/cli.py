@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 
 def cmd_network_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from connectors.errors import ConnectorError
-    from hub.commands import engine_for, reference_store_for
+    from hub.commands import sync_from
     from hub.network.service import NetworkSettings, sync_network
-    from hub.systems import build_connectors
 
-    engine = engine_for(settings)
-    reference_store = reference_store_for(settings)
-    gis = build_connectors(settings, reference_store).get("network")
-    if gis is None:
-        print("hub-admin: no network connector configured (hub.network.backend)", file=sys.stderr)
-        return 2
-    try:
-        report = sync_network(
-            {"db_engine": engine}, gis, NetworkSettings.from_settings(settings).page_size, args.max_pages
-        )
-    except ConnectorError as exc:
-        print(f"hub-admin: the GIS failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-        if reference_store is not None:
-            reference_store.dispose()
-    print(json.dumps(report.__dict__))
-    return 0
+    page_size = NetworkSettings.from_settings(settings).page_size
+    return sync_from(settings, "network", lambda db, gis: sync_network(db, gis, page_size, args.max_pages))
 
 
 def cmd_network_unmapped(settings: dict[str, Any], args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ consumers' mobiles and e-mails; list current outages."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from typing import Any
@@ -24,30 +23,13 @@ def cmd_outages_contacts(settings: dict[str, Any], args: argparse.Namespace) -> 
 
 def sync_contacts_now(settings: dict[str, Any], max_pages: int | None) -> int:
     """Apply billing's contacts feed now; exit status 1 if billing failed (position kept)."""
-    from connectors.errors import ConnectorError
-    from hub.commands import engine_for, reference_store_for
+    from hub.commands import sync_from
     from hub.outages.service import ContactFeedSettings, sync_contacts
-    from hub.systems import build_connectors
 
-    engine = engine_for(settings)
-    reference_store = reference_store_for(settings)
-    billing = build_connectors(settings, reference_store).get("billing")
-    if billing is None:
-        print("hub-admin: no billing connector configured (hub.billing.backend)", file=sys.stderr)
-        return 2
-    try:
-        report = sync_contacts(
-            {"db_engine": engine}, billing, ContactFeedSettings.from_settings(settings).page_size, max_pages
-        )
-    except ConnectorError as exc:
-        print(f"hub-admin: billing failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-        if reference_store is not None:
-            reference_store.dispose()
-    print(json.dumps(dataclasses.asdict(report)))
-    return 0
+    page_size = ContactFeedSettings.from_settings(settings).page_size
+    return sync_from(
+        settings, "billing", lambda db, billing: sync_contacts(db, billing, page_size, max_pages)
+    )
 
 
 def cmd_outages_current(settings: dict[str, Any], args: argparse.Namespace) -> int:

@@ -709,6 +709,20 @@ def contact_problem(consumer_number: str, mobile: str | None, email: str | None)
     return None
 
 
+def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write consumers' contacts (``consumer_number``, ``mobile``, ``email``, ``updated_at``; one
+    row per consumer), replacing what the hub held: a None clears it."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(ConsumerContact)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["consumer_number"],
+            set_={name: statement.excluded[name] for name in ("mobile", "email", "updated_at")},
+        ),
+        rows,
+    )
+
+
 @dataclass
 class ContactLoad:
     loaded: int = 0
@@ -718,21 +732,13 @@ class ContactLoad:
 def load_contacts(session: Session, rows: Iterable[Mapping[str, str]]) -> ContactLoad:
     """Upsert billing's extract of consumers' mobiles and e-mail addresses (``consumer_number``,
     ``mobile``, ``email``), in chunks; a row that is not valid is refused by line, never guessed."""
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     report = ContactLoad()
     chunk: dict[str, dict[str, Any]] = {}
 
     def flush() -> None:
         if not chunk:
             return
-        statement = dialect_insert(ConsumerContact)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["consumer_number"],
-                set_={name: statement.excluded[name] for name in ("mobile", "email", "updated_at")},
-            ),
-            list(chunk.values()),
-        )
+        upsert_contacts(session, list(chunk.values()))
         report.loaded += len(chunk)
         chunk.clear()
 
@@ -869,15 +875,7 @@ def apply_contact_page(session: Session, page: ContactPage, after: int, report: 
             "updated_at": now,
         }
     if rows:
-        dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(ConsumerContact)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["consumer_number"],
-                set_={name: statement.excluded[name] for name in ("mobile", "email", "updated_at")},
-            ),
-            list(rows.values()),
-        )
+        upsert_contacts(session, list(rows.values()))
         mark_written(session)
     report.applied += len(rows)
     advance_feed(session, CONTACTS_FEED, page.last_seq)
