@@ -83,7 +83,8 @@ def find_entries(session: Session, numbers: Iterable[str]) -> dict[str, Registry
         rows = connection.execute(_SELECT_ENTRIES_PG, {"numbers": wanted})
     else:
         rows = connection.execute(_SELECT_ENTRY.where(_REGISTRY.c.number.in_(wanted)))
-    return {row.number: RegistryEntry._make(row) for row in rows}
+    # All rows in one fetch: iterating a result fetches them one by one.
+    return {row.number: RegistryEntry._make(row) for row in rows.all()}
 
 
 class VerificationResult(NamedTuple):
