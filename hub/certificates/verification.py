@@ -44,8 +44,6 @@ class RegistryEntry(NamedTuple):
     verification_code_sha256: str
     holder_samagra_id: str | None
     public_summary: dict[str, Any]
-    subject_type: str
-    subject_id: str
     xml_sha256: str
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
