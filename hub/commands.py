@@ -43,11 +43,12 @@ def reference_store_for(settings: dict[str, Any]) -> Engine | None:
 def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
     """One transaction (hub.outbox.unit_of_work): committed when the block ends normally,
     rolled back otherwise. Outbox messages it writes wait for the worker's sweep."""
+    from hub.db import standalone_registry
     from hub.outbox import unit_of_work
 
     engine = engine_for(settings)
     try:
-        with unit_of_work({"db_engine": engine}) as session:
+        with unit_of_work(standalone_registry(engine)) as session:
             yield session
     finally:
         engine.dispose()

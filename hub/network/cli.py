@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from hub.db import standalone_registry
+
 
 def cmd_network_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
@@ -22,7 +24,10 @@ def cmd_network_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
         return 2
     try:
         report = sync_network(
-            {"db_engine": engine}, gis, NetworkSettings.from_settings(settings).page_size, args.max_pages
+            standalone_registry(engine),
+            gis,
+            NetworkSettings.from_settings(settings).page_size,
+            args.max_pages,
         )
     except ConnectorError as exc:
         print(f"hub-admin: the GIS failed: {exc}", file=sys.stderr)
