@@ -190,3 +190,43 @@ def test_a_plain_file_matches_a_payment_of_an_earlier_day_and_finds_billing_only
     assert run.counts["matched"] == 3
     assert run.counts["missing_in_hub"] == 0
     assert run.lines == 3
+
+
+def test_a_file_that_is_not_plain_csv_is_read_line_by_line_with_the_same_answer(
+    bills: Bills, live_settings: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    """Quotes around a field, blanks, a blank line and a backslash: PostgreSQL's first reading (CSV
+    fields) is given up and the lines are read whole; each unreadable line is found with its number."""
+    headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
+    bills.app.post(
+        "/api/v1/bills/payments/counter",
+        counter_file([("Q-1", "100.00"), ("Q-2", "200.00"), ("Q-3", "300.00")]),
+        headers=headers,
+        status=202,
+    )
+    bills.drain()
+    today = datetime.now(UTC).astimezone(IST).date()
+    settlement = tmp_path / "counter.csv"
+    settlement.write_text(
+        "transaction_id,amount,paid_on\n"
+        f'"Q-1","100.00",{today}\n'  # line 2
+        "\n"  # line 3: blank, skipped
+        f" Q-2 , 200.00 ,{today}\n"  # line 4
+        f"Q-\\3,300.00,{today}\n"  # line 5: a backslash in the id
+        f"Q-3,300.00,{today}\n",  # line 6
+        encoding="utf-8",
+    )
+    ini = ini_file(tmp_path, live_settings)
+    argv = [str(ini), "bills", "reconcile", "--channel", "counter", "--day", today.isoformat()]
+    assert hub_admin([*argv, "--file", str(settlement)]) == 0
+    capsys.readouterr()
+    with bills.engine.connect() as conn:
+        run = conn.execute(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(1)).one()
+        items = conn.execute(
+            select(ReconciliationItem.category, ReconciliationItem.transaction_id).where(
+                ReconciliationItem.run_id == run.id
+            )
+        ).all()
+    assert items == [("unreadable_line", "line 5")]
+    assert run.counts["matched"] == 3
+    assert run.lines == 4
