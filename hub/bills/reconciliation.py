@@ -10,7 +10,7 @@ On SQLite the lines are read in Python and inserted in big batches. One pass
 (the file's transactions FULL JOIN the channel's payments of the days around
 the file's day FULL JOIN billing's ledger) finds every category at once and
 keeps only the rows that are office work; a transaction of the file paid
-earlier than those days is then looked up by its unique key. Python never holds
+outside those days is then looked up by its unique key. Python never holds
 more than a chunk, so a file of a million lines runs in flat memory. What does not match
 is kept as items (office work, in the console and as CSV); what matches is
 only counted. Every unreadable line is counted; the first 10,000 are kept as
@@ -111,7 +111,7 @@ _STAGING = (
     # The rows of the one-pass match that are office work (a few per cent of the file).
     "CREATE TEMPORARY TABLE recon_found (transaction_id VARCHAR(64), channel_paise BIGINT, copies INTEGER, "
     "payment_id BIGINT, payment_transaction_id VARCHAR(64), hub_paise BIGINT, state VARCHAR(12), paid_on DATE, "
-    "payment_reference VARCHAR(64), reference VARCHAR(64), billing_paise BIGINT, paid_earlier INTEGER NOT NULL)",
+    "payment_reference VARCHAR(64), reference VARCHAR(64), billing_paise BIGINT, looked_up INTEGER NOT NULL)",
 )
 _TABLES = (
     "recon_raw",
@@ -185,7 +185,7 @@ _MISSING_AT_CHANNEL = "(payment_id IS NOT NULL AND paid_on = :day AND state <> '
 # A posting of the channel in billing's ledger that is not for a payment of the day.
 # (Cheapest test first: it is asked of every row, and a matched row fails it there.)
 _BILLING_ONLY = (
-    "((payment_id IS NULL OR paid_on <> :day) AND reference IS NOT NULL AND paid_earlier = 0 "
+    "((payment_id IS NULL OR paid_on <> :day) AND reference IS NOT NULL AND looked_up = 0 "
     "AND SUBSTR(reference, 1, LENGTH(:prefix)) = :prefix)"
 )
 _GROUP_SETTLEMENT = (
@@ -202,12 +202,12 @@ _FIND = "".join(
         """
         INSERT INTO recon_found
             (transaction_id, channel_paise, copies, payment_id, payment_transaction_id, hub_paise,
-             state, paid_on, payment_reference, reference, billing_paise, paid_earlier)
+             state, paid_on, payment_reference, reference, billing_paise, looked_up)
         SELECT * FROM (
             SELECT s.transaction_id, s.amount_paise AS channel_paise, s.copies, p.id AS payment_id,
                    p.transaction_id AS payment_transaction_id, p.hub_paise, p.state, p.paid_on,
                    p.billing_reference AS payment_reference, l.reference,
-                   l.amount_paise AS billing_paise, 0 AS paid_earlier
+                   l.amount_paise AS billing_paise, 0 AS looked_up
             FROM recon_transactions s
             FULL JOIN (
                 SELECT id, transaction_id, CAST(ROUND(amount * 100) AS BIGINT) AS hub_paise, state, paid_on,
@@ -476,12 +476,12 @@ class Reconciler:
         conn.execute(text(_FIND), params)
         # A transaction of the file paid outside those days: its payment by its unique key, then
         # its posting in the ledger.
-        paid_earlier = conn.execute(
+        looked_up = conn.execute(
             text(
                 """
                 UPDATE recon_found SET payment_id = p.id, payment_transaction_id = p.transaction_id,
                     hub_paise = CAST(ROUND(p.amount * 100) AS BIGINT), state = p.state, paid_on = p.paid_on,
-                    payment_reference = p.billing_reference, paid_earlier = 1
+                    payment_reference = p.billing_reference, looked_up = 1
                 FROM bill_payments p
                 WHERE recon_found.transaction_id IS NOT NULL AND recon_found.payment_id IS NULL
                   AND p.channel = :channel AND p.transaction_id = recon_found.transaction_id
@@ -490,11 +490,11 @@ class Reconciler:
             ),
             params,
         ).rowcount
-        if paid_earlier:
+        if looked_up:
             conn.execute(
                 text(
                     "UPDATE recon_found SET reference = l.reference, billing_paise = l.amount_paise "
-                    "FROM recon_ledger l WHERE recon_found.paid_earlier = 1 "
+                    "FROM recon_ledger l WHERE recon_found.looked_up = 1 "
                     "AND l.reference = recon_found.payment_reference"
                 )
             )
