@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, update
 
 from connectors.billing.tables import RefLedgerEntry
@@ -137,12 +138,14 @@ def test_a_file_without_its_header_is_refused(
     assert hub_admin(argv) == 2
 
 
+@pytest.mark.parametrize("twice", [False, True], ids=["distinct", "a line twice"])
 def test_a_plain_file_matches_a_payment_of_an_earlier_day_and_finds_billing_only_postings(
-    bills: Bills, live_settings: dict[str, Any], tmp_path: Path, capsys: Any
+    bills: Bills, live_settings: dict[str, Any], tmp_path: Path, capsys: Any, twice: bool
 ) -> None:
-    """Every line plain (PostgreSQL takes the file as CSV fields): a payment the file settles that
-    was paid weeks before the file's day is matched, not missing in the hub; a posting of the
-    channel in billing's ledger with no payment of the day behind it is billing-only."""
+    """Every line plain (PostgreSQL takes the file as CSV fields; its lines are its transactions,
+    or grouped when an id is on two lines): a payment the file settles that was paid weeks
+    before the file's day is matched, not missing in the hub; a posting of the channel in
+    billing's ledger with no payment of the day behind it is billing-only."""
     headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
     payments = [("E-1", "100.00"), ("E-2", "200.00"), ("E-3", "300.00")]
     bills.app.post("/api/v1/bills/payments/counter", counter_file(payments), headers=headers, status=202)
@@ -169,7 +172,7 @@ def test_a_plain_file_matches_a_payment_of_an_earlier_day_and_finds_billing_only
         "transaction_id,amount,paid_on\n"
         f"E-1,100.00,{today}\n"
         f"E-2,200.00,{today - timedelta(days=40)}\n"
-        f"E-3,300.00,{today}\n",
+        f"E-3,300.00,{today}\n" + (f"E-3,300.00,{today}\n" if twice else ""),
         encoding="utf-8",
     )
     ini = ini_file(tmp_path, live_settings)
@@ -184,12 +187,13 @@ def test_a_plain_file_matches_a_payment_of_an_earlier_day_and_finds_billing_only
             )
         ).all()
     # E-2's posting is billing's of today, for a payment of an earlier day: billing-only as well.
-    assert sorted(items) == sorted(
-        [("billing_only", "HUB-counter-999999"), ("billing_only", f"HUB-counter-{earlier.id}")]
-    )
-    assert run.counts["matched"] == 3
+    expected = [("billing_only", "HUB-counter-999999"), ("billing_only", f"HUB-counter-{earlier.id}")]
+    if twice:
+        expected.append(("duplicate_at_channel", "E-3"))
+    assert sorted(items) == sorted(expected)
+    assert run.counts["matched"] == (2 if twice else 3)
     assert run.counts["missing_in_hub"] == 0
-    assert run.lines == 3
+    assert run.lines == (4 if twice else 3)
 
 
 def test_a_file_that_is_not_plain_csv_is_read_line_by_line_with_the_same_answer(
