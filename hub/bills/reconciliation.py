@@ -2,8 +2,9 @@
 
 The file and billing's ledger for the day are streamed into temporary staging
 tables of the run's connection, then matched by SQL. On PostgreSQL the file goes
-in with COPY as CSV and one statement checks every line and groups the lines by
-transaction; a file with any line that is not plainly a settlement line (a
+in with COPY as CSV and one statement checks every line; its lines are its
+transactions when a unique index shows no id twice, else they are grouped by
+transaction as they are checked. A file with any line that is not plainly a settlement line (a
 stray comma, quotes, a backslash, a blank line) is loaded again as whole lines
 and checked and split in SQL, so every unreadable line is found with its number.
 On SQLite the lines are read in Python and inserted in big batches. One pass
