@@ -69,8 +69,9 @@ keys: setup
 
 # Demo data is loaded once; delete var/ (or DATA_DIR) to start again.
 $(DATA)/.demo-data: | migrate
-	$(DATA_ENV) $(BIN)/hub-admin $(INI) demo-data --consumers $(DEMO_CONSUMERS) --seed 1 --contacts-extract $(DATA)/contacts.csv
+	$(DATA_ENV) $(BIN)/hub-admin $(INI) demo-data --consumers $(DEMO_CONSUMERS) --seed 1 --contacts-extract $(DATA)/contacts.csv --offices-extract $(DATA)/offices.csv
 	$(DATA_ENV) $(BIN)/hub-admin $(INI) outages contacts $(DATA)/contacts.csv
+	$(DATA_ENV) $(BIN)/hub-admin $(INI) offices load $(DATA)/offices.csv
 	touch $@
 
 demo-data: $(DATA)/.demo-data

@@ -1112,3 +1112,21 @@ def write_contacts_extract(engine: Engine, out: Any) -> int:
             writer.writerow([number, mobile, email])
             count += 1
     return count
+
+
+def write_offices_extract(engine: Engine, out: Any) -> int:
+    """Billing's extract of its offices, as CSV (``code,level,parent_code``; a circle's parent
+    empty) to the text stream ``out``: what the hub works officers' jurisdictions out from."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow(["code", "level", "parent_code"])
+    count = 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(offices_t.c.code, offices_t.c.level, offices_t.c.parent_code).order_by(offices_t.c.code)
+        )
+        for code, level, parent in rows:
+            writer.writerow([code, level, parent or ""])
+            count += 1
+    return count

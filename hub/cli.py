@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.commands import engine_for, load_settings, reference_store_for, session_scope
+from hub.commands import engine_for, load_extract, load_settings, reference_store_for, session_scope
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -77,9 +77,20 @@ def cmd_demo_data(settings: dict[str, Any], args: argparse.Namespace) -> int:
 
         with open(args.contacts_extract, "w", newline="", encoding="utf-8") as out:
             write_contacts_extract(engine, out)
+    if args.offices_extract:
+        from connectors.demo import write_offices_extract
+
+        with open(args.offices_extract, "w", newline="", encoding="utf-8") as out:
+            write_offices_extract(engine, out)
     print(json.dumps(_jsonable(summary), ensure_ascii=False, default=str))
     engine.dispose()
     return 0
+
+
+def cmd_offices_load(settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from hub.offices import load_offices
+
+    return load_extract(settings, args.file, {"code", "level", "parent_code"}, load_offices)
 
 
 def _jsonable(value: Any) -> Any:
@@ -247,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write billing's contacts extract of the demo consumers to this CSV file "
         "(load it with `outages contacts`)",
     )
+    p.add_argument(
+        "--offices-extract",
+        default=None,
+        help="also write billing's extract of its offices to this CSV file (load it with `offices load`)",
+    )
     p.set_defaults(func=cmd_demo_data)
 
     clients = sub.add_parser("clients", help="partner clients").add_subparsers(
@@ -290,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--offices", required=True, help='space-separated office codes, e.g. "DIV-BPL-1 DIV-BPL-2"'
     )
     p.set_defaults(func=cmd_officers_create)
+    offices = sub.add_parser(
+        "offices", help="the office hierarchy officers' jurisdictions follow"
+    ).add_subparsers(dest="offices_command", required=True)
+    p = offices.add_parser("load", help="load billing's CSV extract of its offices: code,level,parent_code")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_offices_load)
 
     register_more(sub)
     from hub.kyc.cli import register as register_kyc

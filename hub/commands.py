@@ -5,9 +5,9 @@ hub.cli only dispatches; the commands of a flow live in that flow's ``cli.py`` a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -52,3 +52,33 @@ def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+class ExtractLoad(Protocol):
+    loaded: int
+    refused: list[tuple[int, str]]
+
+
+def load_extract(
+    settings: dict[str, Any],
+    path: str,
+    columns: set[str],
+    load: Callable[[Session, Iterable[Mapping[str, str]]], ExtractLoad],
+) -> int:
+    """Load one of billing's CSV extracts with ``load`` in one unit of work; print what was loaded
+    and each refused row by line. Exit status 0, 1 if a row was refused, 2 if a column is missing."""
+    import csv
+    import json
+    import sys
+
+    with open(path, newline="", encoding="utf-8") as source, session_scope(settings) as session:
+        reader = csv.DictReader(source)
+        missing = columns - set(reader.fieldnames or ())
+        if missing:
+            print(f"hub-admin: the extract lacks columns {sorted(missing)}", file=sys.stderr)
+            return 2
+        report = load(session, reader)
+    print(json.dumps({"loaded": report.loaded, "refused": len(report.refused)}))
+    for line, what in report.refused[:100]:
+        print(json.dumps({"line": line, "refused": what}))
+    return 0 if not report.refused else 1

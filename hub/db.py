@@ -24,7 +24,9 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy import String, create_engine, event, inspect, text
+from sqlalchemy import Insert, String, Table, create_engine, event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -229,6 +231,15 @@ JOINING_EVENTS: dict[str, Callable[..., None]] = {
 }
 for _name, _listener in JOINING_EVENTS.items():
     event.listen(Session, _name, _listener)
+
+
+@functools.cache
+def insert_if_new(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
+    """INSERT into ``table`` that does nothing when a row with the same ``unique`` columns exists,
+    returning the new row's id (nothing when it existed); built once per dialect and table, so
+    every call runs one compiled statement."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
 
 
 def mark_written(session: Session) -> None:

@@ -44,7 +44,7 @@ from typing import Any, cast
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from pyramid.config import Configurator
 from pyramid.request import Request
-from sqlalchemy import Table, exists, func, insert, or_, select, update
+from sqlalchemy import Select, Table, exists, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
@@ -178,6 +178,49 @@ def enqueue_sms(
 ) -> OutboxMessage:
     """An SMS (DLT template name + filled text) sent after the commit."""
     return enqueue(session, "sms", {"mobile": mobile, "text": text, "template": template}, key)
+
+
+def enqueue_from(session: Session, kind: str, rows: Select[Any]) -> list[int]:
+    """``enqueue`` for every message a query makes, written by the database in one statement.
+
+    ``rows`` selects ``payload`` (a JSON object built in SQL with :func:`json_object`) and ``key``
+    per message: for a sweep that writes thousands at once (the complaints' escalations).
+    """
+    if not kind or len(kind) > 60:
+        raise ValueError("outbox kind must be 1-60 characters")
+    now = utcnow()
+    made = rows.subquery("made")
+    statement = (
+        insert(_TABLE)
+        .from_select(
+            ["kind", "key", "payload", "status", "attempts", "next_attempt_at", "created_at"],
+            select(
+                literal(kind),
+                made.c.key,
+                made.c.payload,
+                literal(OutboxStatus.PENDING.value),
+                literal(0),
+                literal(now, _TABLE.c.created_at.type),
+                literal(now, _TABLE.c.created_at.type),
+            ),
+        )
+        .returning(_TABLE.c.id)
+    )
+    session.flush()
+    ids = [int(i) for i in session.scalars(statement)]
+    mark_written(session)
+    new = _NEW_BACKGROUND_IDS if priority_of(kind) == BACKGROUND else _NEW_IDS
+    session.info.setdefault(new, []).extend(ids)
+    return ids
+
+
+def json_object(session: Session, **fields: Any) -> Any:
+    """A JSON object built in SQL from ``fields`` (column expressions), for :func:`enqueue_from`."""
+    build = func.json_build_object if session.get_bind().dialect.name == "postgresql" else func.json_object
+    parts: list[Any] = []
+    for name, value in fields.items():
+        parts += [literal_column(f"'{name}'"), value]
+    return build(*parts)
 
 
 def take_new_ids(session: Session) -> list[int]:

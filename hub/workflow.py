@@ -15,21 +15,69 @@ transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Table, bindparam, exists, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
+from hub.db import mark_written
 from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowBreach, WorkflowCase, WorkflowEvent
 from hub.outbox import unit_of_work
 
+_CASES = cast(Table, WorkflowCase.__table__)
+_BREACHES = cast(Table, WorkflowBreach.__table__)
+_EVENTS = cast(Table, WorkflowEvent.__table__)
+# The sweep's cases by id, the ids written into the statement: thousands of bound parameters
+# would cost the driver more than the database's work on the rows.
+_SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
+# Built once: the sweep runs the same statements every minute. Each moves one group of cases
+# (same new holder, same new time limit) and writes their breaches before and events after it.
+_INSERT_BREACHES = insert(_BREACHES).from_select(
+    ["case_id", "state", "role", "due_at", "detected_at", "escalated_to"],
+    select(
+        _CASES.c.id,
+        _CASES.c.state,
+        _CASES.c.assigned_role,
+        _CASES.c.due_at,
+        bindparam("now", type_=_BREACHES.c.detected_at.type),
+        bindparam("role", type_=_BREACHES.c.escalated_to.type),
+    ).where(_SWEPT),
+)
+_ESCALATE = (
+    update(_CASES)
+    .where(_SWEPT)
+    .values(
+        escalation_level=_CASES.c.escalation_level + 1,
+        event_count=_CASES.c.event_count + 1,
+        assigned_role=bindparam("role"),
+        due_at=bindparam("due_at"),
+    )
+)
+_INSERT_EVENTS = insert(_EVENTS).from_select(
+    ["case_id", "seq", "at", "action", "from_state", "to_state", "actor", "role", "reason", "data"],
+    select(
+        _CASES.c.id,
+        _CASES.c.event_count,
+        bindparam("now", type_=_EVENTS.c.at.type),
+        literal("escalate"),
+        _CASES.c.state,
+        _CASES.c.state,
+        literal("system"),
+        literal("system"),
+        bindparam("reason", type_=_EVENTS.c.reason.type),
+        bindparam("data", type_=_EVENTS.c.data.type),
+    ).where(_SWEPT),
+)
+
 SYSTEM_ROLE = "system"
+ESCALATION_REASON = "time limit passed"
 # The breach row (and event) recording that a case's statutory date passed; one per case.
 STATUTORY_BREACH = "statutory_due_date"
 STATUTORY_ACTION = "statutory_breach"
@@ -160,14 +208,45 @@ class WorkflowDefinition:
 
 def statutory_period(case: WorkflowCase) -> timedelta | None:
     """The case's statutory period, without the time the clock stood paused (whole minutes)."""
-    if case.statutory_due_at is None:
+    return _statutory_period(case.statutory_due_at, case.created_at, case.paused_seconds)
+
+
+def _statutory_period(
+    statutory_due_at: datetime | None, created_at: datetime, paused_seconds: int
+) -> timedelta | None:
+    if statutory_due_at is None:
         return None
-    period = case.statutory_due_at - case.created_at - timedelta(seconds=case.paused_seconds)
+    period = statutory_due_at - created_at - timedelta(seconds=paused_seconds)
     # paused_seconds drops fractions of a second that statutory_due_at kept.
     return timedelta(minutes=round(period.total_seconds() / 60))
 
 
 Listener = Callable[[Session, WorkflowCase, WorkflowEvent], None]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A case handed up a level by the sweep because its state's time limit ran out.
+
+    Written with it: the breach row, the case's ``escalate`` event (number ``seq``) and its audit entry.
+    """
+
+    case_id: int
+    workflow: str
+    subject_type: str
+    subject_id: str
+    office_code: str
+    state: str
+    level: int  # the case's escalation level now
+    role: str | None  # who held it when the time ran out
+    escalated_to: str | None
+    lapsed_due_at: datetime
+    due_at: datetime  # when the new holder's time runs out
+    seq: int
+
+
+# Hears a workflow's escalations of one sweep together, in its transaction (``on_escalation``).
+EscalationListener = Callable[[Session, Sequence[Escalation]], None]
 # Asks the outside systems what an action will need, before the acting transaction reads:
 # (session of its own, case, action name). It must be idempotent, as the listener repeats it.
 Preparer = Callable[[Session, WorkflowCase, str], None]
@@ -180,6 +259,7 @@ class WorkflowRegistry:
     definitions: dict[tuple[str, int], WorkflowDefinition] = field(default_factory=dict)
     latest: dict[str, int] = field(default_factory=dict)
     listeners: dict[str, list[Listener]] = field(default_factory=dict)
+    escalation_listeners: dict[str, EscalationListener] = field(default_factory=dict)
     preparers: dict[str, Preparer] = field(default_factory=dict)
 
     def add(self, definition: WorkflowDefinition) -> None:
@@ -194,6 +274,14 @@ class WorkflowRegistry:
 
     def on_transition(self, workflow: str, listener: Listener) -> None:
         self.listeners.setdefault(workflow, []).append(listener)
+
+    def on_escalation(self, workflow: str, listener: EscalationListener) -> None:
+        """Hear the sweep's escalations of ``workflow`` as one list, instead of an event at a time.
+
+        A workflow with such a listener does the follow-up set-based (the complaints: thousands
+        in one sweep); without one, its ``on_transition`` listeners hear each ``escalate`` event.
+        """
+        self.escalation_listeners[workflow] = listener
 
     def before_act(self, workflow: str, preparer: Preparer) -> None:
         self.preparers[workflow] = preparer
@@ -242,10 +330,12 @@ class WorkflowRegistry:
             event_count=0,
             created_at=now,
         )
+        # Entered and counted before the row is written: one INSERT, no UPDATE after it.
+        self._enter(session, case, definition.state(definition.initial), now)
+        case.event_count = 1
         session.add(case)
         session.flush()
-        self._enter(session, case, definition.state(definition.initial), now)
-        self._record(session, case, "start", None, actor, role, None, dict(data or {}), now)
+        self._record(session, case, "start", None, actor, role, None, dict(data or {}), now, counted=True)
         return case
 
     def allowed_actions(self, case: WorkflowCase, roles: Iterable[str]) -> list[Action]:
@@ -319,8 +409,12 @@ class WorkflowRegistry:
         reason: str | None,
         data: dict[str, Any],
         now: datetime,
+        counted: bool = False,
     ) -> WorkflowEvent:
-        case.event_count += 1
+        """The case's next event: written, audited, listened to (``counted``: its number is in
+        ``case.event_count`` already)."""
+        if not counted:
+            case.event_count += 1
         event = WorkflowEvent(
             case_id=case.id,
             seq=case.event_count,
@@ -352,65 +446,154 @@ class WorkflowRegistry:
     # -- time limits -----------------------------------------------------------------------
 
     def escalate_overdue(
-        self, session: Session, now: datetime | None = None, limit: int = 500
-    ) -> list[WorkflowBreach]:
+        self, session: Session, now: datetime | None = None, limit: int = 5000
+    ) -> list[Escalation]:
         """Record a breach for every case past its state's time limit and hand it up a level.
 
         The next level gets the same time limit again; after the last level the
         case stays with it and every further lapse is recorded too.
+
+        Set-based, for a sweep over many open cases: one SELECT locks the overdue cases (up to
+        ``limit``, earliest first, skipping any another worker holds); for each group going to
+        the same holder with the same new time limit, one INSERT ... SELECT writes their breaches,
+        one UPDATE moves them and one INSERT ... SELECT their events; the audit entries are
+        chained in one write. Then each workflow's listeners, in the same transaction.
         """
         now = now or utcnow()
-        overdue = (
-            session.execute(
-                select(WorkflowCase)
-                .where(
-                    WorkflowCase.due_at.is_not(None),
-                    WorkflowCase.due_at < now,
-                    WorkflowCase.closed_at.is_(None),
-                )
-                .order_by(WorkflowCase.due_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        session.flush()  # the ORM's pending changes to cases first: the UPDATEs below read them
+        overdue = session.execute(
+            select(
+                WorkflowCase.id,
+                WorkflowCase.workflow,
+                WorkflowCase.version,
+                WorkflowCase.subject_type,
+                WorkflowCase.subject_id,
+                WorkflowCase.office_code,
+                WorkflowCase.state,
+                WorkflowCase.assigned_role,
+                WorkflowCase.escalation_level,
+                WorkflowCase.due_at,
+                WorkflowCase.statutory_due_at,
+                WorkflowCase.created_at,
+                WorkflowCase.paused_seconds,
+                WorkflowCase.event_count,
             )
-            .scalars()
-            .all()
-        )
-        breaches: list[WorkflowBreach] = []
-        for case in overdue:
-            state = self.for_case(case).state(case.state)
-            level = case.escalation_level
+            .where(
+                WorkflowCase.due_at.is_not(None),
+                WorkflowCase.due_at < now,
+                WorkflowCase.closed_at.is_(None),
+            )
+            .order_by(WorkflowCase.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not overdue:
+            return []
+        escalations: list[Escalation] = []
+        moves: dict[tuple[str | None, datetime], list[int]] = {}
+        for row in overdue:
+            state = self.get(row.workflow, row.version).state(row.state)
+            level = row.escalation_level
             target = (
                 state.escalate_to[min(level, len(state.escalate_to) - 1)]
                 if state.escalate_to
-                else case.assigned_role
+                else row.assigned_role
             )
-            assert case.due_at is not None
-            breach = WorkflowBreach(
-                case_id=case.id,
-                state=case.state,
-                role=case.assigned_role,
-                due_at=case.due_at,
-                detected_at=now,
-                escalated_to=target,
+            due_at = now + (
+                state.limit(_statutory_period(row.statutory_due_at, row.created_at, row.paused_seconds))
+                or timedelta(days=1)
             )
-            session.add(breach)
-            breaches.append(breach)
-            case.escalation_level = level + 1
-            case.assigned_role = target
-            case.due_at = now + (state.limit(statutory_period(case)) or timedelta(days=1))
-            self._record(
-                session,
-                case,
-                "escalate",
-                case.state,
-                "system",
-                SYSTEM_ROLE,
-                "time limit passed",
-                {"escalated_to": target},
-                now,
+            moves.setdefault((target, due_at), []).append(row.id)
+            escalations.append(
+                Escalation(
+                    case_id=row.id,
+                    workflow=row.workflow,
+                    subject_type=row.subject_type,
+                    subject_id=row.subject_id,
+                    office_code=row.office_code,
+                    state=row.state,
+                    level=level + 1,
+                    role=row.assigned_role,
+                    escalated_to=target,
+                    lapsed_due_at=row.due_at,
+                    due_at=due_at,
+                    seq=row.event_count + 1,
+                )
             )
-        session.flush()
-        return breaches
+        for (target, due_at), ids in moves.items():
+            values = {
+                "case_ids": ids,
+                "role": target,
+                "due_at": due_at,
+                "now": now,
+                "reason": ESCALATION_REASON,
+                "data": {"escalated_to": target},
+            }
+            session.execute(_INSERT_BREACHES, values)
+            session.execute(_ESCALATE, values)
+            session.execute(_INSERT_EVENTS, values)
+        mark_written(session)
+        # Cases this session holds show the move (read again when next used).
+        for escalation in escalations:
+            held = session.identity_map.get(identity_key(WorkflowCase, escalation.case_id))
+            if held is not None:
+                session.expire(held)
+        self._audit_escalations(session, escalations)
+        self._tell(session, escalations)
+        return escalations
+
+    def _audit_escalations(self, session: Session, escalations: Sequence[Escalation]) -> None:
+        """Each escalation's audit entry, chained, in one write."""
+        from hub.audit import AuditRecord, record_many
+
+        record_many(
+            session,
+            [
+                AuditRecord(
+                    "system",
+                    f"{e.workflow}.escalate",
+                    e.subject_type,
+                    e.subject_id,
+                    {
+                        "from": e.state,
+                        "to": e.state,
+                        "reason": ESCALATION_REASON,
+                        "escalated_to": e.escalated_to,
+                    },
+                )
+                for e in escalations
+            ],
+        )
+
+    def _tell(self, session: Session, escalations: Sequence[Escalation]) -> None:
+        """Each workflow's listeners hear its escalations: together, or event by event."""
+        by_workflow: dict[str, list[Escalation]] = {}
+        for escalation in escalations:
+            by_workflow.setdefault(escalation.workflow, []).append(escalation)
+        for workflow, group in by_workflow.items():
+            together = self.escalation_listeners.get(workflow)
+            if together is not None:
+                together(session, group)
+                continue
+            listeners = self.listeners.get(workflow, ())
+            if not listeners:
+                continue
+            ids = [e.case_id for e in group]
+            cases = {c.id: c for c in session.scalars(select(WorkflowCase).where(WorkflowCase.id.in_(ids)))}
+            events = {
+                ev.case_id: ev
+                for ev in session.scalars(
+                    select(WorkflowEvent).where(
+                        WorkflowEvent.case_id.in_(ids),
+                        tuple_(WorkflowEvent.case_id, WorkflowEvent.seq).in_(
+                            [(e.case_id, e.seq) for e in group]
+                        ),
+                    )
+                )
+            }
+            for escalation in group:
+                for listener in listeners:
+                    listener(session, cases[escalation.case_id], events[escalation.case_id])
 
     def escalate_statutory_breaches(
         self, session: Session, workflow: str, now: datetime | None = None, limit: int = 500

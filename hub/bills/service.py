@@ -19,7 +19,6 @@ consumer are decided one after the other against billing's balance.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -33,9 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,7 +45,7 @@ from forms.reader import Reader
 from hub.audit import record as audit_record
 from hub.certificates.issuing import DocumentRequest, computer_issued, issue_document
 from hub.certificates.keys import DocumentKeys
-from hub.db import Database, mark_written
+from hub.db import Database, insert_if_new, mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.meters.service import reconnection_charges
@@ -94,18 +91,6 @@ RESOLUTIONS = ("apply", "refund", "adjust")
 
 
 _PAYMENTS = cast(Table, BillPayment.__table__)
-
-
-@functools.cache
-def _record_once(dialect: str) -> Insert:
-    """INSERT of a payment that does nothing when its (channel, transaction id) is recorded already;
-    built once per dialect, so every notification runs one compiled statement."""
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        dialect_insert(_PAYMENTS)
-        .on_conflict_do_nothing(index_elements=["channel", "transaction_id"])
-        .returning(_PAYMENTS.c.id)
-    )
 
 
 @dataclass(frozen=True)
@@ -662,7 +647,7 @@ class BillService:
         # One statement: a second delivery (or the browser return racing the webhook) inserts
         # nothing and is answered with the first; the unique key decides, not a read before.
         payment_id = session.execute(
-            _record_once(session.get_bind().dialect.name), values
+            insert_if_new(session.get_bind().dialect.name, _PAYMENTS, ("channel", "transaction_id")), values
         ).scalar_one_or_none()
         if payment_id is None:
             existing = self._by_transaction(session, channel.name, transaction_id)

@@ -41,6 +41,7 @@ def includeme(config: Configurator) -> None:
     for kind in standards.types.values():
         config.add_workflow(definition(kind, standards.version))  # type: ignore[attr-defined]
         workflows.on_transition(kind.workflow, service.on_transition)
+        workflows.on_escalation(kind.workflow, service.on_escalation)
 
     def credit_compensation(message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
         """Outbox kind ``complaints.compensation``: the credit in billing for a missed standard."""

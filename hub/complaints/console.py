@@ -37,7 +37,7 @@ from hub.models.complaint import Complaint
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
-from hub.offices import office_names
+from hub.offices import jurisdiction, office_names, offices_below
 from hub.openapi import text_schema
 from hub.view_helpers import download
 
@@ -209,7 +209,7 @@ def case_file(request: Request) -> Response:
         if COMPLAINT_NO.fullmatch(number)
         else None
     )
-    if complaint is None or complaint.office_code not in officer.offices:
+    if complaint is None or complaint.office_code not in jurisdiction(request.dbsession, officer):
         # Another office's complaint looks exactly like a missing one.
         request.session.flash("प्रकरण नहीं मिला / Case not found")
         return HTTPFound(location=request.route_path("console.queue"))
@@ -231,10 +231,12 @@ def case_file(request: Request) -> Response:
 
 
 def _dashboard_scope(request: Request, officer: Officer) -> tuple[list[str], str]:
+    """The offices the dashboard counts: one of the officer's offices (``?office=``) or all of them,
+    each with every office below it."""
     office = _param(request, "office", OFFICE)
     if office and office in officer.offices:
-        return [office], office
-    return list(officer.offices), ""
+        return offices_below(request.dbsession, [office]), office
+    return jurisdiction(request.dbsession, officer), ""
 
 
 def dashboard_page(request: Request) -> Response:
@@ -277,7 +279,8 @@ def dashboard_page(request: Request) -> Response:
         figures=figures,
         office=office,
         offices=[(code, names.shown(code)) for code in officer.offices],
-        scope_names=[names.shown(code) for code in scope],
+        # The offices chosen; the figures also count every office below them.
+        scope_names=[names.shown(code) for code in ([office] if office else officer.offices)],
         pendency_rows=pendency_rows,
         labels=labels,
         pendency_chart=pendency_chart,

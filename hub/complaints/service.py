@@ -19,16 +19,15 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pyramid.registry import Registry
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, literal, literal_column, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from certs.document import COMPLAINT_CASE_FILE, Holder, mask_mobile
 from connectors.billing import Consumer
@@ -40,10 +39,12 @@ from hub.complaints.workflow import (
     CONSUMER_ROLE,
     OPEN_STATES,
     SUBJECT_TYPE,
+    WORKFLOW_PREFIX,
     ComplaintType,
     Standards,
 )
 from hub.console.labels import action_label
+from hub.db import insert_if_new, mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.complaint import Complaint
@@ -52,9 +53,9 @@ from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
-from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.outbox import enqueue, enqueue_from, enqueue_sms, json_object, unit_of_work
 from hub.systems import Connectors
-from hub.workflow import STATUTORY_ACTION, WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import STATUTORY_ACTION, Escalation, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,32 @@ CASE_FILE_STEPS = 180
 CASE_FILE_VALID_FOR = timedelta(days=365 * 3)
 
 
+_COMPLAINTS = cast(Table, Complaint.__table__)
+_NUMBER = (
+    update(_COMPLAINTS)
+    .where(_COMPLAINTS.c.id == bindparam("complaint_id"))
+    .values(complaint_no=bindparam("number"))
+)
+
+
+# Columns a new complaint leaves empty.
+_UNSET_AT_REGISTRATION = (
+    "resolved_at",
+    "action_taken",
+    "rating",
+    "rating_remarks",
+    "compensation_amount",
+    "compensation_receipt",
+)
+
+
+_CASES = cast(Table, WorkflowCase.__table__)
+# The sweep's cases by id, written into the statement (as hub.workflow's sweep does).
+_SWEPT = _CASES.c.id.in_(bindparam("case_ids", expanding=True, literal_execute=True))
+# A complaint's case stays at its last level however often that level's time runs out.
+_CASE_LEVEL = update(_CASES).where(_SWEPT).values(escalation_level=bindparam("level"))
+
+
 @dataclass(frozen=True)
 class Intake:
     """A complaint as a channel gives it, validated, before anything is written."""
@@ -101,6 +128,7 @@ class Intake:
 class Registered:
     complaint: Complaint
     created: bool
+    case: WorkflowCase | None = None  # the case started now (None: a repeat of a ticket)
 
 
 def complaint_number(complaint_id: int, at: datetime) -> str:
@@ -152,48 +180,64 @@ class ComplaintService:
         return Registered(existing, False)
 
     def register(self, session: Session, intake: Intake) -> Registered:
-        """Register a complaint (or find the one registered under the same ticket id)."""
-        if intake.ticket_id is not None:
-            assert intake.client_id is not None
-            existing = self._by_ticket(session, intake.client_id, intake.ticket_id)
-            if existing is not None:
-                return self._replay(existing, intake)
+        """Register a complaint (or find the one registered under the same ticket id).
+
+        Billing is asked first: when it cannot answer, nothing is written and the caller is told.
+        The row goes in with ``INSERT ... ON CONFLICT (client_id, ticket_id) DO NOTHING``, so a
+        repeat of a ticket (even one racing this request) finds the first registration.
+        """
         kind = self.kind(intake.complaint_type)
         consumer = self.consumer(intake.consumer_number)
         now = utcnow()
-        complaint = Complaint(
+        values: dict[str, Any] = {
             # A placeholder, unique, until the serial is known (same transaction).
-            complaint_no="new:" + secrets.token_hex(8),
-            channel=intake.channel,
-            client_id=intake.client_id,
-            ticket_id=intake.ticket_id,
-            request_digest=intake.digest(),
-            filed_by=intake.filed_by,
-            consumer_number=consumer.consumer_number,
-            mobile=intake.mobile or consumer.mobile,
-            complaint_type=kind.code,
-            description=intake.description,
-            office_code=consumer.offices.dc,
-            state="open",
-            level=0,
-            sop_due_at=now + timedelta(hours=kind.standard_hours),
-            registered_at=now,
-            reopen_count=0,
-        )
-        try:
-            with session.begin_nested():
-                session.add(complaint)
-                session.flush()
-        except IntegrityError:
-            # The same ticket registered by a concurrent request, committed first.
-            if intake.ticket_id is None or intake.client_id is None:
-                raise
+            "complaint_no": "new:" + secrets.token_hex(8),
+            "channel": intake.channel,
+            "client_id": intake.client_id,
+            "ticket_id": intake.ticket_id,
+            "request_digest": intake.digest(),
+            "filed_by": intake.filed_by,
+            "consumer_number": consumer.consumer_number,
+            "mobile": intake.mobile or consumer.mobile,
+            "complaint_type": kind.code,
+            "description": intake.description,
+            "office_code": consumer.offices.dc,
+            "state": "open",
+            "level": 0,
+            "sop_due_at": now + timedelta(hours=kind.standard_hours),
+            "registered_at": now,
+            "reopen_count": 0,
+        }
+        complaint_id = session.execute(
+            insert_if_new(session.get_bind().dialect.name, _COMPLAINTS, ("client_id", "ticket_id")), values
+        ).scalar()
+        if complaint_id is None:
+            # The same ticket registered before (or by a concurrent request, committed first).
+            assert intake.client_id is not None and intake.ticket_id is not None
             existing = self._by_ticket(session, intake.client_id, intake.ticket_id)
-            if existing is None:
-                raise
+            assert existing is not None
             return self._replay(existing, intake)
-        complaint.complaint_no = complaint_number(complaint.id, now)
-        self.workflows.start(
+        values["complaint_no"] = complaint_number(complaint_id, now)
+        session.execute(_NUMBER, {"complaint_id": complaint_id, "number": values["complaint_no"]})
+        mark_written(session)
+        # The row as written, in the session like one loaded from it (no SELECT to read it back).
+        complaint = Complaint(
+            id=complaint_id,
+            **values,
+            **dict.fromkeys(_UNSET_AT_REGISTRATION),
+        )
+        make_transient_to_detached(complaint)
+        session.add(complaint)
+        # The SMS first: the case's start appends to the audit chain, whose lock is held until
+        # the commit, so the less written after it the less other registrations wait.
+        self._sms(
+            session,
+            complaint,
+            SMS_REGISTERED,
+            f"शिकायत क्रमांक {complaint.complaint_no} दर्ज। Complaint {complaint.complaint_no} "
+            f"registered: {kind.label_en}. To be resolved by {_ist(complaint.sop_due_at)}. {SIGNATURE}",
+        )
+        case = self.workflows.start(
             session,
             kind.workflow,
             SUBJECT_TYPE,
@@ -205,14 +249,7 @@ class ComplaintService:
             now=now,
             data={"channel": intake.channel, "ticket_id": intake.ticket_id, "type": kind.code},
         )
-        self._sms(
-            session,
-            complaint,
-            SMS_REGISTERED,
-            f"शिकायत क्रमांक {complaint.complaint_no} दर्ज। Complaint {complaint.complaint_no} "
-            f"registered: {kind.label_en}. To be resolved by {_ist(complaint.sop_due_at)}. {SIGNATURE}",
-        )
-        return Registered(complaint, True)
+        return Registered(complaint, True, case)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -245,9 +282,12 @@ class ComplaintService:
             session.refresh(case, with_for_update=True)
         return case
 
-    def describe(self, session: Session, complaint: Complaint) -> dict[str, Any]:
+    def describe(
+        self, session: Session, complaint: Complaint, case: WorkflowCase | None = None
+    ) -> dict[str, Any]:
+        """The complaint as its consumer and the call centre see it (``case``: its case, if in hand)."""
         kind = self.kind(complaint.complaint_type)
-        case = self.case_of(session, complaint)
+        case = case or self.case_of(session, complaint)
         state = self.workflows.for_case(case).state(case.state)
         holder = ROLE_NAMES.get(case.assigned_role or "", (case.assigned_role, case.assigned_role))
         reopen_until = (
@@ -354,13 +394,12 @@ class ComplaintService:
         if acting is not None and acting < complaint.level:
             holder = ROLE_NAMES.get(levels[complaint.level], (levels[complaint.level],) * 2)
             raise WorkflowError("action_not_allowed", f"the complaint is with the {holder[0]} now")
-        level_before = complaint.level
         if event.action == "escalate" and acting is not None:
             # Up to the level above the officer who sends it (above the case's level, at least).
             if acting + 1 >= len(levels):
                 raise WorkflowError("action_not_allowed", "the complaint is at the last level already")
             complaint.level = acting + 1
-        elif event.action in ("escalate", STATUTORY_ACTION):
+        elif event.action == STATUTORY_ACTION:
             complaint.level = min(case.escalation_level, len(levels) - 1)
         elif event.action == "reopen":
             complaint.level = 0
@@ -386,8 +425,6 @@ class ComplaintService:
                 f"{complaint.complaint_no} is past its time limit and is now with the {holder_en}. {SIGNATURE}"
             )
         elif event.action == "escalate":
-            if complaint.level == level_before:
-                return  # another lapse at the last level: recorded, nothing new to tell
             text = (
                 f"शिकायत {complaint.complaint_no}: {holder_hi} को भेजी गई। Complaint "
                 f"{complaint.complaint_no} is now with the {holder_en}. {SIGNATURE}"
@@ -398,6 +435,52 @@ class ComplaintService:
                 f"{state.label_en}. {SIGNATURE}"
             )
         self._sms(session, complaint, SMS_UPDATE, text)
+
+    def on_escalation(self, session: Session, escalations: Sequence[Escalation]) -> None:
+        """The sweep's escalations of one complaint type, set-based: the complaints' levels follow
+        their cases, and each consumer whose complaint reached a new holder gets an SMS.
+
+        A lapse at the last level is recorded by the engine; the case stays at that level, and
+        its consumer, told already, gets nothing new.
+        """
+        kind = self.kind(escalations[0].workflow.removeprefix(WORKFLOW_PREFIX))
+        levels = kind.levels
+        by_level: dict[int, list[Escalation]] = {}
+        for escalation in escalations:
+            by_level.setdefault(min(escalation.level, len(levels) - 1), []).append(escalation)
+        for level, group in by_level.items():
+            holder_en, holder_hi = ROLE_NAMES.get(levels[level], ("", ""))
+            beyond = [e.case_id for e in group if e.level > level]
+            if beyond:
+                session.execute(_CASE_LEVEL, {"case_ids": beyond, "level": level})
+            moving = (
+                _COMPLAINTS.c.complaint_no.in_(
+                    bindparam("numbers", [e.subject_id for e in group], expanding=True, literal_execute=True)
+                ),
+                _COMPLAINTS.c.level != level,
+            )
+            number = _COMPLAINTS.c.complaint_no
+            text = (
+                literal("शिकायत ")
+                + number
+                + literal(f": {holder_hi} को भेजी गई। Complaint ")
+                + number
+                + literal(f" is now with the {holder_en}. {SIGNATURE}")
+            )
+            enqueue_from(
+                session,
+                "sms",
+                select(
+                    json_object(
+                        session,
+                        mobile=_COMPLAINTS.c.mobile,
+                        text=text,
+                        template=literal_column(f"'{SMS_UPDATE}'"),
+                    ).label("payload"),
+                    (literal("complaint:") + number).label("key"),
+                ).where(*moving),
+            )
+            session.execute(update(_COMPLAINTS).where(*moving).values(level=level))
 
     @staticmethod
     def _acting_level(session: Session, event: WorkflowEvent, levels: tuple[str, ...]) -> int:

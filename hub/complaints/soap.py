@@ -93,7 +93,8 @@ def register_complaint(request: Request, payload: etree._Element, caller: SoapCa
     root = etree.Element(C + "registerComplaintResponse", nsmap={"c": NS})
     _sub(root, "created", registered.created)
     _status(
-        etree.SubElement(root, C + "complaint"), service.describe(request.dbsession, registered.complaint)
+        etree.SubElement(root, C + "complaint"),
+        service.describe(request.dbsession, registered.complaint, registered.case),
     )
     return root
 

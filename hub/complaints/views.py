@@ -81,7 +81,7 @@ def _registered(request: Request, intake: Intake) -> dict[str, Any]:
     service = service_of(request)
     registered = service.register(request.dbsession, intake)
     request.response.status_code = 201 if registered.created else 200
-    return service.describe(request.dbsession, registered.complaint)
+    return service.describe(request.dbsession, registered.complaint, registered.case)
 
 
 def register_call_centre_complaint(request: Request) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
+from hub.offices import OFFICE
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{2,59}")
 ROLE = re.compile(r"[a-z][a-z0-9_]{1,39}")
-OFFICE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
 
 _hasher = PasswordHasher()
 

@@ -15,14 +15,13 @@ from hub.console.queues import QueueFilter, QueuePage, QueueSource, sources, wor
 from hub.console.views import _require_officer, _time_left, render
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
-from hub.offices import office_names
+from hub.offices import OFFICE, office_names
 from hub.openapi import text_schema
 
 # What the search box takes: a consumer, complaint, application or transaction number, or a mobile.
 SEARCH = re.compile(r"[A-Za-z0-9/_.-]{1,64}")
 FLOW = re.compile(r"[a-z_]{1,40}")
 STATUS = re.compile(r"[a-z_]{1,60}")
-OFFICE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
 PAGE = re.compile(r"[0-9]{1,6}")
 
 

@@ -40,7 +40,7 @@ from pyramid.registry import Registry
 from sqlalchemy import Table, and_, case, delete, func, insert, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
-from connectors.billing import ConsumerSales, is_period
+from connectors.billing import ConsumerSales, OfficeCodes, is_period
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from connectors.meterdata import MeterReading
 from hub.lookup import process_service
@@ -57,13 +57,13 @@ from hub.models.energy import (
 from hub.models.meta import utcnow
 from hub.models.network import ConsumerSupply, NetworkNode
 from hub.network.service import NetworkService
+from hub.offices import DISCOM, record_chains
 from hub.outbox import unit_of_work
 from hub.systems import Connectors
 
 log = logging.getLogger(__name__)
 
 INDIA = ZoneInfo("Asia/Kolkata")
-DISCOM = "DISCOM"
 LEVELS = ("discom", "circle", "division", "dc", "feeder", "dt")
 CHILD_LEVEL = dict(pairwise(LEVELS))
 FLAGS = {
@@ -179,7 +179,7 @@ def import_sales(session: Session, sales: Iterable[ConsumerSales], period: str) 
             EnergyAudit.period < period, EnergyAudit.computed_at.is_not(None)
         )
     )
-    offices: dict[str, tuple[str, str]] = {}
+    offices: dict[str, OfficeCodes] = {}
     count = 0
     batch: list[ConsumerSales] = []
 
@@ -220,7 +220,7 @@ def import_sales(session: Session, sales: Iterable[ConsumerSales], period: str) 
                     "moved_from": was if was is not None and was != dt else None,
                 }
             )
-            offices.setdefault(s.offices.dc, (s.offices.division, s.offices.circle))
+            offices.setdefault(s.offices.dc, s.offices)
         session.execute(insert(sales_t), rows)
 
     for sale in sales:
@@ -236,10 +236,12 @@ def import_sales(session: Session, sales: Iterable[ConsumerSales], period: str) 
         session.execute(
             insert(offices_t),
             [
-                {"period": period, "dc_code": dc, "division_code": division, "circle_code": circle}
-                for dc, (division, circle) in offices.items()
+                {"period": period, "dc_code": dc, "division_code": o.division, "circle_code": o.circle}
+                for dc, o in offices.items()
             ],
         )
+        # The month's offices are also what officers' jurisdictions are worked out from.
+        record_chains(session, offices.values())
     return count
 
 

@@ -35,6 +35,7 @@ from hub.models.meta import Base, utcnow
 from hub.models.meter import CommandStatus, MeterCommand
 from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication, NoDuesCheck
+from hub.models.office import OfficeLink
 from hub.models.officer import Officer
 from hub.models.otp import OtpChallenge
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
@@ -96,6 +97,7 @@ __all__ = [
     "NetworkNode",
     "NoDuesApplication",
     "NoDuesCheck",
+    "OfficeLink",
     "Officer",
     "OtpChallenge",
     "Outage",

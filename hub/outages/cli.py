@@ -4,27 +4,15 @@ current outages."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import sys
 from typing import Any
 
 
 def cmd_outages_contacts(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from hub.commands import session_scope
+    from hub.commands import load_extract
     from hub.outages.service import load_contacts
 
-    with open(args.file, newline="", encoding="utf-8") as source, session_scope(settings) as session:
-        reader = csv.DictReader(source)
-        missing = {"consumer_number", "mobile", "email"} - set(reader.fieldnames or ())
-        if missing:
-            print(f"hub-admin: the extract lacks columns {sorted(missing)}", file=sys.stderr)
-            return 2
-        report = load_contacts(session, reader)
-    print(json.dumps({"loaded": report.loaded, "refused": len(report.refused)}))
-    for line, what in report.refused[:100]:
-        print(json.dumps({"line": line, "refused": what}))
-    return 0 if not report.refused else 1
+    return load_extract(settings, args.file, {"consumer_number", "mobile", "email"}, load_contacts)
 
 
 def cmd_outages_current(settings: dict[str, Any], args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Outages in the officers' console: the current and planned outages of the officer's offices, and the
 forms to record one, update its expected restoration, record the restoration or cancel a shutdown.
 
-Times are typed as the office reads them (IST, ``datetime-local``) and stored in UTC. An officer acts
-on nodes of the distribution centres among their offices.
+Times are typed as the office reads them (IST, ``datetime-local``) and stored in UTC. An officer sees
+and acts on the nodes of the distribution centres in their jurisdiction (their offices and every office
+below them, :func:`hub.offices.jurisdiction`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hub.models.meta import IST
 from hub.models.network import NetworkNode
 from hub.models.officer import Officer
 from hub.models.outage import Outage
+from hub.offices import jurisdiction
 from hub.outages.service import ACTIVE, PLANNED, UNPLANNED, NewOutage, OutageService
 from hub.outages.views import _NODE, REASON_MAX
 
@@ -56,7 +58,7 @@ def _outages_of(request: Request, officer: Officer) -> list[dict[str, Any]]:
     rows = request.dbsession.execute(
         select(Outage, NetworkNode)
         .join(NetworkNode, NetworkNode.code == Outage.node_code)
-        .where(Outage.state.in_(ACTIVE), Outage.office_code.in_(list(officer.offices or [])))
+        .where(Outage.state.in_(ACTIVE), Outage.office_code.in_(jurisdiction(request.dbsession, officer)))
         .order_by(Outage.starts_at, Outage.id)
         .limit(500)
     ).all()
@@ -128,7 +130,7 @@ def record_outage(request: Request) -> Response:
     except ValueError as exc:
         errors.append(str(exc))
     node = request.dbsession.get(NetworkNode, node_code) if not errors else None
-    if not errors and node is not None and node.office_code not in (officer.offices or []):
+    if not errors and node is not None and node.office_code not in jurisdiction(request.dbsession, officer):
         errors.append(f"{node_code}: आपके कार्यालय का नहीं / not in your offices")
     if errors:
         return _page(request, officer, form, errors, status=409)
@@ -166,7 +168,7 @@ def act_on_outage(request: Request) -> Response:
     raw_id = str(request.matchdict["outage_id"])
     action = str(request.matchdict["action"])
     outage = request.dbsession.get(Outage, int(raw_id), with_for_update=True) if raw_id.isdigit() else None
-    if outage is None or outage.office_code not in (officer.offices or []):
+    if outage is None or outage.office_code not in jurisdiction(request.dbsession, officer):
         return _page(request, officer, blank, ["बिजली बंद नहीं मिला / No such outage in your offices"], 404)
     try:
         if action == "update":

@@ -332,6 +332,10 @@ class OutageService:
             )
             if still_out is not None:
                 chosen = chosen.where(below.c.consumer_number.not_in(still_out))
+            # In consumer order, not the network's: the look-ups of the recipients and the unique
+            # key's index are then visited page by page instead of at random (on SQLite, whose page
+            # cache is small, the fan-out takes half the time).
+            chosen = chosen.order_by(below.c.consumer_number)
             notices = (
                 dialect_insert(_NOTICES)
                 .from_select(

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from connectors.billing.reference import ledger_t
 from connectors.reference_db import set_down
+from hub.models.audit import AuditEntry
 from hub.models.complaint import Complaint
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
+from hub.models.workflow import WorkflowCase
 from hub.workflow import ESCALATION_JOB
 from tests.hub.complaints.conftest import CASE_LINK, ComplaintFlow
 
@@ -365,6 +367,41 @@ def test_lapses_at_the_last_level_stay_with_it_and_are_told_once(flow: Complaint
     assert [h["action"] for h in status["history"]].count("escalate") == 4
     flow.drain()
     assert len(flow.sms(mobile, "complaint_update")) == 2
+
+
+def test_one_sweep_hands_up_many_complaints_and_tells_each_consumer_once(flow: ComplaintFlow) -> None:
+    _, mobile = flow.persona("clean")
+    supply = [flow.call(status=201).json["complaint_no"] for _ in range(3)]
+    transformer = flow.call(status=201, complaint_type="transformer_failure").json["complaint_no"]
+    for _ in range(2):  # dc_manager -> dgm -> gm, its last level
+        flow.level_time_runs_out(transformer)
+        flow.run_job(ESCALATION_JOB)
+    flow.drain()
+    told = len(flow.sms(mobile, "complaint_update"))
+    for complaint_no in [*supply, transformer]:
+        flow.level_time_runs_out(complaint_no)
+
+    flow.run_job(ESCALATION_JOB)  # one sweep, both types
+
+    for complaint_no in supply:
+        status = flow.status(complaint_no)
+        assert (status["level"], status["with_role"]) == (1, "dc_manager")
+        assert [h["action"] for h in status["history"]] == ["start", "escalate"]
+    last = flow.status(transformer)
+    assert (last["level"], last["with_role"]) == (2, "gm")
+    assert [h["action"] for h in last["history"]].count("escalate") == 3
+    with Session(flow.engine) as session:
+        assert session.get(WorkflowCase, flow.case_id(transformer)).escalation_level == 2  # type: ignore[union-attr]
+        audited = session.execute(
+            select(AuditEntry.subject_id).where(AuditEntry.action.like("complaint.%.escalate"))
+        ).scalars()
+        assert sorted(a for a in audited if a in supply) == sorted(supply)
+    flow.drain()
+    # The three handed to the manager are told; the lapse at the GM's level is recorded, not texted.
+    texts = [m.text for m in flow.sms(mobile, "complaint_update")[told:]]
+    assert sorted(texts) == sorted(
+        f"शिकायत {n}: प्रबंधक को भेजी गई। Complaint {n} is now with the Manager. -MPCZED" for n in supply
+    )
 
 
 def test_an_officer_escalates_to_the_level_above_their_own(flow: ComplaintFlow) -> None:

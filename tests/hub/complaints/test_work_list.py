@@ -141,6 +141,52 @@ def test_dashboard_counts_pendency_standards_breaches_and_compensation(flow: Com
     assert flow.app.get("/console/dashboard", status=302).location.endswith("/console/login")
 
 
+def test_dashboard_of_a_circle_covers_every_distribution_centre_below_it(flow: ComplaintFlow) -> None:
+    from sqlalchemy.orm import Session
+
+    from hub.offices import load_offices
+
+    with Session(flow.engine) as session, session.begin():
+        load_offices(
+            session,
+            [
+                {"code": "CIR-JUR", "level": "circle", "parent_code": ""},
+                {"code": "DIV-JUR-1", "level": "division", "parent_code": "CIR-JUR"},
+                {"code": "DIV-JUR-2", "level": "division", "parent_code": "CIR-JUR"},
+                {"code": "ZON-JUR-1A", "level": "zone", "parent_code": "DIV-JUR-1"},
+                {"code": "ZON-JUR-2A", "level": "zone", "parent_code": "DIV-JUR-2"},
+                {"code": "DC-JUR-1", "level": "dc", "parent_code": "ZON-JUR-1A"},
+                {"code": "DC-JUR-2", "level": "dc", "parent_code": "ZON-JUR-2A"},
+                {"code": "DC-JUR-3", "level": "dc", "parent_code": "ZON-JUR-2A"},
+            ],
+        )
+    placed = {"DC-JUR-1": 1, "DC-JUR-2": 2, "DC-JUR-3": 1}
+    filed = {
+        office: [flow.call(status=201).json["complaint_no"] for _ in range(n)] for office, n in placed.items()
+    }
+    with flow.engine.begin() as conn:
+        for office, numbers in filed.items():
+            conn.execute(
+                update(Complaint).where(Complaint.complaint_no.in_(numbers)).values(office_code=office)
+            )
+
+    def open_total(offices: list[str], **query: str) -> int:
+        found = re.search(
+            r'id="open-total">(\d+)<', flow.officer(["se"], offices).get("/console/dashboard", query).text
+        )
+        assert found is not None
+        return int(found.group(1))
+
+    assert open_total(["CIR-JUR"]) == 4
+    assert open_total(["DIV-JUR-2"]) == 3
+    assert open_total(["DIV-JUR-1"]) == 1
+    # One of the officer's offices chosen: that office and those below it.
+    assert open_total(["DIV-JUR-1", "DIV-JUR-2"], office="DIV-JUR-1") == 1
+    exported = flow.officer(["se"], ["CIR-JUR"]).get("/console/dashboard.csv")
+    first = exported.body.decode("utf-8-sig").splitlines()[0]
+    assert all(code in first for code in placed)
+
+
 def test_chart_escapes_its_labels() -> None:
     chart = str(bar_chart("c", "<t>", [("<script>", 1.0, "1")]))
     assert "<script>" not in chart and "&lt;script&gt;" in chart

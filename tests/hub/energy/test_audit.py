@@ -326,6 +326,25 @@ def test_the_demo_month_matches_a_computation_from_the_raw_rows(
             and node["consumers"] == expected[(level, child["code"])]["consumers"]
         )
     assert node["children"] == []
+    # The month's offices are also the hierarchy officers' jurisdictions follow: every billed DC is
+    # below its zone, division and circle as billing's own office table has them.
+    from hub.models.office import OfficeLink
+
+    with demo.connect() as conn:
+        billing_parent = dict(conn.execute(select(RefOffice.code, RefOffice.parent_code)).tuples().all())
+    with live_engine.connect() as conn:
+        kept = dict(conn.execute(select(OfficeLink.code, OfficeLink.parent_code)).tuples().all())
+        billed_dcs = set(
+            conn.scalars(
+                select(EnergyAuditResult.code).where(
+                    EnergyAuditResult.period == PERIOD,
+                    EnergyAuditResult.level == "dc",
+                    EnergyAuditResult.parent_code != DISCOM,
+                )
+            )
+        )
+    assert billed_dcs and billed_dcs <= set(kept)
+    assert all(kept[code] == billing_parent[code] for code in kept)
     # The job also audited last month on its own (the month before today's, whatever today is).
     months = {m["period"]: m for m in live_app.get("/api/v1/energy/audits", headers=reader).json["audits"]}
     assert months[PERIOD]["state"] == "computed" and months[PERIOD]["consumers"] == discom["consumers"]

@@ -449,3 +449,55 @@ def test_feeder_and_dt_reported_at_the_same_moment_share_one_group(network: Netw
     assert len(starts) == len(set(starts))
     assert Counter((n, ch) for n, ch, _ in starts).most_common(1)[0][1] == 1
     assert {n for n, _, _ in starts} == network.below(feeder)
+
+
+def test_officers_above_a_distribution_centre_see_and_act_on_its_outages(network: Network) -> None:
+    import csv
+    import io
+
+    from connectors.demo import write_offices_extract
+    from hub.offices import load_offices
+
+    extract = io.StringIO()
+    write_offices_extract(network.reference, extract)
+    extract.seek(0)
+    rows = list(csv.DictReader(extract))
+    with Session(network.engine) as session, session.begin():
+        assert load_offices(session, rows).refused == []
+    parent = {r["code"]: r["parent_code"] for r in rows}
+    feeder, _ = network.feeder_with_dts()
+    dc = network.nodes_office(feeder)
+    division = parent[parent[dc]]
+    circle = parent[division]
+    other_division = next(c for c, p in parent.items() if p == circle and c != division)
+    now = utcnow()
+    outage = network.create(
+        node_code=feeder,
+        kind="unplanned",
+        starts_at=_iso(now - timedelta(minutes=5)),
+        expected_restoration_at=_iso(now + timedelta(hours=2)),
+        reason_en="Insulator failed",
+        reason_hi="इंसुलेटर खराब",
+    ).json
+
+    # The division's officer sees the DC's outage and updates it; so do the circle and the discom.
+    executive = _officer(network, [division])
+    page = executive.get("/console/outages")
+    assert feeder in page.text
+    token = CSRF.search(page.text)
+    assert token is not None
+    executive.post(
+        f"/console/outages/{outage['id']}/update",
+        {"csrf_token": token.group(1), "expected_restoration_at": _ist_local(now + timedelta(hours=5))},
+        status=302,
+    )
+    assert network.app.get(f"/api/v1/outages/{outage['id']}").json["updates"] == 1
+    assert feeder in _officer(network, [circle]).get("/console/outages").text
+    assert feeder in _officer(network, ["DISCOM"]).get("/console/outages").text
+    # Another division of the same circle neither sees nor acts on it.
+    neighbour = _officer(network, [other_division])
+    page = neighbour.get("/console/outages")
+    assert feeder not in page.text
+    token = CSRF.search(page.text)
+    assert token is not None
+    neighbour.post(f"/console/outages/{outage['id']}/cancel", {"csrf_token": token.group(1)}, status=404)
