@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 _engine = create_engine(os.environ["BENCH_DATABASE_URL"], pool_size=16, max_overflow=0)
 _SELECT = text(
     "SELECT id, number, status, issued_at, valid_until, verification_code_sha256, holder_samagra_id, "
-    "public_summary, subject_type, subject_id, xml_sha256, revoked_at, revocation_reason, superseded_by_id "
+    "public_summary, xml_sha256, revoked_at, revocation_reason, superseded_by_id "
     "FROM issued_documents WHERE number = :number"
 )
 _INSERT = text(

@@ -56,6 +56,7 @@ from bench.common import (
 )
 
 SECTION = "bills"
+FIGURES = ("notifications", "posting", "reconciliation", "reconnection")
 # The reconciler's peak RSS, whatever the file's size (interpreter, SQLAlchemy, one chunk).
 RECONCILE_RSS_LIMIT_KIB = 200 * 1024
 SETTINGS = {
@@ -87,6 +88,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bills-reconnect-seconds", type=float, default=5.0, help="seconds the reconnection load is sent for"
     )
+    parser.add_argument(
+        "--bills-figures",
+        default=",".join(FIGURES),
+        help="the bills figures to measure, comma-separated (posting needs notifications): "
+        + ", ".join(FIGURES),
+    )
+
+
+def _figures(args: argparse.Namespace) -> set[str]:
+    chosen = {f.strip() for f in str(args.bills_figures).split(",") if f.strip()}
+    unknown = chosen - set(FIGURES)
+    if unknown:
+        raise BenchError(
+            f"--bills-figures: no figure {', '.join(sorted(unknown))} (there are {', '.join(FIGURES)})"
+        )
+    return chosen
 
 
 def _script(directory: Path, consumers: list[str]) -> Path:
@@ -122,6 +139,7 @@ def _with_token(script: Path, token: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> list[Figure]:
+    chosen = _figures(args)
     if not args.postgres:
         raise SkipSection("payments are write-bound: run with --postgres")
     if not redis_reachable(SETTINGS["hub.redis_url"]):
@@ -160,62 +178,73 @@ def run(args: argparse.Namespace) -> list[Figure]:
             )
         if not owing:
             raise BenchError("the demo data has no consumer owing more than ₹2,000")
-        client_id, secret = env.create_client("bench: portal", ["bills:portal"])
-        hub = stack.enter_context(
-            granian_server(
-                "hub", "hub.wsgi:application", env=env.server_env(), ready_path="/healthz", log_dir=env.root
+        if "notifications" in chosen:
+            client_id, secret = env.create_client("bench: portal", ["bills:portal"])
+            hub = stack.enter_context(
+                granian_server(
+                    "hub",
+                    "hub.wsgi:application",
+                    env=env.server_env(),
+                    ready_path="/healthz",
+                    log_dir=env.root,
+                )
             )
-        )
-        bare = stack.enter_context(
-            granian_server(
-                "bare-insert",
-                "bench.bare_insert_app:application",
-                env={"HUB_BENCH_DATABASE_URL": env.database_url},
-                ready_path="/bare-insert",
-                log_dir=env.root,
+            bare = stack.enter_context(
+                granian_server(
+                    "bare-insert",
+                    "bench.bare_insert_app:application",
+                    env={"HUB_BENCH_DATABASE_URL": env.database_url},
+                    ready_path="/bare-insert",
+                    log_dir=env.root,
+                )
             )
-        )
-        token = fetch_token(hub, client_id, secret, "bills:portal")
-        probe = {
-            "cs_txn_no": "BENCH-PROBE",
-            "ivrs_no": owing[0],
-            "amount_paise": 100,
-            "txn_datetime": datetime.now(UTC).isoformat(),
-        }
-        status, body = http_json(
-            "POST",
-            hub.url("/api/v1/bills/payments/portal"),
-            body=json.dumps(probe).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        if status != 202:
-            raise BenchError(f"notifyPortalPayment answered {status}: {body}")
-        script = _script(env.root, owing)
-        notify = Contender(
-            "notifyPortalPayment",
-            lambda s: run_wrk(
-                hub.url("/api/v1/bills/payments/portal"), s, script=_with_token(script, token), connections=4
-            ),
-        )
-        baseline = Contender(
-            "bare INSERT+COMMIT view",
-            lambda s: run_wrk(bare.url("/bare-insert"), s, script=script, connections=4),
-        )
-        results = alternate([notify, baseline], rounds=args.rounds, seconds=args.seconds)
-        figures.append(
-            throughput_figure(
-                SECTION,
-                "payment notifications accepted (recorded once, posting queued)",
-                results[notify.name],
-                baseline.name,
-                results[baseline.name],
-                target=0.5,
-                details={"database": env.kind, "load": f"wrk -t1 -c4 -d{args.seconds:g}s"},
+            token = fetch_token(hub, client_id, secret, "bills:portal")
+            probe = {
+                "cs_txn_no": "BENCH-PROBE",
+                "ivrs_no": owing[0],
+                "amount_paise": 100,
+                "txn_datetime": datetime.now(UTC).isoformat(),
+            }
+            status, body = http_json(
+                "POST",
+                hub.url("/api/v1/bills/payments/portal"),
+                body=json.dumps(probe).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
-        )
-        figures.append(_posting(args, env, engine, owing, select, BillPayment))
-        figures.append(_reconciliation(args, env, engine))
-    figures.append(_reconnection(args))
+            if status != 202:
+                raise BenchError(f"notifyPortalPayment answered {status}: {body}")
+            script = _script(env.root, owing)
+            notify = Contender(
+                "notifyPortalPayment",
+                lambda s: run_wrk(
+                    hub.url("/api/v1/bills/payments/portal"),
+                    s,
+                    script=_with_token(script, token),
+                    connections=4,
+                ),
+            )
+            baseline = Contender(
+                "bare INSERT+COMMIT view",
+                lambda s: run_wrk(bare.url("/bare-insert"), s, script=script, connections=4),
+            )
+            results = alternate([notify, baseline], rounds=args.rounds, seconds=args.seconds)
+            figures.append(
+                throughput_figure(
+                    SECTION,
+                    "payment notifications accepted (recorded once, posting queued)",
+                    results[notify.name],
+                    baseline.name,
+                    results[baseline.name],
+                    target=0.5,
+                    details={"database": env.kind, "load": f"wrk -t1 -c4 -d{args.seconds:g}s"},
+                )
+            )
+        if "notifications" in chosen and "posting" in chosen:
+            figures.append(_posting(args, env, engine, owing, select, BillPayment))
+        if "reconciliation" in chosen:
+            figures.append(_reconciliation(args, env, engine))
+    if "reconnection" in chosen:
+        figures.append(_reconnection(args))
     return figures
 
 

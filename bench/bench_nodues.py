@@ -34,6 +34,8 @@ if __package__ in (None, ""):
 
 from bench.common import Figure, common_arguments, hub_environment, median
 from hub.certificates.keys import DocumentKeys
+from hub.db import Database
+from hub.systems import ReferenceStore
 
 SECTION = "nodues"
 CONNECTORS = {
@@ -60,7 +62,7 @@ def _candidates(app: Any, count: int) -> list[Any]:
 
     from connectors.billing.tables import RefConsumer
 
-    engine = app.registry["reference_store"]
+    engine = process_service(app.registry, ReferenceStore).engine
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -103,7 +105,7 @@ class Driver:
         self.web = TestApp(app)
         self.headers = headers
         registry = app.registry
-        self.engine = registry["db_engine"]
+        self.engine = process_service(registry, Database).engine
         self.deliverer = deliverer_from_settings(
             registry.settings, self.engine, process_service(registry, Connectors), registry[HANDLERS_KEY]
         )
@@ -177,7 +179,7 @@ def _issue_only(app: Any, count: int) -> float:
     from hub.models.meta import utcnow
 
     keys = process_service(app.registry, DocumentKeys)
-    engine = app.registry["db_engine"]
+    engine = process_service(app.registry, Database).engine
     now = utcnow()
     request = DocumentRequest(
         kind="no_dues_certificate",

@@ -43,6 +43,7 @@ from datetime import timedelta
 from hub.db import make_engine
 from hub.models.meta import utcnow
 from hub.outages.service import NewOutage, OutageService, OutageSettings, UNPLANNED
+from hub.db import standalone_registry
 from hub.outbox import unit_of_work
 from sqlalchemy.orm import configure_mappers
 engine = make_engine(sys.argv[1], pool_size=2)
@@ -53,7 +54,7 @@ with engine.connect():
     pass
 new = NewOutage(sys.argv[2], UNPLANNED, utcnow() - timedelta(minutes=1), None, "Bench", "बेंच", "officer", "bench")
 started = time.perf_counter()
-with unit_of_work({"db_engine": engine}) as session:
+with unit_of_work(standalone_registry(engine)) as session:
     outage, fan_out = service.open(session, new)
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed, "sent": fan_out.sent,

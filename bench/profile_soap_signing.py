@@ -45,7 +45,7 @@ SUMMARY = {
 def result(i: int) -> VerificationResult:
     number = f"MPCZ/ND/2026-27/{i:07d}"
     entry = RegistryEntry(
-        i, number, "valid", ISSUED, ISSUED + timedelta(days=90), "0" * 64, None, SUMMARY, "x", "y", "0" * 64
+        i, number, "valid", ISSUED, ISSUED + timedelta(days=90), "0" * 64, None, SUMMARY, "0" * 64
     )
     return VerificationResult("valid", number, entry)
 

@@ -33,11 +33,10 @@ def make_config(global_config: dict[str, Any] | None, **settings: Any) -> Config
     config = Configurator(settings=merged, request_factory=HubRequest)
     # Views return dicts and the "json" renderer writes them: Hindi text as UTF-8, not escapes.
     config.add_renderer("json", JSON(ensure_ascii=False))
-    engine = merged.pop("hub.test_engine", None)
-    if engine is not None:
-        config.registry["db_engine"] = engine
     config.include("pyramid_services")
     config.include("hub.db")
+    # The database is in place before the platform that is built on it (hub.lookup.process_service).
+    config.commit()
     config.include("hub.health")
     config.include("hub.api")
     config.include("hub.errors")

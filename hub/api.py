@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
+from hub.db import Database
 from hub.errors import Problem, problem_response
 from hub.lookup import process_service
 from hub.models import PartnerClient
@@ -231,5 +232,5 @@ api_view_deriver.options = API_OPTIONS  # type: ignore[attr-defined]
 
 
 def includeme(config: Configurator) -> None:
-    config.register_service(ClientStatus(config.registry["db_engine"]), ClientStatus)
+    config.register_service(ClientStatus(process_service(config.registry, Database).engine), ClientStatus)
     config.add_view_deriver(api_view_deriver, name="hub_api")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from pyramid.registry import Registry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -43,18 +44,19 @@ def reference_store_for(settings: dict[str, Any]) -> Engine | None:
 def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
     """One transaction (hub.outbox.unit_of_work): committed when the block ends normally,
     rolled back otherwise. Outbox messages it writes wait for the worker's sweep."""
+    from hub.db import standalone_registry
     from hub.outbox import unit_of_work
 
     engine = engine_for(settings)
     try:
-        with unit_of_work({"db_engine": engine}) as session:
+        with unit_of_work(standalone_registry(engine)) as session:
             yield session
     finally:
         engine.dispose()
 
 
-def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Mapping[str, Any], Any], object]) -> int:
-    """Run a feed's sync now, ``sync({"db_engine": engine}, connector)`` with the connector of
+def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Registry, Any], object]) -> int:
+    """Run a feed's sync now, ``sync(registry, connector)`` (a registry holding only the database) with the connector of
     ``system``, and print its report (a dataclass) as JSON. Exit status 0, 1 if the system failed
     (what was applied before stays), 2 if no connector is configured."""
     import dataclasses
@@ -62,6 +64,7 @@ def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Mapping[str
     import sys
 
     from connectors.errors import ConnectorError
+    from hub.db import standalone_registry
     from hub.systems import build_connectors
 
     engine = engine_for(settings)
@@ -72,7 +75,7 @@ def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Mapping[str
             print(f"hub-admin: no {system} connector configured (hub.{system}.backend)", file=sys.stderr)
             return 2
         try:
-            report = sync({"db_engine": engine}, connector)
+            report = sync(standalone_registry(engine), connector)
         except ConnectorError as exc:
             print(f"hub-admin: {system} failed: {exc}", file=sys.stderr)
             return 1

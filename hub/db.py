@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Mapper, Session, sessionmaker
 from zope.sqlalchemy import ZopeTransactionEvents
 
 from hub.errors import FieldError, Problem, problem_response
+from hub.lookup import process_service
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+# Run on each request's session when it is made (the outbox's after-commit hand-off).
+SessionHook = Callable[[Request, Session], None]
+
+
+@dataclass(frozen=True)
+class Database:
+    """The hub's database in this process: its engine, the sessions requests get, and the hooks
+    each request's session is handed to. Registered by :func:`includeme`; found with
+    ``hub.lookup.process_service(registry, Database)`` (``request.find_service`` in views)."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    session_hooks: list[SessionHook] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, engine: Engine) -> Database:
+        return cls(engine, session_factory(engine))
+
+
+def standalone_registry(engine: Engine) -> Registry:
+    """A registry holding only the :class:`Database` on ``engine``, for work done outside the app
+    by code that takes a registry (hub-admin commands, and their tests)."""
+    config = Configurator(registry=Registry("hub.standalone"))
+    config.include("pyramid_services")
+    config.register_service(Database.of(engine), Database)
+    config.commit()
+    return config.registry
 
 
 # session.info key: the session's zope.sqlalchemy listeners (ZopeTransactionEvents), set by join_manager.
@@ -223,21 +254,21 @@ def dbsession_for(request: Request) -> Session:
     """The request's session, joined to its transaction (``request.dbsession``, hub.request).
 
     Created on first use only, so requests that never touch the database
-    pay nothing for it. Hooks in ``registry["dbsession_hooks"]`` (e.g. the
+    pay nothing for it. The :class:`Database`'s session hooks (e.g. the
     outbox's after-commit hand-off) run once per session.
     """
+    database = process_service(request.registry, Database)
     # A test may hand in its own session (joined to its outer transaction).
     session: Session | None = request.environ.get("hub.dbsession")
     if session is None:
-        factory: sessionmaker[Session] = request.registry["dbsession_factory"]
-        session = factory(bind=_bind_for_attempt(request))
+        session = database.sessions(bind=_bind_for_attempt(request, database.engine))
         join_manager(session, request.tm)
-    for hook in request.registry.get("dbsession_hooks", ()):
+    for hook in database.session_hooks:
         hook(request, session)
     return session
 
 
-def _bind_for_attempt(request: Request) -> Engine:
+def _bind_for_attempt(request: Request, engine: Engine) -> Engine:
     """The engine for this attempt of the request.
 
     SQLite has one writer. A first attempt reads without a lock, so outside calls made before its
@@ -247,7 +278,6 @@ def _bind_for_attempt(request: Request) -> Engine:
     request that keeps losing the race (an officer's sign-in under a busy worker) cannot lose it
     every time. PostgreSQL's row locks need none of this.
     """
-    engine: Engine = request.registry["db_engine"]
     if engine.dialect.name != "sqlite" or not int(request.environ.get("retry.attempt", 0)):
         return engine
     return engine.execution_options(**{WRITE_LOCK_OPTION: True})
@@ -373,12 +403,11 @@ def includeme(config: Configurator) -> None:
     settings.setdefault("tm.annotate_user", "false")
     config.include("pyramid_tm")
     config.include("pyramid_retry")
-    engine = config.registry.get("db_engine")
+    # A test's own engine (hub.make_config), never an operator's setting.
+    engine = settings.pop("hub.test_engine", None)
     if engine is None:
         engine = make_engine(settings["hub.database_url"], settings["hub.database_pool_size"])
-        config.registry["db_engine"] = engine
-    config.registry["dbsession_factory"] = session_factory(engine)
-    config.registry.setdefault("dbsession_hooks", [])
+    config.register_service(Database.of(engine), Database)
     config.add_subscriber(find_paths_without_database, ApplicationCreated)
     config.add_exception_view(database_error_view, context=OperationalError)
     config.add_tween(

@@ -13,6 +13,9 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import text
 
+from hub.db import Database
+from hub.lookup import process_service
+
 Heartbeat = Callable[[], None]
 
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="heartbeat")
@@ -30,7 +33,7 @@ def add_status_report(config: Configurator, name: str, report: Callable[[], dict
 
 def database_heartbeat(registry: Any) -> Heartbeat:
     def check() -> None:
-        with registry["db_engine"].connect() as conn:
+        with process_service(registry, Database).engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     return check

@@ -49,7 +49,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from connectors.errors import ConnectorError, ConnectorUnavailable
-from hub.db import mark_written
+from hub.db import Database, mark_written
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.shared_state import redis_url
@@ -260,7 +261,8 @@ def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
     on its own session, and the outbox messages it wrote handed to the worker once it commits,
     as a request's are. If it raises, nothing is committed and nothing is handed over. Objects
     stay readable after the commit (the caller often reports what it wrote)."""
-    with Session(registry["db_engine"], expire_on_commit=False) as session, session.begin():
+    engine = process_service(registry, Database).engine
+    with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
         ids, background = _take_new(session)
     queue: OutboxQueue | None = registry.get(QUEUE_KEY)
@@ -622,4 +624,4 @@ def includeme(config: Configurator) -> None:
     registry[HANDLERS_KEY] = {}
     registry[QUEUE_KEY] = OutboxQueue.from_settings(config.get_settings())
     config.add_directive("add_outbox_handler", add_outbox_handler)
-    registry.setdefault("dbsession_hooks", []).append(_watch_transaction)
+    process_service(registry, Database).session_hooks.append(_watch_transaction)

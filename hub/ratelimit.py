@@ -25,6 +25,8 @@ from pyramid.config import Configurator
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from hub.db import Database
+from hub.lookup import process_service
 from hub.shared_state import redis_client, redis_url
 
 WINDOW_SECONDS = 60
@@ -33,6 +35,14 @@ WINDOW_SECONDS = 60
 class SharedCounter(Protocol):
     def add(self, bucket: str, window_start: int, amount: int) -> int:
         """Atomically add ``amount`` and return the new total of the window."""
+
+
+@dataclass(frozen=True)
+class SharedCounters:
+    """The counters every process shares (rate limits, KYC limits), where hub.shared_state puts
+    them: registered by :func:`includeme`, found with ``process_service(registry, SharedCounters)``."""
+
+    counter: SharedCounter
 
 
 class SqlCounter:
@@ -176,6 +186,6 @@ class RateLimiter:
 def includeme(config: Configurator) -> None:
     """The process's counters (shared with KYC limits) and the limiter views find with
     ``request.find_service(RateLimiter)``."""
-    registry = config.registry
-    registry["shared_counter"] = counter = shared_counter(config.get_settings(), registry["db_engine"])
+    counter = shared_counter(config.get_settings(), process_service(config.registry, Database).engine)
+    config.register_service(SharedCounters(counter), SharedCounters)
     config.register_service(RateLimiter(counter), RateLimiter)

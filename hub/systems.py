@@ -11,6 +11,7 @@ simulated systems' own database, opened once per process here; never the hub's e
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pyramid.config import Configurator
@@ -67,6 +68,13 @@ class Connectors(Mapping[str, Any]):
         return found
 
 
+@dataclass(frozen=True)
+class ReferenceStore:
+    """The reference backends' own database (``hub.reference.database_url``), when one is set."""
+
+    engine: Engine
+
+
 def build_connectors(settings: Mapping[str, Any], reference_store: Engine | None) -> Connectors:
     built: dict[str, Any] = {}
     for system in SYSTEMS:
@@ -87,12 +95,10 @@ def build_connectors(settings: Mapping[str, Any], reference_store: Engine | None
 
 
 def includeme(config: Configurator) -> None:
-    registry = config.registry
     url = config.get_settings()["hub.reference.database_url"]
-    reference_store = registry.get("reference_store")
-    if reference_store is None and url:
-        reference_store = open_reference_store(url)
-        registry["reference_store"] = reference_store
+    reference_store = open_reference_store(url) if url else None
+    if reference_store is not None:
+        config.register_service(ReferenceStore(reference_store), ReferenceStore)
     connectors = build_connectors(config.get_settings(), reference_store)
     config.register_service(connectors, Connectors)
     for system, instance in connectors.items():

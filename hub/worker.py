@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hub.db import Database
 from hub.lookup import process_service
 from hub.outbox import (
     HANDLERS_KEY,
@@ -89,13 +90,14 @@ def build_worker(settings: dict[str, Any]) -> Worker:
     queue: OutboxQueue = registry[QUEUE_KEY]
     deliverer = deliverer_from_settings(
         app_settings,
-        engine=registry["db_engine"],
+        engine=process_service(registry, Database).engine,
         connectors=process_service(registry, Connectors),
         handlers=registry[HANDLERS_KEY],
         queue=queue,
     )
     queue.deliverer = deliverer
-    return Worker(queue, deliverer, app_settings, registry["db_engine"], list(registry.get(JOBS_KEY, [])))
+    engine = process_service(registry, Database).engine
+    return Worker(queue, deliverer, app_settings, engine, list(registry.get(JOBS_KEY, [])))
 
 
 def run(settings: dict[str, Any], threads: int | None = None) -> None:

@@ -38,6 +38,7 @@ from hub.crypto import soap_password_box  # noqa: E402
 from hub.db import make_engine  # noqa: E402
 from hub.lookup import process_service  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
+from hub.systems import ReferenceStore  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -360,7 +361,7 @@ def live_wsgi_app(live_engine: Engine, live_settings: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def live_reference_engine(live_wsgi_app: Any) -> Engine:
     """The live app's engine on its reference store."""
-    engine: Engine = live_wsgi_app.registry["reference_store"]
+    engine: Engine = process_service(live_wsgi_app.registry, ReferenceStore).engine
     return engine
 
 

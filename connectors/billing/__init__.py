@@ -364,7 +364,7 @@ class IBilling(Interface):
         """Every payment billing's ledger dated ``day`` (India time), streamed in reference order."""
 
     def payments_posted_tsv(day: date) -> Iterator[str]:
-        """The same payments in bulk, for reconciliation: text chunks of whole
+        """The same payments in bulk (in no set order), for reconciliation: text chunks of whole
         ``reference<TAB>amount in paise<NEWLINE>`` lines (references hold no tab or backslash)."""
 
     def period_sales(period: str) -> Iterator[ConsumerSales]:

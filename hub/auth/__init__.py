@@ -7,13 +7,14 @@ from pyramid.config import Configurator
 from hub.auth.oauth import HubAuthorizationServer
 from hub.auth.tokens import AccessTokenValidator, TokenKeyRing
 from hub.crypto import token_key_box
-from hub.db import session_factory
+from hub.db import Database
+from hub.lookup import process_service
 
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     keys = TokenKeyRing(
-        session_factory(config.registry["db_engine"]),
+        process_service(config.registry, Database).sessions,
         token_key_box(settings),
         settings["hub.oauth.token_lifetime"],
     )

@@ -32,11 +32,11 @@ from hub.bills.reconciliation import RECONCILE_JOB, RECONCILE_KIND, DailyReconci
 from hub.bills.service import (
     POST_KIND,
     RECEIPT_KIND,
-    REGISTRY_KEY,
     BillService,
     Channel,
     load_channels,
 )
+from hub.db import Database
 from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
 from hub.outbox import BACKGROUND
@@ -91,13 +91,13 @@ def includeme(config: Configurator) -> None:
         int(settings["hub.bills.order_minutes"]),
         str(settings["hub.bills.upi_vpa"]),
     )
-    config.registry[REGISTRY_KEY] = service
+    config.register_service(service, BillService)
     config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
     # A receipt is a signed PDF: it waits behind postings and reconnections.
     config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND), priority=BACKGROUND)
     registry = config.registry
     daily = DailyReconciliation(
-        lambda: registry["db_engine"],
+        lambda: process_service(registry, Database).engine,
         service.settlement_channels(),
         lambda system: process_service(registry, Connectors).require(system),  # type: ignore[arg-type]
         settings["hub.bills.reconcile_at"],
@@ -107,6 +107,8 @@ def includeme(config: Configurator) -> None:
     config.add_periodic_job(  # type: ignore[attr-defined]
         RECONCILE_JOB, float(settings["hub.bills.reconcile_retry_seconds"]), daily.run_due
     )
+    # The views and the SOAP service are built around the bill service: it is registered first.
+    config.commit()
     config.include("hub.bills.views")
     config.include("hub.bills.soap")
     if hasattr(config, "add_console_provider"):

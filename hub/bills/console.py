@@ -21,7 +21,7 @@ from sqlalchemy import select
 from forms.errors import FormError
 from forms.labels import VALUE_LABELS
 from hub.bills.reconciliation import ACTIONS, CATEGORIES, RECONCILE_KIND, close_item, report_csv
-from hub.bills.service import CONSUMER_NUMBER, REGISTRY_KEY, RESOLUTIONS, BillService
+from hub.bills.service import CONSUMER_NUMBER, RESOLUTIONS, BillService
 from hub.console.labels import in_ist
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
 from hub.errors import Problem
@@ -45,8 +45,7 @@ def _bills_officer(request: Request) -> Officer:
 
 
 def _service(request: Request) -> BillService:
-    service: BillService = request.registry[REGISTRY_KEY]
-    return service
+    return request.find_service(BillService)
 
 
 def _suspense_page(

@@ -1,11 +1,18 @@
 """Daily reconciliation: a channel's settlement file against the hub's payments and billing's ledger.
 
 The file and billing's ledger for the day are streamed into temporary staging
-tables of the run's connection (on PostgreSQL the file's lines go in as they
-are with COPY and are checked and split by one SQL statement; on SQLite they
-are read in Python and inserted in big batches), then matched by a few SQL
-statements (joins, GROUP BY for duplicates). Python never holds more than a
-chunk, so a file of a million lines runs in flat memory. What does not match
+tables of the run's connection, then matched by SQL. On PostgreSQL the file goes
+in with COPY as CSV and one statement checks every line; its lines are its
+transactions when a unique index shows no id twice, else they are grouped by
+transaction as they are checked. A file with any line that is not plainly a settlement line (a
+stray comma, quotes, a backslash, a blank line) is loaded again as whole lines
+and checked and split in SQL, so every unreadable line is found with its number.
+On SQLite the lines are read in Python and inserted in big batches. One pass
+(the file's transactions FULL JOIN the channel's payments of the days around
+the file's day FULL JOIN billing's ledger) finds every category at once and
+keeps only the rows that are office work; a transaction of the file paid
+outside those days is then looked up by its unique key. Python never holds
+more than a chunk, so a file of a million lines runs in flat memory. What does not match
 is kept as items (office work, in the console and as CSV); what matches is
 only counted. Every unreadable line is counted; the first 10,000 are kept as
 items.
@@ -31,12 +38,15 @@ import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from typing import Any, TextIO
 
+import psycopg
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError
@@ -61,6 +71,9 @@ CATEGORIES = (
     "unreadable_line",
 )
 BATCH = 20_000
+# The hub's payments joined in one pass with the file: those paid this many days either side of
+# the file's day (an index range); a transaction of the file paid outside it is looked up alone.
+NEAR_DAYS = 3
 _TXN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 _AMOUNT = re.compile(r"(0|[1-9][0-9]{0,9})(?:\.([0-9]{1,2}))?")
 
@@ -88,6 +101,8 @@ def _settlement_rows(lines: Iterable[str], unreadable: list[tuple[int]]) -> Iter
 
 _STAGING = (
     "CREATE TEMPORARY TABLE recon_raw (line_no INTEGER {identity}, line TEXT NOT NULL)",
+    # The file as CSV fields, PostgreSQL's first try (no line numbers: it holds only plain lines).
+    "CREATE TEMPORARY TABLE recon_fields (transaction_id TEXT, amount TEXT, paid_on TEXT)",
     "CREATE TEMPORARY TABLE recon_settlement (line_no INTEGER NOT NULL, transaction_id VARCHAR(64) NOT NULL, "
     "amount_paise BIGINT NOT NULL)",
     # One row per transaction of the file: the lowest amount and how many lines carry it.
@@ -95,8 +110,20 @@ _STAGING = (
     "copies INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_unreadable (line_no INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_ledger (reference VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL)",
+    # The rows of the one-pass match that are office work (a few per cent of the file).
+    "CREATE TEMPORARY TABLE recon_found (transaction_id VARCHAR(64), channel_paise BIGINT, copies INTEGER, "
+    "payment_id BIGINT, payment_transaction_id VARCHAR(64), hub_paise BIGINT, state VARCHAR(12), paid_on DATE, "
+    "payment_reference VARCHAR(64), reference VARCHAR(64), billing_paise BIGINT, looked_up INTEGER NOT NULL)",
 )
-_TABLES = ("recon_raw", "recon_settlement", "recon_transactions", "recon_unreadable", "recon_ledger")
+_TABLES = (
+    "recon_raw",
+    "recon_fields",
+    "recon_settlement",
+    "recon_transactions",
+    "recon_unreadable",
+    "recon_ledger",
+    "recon_found",
+)
 # A settlement line as _settlement_rows reads it: three fields, an id and an amount in rupees
 # (quotes and padding around a field ignored). Line 1 is the header: the n-th loaded line is line n + 1.
 _SPLIT = """
@@ -132,9 +159,108 @@ _NOTE_UNREADABLE = "".join(
         ")",
     )
 )
+# The CSV fields of a plain settlement line: what _READABLE accepts, with nothing the whole-line
+# reading would see differently (quotes, commas or line breaks inside a field; blanks around one).
+_PLAIN = (
+    "LENGTH(transaction_id) <= 64 AND transaction_id ~ '^[A-Za-z0-9][A-Za-z0-9_.\\:/-]*$' "
+    "AND amount ~ '^(0|[1-9][0-9]*)([.][0-9][0-9]?)?$' AND LENGTH(SPLIT_PART(amount, '.', 1)) <= 10 "
+    "AND COALESCE(paid_on, '') !~ '[\"\\s,]'"
+)
+# A file whose ids are all distinct, every line plain: its transactions are its lines.
+_NOT_PLAIN = "".join(("SELECT EXISTS (SELECT 1 FROM recon_fields WHERE (", _PLAIN, ") IS NOT TRUE)"))
+_TRANSACTIONS_VIEW = (
+    "CREATE TEMPORARY VIEW recon_transactions AS SELECT transaction_id, "
+    "CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) AS amount_paise, 1 AS copies FROM recon_fields"
+)
+_GROUP_FIELDS = (
+    "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) "
+    "SELECT transaction_id, MIN(CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT)), COUNT(*) "
+    "FROM recon_fields WHERE " + _PLAIN + " GROUP BY transaction_id"
+)
+# The category of a transaction of the file, over recon_found's columns.
+_CATEGORY = """CASE
+    WHEN copies > 1 THEN 'duplicate_at_channel'
+    WHEN payment_id IS NULL THEN 'missing_in_hub'
+    WHEN channel_paise <> hub_paise THEN 'amount_differs'
+    WHEN state = 'suspense' THEN 'in_suspense'
+    WHEN state IN ('accepted', 'posting') THEN 'not_yet_posted'
+    WHEN reference IS NULL THEN 'missing_in_billing'
+    WHEN billing_paise <> hub_paise THEN 'amount_differs'
+    ELSE 'matched'
+END"""
+# A payment of the day the file does not settle (a row with no transaction of the file).
+_MISSING_AT_CHANNEL = "(payment_id IS NOT NULL AND paid_on = :day AND state <> 'refunded')"
+# A posting of the channel in billing's ledger that is not for a payment of the day.
+# (Cheapest test first: it is asked of every row, and a matched row fails it there.)
+_BILLING_ONLY = (
+    "((payment_id IS NULL OR paid_on <> :day) AND reference IS NOT NULL AND looked_up = 0 "
+    "AND SUBSTR(reference, 1, LENGTH(:prefix)) = :prefix)"
+)
 _GROUP_SETTLEMENT = (
     "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) "
     "SELECT transaction_id, MIN(amount_paise), COUNT(*) FROM recon_settlement GROUP BY transaction_id"
+)
+
+
+# One pass: the file's transactions, the channel's payments of the days around the file's day
+# and billing's ledger, each row at most once; only the rows that are office work are kept. A
+# refunded payment settles nothing, but its posting is still the day's.
+_FIND = "".join(
+    (
+        """
+        INSERT INTO recon_found
+            (transaction_id, channel_paise, copies, payment_id, payment_transaction_id, hub_paise,
+             state, paid_on, payment_reference, reference, billing_paise, looked_up)
+        SELECT * FROM (
+            SELECT s.transaction_id, s.amount_paise AS channel_paise, s.copies, p.id AS payment_id,
+                   p.transaction_id AS payment_transaction_id, p.hub_paise, p.state, p.paid_on,
+                   p.billing_reference AS payment_reference, l.reference,
+                   l.amount_paise AS billing_paise, 0 AS looked_up
+            FROM recon_transactions s
+            FULL JOIN (
+                SELECT id, transaction_id, CAST(ROUND(amount * 100) AS BIGINT) AS hub_paise, state, paid_on,
+                       billing_reference
+                FROM bill_payments
+                WHERE channel = :channel AND paid_on BETWEEN :first AND :last
+            ) p ON p.transaction_id = s.transaction_id AND p.state <> 'refunded'
+            FULL JOIN recon_ledger l ON l.reference = p.billing_reference
+        ) joined
+        WHERE CASE WHEN transaction_id IS NOT NULL THEN """,
+        _CATEGORY,
+        " <> 'matched' ELSE ",
+        _MISSING_AT_CHANNEL,
+        " END OR ",
+        _BILLING_ONLY,
+    )
+)
+# Office work from the rows found: the file's transactions that do not match, the day's payments
+# the file does not settle, postings that are billing's alone.
+_ITEMS = "".join(
+    (
+        """
+        INSERT INTO bill_reconciliation_items
+            (run_id, category, transaction_id, payment_id, channel_amount_paise,
+             hub_amount_paise, billing_amount_paise, state)
+        SELECT :run, category, transaction_id, payment_id, channel_paise, hub_paise, billing_paise, 'open'
+        FROM (
+            SELECT """,
+        _CATEGORY,
+        """ AS category, transaction_id, payment_id, channel_paise, hub_paise, billing_paise
+            FROM recon_found WHERE transaction_id IS NOT NULL
+            UNION ALL
+            SELECT 'missing_at_channel', payment_transaction_id, payment_id, NULL, hub_paise, NULL
+            FROM recon_found WHERE transaction_id IS NULL AND """,
+        _MISSING_AT_CHANNEL,
+        """
+            UNION ALL
+            SELECT 'billing_only', reference, NULL, NULL, NULL, billing_paise
+            FROM recon_found WHERE """,
+        _BILLING_ONLY,
+        """
+        ) found
+        WHERE category <> 'matched'
+        """,
+    )
 )
 
 
@@ -145,14 +271,47 @@ def _create_staging(conn: Connection) -> None:
 
 
 def _drop_staging(conn: Connection) -> None:
+    # (On PostgreSQL recon_transactions may be a view of recon_fields: it goes with it.)
+    cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
     for table in _TABLES:
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}{cascade}"))
 
 
 def _escaped_lines(settlement: TextIO) -> Iterator[str]:
     """The file in big chunks, escaped for COPY's text format (one column: the whole line)."""
     while chunk := settlement.read(1 << 20):
         yield chunk.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r")
+
+
+class _NotPlain(Exception):
+    """The file has a line that PostgreSQL's CSV reading could take other than as one line of three
+    plain fields: it is read again as whole lines."""
+
+
+def _plain_chunks(settlement: TextIO, counted: list[int]) -> Iterator[str]:
+    """The file in big chunks for COPY's CSV format; ``counted[0]``: its lines. A backslash (COPY's
+    end-of-data mark) is not plain."""
+    last = ""
+    while chunk := settlement.read(1 << 20):
+        if "\\" in chunk:
+            raise _NotPlain
+        counted[0] += chunk.count("\n")
+        last = chunk
+        yield chunk
+    if last and not last.endswith("\n"):
+        counted[0] += 1
+
+
+@contextmanager
+def _seekable(settlement: TextIO) -> Iterator[TextIO]:
+    """The file, or a copy of it on disk when it cannot be read twice (a second reading may be needed)."""
+    if settlement.seekable():
+        yield settlement
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spooled:
+        spooled.writelines(_chunks(settlement))
+        spooled.seek(0)
+        yield spooled
 
 
 def _chunks(spool: TextIO) -> Iterator[str]:
@@ -197,7 +356,7 @@ class Reconciler:
         # Billing's answer is spooled to disk first: its read must not overlap the load's
         # write transaction (SQLite has one writer, and billing may share the database), and a
         # billing that fails part-way leaves nothing recorded.
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        with ExitStack() as stack, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
             for chunk in ledger:
                 spool.write(chunk)
             spool.seek(0)
@@ -228,10 +387,10 @@ class Reconciler:
                 _create_staging(conn)
                 try:
                     if conn.dialect.name == "postgresql":
-                        lines = self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
                         self._copy(conn, "recon_ledger (reference, amount_paise)", _chunks(spool))
-                        loaded, unreadable = _parse_in_database(conn, lines)
-                        conn.execute(text("ANALYZE recon_transactions"))
+                        loaded, unreadable = self._load_postgresql(
+                            conn, stack.enter_context(_seekable(settlement))
+                        )
                         conn.execute(text("ANALYZE recon_ledger"))
                     else:
                         loaded, unreadable = self._insert_sqlite(conn, settlement, spool)
@@ -257,12 +416,62 @@ class Reconciler:
                     _drop_staging(conn)
         return run_id
 
-    def _copy(self, conn: Connection, target: str, chunks: Iterable[str]) -> int:
+    def _load_postgresql(self, conn: Connection, settlement: TextIO) -> tuple[int, int]:
+        """The file's lines grouped by transaction into recon_transactions; (loaded, unreadable).
+
+        First as CSV fields, kept only when every line is a plain settlement line; otherwise
+        (rolled back) as whole lines, checked and split in SQL, each unreadable line noted."""
+        start = settlement.tell()
+        fields = conn.begin_nested()
+        counted = [0]
+        try:
+            copied = self._copy(conn, "recon_fields", _plain_chunks(settlement, counted), "(FORMAT csv)")
+            if copied != counted[0]:  # a quoted field across lines
+                raise _NotPlain
+            if self._distinct(conn):
+                if conn.execute(text(_NOT_PLAIN)).scalar_one():
+                    raise _NotPlain
+                conn.execute(text("DROP TABLE recon_transactions"))
+                conn.execute(text(_TRANSACTIONS_VIEW))
+                conn.execute(text("ANALYZE recon_fields"))
+                loaded = copied
+            else:
+                conn.execute(text(_GROUP_FIELDS))
+                loaded = _loaded(conn)
+                if loaded != copied:
+                    raise _NotPlain
+                conn.execute(text("ANALYZE recon_transactions"))
+        except (_NotPlain, psycopg.DataError):
+            fields.rollback()
+        else:
+            fields.commit()
+            return loaded, 0
+        settlement.seek(start)
+        lines = self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
+        counted_lines = _parse_in_database(conn, lines)
+        conn.execute(text("ANALYZE recon_transactions"))
+        return counted_lines
+
+    def _distinct(self, conn: Connection) -> bool:
+        """Whether no id is on two lines of the file: a unique index (byte order) says so at a
+        fraction of the cost of grouping the lines, and fails only when there are duplicates."""
+        index = conn.begin_nested()
+        try:
+            conn.execute(
+                text('CREATE UNIQUE INDEX recon_fields_once ON recon_fields (transaction_id COLLATE "C")')
+            )
+        except IntegrityError:
+            index.rollback()
+            return False
+        index.commit()
+        return True
+
+    def _copy(self, conn: Connection, target: str, chunks: Iterable[str], options: str = "") -> int:
         """COPY the chunks into ``target``; the rows copied."""
         driver = conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
-            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            with cursor.copy(f"COPY {target} FROM STDIN {options}") as copy:
                 for chunk in chunks:
                     copy.write(chunk)
             return int(cursor.rowcount)
@@ -290,74 +499,40 @@ class Reconciler:
         return loaded, len(unreadable)
 
     def _match(self, conn: Connection, run_id: int, channel: str, day: date) -> dict[str, int]:
-        params = {"run": run_id, "channel": channel, "day": day, "prefix": f"HUB-{channel}-"}
-        # One row per transaction of the file (duplicates counted apart), against the hub and billing.
-        conn.execute(
+        params = {
+            "run": run_id,
+            "channel": channel,
+            "day": day,
+            "first": day - timedelta(days=NEAR_DAYS),
+            "last": day + timedelta(days=NEAR_DAYS),
+            "prefix": f"HUB-{channel}-",
+        }
+        conn.execute(text(_FIND), params)
+        # A transaction of the file paid outside those days: its payment by its unique key, then
+        # its posting in the ledger.
+        looked_up = conn.execute(
             text(
                 """
-                INSERT INTO bill_reconciliation_items
-                    (run_id, category, transaction_id, payment_id, channel_amount_paise,
-                     hub_amount_paise, billing_amount_paise, state)
-                SELECT :run, category, transaction_id, payment_id, channel_paise, hub_paise, billing_paise, 'open'
-                FROM (
-                    SELECT s.transaction_id, p.id AS payment_id, s.amount_paise AS channel_paise,
-                           CAST(ROUND(p.amount * 100) AS BIGINT) AS hub_paise, l.amount_paise AS billing_paise,
-                           CASE
-                             WHEN s.copies > 1 THEN 'duplicate_at_channel'
-                             WHEN p.id IS NULL THEN 'missing_in_hub'
-                             WHEN s.amount_paise <> CAST(ROUND(p.amount * 100) AS BIGINT) THEN 'amount_differs'
-                             WHEN p.state = 'suspense' THEN 'in_suspense'
-                             WHEN p.state IN ('accepted', 'posting') THEN 'not_yet_posted'
-                             WHEN l.reference IS NULL THEN 'missing_in_billing'
-                             WHEN l.amount_paise <> CAST(ROUND(p.amount * 100) AS BIGINT) THEN 'amount_differs'
-                             ELSE 'matched'
-                           END AS category
-                    FROM recon_transactions s
-                    LEFT JOIN bill_payments p
-                      ON p.channel = :channel AND p.transaction_id = s.transaction_id AND p.state <> 'refunded'
-                    LEFT JOIN recon_ledger l ON l.reference = p.billing_reference
-                ) matched
-                WHERE category <> 'matched'
-                """
-            ),
-            params,
-        )
-        # The hub's payments of the day that the channel did not settle.
-        conn.execute(
-            text(
-                """
-                INSERT INTO bill_reconciliation_items
-                    (run_id, category, transaction_id, payment_id, channel_amount_paise,
-                     hub_amount_paise, billing_amount_paise, state)
-                SELECT :run, 'missing_at_channel', p.transaction_id, p.id, NULL, CAST(ROUND(p.amount * 100) AS BIGINT), NULL, 'open'
+                UPDATE recon_found SET payment_id = p.id, payment_transaction_id = p.transaction_id,
+                    hub_paise = CAST(ROUND(p.amount * 100) AS BIGINT), state = p.state, paid_on = p.paid_on,
+                    payment_reference = p.billing_reference, looked_up = 1
                 FROM bill_payments p
-                WHERE p.channel = :channel AND p.paid_on = :day AND p.state <> 'refunded'
-                  AND NOT EXISTS (
-                    SELECT 1 FROM recon_transactions s WHERE s.transaction_id = p.transaction_id
-                  )
+                WHERE recon_found.transaction_id IS NOT NULL AND recon_found.payment_id IS NULL
+                  AND p.channel = :channel AND p.transaction_id = recon_found.transaction_id
+                  AND p.state <> 'refunded'
                 """
             ),
             params,
-        )
-        # Billing's postings of the channel that day with no hub payment of that day behind them.
-        conn.execute(
-            text(
-                """
-                WITH day_references AS MATERIALIZED (
-                    SELECT billing_reference FROM bill_payments WHERE channel = :channel AND paid_on = :day
+        ).rowcount
+        if looked_up:
+            conn.execute(
+                text(
+                    "UPDATE recon_found SET reference = l.reference, billing_paise = l.amount_paise "
+                    "FROM recon_ledger l WHERE recon_found.looked_up = 1 "
+                    "AND l.reference = recon_found.payment_reference"
                 )
-                INSERT INTO bill_reconciliation_items
-                    (run_id, category, transaction_id, payment_id, channel_amount_paise,
-                     hub_amount_paise, billing_amount_paise, state)
-                SELECT :run, 'billing_only', l.reference, NULL, NULL, NULL, l.amount_paise, 'open'
-                FROM recon_ledger l
-                WHERE SUBSTR(l.reference, 1, LENGTH(:prefix)) = :prefix AND NOT EXISTS (
-                    SELECT 1 FROM day_references d WHERE d.billing_reference = l.reference
-                )
-                """
-            ),
-            params,
-        )
+            )
+        conn.execute(text(_ITEMS), params)
         # The first 10,000 unreadable lines are kept as items; all are counted.
         conn.execute(
             text(

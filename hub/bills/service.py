@@ -45,7 +45,7 @@ from forms.reader import Reader
 from hub.audit import record as audit_record
 from hub.certificates.issuing import DocumentRequest, computer_issued, issue_document
 from hub.certificates.keys import DocumentKeys
-from hub.db import insert_if_new, mark_written
+from hub.db import Database, insert_if_new, mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.meters.service import reconnection_charges
@@ -57,7 +57,6 @@ from hub.systems import Connectors
 
 log = logging.getLogger(__name__)
 
-REGISTRY_KEY = "bills_service"
 POST_KIND = "bills.post_payment"
 # Handled by the smart-meter flow (reconnection after payment).
 METERS_KIND = "meters.payment_posted"
@@ -342,7 +341,7 @@ class BillService:
 
     def issue_receipt(self, payment_id: int, billing: Any) -> None:
         """Outbox kind ``bills.receipt``: the signed receipt of a posted payment, once."""
-        engine = self.registry["db_engine"]
+        engine = process_service(self.registry, Database).engine
         with Session(engine) as session:
             payment = session.get(BillPayment, payment_id)
             if payment is None or payment.state != PaymentState.POSTED.value:
@@ -780,7 +779,7 @@ class BillService:
 
     def post_payment(self, payment_id: int, billing: Any) -> None:
         """Outbox kind ``bills.post_payment``: decide, post, then record; each step repeatable."""
-        engine = self.registry["db_engine"]
+        engine = process_service(self.registry, Database).engine
         with Session(engine) as session:
             payment = session.get(BillPayment, payment_id)
             if payment is None:

@@ -21,8 +21,9 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from hub.bills.service import REGISTRY_KEY, BillService, Channel, describe_payment
+from hub.bills.service import BillService, Channel, describe_payment
 from hub.errors import FieldError, Problem
+from hub.lookup import process_service
 from hub.meters.service import MeterService
 from hub.soap import SoapCaller, SoapFault, child_texts
 from hub.view_helpers import client_label
@@ -74,8 +75,7 @@ _COMMAND_FIELDS = (
 
 
 def _bills(request: Request) -> BillService:
-    service: BillService = request.registry[REGISTRY_KEY]
-    return service
+    return request.find_service(BillService)
 
 
 def _fields(element: etree._Element, names: Sequence[str]) -> dict[str, str]:
@@ -193,7 +193,7 @@ def get_reconnection_status(request: Request, payload: etree._Element, caller: S
 
 
 def includeme(config: Configurator) -> None:
-    service: BillService = config.registry[REGISTRY_KEY]
+    service = process_service(config.registry, BillService)
     portal = _portal_channel(service)
     fetch = ["bills:fetch"]
     config.add_soap_service(

@@ -21,13 +21,13 @@ from hub.bills.service import (
     CONSUMER_NUMBER,
     MAX_LINKED,
     RECEIPT_NUMBER,
-    REGISTRY_KEY,
     TRANSACTION_ID,
     BillService,
     Channel,
     describe_payment,
 )
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.openapi import text_schema
 from hub.view_helpers import client_label, download
 
@@ -36,8 +36,7 @@ ORDER_ID = TRANSACTION_ID
 
 
 def service_of(request: Request) -> BillService:
-    service: BillService = request.registry[REGISTRY_KEY]
-    return service
+    return request.find_service(BillService)
 
 
 def fetch_bill(request: Request) -> dict[str, Any]:
@@ -256,7 +255,7 @@ def notification_schema(channel: Channel) -> tuple[str, dict[str, Any]]:
 
 
 def includeme(config: Configurator) -> None:
-    service: BillService = config.registry[REGISTRY_KEY]
+    service = process_service(config.registry, BillService)
     upload_cap = int(config.get_settings()["hub.upload_max_body_bytes"])
     tags = ["bills"]
     consumer_param = [

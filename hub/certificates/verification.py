@@ -44,8 +44,6 @@ class RegistryEntry(NamedTuple):
     verification_code_sha256: str
     holder_samagra_id: str | None
     public_summary: dict[str, Any]
-    subject_type: str
-    subject_id: str
     xml_sha256: str
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
@@ -83,7 +81,8 @@ def find_entries(session: Session, numbers: Iterable[str]) -> dict[str, Registry
         rows = connection.execute(_SELECT_ENTRIES_PG, {"numbers": wanted})
     else:
         rows = connection.execute(_SELECT_ENTRY.where(_REGISTRY.c.number.in_(wanted)))
-    return {row.number: RegistryEntry._make(row) for row in rows}
+    # All rows in one fetch: iterating a result fetches them one by one.
+    return {row.number: RegistryEntry._make(row) for row in rows.all()}
 
 
 class VerificationResult(NamedTuple):

@@ -43,6 +43,7 @@ from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.sms import normalise_mobile
 from connectors.whatsapp.messages import Choice, DocumentRef, Incoming, IncomingKind, Reply
 from forms.newconnection.workflow import WORKFLOW_NAME as CONNECTION_WORKFLOW
+from hub.bills.service import BillService
 from hub.chatbot import texts
 from hub.chatbot.texts import MENU, MENU_DESCRIPTIONS, MENU_TITLES, button, pick, row, text
 from hub.complaints.service import ComplaintService, Intake
@@ -515,7 +516,7 @@ class ChatbotService:
             self._menu(turn)
 
     def _bill(self, turn: Turn, number: str) -> None:
-        bills = self.registry["bills_service"]
+        bills = process_service(self.registry, BillService)
         bill = self.billing.current_bill(number)
         if bill is None:
             turn.say("no_bill", number=number)

@@ -24,7 +24,7 @@ from pyramid.config import Configurator
 
 from forms.newconnection.workflow import WORKFLOW_NAME, WORKFLOW_V1, WORKFLOW_V2
 from hub.connections.config import ConnectionSettings
-from hub.connections.service import COMPENSATION_KIND, REGISTRY_KEY, ConnectionService
+from hub.connections.service import COMPENSATION_KIND, ConnectionService
 from hub.lookup import process_service
 from hub.models.outbox import OutboxMessage
 from hub.workflow import WorkflowDefinition, WorkflowRegistry
@@ -54,7 +54,7 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     settings = ConnectionSettings.from_settings(config.get_settings())
     service = ConnectionService(registry, settings)
-    registry[REGISTRY_KEY] = service
+    config.register_service(service, ConnectionService)
     # Cases keep the version they were filed under; new ones start under the latest.
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V1))
     config.add_workflow(WorkflowDefinition.from_dict(WORKFLOW_V2))

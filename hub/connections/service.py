@@ -43,6 +43,7 @@ from hub.audit import record as audit_record
 from hub.certificates.issuing import DocumentRequest, financial_year, issue_document
 from hub.certificates.keys import DocumentKeys
 from hub.connections.config import BILLING_CATEGORIES, ConnectionSettings, origin
+from hub.db import Database
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.connection import (
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 SUBJECT_TYPE = "connection_application"
 STATUS_KIND = "singlewindow.status"
 COMPENSATION_KIND = "connections.compensation"
-REGISTRY_KEY = "connections"
 
 
 def status_key(application: ConnectionApplication) -> str:
@@ -100,7 +100,7 @@ class FetchedDocument:
 
 
 class ConnectionService:
-    """What the channels call. One per app (``registry["connections"]``)."""
+    """What the channels call. One per app, found by its type (``request.find_service``)."""
 
     def __init__(self, registry: Registry, settings: ConnectionSettings) -> None:
         self.registry = registry
@@ -118,7 +118,7 @@ class ConnectionService:
 
     @property
     def engine(self) -> Engine:
-        engine: Engine = self.registry["db_engine"]
+        engine = process_service(self.registry, Database).engine
         return engine
 
     def connector(self, system: str) -> Any:

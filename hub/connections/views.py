@@ -18,7 +18,7 @@ from pyramid.request import Request
 from forms.errors import FormError
 from forms.newconnection import FORMS, read_application, read_documents
 from forms.reader import Reader, parse_json_object
-from hub.connections.service import REGISTRY_KEY, ConnectionService
+from hub.connections.service import ConnectionService
 from hub.errors import Problem
 from hub.openapi import text_schema
 from hub.view_helpers import client_label
@@ -28,8 +28,7 @@ BASE = "/api/v1/connections"
 
 
 def service_of(request: Request) -> ConnectionService:
-    service: ConnectionService = request.registry[REGISTRY_KEY]
-    return service
+    return request.find_service(ConnectionService)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from connectors.errors import ConnectorUnavailable
 from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
 from hub.console.labels import action_label, in_ist
 from hub.console.officers import authenticate
+from hub.db import Database
 from hub.errors import Problem
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
@@ -318,7 +319,7 @@ def _prepare_outside_calls(request: Request, action: str) -> None:
     if not _csrf_ok(request):
         return
     workflows: WorkflowRegistry = request.find_service(WorkflowRegistry)
-    with Session(request.registry["db_engine"]) as peek:
+    with Session(request.find_service(Database).engine) as peek:
         officer = _officer_in(peek, request)
         raw = str(request.matchdict["case_id"])
         case = peek.get(WorkflowCase, int(raw)) if raw.isdigit() and len(raw) < 12 else None

@@ -21,6 +21,7 @@ from typing import Any
 
 from pyramid.config import Configurator
 
+from hub.db import Database
 from hub.election.holder_sms import (
     HOLDER_NOTICES,
     HOLDER_NOTICES_INTERVAL_SECONDS,
@@ -28,6 +29,7 @@ from hub.election.holder_sms import (
     holder_notices_backlog,
 )
 from hub.election.jobs import JOB_KIND, ElectionJobHandler
+from hub.lookup import process_service
 from hub.outbox import submit_after_commit
 
 
@@ -38,14 +40,14 @@ def includeme(config: Configurator) -> None:
 
     def text_holders() -> int:
         return follow_verification_log(
-            registry["dbsession_factory"], lambda ids: submit_after_commit(registry, ids)
+            process_service(registry, Database).sessions, lambda ids: submit_after_commit(registry, ids)
         )
 
     config.add_periodic_job(HOLDER_NOTICES, HOLDER_NOTICES_INTERVAL_SECONDS, text_holders)
 
     def backlog() -> dict[str, Any]:
         # Its own short session: /readyz opens no request transaction.
-        with registry["dbsession_factory"]() as session:
+        with process_service(registry, Database).sessions() as session:
             return holder_notices_backlog(session)
 
     # Information only: a worker that is down or behind delays SMS, never verification.

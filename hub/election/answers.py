@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from hub.certificates.verification import BatchItem
+from hub.certificates.verification import BatchItem, item_error
 
 NS = "urn:discom-hub:election:1"
 E = "{" + NS + "}"
@@ -76,9 +76,8 @@ def _shape(data: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[str]]:
     return tuple(shape), texts
 
 
-def _template(tag: str, shape: tuple[Any, ...]) -> etree._Element:
-    """An empty CertificateVerification element of ``shape``, in election.xsd's order."""
-    element = etree.Element(E + tag, nsmap=NSMAP)
+def _leaves(element: etree._Element, shape: tuple[Any, ...]) -> None:
+    """The (empty) elements of a CertificateVerification of ``shape`` under ``element``, in election.xsd's order."""
     for part in shape:
         if isinstance(part, str):
             etree.SubElement(element, E + part)
@@ -92,31 +91,75 @@ def _template(tag: str, shape: tuple[Any, ...]) -> etree._Element:
             holder = etree.SubElement(element, E + "purpose")
             for name in part[1]:
                 etree.SubElement(holder, E + name)
+
+
+def _template(key: tuple[Any, ...]) -> etree._Element:
+    """An empty answer element of ``key``: ``("result", tag, shape)`` for a CertificateVerification,
+    ``("item", has_ref, "result", shape)`` or ``("item", has_ref, "error", fields)`` for a batch item."""
+    if key[0] == "result":
+        element = etree.Element(E + key[1], nsmap=NSMAP)
+        _leaves(element, key[2])
+        return element
+    element = etree.Element(E + "item", nsmap=NSMAP)
+    etree.SubElement(element, E + "index")
+    if key[1]:
+        etree.SubElement(element, E + "ref")
+    inner = etree.SubElement(element, E + key[2])
+    if key[2] == "result":
+        _leaves(inner, key[3])
+    else:
+        for name in key[3]:
+            etree.SubElement(inner, E + name)
     return element
 
 
-# Empty answer elements by (tag, shape): a batch's answers share a few shapes, and copying an
-# empty element (one C call) then setting its texts costs a third of building it element by
-# element. Bounded: shapes come from the registry's data, not from callers.
-_TEMPLATES: dict[tuple[str, tuple[Any, ...]], etree._Element] = {}
+# Every element that holds a text, in any shape (the others hold elements).
+_LEAF_TAGS = frozenset(
+    E + name
+    for name in (
+        "index",
+        "ref",
+        *_RESULT_SCALARS_HEAD,
+        *(name for name, _tag in _CONNECTION_TAGS),
+        "no_connection",
+        *_PURPOSE_FIELDS,
+        *_RESULT_SCALARS_TAIL,
+        *_ERROR_FIELDS,
+    )
+)
+# Empty answer elements by shape, each with the document-order positions of its leaves: a
+# batch's answers share a few shapes, and copying an empty element (one C call) then setting
+# its texts costs a third of building it element by element. Bounded: shapes come from the
+# registry's data, not from callers.
+_TEMPLATES: dict[tuple[Any, ...], tuple[etree._Element, tuple[int, ...]]] = {}
 _TEMPLATES_MAX = 256
-_CONTAINERS = frozenset((E + "connections", _CONNECTION, E + "purpose"))
+
+
+def _filled(parent: etree._Element, key: tuple[Any, ...], texts: list[str]) -> etree._Element:
+    """A copy of ``key``'s empty element under ``parent``, its leaves given ``texts`` in document order."""
+    found = _TEMPLATES.get(key)
+    if found is None:
+        template = _template(key)
+        leaves = tuple(i for i, node in enumerate(template.iter()) if node.tag in _LEAF_TAGS)
+        found = (template, leaves)
+        if len(_TEMPLATES) < _TEMPLATES_MAX:
+            _TEMPLATES[key] = found
+    template, leaves = found
+    if len(leaves) != len(texts):
+        raise ValueError(f"{len(texts)} texts for the {len(leaves)} leaves of {key!r}")
+    element = copy.deepcopy(template)
+    parent.append(element)
+    # Positions, not a search by name: a copy is a new document, and lxml resolves names anew for each.
+    nodes = list(element.iter())
+    for position, text in zip(leaves, texts, strict=True):
+        nodes[position].text = text
+    return element
 
 
 def result_element(parent: etree._Element, tag: str, data: Mapping[str, Any]) -> etree._Element:
     """A CertificateVerification element from a verification answer (``VerificationResult.as_dict``)."""
     shape, texts = _shape(data)
-    template = _TEMPLATES.get((tag, shape))
-    if template is None:
-        template = _template(tag, shape)
-        if len(_TEMPLATES) < _TEMPLATES_MAX:
-            _TEMPLATES[(tag, shape)] = template
-    element = copy.deepcopy(template)
-    leaves = (child for child in element.iterdescendants() if child.tag not in _CONTAINERS)
-    for leaf, text in zip(leaves, texts, strict=True):
-        leaf.text = text
-    parent.append(element)
-    return element
+    return _filled(parent, ("result", tag, shape), texts)
 
 
 def batch_element(
@@ -132,14 +175,19 @@ def batch_element(
     sub(root, "answered_at", answered_at.isoformat())
     sub(root, "count", len(items))
     for batch_item in items:
-        data = batch_item.as_dict()
-        item = etree.SubElement(root, E + "item")
-        sub(item, "index", data["index"])
-        sub(item, "ref", data.get("ref"))
-        if "result" in data:
-            result_element(item, "result", data["result"])
+        texts = [str(batch_item.index)]
+        has_ref = batch_item.ref is not None
+        if batch_item.ref is not None:
+            texts.append(batch_item.ref)
+        if batch_item.result is not None:
+            shape, result_texts = _shape(batch_item.result.as_dict())
+            key: tuple[Any, ...] = ("item", has_ref, "result", shape)
+            texts += result_texts
         else:
-            error = etree.SubElement(item, E + "error")
-            for name in _ERROR_FIELDS:
-                sub(error, name, data["error"].get(name))
+            assert batch_item.error is not None
+            error = item_error(batch_item.error)
+            present = tuple(name for name in _ERROR_FIELDS if error.get(name) is not None)
+            key = ("item", has_ref, "error", present)
+            texts += [error[name] for name in present]
+        _filled(root, key, texts)
     return root

@@ -34,6 +34,7 @@ from forms.errors import FieldProblem, FormError
 from hub.certificates.keys import DocumentKeys
 from hub.certificates.questions import read_batch
 from hub.certificates.verification import MAX_BATCH, BatchItem, verify_many
+from hub.db import Database
 from hub.election.answers import batch_element
 from hub.lookup import process_service
 from hub.models.election import ElectionVerificationJob
@@ -199,7 +200,7 @@ class ElectionJobHandler:
 
 
 def run_job(registry: Registry, job_id: int) -> None:
-    engine = registry["db_engine"]
+    engine = process_service(registry, Database).engine
     with Session(engine, expire_on_commit=False) as session, session.begin():
         job = session.get(ElectionVerificationJob, job_id)
         if job is None or job.status == "done":

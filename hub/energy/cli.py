@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from hub.db import standalone_registry
+
 
 def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
@@ -30,7 +32,7 @@ def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
         )
         return 2
     engine = engine_for(settings)
-    registry = {"db_engine": engine}
+    registry = standalone_registry(engine)
     try:
         # Consumers are placed on the DTs the network supplies them from: the GIS's feed first.
         sync_network(registry, gis, int(settings["hub.network.page_size"]))

@@ -14,6 +14,8 @@ from connectors.kyc import IKyc
 from hub import kycstore
 from hub.kyc.cursor import CursorSigner
 from hub.kyc.limits import KycApiSettings, KycLimits
+from hub.lookup import process_service
+from hub.ratelimit import SharedCounters
 from hub.systems import find_connector
 
 
@@ -23,7 +25,9 @@ def includeme(config: Configurator) -> None:
     api_settings = KycApiSettings.from_settings(settings)
     registry = config.registry
     config.register_service(api_settings, KycApiSettings)
-    config.register_service(KycLimits(registry["shared_counter"], api_settings), KycLimits)
+    config.register_service(
+        KycLimits(process_service(registry, SharedCounters).counter, api_settings), KycLimits
+    )
     config.register_service(CursorSigner(settings["hub.secret_key"]), CursorSigner)
     config.include("hub.kyc.views")
     _register_sync(config, api_settings)

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from hub.db import standalone_registry
+
 
 def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
@@ -22,7 +24,7 @@ def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
         return 2
     try:
         result = sync_kyc(
-            {"db_engine": engine},
+            standalone_registry(engine),
             kyc,
             page_size=args.page_size,
             max_pages=args.max_pages,

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from connectors.billing import is_consumer_number, is_mobile, is_samagra_id
 from forms.reader import INT64_MAX, INT64_MIN
+from hub.db import Database
 from hub.errors import FieldError, Problem, problem_response
 from hub.kyc import consent as consents
 from hub.kyc.cursor import MAX_CURSOR_LENGTH, CursorInvalid, CursorSigner, Position
@@ -190,7 +191,7 @@ def export_kyc_records(request: Request) -> Response:
     if refusal is not None:
         raise _refused(refusal)
     stream = ExportStream(
-        request.registry["db_engine"],
+        request.find_service(Database).engine,
         bank_box(),
         policy,
         _requester(request, policy.purpose, "exportKycRecords"),

@@ -16,7 +16,9 @@ from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.kyc import EkycOutcome
 from connectors.samagra import SamagraPerson
 from hub.audit import record as audit_record
+from hub.db import Database
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.meta import utcnow
 from hub.models.nodues import ConsumerAccount, LinkedConnection, NoDuesApplication
 from hub.models.outbox import OutboxMessage
@@ -300,7 +302,7 @@ class EkycRunner:
             payload["consumer_number"], payload["samagra_id"], payload["mobile"]
         )
         secret = str(self.registry.settings["hub.secret_key"])
-        with Session(self.registry["db_engine"]) as session, session.begin():
+        with Session(process_service(self.registry, Database).engine) as session, session.begin():
             account = session.execute(
                 select(ConsumerAccount).where(ConsumerAccount.public_id == payload["account_id"])
             ).scalar_one()

@@ -32,6 +32,7 @@ from pyramid.tweens import INGRESS
 
 from hub.certificates.keys import DocumentKeys
 from hub.crypto import soap_password_box
+from hub.db import Database
 from hub.lookup import process_service
 from hub.shared_state import redis_url
 from hub.soap.envelope import SOAP11, SOAP12, SoapFault, SoapVersion, child_texts
@@ -61,11 +62,7 @@ __all__ = [
 def includeme(config: Configurator) -> None:
     registry = config.registry
     settings = config.get_settings()
-    engine = registry.get("db_engine")
-    if engine is None:
-        from pyramid.exceptions import ConfigurationError
-
-        raise ConfigurationError("include hub.soap after hub.db")
+    engine = process_service(registry, Database).engine
     box = soap_password_box(settings)
     url = redis_url(settings, "nonces")
     store: NonceStore = RedisNonceStore(url) if url is not None else SqlNonceStore(engine)

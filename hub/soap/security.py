@@ -36,6 +36,7 @@ from sqlalchemy.sql.expression import Executable
 from hub.api import ClientStatus, authenticate
 from hub.auth.tokens import InvalidAccessToken
 from hub.crypto import SecretBox
+from hub.db import Database
 from hub.lookup import process_service
 from hub.models import PartnerClient
 from hub.models.soap import SoapNonce
@@ -222,7 +223,7 @@ class UsernameTokenVerifier:
 
         # On a connection of its own, not request.dbsession: the nonce store commits next, and a
         # SQLite (WAL) transaction that had read before that commit could no longer write.
-        with request.registry["db_engine"].connect() as conn:
+        with process_service(request.registry, Database).engine.connect() as conn:
             row = conn.execute(
                 select(
                     PartnerClient.active, PartnerClient.scopes, PartnerClient.soap_password_encrypted

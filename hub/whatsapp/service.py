@@ -45,6 +45,7 @@ from connectors.whatsapp.wire import (
     template_message,
 )
 from hub.audit import record
+from hub.bills.service import BillService
 from hub.db import WRITE_LOCK_OPTION, mark_written
 from hub.errors import Problem
 from hub.lookup import process_service
@@ -375,7 +376,7 @@ def register_document(kind: str, source: DocumentSource) -> None:
 
 
 def _bill_document(session: Session, registry: Mapping[str, Any], consumer_number: str) -> tuple[str, bytes]:
-    service = registry["bills_service"]
+    service = process_service(registry, BillService)
     bill = service.current_bill(consumer_number)
     key = f"bill:{consumer_number}:{bill.bill_number}:{bill.amount_due}"[:120]
     return key, service.bill_pdf(session, consumer_number, "whatsapp")
@@ -405,7 +406,7 @@ def media_for(registry: Mapping[str, Any], wa: Any, kind: str, key: str, filenam
     with unit_of_work(registry) as session:
         if kind == "bill":
             # The bill's media key is known from billing without rendering anything.
-            bill = registry["bills_service"].current_bill(key)
+            bill = process_service(registry, BillService).current_bill(key)
             media_key = f"bill:{key}:{bill.bill_number}:{bill.amount_due}"[:120]
             kept = session.get(WhatsAppMedia, media_key)
             if kept is not None and kept.uploaded_at > fresh_after:
@@ -712,7 +713,7 @@ class WhatsAppService:
         self, wa: Any, wa_id: str, consumer_number: str
     ) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.settings.templates[BILL_TEMPLATE]
-        bills = self.registry["bills_service"]
+        bills = process_service(self.registry, BillService)
         consumer = bills.connector("billing").get_consumer(consumer_number)
         bill = bills.current_bill(consumer_number)
         parameters = [
@@ -801,7 +802,7 @@ def _fall_back(session: Session, registry: Mapping[str, Any], row: WhatsAppOutbo
         service: WhatsAppService = process_service(registry, WhatsAppService)  # type: ignore[arg-type]
         spec = service.settings.templates[BILL_TEMPLATE]
         try:
-            bill = registry["bills_service"].current_bill(row.consumer_number)
+            bill = process_service(registry, BillService).current_bill(row.consumer_number)
         except Problem:
             row.fell_back_at = utcnow()  # no bill any more: nothing to tell
             return 0

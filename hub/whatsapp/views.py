@@ -10,6 +10,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.whatsapp.wire import SIGNATURE_HEADER
+from hub.bills.service import BillService
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.openapi import text_schema
@@ -65,7 +66,7 @@ def record_consent(request: Request) -> dict[str, Any]:
     session = request.dbsession
     actor = client_label(request)
     if consent == "opted_in" and numbers:
-        billing = _service(request).registry["bills_service"].connector("billing")
+        billing = request.find_service(BillService).connector("billing")
         subscribe_bills(session, wa_id, numbers, billing)
     row = set_consent(session, wa_id, consent, how, source, actor)
     return consent_json(row, wa_id, subscriptions_of(session, wa_id))

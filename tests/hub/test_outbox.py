@@ -21,6 +21,7 @@ from webtest import TestApp
 from connectors.reference_db import ensure_up, set_down
 from connectors.singlewindow.reference import ReferenceSingleWindow
 from connectors.sms.reference import ReferenceSms, RefSmsMessage
+from hub.db import standalone_registry
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.outbox import (
@@ -436,7 +437,9 @@ def test_background_messages_wait_behind_the_others(
     # A signed receipt enqueued before a meter's message in one unit of work: the worker takes
     # the meter's message first, whatever the order they were written in.
     set_priority("test.receipt_pdf", BACKGROUND)
-    with unit_of_work({"db_engine": committed_engine, QUEUE_KEY: queue}) as session:
+    registry = standalone_registry(committed_engine)
+    registry[QUEUE_KEY] = queue
+    with unit_of_work(registry) as session:
         receipt = enqueue(session, "test.receipt_pdf", {"payment_id": 1}).id
         reconnect = enqueue(session, "test.reconnect", {"payment_id": 1}).id
     assert sorted(queued_ids(queue)) == sorted([receipt, reconnect])

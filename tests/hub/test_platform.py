@@ -15,6 +15,7 @@ from webtest import TestApp
 from hub.api import ClientStatus
 from hub.auth.tokens import TokenKeyRing, rotate_signing_key
 from hub.crypto import token_key_box
+from hub.db import Database
 from hub.lookup import process_service
 
 
@@ -258,9 +259,7 @@ def test_key_rotation_keeps_old_tokens_valid(testapp: TestApp, make_client: Any,
         assert jwt.decode(fresh["token"], keys.public_keyset()).header["kid"] == new_kid
         testapp.get("/api/v1/ping", headers=fresh["headers"])
     finally:
-        from hub.db import session_factory
-
-        keys._session_factory = session_factory(registry["db_engine"])
+        keys._session_factory = process_service(registry, Database).sessions
         keys._signing = None
 
 

@@ -21,7 +21,7 @@ from pyramid.request import Request
 from connectors.payment import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from forms.errors import FormError
 from forms.newconnection import read_application_xml, read_documents_xml
-from hub.connections.service import REGISTRY_KEY, ConnectionService
+from hub.connections.service import ConnectionService
 from hub.connections.views import record_incident_after
 from hub.errors import FieldError, Problem
 from hub.soap import SoapCaller
@@ -33,8 +33,7 @@ PATH = "/soap/singlewindow"
 
 
 def _service(request: Request) -> ConnectionService:
-    service: ConnectionService = request.registry[REGISTRY_KEY]
-    return service
+    return request.find_service(ConnectionService)
 
 
 @contextmanager

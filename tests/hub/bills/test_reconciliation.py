@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+import pytest
+from sqlalchemy import delete, insert, select, update
 
 from connectors.billing.tables import RefLedgerEntry
 from hub.cli import main as hub_admin
-from hub.models.bills import ReconciliationRun, ledger_lines, settlement_lines
+from hub.models.bills import (
+    BillPayment,
+    ReconciliationItem,
+    ReconciliationRun,
+    ledger_lines,
+    settlement_lines,
+)
 from hub.models.meta import IST
 from tests.hub.bills.conftest import DUES, Bills, login
 
@@ -129,3 +136,101 @@ def test_a_file_without_its_header_is_refused(
         str(settlement),
     ]
     assert hub_admin(argv) == 2
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["distinct", "a line twice"])
+def test_a_plain_file_matches_a_payment_of_an_earlier_day_and_finds_billing_only_postings(
+    bills: Bills, live_settings: dict[str, Any], tmp_path: Path, capsys: Any, twice: bool
+) -> None:
+    """Every line plain (PostgreSQL takes the file as CSV fields; its lines are its transactions,
+    or grouped when an id is on two lines): a payment the file settles that was paid weeks
+    before the file's day is matched, not missing in the hub; a posting of the channel in
+    billing's ledger with no payment of the day behind it is billing-only."""
+    headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
+    payments = [("E-1", "100.00"), ("E-2", "200.00"), ("E-3", "300.00")]
+    bills.app.post("/api/v1/bills/payments/counter", counter_file(payments), headers=headers, status=202)
+    bills.drain()
+    today = datetime.now(UTC).astimezone(IST).date()
+    earlier = bills.payment("counter", "E-2")
+    with bills.engine.begin() as conn:
+        conn.execute(
+            update(BillPayment).where(BillPayment.id == earlier.id).values(paid_on=today - timedelta(days=40))
+        )
+    with bills.reference.begin() as conn:
+        conn.execute(
+            insert(RefLedgerEntry).values(
+                consumer_number=DUES,
+                entry_date=today,
+                kind="payment",
+                amount_paise=-4200,
+                reference="HUB-counter-999999",
+                posted_at=datetime.now(UTC),
+            )
+        )
+    settlement = tmp_path / "counter.csv"
+    settlement.write_text(
+        "transaction_id,amount,paid_on\n"
+        f"E-1,100.00,{today}\n"
+        f"E-2,200.00,{today - timedelta(days=40)}\n"
+        f"E-3,300.00,{today}\n" + (f"E-3,300.00,{today}\n" if twice else ""),
+        encoding="utf-8",
+    )
+    ini = ini_file(tmp_path, live_settings)
+    argv = [str(ini), "bills", "reconcile", "--channel", "counter", "--day", today.isoformat()]
+    assert hub_admin([*argv, "--file", str(settlement)]) == 0
+    capsys.readouterr()
+    with bills.engine.connect() as conn:
+        run = conn.execute(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(1)).one()
+        items = conn.execute(
+            select(ReconciliationItem.category, ReconciliationItem.transaction_id).where(
+                ReconciliationItem.run_id == run.id
+            )
+        ).all()
+    # E-2's posting is billing's of today, for a payment of an earlier day: billing-only as well.
+    expected = [("billing_only", "HUB-counter-999999"), ("billing_only", f"HUB-counter-{earlier.id}")]
+    if twice:
+        expected.append(("duplicate_at_channel", "E-3"))
+    assert sorted(items) == sorted(expected)
+    assert run.counts["matched"] == (2 if twice else 3)
+    assert run.counts["missing_in_hub"] == 0
+    assert run.lines == (4 if twice else 3)
+
+
+def test_a_file_that_is_not_plain_csv_is_read_line_by_line_with_the_same_answer(
+    bills: Bills, live_settings: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    """Quotes around a field, blanks, a blank line and a backslash: PostgreSQL's first reading (CSV
+    fields) is given up and the lines are read whole; each unreadable line is found with its number."""
+    headers = {**bills.headers("bills:counter"), "Content-Type": "text/csv"}
+    bills.app.post(
+        "/api/v1/bills/payments/counter",
+        counter_file([("Q-1", "100.00"), ("Q-2", "200.00"), ("Q-3", "300.00")]),
+        headers=headers,
+        status=202,
+    )
+    bills.drain()
+    today = datetime.now(UTC).astimezone(IST).date()
+    settlement = tmp_path / "counter.csv"
+    settlement.write_text(
+        "transaction_id,amount,paid_on\n"
+        f'"Q-1","100.00",{today}\n'  # line 2
+        "\n"  # line 3: blank, skipped
+        f" Q-2 , 200.00 ,{today}\n"  # line 4
+        f"Q-\\3,300.00,{today}\n"  # line 5: a backslash in the id
+        f"Q-3,300.00,{today}\n",  # line 6
+        encoding="utf-8",
+    )
+    ini = ini_file(tmp_path, live_settings)
+    argv = [str(ini), "bills", "reconcile", "--channel", "counter", "--day", today.isoformat()]
+    assert hub_admin([*argv, "--file", str(settlement)]) == 0
+    capsys.readouterr()
+    with bills.engine.connect() as conn:
+        run = conn.execute(select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(1)).one()
+        items = conn.execute(
+            select(ReconciliationItem.category, ReconciliationItem.transaction_id).where(
+                ReconciliationItem.run_id == run.id
+            )
+        ).all()
+    assert items == [("unreadable_line", "line 5")]
+    assert run.counts["matched"] == 3
+    assert run.lines == 4

@@ -21,6 +21,7 @@ from zeep.wsse.username import UsernameToken
 
 from connectors.reference_db import set_down
 from forms.safexml import parse_untrusted_xml
+from hub.bills.service import BillService
 from hub.bills.soap import NS, PATH
 from hub.certificates.keys import DocumentKeys
 from hub.lookup import process_service
@@ -547,9 +548,7 @@ def test_without_a_portal_channel_the_advice_is_not_found(
     bills: Bills, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A channels file with no citizen_portal channel: nothing recorded, under no other channel."""
-    from hub.bills.service import REGISTRY_KEY
-
-    channels = bills.app.app.registry[REGISTRY_KEY].channels
+    channels = process_service(bills.app.app.registry, BillService).channels
     monkeypatch.delitem(channels, "portal")
     response = raw_post(bills, "1.2", "NotifyPortalPayment", portal_xml(), bills.headers("bills:portal"))
     assert_fault(response, "not_found", version="1.2", status=400)

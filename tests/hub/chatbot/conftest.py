@@ -16,6 +16,8 @@ from webtest import TestApp
 
 from connectors.demo import PERSONAS, generate_demo_data
 from connectors.reference_db import set_down
+from hub.bills.service import BillService
+from hub.lookup import process_service
 from hub.models import (
     BillPayment,
     BillPaymentOrder,
@@ -93,7 +95,7 @@ class Bot:
     def pay_by_bbps(self, consumer_number: str, amount: str, transaction_id: str) -> BillPayment:
         """A payment as a bill-payment platform reports it, posted to billing and receipted by the worker."""
         headers = self.make_client(["bills:bbps"])["headers"]
-        bill = self.registry["bills_service"].current_bill(consumer_number)
+        bill = process_service(self.registry, BillService).current_bill(consumer_number)
         body = {
             "transaction_id": transaction_id,
             "receipt_id": "R" + transaction_id,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.demo import PERSONAS
+from hub.bills.service import BillService
 from hub.chatbot.texts import BUTTON_TITLE_MAX, MENU, ROW_TITLE_MAX
 from hub.complaints.service import ComplaintService
 from hub.lookup import process_service
@@ -63,7 +64,7 @@ def test_view_bill_of_a_registered_connection(bot: Bot, language: str) -> None:
     assert ("जमा करें" in caption) if language == "hi" else ("to pay by" in caption)
     assert chat.last[0].document is not None and chat.last[0].document.filename.endswith(".pdf")
     # The bill PDF the channel will send is the one the bills flow renders for that number.
-    pdf = bot.registry["bills_service"].bill_pdf
+    pdf = process_service(bot.registry, BillService).bill_pdf
     with Session(bot.engine) as session, session.begin():
         assert pdf(session, DUES, "whatsapp").startswith(b"%PDF")
     # Back to the menu in two buttons; "Exit" ends it.

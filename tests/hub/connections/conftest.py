@@ -170,8 +170,7 @@ class Hub:
 
     @property
     def service(self) -> ConnectionService:
-        service: ConnectionService = self.app.app.registry["connections"]
-        return service
+        return process_service(self.app.app.registry, ConnectionService)
 
     def officer(self, sw_id: str, action: str, role: str, reason: str | None = None, **kw: Any) -> None:
         with Session(self.engine) as session, session.begin():

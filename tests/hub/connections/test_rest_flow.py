@@ -20,7 +20,7 @@ from hub.lookup import process_service
 from hub.models.connection import ConnectionApplication, ConnectionIncident, ConnectionPayment
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowBreach, WorkflowCase
-from hub.systems import Connectors
+from hub.systems import Connectors, ReferenceStore
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.hub.connections.conftest import DocumentHost, Hub
 from tests.hub.connections.samples import PDF, document, industrial_form, lt_industrial_form, submission
@@ -212,7 +212,7 @@ def test_overdue_state_escalates_and_missed_statutory_date_is_compensated(
     hub.drain()
     app = hub.application(sw_id)
     assert app.compensation_receipt
-    with Session(hub.app.app.registry["reference_store"]) as billing:
+    with Session(process_service(hub.app.app.registry, ReferenceStore).engine) as billing:
         credits = billing.scalars(
             select(RefLedgerEntry).where(RefLedgerEntry.reference == f"COMP/{no}")
         ).all()

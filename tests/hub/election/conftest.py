@@ -24,6 +24,7 @@ from hub.api import ClientStatus
 from hub.auth.clients import create_client
 from hub.certificates.issuing import Issued, revoke_document
 from hub.crypto import soap_password_box
+from hub.db import Database
 from hub.election.holder_sms import follow_verification_log
 from hub.lookup import process_service
 from hub.models.document import IssuedDocument
@@ -158,7 +159,7 @@ class Election:
 
     def drain(self) -> list[DeliveryOutcome]:
         """What hub-worker does, in-process: follow the verification log (holder SMS), deliver the outbox."""
-        follow_verification_log(self.registry["dbsession_factory"], lambda ids: None)
+        follow_verification_log(process_service(self.registry, Database).sessions, lambda ids: None)
         return drain_outbox(self.registry, self.engine)
 
     def sms(self, mobile: str, template: str = "certificate_verified") -> list[Any]:

@@ -30,7 +30,7 @@ FULL = {
 def entry(number: str, summary: dict[str, Any], **kw: Any) -> RegistryEntry:
     return RegistryEntry(
         7, number, kw.pop("status", "valid"), ISSUED, ISSUED + timedelta(days=90), "0" * 64, None, summary,
-        "nodues_application", "ND-1", "0" * 64, **kw,
+        "0" * 64, **kw,
     )  # fmt: skip
 
 

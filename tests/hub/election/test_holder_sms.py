@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from hub.certificates.log import record_verifications
 from hub.certificates.verification import RegistryEntry, VerificationResult
+from hub.db import Database
 from hub.election.holder_sms import follow_verification_log, notify_holders
+from hub.lookup import process_service
 from hub.models.document import IssuedDocument
 from tests.hub.election.conftest import AUTHORITY_NAME, Election
 
@@ -53,7 +55,7 @@ def write(
 
 def follow(election: Election) -> int:
     queued: list[int] = []
-    texted = follow_verification_log(election.registry["dbsession_factory"], queued.extend)
+    texted = follow_verification_log(process_service(election.registry, Database).sessions, queued.extend)
     assert len(queued) == texted  # each SMS's outbox id reaches the worker's queue after the commit
     return texted
 
@@ -107,7 +109,7 @@ def test_the_log_is_claimed_in_chunks_and_the_claim_commits_with_the_sms(electio
     authority = election.authority()
     for record, _code, _mobile in issued:
         log(election, record, authority["client_id"], EVENING)
-    factory = election.registry["dbsession_factory"]
+    factory = process_service(election.registry, Database).sessions
     with factory() as session, session.begin():
         chunk = notify_holders(session, limit=2)
         assert chunk.read == 2 and chunk.texted == 2

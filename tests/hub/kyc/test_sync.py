@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from connectors.base import ConnectorContext, load_connector
 from connectors.errors import ConnectorUnavailable
 from connectors.kyc.rest import RestKyc
+from hub.db import standalone_registry
 from hub.kyc.sync import STATE_NAME, sync_kyc
 from hub.kycstore import bank_box
 from hub.models.kyc import ConnectionKyc, KycChange, KycSyncState
@@ -80,7 +81,7 @@ def test_sync_pages_errors_and_slow_answers(
 ) -> None:
     server, data = fake
     kyc = rest_kyc(server.url, live_engine)
-    result = sync_kyc({"db_engine": live_engine}, kyc, page_size=2, secret_key=SECRET)
+    result = sync_kyc(standalone_registry(live_engine), kyc, page_size=2, secret_key=SECRET)
     assert result.caught_up and result.records == 3 and result.pages == 3
     rows = _rows(live_engine)
     assert set(rows) >= {"1019990020", "1019990038", "1019990053"}
@@ -96,24 +97,24 @@ def test_sync_pages_errors_and_slow_answers(
         server.mode = mode
         started = time.monotonic()
         with pytest.raises(ConnectorUnavailable):
-            sync_kyc({"db_engine": live_engine}, kyc, secret_key=SECRET)
+            sync_kyc(standalone_registry(live_engine), kyc, secret_key=SECRET)
         assert time.monotonic() - started < 2.5  # the client's read timeout, not the server's delay
         assert _cursor(live_engine) == synced_to
     server.mode = "ok"
     server.down()
     with pytest.raises(ConnectorUnavailable):
-        sync_kyc({"db_engine": live_engine}, kyc, secret_key=SECRET)
+        sync_kyc(standalone_registry(live_engine), kyc, secret_key=SECRET)
     server.up()
 
     # Back up: exactly the new change arrives, as a changed bank account.
-    result = sync_kyc({"db_engine": live_engine}, kyc, secret_key=SECRET)
+    result = sync_kyc(standalone_registry(live_engine), kyc, secret_key=SECRET)
     assert result.records == 1 and result.caught_up
     assert _feed(live_engine, "1019990020") == ["kyc_new", "bank_account_changed"]
     assert (
         bank_box(SECRET).decrypt(_rows(live_engine)["1019990020"].bank_account_enc or "") == "60200000111122"
     )
     # Caught up: a run finds nothing and changes nothing.
-    assert sync_kyc({"db_engine": live_engine}, kyc, secret_key=SECRET).records == 0
+    assert sync_kyc(standalone_registry(live_engine), kyc, secret_key=SECRET).records == 0
 
 
 def test_aadhaar_from_the_source_goes_nowhere(fake: tuple[FakeServer, FakeKyc], live_engine: Engine) -> None:
@@ -121,7 +122,7 @@ def test_aadhaar_from_the_source_goes_nowhere(fake: tuple[FakeServer, FakeKyc], 
     kyc = rest_kyc(server.url, live_engine)
     # The fake's e-KYC answer carries an "aadhaar" field the contract does not know.
     assert kyc.submit_ekyc("1019990053", "900000041").accepted
-    sync_kyc({"db_engine": live_engine}, kyc, secret_key=SECRET)
+    sync_kyc(standalone_registry(live_engine), kyc, secret_key=SECRET)
     with live_engine.connect() as conn:
         dump = " ".join(str(v) for row in conn.execute(text("SELECT * FROM kyc_records")) for v in row)
     assert "999988887777" not in dump

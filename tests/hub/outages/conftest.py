@@ -15,6 +15,7 @@ from webtest import TestApp
 from connectors.billing.tables import RefConsumer
 from connectors.demo import generate_demo_data
 from connectors.network.reference import ReferenceNetwork
+from hub.db import standalone_registry
 from hub.lookup import process_service
 from hub.models.network import ConsumerSupply, NetworkNode
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
@@ -150,7 +151,7 @@ class Network:
 @pytest.fixture(scope="module")
 def demo_network(live_wsgi_app: Any, live_engine: Engine, live_reference_engine: Engine) -> None:
     generate_demo_data(live_reference_engine, consumers=400, seed=5, replace=True)
-    sync_network({"db_engine": live_engine}, ReferenceNetwork(live_reference_engine), 5_000)
+    sync_network(standalone_registry(live_engine), ReferenceNetwork(live_reference_engine), 5_000)
     with Session(live_reference_engine) as ref:
         rows = [
             {

@@ -18,6 +18,7 @@ from connectors.billing.tables import RefConsumer
 from connectors.demo import demo_email, generate_demo_data
 from connectors.errors import ConnectorUnavailable
 from connectors.reference_db import set_down
+from hub.db import standalone_registry
 from hub.lookup import process_service
 from hub.models.network import NetworkFeed
 from hub.models.outage import ConsumerContact
@@ -55,27 +56,27 @@ def billing(live_wsgi_app: Any, live_engine: Engine, live_reference_engine: Engi
 
 def test_the_feed_fills_the_table_page_by_page(billing: ReferenceBilling, live_engine: Engine) -> None:
     expected = billing_records(billing.engine)
-    report = sync_contacts({"db_engine": live_engine}, billing, 60)
+    report = sync_contacts(standalone_registry(live_engine), billing, 60)
     assert report.pages == -(-len(expected) // 60) and not report.more
     assert report.applied == len(expected) and not any(report.skipped.values())
     assert contacts(live_engine) == expected
     assert sum(1 for _, email in expected.values() if email) > 100
     assert position(live_engine) == report.last_seq == len(expected)
     # Read to its end: the next run asks once and changes nothing.
-    again = sync_contacts({"db_engine": live_engine}, billing, 60)
+    again = sync_contacts(standalone_registry(live_engine), billing, 60)
     assert (again.pages, again.applied, again.last_seq) == (1, 0, report.last_seq)
 
 
 def test_an_update_and_a_cleared_email_reach_the_table(
     billing: ReferenceBilling, live_engine: Engine
 ) -> None:
-    sync_contacts({"db_engine": live_engine}, billing, 500)
+    sync_contacts(standalone_registry(live_engine), billing, 500)
     before = contacts(live_engine)
     with_email = next(n for n, (_, email) in sorted(before.items()) if email)
     without = next(n for n, (_, email) in sorted(before.items()) if not email)
     billing.change_contacts(with_email, before[with_email][0] or "", None)
     billing.change_contacts(without, "9123400001", "new.address@mail.example")
-    report = sync_contacts({"db_engine": live_engine}, billing, 500)
+    report = sync_contacts(standalone_registry(live_engine), billing, 500)
     assert report.applied == 2 and report.pages == 1
     after = contacts(live_engine)
     assert after[with_email] == (before[with_email][0], None)
@@ -86,13 +87,13 @@ def test_an_update_and_a_cleared_email_reach_the_table(
 
 
 def test_a_run_resumes_from_the_recorded_position(billing: ReferenceBilling, live_engine: Engine) -> None:
-    first = sync_contacts({"db_engine": live_engine}, billing, 100, max_pages=1)
+    first = sync_contacts(standalone_registry(live_engine), billing, 100, max_pages=1)
     assert first.more and first.applied == 100 and position(live_engine) == first.last_seq
     assert len(contacts(live_engine)) == 100
     # A change to a consumer already applied comes again, after the position.
     applied = sorted(contacts(live_engine))[0]
     billing.change_contacts(applied, "9123400002", None)
-    rest = sync_contacts({"db_engine": live_engine}, billing, 100)
+    rest = sync_contacts(standalone_registry(live_engine), billing, 100)
     total = len(billing_records(billing.engine))
     assert rest.applied == total - 100 + 1 and not rest.more
     assert len(contacts(live_engine)) == total
@@ -103,7 +104,7 @@ def test_billing_down_leaves_the_position_for_the_next_run(
     billing: ReferenceBilling, live_engine: Engine, live_wsgi_app: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     feed = process_service(live_wsgi_app.registry, ContactFeed)
-    sync_contacts({"db_engine": live_engine}, billing, 100, max_pages=1)
+    sync_contacts(standalone_registry(live_engine), billing, 100, max_pages=1)
     kept = position(live_engine)
     set_down(billing.engine, "billing")
     try:
@@ -122,14 +123,14 @@ def test_billing_down_leaves_the_position_for_the_next_run(
 def test_records_that_are_not_contacts_are_skipped_by_reason(
     billing: ReferenceBilling, live_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sync_contacts({"db_engine": live_engine}, billing, 500)
+    sync_contacts(standalone_registry(live_engine), billing, 500)
     before = contacts(live_engine)
     bad_mobile, bad_email, good = sorted(before)[:3]
     billing.change_contacts(bad_mobile, "12345", None)
     billing.change_contacts(bad_email, "9123400003", "not an address")
     billing.change_contacts(good, "9123400004", None)
     with caplog.at_level(logging.WARNING, logger="hub.outages.service"):
-        report = sync_contacts({"db_engine": live_engine}, billing, 500)
+        report = sync_contacts(standalone_registry(live_engine), billing, 500)
     assert report.skipped == {"consumer_number": 0, "mobile": 1, "email": 1} and report.applied == 1
     reasons = sorted(r.reason for r in caplog.records if hasattr(r, "reason"))  # type: ignore[attr-defined]
     assert reasons == ["email", "mobile"]
@@ -137,7 +138,7 @@ def test_records_that_are_not_contacts_are_skipped_by_reason(
     assert after[bad_mobile] == before[bad_mobile] and after[bad_email] == before[bad_email]
     assert after[good] == ("9123400004", None)
     # Skipped, not retried for ever: the position is past them.
-    assert sync_contacts({"db_engine": live_engine}, billing, 500).applied == 0
+    assert sync_contacts(standalone_registry(live_engine), billing, 500).applied == 0
 
 
 def test_the_command_syncs_now_or_loads_the_extract(
