@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
@@ -34,9 +35,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from hub.auth.tokens import AccessToken, AccessTokenValidator, InvalidAccessToken
-from hub.db import Database
+from hub.db import Database, DatabaseRoutes
 from hub.errors import Problem, problem_response
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models import PartnerClient
 from hub.observability import content_length
 from hub.ratelimit import RateLimiter
@@ -150,6 +151,15 @@ def check_rate(request: Request, bucket: str, limit: int) -> None:
         raise Problem("rate_limited", headers={"Retry-After": str(verdict.retry_after)})
 
 
+@dataclass
+class ApiOperations:
+    """The REST operations the views declare (``operation_id``, scopes, schemas), and the
+    OpenAPI document made from them once the first caller asks."""
+
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    document: dict[str, Any] | None = None
+
+
 def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
     options = info.options
     route_name = options.get("route_name")
@@ -162,7 +172,7 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
         raise ConfigurationError(f"view on route {route_name!r} declares neither scopes nor public=True")
     if options.get("operation_id") and not self_auth:
         methods = options.get("request_method") or ("GET",)
-        info.registry.setdefault("api_operations", []).append(
+        registered(info.registry, ApiOperations).operations.append(
             {
                 "route_name": route_name,
                 "methods": [methods] if isinstance(methods, str) else list(methods),
@@ -175,8 +185,8 @@ def api_view_deriver(view: View, info: IViewDeriverInfo) -> View:
     database = options.get("database", True)
     if database not in (True, False):
         raise ConfigurationError(f"view on route {route_name!r}: database must be True or False")
-    kind = "routes_with_database" if database else "routes_without_database"
-    info.registry.setdefault(kind, set()).add(route_name)
+    routes = registered(info.registry, DatabaseRoutes)
+    (routes.with_database if database else routes.without_database).add(route_name)
     settings = info.registry.settings
     max_body = int(options.get("max_body") or settings["hub.max_body_bytes"])
     default_rate = int(settings["hub.ratelimit.default_per_minute"])

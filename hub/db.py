@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapper, Session, sessionmaker
 from zope.sqlalchemy import ZopeTransactionEvents
 
 from hub.errors import FieldError, Problem, problem_response
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 
 log = logging.getLogger(__name__)
 
@@ -287,12 +287,19 @@ def needs_transaction(request: Request) -> bool:
     """pyramid_tm's activate hook: every path but the fixed ones whose views all declare
     ``database=False`` (hub.api). Such a view touching ``request.dbsession`` fails loudly
     (pyramid_tm refuses ``request.tm`` outside a transaction)."""
-    paths: frozenset[str] = request.registry.get(PATHS_WITHOUT_DATABASE, frozenset())
-    return request.environ.get("PATH_INFO", "") not in paths
+    return (
+        request.environ.get("PATH_INFO", "") not in registered(request.registry, DatabaseRoutes).paths_without
+    )
 
 
-# registry key: the fixed paths whose views declared database=False, as PATH_INFO arrives.
-PATHS_WITHOUT_DATABASE = "paths_without_database"
+@dataclass
+class DatabaseRoutes:
+    """The routes whose views declared ``database=True`` or ``False`` (hub.api), and from them
+    the fixed paths that get no transaction, as PATH_INFO arrives."""
+
+    with_database: set[str] = field(default_factory=set)
+    without_database: set[str] = field(default_factory=set)
+    paths_without: frozenset[str] = frozenset()
 
 
 def find_paths_without_database(event: ApplicationCreated) -> None:
@@ -302,7 +309,8 @@ def find_paths_without_database(event: ApplicationCreated) -> None:
     a variable part always gets a transaction.
     """
     registry = event.app.registry
-    without = registry.get("routes_without_database", set()) - registry.get("routes_with_database", set())
+    routes = registered(registry, DatabaseRoutes)
+    without = routes.without_database - routes.with_database
     mapper = registry.queryUtility(IRoutesMapper)
     paths = {
         # WSGI's PATH_INFO: the UTF-8 bytes as latin-1 text.
@@ -310,7 +318,7 @@ def find_paths_without_database(event: ApplicationCreated) -> None:
         for route in (mapper.get_routes() if mapper is not None else ())
         if route.name in without and "{" not in route.pattern
     }
-    registry[PATHS_WITHOUT_DATABASE] = frozenset(paths)
+    routes.paths_without = frozenset(paths)
 
 
 def retry_attempts(request: Request) -> int | None:

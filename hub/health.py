@@ -14,21 +14,30 @@ from pyramid.response import Response
 from sqlalchemy import text
 
 from hub.db import Database
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 
 Heartbeat = Callable[[], None]
+
+
+class Heartbeats(dict[str, Heartbeat]):
+    """/readyz's checks by name (``config.add_heartbeat``)."""
+
+
+class StatusReports(dict[str, Callable[[], dict[str, Any]]]):
+    """What /readyz shows besides its checks, by name (``config.add_status_report``)."""
+
 
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="heartbeat")
 
 
 def add_heartbeat(config: Configurator, name: str, check: Heartbeat) -> None:
     """Register a check that returns when ``name`` is healthy and raises when not."""
-    config.registry.setdefault("heartbeats", {})[name] = check
+    registered(config.registry, Heartbeats)[name] = check
 
 
 def add_status_report(config: Configurator, name: str, report: Callable[[], dict[str, Any]]) -> None:
     """Register information /readyz shows without judging readiness by it (e.g. the holder-SMS backlog)."""
-    config.registry.setdefault("status_reports", {})[name] = report
+    registered(config.registry, StatusReports)[name] = report
 
 
 def database_heartbeat(registry: Any) -> Heartbeat:
@@ -61,14 +70,14 @@ def healthz(request: Request) -> dict[str, str]:
 
 def readyz(request: Request) -> Response:
     results = run_heartbeats(
-        request.registry.get("heartbeats", {}), request.registry.settings["hub.heartbeat_timeout"]
+        registered(request.registry, Heartbeats), request.registry.settings["hub.heartbeat_timeout"]
     )
     ready = all(r["status"] == "ok" for r in results.values())
     response: Response = request.response
     response.status_int = 200 if ready else 503
     response.content_type = "application/json"
     body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": results}
-    for name, report in request.registry.get("status_reports", {}).items():
+    for name, report in registered(request.registry, StatusReports).items():
         try:
             body.setdefault("info", {})[name] = report()
         except Exception as exc:  # information only: never the reason /readyz fails

@@ -21,6 +21,16 @@ from zope.interface.interface import InterfaceClass
 T = TypeVar("T")
 
 
+def registered(registry: Registry, kind: type[T]) -> T:
+    """The process's one ``kind``: what a package's configuration directives collect (its SOAP
+    services, its heartbeats, ...), made empty on first use and kept in the registry under its
+    type, never under a name another package could reuse."""
+    found = registry.get(kind)
+    if found is None:
+        found = registry[kind] = kind()
+    return cast(T, found)
+
+
 def process_service(registry: Registry, kind: type[T]) -> T:
     """The process-wide service registered for ``kind`` (``config.register_service``), for code
     that has no request (the worker, commands, tests) and the layers every request passes.

@@ -26,6 +26,7 @@ from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
 from hub.errors import problem_response
+from hub.lookup import registered
 
 current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
@@ -186,20 +187,23 @@ def request_id_tween_factory(
 # Every response: a browser must not guess a type the hub did not declare (a JSON
 # answer or an uploaded document read as HTML).
 _NOSNIFF = ("X-Content-Type-Options", "nosniff")
-PAGE_HEADERS_KEY = "page_headers"
+
+
+class PageHeaders(dict[str, tuple[tuple[str, str], ...]]):
+    """The headers of fixed pages, by path (``config.add_page_headers``)."""
 
 
 def add_page_headers(config: Configurator, path: str, headers: dict[str, str]) -> None:
     """Headers every response on the fixed ``path`` gets (a page's Content-Security-Policy and
     framing rules), set by :func:`response_headers_tween_factory`, declared beside the page."""
-    config.registry.setdefault(PAGE_HEADERS_KEY, {})[path] = tuple(headers.items())
+    registered(config.registry, PageHeaders)[path] = tuple(headers.items())
 
 
 def response_headers_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
     """The outermost tween: headers every response carries, whichever tween or view made it."""
-    pages: dict[str, tuple[tuple[str, str], ...]] = registry.setdefault(PAGE_HEADERS_KEY, {})
+    pages = registered(registry, PageHeaders)
 
     def tween(request: Request) -> Response:
         response = handler(request)

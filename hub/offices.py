@@ -36,7 +36,6 @@ from hub.models.office import OfficeLink
 from hub.models.officer import Officer
 from hub.systems import Connectors
 
-KEY = "office_names"
 # An office code as billing writes it (DC-101, DIV-BPL-1).
 OFFICE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
 # The whole discom: above every circle (the energy audit's top row has this code too).
@@ -80,9 +79,9 @@ class OfficeNames:
 
 
 def office_names(registry: Registry) -> OfficeNames:
-    names: OfficeNames | None = registry.get(KEY)
+    names: OfficeNames | None = registry.get(OfficeNames)
     if names is None:
-        names = registry[KEY] = OfficeNames(registry)
+        names = registry[OfficeNames] = OfficeNames(registry)
     return names
 
 

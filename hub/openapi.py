@@ -17,7 +17,9 @@ from pyramid.interfaces import IRoutesMapper
 from pyramid.request import Request
 from pyramid.response import Response
 
+from hub.api import ApiOperations
 from hub.auth.clients import KNOWN_SCOPES
+from hub.lookup import registered
 
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -64,7 +66,7 @@ def build_document(request: Request) -> dict[str, Any]:
     mapper = registry.queryUtility(IRoutesMapper)
     patterns = {route.name: route.pattern for route in mapper.get_routes()}
     paths: dict[str, dict[str, Any]] = {}
-    for op in registry.get("api_operations", []):
+    for op in registered(registry, ApiOperations).operations:
         pattern = patterns[op["route_name"]]
         path = _PLACEHOLDER.sub(r"{\1}", pattern)
         spec = dict(op["openapi"])
@@ -121,11 +123,10 @@ def build_document(request: Request) -> dict[str, Any]:
 
 
 def openapi_view(request: Request) -> dict[str, Any]:
-    document = request.registry.get("openapi_document")
-    if document is None:
-        document = build_document(request)
-        request.registry["openapi_document"] = document
-    return document
+    operations = registered(request.registry, ApiOperations)
+    if operations.document is None:
+        operations.document = build_document(request)
+    return operations.document
 
 
 DOCS_PAGE = """<!doctype html>

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from certs.document import Check, Connection, Document, Holder, Issuer, Purpose
 from hub.certificates.keys import DocumentKeys
+from hub.lookup import registered
 from hub.models.document import DocumentFiles, DocumentSeries, IssuedDocument
 from hub.models.meta import IST, utcnow
 from hub.offices import office_names
@@ -220,20 +221,23 @@ def revoke_document(session: Session, record: IssuedDocument, revoked_by: str, r
 
 
 RevocationListener = Callable[[Session, IssuedDocument, str, str], None]
-REVOCATION_LISTENERS = "documents.revocation_listeners"
+
+
+class RevocationListeners(dict[str, RevocationListener]):
+    """Who follows a revocation, by the subject type of the document (``config.add_revocation_listener``)."""
 
 
 def add_revocation_listener(config: Configurator, subject_type: str, listener: RevocationListener) -> None:
     """``config.add_revocation_listener(subject_type, fn)``: told when a document about
     ``subject_type`` is revoked outside its own flow (REST revokeCertificate), so the
     flow's state follows the document."""
-    config.registry.setdefault(REVOCATION_LISTENERS, {})[subject_type] = listener
+    registered(config.registry, RevocationListeners)[subject_type] = listener
 
 
 def notify_revoked(
     registry: Any, session: Session, record: IssuedDocument, revoked_by: str, reason: str
 ) -> None:
-    listener = registry.get(REVOCATION_LISTENERS, {}).get(record.subject_type)
+    listener = registered(registry, RevocationListeners).get(record.subject_type)
     if listener is not None:
         listener(session, record, revoked_by, reason)
 

@@ -75,8 +75,6 @@ def includeme(config: Configurator) -> None:
         return process_service(registry, DocumentKeys).sign_message(envelope)
 
     config.register_service(MessageSigner(sign_with_document_keys), MessageSigner)
-    registry.setdefault("soap_routes", set())
-    registry.setdefault("soap_paths", {})
     config.add_directive("add_soap_service", add_soap_service)
     config.add_tween(
         "hub.soap.tween.soap_ingress_tween_factory",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from forms.safexml import DEFAULT_MAX_DEPTH, UntrustedXmlError, parse_untrusted_
 from hub.api import ClientStatus, check_rate
 from hub.auth.clients import KNOWN_SCOPES
 from hub.errors import CODES, FieldError, Problem, problem_response
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.ratelimit import RateLimiter
 from hub.soap.envelope import (
     SOAP11,
@@ -79,6 +79,15 @@ class SoapOperation:
     scopes: frozenset[str]
     signed: bool
     handler: Handler
+
+
+@dataclass
+class SoapRoutes:
+    """The SOAP services' routes (``config.add_soap_service``), and each one's path with its body
+    cap, which the ingress tween enforces before anything reads the body."""
+
+    names: set[str] = field(default_factory=set)
+    body_caps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -553,11 +562,9 @@ def add_soap_service(
 def _register(
     config: Configurator, service: SoapService, description: ServiceDescription, database: bool | str
 ) -> None:
-    registry = config.registry
-    registry.setdefault("soap_routes", set()).add(service.route_name)
-    registry.setdefault("soap_services", {})[service.name] = service
-    # The ingress tween answers oversized bodies on these paths with a Fault.
-    registry.setdefault("soap_paths", {})[service.path] = service.max_body
+    routes = registered(config.registry, SoapRoutes)
+    routes.names.add(service.route_name)
+    routes.body_caps[service.path] = service.max_body
     config.add_route(service.route_name, service.path)
 
     def post_view(request: Request) -> Response:

@@ -13,14 +13,15 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
+from hub.lookup import registered
 from hub.soap.envelope import SOAP11, SoapFault, fault_response
-from hub.soap.service import content_version
+from hub.soap.service import SoapRoutes, content_version
 
 
 def soap_ingress_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
-    paths: dict[str, int] = registry.setdefault("soap_paths", {})
+    paths = registered(registry, SoapRoutes).body_caps
 
     def tween(request: Request) -> Response:
         # PATH_INFO as the server passed it: the SOAP paths are ASCII, so this is the

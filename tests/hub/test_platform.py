@@ -12,11 +12,12 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from webtest import TestApp
 
-from hub.api import ClientStatus
+from hub.api import ApiOperations, ClientStatus
 from hub.auth.tokens import TokenKeyRing, rotate_signing_key
 from hub.crypto import token_key_box
 from hub.db import Database
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
+from hub.soap.service import SoapRoutes
 
 
 def test_liveness_and_readiness(testapp: TestApp) -> None:
@@ -304,11 +305,11 @@ def test_openapi_lists_every_route(testapp: TestApp) -> None:
     from pyramid.interfaces import IRoutesMapper
 
     listed = {op["operationId"] for path in document["paths"].values() for op in path.values()}
-    soap_routes = set(registry.get("soap_routes", ()))
+    soap_routes = registered(registry, SoapRoutes).names
     for route in registry.queryUtility(IRoutesMapper).get_routes():
         if route.name in soap_routes:
             continue
-        ops = [op for op in registry["api_operations"] if op["route_name"] == route.name]
+        ops = [op for op in registered(registry, ApiOperations).operations if op["route_name"] == route.name]
         assert ops, f"route {route.name} has no operation in /openapi.json"
         assert {op["operation_id"] for op in ops} <= listed
     ids = [op["operationId"] for path in document["paths"].values() for op in path.values()]

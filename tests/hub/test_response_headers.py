@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
+from hub.lookup import registered
+from hub.soap.service import SoapRoutes
+
 
 def _all(response: Any, name: str) -> list[str]:
     return [value for key, value in response.headerlist if key.lower() == name.lower()]
@@ -37,7 +40,7 @@ def test_every_response_says_nosniff(
 
 def test_a_soap_fault_made_before_the_app_says_nosniff(testapp: TestApp) -> None:
     # The SOAP ingress tween answers an oversized envelope itself, above every other tween.
-    cap = testapp.app.registry["soap_paths"]["/soap/singlewindow"]
+    cap = registered(testapp.app.registry, SoapRoutes).body_caps["/soap/singlewindow"]
     response = testapp.post(
         "/soap/singlewindow",
         b"<" * (cap + 1),

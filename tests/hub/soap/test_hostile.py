@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select
 from webtest import TestApp
 
+from hub.lookup import registered
 from hub.models.soap import SoapNonce
 from hub.soap.security import PASSWORD_TEXT
+from hub.soap.service import SoapRoutes
 from tests.hub.soap.echo_service import ACTION, NS, PATH
 from tests.hub.soap.soapkit import (
     ENV,
@@ -165,7 +167,7 @@ def test_chunked_body_without_length_is_capped_by_the_ingress_tween(soap_app: An
     response = tween(request)
     assert_fault(response, "body_too_large", version="1.2", status=413)
     assert not called
-    cap = soap_app.registry["soap_paths"][PATH]
+    cap = registered(soap_app.registry, SoapRoutes).body_caps[PATH]
     assert stream.read_bytes == cap + 1
 
 
