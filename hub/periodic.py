@@ -22,12 +22,11 @@ from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from hub.lookup import registered
 from hub.models.job import JobLease
 from hub.models.meta import utcnow
 
 log = logging.getLogger(__name__)
-
-JOBS_KEY = "periodic_jobs"
 
 
 @dataclass(frozen=True)
@@ -107,10 +106,13 @@ class Scheduler(threading.Thread):
         self.stopped.set()
 
 
+class PeriodicJobs(list[PeriodicJob]):
+    """The jobs hub-worker runs (``config.add_periodic_job``), in the order they were added."""
+
+
 def add_periodic_job(config: Any, name: str, interval_seconds: float, run: Callable[[], object]) -> None:
-    config.registry.setdefault(JOBS_KEY, []).append(PeriodicJob(name, float(interval_seconds), run))
+    registered(config.registry, PeriodicJobs).append(PeriodicJob(name, float(interval_seconds), run))
 
 
 def includeme(config: Any) -> None:
-    config.registry.setdefault(JOBS_KEY, [])
     config.add_directive("add_periodic_job", add_periodic_job)

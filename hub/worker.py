@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.db import Database
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.outbox import (
     HANDLERS_KEY,
     QUEUE_KEY,
@@ -36,7 +36,7 @@ from hub.outbox import (
     deliverer_from_settings,
     registered_handlers,
 )
-from hub.periodic import JOBS_KEY, PeriodicJob, Scheduler
+from hub.periodic import PeriodicJob, PeriodicJobs, Scheduler
 from hub.systems import Connectors
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -97,7 +97,7 @@ def build_worker(settings: dict[str, Any]) -> Worker:
     )
     queue.deliverer = deliverer
     engine = process_service(registry, Database).engine
-    return Worker(queue, deliverer, app_settings, engine, list(registry.get(JOBS_KEY, [])))
+    return Worker(queue, deliverer, app_settings, engine, list(registered(registry, PeriodicJobs)))
 
 
 def run(settings: dict[str, Any], threads: int | None = None) -> None:

@@ -28,10 +28,8 @@ from pyramid.config import Configurator
 from pyramid.session import SignedCookieSessionFactory
 from sqlalchemy.orm import Session
 
+from hub.lookup import registered
 from hub.models.workflow import WorkflowCase
-
-PROVIDERS_KEY = "console_providers"
-TEMPLATES_KEY = "console_templates"
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,19 @@ class CaseProvider(Protocol):
     def case_view(self, session: Session, case: WorkflowCase) -> CaseView: ...
 
 
+class CaseProviders(dict[str, CaseProvider]):
+    """The case pages' providers, by workflow (``config.add_console_provider``)."""
+
+
+class ConsoleTemplates(jinja2.Environment):
+    """The console's page templates (hub/console/templates), autoescaped."""
+
+
 def add_console_provider(config: Configurator, workflow: str, provider: CaseProvider) -> None:
     """``config.add_console_provider(workflow_name, provider)``."""
 
     def register() -> None:
-        config.registry[PROVIDERS_KEY][workflow] = provider
+        registered(config.registry, CaseProviders)[workflow] = provider
 
     config.action(("hub.console.provider", workflow), register)
 
@@ -102,15 +108,15 @@ def session_secret(secret_key: str) -> str:
 
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
-    config.registry[PROVIDERS_KEY] = {}
-    config.registry[TEMPLATES_KEY] = jinja2.Environment(
+    templates = ConsoleTemplates(
         loader=jinja2.PackageLoader("hub.console", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
     from hub.console.labels import value_label
 
-    config.registry[TEMPLATES_KEY].filters["words"] = value_label
+    templates.filters["words"] = value_label
+    config.register_service(templates, ConsoleTemplates)
     config.set_session_factory(
         SignedCookieSessionFactory(
             session_secret(str(settings["hub.secret_key"])),

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 
 from forms.newconnection.workflow import WORKFLOW_NAME as CONNECTION_WORKFLOW
+from hub.lookup import registered
 from hub.models.bills import BillPayment, PaymentState
 from hub.models.complaint import Complaint
 from hub.models.connection import ConnectionApplication
@@ -50,7 +51,6 @@ from hub.models.meter import CommandStatus, MeterCommand
 from hub.models.nodues import NoDuesApplication
 from hub.models.workflow import WorkflowCase
 
-SOURCES_KEY = "console_queue_sources"
 PAGE_SIZE = 25
 # Who may resolve a payment held in suspense (the same roles hub.bills.console lets in).
 SUSPENSE_ROLES = frozenset({"revenue", "dgm", "gm"})
@@ -132,11 +132,15 @@ def item_select(
     )
 
 
+class QueueSources(dict[str, QueueSource]):
+    """The flows' work-list sources, by flow (``config.add_queue_source``)."""
+
+
 def add_queue_source(config: Configurator, source: QueueSource) -> None:
     """``config.add_queue_source(source)``: the flow's items join every officer's work list."""
 
     def register() -> None:
-        config.registry[SOURCES_KEY][source.flow] = source
+        registered(config.registry, QueueSources)[source.flow] = source
 
     config.action(("hub.console.queue_source", source.flow), register)
 
@@ -357,8 +361,8 @@ class QueuePage:
 
 
 def sources(registry: Any) -> list[QueueSource]:
-    registered: dict[str, QueueSource] = registry[SOURCES_KEY]
-    return [*registered.values(), _other_workflows(registered)]
+    by_flow = registered(registry, QueueSources)
+    return [*by_flow.values(), _other_workflows(by_flow)]
 
 
 def work_list(
@@ -411,7 +415,6 @@ def work_list(
 
 
 def includeme(config: Configurator) -> None:
-    config.registry[SOURCES_KEY] = {}
     config.add_directive("add_queue_source", add_queue_source)
     for source in BUILT_IN:
         config.add_queue_source(source)  # type: ignore[attr-defined]

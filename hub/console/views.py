@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 import certs
 from connectors.errors import ConnectorUnavailable
-from hub.console import PROVIDERS_KEY, TEMPLATES_KEY, CaseProvider, CaseView
+from hub.console import CaseProvider, CaseProviders, CaseView, ConsoleTemplates
 from hub.console.labels import action_label, in_ist
 from hub.console.officers import authenticate
 from hub.db import Database
 from hub.errors import Problem
+from hub.lookup import registered
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
@@ -75,7 +76,7 @@ ERROR_TEXT = {
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    env = request.registry[TEMPLATES_KEY]
+    env = request.find_service(ConsoleTemplates)
     body = env.get_template(template).render(csrf_token=get_csrf_token(request), request=request, **context)
     response = Response(body, status=status, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = CSP
@@ -205,8 +206,7 @@ def statutory_clock(case: WorkflowCase, now: datetime) -> tuple[str, str, bool]:
 
 
 def _provider(request: Request, case: WorkflowCase) -> CaseProvider | None:
-    providers: dict[str, CaseProvider] = request.registry[PROVIDERS_KEY]
-    return providers.get(case.workflow)
+    return registered(request.registry, CaseProviders).get(case.workflow)
 
 
 def _row(request: Request, case: WorkflowCase, now: datetime) -> dict[str, Any]:

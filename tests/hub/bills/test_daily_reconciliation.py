@@ -16,10 +16,11 @@ from connectors.reference_db import set_down
 from hub.bills import DAILY_KEY
 from hub.bills.reconciliation import RECONCILE_JOB, DailyReconciliation
 from hub.cli import main as hub_admin
+from hub.lookup import registered
 from hub.models.audit import AuditEntry
 from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.models.meta import IST
-from hub.periodic import JOBS_KEY
+from hub.periodic import PeriodicJobs
 from tests.hub.bills.conftest import DISCONNECTED, DUES, Bills, csrf, login
 from tests.hub.bills.test_reconciliation import ini_file
 
@@ -77,7 +78,7 @@ def test_the_worker_reconciles_the_previous_day_once_and_fails_closed(
     bills: Bills, day_of_payments: dict[str, str]
 ) -> None:
     registry = bills.app.app.registry
-    assert RECONCILE_JOB in [job.name for job in registry[JOBS_KEY]]
+    assert RECONCILE_JOB in [job.name for job in registered(registry, PeriodicJobs)]
     daily: DailyReconciliation = registry[DAILY_KEY]
 
     # Before the configured time (06:00 IST) the day is not due yet.

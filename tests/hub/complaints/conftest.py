@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from connectors.demo import PERSONAS
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.complaint import Complaint
 from hub.models.meta import utcnow
 from hub.models.workflow import WorkflowCase
 from hub.outbox import DeliveryOutcome
-from hub.periodic import JOBS_KEY
+from hub.periodic import PeriodicJobs
 from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
@@ -68,7 +68,7 @@ class ComplaintFlow:
         return drain_outbox(self.registry, self.engine)
 
     def run_job(self, name: str) -> object:
-        job = next(j for j in self.registry[JOBS_KEY] if j.name == name)
+        job = next(j for j in registered(self.registry, PeriodicJobs) if j.name == name)
         return job.run()
 
     def sms(self, mobile: str, template: str) -> list[Any]:

@@ -107,8 +107,9 @@ def test_migration_matches_the_models(engine: Engine) -> None:
 
 
 def test_the_worker_runs_the_escalation_job(live_wsgi_app: object) -> None:
-    from hub.periodic import JOBS_KEY
+    from hub.lookup import registered
+    from hub.periodic import PeriodicJobs
 
-    jobs = {job.name: job for job in live_wsgi_app.registry[JOBS_KEY]}  # type: ignore[attr-defined]
+    jobs = {job.name: job for job in registered(live_wsgi_app.registry, PeriodicJobs)}  # type: ignore[attr-defined]
     assert jobs["workflow.escalate_overdue"].interval_seconds == 60.0
     assert jobs["workflow.escalate_overdue"].run() == 0  # nothing overdue in an empty database

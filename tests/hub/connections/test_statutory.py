@@ -22,11 +22,11 @@ from webtest import TestApp
 from forms.newconnection.workflow import WORKFLOW_NAME
 from hub.connections.config import AREA_CLASSES
 from hub.console.officers import create_officer
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models import AuditEntry, JobLease
 from hub.models.connection import ConnectionApplication
 from hub.models.workflow import WorkflowBreach, WorkflowCase
-from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
+from hub.periodic import PeriodicJob, PeriodicJobs, run_due_jobs
 from hub.systems import Connectors
 from hub.workflow import WorkflowRegistry
 from tests.connectors.fake_singlewindow import FakeSingleWindow
@@ -75,7 +75,7 @@ def file_days_ago(hub: Hub, application_no: str, days: float) -> None:
 
 def worker_jobs(hub: Hub) -> list[PeriodicJob]:
     """Every periodic job the app registered: what hub-worker's scheduler runs."""
-    jobs: list[PeriodicJob] = hub.app.app.registry[JOBS_KEY]
+    jobs: list[PeriodicJob] = registered(hub.app.app.registry, PeriodicJobs)
     return jobs
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from webtest import TestApp
 
-from hub.console import CaseView, Evidence, Field
+from hub.console import CaseProviders, CaseView, Evidence, Field
 from hub.console.officers import OfficerError, create_officer
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.meta import utcnow
 from hub.models.throttle import SignInFailures
 from hub.models.workflow import WorkflowCase
@@ -62,7 +62,7 @@ def console(testapp: TestApp, dbsession: Session) -> dict[str, Any]:
     workflows: WorkflowRegistry = process_service(registry, WorkflowRegistry)
     if "console_toy" not in workflows.latest:
         workflows.add(WorkflowDefinition.from_dict(TOY))
-        registry["console_providers"]["console_toy"] = ToyProvider()
+        registered(registry, CaseProviders)["console_toy"] = ToyProvider()
     # The cookie is Secure by default: browse over https so WebTest sends it back.
     testapp.extra_environ["wsgi.url_scheme"] = "https"
     create_officer(dbsession, "dgm.one", "Suresh Verma", PASSWORD, ["dgm"], ["DIV-BPL-1"])

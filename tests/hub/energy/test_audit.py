@@ -36,6 +36,7 @@ from connectors.reference_db import set_down
 from hub.console.officers import create_officer
 from hub.energy import AUDIT_JOB
 from hub.energy.service import DISCOM
+from hub.lookup import registered
 from hub.models.energy import (
     EnergyAudit,
     EnergyAuditFlag,
@@ -48,7 +49,7 @@ from hub.models.job import JobLease
 from hub.models.meta import utcnow
 from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.network import SYNC_JOB
-from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
+from hub.periodic import PeriodicJob, PeriodicJobs, run_due_jobs
 
 PERIOD = "2026-10"
 START, END = midnight(date(2026, 10, 1)), midnight(date(2026, 11, 1))
@@ -58,7 +59,7 @@ AUDIT_TABLES = (EnergyAuditFlag, EnergyAuditResult, EnergyOffice, EnergySale, En
 
 
 def _run(live_app: TestApp, live_engine: Engine, name: str) -> None:
-    jobs: list[PeriodicJob] = live_app.app.registry[JOBS_KEY]
+    jobs: list[PeriodicJob] = registered(live_app.app.registry, PeriodicJobs)
     job = next(j for j in jobs if j.name == name)
     with live_engine.begin() as conn:
         conn.execute(delete(JobLease).where(JobLease.name == name))

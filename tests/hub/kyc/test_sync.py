@@ -22,7 +22,9 @@ from connectors.kyc.rest import RestKyc
 from hub.db import standalone_registry
 from hub.kyc.sync import STATE_NAME, sync_kyc
 from hub.kycstore import bank_box
+from hub.lookup import registered
 from hub.models.kyc import ConnectionKyc, KycChange, KycSyncState
+from hub.periodic import PeriodicJobs
 from tests.connectors.fakehttp import FakeServer
 from tests.connectors.test_kyc_rest import FakeKyc, _record
 
@@ -138,7 +140,7 @@ def test_the_worker_job_and_the_admin_command(
     server, data = fake
     settings = {**live_settings, "hub.kyc.backend": "connectors.kyc.rest:RestKyc", "hub.kyc.url": server.url}
     app = main({}, **settings, **{"hub.test_engine": live_engine})
-    jobs = {job.name: job for job in app.registry["periodic_jobs"]}
+    jobs = {job.name: job for job in registered(app.registry, PeriodicJobs)}
     data.put(_record("1019990079", samagra_id="900000051", updated_at="2026-11-20T00:00:00+00:00"))
     jobs["kyc.sync"].run()  # type: ignore[operator]
     assert "1019990079" in _rows(live_engine)

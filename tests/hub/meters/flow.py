@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from connectors.demo import PERSONAS
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.meter import CommandStatus, MeterCommand
 from hub.outbox import DeliveryOutcome, enqueue, unit_of_work
-from hub.periodic import JOBS_KEY
+from hub.periodic import PeriodicJobs
 from hub.systems import Connectors
 from tests.hub.outbox_drain import drain_outbox
 
@@ -95,7 +95,7 @@ class MeterFlow:
 
     def watch(self) -> object:
         """The periodic job as hub-worker runs it."""
-        job = next(j for j in self.registry[JOBS_KEY] if j.name == "meters.watch")
+        job = next(j for j in registered(self.registry, PeriodicJobs) if j.name == "meters.watch")
         return job.run()
 
     def time_passes(self) -> None:

@@ -18,10 +18,11 @@ from connectors.demo import PERSONAS, generate_demo_data
 from connectors.network import NetworkNode, NodeKind
 from connectors.network.reference import ReferenceNetwork, network_size
 from connectors.reference_db import set_down
+from hub.lookup import registered
 from hub.models.network import ConsumerSupply, NetworkFeed
 from hub.models.network import NetworkNode as HubNode
 from hub.network import SYNC_JOB
-from hub.periodic import JOBS_KEY, PeriodicJob, run_due_jobs
+from hub.periodic import PeriodicJob, PeriodicJobs, run_due_jobs
 
 PERSONA = PERSONAS["several_connections"]
 
@@ -44,7 +45,7 @@ def gis(live_reference_engine: Engine, live_engine: Engine) -> Iterator[Referenc
 
 
 def _run_job(live_app: TestApp, live_engine: Engine) -> None:
-    jobs: list[PeriodicJob] = live_app.app.registry[JOBS_KEY]
+    jobs: list[PeriodicJob] = registered(live_app.app.registry, PeriodicJobs)
     job = next(j for j in jobs if j.name == SYNC_JOB)
     # Each run as hub-worker would make it once its lease is due.
     with live_engine.begin() as conn:

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from connectors.demo import PERSONAS
 from connectors.sms.reference import ReferenceSms
 from connectors.whatsapp.reference import RefWhatsAppMedia, set_behaviour
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models import IssuedDocument, OutboxMessage, WhatsAppBillRun, WhatsAppOutbound
 from hub.models.meta import utcnow
 from hub.outbox import unit_of_work
-from hub.periodic import JOBS_KEY, run_due_jobs
+from hub.periodic import PeriodicJobs, run_due_jobs
 from hub.systems import Connectors
 from hub.whatsapp import BILL_RUN_JOB
 from hub.whatsapp.service import WhatsAppService, run_bill_cycle, start_run, stop_run
@@ -81,7 +81,7 @@ def test_a_cycle_goes_to_every_opted_in_consumer_once_through_stops_and_a_lost_r
         start_run(session, CYCLE)  # resume
     # hub-worker goes on with it (its periodic job), and a restarted worker whose resume point
     # was lost starts from the beginning: the unique key hands nothing off twice.
-    job = next(j for j in registry[JOBS_KEY] if j.name == BILL_RUN_JOB)
+    job = next(j for j in registered(registry, PeriodicJobs) if j.name == BILL_RUN_JOB)
     assert run_due_jobs(channel.engine, [job], "worker-test") == [BILL_RUN_JOB]
     with channel.engine.begin() as conn:
         conn.execute(update(WhatsAppBillRun).values(state="running", cursor=""))
