@@ -78,7 +78,7 @@ def kwh(value: Decimal | None) -> str:
 
 def node_name(request: Request, session: Session, level: str, code: str) -> str:
     if level == "discom":
-        return str(request.registry.settings.get("hub.discom.name_en", "Discom"))
+        return str(request.registry.settings["hub.discom.name_en"])
     if level in ("feeder", "dt"):
         node = session.get(NetworkNode, code)
         return f"{node.name_hi} / {node.name_en}" if node is not None else code
@@ -295,7 +295,7 @@ def report_csv(request: Request) -> Response:
 def report_pdf(request: Request) -> Response:
     row, below = _report_rows(request)
     session = request.dbsession
-    discom = str(request.registry.settings.get("hub.discom.name_en", "Discom"))
+    discom = str(request.registry.settings["hub.discom.name_en"])
     header = [
         "Node / नोड",
         "Input kWh / आपूर्ति",
