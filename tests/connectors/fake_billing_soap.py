@@ -59,6 +59,8 @@ class BillingData:
     sales: dict[str, dict[str, tuple[OfficeCodes, int, Decimal, Decimal]]] = field(default_factory=dict)
     # Each consumer's latest contact change, for ListContactChanges.
     contacts: dict[str, ContactChange] = field(default_factory=dict)
+    # A billing system that pages its feed as it holds it, not by sequence number.
+    contacts_unsorted: bool = False
 
 
 class SoapFault(Exception):
@@ -373,7 +375,9 @@ class FakeBillingSoap:
     def op_ListContactChangesRequest(self, req: etree._Element) -> etree._Element:
         after = int(req.findtext(b("after")) or "0")
         limit = int(req.findtext(b("limit")) or "0")
-        waiting = sorted((c for c in self.data.contacts.values() if c.seq > after), key=lambda c: c.seq)
+        waiting = [c for c in self.data.contacts.values() if c.seq > after]
+        if not self.data.contacts_unsorted:
+            waiting.sort(key=lambda c: c.seq)
         out = etree.Element(b("ListContactChangesResponse"))
         for change in waiting[:limit]:
             node = etree.SubElement(out, b("change"))

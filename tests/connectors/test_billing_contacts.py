@@ -107,3 +107,24 @@ def test_soap_client_fails_closed_on_a_slow_or_broken_billing(fake: FakeBillingS
     fake.server.down()
     with pytest.raises(ConnectorUnavailable):
         billing.contact_changes(0, 3)
+
+
+def test_soap_client_refuses_a_page_out_of_order_or_repeating_a_change(fake: FakeBillingSoap) -> None:
+    """Going on after such a page would skip a change for good (the feed's position moves past
+    it) or apply an older one over a newer: the page is refused whole and the position stays."""
+    billing = SoapBilling(fake.wsdl_url, timeout=2, operation_timeout=0.5)
+    fake.data.contacts_unsorted = True
+    fake.data.contacts = {
+        "1010000001": ContactChange(10, "1010000001", "9876500001", None, AT),
+        "1010000003": ContactChange(12, "1010000003", "9876500003", None, AT),
+        "1010000002": ContactChange(11, "1010000002", "9876500002", None, AT),
+    }
+    with pytest.raises(ConnectorUnavailable):
+        billing.contact_changes(0, 3)
+    fake.data.contacts["1010000003"] = ContactChange(10, "1010000003", "9876500003", None, AT)
+    with pytest.raises(ConnectorUnavailable):
+        billing.contact_changes(0, 3)
+    # In order, the same records are a good page.
+    fake.data.contacts["1010000003"] = ContactChange(12, "1010000003", "9876500003", None, AT)
+    fake.data.contacts_unsorted = False
+    assert [c.seq for c in billing.contact_changes(0, 3).changes] == [10, 11, 12]
