@@ -13,6 +13,8 @@ from pyramid.registry import Registry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from hub.systems import Connectors
+
 
 def load_settings(ini: str) -> dict[str, Any]:
     """The app's settings from ``ini`` with the environment overlay, validated."""
@@ -55,7 +57,29 @@ def session_scope(settings: dict[str, Any]) -> Iterator[Session]:
         engine.dispose()
 
 
-def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Registry, Any], object]) -> int:
+@contextmanager
+def outside_systems(settings: dict[str, Any]) -> Iterator[tuple[Registry, Connectors]]:
+    """For a command that works with the outside systems: a registry holding only the
+    database, and the configured connectors; the engine and the reference store closed after."""
+    from hub.db import standalone_registry
+    from hub.systems import build_connectors
+
+    engine = engine_for(settings)
+    reference_store = reference_store_for(settings)
+    try:
+        yield standalone_registry(engine), build_connectors(settings, reference_store)
+    finally:
+        engine.dispose()
+        if reference_store is not None:
+            reference_store.dispose()
+
+
+def sync_from(
+    settings: dict[str, Any],
+    system: str,
+    sync: Callable[[Registry, Any], object],
+    shown: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> int:
     """Run a feed's sync now, ``sync(registry, connector)`` (a registry holding only the database) with the connector of
     ``system``, and print its report (a dataclass) as JSON. Exit status 0, 1 if the system failed
     (what was applied before stays), 2 if no connector is configured."""
@@ -64,26 +88,18 @@ def sync_from(settings: dict[str, Any], system: str, sync: Callable[[Registry, A
     import sys
 
     from connectors.errors import ConnectorError
-    from hub.db import standalone_registry
-    from hub.systems import build_connectors
 
-    engine = engine_for(settings)
-    reference_store = reference_store_for(settings)
-    try:
-        connector = build_connectors(settings, reference_store).get(system)
+    with outside_systems(settings) as (registry, connectors):
+        connector = connectors.get(system)
         if connector is None:
             print(f"hub-admin: no {system} connector configured (hub.{system}.backend)", file=sys.stderr)
             return 2
         try:
-            report = sync(standalone_registry(engine), connector)
+            report = sync(registry, connector)
         except ConnectorError as exc:
             print(f"hub-admin: {system} failed: {exc}", file=sys.stderr)
             return 1
-    finally:
-        engine.dispose()
-        if reference_store is not None:
-            reference_store.dispose()
-    print(json.dumps(dataclasses.asdict(report)))  # type: ignore[call-overload]
+    print(json.dumps(dict(shown(report)) if shown else dataclasses.asdict(report)))  # type: ignore[call-overload]
     return 0
 
 

@@ -7,43 +7,33 @@ import json
 import sys
 from typing import Any
 
-from hub.db import standalone_registry
-
 
 def cmd_energy_audit(settings: dict[str, Any], args: argparse.Namespace) -> int:
     from connectors.errors import ConnectorError
-    from hub.commands import engine_for, reference_store_for
+    from hub.commands import outside_systems
     from hub.energy.service import AuditRefused, check_period_over, run_audit
     from hub.network.service import sync_network
-    from hub.systems import build_connectors
 
     try:
         check_period_over(args.period)
     except AuditRefused as exc:
         print(f"hub-admin: {exc}", file=sys.stderr)
         return 2
-    reference_store = reference_store_for(settings)
-    connectors = build_connectors(settings, reference_store)
-    mdas, billing, gis = connectors.get("meterdata"), connectors.get("billing"), connectors.get("network")
-    if mdas is None or billing is None or gis is None:
-        print(
-            "hub-admin: the audit needs hub.meterdata.backend, hub.billing.backend and hub.network.backend",
-            file=sys.stderr,
-        )
-        return 2
-    engine = engine_for(settings)
-    registry = standalone_registry(engine)
-    try:
-        # Consumers are placed on the DTs the network supplies them from: the GIS's feed first.
-        sync_network(registry, gis, int(settings["hub.network.page_size"]))
-        report = run_audit(registry, mdas, billing, args.period, "hub-admin")
-    except ConnectorError as exc:
-        print(f"hub-admin: nothing computed, {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-        if reference_store is not None:
-            reference_store.dispose()
+    with outside_systems(settings) as (registry, connectors):
+        mdas, billing, gis = connectors.get("meterdata"), connectors.get("billing"), connectors.get("network")
+        if mdas is None or billing is None or gis is None:
+            print(
+                "hub-admin: the audit needs hub.meterdata.backend, hub.billing.backend and hub.network.backend",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            # Consumers are placed on the DTs the network supplies them from: the GIS's feed first.
+            sync_network(registry, gis, int(settings["hub.network.page_size"]))
+            report = run_audit(registry, mdas, billing, args.period, "hub-admin")
+        except ConnectorError as exc:
+            print(f"hub-admin: nothing computed, {exc}", file=sys.stderr)
+            return 1
     print(json.dumps(report.__dict__ if report is not None else {"period": args.period}))
     return 0
 

@@ -7,38 +7,24 @@ import json
 import sys
 from typing import Any
 
-from hub.db import standalone_registry
-
 
 def cmd_kyc_sync(settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from connectors.errors import ConnectorError
-    from hub.commands import engine_for, reference_store_for
+    from hub.commands import sync_from
     from hub.kyc.sync import sync_kyc
-    from hub.systems import build_connectors
 
-    engine = engine_for(settings)
-    reference_store = reference_store_for(settings)
-    kyc = build_connectors(settings, reference_store).get("kyc")
-    if kyc is None:
-        print("hub-admin: no KYC connector configured (hub.kyc.backend)", file=sys.stderr)
-        return 2
-    try:
-        result = sync_kyc(
-            standalone_registry(engine),
+    return sync_from(
+        settings,
+        "kyc",
+        lambda registry, kyc: sync_kyc(
+            registry,
             kyc,
             page_size=args.page_size,
             max_pages=args.max_pages,
             secret_key=settings["hub.secret_key"],
-        )
-    except ConnectorError as exc:
-        print(f"hub-admin: KYC connector failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-        if reference_store is not None:
-            reference_store.dispose()
-    print(json.dumps(result.as_json()))
-    return 0
+        ),
+        # The counts, not every rejected consumer's number.
+        shown=lambda result: result.as_json(),
+    )
 
 
 def cmd_kyc_policy_set(settings: dict[str, Any], args: argparse.Namespace) -> int:
