@@ -43,8 +43,6 @@ from hub.outbox import BACKGROUND
 from hub.settings import ConfigurationError
 from hub.systems import Connectors
 
-DAILY_KEY = "bills.daily_reconciliation"
-
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
 
 
@@ -102,7 +100,7 @@ def includeme(config: Configurator) -> None:
         lambda system: process_service(registry, Connectors).require(system),  # type: ignore[arg-type]
         settings["hub.bills.reconcile_at"],
     )
-    registry[DAILY_KEY] = daily
+    config.register_service(daily, DailyReconciliation)
     config.add_outbox_handler(RECONCILE_KIND, daily.on_rerun)
     config.add_periodic_job(  # type: ignore[attr-defined]
         RECONCILE_JOB, float(settings["hub.bills.reconcile_retry_seconds"]), daily.run_due

@@ -13,10 +13,9 @@ from sqlalchemy import delete, select
 from connectors.billing.tables import RefLedgerEntry
 from connectors.payment.reference import RefPaymentOrder
 from connectors.reference_db import set_down
-from hub.bills import DAILY_KEY
 from hub.bills.reconciliation import RECONCILE_JOB, DailyReconciliation
 from hub.cli import main as hub_admin
-from hub.lookup import registered
+from hub.lookup import process_service, registered
 from hub.models.audit import AuditEntry
 from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.models.meta import IST
@@ -79,7 +78,7 @@ def test_the_worker_reconciles_the_previous_day_once_and_fails_closed(
 ) -> None:
     registry = bills.app.app.registry
     assert RECONCILE_JOB in [job.name for job in registered(registry, PeriodicJobs)]
-    daily: DailyReconciliation = registry[DAILY_KEY]
+    daily = process_service(registry, DailyReconciliation)
 
     # Before the configured time (06:00 IST) the day is not due yet.
     daily.run_due(tomorrow_at(5))
@@ -119,7 +118,7 @@ def test_the_worker_reconciles_the_previous_day_once_and_fails_closed(
 def test_officers_close_items_with_an_action_and_a_reason(
     bills: Bills, day_of_payments: dict[str, str], officer_app: Any
 ) -> None:
-    bills.app.app.registry[DAILY_KEY].run_due(tomorrow_at(7))
+    process_service(bills.app.app.registry, DailyReconciliation).run_due(tomorrow_at(7))
     [run] = runs(bills, day=today())
     found = items(bills, run.id)
     unheard = found["missing_in_hub"]
