@@ -92,7 +92,7 @@ run: migrate keys demo-data
 lint: setup
 	$(BIN)/ruff check $(PACKAGES) tests bench
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) tests
 	$(BIN)/lint-imports
 
 format: setup

@@ -45,7 +45,8 @@ def test_a_signed_envelope_verifies_with_zeep_and_xmlsec1(
     check_structure(raw)
     envelope = etree.fromstring(raw)
     assert envelope.findtext(f"{{{ENV[version]}}}Header/{{urn:other}}Trace") == "t-1"
-    assert envelope.find(f".//{DS}SignatureMethod").get("Algorithm") == ALGORITHMS[key]
+    method = envelope.find(f".//{DS}SignatureMethod")
+    assert method is not None and method.get("Algorithm") == ALGORITHMS[key]
     assert zeep_verifies(raw, tmp_path)
     done = readme_command(raw, ring.published_pem(), tmp_path / "good")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,6 +55,7 @@ def test_everyone_billing_and_kyc_name_is_in_the_registry_with_the_same_name_and
         ).all()
     assert len(consumers) > 200 and len(records) > 150
     for samagra_id, name_en, name_hi, mobile in [*consumers, *records]:
+        assert samagra_id is not None
         person = samagra.get_person(samagra_id)
         assert (person.name_en, person.name_hi, person.mobile) == (name_en, name_hi, mobile)
 

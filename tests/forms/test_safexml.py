@@ -84,7 +84,8 @@ HEADED = b"<e><h><k>1</k></h><b><x>" + b"<i>1</i>" * 100_000
 def test_the_head_is_read_up_to_the_stop_tag_and_nothing_much_further() -> None:
     root = parse_untrusted_head(HEADED + b"<<not xml", {"b"}, max_bytes=1024, step=256)
     assert [child.tag for child in root] == ["h", "b"] and root[0].findtext("k") == "1"
-    assert len(root[1].xpath("//i")) < 256 // 8
+    found = root[1].xpath("//i")
+    assert isinstance(found, list) and len(found) < 256 // 8
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ from hub.outbox import (
     take_new_ids,
     unit_of_work,
 )
-from hub.systems import build_connectors
+from hub.systems import Connectors, build_connectors
 
 # Reference connectors as a deployment's ini would name them.
 CONNECTORS: dict[str, str] = {
@@ -104,7 +104,7 @@ def rows(committed_engine: Engine) -> Iterator[OutboxRows]:
 
 
 @pytest.fixture()
-def connectors(reference_engine: Engine) -> Iterator[dict[str, Any]]:
+def connectors(reference_engine: Engine) -> Iterator[Connectors]:
     built = build_connectors(dict(CONNECTORS), reference_engine)
     yield built
     ensure_up_all(reference_engine)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from hub.api import ApiOperations, ClientStatus
@@ -204,6 +205,7 @@ def test_every_token_defect_is_401(testapp: TestApp, make_client: Any, defect: s
         import hashlib
         import hmac
 
+        assert isinstance(signing, (RSAKey, ECKey))
         public_pem = signing.as_pem(private=False)
         head = _b64({"alg": "HS256", "typ": "at+jwt", "kid": kid})
         body = _b64(_claims(cid))
@@ -248,7 +250,7 @@ def test_key_rotation_keeps_old_tokens_valid(testapp: TestApp, make_client: Any,
     old_kid = keys.signing_keyset().keys[0].kid
     rotate_signing_key(dbsession, token_key_box(registry.settings))
     dbsession.flush()
-    keys._session_factory = lambda: _NonClosing(dbsession)
+    keys._session_factory = lambda: cast(Session, _NonClosing(dbsession))
     try:
         keys.reload()
         new_kid = keys.signing_keyset().keys[0].kid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from hub.models import AuditEntry, WorkflowBreach
 from hub.workflow import WorkflowDefinition, WorkflowError, WorkflowRegistry
 
-DEFINITION = {
+DEFINITION: dict[str, Any] = {
     "name": "test_flow",
     "version": 1,
     "initial": "scrutiny",
@@ -209,7 +210,7 @@ def test_statutory_breach_excludes_paused_time_and_is_recorded_once(
     def breached(at: datetime) -> list[int]:
         return [b.case_id for b in flows.escalate_statutory_breaches(dbsession, "test_flow", now=at)]
 
-    query = {"reason": "site plan unreadable"}
+    query_reason = "site plan unreadable"
     flows.act(
         dbsession,
         paused_in_time,
@@ -217,7 +218,7 @@ def test_statutory_breach_excludes_paused_time_and_is_recorded_once(
         "officer:am",
         ["assistant_manager"],
         now=T0 + timedelta(days=1),
-        **query,
+        reason=query_reason,
     )
     flows.act(
         dbsession,
@@ -226,7 +227,7 @@ def test_statutory_breach_excludes_paused_time_and_is_recorded_once(
         "officer:am",
         ["assistant_manager"],
         now=T0 + timedelta(days=2),
-        **query,
+        reason=query_reason,
     )
     # Waiting on the applicant since day 1 of 3: not late however long the answer takes.
     # Waiting since day 2 of 1: it was late before the clock stopped.

@@ -40,10 +40,12 @@ def runs(bills: Bills, channel: str = "gateway", day: date | None = None) -> lis
         return list(conn.execute(query.order_by(ReconciliationRun.id)).all())  # type: ignore[arg-type]
 
 
-def items(bills: Bills, run_id: int) -> dict[str, ReconciliationItem]:
+def items(bills: Bills, run_id: int) -> dict[str, Any]:
     with bills.engine.connect() as conn:
-        rows = conn.execute(select(ReconciliationItem).where(ReconciliationItem.run_id == run_id)).all()
-    return {row.category: row for row in rows}  # type: ignore[attr-defined]
+        rows = conn.execute(
+            select(ReconciliationItem.__table__).where(ReconciliationItem.run_id == run_id)
+        ).all()
+    return {row.category: row for row in rows}
 
 
 @pytest.fixture()

@@ -679,6 +679,7 @@ def test_every_answer_is_signed_and_verifies_as_received(bills: Bills, version: 
         assert response.status_int == 200, response.body[:500]
         raw = bytes(response.body)
         check_structure(raw, datetime.now(UTC))
+        assert keyring.current.evidence is not None
         assert signer_certificate(raw) == keyring.current.evidence.certificate
         assert zeep_verifies(raw, tmp_path)
         done = readme_command(raw, published, tmp_path / operation / "good")

@@ -434,6 +434,7 @@ def test_published_keys(testapp: TestApp) -> None:
     # The evidence signer (SOAP answers) is published beside the document signer and the CA.
     current = process_service(testapp.app.registry, DocumentKeys).keyring.current
     published = x509.load_pem_x509_certificates(pem.body)
+    assert current.evidence is not None
     assert current.certificate in published and current.evidence.certificate in published
     jwks = testapp.get("/.well-known/jwks.json").json
     assert any(k["kty"] == "EC" and k.get("crv") == "P-256" for k in jwks["keys"]), "QR keys are published"

@@ -73,7 +73,7 @@ def console(testapp: TestApp, dbsession: Session) -> dict[str, Any]:
     return {"app": testapp, "case": case, "workflows": workflows, "session": dbsession}
 
 
-def _login(app: TestApp, username: str, password: str = PASSWORD, status: int = 302) -> Any:
+def _login(app: TestApp, username: str, password: str = PASSWORD, status: int | str = 302) -> Any:
     token = CSRF.search(app.get("/console/login").text)
     assert token is not None
     return app.post(

@@ -135,9 +135,12 @@ def test_a_check_that_commits_after_a_later_one_is_still_told(election: Election
     first.begin()
     write(first, record, authority["client_id"], EVENING)  # the lower id, not yet committed
     done = threading.Event()
-    thread = threading.Thread(
-        target=lambda: (log(election, later, authority["client_id"], EVENING), done.set())
-    )
+
+    def answer_later() -> None:
+        log(election, later, authority["client_id"], EVENING)
+        done.set()
+
+    thread = threading.Thread(target=answer_later)
     thread.start()
     try:
         assert done.wait(10), "an answer's log write waited for another's transaction"

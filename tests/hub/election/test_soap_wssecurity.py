@@ -79,6 +79,7 @@ def assert_verifies_as_received(raw: bytes, version: str, election: Election, tm
     check_structure(raw, datetime.now(UTC))
     keyring = process_service(election.registry, DocumentKeys).keyring
     # The same key that signed answers before: the evidence key, its certificate from the hub's CA.
+    assert keyring.current.evidence is not None
     assert signer_certificate(raw) == keyring.current.evidence.certificate
     published = election.app.get("/.well-known/hub-certificates.pem", status=200).body
 

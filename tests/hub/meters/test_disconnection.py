@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import update
+
 from connectors.headend import RelayState
 from hub.meters.service import IST, MeterSettings
 from hub.models.meter import MeterCommand
@@ -28,7 +30,7 @@ def test_disconnection_waits_for_the_notice_then_switches_once(flow: MeterFlow) 
     flow.watch()
     assert flow.headend_commands(meter) == 0  # the watcher's clock is not enough: the notice counts
     with flow.engine.begin() as conn:
-        conn.execute(MeterCommand.__table__.update().values(notice_served_on=today - timedelta(days=16)))
+        conn.execute(update(MeterCommand).values(notice_served_on=today - timedelta(days=16)))
     flow.time_passes()
     flow.watch()
     assert flow.headend_commands(meter) == 1
@@ -55,9 +57,7 @@ def test_dues_paid_before_the_disconnection_withdraw_it(flow: MeterFlow) -> None
         number, Decimal("4572.50"), "PAY-DC-503", datetime.now(UTC), "counter"
     )
     with flow.engine.begin() as conn:
-        conn.execute(
-            MeterCommand.__table__.update().values(notice_served_on=date.today() - timedelta(days=30))
-        )
+        conn.execute(update(MeterCommand).values(notice_served_on=date.today() - timedelta(days=30)))
     flow.time_passes()
     flow.watch()
     [command] = flow.commands(number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.headend import SIGNATURE_HEADER, RelayState, sign
@@ -90,7 +90,7 @@ def test_headend_down_nothing_switched_and_the_message_waits(flow: MeterFlow) ->
     assert flow.headend_commands(meter) == 0
     set_down(flow.reference, "headend", False)
     with flow.engine.begin() as conn:
-        conn.execute(OutboxMessage.__table__.update().values(next_attempt_at=datetime.now(UTC)))
+        conn.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC)))
     assert [o.result for o in flow.drain()] == ["delivered"]
     [command] = flow.commands(number)
     assert command.status == CommandStatus.ACCEPTED.value
@@ -247,11 +247,11 @@ def test_worker_killed_between_sending_and_recording_switches_once(flow: MeterFl
     # The worker died after the head-end took the command and before the hub recorded it:
     # the row still says requested and the message is delivered again.
     with flow.engine.begin() as conn:
-        conn.execute(MeterCommand.__table__.update().values(status="requested", attempts=0))
+        conn.execute(update(MeterCommand).values(status="requested", attempts=0))
         # Never acknowledged: its lease ran out and it is pending again.
         last = conn.execute(select(func.max(OutboxMessage.id))).scalar_one()
         conn.execute(
-            OutboxMessage.__table__.update()
+            update(OutboxMessage)
             .where(OutboxMessage.id == last, OutboxMessage.kind == "meters.payment_posted")
             .values(status="pending", claimed_until=None, next_attempt_at=datetime.now(UTC))
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from pyramid.exceptions import ConfigurationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from hub import make_config
@@ -81,9 +81,7 @@ def test_sql_nonce_store_remembers_once_and_purges_expired(engine: Engine) -> No
         assert left == ["AAAAAAAAAAAAAAAAAAAAAA=="]
     finally:
         with engine.begin() as conn:
-            conn.execute(
-                SoapNonce.__table__.delete().where(SoapNonce.client_id.in_(["c_nonce_test", "c_nonce_other"]))
-            )
+            conn.execute(delete(SoapNonce).where(SoapNonce.client_id.in_(["c_nonce_test", "c_nonce_other"])))
 
 
 def test_redis_nonce_store_remembers_once() -> None:

@@ -148,9 +148,10 @@ def test_handler_errors_become_faults(
     if kind == "crash":
         # The trace goes to the log, with the request id the caller got.
         assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records)
-        assert fault.find(f".//{H}requestId").text == response.headers["X-Request-Id"]
+        assert fault.findtext(f".//{H}requestId") == response.headers["X-Request-Id"]
     if kind == "problem":
         field = fault.find(f".//{H}fieldError")
+        assert field is not None
         assert field.findtext(H + "field") == "name"
         assert field.findtext(H + "code") == "unknown"
     if kind == "unavailable":

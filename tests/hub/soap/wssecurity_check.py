@@ -58,7 +58,7 @@ def signer_certificate(raw: bytes) -> x509.Certificate:
     (token,) = [
         t
         for t in security.iter(f"{WSSE}BinarySecurityToken")
-        if t.get(WSU + "Id") == reference.get("URI")[1:]
+        if t.get(WSU + "Id") == reference.get("URI", "")[1:]
     ]
     return x509.load_der_x509_certificate(base64.b64decode(token.text or ""))
 
@@ -84,15 +84,15 @@ def check_structure(raw: bytes, now: datetime | None = None) -> None:
     assert (token.get("ValueType"), token.get("EncodingType")) == (X509V3, BASE64_BINARY)
     signed_info = security.find(f"{DS}Signature/{DS}SignedInfo")
     assert signed_info is not None
-    assert signed_info.find(f"{DS}CanonicalizationMethod").get("Algorithm") == EXC_C14N
+    method = signed_info.find(f"{DS}CanonicalizationMethod")
+    assert method is not None and method.get("Algorithm") == EXC_C14N
     uris = [r.get("URI") for r in signed_info.findall(f"{DS}Reference")]
     assert uris == ["#" + body.get(WSU + "Id", ""), "#" + timestamp.get(WSU + "Id", "")]
     assert all(uri and uri.startswith("#id-") for uri in uris)
     for reference in signed_info.findall(f"{DS}Reference"):
         assert [t.get("Algorithm") for t in reference.iter(f"{DS}Transform")] == [EXC_C14N]
-        assert (
-            reference.find(f"{DS}DigestMethod").get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#sha256"
-        )
+        digest = reference.find(f"{DS}DigestMethod")
+        assert digest is not None and digest.get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#sha256"
     assert signer_certificate(raw).public_bytes(serialization.Encoding.DER) == base64.b64decode(
         token.text or ""
     )

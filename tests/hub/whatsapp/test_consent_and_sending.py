@@ -128,7 +128,7 @@ def test_stop_opts_out_with_the_message_as_evidence_and_start_opts_back_in(
     with Session(channel.engine) as session:
         number = session.get(WhatsAppNumber, "919999000031")
         assert number is not None and number.consent == "opted_out"
-        assert number.consent_how == "whatsapp_keyword" and number.consent_source.startswith("wamid.")
+        assert number.consent_how == "whatsapp_keyword" and (number.consent_source or "").startswith("wamid.")
     assert channel.sent_to("919999000031") == []  # no reply to an opt-out
     channel.say("919999000031", "hello")  # inside the window, but opted out: no reply either
     channel.work()

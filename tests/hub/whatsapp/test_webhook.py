@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -108,7 +109,7 @@ def test_unknown_types_stickers_and_voice_notes_reach_the_chatbot_as_what_they_a
 
     conversation.SEEN.clear()
     now = str(int(datetime.now(UTC).timestamp()))
-    entries = [
+    entries: list[dict[str, Any]] = [
         {
             "from": NUMBER,
             "id": wamid(),
