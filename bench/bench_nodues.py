@@ -99,7 +99,8 @@ class Driver:
     def __init__(self, app: Any, headers: dict[str, str]) -> None:
         from webtest import TestApp
 
-        from hub.outbox import HANDLERS_KEY, deliverer_from_settings
+        from hub.lookup import registered
+        from hub.outbox import OutboxHandlers, deliverer_from_settings
 
         self.app = app
         self.web = TestApp(app)
@@ -107,7 +108,10 @@ class Driver:
         registry = app.registry
         self.engine = process_service(registry, Database).engine
         self.deliverer = deliverer_from_settings(
-            registry.settings, self.engine, process_service(registry, Connectors), registry[HANDLERS_KEY]
+            registry.settings,
+            self.engine,
+            process_service(registry, Connectors),
+            registered(registry, OutboxHandlers),
         )
 
     def drain(self) -> None:

@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from hub.db import Database, mark_written
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.shared_state import redis_url
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage, Mapping[str, Any]], object]
 
-QUEUE_KEY = "outbox_queue"
-HANDLERS_KEY = "outbox_handlers"
 _NEW_IDS = "hub.outbox.new_ids"
 _NEW_BACKGROUND_IDS = "hub.outbox.new_background_ids"
 # Task priority of kinds whose delivery may wait (a signed PDF): every other task is taken first,
@@ -232,7 +230,7 @@ def take_new_ids(session: Session) -> list[int]:
 
 def submit_after_commit(registry: Mapping[str, Any], ids: Sequence[int]) -> None:
     """Wake a worker for messages committed outside a request (the sweep is the backstop)."""
-    queue: OutboxQueue | None = registry.get(QUEUE_KEY)
+    queue = outbox_queue(registry)
     if queue is not None:
         _submit_new(queue, ids, ())
 
@@ -265,7 +263,7 @@ def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
         ids, background = _take_new(session)
-    queue: OutboxQueue | None = registry.get(QUEUE_KEY)
+    queue = outbox_queue(registry)
     if queue is not None:
         _submit_new(queue, ids, background)
 
@@ -596,7 +594,7 @@ def _watch_transaction(request: Request, session: Session) -> None:
     Runs when a request first uses its database session (hub.db), so requests
     that never touch the database carry no hooks.
     """
-    queue: OutboxQueue | None = request.registry.get(QUEUE_KEY)
+    queue = outbox_queue(request.registry)
     if queue is None:
         return
     try:
@@ -607,13 +605,24 @@ def _watch_transaction(request: Request, session: Session) -> None:
     txn.addAfterAbortHook(_after_transaction, args=(False, request, queue))
 
 
+class OutboxHandlers(dict[str, Handler]):
+    """The handler of each message kind (``config.add_outbox_handler``)."""
+
+
+def outbox_queue(registry: Mapping[Any, Any]) -> OutboxQueue | None:
+    """The queue that wakes hub-worker (None in a registry made without hub.outbox: a
+    command's, whose messages wait for the worker's sweep)."""
+    queue: OutboxQueue | None = registry.get(OutboxQueue)
+    return queue
+
+
 def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str, priority: int = 0) -> None:
     """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind``;
     ``priority=BACKGROUND`` for work every other message may go before."""
     resolved: Handler = config.maybe_dotted(handler)
 
     def register() -> None:
-        config.registry[HANDLERS_KEY][kind] = resolved
+        registered(config.registry, OutboxHandlers)[kind] = resolved
         set_priority(kind, priority)
 
     config.action(("hub.outbox.handler", kind), register)
@@ -621,7 +630,6 @@ def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str, 
 
 def includeme(config: Configurator) -> None:
     registry = config.registry
-    registry[HANDLERS_KEY] = {}
-    registry[QUEUE_KEY] = OutboxQueue.from_settings(config.get_settings())
+    registry[OutboxQueue] = OutboxQueue.from_settings(config.get_settings())
     config.add_directive("add_outbox_handler", add_outbox_handler)
     process_service(registry, Database).session_hooks.append(_watch_transaction)

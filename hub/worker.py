@@ -29,11 +29,11 @@ from typing import Any
 from hub.db import Database
 from hub.lookup import process_service, registered
 from hub.outbox import (
-    HANDLERS_KEY,
-    QUEUE_KEY,
     OutboxDeliverer,
+    OutboxHandlers,
     OutboxQueue,
     deliverer_from_settings,
+    outbox_queue,
     registered_handlers,
 )
 from hub.periodic import PeriodicJob, PeriodicJobs, Scheduler
@@ -82,17 +82,18 @@ def build_worker(settings: dict[str, Any]) -> Worker:
 
     config = make_config({}, **settings)
     registry = config.registry
-    if QUEUE_KEY not in registry:
+    if outbox_queue(registry) is None:
         # Until the composition root includes hub.outbox itself.
         config.include("hub.outbox")
     config.commit()
     app_settings = dict(config.get_settings())
-    queue: OutboxQueue = registry[QUEUE_KEY]
+    queue = outbox_queue(registry)
+    assert queue is not None
     deliverer = deliverer_from_settings(
         app_settings,
         engine=process_service(registry, Database).engine,
         connectors=process_service(registry, Connectors),
-        handlers=registry[HANDLERS_KEY],
+        handlers=registered(registry, OutboxHandlers),
         queue=queue,
     )
     queue.deliverer = deliverer

@@ -7,17 +7,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
-from hub.outbox import HANDLERS_KEY, DeliveryOutcome, deliverer_from_settings
+from hub.outbox import DeliveryOutcome, OutboxHandlers, deliverer_from_settings
 from hub.systems import Connectors
 
 
 def drain_outbox(registry: Any, engine: Engine, rounds: int = 20) -> list[DeliveryOutcome]:
     """Deliver every due message until nothing is due or a round delivers nothing (all backing off)."""
     deliverer = deliverer_from_settings(
-        registry.settings, engine, process_service(registry, Connectors), registry[HANDLERS_KEY]
+        registry.settings, engine, process_service(registry, Connectors), registered(registry, OutboxHandlers)
     )
     outcomes: list[DeliveryOutcome] = []
     for _ in range(rounds):

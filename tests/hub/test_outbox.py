@@ -26,7 +26,6 @@ from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.outbox import (
     BACKGROUND,
-    QUEUE_KEY,
     OutboxDeliverer,
     OutboxError,
     OutboxQueue,
@@ -35,6 +34,7 @@ from hub.outbox import (
     enqueue,
     enqueue_sms,
     list_messages,
+    outbox_queue,
     retry,
     set_priority,
     take_new_ids,
@@ -167,7 +167,7 @@ def outbox_app(
         "hub.test_engine": committed_engine,
     }
     config = make_config({}, **settings)
-    if QUEUE_KEY not in config.registry:
+    if outbox_queue(config.registry) is None:
         config.include("hub.outbox")
     config.add_route("test.outbox", "/_test/outbox/{outcome}/{tag}")
     config.add_view(_enqueue_view, route_name="test.outbox", renderer="json", public=True)
@@ -187,7 +187,8 @@ def test_message_from_a_failed_request_never_exists(
     outbox_app: Any, committed_engine: Engine, rows: OutboxRows
 ) -> None:
     app = TestApp(outbox_app)
-    queue: OutboxQueue = outbox_app.registry[QUEUE_KEY]
+    queue = outbox_queue(outbox_app.registry)
+    assert queue is not None
     queue.huey.flush()
     app.get("/_test/outbox/fail/failed-1", status=500)
     assert _sms_rows(committed_engine, "failed-1") == []
@@ -198,7 +199,8 @@ def test_message_from_a_committed_request_is_queued_after_commit(
     outbox_app: Any, committed_engine: Engine, rows: OutboxRows
 ) -> None:
     app = TestApp(outbox_app)
-    queue: OutboxQueue = outbox_app.registry[QUEUE_KEY]
+    queue = outbox_queue(outbox_app.registry)
+    assert queue is not None
     queue.huey.flush()
     response = app.get("/_test/outbox/ok/ok-1")
     [message] = _sms_rows(committed_engine, "ok-1")
@@ -438,7 +440,7 @@ def test_background_messages_wait_behind_the_others(
     # the meter's message first, whatever the order they were written in.
     set_priority("test.receipt_pdf", BACKGROUND)
     registry = standalone_registry(committed_engine)
-    registry[QUEUE_KEY] = queue
+    registry[OutboxQueue] = queue
     with unit_of_work(registry) as session:
         receipt = enqueue(session, "test.receipt_pdf", {"payment_id": 1}).id
         reconnect = enqueue(session, "test.reconnect", {"payment_id": 1}).id

@@ -52,10 +52,11 @@ class Bills:
         registry = self.app.app.registry
         if connectors is None:
             return drain_outbox(registry, self.engine)
-        from hub.outbox import HANDLERS_KEY, deliverer_from_settings
+        from hub.lookup import registered
+        from hub.outbox import OutboxHandlers, deliverer_from_settings
 
         deliverer = deliverer_from_settings(
-            registry.settings, self.engine, connectors, registry[HANDLERS_KEY]
+            registry.settings, self.engine, connectors, registered(registry, OutboxHandlers)
         )
         with self.engine.connect() as conn:
             ids = list(

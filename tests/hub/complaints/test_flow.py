@@ -212,15 +212,15 @@ def test_missed_standard_is_compensated_once_even_when_billing_was_down(flow: Co
     assert "150.00" in told.text
 
     # A second delivery of the same message (a worker died before marking it) credits nothing more.
-    from hub.lookup import process_service
+    from hub.lookup import process_service, registered
     from hub.models.outbox import OutboxMessage as Message
-    from hub.outbox import HANDLERS_KEY
+    from hub.outbox import OutboxHandlers
     from hub.systems import Connectors
 
     with Session(flow.engine) as session:
         again = session.get(Message, message_id)
         assert again is not None
-        flow.registry[HANDLERS_KEY]["complaints.compensation"](
+        registered(flow.registry, OutboxHandlers)["complaints.compensation"](
             again, process_service(flow.registry, Connectors)
         )
     assert _credits(flow, complaint_no) == 1

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from connectors.billing.tables import RefOffice
 from connectors.demo import office_hierarchy
 from hub.connections.service import ConnectionService
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.connection import ConnectionApplication
 from hub.models.meta import utcnow
 from hub.models.outbox import OutboxMessage
-from hub.outbox import OutboxDeliverer, deliverer_from_settings
+from hub.outbox import OutboxDeliverer, OutboxHandlers, deliverer_from_settings
 from hub.systems import Connectors
 from tests.connectors.fake_singlewindow import FakeSingleWindow
 from tests.connectors.fakehttp import FakeRequest, FakeResponse, FakeServer
@@ -219,6 +219,9 @@ def hub(live_wsgi_app: Any, live_engine: Engine, hub_url: str) -> Hub:
 
     registry = live_wsgi_app.registry
     deliverer = deliverer_from_settings(
-        registry.settings, live_engine, process_service(registry, Connectors), registry["outbox_handlers"]
+        registry.settings,
+        live_engine,
+        process_service(registry, Connectors),
+        registered(registry, OutboxHandlers),
     )
     return Hub(TestApp(live_wsgi_app), live_engine, deliverer)

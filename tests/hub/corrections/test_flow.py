@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from connectors.reference_db import set_down
 from hub.certificates.issuing import document_files, find_document
 from hub.certificates.keys import DocumentKeys
-from hub.lookup import process_service
+from hub.lookup import process_service, registered
 from hub.models.correction import BillCorrectionEvidence
 from hub.models.outbox import OutboxMessage
-from hub.outbox import HANDLERS_KEY
+from hub.outbox import OutboxHandlers
 from hub.systems import Connectors
 from hub.workflow import ESCALATION_JOB
 from tests.hub.corrections.conftest import CSRF, OFFICE, PDF, PNG, CorrectionFlow
@@ -184,7 +184,10 @@ def test_crash_between_posting_and_recording_credits_once(flow: CorrectionFlow) 
     # And a repeated delivery after recording changes nothing.
     with Session(flow.engine) as session:
         again = session.get(OutboxMessage, message.id)
-        flow.registry[HANDLERS_KEY]["corrections.credit"](again, process_service(flow.registry, Connectors))
+        assert again is not None
+        registered(flow.registry, OutboxHandlers)["corrections.credit"](
+            again, process_service(flow.registry, Connectors)
+        )
     assert flow.credits(no) == 1
 
 
