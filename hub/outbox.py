@@ -23,9 +23,16 @@ Guarantees:
   ``hub.outbox.max_attempts`` the message is parked and logged for an operator
   (``hub-admin <ini> outbox list --status parked`` / ``outbox retry ID``).
 
-Claiming is one conditional UPDATE (status pending, due, lease free, no older
-undelivered message for the key) that sets a lease; it is atomic on SQLite and
-PostgreSQL, so any number of worker threads and processes may run.
+Claiming is one conditional UPDATE … RETURNING (status pending, due, lease free,
+no older undelivered message for the key) that sets a lease and reads the
+messages; it is atomic on SQLite and PostgreSQL, so any number of worker threads
+and processes may run. A kind whose handler takes batches (:class:`BatchHandler`)
+is claimed in batches: a worker woken for one of its messages takes up to
+``batch_size`` due messages of the kind, so a backlog drains in a few
+transactions rather than a few per message.
+
+Two lanes: :data:`BACKGROUND` kinds (CPU-bound, such as a signed PDF) are queued
+apart and delivered by hub-worker's background process (:mod:`hub.worker`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from pyramid.config import Configurator
@@ -59,10 +66,33 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage, Mapping[str, Any]], object]
 
+
+class BatchHandler(Protocol):
+    """A handler that performs many messages of its kind at once (``batch_size`` of them at
+    most): one transaction for what they share, instead of one each. Called as a plain handler
+    it performs one."""
+
+    batch_size: int
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any], /) -> object: ...
+
+    def deliver_many(
+        self, messages: Sequence[OutboxMessage], connectors: Mapping[str, Any]
+    ) -> Mapping[int, BaseException]:
+        """Perform ``messages``; the ones not performed, each with its error (retried as a plain
+        handler's exception is). Raising fails them all."""
+        ...
+
+
+def _batch_size(handler: Handler | None) -> int:
+    return int(getattr(handler, "batch_size", 1))
+
+
 _NEW_IDS = "hub.outbox.new_ids"
 _NEW_BACKGROUND_IDS = "hub.outbox.new_background_ids"
-# Task priority of kinds whose delivery may wait (a signed PDF): every other task is taken first,
-# so a burst of documents never stands in front of a payment's posting or a meter's reconnection.
+# Kinds whose delivery may wait (a signed PDF): queued on the background lane, which hub-worker's
+# background process takes, so a burst of documents never stands in front of a payment's posting
+# or a meter's reconnection, nor takes the interpreter lock from them.
 BACKGROUND = -1
 TASK_NAME = "hub.outbox.deliver"
 _TABLE = cast(Table, OutboxMessage.__table__)
@@ -84,7 +114,7 @@ def register_handler(kind: str, handler: Handler, priority: int = 0) -> None:
     ``message.delivery_id`` as the idempotency key and returns when the
     receiver acknowledged it; any exception means "not delivered, retry".
     Inside a Pyramid app prefer ``config.add_outbox_handler(kind, handler)``. ``priority``:
-    0, or :data:`BACKGROUND` for work every other message goes before.
+    0, or :data:`BACKGROUND` for CPU-bound work every other message goes before (its own lane).
     """
     existing = _HANDLERS.get(kind)
     if existing is not None and existing is not handler:
@@ -272,16 +302,23 @@ def unit_of_work(registry: Mapping[str, Any]) -> Iterator[Session]:
 
 
 class OutboxQueue:
-    """The Huey queue that wakes workers up: SQLite file by default, Redis when configured.
+    """The Huey queues that wake workers up: SQLite file by default, Redis when configured.
 
-    Web processes only ``submit``; a worker process sets ``deliverer`` and runs
-    Huey's consumer, which calls :meth:`_run` for each task.
+    Two lanes: messages of :data:`BACKGROUND` kinds (CPU-bound work such as a signed PDF) go to
+    a queue of their own, which hub-worker consumes in a separate process, so that rendering
+    never holds the interpreter lock while payments, meter commands and SMS wait on the
+    database. Web processes only ``submit``; a worker process sets ``deliverer`` and runs
+    Huey's consumer on its lane, which calls :meth:`_run` for each task.
     """
 
-    def __init__(self, huey: Huey) -> None:
+    def __init__(self, huey: Huey, background: Huey | None = None) -> None:
         self.huey = huey
+        self.background = background or huey
         self.deliverer: OutboxDeliverer | None = None
         self._task = huey.task(name=TASK_NAME)(self._run)
+        self._background_task = (
+            self._task if background is None else background.task(name=TASK_NAME)(self._run)
+        )
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> OutboxQueue:
@@ -289,23 +326,30 @@ class OutboxQueue:
         if url is not None:
             # A sorted set, so that priorities hold (a queue of its own name: the list the
             # queue once was is left to the sweep).
-            return cls(PriorityRedisHuey("hub-outbox-by-priority", url=url, results=False))
+            return cls(
+                PriorityRedisHuey("hub-outbox-by-priority", url=url, results=False),
+                PriorityRedisHuey("hub-outbox-background", url=url, results=False),
+            )
         from pathlib import Path
 
         path = Path(str(settings["hub.queue.sqlite_path"]))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(SqliteHuey("hub-outbox", filename=str(path), results=False))
+        return cls(
+            SqliteHuey("hub-outbox", filename=str(path), results=False),
+            SqliteHuey("hub-outbox-background", filename=str(path), results=False),
+        )
 
     def submit(self, ids: Sequence[int], delay: float | None = None, priority: int = 0) -> None:
-        """Ask a worker to deliver ``ids`` (now, or after ``delay`` seconds); tasks of higher
-        ``priority`` are taken first."""
+        """Ask a worker to deliver ``ids`` (now, or after ``delay`` seconds); those of
+        ``priority`` :data:`BACKGROUND` on the background lane."""
         ids = list(ids)
+        task = self._background_task if priority == BACKGROUND else self._task
         for start in range(0, len(ids), _SUBMIT_CHUNK):
             chunk = ids[start : start + _SUBMIT_CHUNK]
             if delay:
-                self._task.schedule(args=(chunk,), delay=delay, priority=priority)
+                task.schedule(args=(chunk,), delay=delay, priority=priority)
             else:
-                self._task(chunk, priority=priority)
+                task(chunk, priority=priority)
 
     def _run(self, ids: list[int]) -> None:
         if self.deliverer is None:
@@ -369,83 +413,167 @@ class OutboxDeliverer:
         return self.handlers.get(kind) or _HANDLERS.get(kind)
 
     def deliver(self, ids: Iterable[int]) -> list[DeliveryOutcome]:
-        return [self.deliver_one(message_id) for message_id in ids]
+        """Deliver ``ids`` (and, for kinds whose handler takes batches, other due messages of
+        the same kind): an outcome for each message handled, ``skipped`` for ids not ours.
+
+        Messages are claimed together and settled together; an id held back by an older message
+        of its key is claimed again once this call delivered that one.
+        """
+        asked = list(dict.fromkeys(ids))
+        remaining = asked
+        outcomes: dict[int, DeliveryOutcome] = {}
+        while remaining:
+            token = secrets.token_hex(16)
+            claimed = self._claim(token, remaining)
+            if not claimed:
+                break
+            claimed = sorted(claimed + self._top_up(token, claimed), key=lambda m: m.id)
+            outcomes.update((o.id, o) for o in self._deliver_claimed(token, claimed))
+            remaining = [i for i in remaining if i not in outcomes]
+        # In the order asked, then the messages taken with them.
+        taken_with = [o for i, o in outcomes.items() if i not in set(asked)]
+        return [outcomes.get(i) or DeliveryOutcome(i, "skipped") for i in asked] + taken_with
+
+    def deliver_one(self, message_id: int) -> DeliveryOutcome:
+        return self.deliver([message_id])[0]
 
     def claim(self, message_id: int, now: datetime | None = None) -> str | None:
         """Take the lease on a due message; the claim token, or None if it is not ours to deliver."""
-        now = now or utcnow()
         token = secrets.token_hex(16)
-        table = _TABLE
+        return token if self._claim(token, [message_id], now) else None
+
+    @staticmethod
+    def _claimable(now: datetime, table: Any = _TABLE) -> list[Any]:
+        """Due, pending, lease free, and no older undelivered message of its key."""
         older = aliased(OutboxMessage)
         blocked = (
             exists()
-            .where(older.key == OutboxMessage.key)
-            .where(older.id < OutboxMessage.id)
+            .where(older.key == table.c.key)
+            .where(older.id < table.c.id)
             .where(older.status != OutboxStatus.DELIVERED.value)
         )
+        return [
+            table.c.status == OutboxStatus.PENDING.value,
+            table.c.next_attempt_at <= now,
+            or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
+            ~blocked,
+        ]
+
+    def _lease(self, token: str, chosen: Any, now: datetime | None = None) -> list[OutboxMessage]:
+        """One UPDATE ... RETURNING: the lease on the claimable messages ``chosen`` names, and
+        the messages themselves."""
+        now = now or utcnow()
+        table = _TABLE
         with self.engine.begin() as conn:
-            claimed = conn.execute(
+            rows = conn.execute(
                 update(table)
-                .where(table.c.id == message_id)
-                .where(table.c.status == OutboxStatus.PENDING.value)
-                .where(table.c.next_attempt_at <= now)
-                .where(or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
-                .where(~blocked)
+                .where(chosen, *self._claimable(now))
                 .values(claimed_until=now + timedelta(seconds=self.lease_seconds), claim_token=token)
-            ).rowcount
-        return token if claimed == 1 else None
+                .returning(*table.c)
+            ).all()
+        return sorted((OutboxMessage(**row._mapping) for row in rows), key=lambda m: m.id)
 
-    def deliver_one(self, message_id: int) -> DeliveryOutcome:
-        token = self.claim(message_id)
-        if token is None:
-            return DeliveryOutcome(message_id, "skipped")
-        with Session(self.engine, expire_on_commit=False) as session:
-            message = session.get(OutboxMessage, message_id)
-            assert message is not None  # we hold its lease
-            session.expunge(message)
-        handler = self.handler_for(message.kind)
-        try:
+    def _claim(self, token: str, ids: Sequence[int], now: datetime | None = None) -> list[OutboxMessage]:
+        return self._lease(token, _TABLE.c.id.in_(list(ids)), now)
+
+    def _top_up(self, token: str, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+        """More due messages of the claimed kinds whose handler takes batches, up to its size:
+        under load, a worker takes what has queued up in one go."""
+        more: list[OutboxMessage] = []
+        table = _TABLE
+        for kind in sorted({m.kind for m in claimed}):
+            size = _batch_size(self.handler_for(kind))
+            wanted = size - sum(1 for m in claimed if m.kind == kind)
+            if wanted <= 0:
+                continue
+            now = utcnow()
+            queued = _TABLE.alias("queued")  # not the UPDATE's own table: no correlation
+            due = (
+                select(queued.c.id)
+                .where(queued.c.kind == kind, *self._claimable(now, queued))
+                .order_by(queued.c.id)
+                .limit(wanted)
+                # Another worker topping up at the same moment takes other rows, not a wait.
+                .with_for_update(skip_locked=True)
+                # A CTE runs once: as a subquery PostgreSQL may run it again for each row the
+                # UPDATE visits, each time past the rows already taken, and take them all.
+                .cte("due")
+            )
+            more += self._lease(token, table.c.id == due.c.id, now)
+        return more
+
+    def _deliver_claimed(self, token: str, messages: Sequence[OutboxMessage]) -> list[DeliveryOutcome]:
+        failures: dict[int, BaseException] = {}
+        by_kind: dict[str, list[OutboxMessage]] = {}
+        for message in messages:
+            by_kind.setdefault(message.kind, []).append(message)
+        for kind, group in by_kind.items():
+            handler = self.handler_for(kind)
             if handler is None:
-                raise LookupError(f"no outbox handler for kind {message.kind!r}")
-            handler(message, self.connectors)
-        except Exception as exc:
-            return self._failed(message, token, exc)
-        return self._delivered(message, token)
+                failures.update((m.id, LookupError(f"no outbox handler for kind {kind!r}")) for m in group)
+            elif _batch_size(handler) > 1:
+                try:
+                    failures.update(cast(BatchHandler, handler).deliver_many(group, self.connectors))
+                except Exception as exc:
+                    failures.update((m.id, exc) for m in group)
+            else:
+                for message in group:
+                    try:
+                        handler(message, self.connectors)
+                    except Exception as exc:
+                        failures[message.id] = exc
+        delivered = [m for m in messages if m.id not in failures]
+        outcomes = {m.id: DeliveryOutcome(m.id, "delivered", m.attempts + 1) for m in delivered}
+        if delivered:
+            self._delivered(delivered, token)
+        for message in messages:
+            if message.id in failures:
+                outcomes[message.id] = self._failed(message, token, cast(Exception, failures[message.id]))
+        return [outcomes[m.id] for m in messages]
 
-    def _delivered(self, message: OutboxMessage, token: str) -> DeliveryOutcome:
+    def _delivered(self, messages: Sequence[OutboxMessage], token: str) -> None:
         table = _TABLE
         now = utcnow()
+        ids = [m.id for m in messages]
+        keys = sorted({m.key for m in messages if m.key is not None})
         with self.engine.begin() as conn:
-            settled = conn.execute(
-                update(table)
-                .where(table.c.id == message.id)
-                .where(table.c.claim_token == token)
-                .values(
-                    status=OutboxStatus.DELIVERED.value,
-                    delivered_at=now,
-                    attempts=table.c.attempts + 1,
-                    claimed_until=None,
-                    claim_token=None,
-                    last_error=None,
-                )
-            ).rowcount
-            following = None
-            if message.key is not None:
-                following = conn.execute(
-                    select(func.min(table.c.id))
-                    .where(table.c.key == message.key)
-                    .where(table.c.id > message.id)
-                    .where(table.c.status == OutboxStatus.PENDING.value)
-                ).scalar()
-        if not settled:
-            # Our lease ran out and another worker took the message over; it
-            # delivers again under the same delivery id, which the receiver dedupes.
-            log.warning(
-                "outbox lease lost during delivery", extra={"outbox_id": message.id, "kind": message.kind}
+            settled = set(
+                conn.execute(
+                    update(table)
+                    .where(table.c.id.in_(ids))
+                    .where(table.c.claim_token == token)
+                    .values(
+                        status=OutboxStatus.DELIVERED.value,
+                        delivered_at=now,
+                        attempts=table.c.attempts + 1,
+                        claimed_until=None,
+                        claim_token=None,
+                        last_error=None,
+                    )
+                    .returning(table.c.id)
+                ).scalars()
             )
-        if following is not None:
-            self._submit([int(following)])
-        return DeliveryOutcome(message.id, "delivered", message.attempts + 1)
+            # The next message of each key, held back until now.
+            heads = (
+                select(func.min(table.c.id).label("id"))
+                .where(table.c.key.in_(keys))
+                .where(table.c.status == OutboxStatus.PENDING.value)
+                .group_by(table.c.key)
+                .subquery()
+            )
+            following = (
+                conn.execute(select(table.c.id, table.c.kind).where(table.c.id == heads.c.id)).all()
+                if keys
+                else []
+            )
+        for message in messages:
+            if message.id not in settled:
+                # Our lease ran out and another worker took the message over; it
+                # delivers again under the same delivery id, which the receiver dedupes.
+                log.warning(
+                    "outbox lease lost during delivery", extra={"outbox_id": message.id, "kind": message.kind}
+                )
+        self._submit_by_kind([(int(i), str(kind)) for i, kind in following])
 
     def _failed(self, message: OutboxMessage, token: str, exc: Exception) -> DeliveryOutcome:
         table = _TABLE
@@ -484,6 +612,14 @@ class OutboxDeliverer:
         except Exception:
             log.warning("outbox: could not queue %s; the sweep will", ids, exc_info=True)
 
+    def _submit_by_kind(self, messages: Sequence[tuple[int, str]]) -> None:
+        """Queue (id, kind) pairs, each on its kind's lane."""
+        lanes: dict[int, list[int]] = {}
+        for message_id, kind in messages:
+            lanes.setdefault(priority_of(kind), []).append(message_id)
+        for priority, ids in sorted(lanes.items(), reverse=True):
+            self._submit(ids, priority=priority)
+
     def due_ids(self, limit: int = 1000, now: datetime | None = None) -> list[int]:
         """Pending messages a task should have delivered by now: lost tasks, dead workers' leases.
 
@@ -491,33 +627,28 @@ class OutboxDeliverer:
         has been due for longer than the grace period, so messages whose task
         is merely waiting in the queue are not queued twice.
         """
+        return [message_id for message_id, _ in self._due(limit, now)]
+
+    def _due(self, limit: int, now: datetime | None = None) -> list[tuple[int, str]]:
         now = now or utcnow()
-        cutoff = now - timedelta(seconds=self.sweep_grace_seconds)
-        older = aliased(OutboxMessage)
-        blocked = (
-            exists()
-            .where(older.key == OutboxMessage.key)
-            .where(older.id < OutboxMessage.id)
-            .where(older.status != OutboxStatus.DELIVERED.value)
-        )
+        table = _TABLE
         query = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == OutboxStatus.PENDING.value)
-            .where(OutboxMessage.next_attempt_at <= cutoff)
-            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-            .where(~blocked)
-            .order_by(OutboxMessage.id)
+            select(table.c.id, table.c.kind)
+            .where(*self._claimable(now, table))
+            .where(table.c.next_attempt_at <= now - timedelta(seconds=self.sweep_grace_seconds))
+            .order_by(table.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [int(i) for i in conn.execute(query).scalars()]
+            return [(int(i), str(kind)) for i, kind in conn.execute(query)]
 
     def sweep(self, limit: int = 1000) -> list[int]:
-        """Re-queue what :meth:`due_ids` finds; returns the ids."""
-        ids = self.due_ids(limit)
+        """Re-queue what :meth:`due_ids` finds, each on its kind's lane; returns the ids."""
+        due = self._due(limit)
+        ids = [message_id for message_id, _ in due]
         if ids:
             log.info("outbox sweep re-queued %d message(s)", len(ids), extra={"outbox_ids": ids[:20]})
-            self._submit(ids)
+            self._submit_by_kind(due)
         return ids
 
 
@@ -617,8 +748,9 @@ def outbox_queue(registry: Mapping[Any, Any]) -> OutboxQueue | None:
 
 
 def add_outbox_handler(config: Configurator, kind: str, handler: Handler | str, priority: int = 0) -> None:
-    """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind``;
-    ``priority=BACKGROUND`` for work every other message may go before."""
+    """``config.add_outbox_handler(kind, handler)``: the handler for messages of ``kind`` (a
+    :class:`BatchHandler` to take them in batches); ``priority=BACKGROUND`` for CPU-bound work
+    every other message may go before, delivered by hub-worker's background process."""
     resolved: Handler = config.maybe_dotted(handler)
 
     def register() -> None:

@@ -340,6 +340,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("hub.outbox.workers", as_positive_int, 4, doc="delivery threads per hub-worker process"),
     Setting(
+        "hub.outbox.background_workers",
+        as_positive_int,
+        1,
+        doc="threads of hub-worker's background process (signed PDFs and other CPU-bound kinds)",
+    ),
+    Setting(
         "hub.outbox.poll_seconds",
         as_positive_float,
         1.0,

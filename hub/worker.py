@@ -7,7 +7,10 @@ The worker builds the same application configuration as the web process
 ``hub.outbox.workers`` threads on the queue the web processes submit to
 (SQLite at ``hub.queue.sqlite_path``, or Redis at ``hub.redis_url``), plus
 one sweep thread that re-queues, every ``hub.outbox.sweep_seconds``, what a
-lost task or a killed worker left pending.
+lost task or a killed worker left pending. A child process runs the periodic
+jobs and consumes the background lane (signed PDFs and other CPU-bound kinds)
+with ``hub.outbox.background_workers`` threads, so that neither competes for the
+interpreter lock with deliveries waiting on the database.
 
 Any number of workers may run on any number of machines: claiming a message
 is an atomic conditional UPDATE with a lease. SIGTERM stops it at once
@@ -19,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
+import multiprocessing.process
+import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +49,8 @@ from hub.systems import Connectors
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 log = logging.getLogger(__name__)
+
+BACKGROUND_NICENESS = 10
 
 
 class Sweeper(threading.Thread):
@@ -108,8 +117,6 @@ def run(settings: dict[str, Any], threads: int | None = None) -> None:
     threads = threads or int(app_settings["hub.outbox.workers"])
     sweeper = Sweeper(worker.deliverer, float(app_settings["hub.outbox.sweep_seconds"]))
     sweeper.start()
-    scheduler = Scheduler(worker.engine, worker.periodic_jobs)
-    scheduler.start()
     consumer = worker.queue.huey.create_consumer(
         workers=threads,
         worker_type="thread",
@@ -125,10 +132,59 @@ def run(settings: dict[str, Any], threads: int | None = None) -> None:
         type(worker.queue.huey).__name__,
         extra={"handlers": sorted({*registered_handlers(), *worker.deliverer.handlers})},
     )
+    background = start_background(settings)
     try:
         consumer.run()
     finally:
         sweeper.stop()
+        background.terminate()
+        background.join(15)
+
+
+def start_background(settings: dict[str, Any]) -> multiprocessing.process.BaseProcess:
+    """The periodic jobs (feeds, sweeps, audits) and the background lane's consumer (signed PDFs
+    and other CPU-bound kinds) in a process of their own: their work never holds this process's
+    interpreter lock while its threads wait on the database for a payment or a meter command."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_background, args=(settings, os.getpid()), name="hub-worker-background", daemon=True
+    )
+    process.start()
+    return process
+
+
+def run_background(settings: dict[str, Any], parent: int) -> None:
+    """The background process: the periodic jobs and its lane's consumer, until SIGTERM or its
+    parent is gone."""
+    # Below the web processes and the deliveries in the CPU's queue: when the machine is busy,
+    # a payment's posting goes before a receipt's rendering.
+    os.nice(BACKGROUND_NICENESS)
+    worker = build_worker(settings)
+    app_settings = worker.settings
+    scheduler = Scheduler(worker.engine, worker.periodic_jobs)
+    scheduler.start()
+
+    def watch_parent() -> None:
+        # A parent killed outright (SIGKILL) cannot stop us: what we hold has a lease, and the
+        # next hub-worker's own background process takes over.
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    threads = int(app_settings["hub.outbox.background_workers"])
+    consumer = worker.queue.background.create_consumer(
+        workers=threads,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.05,
+        backoff=1.5,
+        max_delay=float(app_settings["hub.outbox.poll_seconds"]),
+        check_worker_health=True,
+    )
+    log.info("hub-worker background process started: %d thread(s) and the periodic jobs", threads)
+    try:
+        consumer.run()
+    finally:
         scheduler.stop()
 
 

@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +44,47 @@ from hub.settings import ConfigurationError
 from hub.systems import Connectors
 
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
+# Payments one worker thread posts in one go: a month-end peak's backlog drains in batches,
+# and a batch's transactions stay short (billing is asked payment by payment inside it).
+POSTING_BATCH = 50
 
 
-class PaymentHandler:
-    """Outbox kinds ``bills.post_payment`` and ``bills.receipt``: payload ``{"payment_id"}``."""
+class ReceiptHandler:
+    """Outbox kind ``bills.receipt``: payload ``{"payment_id"}``."""
 
-    def __init__(self, service: BillService, kind: str) -> None:
+    def __init__(self, service: BillService) -> None:
         self.service = service
-        self.kind = kind
 
     def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
-        billing = connectors.get("billing")
-        if billing is None:
-            raise ConnectorUnavailable("no billing connector configured", system="billing")
-        payment_id = int(message.payload["payment_id"])
-        if self.kind == POST_KIND:
-            self.service.post_payment(payment_id, billing)
-        else:
-            self.service.issue_receipt(payment_id, billing)
+        self.service.issue_receipt(int(message.payload["payment_id"]), _billing(connectors))
+
+
+class PostingHandler:
+    """Outbox kind ``bills.post_payment``: payload ``{"payment_id"}``, taken in batches (a
+    month-end peak is hundreds of payments a second)."""
+
+    batch_size = POSTING_BATCH
+
+    def __init__(self, service: BillService) -> None:
+        self.service = service
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+        self.service.post_payment(int(message.payload["payment_id"]), _billing(connectors))
+
+    def deliver_many(
+        self, messages: Sequence[OutboxMessage], connectors: Mapping[str, Any]
+    ) -> dict[int, BaseException]:
+        billing = _billing(connectors)
+        message_of = {int(m.payload["payment_id"]): m.id for m in messages}
+        failed = self.service.post_payments(list(message_of), billing)
+        return {message_of[payment_id]: error for payment_id, error in failed.items()}
+
+
+def _billing(connectors: Mapping[str, Any]) -> Any:
+    billing = connectors.get("billing")
+    if billing is None:
+        raise ConnectorUnavailable("no billing connector configured", system="billing")
+    return billing
 
 
 def configured_channels(settings: Mapping[str, Any]) -> dict[str, Channel]:
@@ -90,9 +113,9 @@ def includeme(config: Configurator) -> None:
         str(settings["hub.bills.upi_vpa"]),
     )
     config.register_service(service, BillService)
-    config.add_outbox_handler(POST_KIND, PaymentHandler(service, POST_KIND))
+    config.add_outbox_handler(POST_KIND, PostingHandler(service))
     # A receipt is a signed PDF: it waits behind postings and reconnections.
-    config.add_outbox_handler(RECEIPT_KIND, PaymentHandler(service, RECEIPT_KIND), priority=BACKGROUND)
+    config.add_outbox_handler(RECEIPT_KIND, ReceiptHandler(service), priority=BACKGROUND)
     registry = config.registry
     daily = DailyReconciliation(
         lambda: process_service(registry, Database).engine,

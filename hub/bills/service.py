@@ -37,12 +37,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
-from connectors.billing import Bill, ConnectionStatus, Consumer, is_consumer_number
+from connectors.billing import Bill, ConnectionStatus, Consumer, PostingReceipt, is_consumer_number
 from connectors.errors import NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
 from forms.reader import Reader
+from hub.audit import AuditRecord
 from hub.audit import record as audit_record
+from hub.audit import record_many as audit_record_many
 from hub.certificates.issuing import DocumentRequest, computer_issued, issue_document
 from hub.certificates.keys import DocumentKeys
 from hub.db import Database, insert_if_new, mark_written
@@ -778,86 +780,150 @@ class BillService:
     # -- posting (hub-worker) --------------------------------------------------------------------
 
     def post_payment(self, payment_id: int, billing: Any) -> None:
-        """Outbox kind ``bills.post_payment``: decide, post, then record; each step repeatable."""
+        """Outbox kind ``bills.post_payment`` for one payment (see :meth:`post_payments`)."""
+        failed = self.post_payments([payment_id], billing).get(payment_id)
+        if failed is not None:
+            raise failed
+
+    def post_payments(self, payment_ids: Sequence[int], billing: Any) -> dict[int, Exception]:
+        """Outbox kind ``bills.post_payment``: decide, post, then record; each step repeatable.
+
+        The payments are taken together: one transaction decides them all and one records them
+        all (and their audit entries, the chain's lock taken once). Billing is asked payment
+        by payment; one that cannot be decided or posted now is returned with its error and
+        retried, the others go on.
+        """
         engine = process_service(self.registry, Database).engine
+        failures: dict[int, Exception] = {}
+        consumers: dict[str, Consumer] = {}
         with Session(engine) as session:
-            payment = session.get(BillPayment, payment_id)
-            if payment is None:
-                return
-            state, consumer_number = payment.state, payment.posted_to or payment.consumer_number
-        if state == PaymentState.ACCEPTED.value:
+            found = session.execute(
+                select(BillPayment.id, BillPayment.state, BillPayment.posted_to, BillPayment.consumer_number)
+                .where(BillPayment.id.in_(list(payment_ids)))
+                .order_by(BillPayment.id)
+            ).all()
+        looked: dict[int, tuple[ConnectionStatus | None, Bill | None]] = {}
+        for payment_id, state, posted_to, consumer_number in found:
+            if state != PaymentState.ACCEPTED.value:
+                continue
+            number = posted_to or consumer_number
             try:
-                status: ConnectionStatus | None = billing.get_consumer(consumer_number).connection_status
-                bill = billing.current_bill(consumer_number)
+                consumer = billing.get_consumer(number)
+                consumers[number] = consumer
+                looked[payment_id] = (consumer.connection_status, billing.current_bill(number))
             except NotFound:
-                status, bill = None, None
-            with unit_of_work(self.registry) as session:
-                payment = session.get(BillPayment, payment_id, with_for_update=True)
-                assert payment is not None
+                looked[payment_id] = (None, None)
+            except Exception as exc:
+                failures[payment_id] = exc
+        if looked:
+            self._decide(looked)
+        with Session(engine) as session:
+            posting = [
+                payment
+                for payment in session.scalars(
+                    select(BillPayment)
+                    .where(BillPayment.id.in_(list(payment_ids)))
+                    .where(BillPayment.state == PaymentState.POSTING.value)
+                    .order_by(BillPayment.id)
+                )
+                if payment.id not in failures
+            ]
+            session.expunge_all()
+        receipts: dict[int, tuple[PostingReceipt, Consumer]] = {}
+        for payment in posting:
+            target = payment.posted_to
+            assert target is not None and payment.billing_reference is not None
+            try:
+                # The consumer is for the receipt; down now means try again later.
+                consumer = consumers.get(target) or billing.get_consumer(target)
+                consumers[target] = consumer
+                receipt = billing.post_payment(
+                    target, payment.amount, payment.billing_reference, payment.paid_at, payment.channel
+                )
+            except Exception as exc:
+                failures[payment.id] = exc
+                continue
+            receipts[payment.id] = (receipt, consumer)
+        if receipts:
+            self._record_posted(receipts)
+        return failures
+
+    def _decide(self, looked: Mapping[int, tuple[ConnectionStatus | None, Bill | None]]) -> None:
+        """Post or hold in suspense each accepted payment, by what billing said of it."""
+        with unit_of_work(self.registry) as session:
+            entries: list[AuditRecord] = []
+            for payment in session.scalars(
+                select(BillPayment)
+                .where(BillPayment.id.in_(list(looked)))
+                .order_by(BillPayment.id)
+                .with_for_update()
+            ):
                 if payment.state != PaymentState.ACCEPTED.value:
-                    return  # another delivery decided meanwhile; its own message goes on
-                reason = self.suspense_reason(payment, status, bill)
-                if reason is not None:
-                    payment.state, payment.suspense_reason = PaymentState.SUSPENSE.value, reason
-                    audit_record(
-                        session,
+                    continue  # another delivery decided meanwhile; its own message goes on
+                reason = self.suspense_reason(payment, *looked[payment.id])
+                if reason is None:
+                    self._mark_posting(payment)
+                    continue
+                payment.state, payment.suspense_reason = PaymentState.SUSPENSE.value, reason
+                entries.append(
+                    AuditRecord(
+                        "hub", "bills.payment_suspense", SUBJECT_TYPE, str(payment.id), {"reason": reason}
+                    )
+                )
+            audit_record_many(session, entries)
+
+    def _record_posted(self, receipts: Mapping[int, tuple[PostingReceipt, Consumer]]) -> None:
+        """Mark posted, and queue what follows a posting: the smart meter's reconnection first,
+        the receipt SMS, and the signed receipt (rendered apart: a PDF must not hold up a meter)."""
+        with unit_of_work(self.registry) as session:
+            entries: list[AuditRecord] = []
+            now = utcnow()
+            for payment in session.scalars(
+                select(BillPayment)
+                .where(BillPayment.id.in_(list(receipts)))
+                .order_by(BillPayment.id)
+                .with_for_update()
+            ):
+                if payment.state != PaymentState.POSTING.value:
+                    continue
+                receipt, consumer = receipts[payment.id]
+                target = payment.posted_to
+                payment.state = PaymentState.POSTED.value
+                payment.receipt_number = receipt.receipt_number
+                payment.posted_at = now
+                enqueue(
+                    session,
+                    METERS_KIND,
+                    {
+                        "consumer_number": target,
+                        "payment_id": payment.id,
+                        "amount": str(payment.amount),
+                        "channel": payment.channel,
+                    },
+                )
+                enqueue(session, RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}")
+                text = (
+                    f"Rs {payment.amount} received for consumer {target}. "
+                    f"Receipt {payment.receipt_number}. -MPCZED"
+                )
+                enqueue_sms(
+                    session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}"
+                )
+                entries.append(
+                    AuditRecord(
                         "hub",
-                        "bills.payment_suspense",
+                        "bills.payment_posted",
                         SUBJECT_TYPE,
                         str(payment.id),
-                        {"reason": reason},
+                        {
+                            "receipt_number": receipt.receipt_number,
+                            "consumer_number": target,
+                            "duplicate": receipt.duplicate,
+                        },
                     )
-                    return
-                self._mark_posting(payment)
-            state = PaymentState.POSTING.value
-        if state != PaymentState.POSTING.value:
-            return
-        with Session(engine) as session:
-            payment = session.get(BillPayment, payment_id)
-            assert payment is not None and payment.billing_reference is not None
-            target, amount, reference = payment.posted_to, payment.amount, payment.billing_reference
-            paid_at, channel = payment.paid_at, payment.channel
-        assert target is not None
-        consumer = billing.get_consumer(target)  # for the receipt; down now means try again later
-        receipt = billing.post_payment(target, amount, reference, paid_at, channel)
-        with unit_of_work(self.registry) as session:
-            payment = session.get(BillPayment, payment_id, with_for_update=True)
-            assert payment is not None
-            if payment.state != PaymentState.POSTING.value:
-                return
-            payment.state = PaymentState.POSTED.value
-            payment.receipt_number = receipt.receipt_number
-            payment.posted_at = utcnow()
-            enqueue(
-                session,
-                METERS_KIND,
-                {
-                    "consumer_number": target,
-                    "payment_id": payment.id,
-                    "amount": str(payment.amount),
-                    "channel": payment.channel,
-                },
-            )
-            # The signed receipt is rendered apart: a PDF must not hold up the meter's reconnection.
-            enqueue(session, RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}")
-            text = (
-                f"Rs {payment.amount} received for consumer {target}. "
-                f"Receipt {payment.receipt_number}. -MPCZED"
-            )
-            enqueue_sms(session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}")
+                )
             # Last: the audit chain's lock is held from here to the commit, and every worker waits on it.
-            audit_record(
-                session,
-                "hub",
-                "bills.payment_posted",
-                SUBJECT_TYPE,
-                str(payment.id),
-                {
-                    "receipt_number": receipt.receipt_number,
-                    "consumer_number": target,
-                    "duplicate": receipt.duplicate,
-                },
-            )
+            audit_record_many(session, entries)
 
     def _mark_posting(self, payment: BillPayment) -> None:
         payment.state = PaymentState.POSTING.value

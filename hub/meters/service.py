@@ -19,13 +19,13 @@ deduplicates on the transaction id of each attempt).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ from connectors.headend import (
     signature_ok,
 )
 from hub import audit
+from hub.audit import AuditRecord
 from hub.errors import Problem
 from hub.lookup import process_service
 from hub.models.meta import utcnow
@@ -149,100 +150,153 @@ class MeterService:
     # -- the payment ---------------------------------------------------------------------------
     def on_payment_posted(self, message: Any, connectors: Mapping[str, Any]) -> None:
         """Outbox kind ``meters.payment_posted``: reconnect if the payment cleared the dues."""
-        payload = message.payload
-        consumer_number = str(payload.get("consumer_number", ""))
-        payment_id = payload.get("payment_id")
-        if not is_consumer_number(consumer_number) or not isinstance(payment_id, int) or payment_id < 1:
-            # The sender's bug: retrying cannot mend it, so it parks for an operator.
-            raise ValueError("meters.payment_posted: consumer_number or payment_id malformed")
+        failed = self.on_payments_posted([message], connectors).get(message.id)
+        if failed is not None:
+            raise failed
+
+    def on_payments_posted(
+        self, messages: Sequence[Any], connectors: Mapping[str, Any]
+    ) -> dict[int, BaseException]:
+        """``meters.payment_posted`` for many payments (a month-end peak): billing is asked payment
+        by payment, the commands are written in one transaction and sent; the messages that
+        must be tried again, each with its error."""
+        failures: dict[int, BaseException] = {}
         billing = _connector(connectors, "billing")
         headend = _connector(connectors, HEADEND)
-        try:
-            consumer = billing.get_consumer(consumer_number)
-            meter = billing.meter_status(consumer_number)
-            dues = billing.outstanding_dues(consumer_number)
-        except NotFound:
-            self._note(
-                consumer_number, "meters.reconnect_skipped", {"payment_id": payment_id, "why": "unknown"}
+        notes: list[AuditRecord] = []
+        wanted: list[tuple[int, _Reconnection]] = []
+        for message in messages:
+            payload = message.payload
+            consumer_number = str(payload.get("consumer_number", ""))
+            payment_id = payload.get("payment_id")
+            if not is_consumer_number(consumer_number) or not isinstance(payment_id, int) or payment_id < 1:
+                # The sender's bug: retrying cannot mend it, so it parks for an operator.
+                failures[message.id] = ValueError(
+                    "meters.payment_posted: consumer_number or payment_id malformed"
+                )
+                continue
+            try:
+                consumer = billing.get_consumer(consumer_number)
+                meter = billing.meter_status(consumer_number)
+                dues = billing.outstanding_dues(consumer_number)
+            except NotFound:
+                notes.append(
+                    _consumer_note(
+                        consumer_number,
+                        "meters.reconnect_skipped",
+                        {"payment_id": payment_id, "why": "unknown"},
+                    )
+                )
+                continue
+            except Exception as exc:
+                failures[message.id] = exc
+                continue
+            disconnected = (
+                consumer.connection_status is ConnectionStatus.DISCONNECTED
+                and meter.supply is SupplyState.DISCONNECTED
             )
-            return
-        disconnected = (
-            consumer.connection_status is ConnectionStatus.DISCONNECTED
-            and meter.supply is SupplyState.DISCONNECTED
-        )
-        if not disconnected:
-            return
-        # Billing's dues hold the bills; the disconnection and reconnection charges are owed too.
-        owed = dues.amount + self.settings.charges
-        if owed > self.settings.threshold:
-            self._note(
-                consumer_number,
-                "meters.reconnect_withheld",
-                {
-                    "payment_id": payment_id,
-                    "dues": str(dues.amount),
-                    "charges": str(self.settings.charges),
-                    "threshold": str(self.settings.threshold),
-                    "evidence_id": dues.evidence_id,
-                },
+            if not disconnected:
+                continue
+            # Billing's dues hold the bills; the disconnection and reconnection charges are owed too.
+            owed = dues.amount + self.settings.charges
+            if owed > self.settings.threshold:
+                notes.append(
+                    _consumer_note(
+                        consumer_number,
+                        "meters.reconnect_withheld",
+                        {
+                            "payment_id": payment_id,
+                            "dues": str(dues.amount),
+                            "charges": str(self.settings.charges),
+                            "threshold": str(self.settings.threshold),
+                            "evidence_id": dues.evidence_id,
+                        },
+                    )
+                )
+                continue
+            wanted.append(
+                (
+                    message.id,
+                    _Reconnection(
+                        consumer_number,
+                        meter.meter_number,
+                        payment_id,
+                        consumer.offices.dc,
+                        consumer.mobile,
+                        meter.meter_type is MeterType.SMART,
+                    ),
+                )
             )
-            return
-        command = self._command_for(
-            consumer_number,
-            meter.meter_number,
-            payment_id,
-            consumer.offices.dc,
-            consumer.mobile,
-            f"payment {payment_id} cleared the dues",
-        )
-        if command.status != CommandStatus.REQUESTED.value:
-            return  # this payment's command was sent before: never a second one
-        if meter.meter_type is not MeterType.SMART:
-            self._to_field(command.id, "remote_switch_unsupported")
-            return
-        self._send(command.id, headend)
+        commands = self._commands_for([w for _, w in wanted], notes)
+        to_send: dict[int, int] = {}
+        for message_id, reconnection in wanted:
+            command = commands[(reconnection.meter_no, reconnection.payment_id)]
+            if command.status != CommandStatus.REQUESTED.value:
+                continue  # this payment's command was sent before: never a second one
+            if not reconnection.remote:
+                self._to_field(command.id, "remote_switch_unsupported")
+                continue
+            to_send[command.id] = message_id
+        for command_id, error in self._send_many(list(to_send), headend).items():
+            failures[to_send[command_id]] = error
+        return failures
 
-    def _command_for(
-        self, consumer_number: str, meter_no: str, payment_id: int, dc: str, mobile: str, reason: str
-    ) -> MeterCommand:
-        """The (meter, payment) command, written now unless an earlier delivery wrote it."""
-        query = select(MeterCommand).where(
-            MeterCommand.meter_no == meter_no, MeterCommand.payment_id == payment_id
-        )
-        now = utcnow()
+    def _commands_for(
+        self, wanted: Sequence[_Reconnection], notes: Sequence[AuditRecord]
+    ) -> dict[tuple[str, int | None], MeterCommand]:
+        """The (meter, payment) commands, written now unless an earlier delivery wrote them; the
+        notes on payments that reconnect nothing are recorded with them."""
+        if not wanted and not notes:
+            return {}
+        pairs = [(w.meter_no, w.payment_id) for w in wanted]
+        query = select(MeterCommand).where(tuple_(MeterCommand.meter_no, MeterCommand.payment_id).in_(pairs))
         try:
             with unit_of_work(self.registry) as session:
-                found = session.scalars(query).first()
-                if found is not None:
-                    session.expunge(found)
-                    return found
-                command = MeterCommand(
-                    transaction_id=f"RC-{consumer_number}-{payment_id}",
-                    consumer_number=consumer_number,
-                    meter_no=meter_no,
-                    action=CommandAction.CONNECT.value,
-                    payment_id=payment_id,
-                    reason=reason[:200],
-                    status=CommandStatus.REQUESTED.value,
-                    attempts=0,
-                    next_check_at=now + self.settings.window,
-                    dc_code=dc,
-                    mobile=mobile,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(command)
+                found = {(c.meter_no, c.payment_id): c for c in session.scalars(query)} if pairs else {}
+                now = utcnow()
+                entries = list(notes)
+                for w in wanted:
+                    if (w.meter_no, w.payment_id) in found:
+                        continue
+                    command = MeterCommand(
+                        transaction_id=f"RC-{w.consumer_number}-{w.payment_id}",
+                        consumer_number=w.consumer_number,
+                        meter_no=w.meter_no,
+                        action=CommandAction.CONNECT.value,
+                        payment_id=w.payment_id,
+                        reason=f"payment {w.payment_id} cleared the dues"[:200],
+                        status=CommandStatus.REQUESTED.value,
+                        attempts=0,
+                        next_check_at=now + self.settings.window,
+                        dc_code=w.dc,
+                        mobile=w.mobile,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(command)
+                    found[(w.meter_no, w.payment_id)] = command
+                    entries.append(
+                        _entry(
+                            command, "hub-worker", "meters.command_requested", {"payment_id": w.payment_id}
+                        )
+                    )
                 session.flush()
-                self._audit(
-                    session, command, "hub-worker", "meters.command_requested", {"payment_id": payment_id}
-                )
-                session.expunge(command)
-                return command
+                audit.record_many(session, entries)
+                session.expunge_all()
+                return found
         except IntegrityError:
+            if len(wanted) + len(notes) > 1:
+                # Another delivery wrote one of them first: each is written on its own.
+                found = {}
+                for note in notes:
+                    self._commands_for([], [note])
+                for one in wanted:
+                    found |= self._commands_for([one], [])
+                return found
             # Another delivery of the same payment wrote it first.
             with unit_of_work(self.registry) as session:
-                found = session.scalars(query).one()
-                session.expunge(found)
+                found = {(c.meter_no, c.payment_id): c for c in session.scalars(query)}
+                session.expunge_all()
                 return found
 
     # -- disconnection orders ---------------------------------------------------------------------
@@ -360,59 +414,91 @@ class MeterService:
 
     # -- sending -----------------------------------------------------------------------------
     def _send(self, command_id: int, headend: Any) -> None:
-        """Send the next attempt; raises ConnectorUnavailable (nothing recorded) if the head-end is down.
+        """Send the command's next attempt; raises ConnectorUnavailable (nothing recorded) if the
+        head-end is down."""
+        failed = self._send_many([command_id], headend).get(command_id)
+        if failed is not None:
+            raise failed
 
-        The head-end is called outside any transaction of ours; the attempt is
-        recorded after. A crash in between sends the same attempt again, which
-        the head-end deduplicates on its transaction id.
+    def _send_many(self, command_ids: Sequence[int], headend: Any) -> dict[int, BaseException]:
+        """Send each command's next attempt; the ones that could not be sent, with the error.
+
+        The head-end is called outside any transaction of ours; the attempts are
+        recorded after, together. A crash in between sends the same attempts again,
+        which the head-end deduplicates on their transaction ids. Once the head-end
+        does not answer, the rest are not tried (each would wait for the timeout).
         """
+        requests: dict[int, tuple[int, CommandRequest]] = {}
         with unit_of_work(self.registry) as session:
-            command = session.get(MeterCommand, command_id)
-            assert command is not None
-            if CommandStatus(command.status).final or command.status == CommandStatus.ACCEPTED.value:
-                return
-            now = utcnow()
-            if command.action == CommandAction.DISCONNECT.value:
-                assert command.notice_served_on is not None
-                allowed = self.settings.earliest_disconnection(command.notice_served_on, now)
-                if allowed > now:
-                    command.next_check_at = allowed  # outside switching hours: wait for them
-                    return
-            attempt = command.attempts + 1
-            head_end_id = f"{command.transaction_id}.{attempt}"
-            request = CommandRequest(
-                meter_no=command.meter_no,
-                action=CommandAction(command.action),
-                reason=command.reason,
-                transaction_id=head_end_id,
-                expires_at=utcnow() + self.settings.window,
-                response_url=self.settings.response_url,
-            )
-        if request.action is CommandAction.DISCONNECT and not self._still_owed(command_id):
-            return
-        try:
-            headend.initiate(request)
-        except NotFound:
-            self._to_field(command_id, "unknown_at_headend")
-            return
-        except ConnectorRejected as exc:
-            if exc.code == "remote_switch_unsupported":
-                self._to_field(command_id, "remote_switch_unsupported")
-            else:
-                self._failed(command_id, attempt, exc.code or "rejected", CommandStatus.FAILED)
-            return
+            for command in session.scalars(
+                select(MeterCommand).where(MeterCommand.id.in_(list(command_ids))).order_by(MeterCommand.id)
+            ):
+                if CommandStatus(command.status).final or command.status == CommandStatus.ACCEPTED.value:
+                    continue
+                now = utcnow()
+                if command.action == CommandAction.DISCONNECT.value:
+                    assert command.notice_served_on is not None
+                    allowed = self.settings.earliest_disconnection(command.notice_served_on, now)
+                    if allowed > now:
+                        command.next_check_at = allowed  # outside switching hours: wait for them
+                        continue
+                attempt = command.attempts + 1
+                requests[command.id] = (
+                    attempt,
+                    CommandRequest(
+                        meter_no=command.meter_no,
+                        action=CommandAction(command.action),
+                        reason=command.reason,
+                        transaction_id=f"{command.transaction_id}.{attempt}",
+                        expires_at=now + self.settings.window,
+                        response_url=self.settings.response_url,
+                    ),
+                )
+        failures: dict[int, BaseException] = {}
+        sent: dict[int, tuple[int, CommandRequest]] = {}
+        for command_id, (attempt, request) in requests.items():
+            if failures:
+                failures[command_id] = next(iter(failures.values()))
+                continue
+            try:
+                if request.action is CommandAction.DISCONNECT and not self._still_owed(command_id):
+                    continue
+                headend.initiate(request)
+            except NotFound:
+                self._to_field(command_id, "unknown_at_headend")
+                continue
+            except ConnectorRejected as exc:
+                if exc.code == "remote_switch_unsupported":
+                    self._to_field(command_id, "remote_switch_unsupported")
+                else:
+                    self._failed(command_id, attempt, exc.code or "rejected", CommandStatus.FAILED)
+                continue
+            except Exception as exc:
+                failures[command_id] = exc
+                continue
+            sent[command_id] = (attempt, request)
+        if not sent:
+            return failures
         with unit_of_work(self.registry) as session:
-            command = session.get(MeterCommand, command_id, with_for_update=True)
-            assert command is not None
-            if command.attempts != attempt - 1 or CommandStatus(command.status).final:
-                return  # a notification or another run recorded this attempt already
-            command.status = CommandStatus.ACCEPTED.value
-            command.attempts = attempt
-            command.expires_at = request.expires_at
-            command.next_check_at = request.expires_at
-            command.failure_code = None
-            command.updated_at = utcnow()
-            self._audit(session, command, "hub-worker", "meters.command_accepted", {"attempt": attempt})
+            entries: list[AuditRecord] = []
+            for command in session.scalars(
+                select(MeterCommand)
+                .where(MeterCommand.id.in_(list(sent)))
+                .order_by(MeterCommand.id)
+                .with_for_update()
+            ):
+                attempt, request = sent[command.id]
+                if command.attempts != attempt - 1 or CommandStatus(command.status).final:
+                    continue  # a notification or another run recorded this attempt already
+                command.status = CommandStatus.ACCEPTED.value
+                command.attempts = attempt
+                command.expires_at = request.expires_at
+                command.next_check_at = request.expires_at
+                command.failure_code = None
+                command.updated_at = utcnow()
+                entries.append(_entry(command, "hub-worker", "meters.command_accepted", {"attempt": attempt}))
+            audit.record_many(session, entries)
+        return failures
 
     def _failed(self, command_id: int, attempt: int, code: str, status: CommandStatus) -> None:
         with unit_of_work(self.registry) as session:
@@ -618,18 +704,37 @@ class MeterService:
     def _audit(
         self, session: Session, command: MeterCommand, actor: str, action: str, data: Mapping[str, Any]
     ) -> None:
-        audit.record(
-            session,
-            actor,
-            action,
-            SUBJECT,
-            command.transaction_id,
-            {"status": command.status, "meter_no": command.meter_no, **data},
-        )
+        audit.record_many(session, [_entry(command, actor, action, data)])
 
     def _note(self, consumer_number: str, action: str, data: Mapping[str, Any]) -> None:
         with unit_of_work(self.registry) as session:
-            audit.record(session, "hub-worker", action, "consumer", consumer_number, dict(data))
+            audit.record_many(session, [_consumer_note(consumer_number, action, data)])
+
+
+@dataclass(frozen=True)
+class _Reconnection:
+    """A payment that cleared a disconnected meter's dues: the command it calls for."""
+
+    consumer_number: str
+    meter_no: str
+    payment_id: int
+    dc: str
+    mobile: str
+    remote: bool
+
+
+def _entry(command: MeterCommand, actor: str, action: str, data: Mapping[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        actor,
+        action,
+        SUBJECT,
+        command.transaction_id,
+        {"status": command.status, "meter_no": command.meter_no, **data},
+    )
+
+
+def _consumer_note(consumer_number: str, action: str, data: Mapping[str, Any]) -> AuditRecord:
+    return AuditRecord("hub-worker", action, "consumer", consumer_number, dict(data))
 
 
 def describe(command: MeterCommand) -> dict[str, Any]:

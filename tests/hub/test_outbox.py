@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,9 @@ def queue(tmp_path: Path) -> OutboxQueue:
 
 
 def queued_ids(queue: OutboxQueue) -> list[int]:
-    return [i for task in queue.huey.pending() for i in task.args[0]]
+    """The ids waiting on either lane."""
+    lanes = [queue.huey] if queue.background is queue.huey else [queue.huey, queue.background]
+    return [i for lane in lanes for task in lane.pending() for i in task.args[0]]
 
 
 @pytest.fixture()
@@ -397,6 +399,100 @@ def test_concurrent_deliverers_deliver_each_message_once(
     assert set(statuses) == {OutboxStatus.DELIVERED.value}
 
 
+class Batches:
+    """A batch handler for ``test.batch``: records each batch it is given, fails the odd ``n``s."""
+
+    batch_size = 5
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, message: OutboxMessage, conns: Mapping[str, Any]) -> None:
+        failed = self.deliver_many([message], conns).get(message.id)
+        if failed is not None:
+            raise failed
+
+    def deliver_many(
+        self, messages: Sequence[OutboxMessage], conns: Mapping[str, Any]
+    ) -> dict[int, BaseException]:
+        with self.lock:
+            self.batches.append([m.id for m in messages])
+        return {m.id: Boom(f"odd {m.payload['n']}") for m in messages if m.payload["n"] % 2}
+
+
+def test_batch_kind_takes_what_has_queued_and_retries_its_failures_alone(
+    rows: OutboxRows, deliverer: OutboxDeliverer
+) -> None:
+    handler = Batches()
+    deliverer.handlers = {"test.batch": handler}
+    ids = [rows.add("test.batch", {"n": n}) for n in range(7)]
+    keyed = [rows.add("test.batch", {"n": 10 + n}, "test-batch:K") for n in range(2)]
+    plain = rows.add("sms", {"mobile": "9876543210", "text": "Notice: plain", "template": "notice"})
+    outcomes = deliverer.deliver([ids[3]])
+    # Woken for one, the worker took up to the batch size of that kind, oldest first; only the
+    # head of a key; and no message of another kind.
+    assert handler.batches == [sorted([ids[3], *ids[:3], ids[4]])]
+    assert {o.id: o.result for o in outcomes} == {
+        ids[0]: "delivered",
+        ids[1]: "retry",
+        ids[2]: "delivered",
+        ids[3]: "retry",
+        ids[4]: "delivered",
+    }
+    assert rows.get(ids[1]).attempts == 1 and rows.get(ids[1]).status == "pending"
+    assert rows.get(plain).status == "pending"
+    assert rows.get(keyed[0]).status == "pending"
+    # The next batch: what was left, the key's head, never its second message.
+    outcomes = deliverer.deliver([ids[5]])
+    assert handler.batches[1] == [ids[5], ids[6], keyed[0]]
+    assert rows.get(keyed[0]).status == "delivered"
+    assert rows.get(keyed[1]).status == "pending"
+    assert rows.get(ids[6]).status == "delivered"
+
+
+def test_batch_handler_that_raises_fails_its_whole_batch(
+    rows: OutboxRows, deliverer: OutboxDeliverer
+) -> None:
+    class Broken(Batches):
+        def deliver_many(
+            self, messages: Sequence[OutboxMessage], conns: Mapping[str, Any]
+        ) -> dict[int, BaseException]:
+            raise Boom("billing answered nonsense")
+
+    deliverer.handlers = {"test.batch": Broken()}
+    ids = [rows.add("test.batch", {"n": n}) for n in range(3)]
+    assert [o.result for o in deliverer.deliver(ids)] == ["retry"] * 3
+    assert [rows.get(i).last_error for i in ids] == ["Boom: billing answered nonsense"] * 3
+
+
+def test_concurrent_batch_deliverers_take_each_message_once(
+    rows: OutboxRows, committed_engine: Engine, connectors: dict[str, Any]
+) -> None:
+    handler = Batches()
+    ids = [rows.add("test.batch", {"n": 2 * n}) for n in range(60)]
+    workers = [
+        OutboxDeliverer(engine=committed_engine, connectors=connectors, handlers={"test.batch": handler})
+        for _ in range(4)
+    ]
+    threads = [
+        threading.Thread(target=d.deliver, args=([i],)) for d, i in zip(workers * 5, ids[::3], strict=False)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = [i for batch in handler.batches for i in batch]
+    assert len(taken) == len(set(taken))
+    assert all(len(batch) <= Batches.batch_size for batch in handler.batches)
+    with Session(committed_engine) as session:
+        delivered = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.id.in_(ids), OutboxMessage.status == "delivered")
+        ).all()
+    assert sorted(delivered) == sorted(taken)
+    assert set(ids[::3]) <= set(delivered)
+
+
 def test_errors_never_carry_secrets() -> None:
     from connectors.errors import ConnectorUnavailable
 
@@ -433,7 +529,7 @@ def test_sms_reference_table_records_the_delivery(
     ensure_up(reference_engine, "sms")
 
 
-def test_background_messages_wait_behind_the_others(
+def test_background_messages_wait_on_their_own_lane(
     committed_engine: Engine, rows: OutboxRows, queue: OutboxQueue
 ) -> None:
     # A signed receipt enqueued before a meter's message in one unit of work: the worker takes
@@ -445,6 +541,9 @@ def test_background_messages_wait_behind_the_others(
         receipt = enqueue(session, "test.receipt_pdf", {"payment_id": 1}).id
         reconnect = enqueue(session, "test.reconnect", {"payment_id": 1}).id
     assert sorted(queued_ids(queue)) == sorted([receipt, reconnect])
+    # The receipt waits on the background lane, which hub-worker consumes in a process of its own.
     first, second = queue.huey.dequeue(), queue.huey.dequeue()
-    assert first is not None and second is not None
-    assert (first.args[0], second.args[0]) == ([reconnect], [receipt])
+    assert first is not None and first.args[0] == [reconnect]
+    assert second is None
+    rendering = queue.background.dequeue()
+    assert rendering is not None and rendering.args[0] == [receipt]

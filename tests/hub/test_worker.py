@@ -30,7 +30,7 @@ from connectors.singlewindow import StatusUpdate
 from connectors.singlewindow.reference import ReferenceSingleWindow
 from connectors.sms.reference import RefSmsMessage
 from hub.models.outbox import OutboxMessage
-from hub.outbox import OutboxQueue, register_handler
+from hub.outbox import BACKGROUND, OutboxQueue, register_handler
 from hub.settings import validate
 from tests.hub.test_outbox import CONNECTORS, OutboxRows, status_update
 
@@ -66,8 +66,14 @@ def journalled_callback(message: OutboxMessage, connectors: Mapping[str, Any]) -
         time.sleep(300)
 
 
+def rendered_in(message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
+    """A background kind (as a signed PDF is): writes the id of the process that performed it."""
+    Path(message.payload["pid_file"]).write_text(str(os.getpid()))
+
+
 def includeme(config: Configurator) -> None:
     register_handler("test.journalled_callback", journalled_callback)
+    register_handler("test.rendered_in", rendered_in, priority=BACKGROUND)
 
 
 # --- the worker process -------------------------------------------------------------
@@ -210,6 +216,34 @@ def test_worker_delivers_an_sms(
             select(RefSmsMessage).where(RefSmsMessage.idempotency_key == f"hub-outbox-{message_id}")
         ).all()
     assert [(m.mobile, m.text) for m in sent] == [("9876543210", "Notice: worker")]
+
+
+def test_background_kinds_run_in_a_process_of_their_own(
+    worker: WorkerProcess, rows: OutboxRows, producer: OutboxQueue, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "rendered-in.pid"
+    message_id = rows.add("test.rendered_in", {"pid_file": str(pid_file)})
+    producer.submit([message_id], priority=BACKGROUND)
+    wait_for(lambda: status_of(rows, message_id) == "delivered", worker, "the background delivery")
+    assert worker.proc is not None
+    background = int(pid_file.read_text())
+    assert background != worker.proc.pid
+    assert Path(f"/proc/{background}/stat").read_text().rsplit(") ", 1)[1].split()[1] == str(worker.proc.pid)
+    # Killed outright, hub-worker leaves no background process behind.
+    worker.kill()
+    deadline = time.monotonic() + 10
+    while running(background) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(background)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an exited one nobody reaped yet is a zombie: not live)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(") ", 1)[1].split()[0] != "Z"
 
 
 def test_worker_retries_then_parks_and_the_operator_retries(

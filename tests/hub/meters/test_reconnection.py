@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from connectors.headend import SIGNATURE_HEADER, RelayState, sign
 from connectors.reference_db import set_down
+from hub.audit import verify_chain
 from hub.models.audit import AuditEntry
 from hub.models.meter import CommandStatus
 from hub.models.outbox import OutboxMessage
@@ -60,6 +61,30 @@ def test_the_same_payment_delivered_twice_commands_once(flow: MeterFlow) -> None
     assert [o.result for o in outcomes] == ["delivered", "delivered"]
     assert len(flow.commands(number)) == 1
     assert flow.headend_commands(meter) == 1
+
+
+def test_payments_posted_together_are_decided_in_one_pass(flow: MeterFlow) -> None:
+    smart, smart_meter, _ = flow.persona("disconnected_smart")
+    ct, ct_meter, _ = flow.persona("disconnected_ct_meter")
+    dues, _, _ = flow.persona("dues")
+    paid = flow.pay(smart, "1830.00")
+    flow.pay(ct, "24000.00")
+    flow.pay(dues, "100.00")
+    flow.payment_posted(smart, paid, "1830.00")  # the bills flow's retry, behind the first
+    assert [o.result for o in flow.drain()] == ["delivered"] * 4
+    [command] = flow.commands(smart)
+    assert command.status == CommandStatus.ACCEPTED.value and command.attempts == 1
+    assert flow.headend_commands(smart_meter) == 1
+    [field] = flow.commands(ct)
+    assert field.status == "field_visit" and field.failure_code == "remote_switch_unsupported"
+    assert flow.headend_commands(ct_meter) == 0
+    assert flow.commands(dues) == []
+    assert _audit_actions(flow, command.transaction_id) == [
+        "meters.command_requested",
+        "meters.command_accepted",
+    ]
+    with Session(flow.engine) as session:
+        assert verify_chain(session).ok
 
 
 def test_dues_remaining_no_command(flow: MeterFlow) -> None:

@@ -1,0 +1,88 @@
+"""Posting at a month-end peak: the worker takes what has queued in one pass, each payment once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.errors import ConnectorUnavailable
+from hub.audit import verify_chain
+from hub.lookup import process_service, registered
+from hub.outbox import OutboxHandlers, deliverer_from_settings
+from hub.systems import Connectors
+from tests.hub.bills.conftest import CLEAN, DISCONNECTED, DUES, UNKNOWN, Bills
+
+
+class TimesOutFor:
+    """Billing that times out posting one consumer's payment (and answers the rest)."""
+
+    def __init__(self, billing: Any, consumer_number: str) -> None:
+        self.billing = billing
+        self.consumer_number = consumer_number
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.billing, name)
+
+    def post_payment(self, consumer_number: str, *args: Any) -> Any:
+        if consumer_number == self.consumer_number:
+            raise ConnectorUnavailable("billing timed out", system="billing")
+        return self.billing.post_payment(consumer_number, *args)
+
+
+def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bills) -> None:
+    payers = {"PEAK-1": DUES, "PEAK-2": DISCONNECTED, "PEAK-3": UNKNOWN, "PEAK-4": CLEAN}
+    paid_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    for transaction_id, consumer_number in payers.items():
+        bills.app.post_json(
+            "/api/v1/bills/payments/portal",
+            {
+                "cs_txn_no": transaction_id,
+                "ivrs_no": consumer_number,
+                "amount_paise": 10000,
+                "txn_datetime": paid_at,
+            },
+            headers=bills.headers("bills:portal"),
+            status=202,
+        )
+    message_of = {int(m.payload["payment_id"]): m.id for m in bills.messages("bills.post_payment")}
+    payment = {t: bills.payment("portal", t).id for t in payers}
+    registry = bills.app.app.registry
+    connectors = dict(process_service(registry, Connectors))
+    connectors["billing"] = TimesOutFor(connectors["billing"], DISCONNECTED)
+    worker = deliverer_from_settings(
+        registry.settings, bills.engine, connectors, registered(registry, OutboxHandlers)
+    )
+    # Woken for the first payment, the worker takes the others that queued behind it.
+    outcomes = {o.id: o.result for o in worker.deliver([message_of[payment["PEAK-1"]]])}
+    assert outcomes == {
+        message_of[payment["PEAK-1"]]: "delivered",
+        message_of[payment["PEAK-2"]]: "retry",
+        message_of[payment["PEAK-3"]]: "delivered",
+        message_of[payment["PEAK-4"]]: "delivered",
+    }
+    states = {
+        t: (bills.payment("portal", t).state, bills.payment("portal", t).suspense_reason) for t in payers
+    }
+    assert states == {
+        "PEAK-1": ("posted", None),
+        "PEAK-2": ("posting", None),
+        "PEAK-3": ("suspense", "unknown_consumer"),
+        "PEAK-4": ("suspense", "nothing_due"),
+    }
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+    assert bills.ledger_payments(DISCONNECTED) == []
+    # Billing back: the one that failed is posted, and nothing twice.
+    bills.due_now()
+    bills.drain()
+    assert bills.payment("portal", "PEAK-2").state == "posted"
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+    assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
+    posted = sorted(int(m.payload["payment_id"]) for m in bills.messages("meters.payment_posted"))
+    assert posted == sorted([payment["PEAK-1"], payment["PEAK-2"]])
+    receipts = [m.payload["payment_id"] for m in bills.messages("bills.receipt")]
+    assert sorted(receipts) == posted
+    with Session(bills.engine) as session:
+        assert verify_chain(session).ok
