@@ -37,7 +37,7 @@ from hub.models.complaint import Complaint
 from hub.models.meta import utcnow
 from hub.models.officer import Officer
 from hub.models.workflow import WorkflowCase
-from hub.offices import jurisdiction, office_names, offices_below
+from hub.offices import DISCOM, jurisdiction, office_names, offices_below
 from hub.openapi import text_schema
 from hub.view_helpers import download
 
@@ -144,8 +144,9 @@ def new_complaint_page(request: Request) -> Response:
 
 
 def register_at_office(request: Request) -> Response:
-    """An office registers a complaint for a consumer it serves (the DC, or the zone, division or
-    circle above it); the complaint goes to the consumer's distribution centre as any other."""
+    """An office registers a complaint for a consumer it serves (the DC, the zone, division or
+    circle above it, or the discom's head office); the complaint goes to the consumer's
+    distribution centre as any other."""
     officer = _require_officer(request)
     _require_readable_form(request)
     form = {
@@ -171,7 +172,9 @@ def register_at_office(request: Request) -> Response:
         return _form_page(request, officer, form, [exc.detail or exc.code], 409)
     except ConnectorUnavailable:
         return _form_page(request, officer, form, [" / ".join(ERROR_TEXT["unavailable"])], 503)
-    served = {consumer.offices.dc, consumer.offices.zone, consumer.offices.division, consumer.offices.circle}
+    # The consumer's own offices as billing knows them, up to the discom's head office.
+    offices = consumer.offices
+    served = {offices.dc, offices.zone, offices.division, offices.circle, DISCOM}
     if not served.intersection(officer.offices):
         return _form_page(
             request,

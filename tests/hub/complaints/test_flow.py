@@ -338,6 +338,17 @@ def test_office_registers_a_complaint_for_a_consumer_it_serves(flow: ComplaintFl
     flow.drain()
     assert len(flow.sms(mobile, "complaint_registered")) == 1
 
+    # The discom's head office serves every consumer; it is routed to the consumer's DC all the same.
+    head = flow.officer(["dc_office_assistant"], ["DISCOM"])
+    head_token = CSRF.search(head.get("/console/complaints/new").text)
+    assert head_token is not None
+    fields_again = {**fields, "description": "Meter display still blank", "csrf_token": head_token.group(1)}
+    answer = head.post("/console/complaints/new", fields_again)
+    assert answer.status_int == 302
+    registered = re.search(r"Complaint ([0-9]{13}) registered", head.get(answer.location).text)
+    assert registered is not None
+    assert flow.complaint(registered.group(1)).office_code == consumer.offices.dc
+
     before = _count(flow)
     # Another office's consumer, an unknown consumer, a bad type, an expired form: refused, nothing written.
     other = flow.officer(["dc_office_assistant"], ["DC-999"])
