@@ -29,7 +29,15 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.billing import ConnectionStatus, MeterType, SupplyState, is_consumer_number
+from connectors.billing import (
+    ConnectionStatus,
+    Consumer,
+    MeterStatus,
+    MeterType,
+    OutstandingDues,
+    SupplyState,
+    is_consumer_number,
+)
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.headend import (
     SYSTEM as HEADEND,
@@ -157,14 +165,15 @@ class MeterService:
     def on_payments_posted(
         self, messages: Sequence[Any], connectors: Mapping[str, Any]
     ) -> dict[int, BaseException]:
-        """``meters.payment_posted`` for many payments (a month-end peak): billing is asked payment
-        by payment, the commands are written in one transaction and sent; the messages that
-        must be tried again, each with its error."""
+        """``meters.payment_posted`` for many payments (a month-end peak): billing is asked about
+        each connection, then for the dues of the disconnected ones in one call; the commands
+        are written in one transaction and sent; the messages that must be tried again, each
+        with its error."""
         failures: dict[int, BaseException] = {}
         billing = _connector(connectors, "billing")
         headend = _connector(connectors, HEADEND)
         notes: list[AuditRecord] = []
-        wanted: list[tuple[int, _Reconnection]] = []
+        disconnected: list[tuple[int, int, Consumer, MeterStatus]] = []
         for message in messages:
             payload = message.payload
             consumer_number = str(payload.get("consumer_number", ""))
@@ -178,7 +187,6 @@ class MeterService:
             try:
                 consumer = billing.get_consumer(consumer_number)
                 meter = billing.meter_status(consumer_number)
-                dues = billing.outstanding_dues(consumer_number)
             except NotFound:
                 notes.append(
                     _consumer_note(
@@ -191,18 +199,28 @@ class MeterService:
             except Exception as exc:
                 failures[message.id] = exc
                 continue
-            disconnected = (
+            if (
                 consumer.connection_status is ConnectionStatus.DISCONNECTED
                 and meter.supply is SupplyState.DISCONNECTED
-            )
-            if not disconnected:
-                continue
+            ):
+                disconnected.append((message.id, payment_id, consumer, meter))
+        dues_of: Mapping[str, OutstandingDues] = {}
+        if disconnected:
+            try:
+                dues_of = billing.outstanding_dues_many([c.consumer_number for _, _, c, _ in disconnected])
+            except Exception as exc:
+                # Nothing is decided on a partial answer: the next attempt asks again.
+                failures.update((message_id, exc) for message_id, _, _, _ in disconnected)
+                disconnected = []
+        wanted: list[tuple[int, _Reconnection]] = []
+        for message_id, payment_id, consumer, meter in disconnected:
+            dues = dues_of[consumer.consumer_number]
             # Billing's dues hold the bills; the disconnection and reconnection charges are owed too.
             owed = dues.amount + self.settings.charges
             if owed > self.settings.threshold:
                 notes.append(
                     _consumer_note(
-                        consumer_number,
+                        consumer.consumer_number,
                         "meters.reconnect_withheld",
                         {
                             "payment_id": payment_id,
@@ -216,9 +234,9 @@ class MeterService:
                 continue
             wanted.append(
                 (
-                    message.id,
+                    message_id,
                     _Reconnection(
-                        consumer_number,
+                        consumer.consumer_number,
                         meter.meter_number,
                         payment_id,
                         consumer.offices.dc,

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from connectors.errors import ConnectorUnavailable
 from connectors.headend import SIGNATURE_HEADER, RelayState, sign
 from connectors.reference_db import set_down
 from hub.audit import verify_chain
+from hub.lookup import registered
 from hub.models.audit import AuditEntry
 from hub.models.meter import CommandStatus
 from hub.models.outbox import OutboxMessage
+from hub.outbox import OutboxHandlers, deliverer_from_settings
 from tests.hub.meters.flow import MeterFlow
 
 SECRET = "test-headend-notification-secret"
@@ -85,6 +89,42 @@ def test_payments_posted_together_are_decided_in_one_pass(flow: MeterFlow) -> No
     ]
     with Session(flow.engine) as session:
         assert verify_chain(session).ok
+
+
+class DuesTimeOut:
+    """Billing that answers about the connection but times out on the dues."""
+
+    def __init__(self, billing: Any) -> None:
+        self.billing = billing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.billing, name)
+
+    def outstanding_dues_many(self, *args: Any) -> Any:
+        raise ConnectorUnavailable("billing timed out", system="billing")
+
+
+def test_dues_unanswered_nothing_decided_until_billing_answers(flow: MeterFlow) -> None:
+    number, meter, _ = flow.persona("disconnected_smart")
+    flow.pay(number, "1830.00")
+    connectors = dict(flow.connectors)
+    connectors["billing"] = DuesTimeOut(connectors["billing"])
+    worker = deliverer_from_settings(
+        flow.registry.settings, flow.engine, connectors, registered(flow.registry, OutboxHandlers)
+    )
+    with Session(flow.engine) as session:
+        [message] = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.kind == "meters.payment_posted")
+        ).all()
+    assert [o.result for o in worker.deliver([message])] == ["retry"]
+    assert flow.commands(number) == []
+    assert flow.headend_commands(meter) == 0
+    with flow.engine.begin() as conn:
+        conn.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC)))
+    flow.drain()
+    [command] = flow.commands(number)
+    assert command.status == CommandStatus.ACCEPTED.value
+    assert flow.headend_commands(meter) == 1
 
 
 def test_dues_remaining_no_command(flow: MeterFlow) -> None:
