@@ -100,6 +100,7 @@ _SUBMIT_CHUNK = 200
 # Built once: one compiled statement for every message (an ORM flush per message costs more than
 # the database's own work for it).
 _INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 # --- handlers --------------------------------------------------------------
 
@@ -169,6 +170,20 @@ register_handler("singlewindow.status", deliver_singlewindow_status)
 # --- writing messages ------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to write with :func:`enqueue_many`."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    key: str | None = None
+
+    @classmethod
+    def sms(cls, mobile: str, text: str, template: str, key: str | None = None) -> Outgoing:
+        """An SMS (DLT template name + filled text)."""
+        return cls("sms", {"mobile": mobile, "text": text, "template": template}, key)
+
+
 def enqueue(session: Session, kind: str, payload: Mapping[str, Any], key: str | None = None) -> OutboxMessage:
     """Write a message in the caller's transaction (``request.dbsession``); returns it with its id.
 
@@ -176,36 +191,50 @@ def enqueue(session: Session, kind: str, payload: Mapping[str, Any], key: str | 
     ``"connection-application:123"``). After the request commits its id is
     handed to the worker; if the transaction aborts the message never existed.
     """
-    if not kind or len(kind) > 60:
-        raise ValueError("outbox kind must be 1-60 characters")
-    if key is not None and not 0 < len(key) <= 200:
-        raise ValueError("outbox key must be 1-200 characters")
-    # Fail inside the request, not in the worker hours later.
-    body = json.loads(json.dumps(dict(payload), ensure_ascii=False, allow_nan=False))
-    now = utcnow()
-    values: dict[str, Any] = {
-        "kind": kind,
-        "key": key,
-        "payload": body,
-        "status": OutboxStatus.PENDING.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-    # Pending ORM changes (the row the message is about) go first: ids follow the caller's order.
-    session.flush()
-    message_id = int(session.execute(_INSERT, values).scalar_one())
-    mark_written(session)
-    new = _NEW_BACKGROUND_IDS if priority_of(kind) == BACKGROUND else _NEW_IDS
-    session.info.setdefault(new, []).append(message_id)
-    return OutboxMessage(id=message_id, **values)
+    return enqueue_many(session, [Outgoing(kind, payload, key)])[0]
 
 
 def enqueue_sms(
     session: Session, mobile: str, text: str, template: str, key: str | None = None
 ) -> OutboxMessage:
     """An SMS (DLT template name + filled text) sent after the commit."""
-    return enqueue(session, "sms", {"mobile": mobile, "text": text, "template": template}, key)
+    return enqueue_many(session, [Outgoing.sms(mobile, text, template, key)])[0]
+
+
+def enqueue_many(session: Session, messages: Sequence[Outgoing]) -> list[OutboxMessage]:
+    """:func:`enqueue` for each of ``messages``, in one statement; ids in the order given."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for message in messages:
+        if not message.kind or len(message.kind) > 60:
+            raise ValueError("outbox kind must be 1-60 characters")
+        if message.key is not None and not 0 < len(message.key) <= 200:
+            raise ValueError("outbox key must be 1-200 characters")
+        rows.append(
+            {
+                "kind": message.kind,
+                "key": message.key,
+                # Fail inside the request, not in the worker hours later.
+                "payload": json.loads(json.dumps(dict(message.payload), ensure_ascii=False, allow_nan=False)),
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if not rows:
+        return []
+    # Pending ORM changes (the row the message is about) go first: ids follow the caller's order.
+    session.flush()
+    if len(rows) == 1:
+        ids = [int(session.execute(_INSERT, rows[0]).scalar_one())]
+    else:
+        ids = [int(i) for i in session.scalars(_INSERT_MANY, rows)]
+    mark_written(session)
+    for message_id, row in zip(ids, rows, strict=True):
+        new = _NEW_BACKGROUND_IDS if priority_of(row["kind"]) == BACKGROUND else _NEW_IDS
+        session.info.setdefault(new, []).append(message_id)
+    return [OutboxMessage(id=message_id, **row) for message_id, row in zip(ids, rows, strict=True)]
 
 
 def enqueue_from(session: Session, kind: str, rows: Select[Any]) -> list[int]:

@@ -54,7 +54,7 @@ from hub.meters.service import reconnection_charges
 from hub.models.bills import BillPayment, BillPaymentOrder, PaymentEvent, PaymentState
 from hub.models.document import IssuedDocument
 from hub.models.meta import IST, utcnow
-from hub.outbox import enqueue, enqueue_sms, unit_of_work
+from hub.outbox import Outgoing, enqueue, enqueue_many, unit_of_work
 from hub.systems import Connectors
 
 log = logging.getLogger(__name__)
@@ -877,6 +877,7 @@ class BillService:
         the receipt SMS, and the signed receipt (rendered apart: a PDF must not hold up a meter)."""
         with unit_of_work(self.registry) as session:
             entries: list[AuditRecord] = []
+            outgoing: list[Outgoing] = []
             now = utcnow()
             for payment in session.scalars(
                 select(BillPayment)
@@ -891,24 +892,25 @@ class BillService:
                 payment.state = PaymentState.POSTED.value
                 payment.receipt_number = receipt.receipt_number
                 payment.posted_at = now
-                enqueue(
-                    session,
-                    METERS_KIND,
-                    {
-                        "consumer_number": target,
-                        "payment_id": payment.id,
-                        "amount": str(payment.amount),
-                        "channel": payment.channel,
-                    },
-                )
-                enqueue(session, RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}")
-                text = (
-                    f"Rs {payment.amount} received for consumer {target}. "
-                    f"Receipt {payment.receipt_number}. -MPCZED"
-                )
-                enqueue_sms(
-                    session, consumer.mobile, text, "payment_receipt", key=f"bills.receipt:{payment.id}"
-                )
+                outgoing += [
+                    Outgoing(
+                        METERS_KIND,
+                        {
+                            "consumer_number": target,
+                            "payment_id": payment.id,
+                            "amount": str(payment.amount),
+                            "channel": payment.channel,
+                        },
+                    ),
+                    Outgoing(RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}"),
+                    Outgoing.sms(
+                        consumer.mobile,
+                        f"Rs {payment.amount} received for consumer {target}. "
+                        f"Receipt {payment.receipt_number}. -MPCZED",
+                        "payment_receipt",
+                        key=f"bills.receipt:{payment.id}",
+                    ),
+                ]
                 entries.append(
                     AuditRecord(
                         "hub",
@@ -922,6 +924,7 @@ class BillService:
                         },
                     )
                 )
+            enqueue_many(session, outgoing)
             # Last: the audit chain's lock is held from here to the commit, and every worker waits on it.
             audit_record_many(session, entries)
 

@@ -29,9 +29,11 @@ from hub.outbox import (
     OutboxDeliverer,
     OutboxError,
     OutboxQueue,
+    Outgoing,
     backoff_seconds,
     describe_error,
     enqueue,
+    enqueue_many,
     enqueue_sms,
     list_messages,
     outbox_queue,
@@ -220,6 +222,32 @@ def test_enqueue_refuses_what_json_cannot_carry(dbsession: Session) -> None:
         enqueue(dbsession, "sms", {"x": float("nan")})
     with pytest.raises(TypeError):
         enqueue(dbsession, "sms", {"x": object()})
+
+
+def test_enqueue_many_writes_in_the_order_given_and_refuses_all_for_one_bad(dbsession: Session) -> None:
+    set_priority("test.receipt_pdf", BACKGROUND)
+    written = enqueue_many(
+        dbsession,
+        [
+            Outgoing("test.reconnect", {"payment_id": 7}),
+            Outgoing("test.receipt_pdf", {"payment_id": 7}, "bills.receipt:7"),
+            Outgoing.sms("9876543210", "Rs 10 received. बिल", "payment_receipt", "bills.receipt:7"),
+        ],
+    )
+    ids = [m.id for m in written]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    stored = {m.id: m for m in dbsession.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))}
+    assert [stored[i].kind for i in ids] == ["test.reconnect", "test.receipt_pdf", "sms"]
+    assert stored[ids[2]].payload["text"] == "Rs 10 received. बिल"
+    # The background kind is handed over last, after the others.
+    assert take_new_ids(dbsession) == [ids[0], ids[2], ids[1]]
+    with pytest.raises(ValueError):
+        enqueue_many(dbsession, [Outgoing("sms", {"n": 1}), Outgoing("sms", {"x": float("inf")})])
+    assert take_new_ids(dbsession) == []
+    assert (
+        dbsession.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.id > ids[2]))
+        == 0
+    )
 
 
 # --- delivering ------------------------------------------------------------------
