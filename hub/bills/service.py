@@ -903,12 +903,13 @@ class BillService:
                         },
                     ),
                     Outgoing(RECEIPT_KIND, {"payment_id": payment.id}, key=f"bills.receipt:{payment.id}"),
+                    # Its own message, no key shared with the PDF: the receipt number is known
+                    # now, and the SMS must not wait for a rendering queued behind a month-end peak.
                     Outgoing.sms(
                         consumer.mobile,
                         f"Rs {payment.amount} received for consumer {target}. "
                         f"Receipt {payment.receipt_number}. -MPCZED",
                         "payment_receipt",
-                        key=f"bills.receipt:{payment.id}",
                     ),
                 ]
                 entries.append(

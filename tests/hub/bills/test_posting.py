@@ -86,3 +86,33 @@ def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bill
     assert sorted(receipts) == posted
     with Session(bills.engine) as session:
         assert verify_chain(session).ok
+
+
+def test_receipt_sms_does_not_wait_for_the_receipt_pdf(bills: Bills) -> None:
+    bills.app.post_json(
+        "/api/v1/bills/payments/portal",
+        {
+            "cs_txn_no": "SMS-FIRST",
+            "ivrs_no": DUES,
+            "amount_paise": 10000,
+            "txn_datetime": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        },
+        headers=bills.headers("bills:portal"),
+        status=202,
+    )
+    registry = bills.app.app.registry
+    worker = deliverer_from_settings(
+        registry.settings,
+        bills.engine,
+        process_service(registry, Connectors),
+        registered(registry, OutboxHandlers),
+    )
+    [posting] = bills.messages("bills.post_payment")
+    assert [o.result for o in worker.deliver([posting.id])] == ["delivered"]
+    # At a peak the background process renders receipts minutes later; the SMS goes now.
+    [sms] = [m for m in bills.messages("sms") if m.payload["template"] == "payment_receipt"]
+    assert [o.result for o in worker.deliver([sms.id])] == ["delivered"]
+    payment = bills.payment("portal", "SMS-FIRST")
+    assert payment.receipt_number and payment.receipt_number in sms.payload["text"]
+    [receipt] = bills.messages("bills.receipt")
+    assert receipt.status == "pending"
