@@ -138,7 +138,7 @@ def _intake(args: argparse.Namespace) -> Figure:
     from sqlalchemy import text
 
     from connectors.demo import generate_demo_data
-    from connectors.reference_db import create_reference_schema
+    from connectors.reference_db import open_reference_store
 
     extra = dict(SETTINGS)
     if redis_reachable(QUEUE_REDIS_URL):
@@ -149,17 +149,21 @@ def _intake(args: argparse.Namespace) -> Figure:
                 postgres=args.postgres,
                 ratelimit=args.ratelimit,
                 extra_settings=extra,
-                reference_in_database=True,
+                # SQLite: billing's reference store in its own file, as `make run` has it (in the
+                # hub's file its reads would take the hub's one write lock).
+                reference_in_database=args.postgres,
             )
         )
         engine = env.engine()
         stack.callback(engine.dispose)
-        create_reference_schema(engine)
-        generate_demo_data(engine, consumers=200, seed=18)
-        with engine.begin() as conn:
+        reference = open_reference_store(env.settings["hub.reference.database_url"])
+        stack.callback(reference.dispose)
+        generate_demo_data(reference, consumers=200, seed=18)
+        with reference.connect() as conn:
             consumers = list(
                 conn.execute(text("SELECT consumer_number FROM ref_consumer ORDER BY 1 LIMIT 50")).scalars()
             )
+        with engine.begin() as conn:
             serial = "BIGSERIAL" if env.kind == "postgresql" else "INTEGER"
             conn.execute(
                 text(f"CREATE TABLE bench_bare_insert (id {serial} PRIMARY KEY, body TEXT NOT NULL)")

@@ -41,22 +41,24 @@ def main() -> int:
     from sqlalchemy.engine import Engine
 
     from connectors.demo import generate_demo_data
-    from connectors.reference_db import create_reference_schema
+    from connectors.reference_db import open_reference_store
 
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         statements.append(" ".join(statement.split())[:110])
 
-    with hub_environment(postgres=args.postgres, extra_settings=SETTINGS, reference_in_database=True) as env:
-        engine = env.engine()
-        create_reference_schema(engine)
-        generate_demo_data(engine, consumers=200, seed=18)
-        with engine.connect() as conn:
+    # SQLite: billing's reference store in its own file, as `make run` has it.
+    with hub_environment(
+        postgres=args.postgres, extra_settings=SETTINGS, reference_in_database=args.postgres
+    ) as env:
+        reference = open_reference_store(env.settings["hub.reference.database_url"])
+        generate_demo_data(reference, consumers=200, seed=18)
+        with reference.connect() as conn:
             consumers = list(
                 conn.execute(text("SELECT consumer_number FROM ref_consumer ORDER BY 1 LIMIT 50")).scalars()
             )
-        engine.dispose()
+        reference.dispose()
         stack = contextlib.ExitStack()
         hub, token = stack.enter_context(in_process_hub(env, "bench: profile", "complaints:callcentre"))
         headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
