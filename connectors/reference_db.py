@@ -119,6 +119,8 @@ REFERENCE_TABLE_MODULES = (
     "connectors.samagra.tables",
     "connectors.sms.reference",
     "connectors.payment.reference",
+    "connectors.bbps.reference",
+    "connectors.citizen_portal.reference",
     "connectors.headend.tables",
     "connectors.singlewindow.reference",
     "connectors.dbt.reference",

@@ -33,6 +33,8 @@ SYSTEMS = (
     "samagra",
     "sms",
     "payment",
+    "bbps",
+    "citizen_portal",
     "headend",
     "singlewindow",
     "dbt",

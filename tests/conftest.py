@@ -115,6 +115,8 @@ CONNECTOR_SETTINGS: dict[str, str] = {
     "hub.samagra.backend": "connectors.samagra.reference:ReferenceSamagra",
     "hub.payment.backend": "connectors.payment.reference:ReferencePayment",
     "hub.payment.callback_secret": "test-payment-callback-secret",
+    "hub.bbps.backend": "connectors.bbps.reference:ReferenceBbps",
+    "hub.citizen_portal.backend": "connectors.citizen_portal.reference:ReferencePortal",
     "hub.headend.backend": "connectors.headend.reference:ReferenceHeadEnd",
     "hub.headend.notification_secret": "test-headend-notification-secret",
     "hub.meters.notification_secret": "test-headend-notification-secret",

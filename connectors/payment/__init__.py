@@ -122,9 +122,6 @@ def from_paise(paise: int) -> Decimal:
     return (Decimal(paise) / 100).quantize(Decimal("0.01"))
 
 
-SETTLEMENT_HEADER = "transaction_id,amount,paid_on"
-
-
 def check_reference(reference: str) -> str:
     if not _REFERENCE.match(reference):
         raise ValueError("payment reference must be 1-64 letters, digits or _./-")

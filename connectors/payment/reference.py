@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -34,9 +34,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from connectors.errors import ConnectorRejected, NotFound
 from connectors.payment import (
-    SETTLEMENT_HEADER,
     SYSTEM,
     CallbackVerifier,
     IPaymentGateway,
@@ -53,8 +52,13 @@ from connectors.payment import (
     to_paise,
 )
 from connectors.reference_db import ReferenceBase, UTCDateTime, ensure_up
-
-IST = timezone(timedelta(hours=5, minutes=30))
+from connectors.settlement import (
+    IST,
+    SETTLEMENT_HEADER,
+    day_bounds,
+    refuse_unsettled,
+    settlement_line,
+)
 
 
 class RefPaymentOrder(ReferenceBase):
@@ -220,24 +224,22 @@ class ReferencePayment:
 
     def settlement_report(self, day: date, now: datetime | None = None) -> Iterator[str]:
         ensure_up(self.engine, SYSTEM)
-        ready_at = datetime.combine(day + timedelta(days=1), datetime.min.time(), IST) + self.settlement_delay
-        if (now or datetime.now(UTC)) < ready_at:
-            raise ConnectorUnavailable(f"payment: settlement of {day} not ready", system=SYSTEM)
-        start = datetime.combine(day, datetime.min.time(), IST)
+        refuse_unsettled(SYSTEM, day, self.settlement_delay, now)
+        start, end = day_bounds(day)
         with Session(self.engine) as session:
             rows = session.execute(
                 select(RefPaymentOrder.order_id, RefPaymentOrder.amount_paise, RefPaymentOrder.paid_at)
                 .where(
                     RefPaymentOrder.status == OrderStatus.PAID.value,
                     RefPaymentOrder.paid_at >= start,
-                    RefPaymentOrder.paid_at < start + timedelta(days=1),
+                    RefPaymentOrder.paid_at < end,
                 )
                 .order_by(RefPaymentOrder.paid_at, RefPaymentOrder.order_id)
             ).all()
         yield SETTLEMENT_HEADER
         for order_id, paise, paid_at in rows:
             assert paid_at is not None  # a paid order has its time
-            yield f"{order_id},{from_paise(paise)},{paid_at.astimezone(IST).date().isoformat()}"
+            yield settlement_line(order_id, paise, paid_at.astimezone(IST).date())
 
     def heartbeat(self) -> None:
         ensure_up(self.engine, SYSTEM)

@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError
+from connectors.settlement import SettlementReport
 from hub import audit
 from hub.errors import Problem
 from hub.models.bills import ReconciliationItem, ReconciliationRun
@@ -677,10 +678,10 @@ class DailyReconciliation:
         system = self.settlement_systems.get(channel)
         if system is None:
             raise ValueError(f"channel {channel} has no settlement report (give its file)")
-        gateway = self.connectors(system)
+        source: SettlementReport = self.connectors(system)
         billing = self.connectors("billing")
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
-            for line in gateway.settlement_report(day):
+            for line in source.settlement_report(day):
                 report.write(line + "\n")
             report.seek(0)
             return Reconciler(self.engine).run(

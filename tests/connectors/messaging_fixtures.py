@@ -23,6 +23,8 @@ from sqlalchemy import Table, create_engine, delete, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+import connectors.bbps.reference
+import connectors.citizen_portal.reference
 import connectors.dbt.reference
 import connectors.email.reference
 import connectors.headend.reference
@@ -39,6 +41,8 @@ MESSAGING_TABLES: list[Table] = [
     SystemStatus.__table__,  # type: ignore[list-item]
     connectors.sms.reference.RefSmsMessage.__table__,  # type: ignore[list-item]
     connectors.payment.reference.RefPaymentOrder.__table__,  # type: ignore[list-item]
+    connectors.bbps.reference.RefBbpsTxn.__table__,  # type: ignore[list-item]
+    connectors.citizen_portal.reference.RefPortalTxn.__table__,  # type: ignore[list-item]
     connectors.headend.reference.RefHesMeter.__table__,  # type: ignore[list-item]
     connectors.headend.reference.RefHesCommand.__table__,  # type: ignore[list-item]
     connectors.singlewindow.reference.RefSwDelivery.__table__,  # type: ignore[list-item]

@@ -36,6 +36,8 @@ def test_production_ini_names_a_real_client_for_every_system(
         "HUB_SAMAGRA_API_KEY": "samagra-key",
         "HUB_NETWORK_API_KEY": "gis-key",
         "HUB_WHATSAPP_ACCESS_TOKEN": "graph-token",
+        "HUB_BBPS_KEY": "bbps-key",
+        "HUB_CITIZEN_PORTAL_KEY": "portal-key",
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)

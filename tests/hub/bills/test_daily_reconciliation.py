@@ -193,7 +193,9 @@ def test_hub_admin_reconciles_a_channels_day_from_its_report(
     [run] = runs(bills, day=today())
     assert run.started_by == "hub-admin"
     # A channel with no settlement report needs its file.
-    assert hub_admin([str(ini), "bills", "reconcile", "--channel", "bbps", "--day", today().isoformat()]) == 2
+    assert (
+        hub_admin([str(ini), "bills", "reconcile", "--channel", "counter", "--day", today().isoformat()]) == 2
+    )
     set_down(bills.reference, "payment")
     try:
         assert hub_admin(argv) == 1
