@@ -9,7 +9,9 @@ closing a reconciliation item needs an action and a reason and is audited as
 
 from __future__ import annotations
 
+import io
 import re
+from datetime import date, timedelta
 from typing import Any
 
 from pyramid.config import Configurator
@@ -18,23 +20,38 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
-from forms.errors import FormError
+from connectors.errors import ConnectorError
+from forms.errors import FieldProblem, FormError
 from forms.labels import VALUE_LABELS
-from hub.bills.reconciliation import ACTIONS, CATEGORIES, RECONCILE_KIND, close_item, report_csv
+from hub.bills.reconciliation import (
+    ACTIONS,
+    CATEGORIES,
+    RECONCILE_KIND,
+    SETTLEMENT_HEADER,
+    Reconciler,
+    close_item,
+    report_csv,
+)
 from hub.bills.service import CONSUMER_NUMBER, RESOLUTIONS, BillService
 from hub.console.labels import in_ist
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
+from hub.db import Database
 from hub.errors import Problem
+from hub.lookup import process_service
 from hub.models.bills import ReconciliationItem, ReconciliationRun
+from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.openapi import text_schema
 from hub.outbox import enqueue
+from hub.systems import Connectors
 
 # The revenue section keeps the suspense ledger; the DGM and GM above it may act too.
 BILLS_ROLES = frozenset({"revenue", "dgm", "gm"})
 PAYMENT_ID = re.compile(r"[0-9]{1,15}")
 RUN_ID = re.compile(r"[0-9]{1,9}")
 ITEM_ID = RUN_ID
+# An uploaded settlement file may be for one of this many days before today.
+FILE_DAYS = 31
 
 
 def _bills_officer(request: Request) -> Officer:
@@ -167,7 +184,17 @@ def _rupees(value: int | None) -> str:
 
 
 def reconciliation_page(request: Request) -> Response:
-    officer = _bills_officer(request)
+    return _runs_page(request, _bills_officer(request), flash=request.session.pop_flash())
+
+
+def _runs_page(
+    request: Request,
+    officer: Officer,
+    *,
+    status: int = 200,
+    flash: list[str] | None = None,
+    errors: list[FieldProblem] | None = None,
+) -> Response:
     runs = request.dbsession.execute(
         select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(100)
     ).scalars()
@@ -182,14 +209,80 @@ def reconciliation_page(request: Request) -> Response:
         }
         for run in runs
     ]
+    today = utcnow().astimezone(IST).date()
     return render(
         request,
         "bills_reconciliation.html",
+        status=status,
         officer=officer,
         runs=rows,
         run=None,
-        flash=request.session.pop_flash(),
+        flash=flash or [],
+        errors=errors or [],
+        file_channels=_file_channels(request),
+        header=",".join(SETTLEMENT_HEADER),
+        yesterday=(today - timedelta(days=1)).isoformat(),
+        earliest=(today - timedelta(days=FILE_DAYS)).isoformat(),
     )
+
+
+def _file_channels(request: Request) -> list[str]:
+    """The channels whose settlement no connector gives: an officer uploads their file."""
+    return [c.name for c in _service(request).channels.values() if not c.settlement]
+
+
+def reconcile_file(request: Request) -> Response:
+    """Reconcile a channel's day from the settlement file an officer uploads (the collection
+    agency's file for counters): the same matching as the daily job, recorded whole or not at all."""
+    officer = _bills_officer(request)
+    _require_readable_form(request)
+    if not _csrf_ok(request):
+        return _runs_page(request, officer, status=403, flash=[" / ".join(ERROR_TEXT["csrf"])])
+    problems: list[FieldProblem] = []
+    channel = str(request.POST.get("channel", ""))
+    if channel not in _file_channels(request):
+        problems.append(FieldProblem("channel", "one_of", "not a channel reconciled from a file"))
+    today = utcnow().astimezone(IST).date()
+    try:
+        day = date.fromisoformat(str(request.POST.get("day", "")))
+    except ValueError:
+        day = None
+        problems.append(FieldProblem("day", "format", "must be a date, YYYY-MM-DD"))
+    if day is not None and not today - timedelta(days=FILE_DAYS) <= day < today:
+        problems.append(FieldProblem("day", "range", f"must be one of the {FILE_DAYS} days before today"))
+    upload = request.POST.get("file")
+    if not hasattr(upload, "file"):
+        problems.append(FieldProblem("file", "required", "choose the settlement file"))
+    if problems:
+        return _runs_page(request, officer, status=409, errors=problems)
+    assert day is not None
+    billing = process_service(request.registry, Connectors).require("billing")
+    engine = process_service(request.registry, Database).engine
+    filename = str(getattr(upload, "filename", "") or "upload")[:100]
+    try:
+        run_id = Reconciler(engine).run(
+            channel,
+            day,
+            f"file {filename} uploaded",
+            io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline=""),  # type: ignore[union-attr]
+            billing.payments_posted_tsv(day),
+            f"officer:{officer.username}",
+        )
+    except UnicodeDecodeError:
+        return _runs_page(request, officer, status=409, errors=[FieldProblem("file", "format", "not UTF-8")])
+    except ValueError as exc:
+        return _runs_page(request, officer, status=409, errors=[FieldProblem("file", "format", str(exc))])
+    except ConnectorError:
+        return _runs_page(
+            request,
+            officer,
+            status=503,
+            errors=[
+                FieldProblem("billing", "unavailable", "billing did not answer: nothing recorded, try again")
+            ],
+        )
+    request.session.flash(f"{channel} {day.isoformat()}: मिलान दर्ज / reconciled")
+    return HTTPFound(location=request.route_path("console.bills.reconciliation_run", run_id=run_id))
 
 
 def _run(request: Request) -> ReconciliationRun:
@@ -218,6 +311,7 @@ def reconciliation_run_page(request: Request) -> Response:
         run=run,
         items=shown,
         counts=counts,
+        rerun=run.channel in _service(request).settlement_channels(),
         runs=[],
         flash=request.session.pop_flash(),
     )
@@ -421,6 +515,14 @@ def includeme(config: Configurator) -> None:
             {},
         ),
         (
+            reconcile_file,
+            "console.bills.reconciliation",
+            "POST",
+            "consoleReconcileFile",
+            "Reconcile a channel's day from its settlement file (multipart: channel, day, file, csrf_token)",
+            {},
+        ),
+        (
             reconciliation_run_page,
             "console.bills.reconciliation_run",
             "GET",
@@ -477,7 +579,7 @@ def includeme(config: Configurator) -> None:
     ]
     for view, route, method, operation_id, summary, extra in views:
         options: dict[str, Any] = {"public": True}
-        if view is counter_upload:
+        if view is counter_upload or view is reconcile_file:
             options["max_body"] = upload_cap
         config.add_view(
             view,
