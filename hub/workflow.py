@@ -81,6 +81,7 @@ ESCALATION_REASON = "time limit passed"
 # The breach row (and event) recording that a case's statutory date passed; one per case.
 STATUTORY_BREACH = "statutory_due_date"
 STATUTORY_ACTION = "statutory_breach"
+STATUTORY_REASON = "statutory date passed"
 
 
 class WorkflowError(Exception):
@@ -247,6 +248,9 @@ class Escalation:
 
 # Hears a workflow's escalations of one sweep together, in its transaction (``on_escalation``).
 EscalationListener = Callable[[Session, Sequence[Escalation]], None]
+# Hears a workflow's statutory breaches of one pass together: each case with its
+# ``statutory_breach`` event, in its transaction (``on_statutory_breaches``).
+StatutoryListener = Callable[[Session, Sequence[tuple[WorkflowCase, WorkflowEvent]]], None]
 # Asks the outside systems what an action will need, before the acting transaction reads:
 # (session of its own, case, action name). It must be idempotent, as the listener repeats it.
 Preparer = Callable[[Session, WorkflowCase, str], None]
@@ -260,6 +264,7 @@ class WorkflowRegistry:
     latest: dict[str, int] = field(default_factory=dict)
     listeners: dict[str, list[Listener]] = field(default_factory=dict)
     escalation_listeners: dict[str, EscalationListener] = field(default_factory=dict)
+    statutory_listeners: dict[str, StatutoryListener] = field(default_factory=dict)
     preparers: dict[str, Preparer] = field(default_factory=dict)
 
     def add(self, definition: WorkflowDefinition) -> None:
@@ -282,6 +287,11 @@ class WorkflowRegistry:
         in one sweep); without one, its ``on_transition`` listeners hear each ``escalate`` event.
         """
         self.escalation_listeners[workflow] = listener
+
+    def on_statutory_breaches(self, workflow: str, listener: StatutoryListener) -> None:
+        """Hear one pass's statutory breaches of ``workflow`` as one list, instead of an event at a
+        time (its ``on_transition`` listeners then do not hear ``statutory_breach`` events)."""
+        self.statutory_listeners[workflow] = listener
 
     def before_act(self, workflow: str, preparer: Preparer) -> None:
         self.preparers[workflow] = preparer
@@ -603,8 +613,12 @@ class WorkflowRegistry:
         Paused time does not count: a case waiting on the applicant is late only
         if its date had already passed when the clock stopped. The ``statutory_breach``
         event goes to the workflow's listeners (the flow tells whom it must). Once:
-        a case with a statutory breach row is skipped, and the row is looked for again
-        after the case is locked, so two workers never both record it.
+        a case with a statutory breach row is skipped, and the rows are looked for again
+        after the cases are locked, so two workers never both record one.
+
+        One pass for up to ``limit`` cases: one SELECT locks them (skipping any another worker
+        holds), one looks for breaches recorded meanwhile, one flush writes the breaches, the
+        moves and the events, and the audit entries are chained in one write.
         """
         now = now or utcnow()
         reported = exists().where(
@@ -630,14 +644,21 @@ class WorkflowRegistry:
             .scalars()
             .all()
         )
-        breaches: list[WorkflowBreach] = []
-        for case in late:
-            # Locked now: a breach another worker committed meanwhile is visible to this query.
-            if session.execute(
-                select(WorkflowBreach.id).where(
-                    WorkflowBreach.case_id == case.id, WorkflowBreach.state == STATUTORY_BREACH
+        if not late:
+            return []
+        # Locked now: a breach another worker committed meanwhile is visible to this query.
+        recorded = set(
+            session.scalars(
+                select(WorkflowBreach.case_id).where(
+                    WorkflowBreach.case_id.in_([case.id for case in late]),
+                    WorkflowBreach.state == STATUTORY_BREACH,
                 )
-            ).first():
+            )
+        )
+        breaches: list[WorkflowBreach] = []
+        events: list[tuple[WorkflowCase, WorkflowEvent]] = []
+        for case in late:
+            if case.id in recorded:
                 continue
             state = self.for_case(case).state(case.state)
             level = case.escalation_level
@@ -651,7 +672,6 @@ class WorkflowRegistry:
                 detected_at=now,
                 escalated_to=target,
             )
-            session.add(breach)
             breaches.append(breach)
             if target is not None:
                 # Like a stage escalation: the next level holds it, with the stage's time limit again.
@@ -659,17 +679,53 @@ class WorkflowRegistry:
                 case.assigned_role = target
                 if case.due_at is not None:
                     case.due_at = now + (state.limit(statutory_period(case)) or timedelta(days=1))
-            self._record(
-                session,
-                case,
-                STATUTORY_ACTION,
-                case.state,
-                "system",
-                SYSTEM_ROLE,
-                "statutory date passed",
-                {"escalated_to": target, "statutory_due_at": case.statutory_due_at.isoformat()},
-                now,
+            case.event_count += 1
+            events.append(
+                (
+                    case,
+                    WorkflowEvent(
+                        case_id=case.id,
+                        seq=case.event_count,
+                        at=now,
+                        action=STATUTORY_ACTION,
+                        from_state=case.state,
+                        to_state=case.state,
+                        actor="system",
+                        role=SYSTEM_ROLE,
+                        reason=STATUTORY_REASON,
+                        data={"escalated_to": target, "statutory_due_at": case.statutory_due_at.isoformat()},
+                    ),
+                )
             )
+        if not breaches:
+            return []
+        # One flush writes them all (the breaches and events in multi-row INSERTs, the cases'
+        # moves batched), and the audit chain's lock is taken once for the whole pass.
+        session.add_all(breaches)
+        session.add_all([event for _, event in events])
+        session.flush()
+        from hub.audit import AuditRecord, record_many
+
+        record_many(
+            session,
+            [
+                AuditRecord(
+                    "system",
+                    f"{case.workflow}.{STATUTORY_ACTION}",
+                    case.subject_type,
+                    case.subject_id,
+                    {"from": event.from_state, "to": case.state, "reason": STATUTORY_REASON, **event.data},
+                )
+                for case, event in events
+            ],
+        )
+        together = self.statutory_listeners.get(workflow)
+        if together is not None:
+            together(session, events)
+        else:
+            for case, event in events:
+                for listener in self.listeners.get(case.workflow, ()):
+                    listener(session, case, event)
         session.flush()
         return breaches
 

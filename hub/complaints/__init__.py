@@ -42,6 +42,7 @@ def includeme(config: Configurator) -> None:
         config.add_workflow(definition(kind, standards.version))  # type: ignore[attr-defined]
         workflows.on_transition(kind.workflow, service.on_transition)
         workflows.on_escalation(kind.workflow, service.on_escalation)
+        workflows.on_statutory_breaches(kind.workflow, service.on_statutory_breaches)
 
     def credit_compensation(message: OutboxMessage, connectors: Mapping[str, Any]) -> None:
         """Outbox kind ``complaints.compensation``: the credit in billing for a missed standard."""

@@ -53,9 +53,9 @@ from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.models.outbox import OutboxMessage
 from hub.models.workflow import WorkflowCase, WorkflowEvent
-from hub.outbox import enqueue, enqueue_from, enqueue_sms, json_object, unit_of_work
+from hub.outbox import Outgoing, enqueue, enqueue_from, enqueue_many, enqueue_sms, json_object, unit_of_work
 from hub.systems import Connectors
-from hub.workflow import STATUTORY_ACTION, Escalation, WorkflowError, WorkflowRegistry, find_case
+from hub.workflow import Escalation, WorkflowError, WorkflowRegistry, find_case
 
 log = logging.getLogger(__name__)
 
@@ -399,8 +399,6 @@ class ComplaintService:
             if acting + 1 >= len(levels):
                 raise WorkflowError("action_not_allowed", "the complaint is at the last level already")
             complaint.level = acting + 1
-        elif event.action == STATUTORY_ACTION:
-            complaint.level = min(case.escalation_level, len(levels) - 1)
         elif event.action == "reopen":
             complaint.level = 0
             complaint.reopen_count += 1
@@ -419,12 +417,7 @@ class ComplaintService:
             return
         state = self.workflows.for_case(case).state(case.state)
         holder_en, holder_hi = ROLE_NAMES.get(case.assigned_role or "", ("", ""))
-        if event.action == STATUTORY_ACTION:
-            text = (
-                f"शिकायत {complaint.complaint_no}: समय-सीमा पार, {holder_hi} को भेजी गई। Complaint "
-                f"{complaint.complaint_no} is past its time limit and is now with the {holder_en}. {SIGNATURE}"
-            )
-        elif event.action == "escalate":
+        if event.action == "escalate":
             text = (
                 f"शिकायत {complaint.complaint_no}: {holder_hi} को भेजी गई। Complaint "
                 f"{complaint.complaint_no} is now with the {holder_en}. {SIGNATURE}"
@@ -435,6 +428,34 @@ class ComplaintService:
                 f"{state.label_en}. {SIGNATURE}"
             )
         self._sms(session, complaint, SMS_UPDATE, text)
+
+    def on_statutory_breaches(
+        self, session: Session, breached: Sequence[tuple[WorkflowCase, WorkflowEvent]]
+    ) -> None:
+        """One pass of the standards watch, together: each complaint past its standard goes to the
+        level its case reached (never past the last), and its consumer is told who has it now."""
+        numbers = [case.subject_id for case, _ in breached]
+        complaints = {
+            c.complaint_no: c
+            for c in session.scalars(select(Complaint).where(Complaint.complaint_no.in_(numbers)))
+        }
+        told: list[Outgoing] = []
+        for case, _ in breached:
+            complaint = complaints[case.subject_id]
+            levels = self.kind(complaint.complaint_type).levels
+            complaint.level = min(case.escalation_level, len(levels) - 1)
+            if case.state in OPEN_STATES:
+                case.escalation_level = complaint.level
+                case.assigned_role = levels[complaint.level]
+            holder_en, holder_hi = ROLE_NAMES.get(case.assigned_role or "", ("", ""))
+            text = (
+                f"शिकायत {complaint.complaint_no}: समय-सीमा पार, {holder_hi} को भेजी गई। Complaint "
+                f"{complaint.complaint_no} is past its time limit and is now with the {holder_en}. {SIGNATURE}"
+            )
+            told.append(
+                Outgoing.sms(complaint.mobile, text, SMS_UPDATE, f"complaint:{complaint.complaint_no}")
+            )
+        enqueue_many(session, told)
 
     def on_escalation(self, session: Session, escalations: Sequence[Escalation]) -> None:
         """The sweep's escalations of one complaint type, set-based: the complaints' levels follow

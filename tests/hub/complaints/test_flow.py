@@ -184,7 +184,12 @@ def test_missed_standard_is_compensated_once_even_when_billing_was_down(flow: Co
     flow.standard_passed(complaint_no, hours_ago=13)
     assert flow.run_job("complaints.standards") == 1
     assert flow.run_job("complaints.standards") == 0
-    assert flow.status(complaint_no)["history"][-1]["action"] == "statutory_breach"
+    status = flow.status(complaint_no)
+    assert status["history"][-1]["action"] == "statutory_breach"
+    assert status["level"] == 1 and status["with_role"] == "dc_manager"
+    flow.drain()
+    [late] = [m for m in flow.sms(mobile, "complaint_update") if "past its time limit" in m.text]
+    assert complaint_no in late.text and "Manager" in late.text
 
     # Resolved 13 hours after the standard: ₹50 for each started 6 hours, three of them.
     assert flow.act(officer, complaint_no, "resolve", "Service line rejoined").status_int == 302
