@@ -250,6 +250,17 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context.close()
 
 
+def until(what: str, probe: Any, seconds: float = 90) -> Any:
+    """What ``probe`` returns once it is truthy (polled every half second), as hub-worker gets to it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
 def sign_in(page: Any, hub: ServedHub, username: str) -> None:
     """An officer signs in to the console as they would."""
     page.goto(f"{hub.url}/console/login")

@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from hub.outages.service import OutageSettings
-from tests.e2e.conftest import ServedHub
-
-
-def _until(what: str, probe: Any, seconds: float = 120) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {seconds} s: {what}")
+from tests.e2e.conftest import ServedHub, until
 
 
 def _below(hub: ServedHub, code: str) -> set[str]:
@@ -162,9 +150,10 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
         ]
 
     expected_sms = len(below) * len(templates)
-    _until(
+    until(
         "every unplanned-outage SMS delivered",
         lambda: sum(t in templates for _, t in sms_sent()) == expected_sms,
+        seconds=120,
     )
     sent = sms_sent()
     for template in templates:
@@ -174,9 +163,10 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
         assert all(t != "outage_planned" for _, t in sent), "announced in the quiet hours"
         # The night passes: the hold is the notices' due time in the outbox, and morning comes.
         _morning_comes(hub, due)
-    _until(
+    until(
         "the shutdown announced",
         lambda: sum(t == "outage_planned" for _, t in sms_sent()) == len(below),
+        seconds=120,
     )
     announced_to = sorted(m for m, t in sms_sent() if t == "outage_planned")
     assert announced_to == sorted(mobile_of[n] for n in below)
@@ -186,14 +176,19 @@ def test_planned_and_unplanned_outage_on_a_demo_feeder(served_hub: ServedHub, tm
     def mails() -> list[tuple[str, str]]:
         return list(hub.reference_sql('SELECT "to", subject FROM ref_email_message'))
 
-    _until(
+    until(
         "every unplanned-outage e-mail delivered",
         lambda: sum("Planned" not in s for _, s in mails()) >= expected_mail,
+        seconds=120,
     )
     unplanned_mail = [(to, s) for to, s in mails() if "Planned" not in s]
     assert len(unplanned_mail) == expected_mail
     assert {to for to, _ in unplanned_mail} == {f"c{n}@mail.example" for n in with_email}
-    _until("the shutdown e-mailed", lambda: sum("Planned" in s for _, s in mails()) == len(with_email))
+    until(
+        "the shutdown e-mailed",
+        lambda: sum("Planned" in s for _, s in mails()) == len(with_email),
+        seconds=120,
+    )
     assert sorted(to for to, s in mails() if "Planned" in s) == sorted(
         f"c{n}@mail.example" for n in with_email
     )

@@ -5,7 +5,6 @@ agency's file, then finds the unmatched items in the office's queue."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,19 +13,9 @@ import httpx
 
 from connectors.demo import PERSONAS
 from hub.models.meta import IST
-from tests.e2e.conftest import ServedHub, sign_in
+from tests.e2e.conftest import ServedHub, sign_in, until
 
 CONSUMER = PERSONAS["dues"].consumer_numbers[0]
-
-
-def _until(what: str, probe: Any, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def test_the_office_reconciles_every_channel_of_yesterday(
@@ -47,7 +36,7 @@ def test_the_office_reconciles_every_channel_of_yesterday(
         timeout=10,
     )
     assert sent.status_code in (200, 202), sent.text
-    _until(
+    until(
         "hub-worker posts both to billing",
         lambda: (
             served_hub.sql(
@@ -59,7 +48,7 @@ def test_the_office_reconciles_every_channel_of_yesterday(
     )
     # The daily job has run (made due now): yesterday of every channel that settles by itself.
     served_hub.run_job_now("bills.reconcile")
-    _until(
+    until(
         "yesterday reconciled for gateway, bbps and portal",
         lambda: (
             {

@@ -5,27 +5,16 @@ the consumer gets an SMS."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
 from connectors.demo import PERSONAS
-from tests.e2e.conftest import ServedHub
+from tests.e2e.conftest import ServedHub, until
 
 PERSONA = PERSONAS["disconnected_smart"]
 CONSUMER = PERSONA.consumer_numbers[0]
 METER = "DEMO" + CONSUMER
-
-
-def _until(what: str, probe: Any, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def test_paying_the_dues_online_switches_the_disconnected_meter_back_on(
@@ -66,7 +55,7 @@ def test_paying_the_dues_online_switches_the_disconnected_meter_back_on(
         done = [c for c in answer["commands"] if c["action"] == "connect" and c["status"] == "executed"]
         return done[0] if done else None
 
-    command = _until("the reconnect command executed", executed)
+    command = until("the reconnect command executed", executed)
     assert command["meter_no"] == METER
     assert served_hub.reference_sql("SELECT relay FROM ref_hes_meter WHERE meter_no = :m", m=METER) == [
         ("connected",)
@@ -75,7 +64,7 @@ def test_paying_the_dues_online_switches_the_disconnected_meter_back_on(
     assert served_hub.reference_sql("SELECT COUNT(*) FROM ref_hes_command WHERE meter_no = :m", m=METER) == [
         (1,)
     ]
-    sms = _until(
+    sms = until(
         "the consumer's SMS",
         lambda: served_hub.reference_sql(
             "SELECT template_name FROM ref_sms_message WHERE mobile = :m AND id > :i AND template_name = :t",
