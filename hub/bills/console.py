@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
 from pyramid.response import Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from connectors.errors import ConnectorError
 from forms.errors import FieldProblem, FormError
@@ -34,11 +35,12 @@ from hub.bills.reconciliation import (
 )
 from hub.bills.service import CONSUMER_NUMBER, RESOLUTIONS, BillService
 from hub.console.labels import in_ist
+from hub.console.queues import QueueSource, item_select, plus_hours
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
 from hub.db import Database
 from hub.errors import Problem
 from hub.lookup import process_service
-from hub.models.bills import ReconciliationItem, ReconciliationRun
+from hub.models.bills import BillPayment, ReconciliationItem, ReconciliationRun
 from hub.models.meta import IST, utcnow
 from hub.models.officer import Officer
 from hub.openapi import text_schema
@@ -451,7 +453,47 @@ def reconciliation_csv(request: Request) -> Response:
     return response
 
 
+# An unmatched item is money the discom cannot account for: worked within three days of its run.
+RECONCILIATION_HOURS = 72
+
+
+def _reconciliation_items(roles: Sequence[str], offices: Sequence[str]) -> Select[Any] | None:
+    """The open unmatched items for the officers' work list (the discom's, not an office's)."""
+    if not BILLS_ROLES.intersection(roles):
+        return None
+    return (
+        item_select(
+            flow="reconciliation",
+            kind=ReconciliationItem.category,
+            item_id=ReconciliationItem.id,
+            reference=ReconciliationItem.transaction_id,
+            consumer_number=BillPayment.consumer_number,
+            mobile=None,
+            office_code=None,
+            status=ReconciliationItem.state,
+            due_at=plus_hours(ReconciliationRun.finished_at, RECONCILIATION_HOURS),
+            opened_at=ReconciliationRun.finished_at,
+        )
+        .select_from(ReconciliationItem)
+        .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
+        .outerjoin(BillPayment, BillPayment.id == ReconciliationItem.payment_id)
+        .where(ReconciliationItem.state == "open")
+    )
+
+
+RECONCILIATION_SOURCE = QueueSource(
+    "reconciliation",
+    "असमान भुगतान",
+    "Unmatched payments",
+    _reconciliation_items,
+    lambda request, item_id: str(request.route_path("console.bills.reconciliation_item", item_id=item_id)),
+    lambda request, kind, status: VALUE_LABELS.get(kind, (kind, kind)),
+)
+
+
 def includeme(config: Configurator) -> None:
+    # The unmatched items join every revenue officer's work list, beside payments in suspense.
+    config.add_queue_source(RECONCILIATION_SOURCE)  # type: ignore[attr-defined]
     tags = ["console"]
     page = {"text/html": {"schema": {"type": "string"}}}
     responses = {

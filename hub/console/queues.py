@@ -238,7 +238,7 @@ def _suspense_items(roles: Sequence[str], offices: Sequence[str]) -> Select[Any]
         mobile=None,
         office_code=None,
         status=BillPayment.state,
-        due_at=_plus_hours(BillPayment.received_at, SUSPENSE_HOURS),
+        due_at=plus_hours(BillPayment.received_at, SUSPENSE_HOURS),
         opened_at=BillPayment.received_at,
     ).where(BillPayment.state == PaymentState.SUSPENSE.value)
 
@@ -255,12 +255,12 @@ def _field_visit_items(roles: Sequence[str], offices: Sequence[str]) -> Select[A
         mobile=MeterCommand.mobile,
         office_code=MeterCommand.dc_code,
         status=MeterCommand.status,
-        due_at=_plus_hours(MeterCommand.updated_at, FIELD_VISIT_HOURS),
+        due_at=plus_hours(MeterCommand.updated_at, FIELD_VISIT_HOURS),
         opened_at=MeterCommand.updated_at,
     ).where(MeterCommand.status == CommandStatus.FIELD_VISIT.value, MeterCommand.dc_code.in_(list(offices)))
 
 
-def _plus_hours(column: Any, hours: int) -> Any:
+def plus_hours(column: Any, hours: int) -> Any:
     """``column + N hours`` in the database's own arithmetic (PostgreSQL interval, SQLite strftime)."""
     return func.hub_plus_hours(column, literal(hours), type_=UTCDateTime())
 

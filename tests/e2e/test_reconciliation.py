@@ -89,3 +89,11 @@ def test_the_office_reconciles_every_channel_of_yesterday(
     page.goto(f"{served_hub.url}/console/bills/reconciliation/items")
     assert "CTR-E2E-0099" in page.inner_text("main")
     page.screens.shot("office-queue")
+    # And in the officer's work list across flows, found by its transaction id.
+    page.goto(f"{served_hub.url}/console/work")
+    page.get_by_role("searchbox").fill("CTR-E2E-0099")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=*")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1 and "Missing in the hub" in rows.first.inner_text()
+    page.screens.shot("work-list-unmatched")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
+from webtest import TestApp
 
 from connectors.bbps.reference import RefBbpsTxn, ReferenceBbps
 from connectors.citizen_portal.reference import ReferencePortal, RefPortalTxn
@@ -203,11 +204,22 @@ def test_an_officer_reconciles_the_counters_day_from_the_agencys_file(bills: Bil
     assert found["missing_at_channel"].transaction_id == "CTR-101-0002"
     run_page = officer_app.get(done.location)
     assert "reconciled" in run_page.text and "Reconcile this day again" not in run_page.text
+    # The unmatched items are in the revenue officer's work list across flows, found by transaction.
+    work = officer_app.get("/console/work", {"q": "CTR-999-0009"})
+    assert f'/console/bills/reconciliation/items/{found["missing_in_hub"].id}"' in work.text
+    assert "Missing in the hub" in work.text
+    listed = officer_app.get("/console/work", {"flow": "reconciliation"}).text
+    assert f'/console/bills/reconciliation/items/{found["missing_at_channel"].id}"' in listed
+    manager = TestApp(bills.app.app, extra_environ={"wsgi.url_scheme": "https"})
+    login(manager, "dgm.plain")  # a distribution centre's manager: not the revenue section's work
+    assert "/console/bills/reconciliation/items/" not in manager.get("/console/work").text
     # Another file for the day: the new run's items stand, the first run's open ones are superseded.
     upload(settlement.replace("CTR-999-0009,10.00", "CTR-101-0002,500.00").encode(), 302)
     first, second = runs(bills, "counter")
     assert second.counts["matched"] == 2
     assert {i.state for i in items(bills, first.id).values()} == {"superseded"}
+    # Superseded items are no one's work any more.
+    assert "/console/bills/reconciliation/items/" not in officer_app.get("/console/work").text
 
 
 def test_only_the_revenue_section_uploads_settlement_files(bills: Bills, officer_app: Any) -> None:
