@@ -32,6 +32,7 @@ from connectors.base import ConnectorContext
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 
 MAX_ANSWER_BYTES = 1 << 20
+MAX_LINE_CHARS = 1 << 16
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -134,8 +135,9 @@ class JsonHttp:
 
         The same failures as :meth:`call`; an answer of another content type is garbage, and
         one still arriving ``deadline_seconds`` after the call began is given up on (a partner
-        trickling bytes never trips the read timeout). A failure mid-answer raises from the
-        iteration: the caller must not keep half of it.
+        trickling bytes never trips the read timeout), and so is a line longer than
+        ``MAX_LINE_CHARS``. A failure mid-answer raises from the iteration: the caller must not
+        keep half of it.
         """
         deadline = time.monotonic() + deadline_seconds
         with (
@@ -148,10 +150,19 @@ class JsonHttp:
                 raise ConnectorUnavailable(
                     f"{self.system}: garbage answer (not {content_type})", system=self.system
                 )
-            for line in response.iter_lines():
+            pending = ""
+            for text in response.iter_text():
                 if time.monotonic() > deadline:
                     raise ConnectorUnavailable(f"{self.system}: answer too slow", system=self.system)
-                yield line
+                *lines, pending = (pending + text).split("\n")
+                # A report's lines are short: one with no end in sight is a partner gone wrong,
+                # and must not grow in memory without bound.
+                if len(pending) > MAX_LINE_CHARS:
+                    raise ConnectorUnavailable(f"{self.system}: a line too long", system=self.system)
+                for line in lines:
+                    yield line.removesuffix("\r")
+            if pending:
+                yield pending.removesuffix("\r")
 
     def probe(self, path: str) -> int:
         """Reachability check for a heartbeat: any answer below 500 means the partner is there."""

@@ -375,3 +375,11 @@ def test_client_statement_failures_are_unavailable(mode: str) -> None:
             server.mode = mode
         with pytest.raises(ConnectorUnavailable):
             list(client.settlement_report(DAY))
+
+
+def test_client_refuses_a_line_with_no_end_in_sight() -> None:
+    # A partner gone wrong streams one endless line: refused before it grows without bound.
+    endless = (RECON_HEADER + "\r\n" + "CC01" * 40_000).encode()
+    with FakeServer(lambda request: FakeResponse(200, endless, {"Content-Type": "text/plain"})) as server:
+        with pytest.raises(ConnectorUnavailable, match="line too long"):
+            list(bbps_client(server).settlement_report(DAY))
