@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
 # Payments one worker thread posts in one go: a month-end peak's backlog drains in batches,
 # and a batch's transactions stay short (billing is asked payment by payment inside it).
 POSTING_BATCH = 50
+
+log = logging.getLogger(__name__)
 
 
 class ReceiptHandler:
@@ -130,6 +133,17 @@ def includeme(config: Configurator) -> None:
     )
     # The views and the SOAP service are built around the bill service: it is registered first.
     config.commit()
+    configured = process_service(registry, Connectors)
+    for name, system in service.settlement_channels().items():
+        if system not in configured:
+            # Not an error (a deployment may take a channel's file by hand for a while), but the
+            # daily job will wait on it every run: the operator should know from the start.
+            log.warning(
+                "channel %s is reconciled from %s, which has no backend (hub.%s.backend): its days will wait",
+                name,
+                system,
+                system,
+            )
     config.include("hub.bills.views")
     config.include("hub.bills.soap")
     if hasattr(config, "add_console_provider"):

@@ -225,3 +225,20 @@ def test_an_officer_reconciles_the_counters_day_from_the_agencys_file(bills: Bil
 def test_only_the_revenue_section_uploads_settlement_files(bills: Bills, officer_app: Any) -> None:
     login(officer_app, "dgm.plain")
     officer_app.post("/console/bills/reconciliation", {"channel": "counter"}, status=403)
+
+
+def test_a_channel_whose_settlement_system_is_missing_is_said_at_startup(
+    live_settings: dict[str, Any], live_engine: Any, caplog: Any
+) -> None:
+    from hub import main
+
+    settings = {k: v for k, v in live_settings.items() if not k.startswith("hub.citizen_portal.")}
+    with caplog.at_level("WARNING", logger="hub.bills"):
+        app = main({}, **settings, **{"hub.test_engine": live_engine})
+    said = [r.getMessage() for r in caplog.records if r.name == "hub.bills"]
+    assert said == [
+        "channel portal is reconciled from citizen_portal, which has no backend "
+        "(hub.citizen_portal.backend): its days will wait"
+    ]
+    # The channel stays the daily job's: its days wait until the system is configured.
+    assert process_service(app.registry, DailyReconciliation).settlement_systems["portal"] == "citizen_portal"
