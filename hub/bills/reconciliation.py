@@ -408,11 +408,12 @@ class Reconciler:
                         ReconciliationRun.day == day,
                         ReconciliationRun.id != run_id,
                     )
-                    conn.execute(
+                    superseded = conn.execute(
                         update(ReconciliationItem)
                         .where(ReconciliationItem.run_id.in_(earlier), ReconciliationItem.state == "open")
                         .values(state="superseded")
-                    )
+                    ).rowcount
+                    _audit_run(conn, run_id, channel, day, source, started_by, counts, superseded)
                 finally:
                     _drop_staging(conn)
         return run_id
@@ -613,6 +614,7 @@ def report_csv(conn: Connection, run_id: int) -> Iterator[bytes]:
 RECONCILE_JOB = "bills.reconcile"  # hub-worker's periodic job
 RECONCILE_KIND = "bills.reconcile"  # outbox: an officer's re-run of a channel's day
 ITEM_SUBJECT = "reconciliation_item"
+RUN_SUBJECT = "reconciliation_run"
 ACTIONS = ("posted_to_billing", "refund_requested", "written_off")
 # Days before yesterday still reconciled if never done (a worker that was down a few days).
 LOOKBACK_DAYS = 7
@@ -697,6 +699,36 @@ class DailyReconciliation:
         """Outbox kind ``bills.reconcile`` ``{"channel", "day", "by"}``: an officer's re-run."""
         payload = message.payload
         self.reconcile(str(payload["channel"]), date.fromisoformat(str(payload["day"])), str(payload["by"]))
+
+
+def _audit_run(
+    conn: Connection,
+    run_id: int,
+    channel: str,
+    day: date,
+    source: str,
+    started_by: str,
+    counts: Mapping[str, int],
+    superseded: int,
+) -> None:
+    """The run in the audit chain, in the run's own transaction: its items were made, and the
+    earlier runs' open items superseded, by whom and from what."""
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+        audit.record(
+            session,
+            started_by[:64],
+            "bills.reconciliation_run",
+            RUN_SUBJECT,
+            str(run_id),
+            {
+                "channel": channel,
+                "day": day.isoformat(),
+                "source": source[:200],
+                "counts": dict(counts),
+                "superseded": superseded,
+            },
+        )
+        session.commit()
 
 
 def close_item(session: Session, item_id: int, action: str, note: str, officer: str) -> ReconciliationItem:

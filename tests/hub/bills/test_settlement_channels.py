@@ -3,20 +3,24 @@ settlement (the reference systems configured as `make run` has them), by hub-wor
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 from webtest import TestApp
 
 from connectors.bbps.reference import RefBbpsTxn, ReferenceBbps
 from connectors.citizen_portal.reference import ReferencePortal, RefPortalTxn
 from connectors.reference_db import set_down
+from hub.audit import verify_chain
 from hub.bills.reconciliation import DailyReconciliation
 from hub.cli import main as hub_admin
 from hub.lookup import process_service
+from hub.models.audit import AuditEntry
 from hub.models.bills import ReconciliationItem, ReconciliationRun
 from hub.systems import Connectors
 from tests.hub.bills.conftest import DISCONNECTED, DUES, DUES_CLEAR, Bills, csrf, login
@@ -161,6 +165,8 @@ def _counter_day(bills: Bills, officer_app: Any, day: str) -> None:
 
 def test_an_officer_reconciles_the_counters_day_from_the_agencys_file(bills: Bills, officer_app: Any) -> None:
     _clean_runs(bills)
+    with Session(bills.engine) as session:
+        audit_head = session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0)))
     login(officer_app, "revenue.one")
     yesterday = (today() - timedelta(days=1)).isoformat()
     _counter_day(bills, officer_app, yesterday)
@@ -220,6 +226,21 @@ def test_an_officer_reconciles_the_counters_day_from_the_agencys_file(bills: Bil
     assert {i.state for i in items(bills, first.id).values()} == {"superseded"}
     # Superseded items are no one's work any more.
     assert "/console/bills/reconciliation/items/" not in officer_app.get("/console/work").text
+    # Each run is in the audit chain: who, from what, what it found and what it superseded.
+    with Session(bills.engine) as session:
+        audited = session.execute(
+            select(AuditEntry.actor, AuditEntry.subject_id, AuditEntry.data_json)
+            .where(AuditEntry.action == "bills.reconciliation_run", AuditEntry.seq > audit_head)
+            .order_by(AuditEntry.seq)
+        ).all()
+        assert verify_chain(session).ok
+    assert [(actor, subject) for actor, subject, _ in audited] == [
+        ("officer:revenue.one", str(first.id)),
+        ("officer:revenue.one", str(second.id)),
+    ]
+    last = json.loads(audited[1][2])
+    assert last["superseded"] == 2 and last["counts"]["matched"] == 2 and last["channel"] == "counter"
+    assert last["source"] == "file agency-settlement.csv uploaded"
 
 
 def test_only_the_revenue_section_uploads_settlement_files(bills: Bills, officer_app: Any) -> None:
