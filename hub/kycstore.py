@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.kyc import KycRecord
+from forms.identifiers import MOBILE
 from hub.crypto import SecretBox
 from hub.db import lock_feed as lock_change_feed
 from hub.models.kyc import ConnectionKyc, KycChange
@@ -42,11 +43,12 @@ SOURCES = ("ekyc", "sync")
 # pg_advisory_xact_lock key for the change feed ("kycfeed" in ASCII).
 _PG_FEED_LOCK = 0x6B7963666565
 
+# Any script's digits: an Aadhaar number typed in Devanagari digits is still one.
 _DIGITS = re.compile(r"\d+")
-_MOBILE = re.compile(r"[6-9]\d{9}")
-_SAMAGRA = re.compile(r"\d{8,9}")
+# ASCII digits only ("\d" would take any script's digits, which no bank or registry issues).
+_SAMAGRA = re.compile(r"[0-9]{8,9}")
 _IFSC = re.compile(r"[A-Z]{4}0[A-Z0-9]{6}")
-_BANK_ACCOUNT = re.compile(r"\d{9,18}")
+_BANK_ACCOUNT = re.compile(r"[0-9]{9,18}")
 
 
 class KycRecordRejected(ValueError):
@@ -120,7 +122,7 @@ def _check(record: KycRecord) -> None:
     if record.samagra_id is not None and not _SAMAGRA.fullmatch(record.samagra_id):
         # A 12-digit value here is most likely an Aadhaar number in the wrong field.
         raise KycRecordRejected("samagra_id is not an 8-9 digit Samagra ID")
-    if record.mobile is not None and not _MOBILE.fullmatch(record.mobile):
+    if record.mobile is not None and not MOBILE.fullmatch(record.mobile):
         raise KycRecordRejected("mobile is not a 10-digit Indian mobile number")
     if record.bank_account is not None and not _BANK_ACCOUNT.fullmatch(record.bank_account):
         raise KycRecordRejected("bank_account is not 9-18 digits")

@@ -23,6 +23,7 @@ from sqlalchemy import Select, select
 
 from connectors.errors import ConnectorError
 from forms.errors import FieldProblem, FormError
+from forms.identifiers import CONSUMER_NUMBER
 from forms.labels import VALUE_LABELS
 from hub.bills.reconciliation import (
     ACTIONS,
@@ -33,7 +34,7 @@ from hub.bills.reconciliation import (
     close_item,
     report_csv,
 )
-from hub.bills.service import CONSUMER_NUMBER, RESOLUTIONS, BillService
+from hub.bills.service import RESOLUTIONS, BillService
 from hub.console.labels import in_ist
 from hub.console.queues import QueueSource, item_select, plus_hours
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render

@@ -41,6 +41,7 @@ from connectors.billing import Bill, ConnectionStatus, Consumer, PostingReceipt,
 from connectors.errors import NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
+from forms.identifiers import CONSUMER_NUMBER
 from forms.reader import Reader
 from hub.audit import AuditRecord
 from hub.audit import record as audit_record
@@ -68,7 +69,6 @@ BILL_SUBJECT = "bill"
 BILL_VALID_FOR = timedelta(days=90)
 RECEIPT_VALID_FOR = timedelta(days=3650)
 MAX_LINKED = 25
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 # Billing's receipt numbers, as the payment row keeps them.
 RECEIPT_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from certs.document import mask_mobile
 from connectors.errors import ConnectorUnavailable
 from forms.errors import FormError
+from forms.identifiers import CONSUMER_NUMBER, MOBILE
 from forms.reader import Reader
 from hub.complaints.dashboard import AGE_BUCKETS, Dashboard, bar_chart, dashboard
 from hub.complaints.service import ROLE_NAMES, ComplaintService, Intake
-from hub.complaints.views import COMPLAINT_NO, CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE
+from hub.complaints.views import COMPLAINT_NO, DESCRIPTION_MAX
 from hub.console import CaseView, Field, Link
 from hub.console.labels import in_ist
 from hub.console.views import (

@@ -17,9 +17,10 @@ from lxml import etree
 from pyramid.config import Configurator
 from pyramid.request import Request
 
+from forms.identifiers import CONSUMER_NUMBER, MOBILE
 from forms.reader import Reader
 from hub.complaints.service import ComplaintService, Intake
-from hub.complaints.views import COMPLAINT_NO, CONSUMER_NUMBER, DESCRIPTION_MAX, MOBILE, TICKET_ID
+from hub.complaints.views import COMPLAINT_NO, DESCRIPTION_MAX, TICKET_ID
 from hub.errors import FieldError, Problem
 from hub.soap import SoapCaller, child_texts
 

@@ -17,6 +17,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
 
+from forms.identifiers import CONSUMER_NUMBER, MOBILE
 from forms.reader import Reader
 from hub.complaints.service import ComplaintService, Intake
 from hub.complaints.workflow import load_standards
@@ -27,8 +28,6 @@ from hub.view_helpers import download, json_reader
 BASE = "/api/v1/complaints"
 TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 COMPLAINT_NO = re.compile(r"[0-9]{13,20}")
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
-MOBILE = re.compile(r"[6-9][0-9]{9}")
 DESCRIPTION_MAX = 1000
 REASON_MAX = 500
 LIST_MAX = 50

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from certs.document import mask_mobile
 from connectors.errors import ConnectorUnavailable
 from forms.errors import FormError
+from forms.identifiers import CONSUMER_NUMBER
 from forms.reader import Reader
 from hub.console import CaseView, Evidence, Field
 from hub.console.labels import in_ist
 from hub.console.views import ERROR_TEXT, _csrf_ok, _require_officer, _require_readable_form, render
 from hub.corrections.service import ROLE_NAMES, CorrectionService, Proposal
-from hub.corrections.views import AMOUNT, BILL_PERIOD, COMPLAINT_NO, CONSUMER_NUMBER, READING, REASON_MAX
+from hub.corrections.views import AMOUNT, BILL_PERIOD, COMPLAINT_NO, READING, REASON_MAX
 from hub.errors import Problem
 from hub.models.correction import BillCorrection
 from hub.models.officer import Officer

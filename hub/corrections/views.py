@@ -10,6 +10,7 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 
+from forms.identifiers import CONSUMER_NUMBER
 from forms.reader import Reader
 from hub.corrections.service import CorrectionService
 from hub.errors import Problem
@@ -17,7 +18,6 @@ from hub.openapi import text_schema
 
 BASE = "/api/v1/corrections"
 CORRECTION_NO = re.compile(r"BC[0-9]{13}")
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 COMPLAINT_NO = re.compile(r"[0-9]{13,20}")
 BILL_PERIOD = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
 READING = re.compile(r"[0-9]{1,9}")

@@ -12,7 +12,6 @@ exists). ``status`` sums the answer up: ``dues`` if anything is owed, else
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,11 +19,10 @@ from typing import Any
 
 from connectors.billing import MAX_DUES_BATCH, OutstandingDues, UnknownConsumers
 from connectors.errors import ConnectorUnavailable, NotFound
+from forms.identifiers import CONSUMER_NUMBER
 from forms.reader import Reader
 from hub.certificates.questions import SAMAGRA
 from hub.models.meta import IST, utcnow
-
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 
 
 @dataclass(frozen=True)

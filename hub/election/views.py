@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from connectors.billing import MAX_DUES_BATCH
 from forms.errors import FieldProblem, FormError
+from forms.identifiers import CONSUMER_NUMBER
 from hub.certificates.questions import (
     QUESTION_PROPERTIES,
     REF_MAX,
@@ -25,7 +26,7 @@ from hub.certificates.questions import (
     read_batch,
 )
 from hub.certificates.verification import MAX_BATCH, verify_many
-from hub.election.dues import CONSUMER_NUMBER, dues_status, read_dues_question
+from hub.election.dues import dues_status, read_dues_question
 from hub.election.jobs import JobLimits, create_job, job_view
 from hub.errors import Problem
 from hub.models.election import ElectionVerificationJob

@@ -8,9 +8,9 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from connectors.headend import SIGNATURE_HEADER
+from forms.identifiers import CONSUMER_NUMBER
 from hub.errors import Problem
 from hub.meters.service import NOTIFICATIONS_PATH, MeterService
-from hub.nodues.names import CONSUMER_NUMBER
 from hub.openapi import text_schema
 
 COMMAND_SCHEMA: dict[str, Any] = {

@@ -9,6 +9,7 @@ from pyramid.request import Request
 from sqlalchemy import func, select
 
 from connectors.network import NODE_CODE
+from forms.identifiers import CONSUMER_NUMBER
 from hub.errors import FieldError, Problem
 from hub.models.network import NetworkNode
 from hub.network.service import (
@@ -19,7 +20,6 @@ from hub.network.service import (
     unmapped,
     unmapped_counts,
 )
-from hub.nodues.names import CONSUMER_NUMBER
 from hub.openapi import text_schema
 from hub.view_helpers import int_query
 

@@ -7,10 +7,7 @@ import unicodedata
 
 from forms.reader import Reader
 
-# ASCII digits only: "\d" would also accept Devanagari digits (०-९), which billing does not.
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 SAMAGRA_ID = re.compile(r"[0-9]{9}")
-MOBILE = re.compile(r"[6-9][0-9]{9}")
 ACCOUNT_ID = re.compile(r"acc_[A-Za-z0-9_-]{10,32}")
 APPLICATION_ID = re.compile(r"ND-[A-Z0-9]{6,20}")
 CHALLENGE_ID = re.compile(r"otp_[A-Za-z0-9_-]{10,40}")

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from certs.document import mask_mobile
 from connectors.billing import IBilling
 from connectors.samagra import ISamagra
+from forms.identifiers import CONSUMER_NUMBER, MOBILE
 from forms.reader import Reader
 from hub.errors import Problem, problem_response
 from hub.models.meta import IST, utcnow
@@ -33,8 +34,6 @@ from hub.nodues.names import (
     ACCOUNT_ID,
     APPLICATION_ID,
     CHALLENGE_ID,
-    CONSUMER_NUMBER,
-    MOBILE,
     OTP_CODE,
     SAMAGRA_ID,
     read_name,

@@ -26,7 +26,6 @@ written at once with the outbox's due time moved to the morning, so the hold sur
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from sqlalchemy.orm import Session, aliased
 from connectors.billing import MAX_CONTACT_PAGE, ContactPage
 from connectors.email import ADDRESS as EMAIL_ADDRESS
 from connectors.errors import ConnectorUnavailable
+from forms.identifiers import CONSUMER_NUMBER, MOBILE
 from hub.db import mark_written
 from hub.errors import FieldError, Problem
 from hub.lookup import process_service
@@ -64,7 +64,6 @@ from hub.models.network import ConsumerSupply, NetworkFeed, NetworkNode
 from hub.models.outage import ConsumerContact, Outage, OutageNotice, OutageSourceEvent
 from hub.models.outbox import OutboxMessage, OutboxStatus
 from hub.network.service import advance_feed, consumers_below, feed_position, supply_of
-from hub.nodues.names import CONSUMER_NUMBER
 from hub.outbox import unit_of_work
 from hub.systems import Connectors
 
@@ -693,7 +692,6 @@ class OutageService:
 
 # -- how consumers are reached -------------------------------------------------------------------
 
-MOBILE = re.compile(r"[6-9][0-9]{9}")
 CONTACT_CHUNK = 5_000
 
 

@@ -20,11 +20,11 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.network import NODE_CODE
+from forms.identifiers import CONSUMER_NUMBER
 from forms.reader import Reader
 from hub.errors import FieldError, Problem
 from hub.models.meta import IST
 from hub.models.network import NetworkNode
-from hub.nodues.names import CONSUMER_NUMBER
 from hub.openapi import text_schema
 from hub.outages.service import (
     EVENT_SOURCES,

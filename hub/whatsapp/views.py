@@ -10,6 +10,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from connectors.whatsapp.wire import SIGNATURE_HEADER
+from forms.identifiers import CONSUMER_NUMBER
 from hub.bills.service import BillService
 from hub.errors import Problem
 from hub.lookup import process_service
@@ -29,7 +30,6 @@ from hub.whatsapp.service import (
 
 WEBHOOK_PATH = "/whatsapp/webhook"
 BASE = "/api/v1/whatsapp"
-CONSUMER_NUMBER = re.compile(r"[0-9]{10,12}")
 MOBILE_TEXT = re.compile(r"[0-9+\- ]{10,16}")
 
 

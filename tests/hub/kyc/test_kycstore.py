@@ -89,6 +89,12 @@ def test_a_late_older_version_does_not_overwrite(dbsession: Session) -> None:
         {"holder_name_en": "Kiran 1234 1234 1234"[:5] + "123412341234"},
         {"bank_account": "12ab"},
         {"ifsc": "sbin1234"},
+        # Other scripts' digits: no bank, registry or SMS gateway issues them.
+        {"bank_account": "१२३४५६७८९०१"},
+        {"mobile": "९८७६५४३२१०"},
+        {"samagra_id": "१२३४५६७८९"},
+        # An Aadhaar number typed in Devanagari digits in a name is still one.
+        {"holder_name_hi": "किरण १२३४१२३४१२३४"},
     ],
 )
 def test_aadhaar_like_and_malformed_values_are_refused(
