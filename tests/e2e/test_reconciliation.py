@@ -15,7 +15,7 @@ from connectors.demo import PERSONAS
 from hub.models.meta import IST
 from tests.e2e.conftest import ServedHub, sign_in, until
 
-CONSUMER = PERSONAS["dues"].consumer_numbers[0]
+CONSUMER = PERSONAS["disconnected_ct_meter"].consumer_numbers[0]  # no other end-to-end test reads its bill
 
 
 def test_the_office_reconciles_every_channel_of_yesterday(
