@@ -103,17 +103,18 @@ def _settlement_rows(lines: Iterable[str], unreadable: list[tuple[int]]) -> Iter
 _STAGING = (
     "CREATE TEMPORARY TABLE recon_raw (line_no INTEGER {identity}, line TEXT NOT NULL)",
     # The file as CSV fields, PostgreSQL's first try (no line numbers: it holds only plain lines).
-    "CREATE TEMPORARY TABLE recon_fields (transaction_id TEXT, amount TEXT, paid_on TEXT)",
+    "CREATE TEMPORARY TABLE recon_fields (transaction_id TEXT, amount NUMERIC(14, 2), paid_on TEXT)",
     "CREATE TEMPORARY TABLE recon_settlement (line_no INTEGER NOT NULL, transaction_id VARCHAR(64) NOT NULL, "
     "amount_paise BIGINT NOT NULL)",
-    # One row per transaction of the file: the lowest amount and how many lines carry it.
-    "CREATE TEMPORARY TABLE recon_transactions (transaction_id VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL, "
+    # One row per transaction of the file: the lowest amount (rupees, as the hub's payments hold
+    # it: the match compares without converting a million amounts) and how many lines carry it.
+    "CREATE TEMPORARY TABLE recon_transactions (transaction_id VARCHAR(64) NOT NULL, amount NUMERIC(14, 2) NOT NULL, "
     "copies INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_unreadable (line_no INTEGER NOT NULL)",
     "CREATE TEMPORARY TABLE recon_ledger (reference VARCHAR(64) NOT NULL, amount_paise BIGINT NOT NULL)",
     # The rows of the one-pass match that are office work (a few per cent of the file).
-    "CREATE TEMPORARY TABLE recon_found (transaction_id VARCHAR(64), channel_paise BIGINT, copies INTEGER, "
-    "payment_id BIGINT, payment_transaction_id VARCHAR(64), hub_paise BIGINT, state VARCHAR(12), paid_on DATE, "
+    "CREATE TEMPORARY TABLE recon_found (transaction_id VARCHAR(64), channel_amount NUMERIC(14, 2), copies INTEGER, "
+    "payment_id BIGINT, payment_transaction_id VARCHAR(64), hub_amount NUMERIC(12, 2), state VARCHAR(12), paid_on DATE, "
     "payment_reference VARCHAR(64), reference VARCHAR(64), billing_paise BIGINT, looked_up INTEGER NOT NULL)",
 )
 _TABLES = (
@@ -142,8 +143,8 @@ _READABLE = (
 # stored a second time.
 _GROUP_READABLE = "".join(
     (
-        "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) ",
-        "SELECT txn, MIN(CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT)), COUNT(*) FROM (",
+        "INSERT INTO recon_transactions (transaction_id, amount, copies) ",
+        "SELECT txn, MIN(CAST(amount AS NUMERIC(14, 2))), COUNT(*) FROM (",
         _SPLIT,
         ") f WHERE ",
         _READABLE,
@@ -170,23 +171,21 @@ _PLAIN_LINES = re.compile(
 # Longer than any plain line: the file is read again as whole lines rather than held here.
 _PLAIN_LINE_MAX = 1 << 16
 _TRANSACTIONS_VIEW = (
-    "CREATE TEMPORARY VIEW recon_transactions AS SELECT transaction_id, "
-    "CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT) AS amount_paise, 1 AS copies FROM recon_fields"
+    "CREATE TEMPORARY VIEW recon_transactions AS SELECT transaction_id, amount, 1 AS copies FROM recon_fields"
 )
 _GROUP_FIELDS = (
-    "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) "
-    "SELECT transaction_id, MIN(CAST(CAST(amount AS NUMERIC(14, 2)) * 100 AS BIGINT)), COUNT(*) "
-    "FROM recon_fields GROUP BY transaction_id"
+    "INSERT INTO recon_transactions (transaction_id, amount, copies) "
+    "SELECT transaction_id, MIN(amount), COUNT(*) FROM recon_fields GROUP BY transaction_id"
 )
 # The category of a transaction of the file, over recon_found's columns.
 _CATEGORY = """CASE
     WHEN copies > 1 THEN 'duplicate_at_channel'
     WHEN payment_id IS NULL THEN 'missing_in_hub'
-    WHEN channel_paise <> hub_paise THEN 'amount_differs'
+    WHEN channel_amount <> hub_amount THEN 'amount_differs'
     WHEN state = 'suspense' THEN 'in_suspense'
     WHEN state IN ('accepted', 'posting') THEN 'not_yet_posted'
     WHEN reference IS NULL THEN 'missing_in_billing'
-    WHEN billing_paise <> hub_paise THEN 'amount_differs'
+    WHEN billing_paise <> ROUND(hub_amount * 100) THEN 'amount_differs'
     ELSE 'matched'
 END"""
 # A payment of the day the file does not settle (a row with no transaction of the file).
@@ -198,8 +197,8 @@ _BILLING_ONLY = (
     "AND SUBSTR(reference, 1, LENGTH(:prefix)) = :prefix)"
 )
 _GROUP_SETTLEMENT = (
-    "INSERT INTO recon_transactions (transaction_id, amount_paise, copies) "
-    "SELECT transaction_id, MIN(amount_paise), COUNT(*) FROM recon_settlement GROUP BY transaction_id"
+    "INSERT INTO recon_transactions (transaction_id, amount, copies) "
+    "SELECT transaction_id, MIN(amount_paise) / 100.0, COUNT(*) FROM recon_settlement GROUP BY transaction_id"
 )
 
 
@@ -210,17 +209,16 @@ _FIND = "".join(
     (
         """
         INSERT INTO recon_found
-            (transaction_id, channel_paise, copies, payment_id, payment_transaction_id, hub_paise,
+            (transaction_id, channel_amount, copies, payment_id, payment_transaction_id, hub_amount,
              state, paid_on, payment_reference, reference, billing_paise, looked_up)
         SELECT * FROM (
-            SELECT s.transaction_id, s.amount_paise AS channel_paise, s.copies, p.id AS payment_id,
-                   p.transaction_id AS payment_transaction_id, p.hub_paise, p.state, p.paid_on,
+            SELECT s.transaction_id, s.amount AS channel_amount, s.copies, p.id AS payment_id,
+                   p.transaction_id AS payment_transaction_id, p.amount AS hub_amount, p.state, p.paid_on,
                    p.billing_reference AS payment_reference, l.reference,
                    l.amount_paise AS billing_paise, 0 AS looked_up
             FROM recon_transactions s
             FULL JOIN (
-                SELECT id, transaction_id, CAST(ROUND(amount * 100) AS BIGINT) AS hub_paise, state, paid_on,
-                       billing_reference
+                SELECT id, transaction_id, amount, state, paid_on, billing_reference
                 FROM bill_payments
                 WHERE channel = :channel AND paid_on BETWEEN :first AND :last
             ) p ON p.transaction_id = s.transaction_id AND p.state <> 'refunded'
@@ -242,14 +240,15 @@ _ITEMS = "".join(
         INSERT INTO bill_reconciliation_items
             (run_id, category, transaction_id, payment_id, channel_amount_paise,
              hub_amount_paise, billing_amount_paise, state)
-        SELECT :run, category, transaction_id, payment_id, channel_paise, hub_paise, billing_paise, 'open'
+        SELECT :run, category, transaction_id, payment_id, CAST(ROUND(channel_amount * 100) AS BIGINT),
+               CAST(ROUND(hub_amount * 100) AS BIGINT), billing_paise, 'open'
         FROM (
             SELECT """,
         _CATEGORY,
-        """ AS category, transaction_id, payment_id, channel_paise, hub_paise, billing_paise
+        """ AS category, transaction_id, payment_id, channel_amount, hub_amount, billing_paise
             FROM recon_found WHERE transaction_id IS NOT NULL
             UNION ALL
-            SELECT 'missing_at_channel', payment_transaction_id, payment_id, NULL, hub_paise, NULL
+            SELECT 'missing_at_channel', payment_transaction_id, payment_id, NULL, hub_amount, NULL
             FROM recon_found WHERE transaction_id IS NULL AND """,
         _MISSING_AT_CHANNEL,
         """
@@ -362,24 +361,29 @@ class Reconciler:
         header = settlement.readline().lstrip("\ufeff")
         if tuple(h.strip() for h in header.split(",")) != SETTLEMENT_HEADER:
             raise ValueError("the settlement file must start with " + ",".join(SETTLEMENT_HEADER))
-        # Billing's answer is spooled to disk first: its read must not overlap the load's
-        # write transaction (SQLite has one writer, and billing may share the database), and a
-        # billing that fails part-way leaves nothing recorded.
-        with ExitStack() as stack, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-            for chunk in ledger:
-                spool.write(chunk)
-            spool.seek(0)
+        postgresql = self.engine.dialect.name == "postgresql"
+        with ExitStack() as stack:
+            if not postgresql:
+                # On SQLite billing's answer is spooled to disk first: its read must not overlap
+                # the load's write transaction (one writer, and billing may share the database).
+                spool = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
+                for chunk in ledger:
+                    spool.write(chunk)
+                spool.seek(0)
             # The run, its staging, its items and its counts are one transaction: a run is
             # recorded whole or not at all. Staging is in temporary tables of this one
             # connection: no other run sees them, nothing is logged, and they are gone when
             # the connection is returned.
             with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
+                if postgresql:
                     # A day's file is large: let the sorts and hashes of this one transaction,
                     # and the unique index over the file's ids, stay in memory rather than spill
                     # to disk.
                     conn.execute(text("SET LOCAL work_mem = '128MB'"))
                     conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+                    # The staging's statistics only steer the joins (sizes, which side to hash):
+                    # a sample of 3,000 rows serves as well as the default 30,000.
+                    conn.execute(text("SET LOCAL default_statistics_target = 10"))
                 run_id = int(
                     conn.execute(
                         insert(ReconciliationRun)
@@ -397,8 +401,10 @@ class Reconciler:
                 )
                 _create_staging(conn)
                 try:
-                    if conn.dialect.name == "postgresql":
-                        self._copy(conn, "recon_ledger (reference, amount_paise)", _chunks(spool))
+                    if postgresql:
+                        # Billing's answer goes straight in as it comes: a billing that fails
+                        # part-way aborts the COPY, and with it the whole run.
+                        self._copy(conn, "recon_ledger (reference, amount_paise)", ledger)
                         loaded, unreadable = self._load_postgresql(
                             conn, stack.enter_context(_seekable(settlement))
                         )
@@ -424,8 +430,13 @@ class Reconciler:
                         .values(state="superseded")
                     ).rowcount
                     _audit_run(conn, run_id, channel, day, source, started_by, counts, superseded)
-                finally:
-                    _drop_staging(conn)
+                except BaseException:
+                    # PostgreSQL takes the staging away with the failed transaction (and refuses
+                    # any statement before its rollback); SQLite's temporary tables are dropped.
+                    if not postgresql:
+                        _drop_staging(conn)
+                    raise
+                _drop_staging(conn)
         return run_id
 
     def _load_postgresql(self, conn: Connection, settlement: TextIO) -> tuple[int, int]:
@@ -524,7 +535,7 @@ class Reconciler:
             text(
                 """
                 UPDATE recon_found SET payment_id = p.id, payment_transaction_id = p.transaction_id,
-                    hub_paise = CAST(ROUND(p.amount * 100) AS BIGINT), state = p.state, paid_on = p.paid_on,
+                    hub_amount = p.amount, state = p.state, paid_on = p.paid_on,
                     payment_reference = p.billing_reference, looked_up = 1
                 FROM bill_payments p
                 WHERE recon_found.transaction_id IS NOT NULL AND recon_found.payment_id IS NULL
@@ -629,9 +640,10 @@ LOOKBACK_DAYS = 7
 
 
 class DailyReconciliation:
-    """Each channel with a settlement report, for each day not yet reconciled: report and ledger
-    are read whole first (spooled), then one transaction records the run. A channel or billing
-    that cannot answer records nothing; the day is tried again on the next run."""
+    """Each channel with a settlement report, for each day not yet reconciled: the report is read
+    whole first (spooled), then one transaction takes billing's ledger and records the run. A
+    channel or billing that cannot answer, even part-way, records nothing; the day is tried again
+    on the next run."""
 
     def __init__(
         self,

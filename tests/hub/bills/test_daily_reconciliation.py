@@ -3,6 +3,7 @@ items as the revenue office's queue (closed with an action and a reason, audited
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from connectors.billing.tables import RefLedgerEntry
+from connectors.errors import ConnectorUnavailable
 from connectors.payment.reference import RefPaymentOrder
 from connectors.reference_db import set_down
 from hub.bills.reconciliation import RECONCILE_JOB, DailyReconciliation
@@ -115,6 +117,39 @@ def test_the_worker_reconciles_the_previous_day_once_and_fails_closed(
     daily.run_due(tomorrow_at(8))
     daily.run_due(tomorrow_at(23))
     assert len(runs(bills, day=today())) == 1
+
+
+class LedgerCutOff:
+    """Billing that answers the first part of its ledger and then stops answering."""
+
+    def __init__(self, billing: Any) -> None:
+        self.billing = billing
+
+    def payments_posted_tsv(self, day: date) -> Iterator[str]:
+        for chunk in self.billing.payments_posted_tsv(day):
+            yield chunk
+            raise ConnectorUnavailable("billing: the ledger stopped half-way", system="billing")
+
+
+def test_a_ledger_cut_off_half_way_records_nothing_and_the_day_is_asked_again(
+    bills: Bills, day_of_payments: dict[str, str]
+) -> None:
+    daily = process_service(bills.app.app.registry, DailyReconciliation)
+    bills.gateway.settlement_delay = timedelta(days=-2)
+    connectors = daily.connectors
+    daily.connectors = lambda system: (
+        LedgerCutOff(connectors(system)) if system == "billing" else connectors(system)
+    )
+    try:
+        daily.run_due(tomorrow_at(7))
+    finally:
+        daily.connectors = connectors
+    assert runs(bills, day=today()) == []
+
+    # The same connections reconcile the day cleanly once billing answers whole.
+    daily.run_due(tomorrow_at(7))
+    [run] = runs(bills, day=today())
+    assert run.counts["matched"] == 1 and run.counts["missing_in_billing"] == 1
 
 
 def test_officers_close_items_with_an_action_and_a_reason(
