@@ -405,13 +405,14 @@ class Reconciler:
                         # Billing's answer goes straight in as it comes: a billing that fails
                         # part-way aborts the COPY, and with it the whole run.
                         self._copy(conn, "recon_ledger (reference, amount_paise)", ledger)
-                        loaded, unreadable = self._load_postgresql(
+                        loaded, unreadable, transactions = self._load_postgresql(
                             conn, stack.enter_context(_seekable(settlement))
                         )
                         conn.execute(text("ANALYZE recon_ledger"))
                     else:
                         loaded, unreadable = self._insert_sqlite(conn, settlement, spool)
-                    counts = self._match(conn, run_id, channel, day)
+                        transactions = None
+                    counts = self._match(conn, run_id, channel, day, transactions)
                     conn.execute(
                         update(ReconciliationRun)
                         .where(ReconciliationRun.id == run_id)
@@ -439,8 +440,9 @@ class Reconciler:
                 _drop_staging(conn)
         return run_id
 
-    def _load_postgresql(self, conn: Connection, settlement: TextIO) -> tuple[int, int]:
-        """The file's lines grouped by transaction into recon_transactions; (loaded, unreadable).
+    def _load_postgresql(self, conn: Connection, settlement: TextIO) -> tuple[int, int, int | None]:
+        """The file's lines grouped by transaction into recon_transactions; (loaded, unreadable,
+        the file's transactions when known without counting them).
 
         First as CSV fields, kept only when every line is a plain settlement line; otherwise
         (rolled back) as whole lines, checked and split in SQL, each unreadable line noted."""
@@ -451,7 +453,8 @@ class Reconciler:
             copied = self._copy(conn, "recon_fields", _plain_chunks(settlement, counted), "(FORMAT csv)")
             if copied != counted[0]:  # a quoted field across lines
                 raise _NotPlain
-            if self._distinct(conn):
+            distinct = self._distinct(conn)
+            if distinct:
                 conn.execute(text("DROP TABLE recon_transactions"))
                 conn.execute(text(_TRANSACTIONS_VIEW))
                 conn.execute(text("ANALYZE recon_fields"))
@@ -466,12 +469,13 @@ class Reconciler:
             fields.rollback()
         else:
             fields.commit()
-            return loaded, 0
+            # Every line its own transaction when recon_transactions is the view of the lines.
+            return loaded, 0, (copied if distinct else None)
         settlement.seek(start)
         lines = self._copy(conn, "recon_raw (line)", _escaped_lines(settlement))
-        counted_lines = _parse_in_database(conn, lines)
+        loaded, unreadable = _parse_in_database(conn, lines)
         conn.execute(text("ANALYZE recon_transactions"))
-        return counted_lines
+        return loaded, unreadable, None
 
     def _distinct(self, conn: Connection) -> bool:
         """Whether no id is on two lines of the file: a unique index (byte order) says so at a
@@ -519,7 +523,9 @@ class Reconciler:
         cursor.close()
         return loaded, len(unreadable)
 
-    def _match(self, conn: Connection, run_id: int, channel: str, day: date) -> dict[str, int]:
+    def _match(
+        self, conn: Connection, run_id: int, channel: str, day: date, transactions: int | None
+    ) -> dict[str, int]:
         params = {
             "run": run_id,
             "channel": channel,
@@ -572,7 +578,8 @@ class Reconciler:
             .group_by(ReconciliationItem.category)
         ):
             counts[category] = int(count)
-        distinct = conn.execute(text("SELECT COUNT(*) FROM recon_transactions")).scalar_one()
+        if transactions is None:
+            transactions = int(conn.execute(text("SELECT COUNT(*) FROM recon_transactions")).scalar_one())
         counts["unreadable_line"] = int(
             conn.execute(text("SELECT COUNT(*) FROM recon_unreadable")).scalar_one()
         )
@@ -587,7 +594,7 @@ class Reconciler:
                 "missing_in_billing",
             )
         )
-        counts["matched"] = int(distinct) - from_file
+        counts["matched"] = transactions - from_file
         return counts
 
 
