@@ -34,6 +34,7 @@ from bench.common import (
     Figure,
     SkipSection,
     alternate,
+    empty_redis_database,
     fetch_token,
     http_json,
     hub_and_bare,
@@ -188,7 +189,6 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
     sys.path.insert(0, str(ROOT))
     from datetime import UTC, datetime
 
-    import redis
     from joserfc.jwk import ECKey, KeySet
     from sqlalchemy.orm import Session
 
@@ -231,8 +231,7 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
         direct.deliver(StatusUpdate(**{**u.__dict__, "delivery_id": f"bench-direct-{i}"}))
     direct_rate = count / (time.perf_counter() - started)
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    empty_redis_database(REDIS_URL)
     settings = {
         **env.settings,
         "hub.redis_url": REDIS_URL,
@@ -274,7 +273,7 @@ def _callbacks(args: argparse.Namespace, env: Any, stack: ExitStack) -> Figure:
             worker_rate = count / (time.perf_counter() - started)
             received = len(portal.deliveries) - before
     finally:
-        client.flushdb()
+        empty_redis_database(REDIS_URL)
         engine.dispose()
     return Figure(
         SECTION,

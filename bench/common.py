@@ -459,6 +459,17 @@ def redis_reachable(url: str = REDIS_URL) -> bool:
         return False
 
 
+def empty_redis_database(url: str) -> None:
+    """Empty the bench's own Redis database at ``url`` (a number no deployment uses)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def _ini_value(value: str) -> str:
     # PasteDeploy reads the ini with interpolation: a literal % is written %%.
     return value.replace("%", "%%")
@@ -530,6 +541,13 @@ def hub_environment(
             "hub.ratelimit.redis_url": REDIS_URL if ratelimit == "redis" else "",
             **(extra_settings or {}),
         }
+        queue_url = settings.get("hub.redis_url", "")
+        if queue_url:
+            # The throwaway hub's task queue is throwaway too: tasks an earlier run left behind
+            # (ids of a schema since dropped, or of messages this run reuses) would otherwise be
+            # taken by this run's worker before its own.
+            empty_redis_database(queue_url)
+            stack.callback(empty_redis_database, queue_url)
         ini = root / "bench.ini"
         lines = ["[app:main]", "use = egg:discom-hub"]
         lines += [f"{k} = {_ini_value(v)}" for k, v in settings.items()]
