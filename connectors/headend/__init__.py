@@ -2,11 +2,14 @@
 
 The protocol follows MultiSpeak's connect/disconnect service:
 
-1. The hub **initiates** a command: meter, ``connect`` or ``disconnect``, a
-   reason, the hub's *transaction id*, an *expiry* time and the *response URL*.
-   The immediate reply only reports errors (unknown meter, a meter that cannot
-   switch remotely, a transaction id reused for another command); a repeat of
-   the same transaction id is accepted again and switches nothing twice.
+1. The hub **initiates** commands, as MultiSpeak's ``InitiateConnectDisconnect``
+   does, several in one call (up to :data:`MAX_COMMANDS_PER_CALL`): each names the
+   meter, ``connect`` or ``disconnect``, a reason, the hub's *transaction id*, an
+   *expiry* time and the *response URL*. The immediate reply only reports, per
+   command, whether it was accepted or why not (unknown meter, a meter that cannot
+   switch remotely, a transaction id reused for another command); a repeat of the
+   same transaction id is accepted again and switches nothing twice. A month-end
+   peak of reconnections is a few calls, not one round trip per meter.
 2. The head-end queues the command to the meter over RF/cellular and later
    POSTs a **state-change notification** (:class:`StateChange`) to the response
    URL: the transaction id, the outcome (``executed`` or ``failed``) and the
@@ -31,6 +34,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,10 +42,14 @@ from typing import Any
 
 from zope.interface import Interface
 
+from connectors.errors import ConnectorError
+
 SYSTEM = "headend"
 SIGNATURE_HEADER = "X-HES-Signature"
 _METER_NO = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,29}$")
 TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# Commands in one initiate call: a posting batch's reconnections fit in one.
+MAX_COMMANDS_PER_CALL = 100
 
 
 class RelayState(StrEnum):
@@ -200,18 +208,46 @@ def check_request(request: CommandRequest) -> None:
         raise ValueError("response URL must be an http(s) URL of at most 500 characters")
 
 
+def check_requests(requests: Sequence[CommandRequest]) -> None:
+    """One initiate call's commands: each well formed, at most :data:`MAX_COMMANDS_PER_CALL`, no
+    transaction id twice (ValueError otherwise: the caller's bug, never sent)."""
+    if len(requests) > MAX_COMMANDS_PER_CALL:
+        raise ValueError(f"at most {MAX_COMMANDS_PER_CALL} commands in one call")
+    for request in requests:
+        check_request(request)
+    if len({request.transaction_id for request in requests}) != len(requests):
+        raise ValueError("a transaction id appears twice in one call")
+
+
+class OneCommand:
+    """``initiate`` for one command, through the implementation's ``initiate_many``."""
+
+    def initiate_many(self, requests: Sequence[CommandRequest]) -> dict[str, ConnectorError]:
+        raise NotImplementedError
+
+    def initiate(self, request: CommandRequest) -> None:
+        refused = self.initiate_many([request]).get(request.transaction_id)
+        if refused is not None:
+            raise refused
+
+
 class IHeadEnd(Interface):
     """The head-end system (``connectors["headend"]``)."""
 
-    def initiate(request: CommandRequest) -> None:  # type: ignore[misc]
-        """Hand a connect/disconnect command to the head-end; the outcome comes later as a StateChange.
+    def initiate_many(requests: Sequence[CommandRequest]) -> dict[str, ConnectorError]:  # type: ignore[empty-body]
+        """Hand connect/disconnect commands to the head-end in one call (:func:`check_requests`);
+        each outcome comes later as a StateChange.
 
-        Returns when the head-end accepted it (also for a repeat of the same
-        transaction id). NotFound for an unknown meter; ConnectorRejected with
-        code ``remote_switch_unsupported`` (CT-operated meter),
-        ``idempotency_conflict`` (transaction id used for another command) or
-        ``expired`` (the expiry has passed); ConnectorUnavailable if it does not answer.
+        Returns the commands the head-end refused, by transaction id: NotFound for an unknown
+        meter; ConnectorRejected with code ``remote_switch_unsupported`` (CT-operated meter),
+        ``idempotency_conflict`` (transaction id used for another command), ``expired`` (the
+        expiry has passed) or another code of the head-end's. Every other command was accepted
+        (also a repeat of the same transaction id). ConnectorUnavailable if it does not answer:
+        then none is known to be accepted, and sending them again is harmless.
         """
+
+    def initiate(request: CommandRequest) -> None:  # type: ignore[misc]
+        """One command (:meth:`initiate_many`): returns when accepted, raises why it was refused."""
 
     def meter_state(meter_no: str) -> MeterState:  # type: ignore[empty-body]
         """The meter's relay state now. NotFound if unknown."""

@@ -3,12 +3,13 @@
 Wire contract::
 
     POST {url}/v1/commands                       (Authorization: Bearer {api_key})
-      {"transaction_id", "meter_no", "action": "connect" | "disconnect", "reason",
-       "expires_at": ISO-8601, "response_url"}
-      202 {"transaction_id", "status": "accepted"}   (200: the same transaction again)
-      404 {"error": "unknown_meter"}                  -> NotFound
-      409 {"error": "idempotency_conflict"}           -> ConnectorRejected
-      422 {"error": "remote_switch_unsupported" | "expired"} -> ConnectorRejected
+      {"commands": [{"transaction_id", "meter_no", "action": "connect" | "disconnect",
+                     "reason", "expires_at": ISO-8601, "response_url"}, ...]}   (1-100)
+      200 {"results": [{"transaction_id", "status": "accepted"}
+                       | {"transaction_id", "status": "refused", "error": code}, ...]}
+          one result per command, in the order sent; error "unknown_meter" -> NotFound,
+          any other ("remote_switch_unsupported", "idempotency_conflict", "expired", ...)
+          -> ConnectorRejected with that code
     GET  {url}/v1/meters/{meter_no}
       -> 200 {"meter_no", "relay": "connected"|"disconnected"|"unknown",
               "communicating": bool, "remote_switch": bool, "last_seen": ISO-8601|null}
@@ -24,23 +25,25 @@ Settings (under ``hub.headend.``): ``url``, ``api_key``, ``connect_timeout``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorUnavailable
+from connectors.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.headend import (
     SYSTEM,
     CommandRequest,
     IHeadEnd,
     MeterState,
+    OneCommand,
     RelayState,
     check_meter_no,
-    check_request,
+    check_requests,
 )
-from connectors.rest import JsonHttp, field
+from connectors.rest import JsonHttp, field, partner_code
 
 
 def _time(value: Any, key: str) -> datetime | None:
@@ -58,7 +61,7 @@ def _time(value: Any, key: str) -> datetime | None:
 
 
 @implementer(IHeadEnd)
-class HttpHeadEnd:
+class HttpHeadEnd(OneCommand):
     def __init__(self, http: JsonHttp) -> None:
         self.http = http
 
@@ -67,11 +70,33 @@ class HttpHeadEnd:
         api_key = context.option("api_key")
         return cls(JsonHttp.from_context(SYSTEM, context, headers={"Authorization": f"Bearer {api_key}"}))
 
-    def initiate(self, request: CommandRequest) -> None:
-        check_request(request)
-        _, body = self.http.call("POST", "/v1/commands", json_body=request.as_json())
-        if body.get("transaction_id") != request.transaction_id or body.get("status") != "accepted":
-            raise ConnectorUnavailable("headend: answer for another command", system=SYSTEM)
+    def initiate_many(self, requests: Sequence[CommandRequest]) -> dict[str, ConnectorError]:
+        check_requests(requests)
+        if not requests:
+            return {}
+        _, body = self.http.call(
+            "POST", "/v1/commands", json_body={"commands": [request.as_json() for request in requests]}
+        )
+        results = body.get("results")
+        if not isinstance(results, list) or len(results) != len(requests):
+            raise ConnectorUnavailable("headend: not one result per command", system=SYSTEM)
+        refused: dict[str, ConnectorError] = {}
+        for request, result in zip(requests, results, strict=True):
+            if not isinstance(result, dict) or result.get("transaction_id") != request.transaction_id:
+                raise ConnectorUnavailable("headend: answer for another command", system=SYSTEM)
+            status = result.get("status")
+            if status == "accepted":
+                continue
+            code = partner_code(result)
+            if status != "refused" or code is None:
+                raise ConnectorUnavailable("headend: result neither accepted nor refused", system=SYSTEM)
+            if code == "unknown_meter":
+                refused[request.transaction_id] = NotFound("headend: no such meter", system=SYSTEM, code=code)
+            else:
+                refused[request.transaction_id] = ConnectorRejected(
+                    f"headend: refused ({code})", system=SYSTEM, code=code
+                )
+        return refused
 
     def meter_state(self, meter_no: str) -> MeterState:
         check_meter_no(meter_no)

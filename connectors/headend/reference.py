@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorRejected, NotFound
+from connectors.errors import ConnectorError, ConnectorRejected, NotFound
 from connectors.headend import (
     SIGNATURE_HEADER,
     SYSTEM,
@@ -46,11 +46,12 @@ from connectors.headend import (
     CommandRequest,
     IHeadEnd,
     MeterState,
+    OneCommand,
     Outcome,
     RelayState,
     StateChange,
     check_meter_no,
-    check_request,
+    check_requests,
     sign,
 )
 from connectors.headend.tables import RefHesCommand, RefHesMeter
@@ -101,7 +102,7 @@ def seed_meters(
 
 
 @implementer(IHeadEnd)
-class ReferenceHeadEnd:
+class ReferenceHeadEnd(OneCommand):
     def __init__(
         self,
         engine: Engine,
@@ -162,47 +163,73 @@ class ReferenceHeadEnd:
                 meter.communicating = communicating
 
     # -- IHeadEnd ----------------------------------------------------------------------
-    def initiate(self, request: CommandRequest) -> None:
+    def initiate_many(self, requests: Sequence[CommandRequest]) -> dict[str, ConnectorError]:
+        check_requests(requests)
+        if not requests:
+            return {}
         ensure_up(self.engine, SYSTEM)
-        check_request(request)
         now = datetime.now(UTC)
+        refused: dict[str, ConnectorError] = {}
+        accepted: set[str] = set()
         with Session(self.engine) as session, session.begin():
-            existing = session.get(RefHesCommand, request.transaction_id)
-            if existing is not None:
-                if existing.meter_no != request.meter_no or existing.action != request.action.value:
-                    raise ConnectorRejected(
-                        "transaction id reused for another command",
-                        system=SYSTEM,
-                        code="idempotency_conflict",
+            existing = {
+                command.transaction_id: command
+                for command in session.scalars(
+                    select(RefHesCommand).where(
+                        RefHesCommand.transaction_id.in_([r.transaction_id for r in requests])
                     )
-                return
-            meter = session.get(RefHesMeter, request.meter_no)
-            if meter is None:
-                raise NotFound("no such meter", system=SYSTEM, code="unknown_meter")
-            if not meter.remote_switch:
-                raise ConnectorRejected(
-                    "meter cannot switch remotely", system=SYSTEM, code="remote_switch_unsupported"
                 )
-            if request.expires_at <= now:
-                raise ConnectorRejected("command expired before it arrived", system=SYSTEM, code="expired")
-            session.add(
-                RefHesCommand(
-                    transaction_id=request.transaction_id,
-                    meter_no=request.meter_no,
-                    action=request.action.value,
-                    reason=request.reason,
-                    response_url=request.response_url,
-                    expires_at=request.expires_at,
-                    state=Outcome.ACCEPTED.value,
-                    requested_at=now,
+            }
+            meters = {
+                meter.meter_no: meter
+                for meter in session.scalars(
+                    select(RefHesMeter).where(RefHesMeter.meter_no.in_({r.meter_no for r in requests}))
                 )
-            )
+            }
+            for index, request in enumerate(requests):
+                known = existing.get(request.transaction_id)
+                meter = meters.get(request.meter_no)
+                if known is not None:
+                    if known.meter_no != request.meter_no or known.action != request.action.value:
+                        refused[request.transaction_id] = ConnectorRejected(
+                            "transaction id reused for another command",
+                            system=SYSTEM,
+                            code="idempotency_conflict",
+                        )
+                elif meter is None:
+                    refused[request.transaction_id] = NotFound(
+                        "no such meter", system=SYSTEM, code="unknown_meter"
+                    )
+                elif not meter.remote_switch:
+                    refused[request.transaction_id] = ConnectorRejected(
+                        "meter cannot switch remotely", system=SYSTEM, code="remote_switch_unsupported"
+                    )
+                elif request.expires_at <= now:
+                    refused[request.transaction_id] = ConnectorRejected(
+                        "command expired before it arrived", system=SYSTEM, code="expired"
+                    )
+                else:
+                    session.add(
+                        RefHesCommand(
+                            transaction_id=request.transaction_id,
+                            meter_no=request.meter_no,
+                            action=request.action.value,
+                            reason=request.reason,
+                            response_url=request.response_url,
+                            expires_at=request.expires_at,
+                            state=Outcome.ACCEPTED.value,
+                            # Queued in the order sent: one meter's commands run in that order.
+                            requested_at=now - timedelta(microseconds=len(requests) - index),
+                        )
+                    )
+                    accepted.add(request.meter_no)
             session.flush()
-            self._run_due(session, request.meter_no)
-        if self.callback == "post":
+            self._run_due(session, accepted)
+        if accepted and self.callback == "post":
             timer = threading.Timer(self.execute_after.total_seconds() + 0.05, self.post_notifications)
             timer.daemon = True
             timer.start()
+        return refused
 
     def meter_state(self, meter_no: str) -> MeterState:
         ensure_up(self.engine, SYSTEM)
@@ -211,7 +238,7 @@ class ReferenceHeadEnd:
             meter = session.get(RefHesMeter, meter_no)
             if meter is None:
                 raise NotFound("no such meter", system=SYSTEM, code="unknown_meter")
-            self._run_due(session, meter_no)
+            self._run_due(session, [meter_no])
             return MeterState(
                 meter_no=meter.meter_no,
                 relay=RelayState(meter.relay),
@@ -235,8 +262,7 @@ class ReferenceHeadEnd:
             waiting = session.scalars(
                 select(RefHesCommand.meter_no).where(RefHesCommand.state == Outcome.ACCEPTED.value).distinct()
             ).all()
-            for meter_no in waiting:
-                self._run_due(session, meter_no)
+            self._run_due(session, waiting)
             rows = session.execute(
                 select(RefHesCommand, RefHesMeter)
                 .join(RefHesMeter, RefHesMeter.meter_no == RefHesCommand.meter_no)
@@ -290,22 +316,35 @@ class ReferenceHeadEnd:
                 command.notified_at = None
 
     # -- simulation --------------------------------------------------------------------
-    def _run_due(self, session: Session, meter_no: str) -> None:
-        """Execute, in order, the meter's accepted commands whose delay has passed."""
+    def _run_due(self, session: Session, meter_nos: Collection[str]) -> None:
+        """Execute, in order, the meters' accepted commands whose delay has passed."""
+        if not meter_nos:
+            return
         now = datetime.now(UTC)
-        meter = session.get(RefHesMeter, meter_no, with_for_update=True)
-        if meter is None or meter.simulate == "ignore":
+        # Locked in one order, so that two calls on the same meters never deadlock.
+        meters = {
+            meter.meter_no: meter
+            for meter in session.scalars(
+                select(RefHesMeter)
+                .where(RefHesMeter.meter_no.in_(sorted(set(meter_nos))), RefHesMeter.simulate != "ignore")
+                .order_by(RefHesMeter.meter_no)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        if not meters:
             return
         due = session.scalars(
             select(RefHesCommand)
             .where(
-                RefHesCommand.meter_no == meter_no,
+                RefHesCommand.meter_no.in_(list(meters)),
                 RefHesCommand.state == Outcome.ACCEPTED.value,
                 RefHesCommand.requested_at <= now - self.execute_after,
             )
             .order_by(RefHesCommand.requested_at, RefHesCommand.transaction_id)
         ).all()
         for command in due:
+            meter = meters[command.meter_no]
             if command.expires_at <= now:
                 command.state = Outcome.FAILED.value
                 command.failure_code = "expired"

@@ -40,14 +40,15 @@ from connectors.billing import (
 )
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.headend import (
-    SYSTEM as HEADEND,
-)
-from connectors.headend import (
+    MAX_COMMANDS_PER_CALL,
     CommandAction,
     CommandRequest,
     Outcome,
     StateChange,
     signature_ok,
+)
+from connectors.headend import (
+    SYSTEM as HEADEND,
 )
 from hub import audit
 from hub.audit import AuditRecord
@@ -441,10 +442,11 @@ class MeterService:
     def _send_many(self, command_ids: Sequence[int], headend: Any) -> dict[int, BaseException]:
         """Send each command's next attempt; the ones that could not be sent, with the error.
 
-        The head-end is called outside any transaction of ours; the attempts are
-        recorded after, together. A crash in between sends the same attempts again,
-        which the head-end deduplicates on their transaction ids. Once the head-end
-        does not answer, the rest are not tried (each would wait for the timeout).
+        The head-end is called outside any transaction of ours, up to
+        ``MAX_COMMANDS_PER_CALL`` commands a call; the attempts are recorded after,
+        together. A crash in between sends the same attempts again, which the head-end
+        deduplicates on their transaction ids. Once the head-end does not answer, the
+        rest are not tried (each call would wait for the timeout).
         """
         requests: dict[int, tuple[int, CommandRequest]] = {}
         with unit_of_work(self.registry) as session:
@@ -474,27 +476,43 @@ class MeterService:
                 )
         failures: dict[int, BaseException] = {}
         sent: dict[int, tuple[int, CommandRequest]] = {}
-        for command_id, (attempt, request) in requests.items():
-            if failures:
-                failures[command_id] = next(iter(failures.values()))
-                continue
+        going: list[int] = []
+        billing_down: BaseException | None = None
+        for command_id, (_, request) in requests.items():
+            if request.action is CommandAction.CONNECT:
+                going.append(command_id)
+            elif billing_down is not None:
+                failures[command_id] = billing_down
+            else:
+                # A disconnection goes only while billing still says the dues are owed.
+                try:
+                    if self._still_owed(command_id):
+                        going.append(command_id)
+                except Exception as exc:
+                    failures[command_id] = billing_down = exc
+        headend_down: BaseException | None = None
+        for start in range(0, len(going), MAX_COMMANDS_PER_CALL):
+            chunk = going[start : start + MAX_COMMANDS_PER_CALL]
             try:
-                if request.action is CommandAction.DISCONNECT and not self._still_owed(command_id):
-                    continue
-                headend.initiate(request)
-            except NotFound:
-                self._to_field(command_id, "unknown_at_headend")
+                if headend_down is not None:
+                    raise headend_down
+                refused = headend.initiate_many([requests[command_id][1] for command_id in chunk])
+            except Exception as exc:
+                failures.update((command_id, exc) for command_id in chunk)
+                headend_down = exc
                 continue
-            except ConnectorRejected as exc:
-                if exc.code == "remote_switch_unsupported":
+            for command_id in chunk:
+                attempt, request = requests[command_id]
+                error = refused.get(request.transaction_id)
+                if error is None:
+                    sent[command_id] = (attempt, request)
+                elif isinstance(error, NotFound):
+                    self._to_field(command_id, "unknown_at_headend")
+                elif isinstance(error, ConnectorRejected) and error.code == "remote_switch_unsupported":
                     self._to_field(command_id, "remote_switch_unsupported")
                 else:
-                    self._failed(command_id, attempt, exc.code or "rejected", CommandStatus.FAILED)
-                continue
-            except Exception as exc:
-                failures[command_id] = exc
-                continue
-            sent[command_id] = (attempt, request)
+                    code = error.code if isinstance(error, ConnectorRejected) else None
+                    self._failed(command_id, attempt, code or "rejected", CommandStatus.FAILED)
         if not sent:
             return failures
         with unit_of_work(self.registry) as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.headend import (
+    MAX_COMMANDS_PER_CALL,
     SIGNATURE_HEADER,
     CommandAction,
     CommandRequest,
@@ -127,6 +128,44 @@ def test_reference_refuses_what_it_cannot_do(ref_engine: Engine) -> None:
         hes.heartbeat()
 
 
+def test_reference_takes_many_commands_in_one_call(ref_engine: Engine) -> None:
+    hes = reference(ref_engine)
+    for meter in ("SM-4410011", "SM-4410012"):
+        hes.install_meter(meter, RelayState.DISCONNECTED)
+    hes.install_meter("SM-4410013", RelayState.DISCONNECTED, remote_switch=False)
+    hes.install_meter("SM-4410014", RelayState.CONNECTED, simulate="ignore")
+    hes.initiate(command("SM-4410011", "RC-11.1"))
+    refused = hes.initiate_many(
+        [
+            command("SM-4410012", "RC-12.1"),
+            command("SM-4410012", "DC-12.1", CommandAction.DISCONNECT),  # after the connect, in order
+            command("SM-4410013", "RC-13.1"),
+            command("SM-0000000", "RC-0.1"),
+            command("SM-4410011", "RC-11.1", CommandAction.DISCONNECT),
+            command("SM-4410011", "RC-11.2", expires_at=datetime.now(UTC) - timedelta(seconds=1)),
+            command("SM-4410014", "DC-14.1", CommandAction.DISCONNECT),
+        ]
+    )
+    assert {txn: (type(error), error.code) for txn, error in refused.items()} == {
+        "RC-13.1": (ConnectorRejected, "remote_switch_unsupported"),
+        "RC-0.1": (NotFound, "unknown_meter"),
+        "RC-11.1": (ConnectorRejected, "idempotency_conflict"),
+        "RC-11.2": (ConnectorRejected, "expired"),
+    }
+    assert hes.meter_state("SM-4410012").relay is RelayState.DISCONNECTED
+    assert hes.meter_state("SM-4410014").relay is RelayState.CONNECTED  # ignores its commands
+    changes = [StateChange.decode(note.body) for note in hes.take_notifications()]
+    assert sorted((c.transaction_id, c.outcome, c.relay) for c in changes) == [
+        ("DC-12.1", Outcome.EXECUTED, RelayState.DISCONNECTED),
+        ("RC-11.1", Outcome.EXECUTED, RelayState.CONNECTED),
+        ("RC-12.1", Outcome.EXECUTED, RelayState.DISCONNECTED),  # the relay as it is now
+    ]
+    assert hes.initiate_many([]) == {}
+    set_down(ref_engine, "headend")
+    with pytest.raises(ConnectorUnavailable):
+        hes.initiate_many([command("SM-4410012", "RC-12.2")])
+
+
 def test_notification_decoding_refuses_bad_shapes() -> None:
     good = StateChange(
         "N1",
@@ -159,6 +198,21 @@ class FakeHes:
     def __init__(self) -> None:
         self.meters = {"SM-4410001": "disconnected", "SM-CT00001": "disconnected"}
         self.commands: dict[str, dict[str, object]] = {}
+        self.calls = 0
+
+    def command(self, body: dict[str, object]) -> dict[str, object]:
+        """One command's result, as the head-end decides it."""
+        txn = body["transaction_id"]
+        meter = str(body["meter_no"])
+        if meter not in self.meters:
+            return {"transaction_id": txn, "status": "refused", "error": "unknown_meter"}
+        if meter.startswith("SM-CT"):
+            return {"transaction_id": txn, "status": "refused", "error": "remote_switch_unsupported"}
+        known = self.commands.get(str(txn))
+        if known is not None and known["action"] != body["action"]:
+            return {"transaction_id": txn, "status": "refused", "error": "idempotency_conflict"}
+        self.commands[str(txn)] = body
+        return {"transaction_id": txn, "status": "accepted"}
 
     def __call__(self, request: FakeRequest) -> FakeResponse:
         if request.headers.get("authorization") != "Bearer hes-key":
@@ -167,18 +221,8 @@ class FakeHes:
         if parts == ["v1", "health"]:
             return FakeResponse.json(200, {"status": "ok"})
         if request.method == "POST" and parts == ["v1", "commands"]:
-            body = request.json()
-            if body["meter_no"] not in self.meters:
-                return FakeResponse.json(404, {"error": "unknown_meter"})
-            if body["meter_no"].startswith("SM-CT"):
-                return FakeResponse.json(422, {"error": "remote_switch_unsupported"})
-            known = self.commands.get(body["transaction_id"])
-            if known is not None and known["action"] != body["action"]:
-                return FakeResponse.json(409, {"error": "idempotency_conflict"})
-            self.commands[body["transaction_id"]] = body
-            return FakeResponse.json(
-                200 if known else 202, {"transaction_id": body["transaction_id"], "status": "accepted"}
-            )
+            self.calls += 1
+            return FakeResponse.json(200, {"results": [self.command(c) for c in request.json()["commands"]]})
         if request.method == "GET" and parts[:2] == ["v1", "meters"]:
             relay = self.meters.get(parts[2])
             if relay is None:
@@ -233,6 +277,44 @@ def test_client_initiates_and_queries(hes_server: tuple[FakeServer, FakeHes]) ->
     hes.heartbeat()
 
 
+def test_client_sends_many_commands_in_one_call(hes_server: tuple[FakeServer, FakeHes]) -> None:
+    server, fake = hes_server
+    hes = client_for(server)
+    hes.initiate(command("SM-4410001", "RC-0.1"))
+    calls = fake.calls
+    refused = hes.initiate_many(
+        [
+            command("SM-4410001", "RC-1.1"),
+            command("SM-CT00001", "RC-2.1"),
+            command("SM-9999999", "RC-3.1"),
+            command("SM-4410001", "RC-0.1", CommandAction.DISCONNECT),
+            command("SM-4410001", "RC-0.1.2"),
+        ]
+    )
+    assert fake.calls == calls + 1
+    assert set(refused) == {"RC-2.1", "RC-3.1", "RC-0.1"}
+    assert isinstance(refused["RC-3.1"], NotFound)
+    assert (
+        isinstance(refused["RC-2.1"], ConnectorRejected)
+        and refused["RC-2.1"].code == "remote_switch_unsupported"
+    )
+    assert (
+        isinstance(refused["RC-0.1"], ConnectorRejected) and refused["RC-0.1"].code == "idempotency_conflict"
+    )
+    assert {"RC-1.1", "RC-0.1.2"} <= set(fake.commands)
+    assert hes.initiate_many([]) == {} and fake.calls == calls + 1
+
+
+def test_one_call_refuses_duplicates_and_more_than_its_limit(hes_server: tuple[FakeServer, FakeHes]) -> None:
+    server, fake = hes_server
+    hes = client_for(server)
+    with pytest.raises(ValueError):
+        hes.initiate_many([command("SM-4410001", "RC-1.1"), command("SM-4410001", "RC-1.1")])
+    with pytest.raises(ValueError):
+        hes.initiate_many([command("SM-4410001", f"RC-{i}.1") for i in range(MAX_COMMANDS_PER_CALL + 1)])
+    assert fake.calls == 0
+
+
 def test_client_refuses_an_answer_about_another_meter_or_command(
     hes_server: tuple[FakeServer, FakeHes],
 ) -> None:
@@ -261,11 +343,33 @@ def test_client_refuses_an_answer_about_another_meter_or_command(
     )
     with pytest.raises(ConnectorUnavailable):
         client_for(server).meter_state("SM-4410001")
-    server.handler = lambda request: FakeResponse.json(
-        202, {"transaction_id": "RC-OTHER", "status": "accepted"}
-    )
-    with pytest.raises(ConnectorUnavailable):
-        client_for(server).initiate(command("SM-4410001", "RC-1.1"))
+    two = [command("SM-4410001", "RC-1.1"), command("SM-4410001", "RC-2.1")]
+    for results in (
+        None,
+        [],
+        [{"transaction_id": "RC-1.1", "status": "accepted"}],  # one result for two commands
+        [
+            {"transaction_id": "RC-2.1", "status": "accepted"},
+            {"transaction_id": "RC-1.1", "status": "accepted"},
+        ],
+        [
+            {"transaction_id": "RC-1.1", "status": "accepted"},
+            {"transaction_id": "RC-OTHER", "status": "accepted"},
+        ],
+        [{"transaction_id": "RC-1.1", "status": "accepted"}, {"transaction_id": "RC-2.1", "status": "maybe"}],
+        [
+            {"transaction_id": "RC-1.1", "status": "accepted"},
+            {"transaction_id": "RC-2.1", "status": "refused"},
+        ],
+        [{"transaction_id": "RC-1.1", "status": "accepted"}, "accepted"],
+    ):
+        server.handler = _answering({"results": results})
+        with pytest.raises(ConnectorUnavailable):
+            client_for(server).initiate_many(two)
+
+
+def _answering(body: dict[str, object]) -> Callable[[FakeRequest], FakeResponse]:
+    return lambda request: FakeResponse.json(200, body)
 
 
 @pytest.mark.parametrize("mode", [*FAILURE_MODES, "bad_key"])

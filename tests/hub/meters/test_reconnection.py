@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorUnavailable
@@ -89,6 +89,64 @@ def test_payments_posted_together_are_decided_in_one_pass(flow: MeterFlow) -> No
     ]
     with Session(flow.engine) as session:
         assert verify_chain(session).ok
+
+
+class CallsCounted:
+    """The head-end, counting the calls that hand it commands."""
+
+    def __init__(self, headend: Any) -> None:
+        self.headend = headend
+        self.calls: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.headend, name)
+
+    def initiate_many(self, requests: Any) -> Any:
+        self.calls.append([r.transaction_id for r in requests])
+        return self.headend.initiate_many(requests)
+
+
+def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: MeterFlow) -> None:
+    from connectors.demo import generate_demo_data
+
+    # Beside the personas, about one connection in a hundred is a disconnected smart meter.
+    generate_demo_data(flow.reference, consumers=800, seed=1, replace=True)
+    with flow.reference.connect() as conn:
+        owing = conn.execute(
+            text(
+                "SELECT c.consumer_number, m.meter_number, SUM(l.amount_paise) FROM ref_consumer c "
+                "JOIN ref_meter m ON m.consumer_number = c.consumer_number "
+                "JOIN ref_hes_meter h ON h.meter_no = m.meter_number "
+                "JOIN ref_ledger_entry l ON l.consumer_number = c.consumer_number "
+                "WHERE c.connection_status = 'disconnected' AND m.meter_type = 'smart' "
+                "AND m.supply = 'disconnected' AND h.remote_switch AND h.communicating "
+                "AND h.simulate = 'normal' GROUP BY c.consumer_number, m.meter_number "
+                "HAVING SUM(l.amount_paise) > 0 ORDER BY c.consumer_number LIMIT 3"
+            )
+        ).all()
+    assert len(owing) == 3
+    for number, _, paise in owing:
+        flow.pay(number, f"{paise / 100:.2f}")
+    connectors = dict(flow.connectors)
+    headend = connectors["headend"] = CallsCounted(connectors["headend"])
+    worker = deliverer_from_settings(
+        flow.registry.settings, flow.engine, connectors, registered(flow.registry, OutboxHandlers)
+    )
+    with Session(flow.engine) as session:
+        messages = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.kind == "meters.payment_posted")
+        ).all()
+    assert [o.result for o in worker.deliver(messages)] == ["delivered"] * 3
+    [call] = headend.calls
+    assert sorted(call) == sorted(f"RC-{number}-{payment}.1" for number, payment in _payments(flow, owing))
+    for number, meter, _ in owing:
+        [command] = flow.commands(number)
+        assert command.status == CommandStatus.ACCEPTED.value and command.attempts == 1
+        assert flow.headend_commands(meter) == 1
+
+
+def _payments(flow: MeterFlow, owing: Any) -> list[tuple[str, int]]:
+    return [(number, flow.commands(number)[0].payment_id or 0) for number, _, _ in owing]
 
 
 class DuesTimeOut:
