@@ -56,6 +56,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from connectors.errors import ConnectorError, ConnectorUnavailable
+from connectors.sms import Sms
 from hub.db import Database, mark_written
 from hub.lookup import process_service, registered
 from hub.models.meta import utcnow
@@ -147,12 +148,38 @@ def connector(connectors: Mapping[str, Any], system: str) -> Any:
         raise ConnectorUnavailable(f"no {system} connector configured", system=system) from None
 
 
-def deliver_sms(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
-    """Kind ``sms``: payload ``{"mobile", "text", "template"}`` (a DLT template name)."""
-    payload = message.payload
-    return connector(connectors, "sms").send(
-        payload["mobile"], payload["text"], payload["template"], idempotency_key=message.delivery_id
-    )
+class SmsDelivery:
+    """Kind ``sms``: payload ``{"mobile", "text", "template"}`` (a DLT template name), idempotent on
+    the message's delivery id. Taken in batches: an outage's notices or a posting batch's
+    receipts go to the gateway a call per batch, not a call per person."""
+
+    batch_size = 50
+
+    def __call__(self, message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
+        failed = self.deliver_many([message], connectors).get(message.id)
+        if failed is not None:
+            raise failed
+        return None
+
+    def deliver_many(
+        self, messages: Sequence[OutboxMessage], connectors: Mapping[str, Any]
+    ) -> Mapping[int, BaseException]:
+        failures: dict[int, BaseException] = {}
+        asked: dict[int, Sms] = {}
+        for message in messages:
+            mobile, text, template = (message.payload.get(name) for name in ("mobile", "text", "template"))
+            if not (isinstance(mobile, str) and isinstance(text, str) and isinstance(template, str)):
+                # The writer's bug, not the gateway's: this message alone fails, until parked.
+                failures[message.id] = ValueError("sms: mobile, text and template must be strings")
+                continue
+            asked[message.id] = Sms(mobile, text, template, message.delivery_id)
+        if asked:
+            results = connector(connectors, "sms").send_many(list(asked.values()))
+            for message_id, sms in asked.items():
+                result = results[sms.idempotency_key]
+                if isinstance(result, Exception):
+                    failures[message_id] = result
+        return failures
 
 
 def deliver_singlewindow_status(message: OutboxMessage, connectors: Mapping[str, Any]) -> object:
@@ -163,7 +190,7 @@ def deliver_singlewindow_status(message: OutboxMessage, connectors: Mapping[str,
     return connector(connectors, "singlewindow").deliver(update)
 
 
-register_handler("sms", deliver_sms)
+register_handler("sms", SmsDelivery())
 register_handler("singlewindow.status", deliver_singlewindow_status)
 
 

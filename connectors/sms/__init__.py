@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from zope.interface import Attribute, Interface
 
-from connectors.errors import ConnectorRejected
+from connectors.errors import ConnectorError, ConnectorRejected
 
 SYSTEM = "sms"
 
@@ -51,6 +51,8 @@ _SENDER = re.compile(r"^[A-Z]{6}$")
 _DLT_ID = re.compile(r"^[0-9]{6,30}$")
 _TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_PARTS = 6
+# Messages in one call to the gateway: an outage's thousands of notices go a hundred at a time.
+MAX_MESSAGES_PER_CALL = 100
 
 
 class SmsEncoding(StrEnum):
@@ -191,6 +193,52 @@ def prepare(
     )
 
 
+@dataclass(frozen=True)
+class Sms:
+    """One SMS asked for: the DLT template's name and its filled text, and the key that makes
+    asking again harmless (the outbox message's delivery id)."""
+
+    mobile: str
+    text: str
+    template: str
+    idempotency_key: str
+
+
+def prepare_many(
+    registration: DltRegistration, messages: Sequence[Sms]
+) -> tuple[list[SmsRequest], dict[str, str | ConnectorError]]:
+    """One call's messages checked (:func:`prepare`): those ready for the gateway, and those
+    refused before anything leaves, by key. ValueError for more than
+    :data:`MAX_MESSAGES_PER_CALL` or a key asked twice (the caller's bug)."""
+    if len(messages) > MAX_MESSAGES_PER_CALL:
+        raise ValueError(f"at most {MAX_MESSAGES_PER_CALL} messages in one call")
+    if len({m.idempotency_key for m in messages}) != len(messages):
+        raise ValueError("an idempotency key appears twice in one call")
+    ready: list[SmsRequest] = []
+    refused: dict[str, str | ConnectorError] = {}
+    for message in messages:
+        try:
+            ready.append(
+                prepare(registration, message.mobile, message.text, message.template, message.idempotency_key)
+            )
+        except ConnectorRejected as exc:
+            refused[message.idempotency_key] = exc
+    return ready, refused
+
+
+class OneMessage:
+    """``send`` for one message, through the implementation's ``send_many``."""
+
+    def send_many(self, messages: Sequence[Sms]) -> dict[str, str | ConnectorError]:
+        raise NotImplementedError
+
+    def send(self, mobile: str, text: str, template: str, idempotency_key: str) -> str:
+        result = self.send_many([Sms(mobile, text, template, idempotency_key)])[idempotency_key]
+        if isinstance(result, ConnectorError):
+            raise result
+        return result
+
+
 class ISmsGateway(Interface):
     """The SMS gateway the discom contracts (fetched with ``request.find_service(ISmsGateway)``)."""
 
@@ -204,6 +252,14 @@ class ISmsGateway(Interface):
         Raises ConnectorRejected (``sms_bad_mobile``, ``sms_template_unregistered``,
         ``sms_template_mismatch``, ``sms_too_long``, ``idempotency_conflict``) or
         ConnectorUnavailable.
+        """
+
+    def send_many(messages: Sequence[Sms]) -> dict[str, str | ConnectorError]:  # type: ignore[empty-body]
+        """:meth:`send` for up to :data:`MAX_MESSAGES_PER_CALL` messages in one call to the gateway.
+
+        For each message, by its idempotency key: the provider's message id, or the
+        ConnectorRejected :meth:`send` would raise. ConnectorUnavailable if the gateway does
+        not answer: then none is known to be sent, and asking again sends each at most once.
         """
 
     def heartbeat() -> None:  # type: ignore[misc]

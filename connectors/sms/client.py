@@ -4,18 +4,22 @@ Wire contract (what a gateway, or an adapter in front of one, must speak)::
 
     POST {url}/v1/messages
     Authorization: Bearer {api_key}
-    Idempotency-Key: {idempotency_key}
     Content-Type: application/json; charset=utf-8
 
-    {"to": "919876543210", "sender": "MPCZED", "text": "...", "unicode": true,
-     "dlt_entity_id": "...", "dlt_template_id": "...", "client_ref": "{idempotency_key}"}
+    {"messages": [{"to": "919876543210", "sender": "MPCZED", "text": "...", "unicode": true,
+                   "dlt_entity_id": "...", "dlt_template_id": "...",
+                   "client_ref": "{idempotency_key}"}, ...]}                 1-100 messages
 
-    201 {"message_id": "...", "status": "accepted", "parts": 2}   first time
-    200 {"message_id": "...", "status": "accepted", "parts": 2}   same Idempotency-Key again:
-                                                                 the original id, nothing re-sent
-    400/422 {"error": "invalid_mobile" | "template_mismatch" | ...}  -> ConnectorRejected(code)
-    409 {"error": "idempotency_conflict"}  key reused with a different message -> ConnectorRejected
-    401/403, 429, 5xx, timeouts, garbage   -> ConnectorUnavailable
+    200 {"results": [{"client_ref", "status": "accepted", "message_id", "parts"}
+                     | {"client_ref", "status": "refused",
+                        "error": "invalid_mobile" | "template_mismatch" | "idempotency_conflict" | ...},
+                     ...]}
+        one result per message, in the order sent. A client_ref seen before with the same
+        message: "accepted" with the original message id, nothing re-sent; with another
+        message: refused, "idempotency_conflict". A refused message -> ConnectorRejected(code).
+    400/422 {"error": ...}  the whole request refused -> ConnectorRejected for every message
+    401/403, 429, 5xx, timeouts, garbage, a result missing or out of order
+                            -> ConnectorUnavailable (nothing known sent; asking again is harmless)
 
     GET {url}/v1/health  -> 200 {"status": "ok"}
 
@@ -28,16 +32,27 @@ Settings (under ``hub.sms.``): ``url``, ``api_key``, ``connect_timeout``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorUnavailable
-from connectors.rest import JsonHttp, field
-from connectors.sms import SYSTEM, DltRegistration, ISmsGateway, SmsEncoding, prepare
+from connectors.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable
+from connectors.rest import JsonHttp, partner_code
+from connectors.sms import (
+    SYSTEM,
+    DltRegistration,
+    ISmsGateway,
+    OneMessage,
+    Sms,
+    SmsEncoding,
+    SmsRequest,
+    prepare_many,
+)
 
 
 @implementer(ISmsGateway)
-class HttpSms:
+class HttpSms(OneMessage):
     def __init__(self, http: JsonHttp, registration: DltRegistration) -> None:
         self.http = http
         self.registration = registration
@@ -48,28 +63,47 @@ class HttpSms:
         http = JsonHttp.from_context(SYSTEM, context, headers={"Authorization": f"Bearer {api_key}"})
         return cls(http, DltRegistration.from_options(context.options))
 
-    def send(self, mobile: str, text: str, template: str, idempotency_key: str) -> str:
-        req = prepare(self.registration, mobile, text, template, idempotency_key)
+    def send_many(self, messages: Sequence[Sms]) -> dict[str, str | ConnectorError]:
+        ready, results = prepare_many(self.registration, messages)
+        if not ready:
+            return results
         _, body = self.http.call(
-            "POST",
-            "/v1/messages",
-            json_body={
-                "to": "91" + req.mobile,
-                "sender": req.sender_id,
-                "text": req.text,
-                "unicode": req.encoding is SmsEncoding.UNICODE,
-                "dlt_entity_id": req.entity_id,
-                "dlt_template_id": req.template.template_id,
-                "client_ref": idempotency_key,
-            },
-            headers={"Idempotency-Key": idempotency_key},
+            "POST", "/v1/messages", json_body={"messages": [_wire(req) for req in ready]}
         )
-        message_id: str = field(body, "message_id", str, SYSTEM)
-        if not message_id or len(message_id) > 100:
-            raise ConnectorUnavailable("sms: garbage answer (message_id)", system=SYSTEM)
-        return message_id
+        answers = body.get("results")
+        if not isinstance(answers, list) or len(answers) != len(ready):
+            raise ConnectorUnavailable("sms: not one result per message", system=SYSTEM)
+        for req, answer in zip(ready, answers, strict=True):
+            if not isinstance(answer, dict) or answer.get("client_ref") != req.idempotency_key:
+                raise ConnectorUnavailable("sms: answer for another message", system=SYSTEM)
+            status = answer.get("status")
+            code = partner_code(answer)
+            if status == "accepted":
+                message_id = answer.get("message_id")
+                if not isinstance(message_id, str) or not 0 < len(message_id) <= 100:
+                    raise ConnectorUnavailable("sms: garbage answer (message_id)", system=SYSTEM)
+                results[req.idempotency_key] = message_id
+            elif status == "refused" and code is not None:
+                results[req.idempotency_key] = ConnectorRejected(
+                    f"sms: refused ({code})", system=SYSTEM, code=code
+                )
+            else:
+                raise ConnectorUnavailable("sms: result neither accepted nor refused", system=SYSTEM)
+        return results
 
     def heartbeat(self) -> None:
         _, body = self.http.call("GET", "/v1/health")
         if body.get("status") != "ok":
             raise ConnectorUnavailable("sms: gateway reports not ok", system=SYSTEM)
+
+
+def _wire(req: SmsRequest) -> dict[str, object]:
+    return {
+        "to": "91" + req.mobile,
+        "sender": req.sender_id,
+        "text": req.text,
+        "unicode": req.encoding is SmsEncoding.UNICODE,
+        "dlt_entity_id": req.entity_id,
+        "dlt_template_id": req.template.template_id,
+        "client_ref": req.idempotency_key,
+    }

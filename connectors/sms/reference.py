@@ -8,6 +8,7 @@ client apply, so a template mistake shows up in development.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Integer, String, Text, select
@@ -17,16 +18,19 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from zope.interface import implementer
 
 from connectors.base import ConnectorContext
-from connectors.errors import ConnectorRejected
+from connectors.errors import ConnectorError, ConnectorRejected
 from connectors.reference_db import ReferenceBase, UTCDateTime, ensure_up
 from connectors.sms import (
     SYSTEM,
     DltRegistration,
     ISmsGateway,
+    OneMessage,
     SentSms,
+    Sms,
     SmsEncoding,
+    SmsRequest,
     normalise_mobile,
-    prepare,
+    prepare_many,
 )
 
 
@@ -61,7 +65,7 @@ class RefSmsMessage(ReferenceBase):
 
 
 @implementer(ISmsGateway)
-class ReferenceSms:
+class ReferenceSms(OneMessage):
     def __init__(self, engine: Engine, registration: DltRegistration) -> None:
         self.engine = engine
         self.registration = registration
@@ -70,34 +74,49 @@ class ReferenceSms:
     def from_context(cls, context: ConnectorContext) -> ReferenceSms:
         return cls(context.reference_store(), DltRegistration.from_options(context.options))
 
-    def send(self, mobile: str, text: str, template: str, idempotency_key: str) -> str:
+    def send_many(self, messages: Sequence[Sms]) -> dict[str, str | ConnectorError]:
         ensure_up(self.engine, SYSTEM)
-        req = prepare(self.registration, mobile, text, template, idempotency_key)
-        existing = self._by_key(idempotency_key)
+        ready, results = prepare_many(self.registration, messages)
+        if not ready:
+            return results
+        try:
+            with Session(self.engine) as session, session.begin():
+                sent = {
+                    row.idempotency_key: row.as_sent()
+                    for row in session.scalars(
+                        select(RefSmsMessage).where(
+                            RefSmsMessage.idempotency_key.in_([req.idempotency_key for req in ready])
+                        )
+                    )
+                }
+                for req in ready:
+                    existing = sent.get(req.idempotency_key)
+                    if existing is not None:
+                        results[req.idempotency_key] = _same_or_conflict(existing, req)
+                        continue
+                    row = _row(req)
+                    session.add(row)
+                    results[req.idempotency_key] = row.message_id
+        except IntegrityError:
+            # Another worker sent one of them meanwhile: each is sent on its own.
+            return results | {req.idempotency_key: self._send_one(req) for req in ready}
+        return results
+
+    def _send_one(self, req: SmsRequest) -> str | ConnectorError:
+        existing = self._by_key(req.idempotency_key)
         if existing is not None:
-            return self._same_or_conflict(existing, req.mobile, text)
-        row = RefSmsMessage(
-            message_id="REF" + uuid.uuid4().hex[:20].upper(),
-            idempotency_key=idempotency_key,
-            mobile=req.mobile,
-            sender_id=req.sender_id,
-            template_name=req.template.name,
-            template_id=req.template.template_id,
-            text=text,
-            encoding=req.encoding.value,
-            parts=req.parts,
-            sent_at=datetime.now(UTC),
-        )
+            return _same_or_conflict(existing, req)
+        row = _row(req)
+        message_id = row.message_id  # the row is expired once its session commits
         try:
             with Session(self.engine) as session, session.begin():
                 session.add(row)
-                message_id = row.message_id
         except IntegrityError:
             # Two workers raced on the same key: the other one sent it.
-            existing = self._by_key(idempotency_key)
+            existing = self._by_key(req.idempotency_key)
             if existing is None:
                 raise
-            return self._same_or_conflict(existing, req.mobile, text)
+            return _same_or_conflict(existing, req)
         return message_id
 
     def messages_to(self, mobile: str) -> list[SentSms]:
@@ -119,10 +138,26 @@ class ReferenceSms:
             row = session.scalars(select(RefSmsMessage).where(RefSmsMessage.idempotency_key == key)).first()
             return row.as_sent() if row else None
 
-    @staticmethod
-    def _same_or_conflict(existing: SentSms, mobile: str, text: str) -> str:
-        if existing.mobile != mobile or existing.text != text:
-            raise ConnectorRejected(
-                "idempotency key reused for a different message", system=SYSTEM, code="idempotency_conflict"
-            )
-        return existing.message_id
+
+def _row(req: SmsRequest) -> RefSmsMessage:
+    return RefSmsMessage(
+        message_id="REF" + uuid.uuid4().hex[:20].upper(),
+        idempotency_key=req.idempotency_key,
+        mobile=req.mobile,
+        sender_id=req.sender_id,
+        template_name=req.template.name,
+        template_id=req.template.template_id,
+        text=req.text,
+        encoding=req.encoding.value,
+        parts=req.parts,
+        sent_at=datetime.now(UTC),
+    )
+
+
+def _same_or_conflict(existing: SentSms, req: SmsRequest) -> str | ConnectorError:
+    """A key asked again: the message sent then, or a conflict if it named another message."""
+    if existing.mobile != req.mobile or existing.text != req.text:
+        return ConnectorRejected(
+            "idempotency key reused for a different message", system=SYSTEM, code="idempotency_conflict"
+        )
+    return existing.message_id

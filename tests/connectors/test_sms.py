@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,8 +11,10 @@ from sqlalchemy.engine import Engine
 from connectors.errors import ConnectorRejected, ConnectorUnavailable
 from connectors.reference_db import set_down
 from connectors.sms import (
+    MAX_MESSAGES_PER_CALL,
     DltRegistration,
     ISmsGateway,
+    Sms,
     SmsEncoding,
     encoding_of,
     normalise_mobile,
@@ -111,6 +113,48 @@ def test_reference_is_idempotent_even_under_concurrent_retries(ref_engine: Engin
     assert err.value.code == "idempotency_conflict"
 
 
+def test_reference_takes_many_messages_in_one_call(ref_engine: Engine) -> None:
+    sms = ReferenceSms.from_context(ref_context("sms", ref_engine, **DLT))
+    first = sms.send("9700000010", OTP_HI, "otp", "batch:1")
+    results = sms.send_many(
+        [
+            Sms("9700000010", OTP_HI, "otp", "batch:1"),
+            Sms("9700000011", OTP_HI, "otp", "batch:2"),
+            Sms("9700000012", "hello", "promo", "batch:3"),
+            Sms("9700000019", OTP_HI, "otp", "batch:1.b"),
+        ]
+    )
+    assert (
+        results["batch:1"] == first
+        and isinstance(results["batch:2"], str)
+        and isinstance(results["batch:1.b"], str)
+    )
+    assert (
+        isinstance(results["batch:3"], ConnectorRejected)
+        and results["batch:3"].code == "sms_template_unregistered"
+    )
+    [conflict] = sms.send_many([Sms("9700000018", OTP_HI, "otp", "batch:2")]).values()
+    assert isinstance(conflict, ConnectorRejected) and conflict.code == "idempotency_conflict"
+    assert [len(sms.messages_to(m)) for m in ("9700000010", "9700000011", "9700000012", "9700000019")] == [
+        1,
+        1,
+        0,
+        1,
+    ]
+
+    # Two workers with overlapping batches: each person still gets one SMS.
+    batches = [
+        [Sms(f"97000000{i:02d}", OTP_HI, "otp", f"batch-race:{i}") for i in range(start, start + 20)]
+        for start in (20, 30)
+    ]
+    threads = [threading.Thread(target=sms.send_many, args=(batch,)) for batch in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [len(sms.messages_to(f"97000000{i:02d}")) for i in range(20, 50)] == [1] * 30
+
+
 def test_reference_refuses_unregistered_or_mismatching_templates(ref_engine: Engine) -> None:
     sms = ReferenceSms.from_context(ref_context("sms", ref_engine, **DLT))
     with pytest.raises(ConnectorRejected) as err:
@@ -141,6 +185,7 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.by_key: dict[str, dict[str, object]] = {}
+        self.calls = 0
 
     def __call__(self, request: FakeRequest) -> FakeResponse:
         if request.headers.get("authorization") != "Bearer test-key":
@@ -149,16 +194,19 @@ class FakeGateway:
             return FakeResponse.json(200, {"status": "ok"})
         if request.method != "POST" or request.path != "/v1/messages":
             return FakeResponse.json(404, {"error": "no_route"})
-        body = request.json()
+        self.calls += 1
+        return FakeResponse.json(200, {"results": [self.message(m) for m in request.json()["messages"]]})
+
+    def message(self, body: dict[str, object]) -> dict[str, object]:
+        key = str(body["client_ref"])
         if not str(body["to"]).startswith("91"):
-            return FakeResponse.json(400, {"error": "invalid_mobile"})
-        key = request.headers["idempotency-key"]
-        if key in self.by_key:
-            return FakeResponse.json(
-                200, {"message_id": self.by_key[key]["message_id"], "status": "accepted"}
-            )
-        self.by_key[key] = {"message_id": f"GW{len(self.by_key) + 1:06d}", **body}
-        return FakeResponse.json(201, {"message_id": self.by_key[key]["message_id"], "status": "accepted"})
+            return {"client_ref": key, "status": "refused", "error": "invalid_mobile"}
+        known = self.by_key.get(key)
+        if known is not None and (known["to"], known["text"]) != (body["to"], body["text"]):
+            return {"client_ref": key, "status": "refused", "error": "idempotency_conflict"}
+        if known is None:
+            known = self.by_key[key] = {"message_id": f"GW{len(self.by_key) + 1:06d}", **body}
+        return {"client_ref": key, "status": "accepted", "message_id": known["message_id"], "parts": 1}
 
 
 @pytest.fixture
@@ -209,6 +257,12 @@ def test_client_maps_partner_refusals(gateway: tuple[FakeServer, FakeGateway]) -
     with pytest.raises(ConnectorRejected) as err:
         client_for(server).send("9876543210", OTP_HI, "otp", "k")
     assert err.value.code == "template_mismatch"
+    server.handler = lambda request: FakeResponse.json(
+        200, {"results": [{"client_ref": "k", "status": "refused", "error": "template_mismatch"}]}
+    )
+    with pytest.raises(ConnectorRejected) as err:
+        client_for(server).send("9876543210", OTP_HI, "otp", "k")
+    assert err.value.code == "template_mismatch"
     server.handler = lambda request: FakeResponse.json(400, {"error": "Free text <b>with</b> spaces"})
     with pytest.raises(ConnectorRejected) as err:
         client_for(server).send("9876543210", OTP_HI, "otp", "k")
@@ -237,3 +291,67 @@ def test_client_rejects_an_answer_without_message_id(gateway: tuple[FakeServer, 
     server.handler = lambda request: FakeResponse.json(201, {"status": "accepted", "message_id": 7})
     with pytest.raises(ConnectorUnavailable):
         client_for(server).send("9876543210", OTP_HI, "otp", "k")
+    server.handler = _answering({"results": [{"client_ref": "k", "status": "accepted", "message_id": 7}]})
+    with pytest.raises(ConnectorUnavailable):
+        client_for(server).send("9876543210", OTP_HI, "otp", "k")
+
+
+def test_client_sends_many_messages_in_one_call(gateway: tuple[FakeServer, FakeGateway]) -> None:
+    server, handler = gateway
+    sms = client_for(server)
+    sms.send("9876543210", OTP_HI, "otp", "otp:1")
+    results = sms.send_many(
+        [
+            Sms("9876543210", OTP_HI, "otp", "otp:1"),  # asked again: the same id, nothing re-sent
+            Sms("9876543211", OTP_HI, "otp", "otp:2"),
+            Sms("9876543212", "Your OTP is 1", "otp", "otp:3"),  # refused before it leaves
+            Sms("9876543213", OTP_HI, "otp", "otp:4"),
+        ]
+    )
+    assert handler.calls == 2
+    assert results == {
+        "otp:1": "GW000001",
+        "otp:2": "GW000002",
+        "otp:3": results["otp:3"],
+        "otp:4": "GW000003",
+    }
+    assert (
+        isinstance(results["otp:3"], ConnectorRejected) and results["otp:3"].code == "sms_template_mismatch"
+    )
+    assert [m["client_ref"] for m in handler.by_key.values()] == ["otp:1", "otp:2", "otp:4"]
+    [conflict] = sms.send_many([Sms("9876543219", OTP_HI, "otp", "otp:2")]).values()
+    assert isinstance(conflict, ConnectorRejected) and conflict.code == "idempotency_conflict"
+    assert handler.calls == 3
+    assert sms.send_many([Sms("9876543212", "Your OTP is 1", "otp", "otp:5")]).keys() == {"otp:5"}
+    assert handler.calls == 3  # nothing left to send: no call
+    with pytest.raises(ValueError):
+        sms.send_many([Sms("9876543210", OTP_HI, "otp", "k"), Sms("9876543211", OTP_HI, "otp", "k")])
+    with pytest.raises(ValueError):
+        sms.send_many([Sms("9876543210", OTP_HI, "otp", f"k{i}") for i in range(MAX_MESSAGES_PER_CALL + 1)])
+    assert handler.calls == 3
+
+
+def test_client_refuses_results_that_do_not_answer_each_message(
+    gateway: tuple[FakeServer, FakeGateway],
+) -> None:
+    server, _ = gateway
+    two = [Sms("9876543210", OTP_HI, "otp", "k1"), Sms("9876543211", OTP_HI, "otp", "k2")]
+    ok = {"status": "accepted", "message_id": "GW1"}
+    for results in (
+        None,
+        [],
+        [{"client_ref": "k1", **ok}],
+        [{"client_ref": "k2", **ok}, {"client_ref": "k1", **ok}],
+        [{"client_ref": "k1", **ok}, {"client_ref": "k3", **ok}],
+        [{"client_ref": "k1", **ok}, {"client_ref": "k2", "status": "queued"}],
+        [{"client_ref": "k1", **ok}, {"client_ref": "k2", "status": "refused"}],
+        [{"client_ref": "k1", **ok}, {"client_ref": "k2", "status": "accepted", "message_id": ""}],
+        [{"client_ref": "k1", **ok}, "accepted"],
+    ):
+        server.handler = _answering({"results": results})
+        with pytest.raises(ConnectorUnavailable):
+            client_for(server).send_many(two)
+
+
+def _answering(body: dict[str, object]) -> Callable[[FakeRequest], FakeResponse]:
+    return lambda request: FakeResponse.json(200, body)

@@ -271,6 +271,39 @@ def test_sms_delivered_once_with_the_delivery_id(
     assert message.delivered_at is not None
 
 
+class SmsCalls:
+    """The SMS gateway, counting the calls that hand it messages."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway = gateway
+        self.calls: list[int] = []
+
+    def send_many(self, messages: Sequence[Any]) -> Any:
+        self.calls.append(len(messages))
+        return self.gateway.send_many(messages)
+
+
+def test_sms_waiting_together_go_to_the_gateway_in_one_call_and_fail_alone(
+    rows: OutboxRows, deliverer: OutboxDeliverer, connectors: dict[str, Any]
+) -> None:
+    gateway = SmsCalls(connectors["sms"])
+    deliverer.connectors = {**connectors, "sms": gateway}
+    good = [
+        rows.add("sms", {"mobile": f"98765432{n}0", "text": f"Notice: together {n}", "template": "notice"})
+        for n in range(4)
+    ]
+    unregistered = rows.add("sms", {"mobile": "9876543210", "text": "Sale!", "template": "promo"})
+    malformed = rows.add("sms", {"mobile": 9876543210, "text": "Notice: no", "template": "notice"})
+    outcomes = {o.id: o.result for o in deliverer.deliver([good[0]])}
+    assert gateway.calls == [5]  # woken for one, the worker took the six; the malformed never left
+    assert outcomes == {**dict.fromkeys(good, "delivered"), unregistered: "retry", malformed: "retry"}
+    assert "sms_template_unregistered" in (rows.get(unregistered).last_error or "")
+    sms: ReferenceSms = connectors["sms"]
+    assert [len([m for m in sms.messages_to(f"98765432{n}0") if "together" in m.text]) for n in range(4)] == [
+        1
+    ] * 4
+
+
 def test_connector_down_retries_with_backoff_then_parks(
     rows: OutboxRows,
     deliverer: OutboxDeliverer,
