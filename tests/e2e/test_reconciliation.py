@@ -1,11 +1,12 @@
 """The revenue office's morning, on the hub as `make run` serves it: hub-worker has reconciled
-yesterday for every channel that settles by itself (the gateway, the bill-payment platform, the
-citizen portal), and an officer reconciles the counters' day in the console from the collection
-agency's file, then finds the unmatched items in the office's queue."""
+the latest day due (yesterday, once 06:00 IST has passed) for every channel that settles by
+itself (the gateway, the bill-payment platform, the citizen portal), and an officer reconciles
+the counters' day in the console from the collection agency's file, then finds the unmatched
+items in the office's queue."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,23 @@ from connectors.demo import PERSONAS
 from hub.models.meta import IST
 from tests.e2e.conftest import ServedHub, sign_in, until
 
+RECONCILE_AT = time(6, 0)
 CONSUMER = PERSONAS["disconnected_ct_meter"].consumer_numbers[0]  # no other end-to-end test reads its bill
 
 
-def test_the_office_reconciles_every_channel_of_yesterday(
+def test_the_office_reconciles_every_channel_of_the_latest_day(
     served_hub: ServedHub, page: Any, tmp_path: Path
 ) -> None:
-    yesterday = (datetime.now(UTC).astimezone(IST).date() - timedelta(days=1)).isoformat()
-    # Yesterday a collection centre took two cash payments; its file reached the hub.
+    # The latest day hub-worker reconciles now: yesterday once hub.bills.reconcile_at (06:00 IST
+    # as `make run` has it) has passed, the day before until then.
+    now = datetime.now(UTC).astimezone(IST)
+    day = (now.date() - timedelta(days=1 if now.time() >= RECONCILE_AT else 2)).isoformat()
+    # That day a collection centre took two cash payments; its file reached the hub.
     agency = served_hub.client("collection-centre-e2e", "bills:counter")
     collections = (
         "receipt_no,consumer_number,amount,paid_at\n"
-        f"CTR-E2E-0001,{CONSUMER},100.00,{yesterday}T10:15:00+05:30\n"
-        f"CTR-E2E-0002,{CONSUMER},50.00,{yesterday}T11:30:00+05:30\n"
+        f"CTR-E2E-0001,{CONSUMER},100.00,{day}T10:15:00+05:30\n"
+        f"CTR-E2E-0002,{CONSUMER},50.00,{day}T11:30:00+05:30\n"
     )
     sent = httpx.post(
         f"{served_hub.url}/api/v1/bills/payments/counter",
@@ -46,16 +51,16 @@ def test_the_office_reconciles_every_channel_of_yesterday(
             == 2
         ),
     )
-    # The daily job has run (made due now): yesterday of every channel that settles by itself.
+    # The daily job has run (made due now): the day of every channel that settles by itself.
     served_hub.run_job_now("bills.reconcile")
     until(
-        "yesterday reconciled for gateway, bbps and portal",
+        "the day reconciled for gateway, bbps and portal",
         lambda: (
             {
                 row[0]
                 for row in served_hub.sql(
                     "SELECT channel FROM bill_reconciliation_runs WHERE day = :d AND finished_at IS NOT NULL",
-                    d=yesterday,
+                    d=day,
                 )
             }
             >= {"gateway", "bbps", "portal"}
@@ -72,17 +77,17 @@ def test_the_office_reconciles_every_channel_of_yesterday(
     # The agency's settlement: the first receipt, and one the hub never heard of.
     settlement = tmp_path / "agency-settlement.csv"
     settlement.write_text(
-        f"transaction_id,amount,paid_on\nCTR-E2E-0001,100.00,{yesterday}\nCTR-E2E-0099,75.00,{yesterday}\n",
+        f"transaction_id,amount,paid_on\nCTR-E2E-0001,100.00,{day}\nCTR-E2E-0099,75.00,{day}\n",
         encoding="utf-8",
     )
     page.select_option("#channel", "counter")
-    page.fill("#day", yesterday)
+    page.fill("#day", day)
     page.set_input_files("#file", str(settlement))
     page.get_by_role("button", name="Reconcile", exact=False).click()
     page.wait_for_url(f"{served_hub.url}/console/bills/reconciliation/*")
     page.screens.shot("counter-day-reconciled")
     text = page.inner_text("main")
-    assert "counter · " + yesterday in text
+    assert "counter · " + day in text
     assert "CTR-E2E-0099" in text and "CTR-E2E-0002" in text
     assert "officer:revenue.e2e" in text
     # The unmatched items are the office's work.
