@@ -37,14 +37,17 @@ from enum import StrEnum
 
 from zope.interface import Interface
 
-from connectors.errors import NotFound
+from connectors.errors import ConnectorError, NotFound
 
 __all__ = [
+    "MAX_BILLS_BATCH",
     "MAX_CONTACT_PAGE",
     "MAX_DUES_BATCH",
+    "MAX_POSTINGS_PER_CALL",
     "Bill",
     "ConnectionStatus",
     "Consumer",
+    "ConsumerBill",
     "ConsumerSales",
     "ContactChange",
     "ContactPage",
@@ -56,10 +59,12 @@ __all__ = [
     "NewConsumer",
     "OfficeCodes",
     "OutstandingDues",
+    "PaymentPosting",
     "PostingReceipt",
     "SupplyState",
     "TariffLine",
     "UnknownConsumers",
+    "check_postings",
     "is_consumer_number",
     "is_mobile",
     "is_period",
@@ -69,6 +74,10 @@ __all__ = [
 SYSTEM = "billing"
 # One dues call covers at most this many connections (an account holds up to 25).
 MAX_DUES_BATCH = 1000
+# One bills call covers at most this many connections, one postings call this many payments: a
+# posting batch (50 payments) is then two calls to billing, whatever the distance to it.
+MAX_BILLS_BATCH = 100
+MAX_POSTINGS_PER_CALL = 100
 # The most contact changes one page may carry; a reader asks for fewer.
 MAX_CONTACT_PAGE = 5_000
 
@@ -196,6 +205,28 @@ class PostingReceipt:
 
 
 @dataclass(frozen=True)
+class PaymentPosting:
+    """One payment for billing's ledger; ``reference`` makes posting it idempotent."""
+
+    consumer_number: str
+    amount: Decimal
+    reference: str
+    paid_at: datetime  # timezone-aware; billing dates the ledger entry in India time
+    channel: str
+
+
+def check_postings(postings: Sequence[PaymentPosting]) -> None:
+    """One postings call: at most :data:`MAX_POSTINGS_PER_CALL`, each paid_at timezone-aware, no
+    reference twice (ValueError otherwise: the caller's bug, never sent)."""
+    if len(postings) > MAX_POSTINGS_PER_CALL:
+        raise ValueError(f"at most {MAX_POSTINGS_PER_CALL} payments in one call")
+    if any(posting.paid_at.tzinfo is None for posting in postings):
+        raise ValueError("paid_at must be timezone-aware")
+    if len({posting.reference for posting in postings}) != len(postings):
+        raise ValueError("a payment reference appears twice in one call")
+
+
+@dataclass(frozen=True)
 class NewConsumer:
     """A new connection released by the hub; billing allocates the consumer number.
 
@@ -249,6 +280,14 @@ class Bill:
     @property
     def is_due(self) -> bool:
         return self.amount_due > 0
+
+
+@dataclass(frozen=True)
+class ConsumerBill:
+    """A connection's master data with its latest bill (None: never billed), as a batch answers."""
+
+    consumer: Consumer
+    bill: Bill | None
 
 
 @dataclass(frozen=True)
@@ -349,6 +388,18 @@ class IBilling(Interface):
         ConnectorRejected with code ``reference_conflict``.
         """
 
+    def post_payment_many(
+        postings: Sequence[PaymentPosting],
+    ) -> Mapping[str, PostingReceipt | ConnectorError]:
+        """Post up to MAX_POSTINGS_PER_CALL payments in one call (:func:`check_postings`), each
+        idempotent by its reference as :meth:`post_payment` is.
+
+        Answers by reference, for every posting: its receipt, or the error posting it alone
+        would raise (ConnectorRejected ``reference_conflict`` or ``invalid_amount``, NotFound).
+        ConnectorUnavailable if billing does not answer: none is known to be posted, and
+        posting them again is harmless.
+        """
+
     def post_credit(
         consumer_number: str, amount: Decimal, credit_reference: str, reason: str
     ) -> PostingReceipt:
@@ -359,6 +410,12 @@ class IBilling(Interface):
 
         NotFound if billing does not know the consumer.
         """
+
+    def current_bills_many(consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
+        """Master data and latest bill of up to MAX_BILLS_BATCH connections in one call, by
+        consumer number. A number billing does not know is absent from the answer (billing
+        answers for each number asked: known or not; anything else is ConnectorUnavailable).
+        ValueError for more than MAX_BILLS_BATCH numbers."""
 
     def payments_posted(day: date) -> Iterator[LedgerPayment]:
         """Every payment billing's ledger dated ``day`` (India time), streamed in reference order."""

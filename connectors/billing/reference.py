@@ -12,8 +12,9 @@ ini: ``hub.billing.backend = connectors.billing.reference:ReferenceBilling``
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -26,12 +27,14 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
+    MAX_BILLS_BATCH,
     MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
     ConnectionStatus,
     Consumer,
+    ConsumerBill,
     ConsumerSales,
     ContactChange,
     ContactPage,
@@ -44,10 +47,12 @@ from connectors.billing import (
     Office,
     OfficeCodes,
     OutstandingDues,
+    PaymentPosting,
     PostingReceipt,
     SupplyState,
     TariffLine,
     UnknownConsumers,
+    check_postings,
     is_consumer_number,
     is_mobile,
     is_period,
@@ -62,7 +67,7 @@ from connectors.billing.tables import (
     next_counter_value,
     record_contact_change,
 )
-from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from connectors.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable, NotFound
 from connectors.reference_db import SystemStatus
 
 INDIA = ZoneInfo("Asia/Kolkata")
@@ -168,6 +173,24 @@ _TSV_PAGE = text(
     "MAX(reference) FROM (SELECT reference, amount_paise FROM ref_ledger_entry WHERE kind = 'payment' "
     "AND entry_date = :day AND reference > :after ORDER BY reference LIMIT :size) page"
 )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A ledger entry to post: a payment or a credit."""
+
+    reference: str
+    consumer_number: str
+    amount: Decimal
+    kind: str
+    entry_date: date
+    note: str
+
+
+def _one(answer: PostingReceipt | ConnectorError) -> PostingReceipt:
+    if isinstance(answer, ConnectorError):
+        raise answer
+    return answer
 
 
 @implementer(IBilling)
@@ -307,24 +330,58 @@ class ReferenceBilling:
         )
 
     def current_bill(self, consumer_number: str) -> Bill | None:
+        found = self.current_bills_many([consumer_number]).get(consumer_number)
+        if found is None:
+            raise NotFound("billing: unknown consumer number", system=self.system)
+        return found.bill
+
+    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
+        if len(consumer_numbers) > MAX_BILLS_BATCH:
+            raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
+        wanted = [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
+        if not wanted:
+            return {}
+        le = ledger_t.c
         with self._begin() as conn:
-            consumer = self._get_consumer(conn, consumer_number)
-            le = ledger_t.c
-            bill = conn.execute(
-                select(le.reference, le.entry_date, le.amount_paise)
-                .where(le.consumer_number == consumer_number, le.kind == "bill")
-                .order_by(le.entry_date.desc(), le.id.desc())
-                .limit(1)
-            ).first()
-            if bill is None:
-                return None
-            balance = self._balance(conn, consumer_number)
-            meter = conn.execute(
-                select(meters_t.c.meter_number).where(meters_t.c.consumer_number == consumer_number)
-            ).scalar()
-        return make_bill(
-            consumer, bill.reference, bill.entry_date, _rupees(bill.amount_paise), balance, meter
-        )
+            consumers = {
+                row.consumer_number: _consumer(row)
+                for row in conn.execute(
+                    select(*_consumer_columns()).where(consumers_t.c.consumer_number.in_(wanted))
+                )
+            }
+            known = list(consumers)
+            latest: dict[str, Any] = {}
+            for row in conn.execute(
+                select(le.consumer_number, le.reference, le.entry_date, le.amount_paise)
+                .where(le.consumer_number.in_(known), le.kind == "bill")
+                .order_by(le.consumer_number, le.entry_date.desc(), le.id.desc())
+            ):
+                latest.setdefault(row.consumer_number, row)
+            balances = self._balances(conn, latest)
+            meters = dict(
+                conn.execute(
+                    select(meters_t.c.consumer_number, meters_t.c.meter_number).where(
+                        meters_t.c.consumer_number.in_(list(latest))
+                    )
+                ).all()
+            )
+        answer: dict[str, ConsumerBill] = {}
+        for number, consumer in consumers.items():
+            bill = latest.get(number)
+            answer[number] = ConsumerBill(
+                consumer,
+                None
+                if bill is None
+                else make_bill(
+                    consumer,
+                    bill.reference,
+                    bill.entry_date,
+                    _rupees(bill.amount_paise),
+                    balances[number],
+                    meters.get(number),
+                ),
+            )
+        return answer
 
     def payments_posted(self, day: date) -> Iterator[LedgerPayment]:
         le = ledger_t.c
@@ -461,89 +518,147 @@ class ReferenceBilling:
     def post_payment(
         self, consumer_number: str, amount: Decimal, payment_reference: str, paid_at: datetime, channel: str
     ) -> PostingReceipt:
-        if paid_at.tzinfo is None:
-            raise ValueError("paid_at must be timezone-aware")
-        return self._post(
-            consumer_number,
-            amount,
-            payment_reference,
-            kind="payment",
-            entry_date=paid_at.astimezone(INDIA).date(),
-            note=channel,
+        posting = PaymentPosting(consumer_number, amount, payment_reference, paid_at, channel)
+        return _one(self.post_payment_many([posting])[payment_reference])
+
+    def post_payment_many(
+        self, postings: Sequence[PaymentPosting]
+    ) -> Mapping[str, PostingReceipt | ConnectorError]:
+        check_postings(postings)
+        return self._post_many(
+            [
+                _Entry(
+                    p.reference,
+                    p.consumer_number,
+                    Decimal(p.amount),
+                    "payment",
+                    p.paid_at.astimezone(INDIA).date(),
+                    p.channel,
+                )
+                for p in postings
+            ]
         )
 
     def post_credit(
         self, consumer_number: str, amount: Decimal, credit_reference: str, reason: str
     ) -> PostingReceipt:
-        return self._post(
-            consumer_number, amount, credit_reference, kind="credit", entry_date=india_today(), note=reason
-        )
+        entry = _Entry(credit_reference, consumer_number, Decimal(amount), "credit", india_today(), reason)
+        return _one(self._post_many([entry])[credit_reference])
 
-    def _post(
-        self, consumer_number: str, amount: Decimal, reference: str, *, kind: str, entry_date: date, note: str
-    ) -> PostingReceipt:
-        amount = Decimal(amount)
-        if amount <= 0 or amount != amount.quantize(CENTS) or amount >= Decimal("1e12"):
-            raise ConnectorRejected(
-                "billing: amount must be positive rupees and paise", system=self.system, code="invalid_amount"
-            )
-        if not reference or len(reference) > 64:
-            raise ConnectorRejected(
-                "billing: reference must be 1-64 characters", system=self.system, code="invalid_reference"
-            )
-        amount = amount.quantize(CENTS)
-        receipt = "RC" + hashlib.sha256(reference.encode()).hexdigest()[:14].upper()
-        now = datetime.now(UTC)
+    def _post_many(self, entries: Sequence[_Entry]) -> dict[str, PostingReceipt | ConnectorError]:
+        """Post the entries in one transaction; each one refused stands alone."""
+        answer: dict[str, PostingReceipt | ConnectorError] = {}
+        valid: list[_Entry] = []
+        for entry in entries:
+            amount = entry.amount
+            if not amount.is_finite() or not 0 < amount < Decimal("1e12") or amount != amount.quantize(CENTS):
+                answer[entry.reference] = ConnectorRejected(
+                    "billing: amount must be positive rupees and paise",
+                    system=self.system,
+                    code="invalid_amount",
+                )
+            elif not entry.reference or len(entry.reference) > 64:
+                answer[entry.reference] = ConnectorRejected(
+                    "billing: reference must be 1-64 characters", system=self.system, code="invalid_reference"
+                )
+            else:
+                valid.append(entry)
+        if not valid:
+            return answer
         try:
             with self._begin() as conn:
-                existing = self._existing_posting(conn, reference, consumer_number, amount, kind)
-                if existing is not None:
-                    return existing
-                self._get_consumer(conn, consumer_number)
-                conn.execute(
-                    insert(ledger_t).values(
-                        consumer_number=consumer_number,
-                        entry_date=entry_date,
-                        kind=kind,
-                        amount_paise=-int(amount * 100),
-                        reference=reference,
-                        receipt_number=receipt,
-                        note=note[:120],
-                        posted_at=now,
-                    )
-                )
-                balance = self._balance(conn, consumer_number)
+                answer.update(self._post_in(conn, valid))
         except IntegrityError:
-            # The same reference posted concurrently: the other one won, answer with its receipt.
-            with self._begin() as conn:
-                existing = self._existing_posting(conn, reference, consumer_number, amount, kind)
-            if existing is None:  # pragma: no cover - unique violation on something else
-                raise ConnectorUnavailable("billing: posting failed", system=self.system) from None
-            return existing
-        return PostingReceipt(reference, consumer_number, amount, receipt, now, False, balance)
+            # A reference posted concurrently by another call: the first one won. Alone, an entry
+            # now finds that posting and answers with its receipt (or its conflict).
+            if len(valid) == 1:
+                with self._begin() as conn:
+                    answer.update(self._post_in(conn, valid, inserting=False))
+            else:
+                for entry in valid:
+                    answer.update(self._post_many([entry]))
+        return answer
 
-    def _existing_posting(
-        self, conn: Connection, reference: str, consumer_number: str, amount: Decimal, kind: str
-    ) -> PostingReceipt | None:
-        row = conn.execute(select(ledger_t).where(ledger_t.c.reference == reference)).first()
-        if row is None:
-            return None
-        if row.consumer_number != consumer_number or _rupees(-row.amount_paise) != amount or row.kind != kind:
-            raise ConnectorRejected(
-                "billing: reference already used for a different posting",
-                system=self.system,
-                code="reference_conflict",
+    def _post_in(
+        self, conn: Connection, entries: Sequence[_Entry], *, inserting: bool = True
+    ) -> dict[str, PostingReceipt | ConnectorError]:
+        existing = {
+            row.reference: row
+            for row in conn.execute(
+                select(ledger_t).where(ledger_t.c.reference.in_([e.reference for e in entries]))
             )
-        balance = self._balance(conn, consumer_number)
-        return PostingReceipt(
-            reference, consumer_number, amount, row.receipt_number, row.posted_at, True, balance
+        }
+        numbers = {e.consumer_number for e in entries if is_consumer_number(e.consumer_number)}
+        known = set(
+            conn.execute(
+                select(consumers_t.c.consumer_number).where(consumers_t.c.consumer_number.in_(numbers))
+            ).scalars()
         )
+        now = datetime.now(UTC)
+        answer: dict[str, PostingReceipt | ConnectorError] = {}
+        posted: dict[str, tuple[_Entry, str, datetime, bool]] = {}
+        rows = []
+        for entry in entries:
+            amount = entry.amount.quantize(CENTS)
+            row = existing.get(entry.reference)
+            if row is not None:
+                if (
+                    row.consumer_number != entry.consumer_number
+                    or _rupees(-row.amount_paise) != amount
+                    or row.kind != entry.kind
+                ):
+                    answer[entry.reference] = ConnectorRejected(
+                        "billing: reference already used for a different posting",
+                        system=self.system,
+                        code="reference_conflict",
+                    )
+                else:
+                    posted[entry.reference] = (entry, row.receipt_number, row.posted_at, True)
+            elif entry.consumer_number not in known:
+                answer[entry.reference] = NotFound("billing: unknown consumer number", system=self.system)
+            elif not inserting:  # pragma: no cover - unique violation on something else
+                raise ConnectorUnavailable("billing: posting failed", system=self.system)
+            else:
+                receipt = "RC" + hashlib.sha256(entry.reference.encode()).hexdigest()[:14].upper()
+                rows.append(
+                    {
+                        "consumer_number": entry.consumer_number,
+                        "entry_date": entry.entry_date,
+                        "kind": entry.kind,
+                        "amount_paise": -int(amount * 100),
+                        "reference": entry.reference,
+                        "receipt_number": receipt,
+                        "note": entry.note[:120],
+                        "posted_at": now,
+                    }
+                )
+                posted[entry.reference] = (entry, receipt, now, False)
+        if rows:
+            conn.execute(insert(ledger_t), rows)
+        balances = self._balances(conn, {e.consumer_number for e, *_ in posted.values()})
+        for reference, (entry, receipt, posted_at, duplicate) in posted.items():
+            answer[reference] = PostingReceipt(
+                reference,
+                entry.consumer_number,
+                entry.amount.quantize(CENTS),
+                receipt,
+                posted_at,
+                duplicate,
+                balances[entry.consumer_number],
+            )
+        return answer
 
-    def _balance(self, conn: Connection, consumer_number: str) -> Decimal:
-        total = conn.execute(
-            select(func.sum(ledger_t.c.amount_paise)).where(ledger_t.c.consumer_number == consumer_number)
-        ).scalar()
-        return _rupees(total)
+    def _balances(self, conn: Connection, consumer_numbers: Iterable[str]) -> dict[str, Decimal]:
+        """Each connection's ledger balance (zero for one with no entries)."""
+        numbers = list(consumer_numbers)
+        totals = dict(
+            conn.execute(
+                select(ledger_t.c.consumer_number, func.sum(ledger_t.c.amount_paise))
+                .where(ledger_t.c.consumer_number.in_(numbers))
+                .group_by(ledger_t.c.consumer_number)
+            ).all()
+        )
+        return {number: _rupees(totals.get(number)) for number in numbers}
 
     def create_consumer(self, new: NewConsumer) -> Consumer:
         self._validate_new(new)

@@ -50,12 +50,14 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
+    MAX_BILLS_BATCH,
     MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
     ConnectionStatus,
     Consumer,
+    ConsumerBill,
     ConsumerSales,
     ContactChange,
     ContactPage,
@@ -68,23 +70,28 @@ from connectors.billing import (
     Office,
     OfficeCodes,
     OutstandingDues,
+    PaymentPosting,
     PostingReceipt,
     SupplyState,
     TariffLine,
     UnknownConsumers,
+    check_postings,
     is_consumer_number,
     is_mobile,
     is_period,
     is_samagra_id,
 )
 from connectors.billing.reference import india_today
-from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from connectors.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable, NotFound
 
 WSDL_PATH = Path(__file__).with_name("billing.wsdl")
 OFFICE_LEVELS = frozenset({"dc", "zone", "division", "circle"})
 NS = "urn:discom:billing:1"
 BINDING = "{urn:discom:billing:1:wsdl}BillingSoapBinding"
 REJECTION_CODES = frozenset({"reference_conflict", "invalid_request", "unknown_office", "invalid_amount"})
+# What PostPayments may answer for one payment; any other refusal makes the answer unusable.
+POSTING_REFUSALS = frozenset({"not_found", "reference_conflict", "invalid_amount"})
+MAX_AMOUNT = Decimal("1e12")
 
 T = TypeVar("T")
 
@@ -107,6 +114,12 @@ def _date(value: Any, field: str, *, optional: bool = False) -> date | None:
     if isinstance(value, datetime) or not isinstance(value, date):
         raise _Garbage(field)
     return value
+
+
+def _items(answer: Any, name: str) -> list[Any]:
+    """The repeated element ``name`` of a wrapped response (zeep may hand back the list itself)."""
+    items = answer if isinstance(answer, list) else getattr(answer, name, None) if answer else None
+    return list(items or [])
 
 
 def _money(value: Any, field: str) -> Decimal:
@@ -265,8 +278,7 @@ class SoapBilling:
         )
 
     def _consumers(self, answer: Any) -> list[Consumer]:
-        items = answer if isinstance(answer, list) else getattr(answer, "consumer", None) if answer else None
-        return [self._consumer(c) for c in items or []]
+        return [self._consumer(c) for c in _items(answer, "consumer")]
 
     @staticmethod
     def _single(answer: Any, name: str) -> Any:
@@ -277,7 +289,9 @@ class SoapBilling:
         return inner
 
     def _posting(self, answer: Any) -> PostingReceipt:
-        p = self._single(answer, "posting")
+        return self._receipt(self._single(answer, "posting"))
+
+    def _receipt(self, p: Any) -> PostingReceipt:
         posted_at = p.postedAt
         if not isinstance(posted_at, datetime) or posted_at.tzinfo is None:
             raise _Garbage("postedAt")
@@ -346,9 +360,9 @@ class SoapBilling:
         as_of = as_of or india_today()
 
         def convert(answer: Any) -> dict[str, OutstandingDues]:
-            items = answer if isinstance(answer, list) else getattr(answer, "dues", None) if answer else None
+            items = _items(answer, "dues")
             result: dict[str, OutstandingDues] = {}
-            for d in items or []:
+            for d in items:
                 number = _text(d.consumerNumber, "consumerNumber")
                 if number not in wanted or number in result:
                     raise _Garbage("dues for a connection not asked about")
@@ -412,43 +426,76 @@ class SoapBilling:
 
         def convert(answer: Any) -> Bill | None:
             bill = getattr(answer, "bill", answer) if answer is not None else None
-            if bill is None:
-                return None
-            if bill.consumerNumber != consumer_number:
-                raise _Garbage("answer for another consumer")
-            period = _text(bill.period, "period", max_len=7)
-            bill_date = _date(bill.billDate, "billDate")
-            due_date = _date(bill.dueDate, "dueDate")
-            assert bill_date is not None and due_date is not None
-            readings = [bill.previousReading, bill.currentReading, bill.units]
-            if not all(isinstance(r, int) and r >= 0 for r in readings):
-                raise _Garbage("readings")
-            return Bill(
-                consumer_number=consumer_number,
-                bill_number=_text(bill.billNumber, "billNumber", max_len=64),
-                period=period,
-                bill_date=bill_date,
-                due_date=due_date,
-                current_amount=_money(bill.currentAmount, "currentAmount"),
-                arrears=_money(bill.arrears, "arrears"),
-                amount_due=_money(bill.amountDue, "amountDue"),
-                late_payment_amount=_money(bill.latePaymentAmount, "latePaymentAmount"),
-                previous_reading=int(bill.previousReading),
-                current_reading=int(bill.currentReading),
-                units=int(bill.units),
-                meter_number=_text(bill.meterNumber, "meterNumber", optional=True, max_len=32),
-                tariff_lines=tuple(
-                    TariffLine(
-                        code=_text(line.code, "code", max_len=64),
-                        label_en=_text(line.labelEn, "labelEn", max_len=120),
-                        label_hi=_text(line.labelHi, "labelHi", max_len=120),
-                        amount=_money(line.amount, "amount"),
-                    )
-                    for line in (bill.tariffLine or [])
-                ),
-            )
+            return None if bill is None else self._bill(bill, consumer_number)
 
         return self._call("GetCurrentBill", convert, consumerNumber=consumer_number)
+
+    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
+        if len(consumer_numbers) > MAX_BILLS_BATCH:
+            raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
+        # A malformed number is one billing cannot know: absent, without a round trip.
+        wanted = [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
+        if not wanted:
+            return {}
+
+        def convert(answer: Any) -> dict[str, ConsumerBill]:
+            result: dict[str, ConsumerBill] = {}
+            answered: set[str] = set()
+            for item in _items(answer, "connection"):
+                number = item.consumerNumber
+                if number not in wanted or number in answered:
+                    raise _Garbage("an answer for a connection not asked about")
+                answered.add(number)
+                if item.consumer is None:
+                    if item.bill is not None:
+                        raise _Garbage("a bill without its consumer")
+                    continue  # billing does not know the number
+                consumer = self._consumer(item.consumer)
+                if consumer.consumer_number != number:
+                    raise _Garbage("answer for another consumer")
+                bill = None if item.bill is None else self._bill(item.bill, number)
+                result[number] = ConsumerBill(consumer, bill)
+            if len(answered) != len(wanted):
+                # Billing must answer for every number: a missing one is not an unknown one.
+                raise _Garbage("connections missing from the answer")
+            return result
+
+        return self._call("GetCurrentBills", convert, consumerNumber=wanted)
+
+    def _bill(self, bill: Any, consumer_number: str) -> Bill:
+        if bill.consumerNumber != consumer_number:
+            raise _Garbage("answer for another consumer")
+        period = _text(bill.period, "period", max_len=7)
+        bill_date = _date(bill.billDate, "billDate")
+        due_date = _date(bill.dueDate, "dueDate")
+        assert bill_date is not None and due_date is not None
+        readings = [bill.previousReading, bill.currentReading, bill.units]
+        if not all(isinstance(r, int) and r >= 0 for r in readings):
+            raise _Garbage("readings")
+        return Bill(
+            consumer_number=consumer_number,
+            bill_number=_text(bill.billNumber, "billNumber", max_len=64),
+            period=period,
+            bill_date=bill_date,
+            due_date=due_date,
+            current_amount=_money(bill.currentAmount, "currentAmount"),
+            arrears=_money(bill.arrears, "arrears"),
+            amount_due=_money(bill.amountDue, "amountDue"),
+            late_payment_amount=_money(bill.latePaymentAmount, "latePaymentAmount"),
+            previous_reading=int(bill.previousReading),
+            current_reading=int(bill.currentReading),
+            units=int(bill.units),
+            meter_number=_text(bill.meterNumber, "meterNumber", optional=True, max_len=32),
+            tariff_lines=tuple(
+                TariffLine(
+                    code=_text(line.code, "code", max_len=64),
+                    label_en=_text(line.labelEn, "labelEn", max_len=120),
+                    label_hi=_text(line.labelHi, "labelHi", max_len=120),
+                    amount=_money(line.amount, "amount"),
+                )
+                for line in (bill.tariffLine or [])
+            ),
+        )
 
     def payments_posted(self, day: date) -> Iterator[LedgerPayment]:
         after: str | None = None
@@ -491,9 +538,9 @@ class SoapBilling:
 
     def _sales_page(self, period: str) -> Callable[[Any], list[ConsumerSales]]:
         def convert(answer: Any) -> list[ConsumerSales]:
-            items = answer if isinstance(answer, list) else getattr(answer, "sale", None) if answer else None
+            items = _items(answer, "sale")
             page = []
-            for item in items or []:
+            for item in items:
                 units = item.units
                 if not isinstance(units, int) or units < 0:
                     raise _Garbage("units")
@@ -558,9 +605,9 @@ class SoapBilling:
         return self._call("ListContactChanges", convert, after=after, limit=limit)
 
     def _ledger_page(self, answer: Any) -> list[LedgerPayment]:
-        items = answer if isinstance(answer, list) else getattr(answer, "payment", None) if answer else None
+        items = _items(answer, "payment")
         page = []
-        for p in items or []:
+        for p in items:
             entry_date = _date(p.entryDate, "entryDate")
             assert entry_date is not None
             page.append(
@@ -590,6 +637,88 @@ class SoapBilling:
             paidAt=paid_at,
             channel=channel,
         )
+
+    def post_payment_many(
+        self, postings: Sequence[PaymentPosting]
+    ) -> Mapping[str, PostingReceipt | ConnectorError]:
+        check_postings(postings)
+        answer: dict[str, PostingReceipt | ConnectorError] = {}
+        sending: list[PaymentPosting] = []
+        for posting in postings:
+            # Refused here what billing's schema would refuse for the whole call.
+            refusal = self._refused_before_sending(posting)
+            if refusal is None:
+                sending.append(posting)
+            else:
+                answer[posting.reference] = refusal
+        if not sending:
+            return answer
+
+        def convert(reply: Any) -> dict[str, PostingReceipt | ConnectorError]:
+            results = _items(reply, "result")
+            if len(results) != len(sending):
+                raise _Garbage("not one result per payment")
+            outcome: dict[str, PostingReceipt | ConnectorError] = {}
+            for posting, result in zip(sending, results, strict=True):
+                if result.paymentReference != posting.reference:
+                    raise _Garbage("results out of order")
+                if (result.posting is None) == (result.refusal is None):
+                    raise _Garbage("a result neither posted nor refused")
+                if result.refusal is not None:
+                    outcome[posting.reference] = self._refusal(result.refusal)
+                    continue
+                receipt = self._receipt(result.posting)
+                if (receipt.reference, receipt.consumer_number, receipt.amount) != (
+                    posting.reference,
+                    posting.consumer_number,
+                    posting.amount.quantize(Decimal("0.01")),
+                ):
+                    raise _Garbage("a posting other than the payment sent")
+                outcome[posting.reference] = receipt
+            return outcome
+
+        answer.update(
+            self._call(
+                "PostPayments",
+                convert,
+                payment=[
+                    {
+                        "paymentReference": p.reference,
+                        "consumerNumber": p.consumer_number,
+                        "amount": Decimal(p.amount),
+                        "paidAt": p.paid_at,
+                        "channel": p.channel,
+                    }
+                    for p in sending
+                ],
+            )
+        )
+        return answer
+
+    def _refused_before_sending(self, posting: PaymentPosting) -> ConnectorError | None:
+        if not is_consumer_number(posting.consumer_number):
+            return NotFound(f"{self.system}: unknown consumer number", system=self.system)
+        amount = Decimal(posting.amount)
+        if (
+            not amount.is_finite()
+            or not 0 < amount < MAX_AMOUNT
+            or amount != amount.quantize(Decimal("0.01"))
+        ):
+            return ConnectorRejected(
+                f"{self.system}: rejected (invalid_amount)", system=self.system, code="invalid_amount"
+            )
+        if not 0 < len(posting.reference) <= 64:
+            return ConnectorRejected(
+                f"{self.system}: rejected (invalid_reference)", system=self.system, code="invalid_reference"
+            )
+        return None
+
+    def _refusal(self, code: Any) -> ConnectorError:
+        if code not in POSTING_REFUSALS:
+            raise _Garbage("refusal")
+        if code == "not_found":
+            return NotFound(f"{self.system}: not found", system=self.system)
+        return ConnectorRejected(f"{self.system}: rejected ({code})", system=self.system, code=code)
 
     def post_credit(
         self, consumer_number: str, amount: Decimal, credit_reference: str, reason: str

@@ -37,8 +37,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
-from connectors.billing import Bill, ConnectionStatus, Consumer, PostingReceipt, is_consumer_number
-from connectors.errors import NotFound
+from connectors.billing import (
+    MAX_BILLS_BATCH,
+    MAX_POSTINGS_PER_CALL,
+    Bill,
+    ConnectionStatus,
+    Consumer,
+    ConsumerBill,
+    PaymentPosting,
+    PostingReceipt,
+    is_consumer_number,
+)
+from connectors.errors import ConnectorError, NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
 from forms.identifiers import CONSUMER_NUMBER
@@ -182,6 +192,14 @@ def bill_answer(consumer_number: str, bill: Bill | None, charges: Decimal) -> di
     }
 
 
+def _posting(payment: BillPayment) -> PaymentPosting:
+    """A payment decided for posting (its target and billing reference fixed), as billing takes it."""
+    assert payment.posted_to is not None and payment.billing_reference is not None
+    return PaymentPosting(
+        payment.posted_to, payment.amount, payment.billing_reference, payment.paid_at, payment.channel
+    )
+
+
 def describe_payment(payment: BillPayment) -> dict[str, Any]:
     return {
         "payment_id": payment.id,
@@ -259,11 +277,7 @@ class BillService:
         bill = self.current_bill(consumer_number)
         # A connection disconnected for non-payment is reconnected only when the charges are paid
         # with the bill: the document, and the amount its QR pays, include them.
-        charges = (
-            reconnection_charges(self.settings)
-            if consumer.connection_status is ConnectionStatus.DISCONNECTED
-            else Decimal("0.00")
-        )
+        charges = self.charges_for(consumer.connection_status)
         amount_due = max(bill.amount_due + charges, Decimal("0.00"))
         subject = f"{bill.bill_number}:{amount_due}"
         if len(subject) > 64:  # the document's subject column; billing's bill numbers may be long
@@ -402,21 +416,23 @@ class BillService:
 
     def fetch_bill(self, consumer_number: str) -> dict[str, Any]:
         """amount_due or nothing_due; an unknown consumer is Problem consumer_not_found."""
-        try:
-            bill = self.connector("billing").current_bill(consumer_number)
-        except NotFound:
-            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
-        return bill_answer(consumer_number, bill, self.charges_owed(consumer_number))
+        [answer] = self.fetch_bills([consumer_number])
+        if answer["status"] == "consumer_not_found":
+            raise Problem("consumer_not_found", extra={"consumer_number": consumer_number})
+        return answer
 
     def fetch_bills(self, consumer_numbers: Sequence[str]) -> list[dict[str, Any]]:
-        """Each number's answer, in order; unknown ones answer consumer_not_found in the list."""
-        billing = self.connector("billing")
+        """Each number's answer, in order; unknown ones answer consumer_not_found in the list.
+        Billing is asked once for them all (an account's connections are at most 25)."""
+        found = self.connector("billing").current_bills_many(consumer_numbers)
         answers = []
         for number in consumer_numbers:
-            try:
-                answers.append(bill_answer(number, billing.current_bill(number), self.charges_owed(number)))
-            except NotFound:
+            connection = found.get(number)
+            if connection is None:
                 answers.append({"consumer_number": number, "status": "consumer_not_found", "bill": None})
+            else:
+                charges = self.charges_for(connection.consumer.connection_status)
+                answers.append(bill_answer(number, connection.bill, charges))
         return answers
 
     def current_bill(self, consumer_number: str) -> Bill:
@@ -432,14 +448,20 @@ class BillService:
 
     def charges_owed(self, consumer_number: str) -> Decimal:
         """The disconnection and reconnection charges, when the connection is disconnected."""
-        charges = reconnection_charges(self.settings)
-        if not charges:
+        if not reconnection_charges(self.settings):
             return Decimal("0.00")
         try:
             status = self.connector("billing").get_consumer(consumer_number).connection_status
         except NotFound:
             raise Problem("consumer_not_found", extra={"consumer_number": consumer_number}) from None
-        return charges if status is ConnectionStatus.DISCONNECTED else Decimal("0.00")
+        return self.charges_for(status)
+
+    def charges_for(self, status: ConnectionStatus) -> Decimal:
+        """What a connection owes besides its bill: a connection disconnected for non-payment is
+        reconnected only when the disconnection and reconnection charges are paid with it."""
+        if status is ConnectionStatus.DISCONNECTED:
+            return reconnection_charges(self.settings)
+        return Decimal("0.00")
 
     def open_order(self, session: Session, consumer_number: str, caller: str) -> dict[str, Any]:
         """A gateway order for what the consumer owes now (billing asked; a disconnected connection
@@ -788,68 +810,83 @@ class BillService:
     def post_payments(self, payment_ids: Sequence[int], billing: Any) -> dict[int, Exception]:
         """Outbox kind ``bills.post_payment``: decide, post, then record; each step repeatable.
 
-        The payments are taken together: one transaction decides them all and one records them
-        all (and their audit entries, the chain's lock taken once). Billing is asked payment
-        by payment; one that cannot be decided or posted now is returned with its error and
-        retried, the others go on.
+        The payments are taken together: billing is asked for their connections' bills in one
+        call and handed the payments to post in one call (its round trips do not grow with a
+        month-end peak); one transaction decides them all and one records them all (and their
+        audit entries, the chain's lock taken once). A payment billing refuses is returned with
+        its error and retried alone; billing not answering returns every open payment.
         """
         engine = process_service(self.registry, Database).engine
-        failures: dict[int, Exception] = {}
-        consumers: dict[str, Consumer] = {}
         with Session(engine) as session:
             found = session.execute(
                 select(BillPayment.id, BillPayment.state, BillPayment.posted_to, BillPayment.consumer_number)
                 .where(BillPayment.id.in_(list(payment_ids)))
                 .order_by(BillPayment.id)
             ).all()
-        looked: dict[int, tuple[ConnectionStatus | None, Bill | None]] = {}
-        for payment_id, state, posted_to, consumer_number in found:
-            if state != PaymentState.ACCEPTED.value:
-                continue
-            number = posted_to or consumer_number
-            try:
-                consumer = billing.get_consumer(number)
-                consumers[number] = consumer
-                looked[payment_id] = (consumer.connection_status, billing.current_bill(number))
-            except NotFound:
-                looked[payment_id] = (None, None)
-            except Exception as exc:
-                failures[payment_id] = exc
+        open_states = (PaymentState.ACCEPTED.value, PaymentState.POSTING.value)
+        target = {pid: posted_to or number for pid, state, posted_to, number in found if state in open_states}
+        try:
+            connections = self._connections(billing, set(target.values()))
+        except Exception as exc:
+            return dict.fromkeys(target, exc)
+        looked = {
+            pid: connections.get(target[pid])
+            for pid, state, *_ in found
+            if state == PaymentState.ACCEPTED.value
+        }
         if looked:
             self._decide(looked)
         with Session(engine) as session:
-            posting = [
-                payment
-                for payment in session.scalars(
+            posting = list(
+                session.scalars(
                     select(BillPayment)
                     .where(BillPayment.id.in_(list(payment_ids)))
                     .where(BillPayment.state == PaymentState.POSTING.value)
                     .order_by(BillPayment.id)
                 )
-                if payment.id not in failures
-            ]
+            )
             session.expunge_all()
+        failures: dict[int, Exception] = {}
+        try:
+            # An officer may have pointed a payment at another connection since: ask for it too.
+            connections.update(
+                self._connections(billing, {p.posted_to for p in posting} - connections.keys())
+            )
+        except Exception as exc:
+            return dict.fromkeys([p.id for p in posting], exc)
         receipts: dict[int, tuple[PostingReceipt, Consumer]] = {}
-        for payment in posting:
-            target = payment.posted_to
-            assert target is not None and payment.billing_reference is not None
+        for start in range(0, len(posting), MAX_POSTINGS_PER_CALL):
+            chunk = posting[start : start + MAX_POSTINGS_PER_CALL]
             try:
-                # The consumer is for the receipt; down now means try again later.
-                consumer = consumers.get(target) or billing.get_consumer(target)
-                consumers[target] = consumer
-                receipt = billing.post_payment(
-                    target, payment.amount, payment.billing_reference, payment.paid_at, payment.channel
-                )
+                answers = billing.post_payment_many([_posting(payment) for payment in chunk])
             except Exception as exc:
-                failures[payment.id] = exc
-                continue
-            receipts[payment.id] = (receipt, consumer)
+                failures.update(dict.fromkeys([p.id for p in posting[start:]], exc))
+                break
+            for payment in chunk:
+                answer = answers[payment.billing_reference]
+                connection = connections.get(payment.posted_to or "")
+                if isinstance(answer, ConnectorError):
+                    failures[payment.id] = answer
+                elif connection is None:  # posted, yet billing said it did not know the consumer
+                    failures[payment.id] = NotFound("billing: unknown consumer number", system="billing")
+                else:
+                    receipts[payment.id] = (answer, connection.consumer)
         if receipts:
             self._record_posted(receipts)
         return failures
 
-    def _decide(self, looked: Mapping[int, tuple[ConnectionStatus | None, Bill | None]]) -> None:
-        """Post or hold in suspense each accepted payment, by what billing said of it."""
+    @staticmethod
+    def _connections(billing: Any, consumer_numbers: set[str | None]) -> dict[str, ConsumerBill]:
+        """Master data and bill of each connection billing knows, in calls of MAX_BILLS_BATCH."""
+        numbers = sorted(n for n in consumer_numbers if n)
+        found: dict[str, ConsumerBill] = {}
+        for start in range(0, len(numbers), MAX_BILLS_BATCH):
+            found.update(billing.current_bills_many(numbers[start : start + MAX_BILLS_BATCH]))
+        return found
+
+    def _decide(self, looked: Mapping[int, ConsumerBill | None]) -> None:
+        """Post or hold in suspense each accepted payment, by what billing said of its connection
+        (None: billing does not know it)."""
         with unit_of_work(self.registry) as session:
             entries: list[AuditRecord] = []
             for payment in session.scalars(
@@ -860,7 +897,13 @@ class BillService:
             ):
                 if payment.state != PaymentState.ACCEPTED.value:
                     continue  # another delivery decided meanwhile; its own message goes on
-                reason = self.suspense_reason(payment, *looked[payment.id])
+                connection = looked[payment.id]
+                if connection is None:
+                    reason = self.suspense_reason(payment, None, None)
+                else:
+                    reason = self.suspense_reason(
+                        payment, connection.consumer.connection_status, connection.bill
+                    )
                 if reason is None:
                     self._mark_posting(payment)
                     continue
@@ -942,13 +985,7 @@ class BillService:
             return "unknown_consumer"
         if status is ConnectionStatus.PERMANENTLY_DISCONNECTED:
             return "account_closed"
-        # A connection disconnected for non-payment owes the disconnection and reconnection
-        # charges on top of its bill (the smart-meter flow reconnects only when both are paid).
-        charges = (
-            reconnection_charges(self.settings)
-            if status is ConnectionStatus.DISCONNECTED
-            else Decimal("0.00")
-        )
+        charges = self.charges_for(status)
         if bill is None or bill.amount_due + charges <= 0:
             return "nothing_due"
         if payment.bill_number and payment.bill_number != bill.bill_number:

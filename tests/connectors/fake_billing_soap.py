@@ -269,6 +269,13 @@ class FakeBillingSoap:
         return out
 
     def _post(self, tag: str, reference: str, number: str, amount: Decimal, day: date) -> etree._Element:
+        out = etree.Element(b(tag))
+        self._posting_el(out, reference, number, amount, day)
+        return out
+
+    def _posting_el(
+        self, parent: etree._Element, reference: str, number: str, amount: Decimal, day: date
+    ) -> None:
         self._consumer(number)
         duplicate = reference in self.data.postings
         if duplicate:
@@ -279,8 +286,7 @@ class FakeBillingSoap:
             posted_at, receipt = datetime.now(UTC), f"NGBR{len(self.data.postings) + 1:08d}"
             self.data.postings[reference] = (number, amount, posted_at, receipt)
             self.data.ledger.setdefault(number, []).append((day, -amount))
-        out = etree.Element(b(tag))
-        node = etree.SubElement(out, b("posting"))
+        node = etree.SubElement(parent, b("posting"))
         for name, value in (
             ("reference", reference),
             ("consumerNumber", number),
@@ -291,16 +297,30 @@ class FakeBillingSoap:
             ("balanceAfter", f"{self._balance(number):.2f}"),
         ):
             self._el(node, name, value)
-        return out
 
     def op_GetCurrentBillRequest(self, req: etree._Element) -> etree._Element:
         number = req.findtext(b("consumerNumber")) or ""
         self._consumer(number)
         out = etree.Element(b("GetCurrentBillResponse"))
+        self._bill_el(out, number)
+        return out
+
+    def op_GetCurrentBillsRequest(self, req: etree._Element) -> etree._Element:
+        out = etree.Element(b("GetCurrentBillsResponse"))
+        for number in [n.text or "" for n in req.findall(b("consumerNumber"))]:
+            node = etree.SubElement(out, b("connection"))
+            self._el(node, "consumerNumber", number)
+            consumer = self.data.consumers.get(number)
+            if consumer is not None:
+                self._consumer_el(node, "consumer", consumer)
+                self._bill_el(node, number)
+        return out
+
+    def _bill_el(self, parent: etree._Element, number: str) -> None:
         bill = self.data.bills.get(number)
         if bill is None:
-            return out
-        node = etree.SubElement(out, b("bill"))
+            return
+        node = etree.SubElement(parent, b("bill"))
         for name, value in (
             ("consumerNumber", number),
             ("billNumber", bill.bill_number),
@@ -326,7 +346,6 @@ class FakeBillingSoap:
                 ("amount", f"{line.amount:.2f}"),
             ):
                 self._el(item, name, value)
-        return out
 
     def op_ListPaymentsRequest(self, req: etree._Element) -> etree._Element:
         day = date.fromisoformat(req.findtext(b("day")) or "")
@@ -401,6 +420,27 @@ class FakeBillingSoap:
             Decimal(req.findtext(b("amount")) or "0"),
             paid_at.date(),
         )
+
+    def op_PostPaymentsRequest(self, req: etree._Element) -> etree._Element:
+        out = etree.Element(b("PostPaymentsResponse"))
+        for payment in req.findall(b("payment")):
+            reference = payment.findtext(b("paymentReference")) or ""
+            paid_at = datetime.fromisoformat(payment.findtext(b("paidAt")) or "")
+            result = etree.SubElement(out, b("result"))
+            self._el(result, "paymentReference", reference)
+            try:
+                self._posting_el(
+                    result,
+                    reference,
+                    payment.findtext(b("consumerNumber")) or "",
+                    Decimal(payment.findtext(b("amount")) or "0"),
+                    paid_at.date(),
+                )
+            except SoapFault as refused:
+                self._el(result, "refusal", refused.code)
+            else:
+                self.data.payment_days.setdefault(reference, paid_at.date())
+        return out
 
     def op_PostCreditRequest(self, req: etree._Element) -> etree._Element:
         return self._post(

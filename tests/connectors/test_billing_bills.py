@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.engine import Engine
 
-from connectors.billing import Bill, TariffLine
+from connectors.billing import MAX_BILLS_BATCH, Bill, ConsumerBill, TariffLine
 from connectors.billing.reference import ReferenceBilling
 from connectors.billing.soap import SoapBilling
 from connectors.demo import PERSONAS
@@ -120,3 +120,57 @@ def test_reference_bills_follow_the_ledger(demo_engine: Engine) -> None:  # noqa
     assert [(p.consumer_number, p.amount) for p in posted] == [(number, Decimal("4572.50"))]
     bulk = "".join(billing.payments_posted_tsv(date(2026, 11, 20))).splitlines()
     assert "HUB-bbps-77\t457250" in bulk
+
+
+def test_bills_of_many_connections_in_one_call(fake: FakeBillingSoap, billing: SoapBilling) -> None:
+    billing.heartbeat()
+    fake.calls.clear()
+    unknown, malformed = "1019990999", "१०१९९९००२०"
+    many = billing.current_bills_many([SUNITA.consumer_number, IRFAN.consumer_number, unknown, malformed])
+    assert fake.calls == ["GetCurrentBillsRequest"]
+    assert many == {
+        SUNITA.consumer_number: ConsumerBill(SUNITA, SUNITA_BILL),
+        IRFAN.consumer_number: ConsumerBill(IRFAN, None),  # never billed
+    }
+    assert billing.current_bills_many([malformed]) == {}
+    with pytest.raises(ValueError):
+        billing.current_bills_many([f"10199{n:05d}" for n in range(MAX_BILLS_BATCH + 1)])
+    assert fake.calls == ["GetCurrentBillsRequest"]
+
+
+def _connections(*items: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:b="urn:discom:billing:1"><soap:Body><b:GetCurrentBillsResponse>'
+        + b"".join(
+            b"<b:connection><b:consumerNumber>" + n + b"</b:consumerNumber></b:connection>" for n in items
+        )
+        + b"</b:GetCurrentBillsResponse></soap:Body></soap:Envelope>"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _connections(b"1019990020"),  # silent about one number: not the same as unknown
+        _connections(b"1019990020", b"1019990020"),  # one number twice
+        _connections(b"1019990020", b"1019990021", b"1019990046"),  # a number not asked about
+    ],
+)
+def test_bills_answers_that_do_not_fit_the_call_are_no_answer(
+    fake: FakeBillingSoap, billing: SoapBilling, raw: bytes
+) -> None:
+    billing.heartbeat()
+    fake.raw_next = raw
+    with pytest.raises(ConnectorUnavailable):
+        billing.current_bills_many([SUNITA.consumer_number, IRFAN.consumer_number])
+
+
+def test_reference_bills_of_many_connections_are_each_ones_bill(demo_engine: Engine) -> None:  # noqa: F811
+    billing = ReferenceBilling(demo_engine)
+    numbers = [*PERSONAS["dues"].consumer_numbers, *PERSONAS["clean"].consumer_numbers]
+    many = billing.current_bills_many([*numbers, "1019999990", "12"])
+    assert sorted(many) == sorted(numbers)
+    for number in numbers:
+        assert many[number] == ConsumerBill(billing.get_consumer(number), billing.current_bill(number))
+    assert any(found.bill is not None and found.bill.is_due for found in many.values())

@@ -14,7 +14,14 @@ from sqlalchemy.engine import Engine
 import connectors.billing.tables
 import connectors.kyc.tables  # noqa: F401 - registers the KYC tables on ReferenceBase.metadata
 from connectors.base import ConnectorContext, load_connector
-from connectors.billing import ConnectionStatus, IBilling, NewConsumer, UnknownConsumers
+from connectors.billing import (
+    ConnectionStatus,
+    IBilling,
+    NewConsumer,
+    PaymentPosting,
+    PostingReceipt,
+    UnknownConsumers,
+)
 from connectors.billing.reference import ReferenceBilling, make_consumer_number
 from connectors.demo import PERSONAS
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
@@ -24,6 +31,7 @@ from tests.connectors.refdb_fixtures import *  # noqa: F403 - the ref_engine/dem
 DUES = PERSONAS["dues"]
 CLEAN = PERSONAS["clean"]
 AS_OF = date(2026, 11, 30)
+DUES_OWED = Decimal("4572.50")  # what each of the dues persona's connections owes in the demo data
 
 
 def test_the_store_holds_the_tables_the_models_describe(ref_engine: Engine) -> None:
@@ -197,3 +205,73 @@ def test_switched_off_billing_is_unavailable_then_recovers(demo_engine: Engine) 
     billing.heartbeat()
     # Nothing was posted while down.
     assert billing.outstanding_dues(number).is_clear
+
+
+def _posting(reference: str, number: str, amount: str) -> PaymentPosting:
+    return PaymentPosting(
+        number, Decimal(amount), reference, datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "bbps"
+    )
+
+
+def test_payments_posted_together_each_accepted_or_refused_alone(demo_engine: Engine) -> None:
+    billing = ReferenceBilling(demo_engine)
+    first, second = DUES.consumer_numbers[0], DUES.consumer_numbers[1]
+    billing.post_payment(first, Decimal("72.50"), "PG-EARLIER", datetime(2026, 11, 20, tzinfo=UTC), "upi")
+    second_owes = billing.outstanding_dues(second, AS_OF).amount
+    postings = [
+        _posting("PG-T1", first, "500.00"),
+        _posting("PG-T2", first, "1000.00"),  # the same connection twice in one call
+        _posting("PG-EARLIER", second, "72.50"),  # the reference was used for another connection
+        _posting("PG-T3", make_consumer_number(101, 999_999), "10.00"),
+        _posting("PG-T4", second, "0.001"),
+        _posting("PG-T5", second, "-1.00"),
+    ]
+    answer = billing.post_payment_many(postings)
+    receipts = {ref: r for ref, r in answer.items() if isinstance(r, PostingReceipt)}
+    assert sorted(receipts) == ["PG-T1", "PG-T2"]
+    assert {r.balance_after for r in receipts.values()} == {Decimal("3000.00")}  # after the call
+    assert {ref: e.code for ref, e in answer.items() if isinstance(e, ConnectorRejected)} == {
+        "PG-EARLIER": "reference_conflict",
+        "PG-T3": "not_found",
+        "PG-T4": "invalid_amount",
+        "PG-T5": "invalid_amount",
+    }
+    again = billing.post_payment_many(postings[:2])
+    assert all(isinstance(r, PostingReceipt) and r.duplicate for r in again.values())
+    assert billing.outstanding_dues(first, AS_OF).amount == Decimal("3000.00")
+    assert billing.outstanding_dues(second, AS_OF).amount == second_owes
+
+
+def test_overlapping_postings_calls_post_each_payment_once(demo_engine: Engine) -> None:
+    """Two workers' calls share payments (a message delivered twice): each is in the ledger once."""
+    billing = ReferenceBilling(demo_engine)
+    number = DUES.consumer_numbers[0]
+    calls = [
+        [_posting(f"PG-O{n}", number, "10.00") for n in (1, 2, 3)],
+        [_posting(f"PG-O{n}", number, "10.00") for n in (3, 4, 1)],
+        [_posting(f"PG-O{n}", number, "10.00") for n in (2, 4, 5)],
+    ]
+    answers: list[object] = []
+
+    def post(postings: list[PaymentPosting]) -> None:
+        try:
+            answers.append(billing.post_payment_many(postings))
+        except Exception as exc:  # collected and asserted below
+            answers.append(exc)
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # SQLite may refuse a racing writer ("database is locked"): unavailable, never a second posting.
+    assert all(isinstance(a, (dict, ConnectorUnavailable)) for a in answers)
+    for answer in answers:
+        if isinstance(answer, dict):
+            assert all(isinstance(r, PostingReceipt) for r in answer.values())
+    # Whatever did not get through is sent again, as the outbox would.
+    for postings in calls:
+        billing.post_payment_many(postings)
+    paid = [p for p in billing.payments_posted(date(2026, 11, 20)) if p.reference.startswith("PG-O")]
+    assert sorted(p.reference for p in paid) == [f"PG-O{n}" for n in (1, 2, 3, 4, 5)]
+    assert billing.outstanding_dues(number, AS_OF).amount == DUES_OWED - Decimal("50.00")

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 
 from connectors.base import ConnectorContext, load_connector
 from connectors.billing import (
+    MAX_POSTINGS_PER_CALL,
     ConnectionStatus,
     Consumer,
     IBilling,
@@ -22,11 +23,13 @@ from connectors.billing import (
     NewConsumer,
     Office,
     OfficeCodes,
+    PaymentPosting,
+    PostingReceipt,
     SupplyState,
     UnknownConsumers,
 )
 from connectors.billing.soap import SoapBilling
-from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
+from connectors.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable, NotFound
 from hub.lookup import process_service
 from hub.systems import Connectors
 from tests.connectors.fake_billing_soap import BillingData, FakeBillingSoap, SoapFault
@@ -328,3 +331,114 @@ def test_the_hub_takes_connector_options_from_the_environment(
     assert (billing.wsdl_url, billing.operation_timeout) == (fake.wsdl_url, 0.5)
     checks = TestApp(app).get("/readyz", status="*").json["checks"]
     assert checks["billing"]["status"] == "ok"
+
+
+def _posting(reference: str, number: str = SUNITA.consumer_number, amount: str = "100.00") -> PaymentPosting:
+    return PaymentPosting(
+        number, Decimal(amount), reference, datetime(2026, 11, 20, 10, 0, tzinfo=UTC), "upi"
+    )
+
+
+def test_payments_posted_in_one_call_each_accepted_or_refused_alone(
+    fake: FakeBillingSoap, billing: SoapBilling
+) -> None:
+    billing.post_payment(SUNITA.consumer_number, Decimal("10.00"), "PG-EARLIER", _posting("x").paid_at, "upi")
+    postings = [
+        _posting("PG-B1"),
+        _posting("PG-EARLIER", amount="99.00"),  # the reference was used for another amount
+        _posting("PG-B2", number="1019990999"),  # unknown to billing
+        _posting("PG-B3", number="१०१९९९००२०"),  # Devanagari digits: never sent
+        _posting("PG-B4", amount="1.005"),  # paise have two decimals: never sent
+        _posting("PG-B5", number=IRFAN.consumer_number, amount="250.50"),
+    ]
+    fake.calls.clear()
+    answer = billing.post_payment_many(postings)
+    assert fake.calls == ["PostPaymentsRequest"]
+    first, shop = answer["PG-B1"], answer["PG-B5"]
+    assert isinstance(first, PostingReceipt) and not first.duplicate
+    assert first.balance_after == Decimal("4462.50")
+    assert isinstance(shop, PostingReceipt) and shop.amount == Decimal("250.50")
+    refusals = {
+        ref: (type(error).__name__, error.code)
+        for ref, error in answer.items()
+        if isinstance(error, ConnectorError)
+    }
+    assert refusals == {
+        "PG-EARLIER": ("ConnectorRejected", "reference_conflict"),
+        "PG-B2": ("NotFound", "not_found"),
+        "PG-B3": ("NotFound", "not_found"),
+        "PG-B4": ("ConnectorRejected", "invalid_amount"),
+    }
+    # Sent again (a worker that died before recording): the same receipts, nothing posted twice.
+    again = billing.post_payment_many([postings[0], postings[5]])
+    assert [(r.receipt_number, r.duplicate) for r in again.values() if isinstance(r, PostingReceipt)] == [
+        (first.receipt_number, True),
+        (shop.receipt_number, True),
+    ]
+    assert billing.outstanding_dues(SUNITA.consumer_number, date(2026, 11, 30)).amount == Decimal("4462.50")
+
+
+def test_a_postings_call_the_caller_got_wrong_is_never_sent(
+    fake: FakeBillingSoap, billing: SoapBilling
+) -> None:
+    billing.heartbeat()
+    fake.calls.clear()
+    naive = PaymentPosting(SUNITA.consumer_number, Decimal("1.00"), "PG-N", datetime(2026, 11, 20), "upi")
+    for postings in (
+        [_posting("PG-D"), _posting("PG-D", amount="5.00")],
+        [_posting(f"PG-{n}") for n in range(MAX_POSTINGS_PER_CALL + 1)],
+        [naive],
+    ):
+        with pytest.raises(ValueError):
+            billing.post_payment_many(postings)
+    assert billing.post_payment_many([_posting("PG-BAD", number="12")])["PG-BAD"].code == "not_found"  # type: ignore[union-attr]
+    assert fake.calls == []
+
+
+def _results(*results: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:b="urn:discom:billing:1"><soap:Body><b:PostPaymentsResponse>'
+        + b"".join(results)
+        + b"</b:PostPaymentsResponse></soap:Body></soap:Envelope>"
+    )
+
+
+def _result(
+    reference: bytes, amount: bytes = b"100.00", refusal: bytes | None = None, posted: bool = True
+) -> bytes:
+    body = b"<b:result><b:paymentReference>" + reference + b"</b:paymentReference>"
+    if posted:
+        body += (
+            b"<b:posting><b:reference>"
+            + reference
+            + b"</b:reference><b:consumerNumber>1019990020</b:consumerNumber>"
+            b"<b:amount>" + amount + b"</b:amount><b:receiptNumber>NGBR1</b:receiptNumber>"
+            b"<b:postedAt>2026-11-20T10:00:01+00:00</b:postedAt><b:duplicate>false</b:duplicate>"
+            b"<b:balanceAfter>4472.50</b:balanceAfter></b:posting>"
+        )
+    if refusal is not None:
+        body += b"<b:refusal>" + refusal + b"</b:refusal>"
+    return body + b"</b:result>"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _results(_result(b"PG-R1")),  # one result for two payments
+        _results(_result(b"PG-R2"), _result(b"PG-R1")),  # out of order
+        _results(_result(b"PG-R1"), _result(b"PG-R3")),  # a result for a payment not sent
+        _results(_result(b"PG-R1"), _result(b"PG-R2", refusal=b"not_found")),  # posted and refused
+        _results(_result(b"PG-R1"), _result(b"PG-R2", posted=False)),  # neither
+        _results(_result(b"PG-R1"), _result(b"PG-R2", refusal=b"try_later", posted=False)),  # unknown refusal
+        _results(_result(b"PG-R1"), _result(b"PG-R2", amount=b"10.00")),  # another amount posted
+        _results(_result(b"PG-R1"), _result(b"PG-R2"), _result(b"PG-R2")),  # one result too many
+    ],
+)
+def test_postings_answers_that_do_not_fit_the_call_are_no_answer(
+    fake: FakeBillingSoap, billing: SoapBilling, raw: bytes
+) -> None:
+    billing.heartbeat()
+    fake.raw_next = raw
+    with pytest.raises(ConnectorUnavailable):
+        billing.post_payment_many([_posting("PG-R1"), _posting("PG-R2")])

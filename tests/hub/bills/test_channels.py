@@ -228,8 +228,8 @@ class CrashAfterPosting:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.billing, name)
 
-    def post_payment(self, *args: Any) -> Any:
-        self.billing.post_payment(*args)
+    def post_payment_many(self, postings: Any) -> Any:
+        self.billing.post_payment_many(postings)
         raise ConnectorUnavailable("worker killed", system="billing")
 
 

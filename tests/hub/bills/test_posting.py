@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors.errors import ConnectorUnavailable
+from connectors.billing import PaymentPosting
+from connectors.errors import ConnectorRejected, ConnectorUnavailable
 from hub.audit import verify_chain
 from hub.lookup import process_service, registered
 from hub.outbox import OutboxHandlers, deliverer_from_settings
@@ -16,20 +18,35 @@ from hub.systems import Connectors
 from tests.hub.bills.conftest import CLEAN, DISCONNECTED, DUES, UNKNOWN, Bills
 
 
-class TimesOutFor:
-    """Billing that times out posting one consumer's payment (and answers the rest)."""
+class Counted:
+    """Billing, counting the calls the worker makes to it by operation."""
 
-    def __init__(self, billing: Any, consumer_number: str) -> None:
+    def __init__(self, billing: Any) -> None:
         self.billing = billing
-        self.consumer_number = consumer_number
+        self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
         return getattr(self.billing, name)
 
-    def post_payment(self, consumer_number: str, *args: Any) -> Any:
-        if consumer_number == self.consumer_number:
-            raise ConnectorUnavailable("billing timed out", system="billing")
-        return self.billing.post_payment(consumer_number, *args)
+
+class RefusesFor(Counted):
+    """Billing that refuses one consumer's posting in a call (and posts the rest)."""
+
+    def __init__(self, billing: Any, consumer_number: str) -> None:
+        super().__init__(billing)
+        self.consumer_number = consumer_number
+
+    def post_payment_many(self, postings: Sequence[PaymentPosting]) -> dict[str, object]:
+        self.calls.append("post_payment_many")
+        others = [p for p in postings if p.consumer_number != self.consumer_number]
+        answer: dict[str, object] = dict(self.billing.post_payment_many(others))
+        for posting in postings:
+            if posting.consumer_number == self.consumer_number:
+                answer[posting.reference] = ConnectorRejected(
+                    "billing: rejected (reference_conflict)", system="billing", code="reference_conflict"
+                )
+        return answer
 
 
 def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bills) -> None:
@@ -51,12 +68,14 @@ def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bill
     payment = {t: bills.payment("portal", t).id for t in payers}
     registry = bills.app.app.registry
     connectors = dict(process_service(registry, Connectors))
-    connectors["billing"] = TimesOutFor(connectors["billing"], DISCONNECTED)
+    billing = connectors["billing"] = RefusesFor(connectors["billing"], DISCONNECTED)
     worker = deliverer_from_settings(
         registry.settings, bills.engine, connectors, registered(registry, OutboxHandlers)
     )
-    # Woken for the first payment, the worker takes the others that queued behind it.
+    # Woken for the first payment, the worker takes the others that queued behind it, and asks
+    # billing once for their bills and once to post them.
     outcomes = {o.id: o.result for o in worker.deliver([message_of[payment["PEAK-1"]]])}
+    assert billing.calls == ["current_bills_many", "post_payment_many"]
     assert outcomes == {
         message_of[payment["PEAK-1"]]: "delivered",
         message_of[payment["PEAK-2"]]: "retry",
@@ -74,7 +93,7 @@ def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bill
     }
     assert bills.ledger_payments(DUES) == [Decimal("100.00")]
     assert bills.ledger_payments(DISCONNECTED) == []
-    # Billing back: the one that failed is posted, and nothing twice.
+    # Billing posts it now: the one that failed is posted, and nothing twice.
     bills.due_now()
     bills.drain()
     assert bills.payment("portal", "PEAK-2").state == "posted"
@@ -116,3 +135,38 @@ def test_receipt_sms_does_not_wait_for_the_receipt_pdf(bills: Bills) -> None:
     assert payment.receipt_number and payment.receipt_number in sms.payload["text"]
     [receipt] = bills.messages("bills.receipt")
     assert receipt.status == "pending"
+
+
+def test_billing_not_answering_the_postings_call_leaves_every_payment_to_retry(bills: Bills) -> None:
+    paid_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    for transaction_id, consumer_number in (("DOWN-1", DUES), ("DOWN-2", DISCONNECTED)):
+        bills.app.post_json(
+            "/api/v1/bills/payments/portal",
+            {
+                "cs_txn_no": transaction_id,
+                "ivrs_no": consumer_number,
+                "amount_paise": 10000,
+                "txn_datetime": paid_at,
+            },
+            headers=bills.headers("bills:portal"),
+            status=202,
+        )
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
+    connectors["billing"] = TimesOutPosting(connectors["billing"])
+    outcomes = bills.drain(connectors)
+    assert sorted(o.result for o in outcomes) == ["retry", "retry"]
+    assert {bills.payment("portal", t).state for t in ("DOWN-1", "DOWN-2")} == {"posting"}
+    assert bills.ledger_payments(DUES) == [] and bills.ledger_payments(DISCONNECTED) == []
+    assert bills.messages("meters.payment_posted") == []
+    bills.due_now()
+    bills.drain()
+    assert {bills.payment("portal", t).state for t in ("DOWN-1", "DOWN-2")} == {"posted"}
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+    assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
+
+
+class TimesOutPosting(Counted):
+    """Billing that answers the bills call and times out on the postings call."""
+
+    def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
+        raise ConnectorUnavailable("billing timed out", system="billing")
