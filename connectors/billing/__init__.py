@@ -64,6 +64,7 @@ __all__ = [
     "SupplyState",
     "TariffLine",
     "UnknownConsumers",
+    "bills_wanted",
     "check_postings",
     "is_consumer_number",
     "is_mobile",
@@ -213,6 +214,14 @@ class PaymentPosting:
     reference: str
     paid_at: datetime  # timezone-aware; billing dates the ledger entry in India time
     channel: str
+
+
+def bills_wanted(consumer_numbers: Sequence[str]) -> list[str]:
+    """The numbers one bills call asks about: each once, in order, the malformed left out (billing
+    cannot know them). ValueError for more than :data:`MAX_BILLS_BATCH`."""
+    if len(consumer_numbers) > MAX_BILLS_BATCH:
+        raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
+    return [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
 
 
 def check_postings(postings: Sequence[PaymentPosting]) -> None:

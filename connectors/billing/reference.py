@@ -27,7 +27,6 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
-    MAX_BILLS_BATCH,
     MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
@@ -52,6 +51,7 @@ from connectors.billing import (
     SupplyState,
     TariffLine,
     UnknownConsumers,
+    bills_wanted,
     check_postings,
     is_consumer_number,
     is_mobile,
@@ -336,9 +336,7 @@ class ReferenceBilling:
         return found.bill
 
     def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
-        if len(consumer_numbers) > MAX_BILLS_BATCH:
-            raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
-        wanted = [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
+        wanted = bills_wanted(consumer_numbers)
         if not wanted:
             return {}
         le = ledger_t.c

@@ -50,7 +50,6 @@ from zope.interface import implementer
 
 from connectors.base import ConnectorContext
 from connectors.billing import (
-    MAX_BILLS_BATCH,
     MAX_CONTACT_PAGE,
     MAX_DUES_BATCH,
     SYSTEM,
@@ -75,6 +74,7 @@ from connectors.billing import (
     SupplyState,
     TariffLine,
     UnknownConsumers,
+    bills_wanted,
     check_postings,
     is_consumer_number,
     is_mobile,
@@ -431,10 +431,7 @@ class SoapBilling:
         return self._call("GetCurrentBill", convert, consumerNumber=consumer_number)
 
     def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
-        if len(consumer_numbers) > MAX_BILLS_BATCH:
-            raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
-        # A malformed number is one billing cannot know: absent, without a round trip.
-        wanted = [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
+        wanted = bills_wanted(consumer_numbers)  # a malformed number is absent, without a round trip
         if not wanted:
             return {}
 

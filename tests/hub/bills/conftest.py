@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -130,6 +131,20 @@ class Bills:
             )
             session.expunge_all()
             return rows
+
+    def portal_payment(self, transaction_id: str, consumer_number: str, paise: int = 10000) -> None:
+        """The citizen-services portal's advice of a payment made now, accepted (202)."""
+        self.app.post_json(
+            "/api/v1/bills/payments/portal",
+            {
+                "cs_txn_no": transaction_id,
+                "ivrs_no": consumer_number,
+                "amount_paise": paise,
+                "txn_datetime": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            },
+            headers=self.headers("bills:portal"),
+            status=202,
+        )
 
     def pay_order(self, consumer_number: str, **complete: Any) -> tuple[dict[str, Any], SignedCallback]:
         order = self.app.post(

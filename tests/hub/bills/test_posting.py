@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,19 +50,8 @@ class RefusesFor(Counted):
 
 def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bills) -> None:
     payers = {"PEAK-1": DUES, "PEAK-2": DISCONNECTED, "PEAK-3": UNKNOWN, "PEAK-4": CLEAN}
-    paid_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     for transaction_id, consumer_number in payers.items():
-        bills.app.post_json(
-            "/api/v1/bills/payments/portal",
-            {
-                "cs_txn_no": transaction_id,
-                "ivrs_no": consumer_number,
-                "amount_paise": 10000,
-                "txn_datetime": paid_at,
-            },
-            headers=bills.headers("bills:portal"),
-            status=202,
-        )
+        bills.portal_payment(transaction_id, consumer_number)
     message_of = {int(m.payload["payment_id"]): m.id for m in bills.messages("bills.post_payment")}
     payment = {t: bills.payment("portal", t).id for t in payers}
     registry = bills.app.app.registry
@@ -108,17 +96,7 @@ def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bill
 
 
 def test_receipt_sms_does_not_wait_for_the_receipt_pdf(bills: Bills) -> None:
-    bills.app.post_json(
-        "/api/v1/bills/payments/portal",
-        {
-            "cs_txn_no": "SMS-FIRST",
-            "ivrs_no": DUES,
-            "amount_paise": 10000,
-            "txn_datetime": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        },
-        headers=bills.headers("bills:portal"),
-        status=202,
-    )
+    bills.portal_payment("SMS-FIRST", DUES)
     registry = bills.app.app.registry
     worker = deliverer_from_settings(
         registry.settings,
@@ -138,19 +116,8 @@ def test_receipt_sms_does_not_wait_for_the_receipt_pdf(bills: Bills) -> None:
 
 
 def test_billing_not_answering_the_postings_call_leaves_every_payment_to_retry(bills: Bills) -> None:
-    paid_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     for transaction_id, consumer_number in (("DOWN-1", DUES), ("DOWN-2", DISCONNECTED)):
-        bills.app.post_json(
-            "/api/v1/bills/payments/portal",
-            {
-                "cs_txn_no": transaction_id,
-                "ivrs_no": consumer_number,
-                "amount_paise": 10000,
-                "txn_datetime": paid_at,
-            },
-            headers=bills.headers("bills:portal"),
-            status=202,
-        )
+        bills.portal_payment(transaction_id, consumer_number)
     connectors = dict(process_service(bills.app.app.registry, Connectors))
     connectors["billing"] = TimesOutPosting(connectors["billing"])
     outcomes = bills.drain(connectors)
