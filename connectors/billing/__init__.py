@@ -194,6 +194,8 @@ class PostingReceipt:
 
     ``duplicate`` is True when the same reference had already been posted:
     the receipt is the original one and nothing was posted twice.
+    ``balance_after`` is the connection's balance when billing answered: after the whole call
+    when one call posts several payments of a connection.
     """
 
     reference: str

@@ -348,13 +348,24 @@ class ReferenceBilling:
                 )
             }
             known = list(consumers)
-            latest: dict[str, Any] = {}
-            for row in conn.execute(
-                select(le.consumer_number, le.reference, le.entry_date, le.amount_paise)
+            newest_first = func.row_number().over(
+                partition_by=le.consumer_number, order_by=(le.entry_date.desc(), le.id.desc())
+            )
+            bills = (
+                select(
+                    le.consumer_number, le.reference, le.entry_date, le.amount_paise, newest_first.label("n")
+                )
                 .where(le.consumer_number.in_(known), le.kind == "bill")
-                .order_by(le.consumer_number, le.entry_date.desc(), le.id.desc())
-            ):
-                latest.setdefault(row.consumer_number, row)
+                .subquery()
+            )
+            latest = {
+                row.consumer_number: row
+                for row in conn.execute(
+                    select(
+                        bills.c.consumer_number, bills.c.reference, bills.c.entry_date, bills.c.amount_paise
+                    ).where(bills.c.n == 1)
+                )
+            }
             balances = self._balances(conn, latest)
             meters = dict(
                 conn.execute(

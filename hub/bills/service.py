@@ -48,7 +48,7 @@ from connectors.billing import (
     PostingReceipt,
     is_consumer_number,
 )
-from connectors.errors import ConnectorError, NotFound
+from connectors.errors import ConnectorUnavailable, NotFound
 from connectors.payment import OrderStatus, PaymentCallbackInvalid, PaymentStatus
 from forms.errors import FieldProblem, FormError
 from forms.identifiers import CONSUMER_NUMBER
@@ -190,6 +190,20 @@ def bill_answer(consumer_number: str, bill: Bill | None, charges: Decimal) -> di
             "arrears": str(bill.arrears),
         },
     }
+
+
+def _receipt_for(payment: BillPayment, answer: PostingReceipt | Exception | None) -> PostingReceipt:
+    """Billing's receipt for the payment, or why there is none. An answer that is not for this
+    payment (another reference, consumer or amount), or none at all, is no answer: try again."""
+    if isinstance(answer, Exception):
+        raise answer
+    if not isinstance(answer, PostingReceipt) or (
+        answer.reference,
+        answer.consumer_number,
+        answer.amount,
+    ) != (payment.billing_reference, payment.posted_to, payment.amount):
+        raise ConnectorUnavailable("billing: no receipt for the payment in its answer", system="billing")
+    return answer
 
 
 def _posting(payment: BillPayment) -> PaymentPosting:
@@ -858,22 +872,51 @@ class BillService:
         for start in range(0, len(posting), MAX_POSTINGS_PER_CALL):
             chunk = posting[start : start + MAX_POSTINGS_PER_CALL]
             try:
-                answers = billing.post_payment_many([_posting(payment) for payment in chunk])
-            except Exception as exc:
+                answers = self._post_chunk(billing, chunk)
+            except ConnectorUnavailable as exc:
+                # Billing silent: none of the rest is known to be posted; all are tried again.
                 failures.update(dict.fromkeys([p.id for p in posting[start:]], exc))
                 break
             for payment in chunk:
-                answer = answers[payment.billing_reference]
-                connection = connections.get(payment.posted_to or "")
-                if isinstance(answer, ConnectorError):
-                    failures[payment.id] = answer
-                elif connection is None:  # posted, yet billing said it did not know the consumer
-                    failures[payment.id] = NotFound("billing: unknown consumer number", system="billing")
-                else:
-                    receipts[payment.id] = (answer, connection.consumer)
+                posted_to = payment.posted_to or ""
+                try:
+                    receipt = _receipt_for(payment, answers.get(payment.billing_reference or ""))
+                    connection = connections.get(posted_to)
+                    # Billing posted to it, so it knows the consumer: the receipt SMS needs the mobile.
+                    consumer = connection.consumer if connection else billing.get_consumer(posted_to)
+                except Exception as exc:
+                    failures[payment.id] = exc
+                    continue
+                receipts[payment.id] = (receipt, consumer)
         if receipts:
             self._record_posted(receipts)
         return failures
+
+    @staticmethod
+    def _post_chunk(billing: Any, chunk: Sequence[BillPayment]) -> Mapping[str, PostingReceipt | Exception]:
+        """Billing's answer for each payment of one postings call, by billing reference.
+
+        A call billing refuses as a whole (a fault, not silence) is some payment's doing that
+        billing did not name: each is then posted alone, so the refusal stays with its payment
+        and the others go on. ConnectorUnavailable when billing does not answer the call."""
+        postings = [_posting(payment) for payment in chunk]
+        try:
+            return cast(Mapping[str, PostingReceipt | Exception], billing.post_payment_many(postings))
+        except ConnectorUnavailable:
+            raise
+        except Exception:
+            log.warning(
+                "billing refused a postings call as a whole; posting its %d payments alone", len(postings)
+            )
+        answers: dict[str, PostingReceipt | Exception] = {}
+        for p in postings:
+            try:
+                answers[p.reference] = billing.post_payment(
+                    p.consumer_number, p.amount, p.reference, p.paid_at, p.channel
+                )
+            except Exception as exc:
+                answers[p.reference] = exc
+        return answers
 
     @staticmethod
     def _connections(billing: Any, consumer_numbers: set[str | None]) -> dict[str, ConsumerBill]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -275,3 +276,43 @@ def test_overlapping_postings_calls_post_each_payment_once(demo_engine: Engine) 
     paid = [p for p in billing.payments_posted(date(2026, 11, 20)) if p.reference.startswith("PG-O")]
     assert sorted(p.reference for p in paid) == [f"PG-O{n}" for n in (1, 2, 3, 4, 5)]
     assert billing.outstanding_dues(number, AS_OF).amount == DUES_OWED - Decimal("50.00")
+
+
+def test_a_reference_posted_by_another_call_meanwhile_is_answered_with_that_posting(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another call commits one of this call's references after this call looked for them: the
+    call's insert collides, and each payment is then posted alone (the raced one answered with
+    the first posting's receipt)."""
+    if demo_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite takes one writer at a time: no other call commits inside this call's transaction")
+    billing, other = ReferenceBilling(demo_engine), ReferenceBilling(demo_engine)
+    number = DUES.consumer_numbers[0]
+    postings = [_posting("PG-M1", number, "10.00"), _posting("PG-M2", number, "20.00")]
+    original = ReferenceBilling._post_in
+    raced: list[object] = []
+
+    def post_in(self: ReferenceBilling, conn: Any, entries: Any, *, inserting: bool = True) -> Any:
+        if self is billing and inserting and len(entries) == 2 and not raced:
+            execute = conn.execute
+
+            def racing_execute(statement: Any, *args: Any, **kwargs: Any) -> Any:
+                if getattr(statement, "is_insert", False) and not raced:
+                    raced.append(other.post_payment_many([postings[1]])["PG-M2"])
+                return execute(statement, *args, **kwargs)
+
+            monkeypatch.setattr(conn, "execute", racing_execute)
+        return original(self, conn, entries, inserting=inserting)
+
+    monkeypatch.setattr(ReferenceBilling, "_post_in", post_in)
+    answer = billing.post_payment_many(postings)
+    [first] = raced
+    assert isinstance(first, PostingReceipt) and not first.duplicate
+    mine, theirs = answer["PG-M1"], answer["PG-M2"]
+    assert isinstance(mine, PostingReceipt) and not mine.duplicate
+    assert isinstance(theirs, PostingReceipt) and theirs.duplicate
+    assert theirs.receipt_number == first.receipt_number
+    paid = [
+        p.reference for p in billing.payments_posted(date(2026, 11, 20)) if p.reference.startswith("PG-M")
+    ]
+    assert sorted(paid) == ["PG-M1", "PG-M2"]

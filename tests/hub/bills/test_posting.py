@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
+import hub.bills.service
 from connectors.billing import PaymentPosting
 from connectors.errors import ConnectorRejected, ConnectorUnavailable
 from hub.audit import verify_chain
@@ -137,3 +140,130 @@ class TimesOutPosting(Counted):
 
     def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
         raise ConnectorUnavailable("billing timed out", system="billing")
+
+
+class RefusesTheCall(Counted):
+    """Billing that faults a whole postings call (some payment in it it will not take) and, posted
+    alone, refuses that one consumer's payment and takes the rest."""
+
+    def __init__(self, billing: Any, consumer_number: str) -> None:
+        super().__init__(billing)
+        self.consumer_number = consumer_number
+
+    def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
+        self.calls.append("post_payment_many")
+        raise ConnectorRejected(
+            "billing: rejected (invalid_request)", system="billing", code="invalid_request"
+        )
+
+    def post_payment(self, consumer_number: str, *args: Any) -> Any:
+        self.calls.append("post_payment")
+        if consumer_number == self.consumer_number:
+            raise ConnectorRejected(
+                "billing: rejected (invalid_request)", system="billing", code="invalid_request"
+            )
+        return self.billing.post_payment(consumer_number, *args)
+
+
+def test_a_postings_call_refused_as_a_whole_posts_each_payment_alone(bills: Bills) -> None:
+    bills.portal_payment("WHOLE-1", DUES)
+    bills.portal_payment("WHOLE-2", DISCONNECTED)
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
+    billing = connectors["billing"] = RefusesTheCall(connectors["billing"], DISCONNECTED)
+    outcomes = sorted(o.result for o in bills.drain(connectors))
+    assert outcomes == ["delivered", "retry"]
+    assert billing.calls == ["current_bills_many", "post_payment_many", "post_payment", "post_payment"]
+    assert bills.payment("portal", "WHOLE-1").state == "posted"
+    assert bills.payment("portal", "WHOLE-2").state == "posting"
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")] and bills.ledger_payments(DISCONNECTED) == []
+    bills.due_now()
+    bills.drain()
+    assert bills.payment("portal", "WHOLE-2").state == "posted"
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+    assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
+
+
+class ReceiptForAnotherAmount(Counted):
+    """Billing that posts, then answers with a receipt that is not the payment's."""
+
+    def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
+        answer = dict(self.billing.post_payment_many(postings))
+        return {ref: replace(receipt, amount=receipt.amount + 1) for ref, receipt in answer.items()}
+
+
+def test_a_receipt_that_is_not_the_payments_is_no_receipt(bills: Bills) -> None:
+    bills.portal_payment("ODD-1", DUES)
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
+    connectors["billing"] = ReceiptForAnotherAmount(connectors["billing"])
+    assert [o.result for o in bills.drain(connectors)] == ["retry"]
+    assert bills.payment("portal", "ODD-1").state == "posting"
+    assert bills.messages("meters.payment_posted") == []
+    bills.due_now()
+    bills.drain()
+    assert bills.payment("portal", "ODD-1").state == "posted"
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+
+
+class ForgetsInBills(Counted):
+    """Billing whose bills call leaves out a consumer it knows (and posts to)."""
+
+    def __init__(self, billing: Any, consumer_number: str) -> None:
+        super().__init__(billing)
+        self.consumer_number = consumer_number
+
+    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Any:
+        found = dict(self.billing.current_bills_many(consumer_numbers))
+        found.pop(self.consumer_number, None)
+        return found
+
+
+def test_a_payment_posted_to_a_consumer_the_bills_call_left_out_is_recorded(bills: Bills) -> None:
+    bills.portal_payment("LEFT-1", DUES)
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
+    connectors["billing"] = TimesOutPosting(connectors["billing"])
+    assert [o.result for o in bills.drain(connectors)] == ["retry"]
+    assert bills.payment("portal", "LEFT-1").state == "posting"
+    connectors["billing"] = ForgetsInBills(
+        process_service(bills.app.app.registry, Connectors)["billing"], DUES
+    )
+    bills.due_now()
+    assert [o.result for o in bills.drain(connectors)] == ["delivered"]
+    payment = bills.payment("portal", "LEFT-1")
+    assert payment.state == "posted"
+    [sms] = [m for m in bills.messages("sms") if m.payload["template"] == "payment_receipt"]
+    assert payment.receipt_number and payment.receipt_number in sms.payload["text"]
+
+
+def test_billing_calls_in_chunks_and_silent_part_way_keeps_what_was_posted(
+    bills: Bills, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub.bills.service, "MAX_BILLS_BATCH", 1)
+    monkeypatch.setattr(hub.bills.service, "MAX_POSTINGS_PER_CALL", 1)
+    for transaction_id, consumer_number in (("CHUNK-1", DUES), ("CHUNK-2", DISCONNECTED), ("CHUNK-3", CLEAN)):
+        bills.portal_payment(transaction_id, consumer_number)
+    connectors = dict(process_service(bills.app.app.registry, Connectors))
+    billing = connectors["billing"] = SilentAfterPostings(connectors["billing"], 1)
+    assert sorted(o.result for o in bills.drain(connectors)) == ["delivered", "delivered", "retry"]
+    assert billing.calls == ["current_bills_many"] * 3 + ["post_payment_many"] * 2
+    states = {t: bills.payment("portal", t).state for t in ("CHUNK-1", "CHUNK-2", "CHUNK-3")}
+    assert states == {"CHUNK-1": "posted", "CHUNK-2": "posting", "CHUNK-3": "suspense"}
+    bills.due_now()
+    bills.drain()
+    assert bills.payment("portal", "CHUNK-2").state == "posted"
+    assert bills.ledger_payments(DUES) == [Decimal("100.00")]
+    assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
+
+
+class SilentAfterPostings(Counted):
+    """Billing that answers ``calls`` postings calls, then stops answering them."""
+
+    def __init__(self, billing: Any, calls: int) -> None:
+        super().__init__(billing)
+        self.left = calls
+
+    def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
+        self.calls.append("post_payment_many")
+        if self.left == 0:
+            raise ConnectorUnavailable("billing timed out", system="billing")
+        self.left -= 1
+        return self.billing.post_payment_many(postings)
