@@ -29,25 +29,26 @@ is sent to billing, so a malformed number is a NotFound without a round trip):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from zope.interface import Interface
 
 from connectors.errors import ConnectorError, NotFound
 
 __all__ = [
-    "MAX_BILLS_BATCH",
+    "MAX_CONNECTIONS_PER_CALL",
     "MAX_CONTACT_PAGE",
     "MAX_DUES_BATCH",
     "MAX_POSTINGS_PER_CALL",
     "Bill",
+    "ConnectionRecord",
     "ConnectionStatus",
     "Consumer",
-    "ConsumerBill",
     "ConsumerSales",
     "ContactChange",
     "ContactPage",
@@ -64,8 +65,9 @@ __all__ = [
     "SupplyState",
     "TariffLine",
     "UnknownConsumers",
-    "bills_wanted",
     "check_postings",
+    "connections_asked",
+    "connections_of",
     "is_consumer_number",
     "is_mobile",
     "is_period",
@@ -77,7 +79,7 @@ SYSTEM = "billing"
 MAX_DUES_BATCH = 1000
 # One bills call covers at most this many connections, one postings call this many payments: a
 # posting batch (50 payments) is then two calls to billing, whatever the distance to it.
-MAX_BILLS_BATCH = 100
+MAX_CONNECTIONS_PER_CALL = 100
 MAX_POSTINGS_PER_CALL = 100
 # The most contact changes one page may carry; a reader asks for fewer.
 MAX_CONTACT_PAGE = 5_000
@@ -218,12 +220,22 @@ class PaymentPosting:
     channel: str
 
 
-def bills_wanted(consumer_numbers: Sequence[str]) -> list[str]:
+def connections_asked(consumer_numbers: Sequence[str]) -> list[str]:
     """The numbers one bills call asks about: each once, in order, the malformed left out (billing
-    cannot know them). ValueError for more than :data:`MAX_BILLS_BATCH`."""
-    if len(consumer_numbers) > MAX_BILLS_BATCH:
-        raise ValueError(f"at most {MAX_BILLS_BATCH} connections in one call")
+    cannot know them). ValueError for more than :data:`MAX_CONNECTIONS_PER_CALL`."""
+    if len(consumer_numbers) > MAX_CONNECTIONS_PER_CALL:
+        raise ValueError(f"at most {MAX_CONNECTIONS_PER_CALL} connections in one call")
     return [n for n in dict.fromkeys(consumer_numbers) if is_consumer_number(n)]
+
+
+def connections_of(billing: Any, consumer_numbers: Iterable[str | None]) -> dict[str, ConnectionRecord]:
+    """Any number of connections from ``billing`` (an IBilling), asked MAX_CONNECTIONS_PER_CALL
+    at a time; empty and repeated numbers are asked once or not at all."""
+    numbers = sorted({n for n in consumer_numbers if n})
+    found: dict[str, ConnectionRecord] = {}
+    for start in range(0, len(numbers), MAX_CONNECTIONS_PER_CALL):
+        found.update(billing.connections_many(numbers[start : start + MAX_CONNECTIONS_PER_CALL]))
+    return found
 
 
 def check_postings(postings: Sequence[PaymentPosting]) -> None:
@@ -294,11 +306,13 @@ class Bill:
 
 
 @dataclass(frozen=True)
-class ConsumerBill:
-    """A connection's master data with its latest bill (None: never billed), as a batch answers."""
+class ConnectionRecord:
+    """A connection as billing holds it, as a batch answers: master data, latest bill (None: never
+    billed) and meter (None: none installed)."""
 
     consumer: Consumer
     bill: Bill | None
+    meter: MeterStatus | None
 
 
 @dataclass(frozen=True)
@@ -422,11 +436,11 @@ class IBilling(Interface):
         NotFound if billing does not know the consumer.
         """
 
-    def current_bills_many(consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
-        """Master data and latest bill of up to MAX_BILLS_BATCH connections in one call, by
-        consumer number. A number billing does not know is absent from the answer (billing
+    def connections_many(consumer_numbers: Sequence[str]) -> Mapping[str, ConnectionRecord]:
+        """Master data, latest bill and meter of up to MAX_CONNECTIONS_PER_CALL connections in one
+        call, by consumer number. A number billing does not know is absent from the answer (billing
         answers for each number asked: known or not; anything else is ConnectorUnavailable).
-        ValueError for more than MAX_BILLS_BATCH numbers."""
+        ValueError for more than MAX_CONNECTIONS_PER_CALL numbers."""
 
     def payments_posted(day: date) -> Iterator[LedgerPayment]:
         """Every payment billing's ledger dated ``day`` (India time), streamed in reference order."""

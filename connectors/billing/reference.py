@@ -31,9 +31,9 @@ from connectors.billing import (
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
+    ConnectionRecord,
     ConnectionStatus,
     Consumer,
-    ConsumerBill,
     ConsumerSales,
     ContactChange,
     ContactPage,
@@ -51,8 +51,8 @@ from connectors.billing import (
     SupplyState,
     TariffLine,
     UnknownConsumers,
-    bills_wanted,
     check_postings,
+    connections_asked,
     is_consumer_number,
     is_mobile,
     is_period,
@@ -185,6 +185,17 @@ class _Entry:
     kind: str
     entry_date: date
     note: str
+
+
+def _meter(row: Row[Any]) -> MeterStatus:
+    return MeterStatus(
+        consumer_number=row.consumer_number,
+        meter_number=row.meter_number,
+        meter_type=MeterType(row.meter_type),
+        health=MeterHealth(row.health),
+        supply=SupplyState(row.supply),
+        last_read_on=row.last_read_on,
+    )
 
 
 def _one(answer: PostingReceipt | ConnectorError) -> PostingReceipt:
@@ -320,23 +331,16 @@ class ReferenceBilling:
             row = conn.execute(select(meters_t).where(meters_t.c.consumer_number == consumer_number)).first()
         if row is None:
             raise NotFound("billing: no meter for this consumer number", system=self.system)
-        return MeterStatus(
-            consumer_number=row.consumer_number,
-            meter_number=row.meter_number,
-            meter_type=MeterType(row.meter_type),
-            health=MeterHealth(row.health),
-            supply=SupplyState(row.supply),
-            last_read_on=row.last_read_on,
-        )
+        return _meter(row)
 
     def current_bill(self, consumer_number: str) -> Bill | None:
-        found = self.current_bills_many([consumer_number]).get(consumer_number)
+        found = self.connections_many([consumer_number]).get(consumer_number)
         if found is None:
             raise NotFound("billing: unknown consumer number", system=self.system)
         return found.bill
 
-    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
-        wanted = bills_wanted(consumer_numbers)
+    def connections_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConnectionRecord]:
+        wanted = connections_asked(consumer_numbers)
         if not wanted:
             return {}
         le = ledger_t.c
@@ -367,29 +371,24 @@ class ReferenceBilling:
                 )
             }
             balances = self._balances(conn, latest)
-            meters = dict(
-                conn.execute(
-                    select(meters_t.c.consumer_number, meters_t.c.meter_number).where(
-                        meters_t.c.consumer_number.in_(list(latest))
-                    )
-                ).all()
-            )
-        answer: dict[str, ConsumerBill] = {}
+            meters = {
+                row.consumer_number: _meter(row)
+                for row in conn.execute(select(meters_t).where(meters_t.c.consumer_number.in_(known)))
+            }
+        answer: dict[str, ConnectionRecord] = {}
         for number, consumer in consumers.items():
-            bill = latest.get(number)
-            answer[number] = ConsumerBill(
-                consumer,
-                None
-                if bill is None
-                else make_bill(
+            entry, meter = latest.get(number), meters.get(number)
+            bill = None
+            if entry is not None:
+                bill = make_bill(
                     consumer,
-                    bill.reference,
-                    bill.entry_date,
-                    _rupees(bill.amount_paise),
+                    entry.reference,
+                    entry.entry_date,
+                    _rupees(entry.amount_paise),
                     balances[number],
-                    meters.get(number),
-                ),
-            )
+                    meter.meter_number if meter else None,
+                )
+            answer[number] = ConnectionRecord(consumer, bill, meter)
         return answer
 
     def payments_posted(self, day: date) -> Iterator[LedgerPayment]:

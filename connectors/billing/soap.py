@@ -54,9 +54,9 @@ from connectors.billing import (
     MAX_DUES_BATCH,
     SYSTEM,
     Bill,
+    ConnectionRecord,
     ConnectionStatus,
     Consumer,
-    ConsumerBill,
     ConsumerSales,
     ContactChange,
     ContactPage,
@@ -74,8 +74,8 @@ from connectors.billing import (
     SupplyState,
     TariffLine,
     UnknownConsumers,
-    bills_wanted,
     check_postings,
+    connections_asked,
     is_consumer_number,
     is_mobile,
     is_period,
@@ -387,19 +387,21 @@ class SoapBilling:
             raise NotFound(f"{self.system}: unknown consumer number", system=self.system)
 
         def convert(answer: Any) -> MeterStatus:
-            m = self._single(answer, "meter")
-            if m.consumerNumber != consumer_number:
-                raise _Garbage("answer for another consumer")
-            return MeterStatus(
-                consumer_number=consumer_number,
-                meter_number=_text(m.meterNumber, "meterNumber", max_len=32),
-                meter_type=MeterType(m.meterType),
-                health=MeterHealth(m.health),
-                supply=SupplyState(m.supply),
-                last_read_on=_date(m.lastReadOn, "lastReadOn", optional=True),
-            )
+            return self._meter(self._single(answer, "meter"), consumer_number)
 
         return self._call("GetMeterStatus", convert, consumerNumber=consumer_number)
+
+    def _meter(self, m: Any, consumer_number: str) -> MeterStatus:
+        if m.consumerNumber != consumer_number:
+            raise _Garbage("answer for another consumer")
+        return MeterStatus(
+            consumer_number=consumer_number,
+            meter_number=_text(m.meterNumber, "meterNumber", max_len=32),
+            meter_type=MeterType(m.meterType),
+            health=MeterHealth(m.health),
+            supply=SupplyState(m.supply),
+            last_read_on=_date(m.lastReadOn, "lastReadOn", optional=True),
+        )
 
     def office(self, code: str) -> Office:
         if not code or len(code) > 16:
@@ -430,13 +432,13 @@ class SoapBilling:
 
         return self._call("GetCurrentBill", convert, consumerNumber=consumer_number)
 
-    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConsumerBill]:
-        wanted = bills_wanted(consumer_numbers)  # a malformed number is absent, without a round trip
+    def connections_many(self, consumer_numbers: Sequence[str]) -> Mapping[str, ConnectionRecord]:
+        wanted = connections_asked(consumer_numbers)  # a malformed number is absent, without a round trip
         if not wanted:
             return {}
 
-        def convert(answer: Any) -> dict[str, ConsumerBill]:
-            result: dict[str, ConsumerBill] = {}
+        def convert(answer: Any) -> dict[str, ConnectionRecord]:
+            result: dict[str, ConnectionRecord] = {}
             answered: set[str] = set()
             for item in _items(answer, "connection"):
                 number = item.consumerNumber
@@ -444,20 +446,21 @@ class SoapBilling:
                     raise _Garbage("an answer for a connection not asked about")
                 answered.add(number)
                 if item.consumer is None:
-                    if item.bill is not None:
-                        raise _Garbage("a bill without its consumer")
+                    if item.bill is not None or item.meter is not None:
+                        raise _Garbage("a bill or meter without its consumer")
                     continue  # billing does not know the number
                 consumer = self._consumer(item.consumer)
                 if consumer.consumer_number != number:
                     raise _Garbage("answer for another consumer")
                 bill = None if item.bill is None else self._bill(item.bill, number)
-                result[number] = ConsumerBill(consumer, bill)
+                meter = None if item.meter is None else self._meter(item.meter, number)
+                result[number] = ConnectionRecord(consumer, bill, meter)
             if len(answered) != len(wanted):
                 # Billing must answer for every number: a missing one is not an unknown one.
                 raise _Garbage("connections missing from the answer")
             return result
 
-        return self._call("GetCurrentBills", convert, consumerNumber=wanted)
+        return self._call("GetConnections", convert, consumerNumber=wanted)
 
     def _bill(self, bill: Any, consumer_number: str) -> Bill:
         if bill.consumerNumber != consumer_number:

@@ -38,14 +38,14 @@ from sqlalchemy.orm import Session
 
 from certs.document import ELECTRICITY_BILL, PAYMENT_RECEIPT, Connection, Holder, Issuer, mask_mobile
 from connectors.billing import (
-    MAX_BILLS_BATCH,
     MAX_POSTINGS_PER_CALL,
     Bill,
+    ConnectionRecord,
     ConnectionStatus,
     Consumer,
-    ConsumerBill,
     PaymentPosting,
     PostingReceipt,
+    connections_of,
     is_consumer_number,
 )
 from connectors.errors import ConnectorUnavailable, NotFound
@@ -438,7 +438,7 @@ class BillService:
     def fetch_bills(self, consumer_numbers: Sequence[str]) -> list[dict[str, Any]]:
         """Each number's answer, in order; unknown ones answer consumer_not_found in the list.
         Billing is asked once for them all (an account's connections are at most 25)."""
-        found = self.connector("billing").current_bills_many(consumer_numbers)
+        found = self.connector("billing").connections_many(consumer_numbers)
         answers = []
         for number in consumer_numbers:
             connection = found.get(number)
@@ -840,7 +840,7 @@ class BillService:
         open_states = (PaymentState.ACCEPTED.value, PaymentState.POSTING.value)
         target = {pid: posted_to or number for pid, state, posted_to, number in found if state in open_states}
         try:
-            connections = self._connections(billing, set(target.values()))
+            connections = connections_of(billing, set(target.values()))
         except Exception as exc:
             return dict.fromkeys(target, exc)
         looked = {
@@ -863,9 +863,7 @@ class BillService:
         failures: dict[int, Exception] = {}
         try:
             # An officer may have pointed a payment at another connection since: ask for it too.
-            connections.update(
-                self._connections(billing, {p.posted_to for p in posting} - connections.keys())
-            )
+            connections.update(connections_of(billing, {p.posted_to for p in posting} - connections.keys()))
         except Exception as exc:
             return dict.fromkeys([p.id for p in posting], exc)
         receipts: dict[int, tuple[PostingReceipt, Consumer]] = {}
@@ -918,16 +916,7 @@ class BillService:
                 answers[p.reference] = exc
         return answers
 
-    @staticmethod
-    def _connections(billing: Any, consumer_numbers: set[str | None]) -> dict[str, ConsumerBill]:
-        """Master data and bill of each connection billing knows, in calls of MAX_BILLS_BATCH."""
-        numbers = sorted(n for n in consumer_numbers if n)
-        found: dict[str, ConsumerBill] = {}
-        for start in range(0, len(numbers), MAX_BILLS_BATCH):
-            found.update(billing.current_bills_many(numbers[start : start + MAX_BILLS_BATCH]))
-        return found
-
-    def _decide(self, looked: Mapping[int, ConsumerBill | None]) -> None:
+    def _decide(self, looked: Mapping[int, ConnectionRecord | None]) -> None:
         """Post or hold in suspense each accepted payment, by what billing said of its connection
         (None: billing does not know it)."""
         with unit_of_work(self.registry) as session:

@@ -36,6 +36,7 @@ from connectors.billing import (
     MeterType,
     OutstandingDues,
     SupplyState,
+    connections_of,
     is_consumer_number,
 )
 from connectors.errors import ConnectorRejected, ConnectorUnavailable, NotFound
@@ -167,14 +168,14 @@ class MeterService:
         self, messages: Sequence[Any], connectors: Mapping[str, Any]
     ) -> dict[int, BaseException]:
         """``meters.payment_posted`` for many payments (a month-end peak): billing is asked about
-        each connection, then for the dues of the disconnected ones in one call; the commands
-        are written in one transaction and sent; the messages that must be tried again, each
-        with its error."""
+        their connections (status and meter) in one call, then for the dues of the disconnected
+        ones in one call; the commands are written in one transaction and sent; the messages that
+        must be tried again, each with its error."""
         failures: dict[int, BaseException] = {}
         billing = _connector(connectors, "billing")
         headend = _connector(connectors, HEADEND)
         notes: list[AuditRecord] = []
-        disconnected: list[tuple[int, int, Consumer, MeterStatus]] = []
+        paid: list[tuple[int, int, str]] = []
         for message in messages:
             payload = message.payload
             consumer_number = str(payload.get("consumer_number", ""))
@@ -185,10 +186,16 @@ class MeterService:
                     "meters.payment_posted: consumer_number or payment_id malformed"
                 )
                 continue
-            try:
-                consumer = billing.get_consumer(consumer_number)
-                meter = billing.meter_status(consumer_number)
-            except NotFound:
+            paid.append((message.id, payment_id, consumer_number))
+        try:
+            connections = connections_of(billing, [number for _, _, number in paid])
+        except Exception as exc:
+            failures.update((message_id, exc) for message_id, _, _ in paid)
+            paid, connections = [], {}
+        disconnected: list[tuple[int, int, Consumer, MeterStatus]] = []
+        for message_id, payment_id, consumer_number in paid:
+            connection = connections.get(consumer_number)
+            if connection is None or connection.meter is None:
                 notes.append(
                     _consumer_note(
                         consumer_number,
@@ -197,14 +204,12 @@ class MeterService:
                     )
                 )
                 continue
-            except Exception as exc:
-                failures[message.id] = exc
-                continue
+            consumer, meter = connection.consumer, connection.meter
             if (
                 consumer.connection_status is ConnectionStatus.DISCONNECTED
                 and meter.supply is SupplyState.DISCONNECTED
             ):
-                disconnected.append((message.id, payment_id, consumer, meter))
+                disconnected.append((message_id, payment_id, consumer, meter))
         dues_of: Mapping[str, OutstandingDues] = {}
         if disconnected:
             try:

@@ -243,18 +243,23 @@ class FakeBillingSoap:
 
     def op_GetMeterStatusRequest(self, req: etree._Element) -> etree._Element:
         number = req.findtext(b("consumerNumber")) or ""
-        meter = self.data.meters.get(number)
-        if meter is None:
+        if number not in self.data.meters:
             raise SoapFault("not_found")
         out = etree.Element(b("GetMeterStatusResponse"))
-        node = etree.SubElement(out, b("meter"))
+        self._meter_el(out, number)
+        return out
+
+    def _meter_el(self, parent: etree._Element, number: str) -> None:
+        meter = self.data.meters.get(number)
+        if meter is None:
+            return
+        node = etree.SubElement(parent, b("meter"))
         self._el(node, "consumerNumber", number)
         self._el(node, "meterNumber", meter.meter_number)
         self._el(node, "meterType", meter.meter_type.value)
         self._el(node, "health", meter.health.value)
         self._el(node, "supply", meter.supply.value)
         self._el(node, "lastReadOn", meter.last_read_on.isoformat() if meter.last_read_on else None)
-        return out
 
     def op_GetOfficeRequest(self, req: etree._Element) -> etree._Element:
         office = self.data.offices.get(req.findtext(b("officeCode")) or "")
@@ -305,8 +310,8 @@ class FakeBillingSoap:
         self._bill_el(out, number)
         return out
 
-    def op_GetCurrentBillsRequest(self, req: etree._Element) -> etree._Element:
-        out = etree.Element(b("GetCurrentBillsResponse"))
+    def op_GetConnectionsRequest(self, req: etree._Element) -> etree._Element:
+        out = etree.Element(b("GetConnectionsResponse"))
         for number in [n.text or "" for n in req.findall(b("consumerNumber"))]:
             node = etree.SubElement(out, b("connection"))
             self._el(node, "consumerNumber", number)
@@ -314,6 +319,7 @@ class FakeBillingSoap:
             if consumer is not None:
                 self._consumer_el(node, "consumer", consumer)
                 self._bill_el(node, number)
+                self._meter_el(node, number)
         return out
 
     def _bill_el(self, parent: etree._Element, number: str) -> None:

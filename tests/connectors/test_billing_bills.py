@@ -9,7 +9,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.engine import Engine
 
-from connectors.billing import MAX_BILLS_BATCH, Bill, ConsumerBill, TariffLine
+from connectors.billing import (
+    MAX_CONNECTIONS_PER_CALL,
+    Bill,
+    ConnectionRecord,
+    MeterStatus,
+    MeterType,
+    TariffLine,
+)
 from connectors.billing.reference import ReferenceBilling
 from connectors.billing.soap import SoapBilling
 from connectors.demo import PERSONAS
@@ -126,26 +133,26 @@ def test_bills_of_many_connections_in_one_call(fake: FakeBillingSoap, billing: S
     billing.heartbeat()
     fake.calls.clear()
     unknown, malformed = "1019990999", "१०१९९९००२०"
-    many = billing.current_bills_many([SUNITA.consumer_number, IRFAN.consumer_number, unknown, malformed])
-    assert fake.calls == ["GetCurrentBillsRequest"]
+    many = billing.connections_many([SUNITA.consumer_number, IRFAN.consumer_number, unknown, malformed])
+    assert fake.calls == ["GetConnectionsRequest"]
     assert many == {
-        SUNITA.consumer_number: ConsumerBill(SUNITA, SUNITA_BILL),
-        IRFAN.consumer_number: ConsumerBill(IRFAN, None),  # never billed
+        SUNITA.consumer_number: ConnectionRecord(SUNITA, SUNITA_BILL, None),  # no meter on record
+        IRFAN.consumer_number: ConnectionRecord(IRFAN, None, _data().meters[IRFAN.consumer_number]),
     }
-    assert billing.current_bills_many([malformed]) == {}
+    assert billing.connections_many([malformed]) == {}
     with pytest.raises(ValueError):
-        billing.current_bills_many([f"10199{n:05d}" for n in range(MAX_BILLS_BATCH + 1)])
-    assert fake.calls == ["GetCurrentBillsRequest"]
+        billing.connections_many([f"10199{n:05d}" for n in range(MAX_CONNECTIONS_PER_CALL + 1)])
+    assert fake.calls == ["GetConnectionsRequest"]
 
 
 def _connections(*items: bytes) -> bytes:
     return (
         b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
-        b'xmlns:b="urn:discom:billing:1"><soap:Body><b:GetCurrentBillsResponse>'
+        b'xmlns:b="urn:discom:billing:1"><soap:Body><b:GetConnectionsResponse>'
         + b"".join(
             b"<b:connection><b:consumerNumber>" + n + b"</b:consumerNumber></b:connection>" for n in items
         )
-        + b"</b:GetCurrentBillsResponse></soap:Body></soap:Envelope>"
+        + b"</b:GetConnectionsResponse></soap:Body></soap:Envelope>"
     )
 
 
@@ -155,6 +162,14 @@ def _connections(*items: bytes) -> bytes:
         _connections(b"1019990020"),  # silent about one number: not the same as unknown
         _connections(b"1019990020", b"1019990020"),  # one number twice
         _connections(b"1019990020", b"1019990021", b"1019990046"),  # a number not asked about
+        # a meter without its consumer
+        _connections(b"1019990020", b"1019990046").replace(
+            b"</b:consumerNumber></b:connection>",
+            b"</b:consumerNumber><b:meter><b:consumerNumber>1019990020</b:consumerNumber>"
+            b"<b:meterNumber>SM-1</b:meterNumber><b:meterType>smart</b:meterType><b:health>healthy</b:health>"
+            b"<b:supply>connected</b:supply></b:meter></b:connection>",
+            1,
+        ),
     ],
 )
 def test_bills_answers_that_do_not_fit_the_call_are_no_answer(
@@ -163,14 +178,27 @@ def test_bills_answers_that_do_not_fit_the_call_are_no_answer(
     billing.heartbeat()
     fake.raw_next = raw
     with pytest.raises(ConnectorUnavailable):
-        billing.current_bills_many([SUNITA.consumer_number, IRFAN.consumer_number])
+        billing.connections_many([SUNITA.consumer_number, IRFAN.consumer_number])
 
 
-def test_reference_bills_of_many_connections_are_each_ones_bill(demo_engine: Engine) -> None:  # noqa: F811
+def test_reference_connections_of_many_are_each_ones_bill_and_meter(demo_engine: Engine) -> None:  # noqa: F811
     billing = ReferenceBilling(demo_engine)
-    numbers = [*PERSONAS["dues"].consumer_numbers, *PERSONAS["clean"].consumer_numbers]
-    many = billing.current_bills_many([*numbers, "1019999990", "12"])
+    numbers = [
+        *PERSONAS["dues"].consumer_numbers,
+        *PERSONAS["clean"].consumer_numbers,
+        *PERSONAS["disconnected_smart"].consumer_numbers,
+    ]
+    many = billing.connections_many([*numbers, "1019999990", "12"])
     assert sorted(many) == sorted(numbers)
     for number in numbers:
-        assert many[number] == ConsumerBill(billing.get_consumer(number), billing.current_bill(number))
+        try:
+            meter: MeterStatus | None = billing.meter_status(number)
+        except NotFound:
+            meter = None
+        assert many[number] == ConnectionRecord(
+            billing.get_consumer(number), billing.current_bill(number), meter
+        )
     assert any(found.bill is not None and found.bill.is_due for found in many.values())
+    assert any(
+        found.meter is not None and found.meter.meter_type is MeterType.SMART for found in many.values()
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+import connectors.billing as billing_connector
 import hub.bills.service
 from connectors.billing import PaymentPosting
 from connectors.errors import ConnectorRejected, ConnectorUnavailable
@@ -66,7 +67,7 @@ def test_a_peak_is_posted_in_one_pass_and_a_failure_is_retried_alone(bills: Bill
     # Woken for the first payment, the worker takes the others that queued behind it, and asks
     # billing once for their bills and once to post them.
     outcomes = {o.id: o.result for o in worker.deliver([message_of[payment["PEAK-1"]]])}
-    assert billing.calls == ["current_bills_many", "post_payment_many"]
+    assert billing.calls == ["connections_many", "post_payment_many"]
     assert outcomes == {
         message_of[payment["PEAK-1"]]: "delivered",
         message_of[payment["PEAK-2"]]: "retry",
@@ -172,7 +173,7 @@ def test_a_postings_call_refused_as_a_whole_posts_each_payment_alone(bills: Bill
     billing = connectors["billing"] = RefusesTheCall(connectors["billing"], DISCONNECTED)
     outcomes = sorted(o.result for o in bills.drain(connectors))
     assert outcomes == ["delivered", "retry"]
-    assert billing.calls == ["current_bills_many", "post_payment_many", "post_payment", "post_payment"]
+    assert billing.calls == ["connections_many", "post_payment_many", "post_payment", "post_payment"]
     assert bills.payment("portal", "WHOLE-1").state == "posted"
     assert bills.payment("portal", "WHOLE-2").state == "posting"
     assert bills.ledger_payments(DUES) == [Decimal("100.00")] and bills.ledger_payments(DISCONNECTED) == []
@@ -211,8 +212,8 @@ class ForgetsInBills(Counted):
         super().__init__(billing)
         self.consumer_number = consumer_number
 
-    def current_bills_many(self, consumer_numbers: Sequence[str]) -> Any:
-        found = dict(self.billing.current_bills_many(consumer_numbers))
+    def connections_many(self, consumer_numbers: Sequence[str]) -> Any:
+        found = dict(self.billing.connections_many(consumer_numbers))
         found.pop(self.consumer_number, None)
         return found
 
@@ -237,14 +238,14 @@ def test_a_payment_posted_to_a_consumer_the_bills_call_left_out_is_recorded(bill
 def test_billing_calls_in_chunks_and_silent_part_way_keeps_what_was_posted(
     bills: Bills, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub.bills.service, "MAX_BILLS_BATCH", 1)
+    monkeypatch.setattr(billing_connector, "MAX_CONNECTIONS_PER_CALL", 1)
     monkeypatch.setattr(hub.bills.service, "MAX_POSTINGS_PER_CALL", 1)
     for transaction_id, consumer_number in (("CHUNK-1", DUES), ("CHUNK-2", DISCONNECTED), ("CHUNK-3", CLEAN)):
         bills.portal_payment(transaction_id, consumer_number)
     connectors = dict(process_service(bills.app.app.registry, Connectors))
     billing = connectors["billing"] = SilentAfterPostings(connectors["billing"], 1)
     assert sorted(o.result for o in bills.drain(connectors)) == ["delivered", "delivered", "retry"]
-    assert billing.calls == ["current_bills_many"] * 3 + ["post_payment_many"] * 2
+    assert billing.calls == ["connections_many"] * 3 + ["post_payment_many"] * 2
     states = {t: bills.payment("portal", t).state for t in ("CHUNK-1", "CHUNK-2", "CHUNK-3")}
     assert states == {"CHUNK-1": "posted", "CHUNK-2": "posting", "CHUNK-3": "suspense"}
     bills.due_now()

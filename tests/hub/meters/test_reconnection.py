@@ -106,6 +106,18 @@ class CallsCounted:
         return self.headend.initiate_many(requests)
 
 
+class BillingCalls:
+    """Billing, noting the operations asked of it."""
+
+    def __init__(self, billing: Any) -> None:
+        self.billing = billing
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.billing, name)
+
+
 def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: MeterFlow) -> None:
     from connectors.demo import generate_demo_data
 
@@ -129,6 +141,7 @@ def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: Mete
         flow.pay(number, f"{paise / 100:.2f}")
     connectors = dict(flow.connectors)
     headend = connectors["headend"] = CallsCounted(connectors["headend"])
+    billing = connectors["billing"] = BillingCalls(connectors["billing"])
     worker = deliverer_from_settings(
         flow.registry.settings, flow.engine, connectors, registered(flow.registry, OutboxHandlers)
     )
@@ -137,6 +150,8 @@ def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: Mete
             select(OutboxMessage.id).where(OutboxMessage.kind == "meters.payment_posted")
         ).all()
     assert [o.result for o in worker.deliver(messages)] == ["delivered"] * 3
+    # Billing is asked once about the three connections, once for their dues.
+    assert billing.calls == ["connections_many", "outstanding_dues_many"]
     [call] = headend.calls
     assert sorted(call) == sorted(f"RC-{number}-{payment}.1" for number, payment in _payments(flow, owing))
     for number, meter, _ in owing:
