@@ -19,21 +19,10 @@ from hub.lookup import process_service, registered
 from hub.outbox import OutboxHandlers, deliverer_from_settings
 from hub.systems import Connectors
 from tests.hub.bills.conftest import CLEAN, DISCONNECTED, DUES, UNKNOWN, Bills
+from tests.hub.noted import Noted
 
 
-class Counted:
-    """Billing, counting the calls the worker makes to it by operation."""
-
-    def __init__(self, billing: Any) -> None:
-        self.billing = billing
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls.append(name)
-        return getattr(self.billing, name)
-
-
-class RefusesFor(Counted):
+class RefusesFor(Noted):
     """Billing that refuses one consumer's posting in a call (and posts the rest)."""
 
     def __init__(self, billing: Any, consumer_number: str) -> None:
@@ -43,7 +32,7 @@ class RefusesFor(Counted):
     def post_payment_many(self, postings: Sequence[PaymentPosting]) -> dict[str, object]:
         self.calls.append("post_payment_many")
         others = [p for p in postings if p.consumer_number != self.consumer_number]
-        answer: dict[str, object] = dict(self.billing.post_payment_many(others))
+        answer: dict[str, object] = dict(self.connector.post_payment_many(others))
         for posting in postings:
             if posting.consumer_number == self.consumer_number:
                 answer[posting.reference] = ConnectorRejected(
@@ -136,14 +125,14 @@ def test_billing_not_answering_the_postings_call_leaves_every_payment_to_retry(b
     assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
 
 
-class TimesOutPosting(Counted):
+class TimesOutPosting(Noted):
     """Billing that answers the bills call and times out on the postings call."""
 
     def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
         raise ConnectorUnavailable("billing timed out", system="billing")
 
 
-class RefusesTheCall(Counted):
+class RefusesTheCall(Noted):
     """Billing that faults a whole postings call (some payment in it it will not take) and, posted
     alone, refuses that one consumer's payment and takes the rest."""
 
@@ -163,7 +152,7 @@ class RefusesTheCall(Counted):
             raise ConnectorRejected(
                 "billing: rejected (invalid_request)", system="billing", code="invalid_request"
             )
-        return self.billing.post_payment(consumer_number, *args)
+        return self.connector.post_payment(consumer_number, *args)
 
 
 def test_a_postings_call_refused_as_a_whole_posts_each_payment_alone(bills: Bills) -> None:
@@ -184,11 +173,11 @@ def test_a_postings_call_refused_as_a_whole_posts_each_payment_alone(bills: Bill
     assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
 
 
-class ReceiptForAnotherAmount(Counted):
+class ReceiptForAnotherAmount(Noted):
     """Billing that posts, then answers with a receipt that is not the payment's."""
 
     def post_payment_many(self, postings: Sequence[PaymentPosting]) -> Any:
-        answer = dict(self.billing.post_payment_many(postings))
+        answer = dict(self.connector.post_payment_many(postings))
         return {ref: replace(receipt, amount=receipt.amount + 1) for ref, receipt in answer.items()}
 
 
@@ -205,7 +194,7 @@ def test_a_receipt_that_is_not_the_payments_is_no_receipt(bills: Bills) -> None:
     assert bills.ledger_payments(DUES) == [Decimal("100.00")]
 
 
-class ForgetsInBills(Counted):
+class ForgetsInBills(Noted):
     """Billing whose bills call leaves out a consumer it knows (and posts to)."""
 
     def __init__(self, billing: Any, consumer_number: str) -> None:
@@ -213,7 +202,7 @@ class ForgetsInBills(Counted):
         self.consumer_number = consumer_number
 
     def connections_many(self, consumer_numbers: Sequence[str]) -> Any:
-        found = dict(self.billing.connections_many(consumer_numbers))
+        found = dict(self.connector.connections_many(consumer_numbers))
         found.pop(self.consumer_number, None)
         return found
 
@@ -255,7 +244,7 @@ def test_billing_calls_in_chunks_and_silent_part_way_keeps_what_was_posted(
     assert bills.ledger_payments(DISCONNECTED) == [Decimal("100.00")]
 
 
-class SilentAfterPostings(Counted):
+class SilentAfterPostings(Noted):
     """Billing that answers ``calls`` postings calls, then stops answering them."""
 
     def __init__(self, billing: Any, calls: int) -> None:
@@ -267,4 +256,4 @@ class SilentAfterPostings(Counted):
         if self.left == 0:
             raise ConnectorUnavailable("billing timed out", system="billing")
         self.left -= 1
-        return self.billing.post_payment_many(postings)
+        return self.connector.post_payment_many(postings)

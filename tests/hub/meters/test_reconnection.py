@@ -19,6 +19,7 @@ from hub.models.meter import CommandStatus
 from hub.models.outbox import OutboxMessage
 from hub.outbox import OutboxHandlers, deliverer_from_settings
 from tests.hub.meters.flow import MeterFlow
+from tests.hub.noted import Noted
 
 SECRET = "test-headend-notification-secret"
 NOTIFY = "/api/v1/meters/headend/notifications"
@@ -106,18 +107,6 @@ class CallsCounted:
         return self.headend.initiate_many(requests)
 
 
-class BillingCalls:
-    """Billing, noting the operations asked of it."""
-
-    def __init__(self, billing: Any) -> None:
-        self.billing = billing
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls.append(name)
-        return getattr(self.billing, name)
-
-
 def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: MeterFlow) -> None:
     from connectors.demo import generate_demo_data
 
@@ -141,7 +130,7 @@ def test_reconnections_decided_together_reach_the_headend_in_one_call(flow: Mete
         flow.pay(number, f"{paise / 100:.2f}")
     connectors = dict(flow.connectors)
     headend = connectors["headend"] = CallsCounted(connectors["headend"])
-    billing = connectors["billing"] = BillingCalls(connectors["billing"])
+    billing = connectors["billing"] = Noted(connectors["billing"])
     worker = deliverer_from_settings(
         flow.registry.settings, flow.engine, connectors, registered(flow.registry, OutboxHandlers)
     )
