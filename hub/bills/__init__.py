@@ -46,7 +46,7 @@ from hub.systems import Connectors
 
 DEFAULT_CHANNELS = Path(__file__).with_name("channels.json")
 # Payments one worker thread posts in one go: a month-end peak's backlog drains in batches,
-# and a batch's transactions stay short (billing is asked payment by payment inside it).
+# and a batch's transactions stay short (billing is asked in two calls between them).
 POSTING_BATCH = 50
 
 log = logging.getLogger(__name__)
